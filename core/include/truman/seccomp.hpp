@@ -1,0 +1,60 @@
+// Seccomp through libseccomp: profiles are compiled to BPF in the parent; the child only loads
+// the flat program. Denials are recorded: ERRNO actions are compiled as SCMP_ACT_NOTIFY and a
+// SeccompNotifier (owned by the container's monitor) answers each with the profile's errno and
+// records the call.
+#pragma once
+
+#include <linux/filter.h>
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "truman/spec.hpp"
+
+namespace truman {
+
+struct SeccompProgram {
+    std::vector<sock_filter> filter;   // what the child passes to seccomp(SECCOMP_SET_MODE_FILTER)
+    bool needs_listener = false;       // load with SECCOMP_FILTER_FLAG_NEW_LISTENER
+    std::map<int, int> notify_errno;   // syscall nr -> errno to answer (for NOTIFY'd denials)
+    int default_notify_errno = EPERM;  // for syscalls not in notify_errno
+};
+
+// Docker-like default profile (allow-list, EPERM otherwise; clone3 -> ENOSYS; namespace
+// clone flags denied).
+Seccomp default_seccomp_profile();
+
+// Compile a profile (validated: unknown syscall, action, arch or operator -> Error invalid).
+SeccompProgram compile_seccomp(const Seccomp& profile);
+
+struct BlockedSyscall {
+    pid_t pid = 0;
+    int nr = 0;
+    std::string name;  // "mount", or "syscall_<nr>" if libseccomp does not know it
+    std::chrono::system_clock::time_point when;
+};
+
+// Answers notifications on a seccomp listener fd. Not thread-safe; one per container.
+class SeccompNotifier {
+public:
+    SeccompNotifier(int listener_fd, SeccompProgram program);  // takes ownership of the fd
+    ~SeccompNotifier();
+    SeccompNotifier(const SeccompNotifier&) = delete;
+    SeccompNotifier& operator=(const SeccompNotifier&) = delete;
+
+    int fd() const noexcept { return fd_; }
+    // Receive one notification (call when fd() is readable), answer it with the errno from
+    // the program, and return what was blocked. nullopt if the target died in between.
+    std::optional<BlockedSyscall> handle_one();
+
+private:
+    int fd_;
+    SeccompProgram program_;
+};
+
+}  // namespace truman

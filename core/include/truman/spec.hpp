@@ -1,0 +1,183 @@
+// ContainerSpec: what a container is to be, with the OCI runtime spec's config.json names.
+//
+// spec_from_json() reads an OCI config.json (or the subset the API builds) and rejects, by
+// field name, anything truman does not support; validate() rejects invalid values before any
+// process exists. Where OCI leaves a field out, truman picks the secure default a Docker user
+// expects: absent capabilities -> Docker's 14, absent seccomp -> the default profile, absent
+// maskedPaths/readonlyPaths -> the default lists, no_new_privileges on.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+namespace truman {
+
+enum class NamespaceType { pid, network, mount, ipc, uts, user, cgroup };
+
+struct Namespace {
+    NamespaceType type;
+    std::string path;  // join this existing namespace instead of creating one (OCI "path")
+};
+
+struct IdMapping {
+    uint32_t container_id = 0;  // "containerID"
+    uint32_t host_id = 0;       // "hostID"
+    uint32_t size = 0;          // "size"
+};
+
+struct User {
+    uint32_t uid = 0;
+    uint32_t gid = 0;
+    std::vector<uint32_t> additional_gids;  // "additionalGids"
+    std::optional<uint32_t> umask;
+};
+
+struct Rlimit {
+    std::string type;  // "RLIMIT_NOFILE"
+    uint64_t hard = 0;
+    uint64_t soft = 0;
+};
+
+struct Capabilities {  // names like "CAP_NET_ADMIN"
+    std::vector<std::string> bounding, effective, permitted, inheritable, ambient;
+};
+
+struct Process {
+    std::vector<std::string> args;
+    std::vector<std::string> env;
+    std::string cwd = "/";
+    User user;
+    std::optional<Capabilities> capabilities;  // nullopt -> Docker's default set
+    bool no_new_privileges = true;             // "noNewPrivileges"
+    std::vector<Rlimit> rlimits;
+};
+
+struct Root {
+    std::string path;  // absolute
+    bool readonly = false;
+};
+
+struct Mount {
+    std::string destination;  // absolute path inside the container
+    std::string type;         // "bind", "tmpfs", "proc", ...; empty with a "bind" option
+    std::string source;
+    std::vector<std::string> options;  // "ro", "nosuid", "rbind", "size=64m", ...
+};
+
+struct Device {  // linux.devices
+    std::string path;  // "/dev/fuse"
+    char type = 'c';   // 'c', 'b', 'u' (= 'c') or 'p'
+    int64_t major = 0;
+    int64_t minor = 0;
+    std::optional<uint32_t> file_mode;  // "fileMode"
+    std::optional<uint32_t> uid;
+    std::optional<uint32_t> gid;
+};
+
+struct DeviceRule {  // linux.resources.devices
+    bool allow = false;
+    char type = 'a';  // 'a', 'c' or 'b'
+    std::optional<int64_t> major;  // nullopt = any
+    std::optional<int64_t> minor;
+    std::string access = "rwm";
+};
+
+struct Resources {
+    struct Memory {
+        std::optional<int64_t> limit;  // bytes
+        std::optional<int64_t> swap;   // memory+swap, bytes (OCI semantics)
+    } memory;
+    struct Cpu {
+        std::optional<uint64_t> shares;  // v1 shares; mapped to weight on v2
+        std::optional<int64_t> quota;    // microseconds per period
+        std::optional<uint64_t> period;  // microseconds
+        std::string cpus;                // cpuset "0-1"
+        std::string mems;
+    } cpu;
+    struct Pids {
+        std::optional<int64_t> limit;
+    } pids;
+    std::vector<DeviceRule> devices;  // appended to the default allow-list
+};
+
+struct SeccompArg {
+    unsigned index = 0;
+    uint64_t value = 0;
+    uint64_t value_two = 0;  // "valueTwo"
+    std::string op;          // "SCMP_CMP_EQ", ...
+};
+
+struct SeccompRule {
+    std::vector<std::string> names;
+    std::string action;                // "SCMP_ACT_ERRNO", ...
+    std::optional<uint32_t> errno_ret;  // "errnoRet"
+    std::vector<SeccompArg> args;
+};
+
+struct Seccomp {
+    std::string default_action = "SCMP_ACT_ERRNO";  // "defaultAction"
+    std::optional<uint32_t> default_errno_ret;        // "defaultErrnoRet"
+    std::vector<std::string> architectures;           // "SCMP_ARCH_X86_64", ...
+    std::vector<SeccompRule> syscalls;
+};
+
+// truman's own extension ("truman" at the top level of the JSON): how the network namespace
+// is wired. OCI leaves networking to hooks; a daemon user expects a working network.
+struct Network {
+    enum class Mode { none, loopback, veth } mode = Mode::loopback;
+    std::string host_interface;  // host end of the veth; generated when empty
+    std::string address;         // container's eth0 address, CIDR, e.g. "10.88.0.2/16"
+    std::string gateway;         // optional default route via this address
+};
+
+struct Linux {
+    std::vector<Namespace> namespaces;
+    std::vector<IdMapping> uid_mappings;  // "uidMappings"
+    std::vector<IdMapping> gid_mappings;  // "gidMappings"
+    Resources resources;
+    std::string cgroups_path;  // "cgroupsPath", relative to truman's parent cgroup
+    std::optional<Seccomp> seccomp;  // nullopt -> default profile
+    bool seccomp_disabled = false;   // truman extension: run unconfined by seccomp
+    std::optional<std::vector<std::string>> masked_paths;    // nullopt -> defaults
+    std::optional<std::vector<std::string>> readonly_paths;  // nullopt -> defaults
+    std::string rootfs_propagation;  // "rootfsPropagation": private|rprivate|slave|rslave|shared|rshared|unbindable|runbindable
+    std::vector<Device> devices;
+};
+
+struct ContainerSpec {
+    std::string oci_version = "1.0.2";
+    Process process;
+    Root root;
+    std::string hostname;
+    std::string domainname;
+    std::vector<Mount> mounts;  // extra mounts, on top of truman's default /proc, /dev, /sys ...
+    Linux linux;
+    Network network;
+
+    bool has_namespace(NamespaceType type) const;
+};
+
+// Parse an OCI config.json document. Throws truman::Error (kind invalid/unsupported) naming
+// the offending field, e.g. "linux.namespaces[2].type: unknown namespace type \"foo\"".
+ContainerSpec spec_from_json(const nlohmann::json& doc);
+nlohmann::json spec_to_json(const ContainerSpec& spec);
+
+// Reject invalid values (relative root path, empty args, overlapping mappings, ...) before
+// any process is created. Throws truman::Error of kind invalid.
+void validate(const ContainerSpec& spec);
+
+// A spec with all seven namespaces, the given root and command: what a fully isolated
+// container gets when the caller says nothing else.
+ContainerSpec default_spec(const std::string& rootfs, std::vector<std::string> args);
+
+const char* to_string(NamespaceType type) noexcept;           // OCI names: "pid", "network", ...
+std::optional<NamespaceType> namespace_type_from_string(const std::string& name);
+int clone_flag(NamespaceType type) noexcept;                  // CLONE_NEWPID, ...
+const char* proc_ns_name(NamespaceType type) noexcept;        // "pid", "net", "mnt", ...
+
+}  // namespace truman

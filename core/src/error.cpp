@@ -1,0 +1,31 @@
+#include "truman/error.hpp"
+
+#include <cstring>
+
+namespace truman {
+
+const char* to_string(ErrorKind kind) noexcept {
+    switch (kind) {
+        case ErrorKind::invalid: return "invalid";
+        case ErrorKind::not_found: return "not_found";
+        case ErrorKind::conflict: return "conflict";
+        case ErrorKind::unsupported: return "unsupported";
+        case ErrorKind::system: return "system";
+    }
+    return "system";
+}
+
+Error make_error(ErrorKind kind, const std::string& what, int err) {
+    if (err == 0) return Error(kind, 0, what);
+    return Error(kind, err, what + ": " + std::strerror(err));
+}
+
+Error invalid_argument(const std::string& field, const std::string& why) {
+    return Error(ErrorKind::invalid, EINVAL, field + ": " + why);
+}
+
+Error system_error(const std::string& what, int err) {
+    return make_error(ErrorKind::system, what, err);
+}
+
+}  // namespace truman

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The one list of what truman needs from Debian 12, for building, testing and running.
+# Used by the README's commands and by .ci/run; safe to run again.
+set -euo pipefail
+packages=(
+  build-essential cmake pkg-config git
+  libboost-dev nlohmann-json3-dev libspdlog-dev libseccomp-dev libcap-dev
+  libnl-3-dev libnl-route-3-dev libcli11-dev
+  libgtest-dev libgmock-dev googletest
+  busybox-static iproute2 curl procps
+  clang libclang-rt-14-dev systemd
+)
+if [ "${1:-}" = "--print" ]; then printf '%s\n' "${packages[@]}"; exit 0; fi
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi

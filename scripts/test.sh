@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# All of truman's tests: build, run unit and integration tests (as root, real kernel), then the
+# unit tests again under AddressSanitizer + UBSan. Exits non-zero on any failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+jobs=$(nproc)
+
+cmake -S . -B build-asan -DTRUMAN_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
+cmake --build build-asan -j"$jobs" --target truman_unit_tests
+(cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+   ctest -L unit --output-on-failure -j"$jobs")
+
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build -j"$jobs"
+# The full suite last, so that its summary line is the last thing CI prints.
+cd build && ctest --output-on-failure --timeout 600
