@@ -57,9 +57,18 @@ struct Process {
     std::vector<Rlimit> rlimits;
 };
 
+struct Overlay {  // truman extension "root.overlay": a writable layer over a read-only image
+    std::string lower;  // "lowerdir": the image's root filesystem
+    std::string upper;  // "upperdir": this container's writes
+    std::string work;   // "workdir": overlayfs scratch, same filesystem as upper
+};
+
 struct Root {
-    std::string path;  // absolute
+    std::string path;  // absolute; with an overlay, the (empty) directory it is mounted on
     bool readonly = false;
+    // Mounted inside the container's own mount namespace only, so it never shows on the host
+    // and goes away with the container.
+    std::optional<Overlay> overlay;
 };
 
 struct Mount {

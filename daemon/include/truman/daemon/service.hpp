@@ -1,0 +1,127 @@
+// The container service: everything trumand does, with no knowledge of HTTP. The API layer
+// (api/) maps requests onto these calls; a second front-end could reuse them untouched.
+//
+// Threading: the service is safe to call from several threads. Calls that can take long
+// (wait, following logs, events) never block: they take a callback that is invoked later on
+// the io_context the service was built with.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+
+#include "truman/spec.hpp"
+
+namespace truman::daemon {
+
+enum class Status { created, running, exited };
+const char* to_string(Status status) noexcept;
+std::optional<Status> status_from_string(const std::string& s);
+
+struct ContainerState {
+    Status status = Status::created;
+    pid_t pid = 0;                      // host PID of the container's init (0 once exited)
+    std::optional<int> exit_code;       // set once exited
+    int signal = 0;                     // the signal that killed it, 0 if it exited
+    bool oom_killed = false;
+    std::string started_at;             // RFC 3339 UTC with nanoseconds, "" if never
+    std::string finished_at;
+};
+
+struct ContainerInfo {
+    std::string id;    // 64 hex characters
+    std::string name;
+    std::string image; // "" when created from a rootfs
+    std::string rootfs;
+    std::vector<std::string> cmd;
+    std::string created_at;
+    ContainerState state;
+};
+
+struct CreateRequest {
+    std::optional<std::string> name;  // generated when absent
+    std::string image;                // exactly one of image / spec.root.path
+    ContainerSpec spec;               // process, hostname, namespaces, resources, security...
+};
+
+struct LogOptions {
+    bool follow = false;
+    std::optional<size_t> tail;       // last N lines
+    bool timestamps = false;
+    bool stdout_stream = true;
+    bool stderr_stream = true;
+};
+
+struct LogLine {
+    std::string stream;   // "stdout" or "stderr"
+    std::string time;     // RFC 3339
+    std::string text;     // without the trailing newline
+};
+
+struct Event {
+    std::string time;
+    std::string type;     // "create", "start", "die", "oom", "kill", "destroy"
+    std::string id;
+    std::string name;
+    std::optional<int> exit_code;
+};
+
+struct DaemonInfo {
+    std::string kernel;
+    std::string cgroup_mode;  // "v1" or "v2"
+    size_t created = 0, running = 0, exited = 0;
+};
+
+// Cancels a stream (logs, events) when destroyed or cancel()ed.
+class Subscription {
+public:
+    virtual ~Subscription() = default;
+    virtual void cancel() = 0;
+};
+
+struct ServiceOptions {
+    std::string state_dir = "/var/lib/truman";
+    std::string run_dir = "/run/truman";
+    std::string monitor_path;     // truman-monitor binary; default: next to /proc/self/exe
+};
+
+class ContainerService {
+public:
+    virtual ~ContainerService() = default;
+
+    // All calls throw truman::Error; kind says what it was (not_found, conflict, invalid...).
+    virtual std::string create(const CreateRequest& request) = 0;        // -> id
+    virtual std::vector<ContainerInfo> list(std::optional<Status> filter) = 0;
+    virtual ContainerInfo inspect(const std::string& ref) = 0;           // id, prefix >= 4, name
+    virtual void start(const std::string& ref) = 0;
+    virtual void kill(const std::string& ref, int signal) = 0;
+    // SIGTERM, then SIGKILL after timeout; the callback runs once it has exited.
+    virtual void async_stop(const std::string& ref, std::chrono::seconds timeout,
+                            std::function<void(std::exception_ptr)> done) = 0;
+    virtual void remove(const std::string& ref, bool force) = 0;
+    // Calls done once the container has exited (at once if it already has).
+    virtual void async_wait(const std::string& ref,
+                            std::function<void(std::exception_ptr, ContainerState)> done) = 0;
+    // Delivers log lines in order; then, unless following, calls end. When following,
+    // end runs after the container has exited and every line was delivered.
+    virtual std::unique_ptr<Subscription> logs(const std::string& ref, const LogOptions& options,
+                                               std::function<void(const LogLine&)> on_line,
+                                               std::function<void()> on_end) = 0;
+    virtual std::unique_ptr<Subscription> events(std::function<void(const Event&)> on_event) = 0;
+    virtual DaemonInfo info() = 0;
+};
+
+// The real service, backed by per-container monitor processes and state on disk. Finds every
+// container again from disk when constructed (after a restart).
+std::unique_ptr<ContainerService> make_container_service(boost::asio::io_context& io,
+                                                         const ServiceOptions& options);
+
+}  // namespace truman::daemon
