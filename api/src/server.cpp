@@ -39,7 +39,7 @@ class Session;
 struct Server::Impl : std::enable_shared_from_this<Impl> {
     Impl(net::io_context& io, int fd, const Router& r, ServerLimits l, PeerCheck c)
         : io(io), acceptor(net::make_strand(io)), router(r), limits(l), check_peer(std::move(c)),
-          grace_timer(io) {
+          grace_timer(acceptor.get_executor()) {
         acceptor.assign(local(), fd);
     }
 
@@ -47,6 +47,7 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
     void add(Session* session, const std::shared_ptr<Session>& ptr);
     void remove(Session* session);
     void finish_shutdown();
+    std::vector<std::shared_ptr<Session>> live_sessions();
 
     net::io_context& io;
     local::acceptor acceptor;
@@ -55,7 +56,7 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
     PeerCheck check_peer;
 
     std::atomic<bool> shutting_down{false};
-    std::atomic<bool> done_called{false};
+    bool done_called = false;  // on the acceptor's strand
     std::function<void()> done;
     net::steady_timer grace_timer;
 
@@ -126,6 +127,9 @@ public:
             return;
         }
         subscription_ = std::move(subscription);
+        // The service accepted the stream: send the header now, so a client waiting for rare
+        // events knows at once that it is subscribed.
+        if (phase_ == Phase::stream_opened) begin_stream();
     }
 
     net::any_io_executor executor() { return stream_.get_executor(); }
@@ -170,7 +174,7 @@ private:
         if (ec) return write_response(error_response(400, "bad_request", ec.message()));
 
         auto& message = parser_->get();
-        keep_alive_ = message.keep_alive();
+        keep_alive_ = message.keep_alive() && reject_status_ == 0;
         if (reject_status_ == 403)
             return write_response(error_response(403, "forbidden",
                                                  "not allowed to use this socket (needs root or "
@@ -205,12 +209,13 @@ private:
             res->set(http::field::content_type, response.content_type);
         for (auto& [name, value] : response.headers) res->set(name, value);
         res->body() = std::move(response.body);
-        res->keep_alive(keep_alive_ && !closing_);
+        res->keep_alive(keep_alive_ && !closing_ && !server_->shutting_down);
         res->prepare_payload();
         stream_.expires_after(server_->limits.idle_timeout);
         http::async_write(stream_, *res,
                           [self = shared_from_this(), res](beast::error_code ec, size_t) {
                               if (ec || !res->keep_alive()) return self->close();
+                              if (self->server_->shutting_down) return self->close();
                               self->read();
                           });
     }
@@ -272,6 +277,8 @@ private:
     void close() {
         if (phase_ == Phase::closed) return;
         phase_ = Phase::closed;
+        // No longer a connection, even while a service callback (a wait) still holds us.
+        server_->remove(this);
         release_subscription();
         out_.clear();
         beast::error_code ec;
@@ -382,16 +389,27 @@ void Server::Impl::remove(Session* session) {
     bool last;
     {
         std::lock_guard lock(mutex);
-        sessions.erase(session);
+        if (sessions.erase(session) == 0) return;  // closed before, now destroyed
         last = sessions.empty();
     }
-    if (last && shutting_down) finish_shutdown();
+    if (last && shutting_down)
+        net::post(acceptor.get_executor(), [self = shared_from_this()] { self->finish_shutdown(); });
 }
 
+std::vector<std::shared_ptr<Session>> Server::Impl::live_sessions() {
+    std::vector<std::shared_ptr<Session>> live;
+    std::lock_guard lock(mutex);
+    for (auto& [raw, weak] : sessions)
+        if (auto s = weak.lock()) live.push_back(std::move(s));
+    return live;
+}
+
+// On the acceptor's strand, like everything that touches the acceptor and the grace timer.
 void Server::Impl::finish_shutdown() {
-    if (done_called.exchange(true)) return;
+    if (done_called) return;
+    done_called = true;
     grace_timer.cancel();
-    if (done) net::post(io, done);
+    if (done) net::post(io, std::move(done));
 }
 
 Server::Server(net::io_context& io, int listen_fd, const Router& router, ServerLimits limits,
@@ -411,33 +429,24 @@ void Server::start() {
 }
 
 void Server::shutdown(std::chrono::milliseconds grace, std::function<void()> done) {
-    auto impl = impl_;
-    impl->done = std::move(done);
-    impl->shutting_down = true;
-    net::post(impl->acceptor.get_executor(), [impl] {
+    // Set at once, so that any answer written from now on says "Connection: close".
+    if (impl_->shutting_down.exchange(true)) return;
+    net::post(impl_->acceptor.get_executor(), [impl = impl_, grace, done = std::move(done)] {
+        impl->done = done;
         beast::error_code ec;
         impl->acceptor.close(ec);
-    });
-    std::vector<std::shared_ptr<Session>> live;
-    {
-        std::lock_guard lock(impl->mutex);
-        for (auto& [raw, weak] : impl->sessions)
-            if (auto s = weak.lock()) live.push_back(std::move(s));
-    }
-    if (live.empty()) return impl->finish_shutdown();
-    for (auto& s : live) net::post(s->executor(), [s] { s->on_shutdown(); });
-    impl->grace_timer.expires_after(grace);
-    impl->grace_timer.async_wait([impl](beast::error_code ec) {
-        if (ec) return;
-        std::vector<std::shared_ptr<Session>> left;
-        {
-            std::lock_guard lock(impl->mutex);
-            for (auto& [raw, weak] : impl->sessions)
-                if (auto s = weak.lock()) left.push_back(std::move(s));
-        }
-        if (!left.empty()) spdlog::info("grace period over, closing {} connections", left.size());
-        for (auto& s : left) net::post(s->executor(), [s] { s->force_close(); });
-        impl->finish_shutdown();
+        auto live = impl->live_sessions();
+        if (live.empty()) return impl->finish_shutdown();
+        for (auto& s : live) net::post(s->executor(), [s] { s->on_shutdown(); });
+        impl->grace_timer.expires_after(grace);
+        impl->grace_timer.async_wait([impl](beast::error_code ec) {
+            if (ec || impl->done_called) return;
+            auto left = impl->live_sessions();
+            if (!left.empty())
+                spdlog::info("grace period over, closing {} connections", left.size());
+            for (auto& s : left) net::post(s->executor(), [s] { s->force_close(); });
+            impl->finish_shutdown();
+        });
     });
 }
 

@@ -59,7 +59,8 @@ public:
     virtual void chunk(std::string data) = 0;
     virtual void end_stream() = 0;
     // The subscription feeding the stream: cancelled and released when the stream ends, the
-    // client goes away or the server shuts down.
+    // client goes away or the server shuts down. Handing it over also sends the header (the
+    // service call succeeded, so the stream is established).
     virtual void keep(std::unique_ptr<daemon::Subscription> subscription) = 0;
 };
 
