@@ -40,7 +40,8 @@ int capability_for_field(const std::string& name, const std::string& field) {
 uint64_t mask_of(const std::vector<std::string>& names, const std::string& field) {
     uint64_t mask = 0;
     for (size_t i = 0; i < names.size(); ++i)
-        mask |= uint64_t{1} << capability_for_field(names[i], field + "[" + std::to_string(i) + "]");
+        mask |=
+            uint64_t{1} << capability_for_field(names[i], field + "[" + std::to_string(i) + "]");
     return mask;
 }
 
@@ -95,10 +96,10 @@ int last_capability() noexcept {
 const std::vector<std::string>& default_capabilities() {
     // Docker's default set (moby oci/caps/defaults.go), in Docker's order.
     static const std::vector<std::string> caps = {
-        "CAP_CHOWN",  "CAP_DAC_OVERRIDE", "CAP_FSETID",           "CAP_FOWNER",
-        "CAP_MKNOD",  "CAP_NET_RAW",      "CAP_SETGID",           "CAP_SETUID",
-        "CAP_SETFCAP", "CAP_SETPCAP",     "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT",
-        "CAP_KILL",   "CAP_AUDIT_WRITE"};
+        "CAP_CHOWN",   "CAP_DAC_OVERRIDE", "CAP_FSETID",           "CAP_FOWNER",
+        "CAP_MKNOD",   "CAP_NET_RAW",      "CAP_SETGID",           "CAP_SETUID",
+        "CAP_SETFCAP", "CAP_SETPCAP",      "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT",
+        "CAP_KILL",    "CAP_AUDIT_WRITE"};
     return caps;
 }
 
@@ -128,22 +129,14 @@ CapabilityMasks capability_masks(const std::optional<Capabilities>& caps) {
 
 int rlimit_from_name(const std::string& name) {
     static const std::pair<const char*, int> table[] = {
-        {"RLIMIT_CPU", RLIMIT_CPU},
-        {"RLIMIT_FSIZE", RLIMIT_FSIZE},
-        {"RLIMIT_DATA", RLIMIT_DATA},
-        {"RLIMIT_STACK", RLIMIT_STACK},
-        {"RLIMIT_CORE", RLIMIT_CORE},
-        {"RLIMIT_RSS", RLIMIT_RSS},
-        {"RLIMIT_NPROC", RLIMIT_NPROC},
-        {"RLIMIT_NOFILE", RLIMIT_NOFILE},
-        {"RLIMIT_MEMLOCK", RLIMIT_MEMLOCK},
-        {"RLIMIT_AS", RLIMIT_AS},
-        {"RLIMIT_LOCKS", RLIMIT_LOCKS},
-        {"RLIMIT_SIGPENDING", RLIMIT_SIGPENDING},
-        {"RLIMIT_MSGQUEUE", RLIMIT_MSGQUEUE},
-        {"RLIMIT_NICE", RLIMIT_NICE},
-        {"RLIMIT_RTPRIO", RLIMIT_RTPRIO},
-        {"RLIMIT_RTTIME", RLIMIT_RTTIME},
+        {"RLIMIT_CPU", RLIMIT_CPU},           {"RLIMIT_FSIZE", RLIMIT_FSIZE},
+        {"RLIMIT_DATA", RLIMIT_DATA},         {"RLIMIT_STACK", RLIMIT_STACK},
+        {"RLIMIT_CORE", RLIMIT_CORE},         {"RLIMIT_RSS", RLIMIT_RSS},
+        {"RLIMIT_NPROC", RLIMIT_NPROC},       {"RLIMIT_NOFILE", RLIMIT_NOFILE},
+        {"RLIMIT_MEMLOCK", RLIMIT_MEMLOCK},   {"RLIMIT_AS", RLIMIT_AS},
+        {"RLIMIT_LOCKS", RLIMIT_LOCKS},       {"RLIMIT_SIGPENDING", RLIMIT_SIGPENDING},
+        {"RLIMIT_MSGQUEUE", RLIMIT_MSGQUEUE}, {"RLIMIT_NICE", RLIMIT_NICE},
+        {"RLIMIT_RTPRIO", RLIMIT_RTPRIO},     {"RLIMIT_RTTIME", RLIMIT_RTTIME},
     };
     for (const auto& [text, resource] : table)
         if (name == text) return resource;

@@ -98,7 +98,7 @@ struct Outcome {
 // stdout and stderr go to a pipe the parent reads. Killed and reaped by the destructor if a
 // test fails midway, so no test can leave a process (or a notification waiting) behind.
 class ConfinedChild {
-public:
+  public:
     ConfinedChild(const SeccompProgram& program, const std::function<int()>& body) {
         Pipe out, loaded, ack;
         sock_fprog prog{static_cast<unsigned short>(program.filter.size()),
@@ -183,7 +183,7 @@ public:
         return outcome_;
     }
 
-private:
+  private:
     // Parent side of start-up: take the listener (if any) from the child, then let it go on.
     void take_listener(const SeccompProgram& program, Pipe& out, Pipe& loaded, Pipe& ack) {
         loaded.write.reset();
@@ -211,8 +211,7 @@ private:
 };
 
 std::string describe(const Outcome& o) {
-    std::string text = "status " + std::to_string(o.status) + ", output:\n" + o.output +
-                       "blocked:";
+    std::string text = "status " + std::to_string(o.status) + ", output:\n" + o.output + "blocked:";
     for (const auto& b : o.blocked) text += " " + b.name + "(" + std::to_string(b.pid) + ")";
     return text;
 }
@@ -222,7 +221,7 @@ bool exited_with(const Outcome& o, int code) {
 }
 
 class SeccompKernel : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override { before_ = test::snapshot_host(); }
     void TearDown() override { EXPECT_EQ(test::leaks_since(before_), ""); }
     test::HostSnapshot before_;
@@ -234,8 +233,8 @@ TEST_F(SeccompKernel, DefaultProfileDeniesPrivilegedCallsAndRecordsThem) {
         probe("getpid", ::syscall(SYS_getpid));
         // Each call fails differently when not filtered (ENOENT, EINVAL, ESRCH, ...), so an
         // EPERM can only come from the filter; none of them can harm the host if it is broken.
-        probe("mount", ::syscall(SYS_mount, "none", "/nonexistent-truman-seccomp", "tmpfs", 0,
-                                 nullptr));
+        probe("mount",
+              ::syscall(SYS_mount, "none", "/nonexistent-truman-seccomp", "tmpfs", 0, nullptr));
         probe("reboot", ::syscall(SYS_reboot, 0, 0, 0, nullptr));  // bad magic: EINVAL
         probe("unshare", ::syscall(SYS_unshare, CLONE_NEWNS));
         long r = ::syscall(SYS_clone, CLONE_NEWUSER | SIGCHLD, 0, 0, 0, 0);
@@ -244,7 +243,7 @@ TEST_F(SeccompKernel, DefaultProfileDeniesPrivilegedCallsAndRecordsThem) {
         probe("clone3", ::syscall(SYS_clone3, nullptr, 0));  // EINVAL when not filtered
         probe("ptrace", ::syscall(SYS_ptrace, PTRACE_PEEKUSER, 0, 0, 0));  // ESRCH
         probe("keyctl", ::syscall(SYS_keyctl, 0x7fff, 0, 0, 0, 0));        // EOPNOTSUPP
-        probe("bpf", ::syscall(SYS_bpf, -1, nullptr, 0));                   // EINVAL
+        probe("bpf", ::syscall(SYS_bpf, -1, nullptr, 0));                  // EINVAL
         // Plain clone (what fork does) is allowed: its flags carry no CLONE_NEW*.
         long pid = ::syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
         if (pid == 0) ::_exit(7);
@@ -270,7 +269,7 @@ TEST_F(SeccompKernel, DefaultProfileDeniesPrivilegedCallsAndRecordsThem) {
     // Every EPERM above went through the listener, in order, with the caller's pid; clone3
     // (answered by the kernel) did not.
     EXPECT_EQ(o.blocked_names(), (std::vector<std::string>{"mount", "reboot", "unshare", "clone",
-                                                            "ptrace", "keyctl", "bpf"}))
+                                                           "ptrace", "keyctl", "bpf"}))
         << describe(o);
     for (const auto& b : o.blocked) {
         EXPECT_EQ(b.pid, pid) << b.name;
@@ -281,9 +280,8 @@ TEST_F(SeccompKernel, DefaultProfileDeniesPrivilegedCallsAndRecordsThem) {
 TEST_F(SeccompKernel, BusyboxShellRunsUnderDefaultProfile) {
     SeccompProgram program = compile_seccomp(default_seccomp_profile());
     ConfinedChild child(program, [] {
-        const char* argv[] = {"sh", "-c",
-                              "echo ok; ls / >/dev/null; cat /proc/self/status | grep Seccomp",
-                              nullptr};
+        const char* argv[] = {
+            "sh", "-c", "echo ok; ls / >/dev/null; cat /proc/self/status | grep Seccomp", nullptr};
         ::execv(TRUMAN_BUSYBOX, const_cast<char**>(argv));
         return 127;
     });
@@ -379,8 +377,8 @@ TEST_F(SeccompKernel, ArgumentConditionsSelectTheAction) {
     // Deny personality only for one persona: other values go through.
     Seccomp profile;
     profile.default_action = "SCMP_ACT_ALLOW";
-    profile.syscalls.push_back(SeccompRule{
-        {"personality"}, "SCMP_ACT_ERRNO", 22u, {{0, 0x20000, 0, "SCMP_CMP_EQ"}}});
+    profile.syscalls.push_back(
+        SeccompRule{{"personality"}, "SCMP_ACT_ERRNO", 22u, {{0, 0x20000, 0, "SCMP_CMP_EQ"}}});
     SeccompProgram program = compile_seccomp(profile);
     ConfinedChild child(program, [] {
         probe("query", ::syscall(SYS_personality, 0xffffffffUL));
@@ -413,7 +411,8 @@ TEST_F(SeccompKernel, NotifierReturnsNothingWhenTheCallerDied) {
 
     // Should the kernel ever block here instead of failing, the alarm turns the hang into
     // EINTR (an exception, so a failure) instead of a stuck test.
-    struct sigaction sa {}, old {};
+    struct sigaction sa {
+    }, old{};
     sa.sa_handler = on_alarm;
     ::sigaction(SIGALRM, &sa, &old);
     ::alarm(10);

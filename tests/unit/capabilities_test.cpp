@@ -25,7 +25,9 @@ void expect_error(const std::function<void()>& f, ErrorKind kind, const std::str
     }
 }
 
-constexpr uint64_t bit(int cap) { return uint64_t{1} << cap; }
+constexpr uint64_t bit(int cap) {
+    return uint64_t{1} << cap;
+}
 
 TEST(Capabilities, NamesMapToKernelNumbers) {
     EXPECT_EQ(capability_from_name("CAP_CHOWN"), 0);
@@ -39,8 +41,8 @@ TEST(Capabilities, NamesMapToKernelNumbers) {
 }
 
 TEST(Capabilities, OnlyOciSpellingIsAccepted) {
-    for (const char* name : {"cap_net_admin", "NET_ADMIN", "net_admin", "12", "CAP_", "CAP_FOO",
-                             "Cap_Net_Admin", ""})
+    for (const char* name :
+         {"cap_net_admin", "NET_ADMIN", "net_admin", "12", "CAP_", "CAP_FOO", "Cap_Net_Admin", ""})
         expect_error([&] { capability_from_name(name); }, ErrorKind::invalid, "capability",
                      "unknown capability");
 }
@@ -53,11 +55,10 @@ TEST(Capabilities, LastCapabilityMatchesTheKernel) {
 
 TEST(Capabilities, DefaultIsDockersFourteen) {
     EXPECT_EQ(default_capabilities().size(), 14u);
-    uint64_t expected = bit(CAP_CHOWN) | bit(CAP_DAC_OVERRIDE) | bit(CAP_FSETID) |
-                        bit(CAP_FOWNER) | bit(CAP_MKNOD) | bit(CAP_NET_RAW) | bit(CAP_SETGID) |
-                        bit(CAP_SETUID) | bit(CAP_SETFCAP) | bit(CAP_SETPCAP) |
-                        bit(CAP_NET_BIND_SERVICE) | bit(CAP_SYS_CHROOT) | bit(CAP_KILL) |
-                        bit(CAP_AUDIT_WRITE);
+    uint64_t expected = bit(CAP_CHOWN) | bit(CAP_DAC_OVERRIDE) | bit(CAP_FSETID) | bit(CAP_FOWNER) |
+                        bit(CAP_MKNOD) | bit(CAP_NET_RAW) | bit(CAP_SETGID) | bit(CAP_SETUID) |
+                        bit(CAP_SETFCAP) | bit(CAP_SETPCAP) | bit(CAP_NET_BIND_SERVICE) |
+                        bit(CAP_SYS_CHROOT) | bit(CAP_KILL) | bit(CAP_AUDIT_WRITE);
     EXPECT_EQ(expected, 0x00000000a80425fbULL);
 
     CapabilityMasks masks = capability_masks(std::nullopt);
@@ -130,14 +131,14 @@ TEST(Capabilities, CapabilityBeyondTheKernelIsUnsupported) {
 
 TEST(Rlimits, AllNamesResolve) {
     const std::pair<const char*, int> names[] = {
-        {"RLIMIT_CPU", RLIMIT_CPU},         {"RLIMIT_FSIZE", RLIMIT_FSIZE},
-        {"RLIMIT_DATA", RLIMIT_DATA},       {"RLIMIT_STACK", RLIMIT_STACK},
-        {"RLIMIT_CORE", RLIMIT_CORE},       {"RLIMIT_RSS", RLIMIT_RSS},
-        {"RLIMIT_NPROC", RLIMIT_NPROC},     {"RLIMIT_NOFILE", RLIMIT_NOFILE},
-        {"RLIMIT_MEMLOCK", RLIMIT_MEMLOCK}, {"RLIMIT_AS", RLIMIT_AS},
-        {"RLIMIT_LOCKS", RLIMIT_LOCKS},     {"RLIMIT_SIGPENDING", RLIMIT_SIGPENDING},
+        {"RLIMIT_CPU", RLIMIT_CPU},           {"RLIMIT_FSIZE", RLIMIT_FSIZE},
+        {"RLIMIT_DATA", RLIMIT_DATA},         {"RLIMIT_STACK", RLIMIT_STACK},
+        {"RLIMIT_CORE", RLIMIT_CORE},         {"RLIMIT_RSS", RLIMIT_RSS},
+        {"RLIMIT_NPROC", RLIMIT_NPROC},       {"RLIMIT_NOFILE", RLIMIT_NOFILE},
+        {"RLIMIT_MEMLOCK", RLIMIT_MEMLOCK},   {"RLIMIT_AS", RLIMIT_AS},
+        {"RLIMIT_LOCKS", RLIMIT_LOCKS},       {"RLIMIT_SIGPENDING", RLIMIT_SIGPENDING},
         {"RLIMIT_MSGQUEUE", RLIMIT_MSGQUEUE}, {"RLIMIT_NICE", RLIMIT_NICE},
-        {"RLIMIT_RTPRIO", RLIMIT_RTPRIO},   {"RLIMIT_RTTIME", RLIMIT_RTTIME},
+        {"RLIMIT_RTPRIO", RLIMIT_RTPRIO},     {"RLIMIT_RTTIME", RLIMIT_RTTIME},
     };
     for (const auto& [name, resource] : names) EXPECT_EQ(rlimit_from_name(name), resource) << name;
     EXPECT_EQ(rlimit_from_name("RLIMIT_NOFILE"), 7);
@@ -160,12 +161,21 @@ TEST(Rlimits, PlanKeepsOrderAndValues) {
 }
 
 TEST(Rlimits, ErrorsNameTheEntry) {
-    expect_error([] { rlimit_plan({{"RLIMIT_NOFILE", 10, 10}, {"RLIMIT_CPU", 1, 2}}); },
-                 ErrorKind::invalid, "process.rlimits[1]", "soft limit 2 exceeds hard limit 1");
-    expect_error([] { rlimit_plan({{"RLIMIT_NOFILE", 10, 10}, {"RLIMIT_NOFILE", 20, 20}}); },
-                 ErrorKind::invalid, "process.rlimits[1].type", "duplicate RLIMIT_NOFILE");
-    expect_error([] { rlimit_plan({{"RLIMIT_NOFILE", 10, 10}, {"RLIMIT_BOGUS", 1, 1}}); },
-                 ErrorKind::invalid, "process.rlimits[1].type", "unknown rlimit type");
+    expect_error(
+        [] {
+            rlimit_plan({{"RLIMIT_NOFILE", 10, 10}, {"RLIMIT_CPU", 1, 2}});
+        },
+        ErrorKind::invalid, "process.rlimits[1]", "soft limit 2 exceeds hard limit 1");
+    expect_error(
+        [] {
+            rlimit_plan({{"RLIMIT_NOFILE", 10, 10}, {"RLIMIT_NOFILE", 20, 20}});
+        },
+        ErrorKind::invalid, "process.rlimits[1].type", "duplicate RLIMIT_NOFILE");
+    expect_error(
+        [] {
+            rlimit_plan({{"RLIMIT_NOFILE", 10, 10}, {"RLIMIT_BOGUS", 1, 1}});
+        },
+        ErrorKind::invalid, "process.rlimits[1].type", "unknown rlimit type");
 }
 
 }  // namespace

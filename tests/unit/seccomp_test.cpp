@@ -17,7 +17,9 @@
 namespace truman {
 namespace {
 
-int nr(const char* name) { return seccomp_syscall_resolve_name(name); }
+int nr(const char* name) {
+    return seccomp_syscall_resolve_name(name);
+}
 
 // Runs f, which must throw a truman::Error of `kind` whose message starts with "field: " and
 // contains `detail`.
@@ -69,11 +71,31 @@ TEST(Seccomp, DefaultProfileDeniesPrivilegedSyscalls) {
     Seccomp profile = default_seccomp_profile();
     EXPECT_EQ(profile.default_action, "SCMP_ACT_ERRNO");
     EXPECT_EQ(profile.default_errno_ret.value_or(EPERM), static_cast<uint32_t>(EPERM));
-    for (const char* name :
-         {"reboot", "mount", "umount2", "ptrace", "kexec_load", "init_module", "finit_module",
-          "delete_module", "swapon", "swapoff", "open_by_handle_at", "bpf", "perf_event_open",
-          "keyctl", "add_key", "request_key", "unshare", "setns", "userfaultfd", "clone3",
-          "io_uring_setup", "pivot_root", "chroot", "fsopen", "move_mount"})
+    for (const char* name : {"reboot",
+                             "mount",
+                             "umount2",
+                             "ptrace",
+                             "kexec_load",
+                             "init_module",
+                             "finit_module",
+                             "delete_module",
+                             "swapon",
+                             "swapoff",
+                             "open_by_handle_at",
+                             "bpf",
+                             "perf_event_open",
+                             "keyctl",
+                             "add_key",
+                             "request_key",
+                             "unshare",
+                             "setns",
+                             "userfaultfd",
+                             "clone3",
+                             "io_uring_setup",
+                             "pivot_root",
+                             "chroot",
+                             "fsopen",
+                             "move_mount"})
         EXPECT_EQ(rule_naming(profile, name, "SCMP_ACT_ALLOW"), nullptr) << name;
 
     const SeccompRule* clone3 = rule_naming(profile, "clone3", "SCMP_ACT_ERRNO");
@@ -108,11 +130,10 @@ TEST(Seccomp, MaskedEqualUsesValueAsMaskLikeRunc) {
         SeccompRule{{"clone"}, "SCMP_ACT_ALLOW", {}, {{0, 0x7E020000, 0, "SCMP_CMP_MASKED_EQ"}}});
     SeccompProgram program = compile_seccomp(p);
     // libseccomp emits "A &= mask" then "A == datum": the mask must be OCI's "value".
-    bool and_with_mask = std::any_of(program.filter.begin(), program.filter.end(),
-                                     [](const sock_filter& insn) {
-                                         return insn.code == (BPF_ALU | BPF_AND | BPF_K) &&
-                                                insn.k == 0x7E020000u;
-                                     });
+    bool and_with_mask =
+        std::any_of(program.filter.begin(), program.filter.end(), [](const sock_filter& insn) {
+            return insn.code == (BPF_ALU | BPF_AND | BPF_K) && insn.k == 0x7E020000u;
+        });
     EXPECT_TRUE(and_with_mask);
 }
 
@@ -136,9 +157,9 @@ TEST(Seccomp, AllowListWithKillNeedsNoListener) {
 }
 
 TEST(Seccomp, EveryActionCompiles) {
-    for (const char* action : {"SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL",
-                               "SCMP_ACT_KILL_THREAD", "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_TRAP",
-                               "SCMP_ACT_LOG", "SCMP_ACT_TRACE"}) {
+    for (const char* action :
+         {"SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL", "SCMP_ACT_KILL_THREAD",
+          "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_TRAP", "SCMP_ACT_LOG", "SCMP_ACT_TRACE"}) {
         Seccomp p;
         p.default_action = "SCMP_ACT_ALLOW";
         p.syscalls.push_back(SeccompRule{{"getppid"}, action, {}, {}});
@@ -167,8 +188,10 @@ TEST(Seccomp, ConflictingErrnosFallBackToKernelAnswers) {
 
 TEST(Seccomp, RepeatedArgumentIndexBecomesSeparateRules) {
     Seccomp p = allow_list({"read"});
-    p.syscalls.push_back(SeccompRule{
-        {"personality"}, "SCMP_ACT_ALLOW", {}, {{0, 0, 0, "SCMP_CMP_EQ"}, {0, 8, 0, "SCMP_CMP_EQ"}}});
+    p.syscalls.push_back(SeccompRule{{"personality"},
+                                     "SCMP_ACT_ALLOW",
+                                     {},
+                                     {{0, 0, 0, "SCMP_CMP_EQ"}, {0, 8, 0, "SCMP_CMP_EQ"}}});
     EXPECT_NO_THROW(compile_seccomp(p));
 }
 
@@ -195,7 +218,8 @@ TEST(Seccomp, UnknownSyscallNamesItsField) {
 TEST(Seccomp, InvalidInputNamesItsField) {
     auto with = [](const std::function<void(Seccomp&)>& change) {
         Seccomp p = allow_list({"read"});
-        p.syscalls.push_back(SeccompRule{{"getcwd"}, "SCMP_ACT_ALLOW", {}, {{1, 0, 0, "SCMP_CMP_EQ"}}});
+        p.syscalls.push_back(
+            SeccompRule{{"getcwd"}, "SCMP_ACT_ALLOW", {}, {{1, 0, 0, "SCMP_CMP_EQ"}}});
         change(p);
         return [p] { compile_seccomp(p); };
     };
@@ -208,7 +232,9 @@ TEST(Seccomp, InvalidInputNamesItsField) {
                  "unknown operator \"SCMP_CMP_XX\"");
     expect_error(with([](Seccomp& p) { p.syscalls[1].args[0].index = 6; }), ErrorKind::invalid,
                  "linux.seccomp.syscalls[1].args[0].index");
-    expect_error(with([](Seccomp& p) { p.architectures = {"SCMP_ARCH_X86_64", "SCMP_ARCH_Z80"}; }),
+    expect_error(with([](Seccomp& p) {
+                     p.architectures = {"SCMP_ARCH_X86_64", "SCMP_ARCH_Z80"};
+                 }),
                  ErrorKind::invalid, "linux.seccomp.architectures[1]",
                  "unknown architecture \"SCMP_ARCH_Z80\"");
     expect_error(with([](Seccomp& p) { p.architectures = {"x86_64"}; }), ErrorKind::invalid,
