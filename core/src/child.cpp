@@ -179,8 +179,11 @@ void child_main(const ChildPlan& plan) noexcept {
     //    cgroup: its root is the cgroup we are in when it is created.
     if (plan.unshare_cgroup_namespace) CHECK(unshare_cgroup_namespace, ::unshare(CLONE_NEWCGROUP));
 
-    // 4. In a new user namespace we start as the overflow uid with all capabilities;
-    //    become the mapped root so that files we create are owned by it.
+    // 4. In a new user namespace we start as the overflow uid with all capabilities in it;
+    //    become the mapped root now, so that what we create in the filesystems mounted below
+    //    (tmpfs /dev, ...) is owned by a uid the namespace knows (the kernel refuses, with
+    //    EOVERFLOW, to create inodes for an unmapped owner). The rootfs must then be writable
+    //    by the mapped root wherever a mount point has to be made.
     if (plan.user_namespace) {
         CHECK(become_container_root, ::syscall(SYS_setresgid, 0, 0, 0));
         CHECK(become_container_root, ::syscall(SYS_setresuid, 0, 0, 0));
