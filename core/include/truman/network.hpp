@@ -8,6 +8,8 @@
 
 #include <sys/types.h>
 
+#include <array>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -37,5 +39,18 @@ void configure_container_network(pid_t pid, const std::string& ifname, const std
 // Set up what spec.network asks for the container whose init is pid (called by the parent
 // before releasing the child). Returns the host-side link name ("" if none).
 std::string setup_network(pid_t pid, const Network& net, const std::string& container_id);
+
+// Pure helpers, checked before any kernel work (throw truman::Error kind invalid naming `field`).
+struct Ipv4Cidr {
+    std::array<std::uint8_t, 4> address{};  // network byte order
+    unsigned prefix_length = 0;             // 0..32
+};
+Ipv4Cidr parse_ipv4_cidr(const std::string& text, const std::string& field);        // "10.88.0.2/16"
+std::array<std::uint8_t, 4> parse_ipv4(const std::string& text, const std::string& field);
+void validate_link_name(const std::string& name, const std::string& field);   // 1..15 chars, no / : space
+void validate_netns_name(const std::string& name, const std::string& field);  // what `ip netns` accepts
+// The generated host end of a container's veth: "tm" + the first 11 characters of the id
+// (IFNAMSIZ is 16 including the NUL).
+std::string host_link_name(const std::string& container_id);
 
 }  // namespace truman
