@@ -20,14 +20,17 @@ namespace {
 
 ErrorKind kind_for(int err) {
     switch (err) {
-        case EEXIST: return ErrorKind::conflict;
-        case ENOENT: return ErrorKind::not_found;
-        default: return ErrorKind::system;
+        case EEXIST:
+            return ErrorKind::conflict;
+        case ENOENT:
+            return ErrorKind::not_found;
+        default:
+            return ErrorKind::system;
     }
 }
 
 class Fd {
-public:
+  public:
     explicit Fd(int fd) : fd_(fd) {}
     ~Fd() {
         if (fd_ >= 0) ::close(fd_);
@@ -36,7 +39,7 @@ public:
     Fd& operator=(const Fd&) = delete;
     int get() const { return fd_; }
 
-private:
+  private:
     int fd_;
 };
 

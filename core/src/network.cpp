@@ -4,6 +4,8 @@
 // (ESRCH and ENOENT both become NLE_OBJ_NOTFOUND). Each RouteSocket therefore installs an error
 // callback that keeps the errno the kernel put in NLMSG_ERROR, so messages and Error::err() say
 // what the kernel said.
+#include "truman/network.hpp"
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <net/if.h>
@@ -24,7 +26,6 @@
 #include <memory>
 
 #include "truman/error.hpp"
-#include "truman/network.hpp"
 
 namespace truman {
 namespace {
@@ -40,38 +41,57 @@ using NlAddrPtr = std::unique_ptr<nl_addr, NlFree<nl_addr, nl_addr_put>>;
 
 ErrorKind kind_for(int err) {
     switch (err) {
-        case EEXIST: return ErrorKind::conflict;
+        case EEXIST:
+            return ErrorKind::conflict;
         case ENODEV:
         case ESRCH:
-        case ENOENT: return ErrorKind::not_found;
-        case EOPNOTSUPP: return ErrorKind::unsupported;
-        default: return ErrorKind::system;
+        case ENOENT:
+            return ErrorKind::not_found;
+        case EOPNOTSUPP:
+            return ErrorKind::unsupported;
+        default:
+            return ErrorKind::system;
     }
 }
 
 // For failures that never reached the kernel (allocation, socket errors).
 int errno_from_nlerr(int nlerr) {
     switch (std::abs(nlerr)) {
-        case NLE_NOMEM: return ENOMEM;
-        case NLE_EXIST: return EEXIST;
-        case NLE_OBJ_NOTFOUND: return ENOENT;
-        case NLE_NODEV: return ENODEV;
-        case NLE_INVAL: return EINVAL;
-        case NLE_PERM: return EPERM;
-        case NLE_NOACCESS: return EACCES;
-        case NLE_BUSY: return EBUSY;
-        case NLE_OPNOTSUPP: return EOPNOTSUPP;
-        case NLE_AGAIN: return EAGAIN;
-        case NLE_INTR: return EINTR;
-        case NLE_BAD_SOCK: return EBADF;
-        case NLE_RANGE: return ERANGE;
-        case NLE_AF_NOSUPPORT: return EAFNOSUPPORT;
-        default: return EIO;
+        case NLE_NOMEM:
+            return ENOMEM;
+        case NLE_EXIST:
+            return EEXIST;
+        case NLE_OBJ_NOTFOUND:
+            return ENOENT;
+        case NLE_NODEV:
+            return ENODEV;
+        case NLE_INVAL:
+            return EINVAL;
+        case NLE_PERM:
+            return EPERM;
+        case NLE_NOACCESS:
+            return EACCES;
+        case NLE_BUSY:
+            return EBUSY;
+        case NLE_OPNOTSUPP:
+            return EOPNOTSUPP;
+        case NLE_AGAIN:
+            return EAGAIN;
+        case NLE_INTR:
+            return EINTR;
+        case NLE_BAD_SOCK:
+            return EBADF;
+        case NLE_RANGE:
+            return ERANGE;
+        case NLE_AF_NOSUPPORT:
+            return EAFNOSUPPORT;
+        default:
+            return EIO;
     }
 }
 
 class Fd {
-public:
+  public:
     explicit Fd(int fd) : fd_(fd) {}
     ~Fd() {
         if (fd_ >= 0) ::close(fd_);
@@ -80,20 +100,21 @@ public:
     Fd& operator=(const Fd&) = delete;
     int get() const { return fd_; }
 
-private:
+  private:
     int fd_;
 };
 
 // A connected NETLINK_ROUTE socket. It stays bound to the network namespace that was current
 // when it was opened, whatever the thread does afterwards.
 class RouteSocket {
-public:
+  public:
     RouteSocket() : sock_(nl_socket_alloc()) {
         if (!sock_) throw make_error(ErrorKind::system, "nl_socket_alloc", ENOMEM);
         nl_socket_modify_err_cb(sock_, NL_CB_CUSTOM, &RouteSocket::keep_kernel_errno, this);
         if (int rc = nl_connect(sock_, NETLINK_ROUTE); rc < 0) {
             nl_socket_free(sock_);
-            throw make_error(ErrorKind::system, "connect NETLINK_ROUTE socket", errno_from_nlerr(rc));
+            throw make_error(ErrorKind::system, "connect NETLINK_ROUTE socket",
+                             errno_from_nlerr(rc));
         }
         // libnl 3.7 opens it with SOCK_CLOEXEC; make sure for older builds (rule 3).
         int fd = nl_socket_get_fd(sock_);
@@ -120,7 +141,7 @@ public:
         if (int err = run(request); err != 0) throw make_error(kind_for(err), what, err);
     }
 
-private:
+  private:
     static int keep_kernel_errno(sockaddr_nl*, nlmsgerr* e, void* self) {
         static_cast<RouteSocket*>(self)->kernel_errno_ = -e->error;
         return NL_STOP;
@@ -162,9 +183,8 @@ std::unique_ptr<RouteSocket> route_socket_in_netns_of(pid_t pid) {
 
 int link_index(RouteSocket& sock, const std::string& name, const std::string& where) {
     rtnl_link* raw = nullptr;
-    sock.run_or_throw("RTM_GETLINK " + name + where, [&](nl_sock* s) {
-        return rtnl_link_get_kernel(s, 0, name.c_str(), &raw);
-    });
+    sock.run_or_throw("RTM_GETLINK " + name + where,
+                      [&](nl_sock* s) { return rtnl_link_get_kernel(s, 0, name.c_str(), &raw); });
     LinkPtr link(raw);
     return rtnl_link_get_ifindex(link.get());
 }
@@ -176,9 +196,8 @@ void set_up(RouteSocket& sock, const std::string& name, const std::string& where
     if (!orig || !change) throw make_error(ErrorKind::system, "rtnl_link_alloc", ENOMEM);
     rtnl_link_set_name(change.get(), name.c_str());
     rtnl_link_set_flags(change.get(), IFF_UP);
-    sock.run_or_throw("set link " + name + " up" + where, [&](nl_sock* s) {
-        return rtnl_link_change(s, orig.get(), change.get(), 0);
-    });
+    sock.run_or_throw("set link " + name + " up" + where,
+                      [&](nl_sock* s) { return rtnl_link_change(s, orig.get(), change.get(), 0); });
 }
 
 NlAddrPtr make_nl_addr(const std::array<std::uint8_t, 4>& bytes, unsigned prefix_length) {
@@ -228,7 +247,9 @@ void add_default_route(RouteSocket& sock, int ifindex, const std::array<std::uin
     sock.run_or_throw(what, [&](nl_sock* s) { return rtnl_route_add(s, route.get(), NLM_F_EXCL); });
 }
 
-std::string in_pid(pid_t pid) { return " in pid " + std::to_string(pid); }
+std::string in_pid(pid_t pid) {
+    return " in pid " + std::to_string(pid);
+}
 
 std::string format_ipv4(const std::array<std::uint8_t, 4>& a) {
     return std::to_string(a[0]) + "." + std::to_string(a[1]) + "." + std::to_string(a[2]) + "." +
@@ -249,9 +270,8 @@ void create_veth(const std::string& name, const std::string& peer_name, pid_t pe
     // namespace, with no second request to move it (a move costs 25-35 ms, this 0.3 ms).
     if (peer_pid > 0) rtnl_link_set_ns_pid(peer.get(), peer_pid);
     RouteSocket sock;
-    sock.run_or_throw(what, [&](nl_sock* s) {
-        return rtnl_link_add(s, link.get(), NLM_F_CREATE | NLM_F_EXCL);
-    });
+    sock.run_or_throw(
+        what, [&](nl_sock* s) { return rtnl_link_add(s, link.get(), NLM_F_CREATE | NLM_F_EXCL); });
 }
 
 }  // namespace
@@ -295,7 +315,8 @@ Ipv4Cidr parse_ipv4_cidr(const std::string& text, const std::string& field) {
 
 std::string host_link_name(const std::string& container_id) {
     if (container_id.empty()) throw invalid_argument("container id", "must not be empty");
-    constexpr std::size_t id_chars = 11;  // "tm" + 11 + NUL fits in IFNAMSIZ (16) with room to spare
+    constexpr std::size_t id_chars =
+        11;  // "tm" + 11 + NUL fits in IFNAMSIZ (16) with room to spare
     std::string name = "tm" + container_id.substr(0, id_chars);
     validate_link_name(name, "network.host_interface (generated from the container id)");
     return name;
@@ -305,7 +326,8 @@ void create_veth_pair(const std::string& name, const std::string& peer) {
     create_veth(name, peer, 0, "RTM_NEWLINK veth " + name + " (peer " + peer + ")");
 }
 
-void create_veth_into(const std::string& host_name, const std::string& peer_name, pid_t target_pid) {
+void create_veth_into(const std::string& host_name, const std::string& peer_name,
+                      pid_t target_pid) {
     if (target_pid <= 0) throw invalid_argument("target pid", std::to_string(target_pid));
     create_veth(host_name, peer_name, target_pid,
                 "RTM_NEWLINK veth " + host_name + " (peer " + peer_name + in_pid(target_pid) + ")");
@@ -366,9 +388,13 @@ void configure_container_network(pid_t pid, const std::string& ifname, const std
 
 std::string setup_network(pid_t pid, const Network& net, const std::string& container_id) {
     switch (net.mode) {
-        case Network::Mode::none: return "";
-        case Network::Mode::loopback: configure_container_network(pid, "", "", ""); return "";
-        case Network::Mode::veth: break;
+        case Network::Mode::none:
+            return "";
+        case Network::Mode::loopback:
+            configure_container_network(pid, "", "", "");
+            return "";
+        case Network::Mode::veth:
+            break;
     }
     const std::string host =
         net.host_interface.empty() ? host_link_name(container_id) : net.host_interface;

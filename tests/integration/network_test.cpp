@@ -1,5 +1,7 @@
 // Network namespaces and veth pairs on the real kernel (root). Every test cleans up through
 // RAII guards, so a failed assertion leaves no namespace, link or process behind.
+#include "truman/network.hpp"
+
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sched.h>
@@ -19,7 +21,6 @@
 
 #include "test_support.hpp"
 #include "truman/error.hpp"
-#include "truman/network.hpp"
 
 namespace truman {
 namespace {
@@ -51,7 +52,7 @@ struct LinkGuard {
 
 // A child process parked in the named namespace `netns` until the guard kills and reaps it.
 class ProcessInNetns {
-public:
+  public:
     explicit ProcessInNetns(const std::string& netns) {
         int ns = ::open(("/run/netns/" + netns).c_str(), O_RDONLY | O_CLOEXEC);
         if (ns < 0) throw std::runtime_error("open netns " + netns);
@@ -87,7 +88,7 @@ public:
         }
     }
 
-private:
+  private:
     pid_t pid_ = -1;
 };
 
@@ -119,7 +120,8 @@ std::string mount_type_at(const std::string& point) {
         std::string id, parent, dev, root, mp;
         f >> id >> parent >> dev >> root >> mp;
         auto sep = line.find(" - ");
-        if (mp == point && sep != std::string::npos) type = line.substr(sep + 3, line.find(' ', sep + 3) - sep - 3);
+        if (mp == point && sep != std::string::npos)
+            type = line.substr(sep + 3, line.find(' ', sep + 3) - sep - 3);
     }
     return type;
 }
@@ -185,7 +187,8 @@ TEST(Network, NamedNamespaceIsCreatedJoinableAndDeleted) {
     EXPECT_FALSE(std::filesystem::exists("/run/netns/" + ns.name));
     EXPECT_EQ(mount_type_at("/run/netns/" + ns.name), "");
     list = host_output("ip netns list");
-    EXPECT_EQ(list.find(ns.name + " ") == std::string::npos && list.find(ns.name + "\n") == std::string::npos,
+    EXPECT_EQ(list.find(ns.name + " ") == std::string::npos &&
+                  list.find(ns.name + "\n") == std::string::npos,
               true)
         << list;
 }
@@ -463,15 +466,15 @@ TEST(Network, TimingOfCreateVethIntoAndDeleteLink) {
         delete_ms.push_back(std::chrono::duration<double, std::milli>(clock::now() - t0).count());
         EXPECT_FALSE(sys_link_exists(hosts.names[i]));
     }
-    std::printf("[ timing ] create_veth_into median %.3f ms over %zu runs; delete_link median "
-                "%.3f ms over %zu runs\n",
-                median_ms(create_ms), create_ms.size(), median_ms(delete_ms), delete_ms.size());
+    std::printf(
+        "[ timing ] create_veth_into median %.3f ms over %zu runs; delete_link median "
+        "%.3f ms over %zu runs\n",
+        median_ms(create_ms), create_ms.size(), median_ms(delete_ms), delete_ms.size());
     // The other 40 go with the namespace.
     child.reset();
     delete_named_netns(ns.name);
-    EXPECT_TRUE(wait_until([&] {
-        return std::none_of(hosts.names.begin(), hosts.names.end(), sys_link_exists);
-    }));
+    EXPECT_TRUE(wait_until(
+        [&] { return std::none_of(hosts.names.begin(), hosts.names.end(), sys_link_exists); }));
     if (!HasFailure()) hosts.names.clear();  // gone already; skip the slow deletes
 }
 

@@ -1,10 +1,11 @@
 // The pure parts of network setup: input checks that must fail before any kernel request.
+#include "truman/network.hpp"
+
 #include <gtest/gtest.h>
 
 #include <string>
 
 #include "truman/error.hpp"
-#include "truman/network.hpp"
 
 namespace truman {
 namespace {
@@ -40,7 +41,8 @@ TEST(NetworkCidr, RejectsMalformedAddressesNamingTheField) {
 }
 
 TEST(NetworkCidr, ParsesPlainGatewayAddress) {
-    EXPECT_EQ(parse_ipv4("10.88.0.1", "network.gateway"), (std::array<std::uint8_t, 4>{10, 88, 0, 1}));
+    EXPECT_EQ(parse_ipv4("10.88.0.1", "network.gateway"),
+              (std::array<std::uint8_t, 4>{10, 88, 0, 1}));
     for (const char* bad : {"", "10.88.0.1/16", "10.88.1", "010.88.0.1", "host"}) {
         Error e = error_of([&] { parse_ipv4(bad, "network.gateway"); });
         EXPECT_EQ(e.kind(), ErrorKind::invalid) << bad;

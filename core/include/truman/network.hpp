@@ -45,10 +45,12 @@ struct Ipv4Cidr {
     std::array<std::uint8_t, 4> address{};  // network byte order
     unsigned prefix_length = 0;             // 0..32
 };
-Ipv4Cidr parse_ipv4_cidr(const std::string& text, const std::string& field);        // "10.88.0.2/16"
+Ipv4Cidr parse_ipv4_cidr(const std::string& text, const std::string& field);  // "10.88.0.2/16"
 std::array<std::uint8_t, 4> parse_ipv4(const std::string& text, const std::string& field);
-void validate_link_name(const std::string& name, const std::string& field);   // 1..15 chars, no / : space
-void validate_netns_name(const std::string& name, const std::string& field);  // what `ip netns` accepts
+// Interface names: 1..15 characters, no '/', ':' or white space (the kernel's dev_valid_name).
+void validate_link_name(const std::string& name, const std::string& field);
+// Namespace names: what `ip netns` accepts (not empty, ".", ".." and no '/').
+void validate_netns_name(const std::string& name, const std::string& field);
 // The generated host end of a container's veth: "tm" + the first 11 characters of the id
 // (IFNAMSIZ is 16 including the NUL).
 std::string host_link_name(const std::string& container_id);
