@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <thread>
 
+#include "fd.hpp"
 #include "truman/error.hpp"
 #include "truman/network.hpp"
 
@@ -29,19 +30,7 @@ ErrorKind kind_for(int err) {
     }
 }
 
-class Fd {
-  public:
-    explicit Fd(int fd) : fd_(fd) {}
-    ~Fd() {
-        if (fd_ >= 0) ::close(fd_);
-    }
-    Fd(const Fd&) = delete;
-    Fd& operator=(const Fd&) = delete;
-    int get() const { return fd_; }
-
-  private:
-    int fd_;
-};
+using detail::Fd;
 
 // Make `dir` a shared mount point once, so that unmounting <dir>/<name> in any mount namespace
 // that inherited it propagates back here and the namespace can really be freed. Like iproute2

@@ -25,6 +25,7 @@
 #include <cstdlib>
 #include <memory>
 
+#include "fd.hpp"
 #include "truman/error.hpp"
 
 namespace truman {
@@ -90,19 +91,7 @@ int errno_from_nlerr(int nlerr) {
     }
 }
 
-class Fd {
-  public:
-    explicit Fd(int fd) : fd_(fd) {}
-    ~Fd() {
-        if (fd_ >= 0) ::close(fd_);
-    }
-    Fd(const Fd&) = delete;
-    Fd& operator=(const Fd&) = delete;
-    int get() const { return fd_; }
-
-  private:
-    int fd_;
-};
+using detail::Fd;
 
 // A connected NETLINK_ROUTE socket. It stays bound to the network namespace that was current
 // when it was opened, whatever the thread does afterwards.
