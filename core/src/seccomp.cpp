@@ -16,9 +16,9 @@
 //   - clone3: the C library probes it and falls back to clone only on ENOSYS; a profile that
 //     does not mention clone3 gets ENOSYS for it unless its default allows (as runc does);
 //   - the calls the container's first process makes between loading the filter and execve
-//     (read, write, close, close_range, execve, execveat, exit, exit_group): the listener fd
-//     is only handed to the monitor during that window, so a notified call there could wait
-//     for an answer that never comes.
+//     (core/src/child.cpp, steps 10 to 15): the listener fd only reaches the monitor at the
+//     end of that window, so a notified call there would wait for an answer that never comes.
+//     Their denials are answered with the right errno but not recorded.
 #include "truman/seccomp.hpp"
 
 #include <sched.h>
@@ -223,11 +223,14 @@ std::vector<sock_filter> export_bpf(scmp_filter_ctx ctx) {
     return program;
 }
 
-// Between loading the filter and execve the container's first process uses only these; see
-// the comment at the top of this file.
+// Between loading the filter and execve the container's first process uses only these (when
+// no_new_privs is off the filter goes in before the user switch, hence the credential calls);
+// keep in step with core/src/child.cpp. See the comment at the top of this file.
 const std::set<std::string>& pre_exec_syscalls() {
-    static const std::set<std::string> names = {"read",   "write",    "close", "close_range",
-                                                "execve", "execveat", "exit",  "exit_group"};
+    static const std::set<std::string> names = {
+        "read",   "write",      "close", "close_range", "execve",    "execveat",
+        "exit",   "exit_group", "prctl", "setgroups",   "setresgid", "setresuid",
+        "capset", "umask",      "dup2",  "dup3",        "fcntl",     "chdir"};
     return names;
 }
 

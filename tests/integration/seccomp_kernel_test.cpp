@@ -393,6 +393,30 @@ TEST_F(SeccompKernel, ArgumentConditionsSelectTheAction) {
     EXPECT_EQ(o.blocked_names(), std::vector<std::string>{"personality"}) << describe(o);
 }
 
+TEST_F(SeccompKernel, CallsBeforeExecAreAnsweredByTheKernelNotTheListener) {
+    // Until the monitor holds the listener, a notified call would wait forever: the calls the
+    // child makes before execve get their errno straight from the filter.
+    Seccomp profile;
+    profile.default_action = "SCMP_ACT_ERRNO";
+    profile.syscalls.push_back(
+        SeccompRule{{"read", "write", "close", "exit_group"}, "SCMP_ACT_ALLOW", {}, {}});
+    profile.syscalls.push_back(SeccompRule{{"chdir"}, "SCMP_ACT_ERRNO", 13u, {}});
+    SeccompProgram program = compile_seccomp(profile);
+    ConfinedChild child(program, [] {
+        probe("fcntl", ::syscall(SYS_fcntl, 1, F_GETFD));  // default errno, not notified
+        probe("chdir", ::syscall(SYS_chdir, "/"));         // rule errno, not notified
+        probe("getppid", ::syscall(SYS_getppid));          // notified
+        return 0;
+    });
+    Outcome o = child.finish();
+    ASSERT_TRUE(exited_with(o, 0)) << describe(o);
+    auto probes = o.probes();
+    EXPECT_EQ(probes["fcntl"], (std::pair<long, int>{-1, EPERM})) << describe(o);
+    EXPECT_EQ(probes["chdir"], (std::pair<long, int>{-1, EACCES})) << describe(o);
+    EXPECT_EQ(probes["getppid"], (std::pair<long, int>{-1, EPERM})) << describe(o);
+    EXPECT_EQ(o.blocked_names(), std::vector<std::string>{"getppid"}) << describe(o);
+}
+
 void on_alarm(int) {}
 
 TEST_F(SeccompKernel, NotifierReturnsNothingWhenTheCallerDied) {

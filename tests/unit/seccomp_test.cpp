@@ -116,8 +116,10 @@ TEST(Seccomp, DefaultProfileDeniesPrivilegedSyscalls) {
 
 TEST(Seccomp, DefaultProfileAllowsWhatTheChildDoesBeforeExec) {
     Seccomp profile = default_seccomp_profile();
-    for (const char* name : {"read", "write", "close", "close_range", "execve", "execveat",
-                             "exit_group", "exit", "getpid", "rt_sigreturn"}) {
+    for (const char* name :
+         {"read", "write", "close",     "close_range", "execve",    "execveat",    "exit_group",
+          "exit", "prctl", "setgroups", "setresgid",   "setresuid", "capset",      "umask",
+          "dup2", "dup3",  "fcntl",     "chdir",       "getpid",    "rt_sigreturn"}) {
         const SeccompRule* rule = rule_naming(profile, name, "SCMP_ACT_ALLOW");
         ASSERT_NE(rule, nullptr) << name;
         EXPECT_TRUE(rule->args.empty()) << name;
