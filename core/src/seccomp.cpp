@@ -401,17 +401,13 @@ SeccompProgram compile_seccomp(const Seccomp& profile) {
         int rc = seccomp_arch_add(filter.ctx, arch);
         if (rc < 0 && rc != -EEXIST) throw system_error("seccomp_arch_add", -rc);
     }
-    // A binary tree of syscall numbers instead of a linear list: long allow-lists stay fast
-    // and within BPF_MAXINSNS on three architectures.
-    size_t syscall_count = 0;
-    for (const auto& rule : rules) syscall_count += rule.syscalls.size();
-    if (syscall_count > 32) seccomp_attr_set(filter.ctx, SCMP_FLTATR_CTL_OPTIMIZE, 2);
-
+    size_t rules_added = 0;
     auto add_rule = [&](const std::string& field, const std::string& name, uint32_t action, int nr,
                         const std::vector<scmp_arg_cmp>& chain) {
         // libseccomp refuses a rule that repeats the default action; it changes nothing.
         if (action == default_scmp) return;
         int rc = seccomp_rule_add_array(filter.ctx, action, nr, chain.size(), chain.data());
+        ++rules_added;
         if (rc < 0)
             throw invalid_argument(
                 field, "cannot add rule for syscall \"" + name + "\": " + std::strerror(-rc));
@@ -434,6 +430,10 @@ SeccompProgram compile_seccomp(const Seccomp& profile) {
 
     for (const auto& [nr, err] : answered)
         if (err != program.default_notify_errno) program.notify_errno[nr] = err;
+    // A binary tree of syscall numbers instead of a linear list keeps long allow-lists fast
+    // and within BPF_MAXINSNS on three architectures. Only with rules: libseccomp up to 2.5.4
+    // generates a broken tree for an empty filter.
+    if (rules_added > 32) seccomp_attr_set(filter.ctx, SCMP_FLTATR_CTL_OPTIMIZE, 2);
     program.filter = export_bpf(filter.ctx);
     return program;
 }
