@@ -8,6 +8,9 @@
 
 #include <fcntl.h>
 #include <linux/capability.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <linux/seccomp.h>
 #include <sched.h>
 #include <sys/mount.h>
@@ -29,6 +32,7 @@ const char* to_string(ChildStep step) noexcept {
         case ChildStep::unshare_cgroup_namespace: return "unshare(CLONE_NEWCGROUP)";
         case ChildStep::become_container_root: return "setresuid/setresgid to container root";
         case ChildStep::setsid: return "setsid";
+        case ChildStep::loopback_up: return "bring lo up";
         case ChildStep::sethostname: return "sethostname";
         case ChildStep::setdomainname: return "setdomainname";
         case ChildStep::make_root_private: return "make / private";
@@ -159,6 +163,23 @@ long wait_byte(int fd) noexcept {
     }
 }
 
+// lo up with two ioctls: no netlink message to build, nothing to allocate, and it works for a
+// rootless caller, which may not setns() into the namespace from outside.
+long bring_loopback_up() noexcept {
+    long fd = sys(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    if (fd < 0) return fd;
+    struct ifreq req{};
+    req.ifr_name[0] = 'l';
+    req.ifr_name[1] = 'o';
+    long r = sys(::ioctl(static_cast<int>(fd), SIOCGIFFLAGS, &req));
+    if (r == 0) {
+        req.ifr_flags = static_cast<short>(req.ifr_flags | IFF_UP);
+        r = sys(::ioctl(static_cast<int>(fd), SIOCSIFFLAGS, &req));
+    }
+    ::close(static_cast<int>(fd));
+    return r;
+}
+
 bool has_cap(uint64_t mask, int cap) noexcept { return (mask >> cap) & 1; }
 
 }  // namespace
@@ -191,6 +212,10 @@ void child_main(const ChildPlan& plan) noexcept {
 
     // 5. Our own session: no controlling terminal, no signals from the host's session.
     CHECK(setsid, ::setsid());
+    if (plan.loopback_up) {
+        long res = bring_loopback_up();
+        if (res < 0) fail(plan, ChildStep::loopback_up, res);
+    }
 
     if (plan.hostname) {
         size_t n = 0;
