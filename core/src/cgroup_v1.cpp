@@ -26,7 +26,7 @@ constexpr const char* kHierarchies[] = {"memory",  "cpu",     "cpuacct", "cpuset
                                         "devices", "freezer", "blkio",   "unified"};
 
 struct Dirs {
-    std::vector<std::string> all;                    // distinct directories, creation order
+    std::vector<std::string> all;                     // distinct directories, creation order
     std::map<std::string, std::string> by_hierarchy;  // "cpu" -> its directory
 
     std::string get(const std::string& hierarchy) const {
@@ -36,7 +36,7 @@ struct Dirs {
 };
 
 class CgroupV1 final : public Cgroup {
-public:
+  public:
     explicit CgroupV1(Dirs dirs) : dirs_(std::move(dirs)) {}
 
     void add_process(pid_t pid) override {
@@ -109,13 +109,13 @@ public:
         return dirs_.all.empty() ? std::string() : dirs_.all.front();
     }
 
-private:
+  private:
     Dirs dirs_;
 };
 
 // Removes what a half-done create() made, unless dismissed.
 class CreateGuard {
-public:
+  public:
     ~CreateGuard() {
         if (dismissed_) return;
         for (auto it = made_.rbegin(); it != made_.rend(); ++it) remove_cgroup_dir_noexcept(*it);
@@ -123,7 +123,7 @@ public:
     void made(const std::string& dir) { made_.push_back(dir); }
     void dismiss() { dismissed_ = true; }
 
-private:
+  private:
     std::vector<std::string> made_;
     bool dismissed_ = false;
 };
@@ -145,7 +145,7 @@ void inherit_cpuset(const std::string& from, const std::string& to) {
 }
 
 class CgroupV1Manager final : public CgroupManager {
-public:
+  public:
     CgroupV1Manager(std::string root, std::string parent)
         : root_(std::move(root)), parent_(std::move(parent)) {
         std::map<std::string, std::string> seen;  // real path -> first hierarchy name
@@ -210,7 +210,7 @@ public:
         return std::make_unique<CgroupV1>(std::move(present));
     }
 
-private:
+  private:
     void inherit_cpuset_down(const std::string& mount) {
         std::string from = mount;
         std::string to = mount;

@@ -22,7 +22,7 @@ namespace {
 constexpr const char* kWantedControllers[] = {"memory", "cpu", "cpuset", "pids"};
 
 class CgroupV2 final : public Cgroup {
-public:
+  public:
     CgroupV2(std::string dir, int fd) : dir_(std::move(dir)), fd_(fd) {}
     ~CgroupV2() override { close_fd(); }
     CgroupV2(const CgroupV2&) = delete;
@@ -74,7 +74,7 @@ public:
     std::string path() const override { return dir_; }
     int dir_fd() const override { return fd_; }
 
-private:
+  private:
     void close_fd() noexcept {
         if (fd_ >= 0) ::close(fd_);
         fd_ = -1;
@@ -99,7 +99,7 @@ int open_dir(const std::string& dir) {
 }
 
 class CgroupV2Manager final : public CgroupManager {
-public:
+  public:
     CgroupV2Manager(std::string root, std::string parent, CgroupV2Options options)
         : root_(std::move(root)), parent_(std::move(parent)), options_(std::move(options)) {
         if (!options_.apply_device_rules) {
@@ -151,7 +151,7 @@ public:
         return std::make_unique<CgroupV2>(dir, fd);
     }
 
-private:
+  private:
     std::string parent_dir() const { return root_ + "/" + parent_; }
 
     // A controller is usable in a cgroup only if every ancestor lists it in

@@ -21,8 +21,10 @@ namespace truman {
 
 const char* to_string(CgroupMode mode) noexcept {
     switch (mode) {
-        case CgroupMode::v2: return "v2";
-        case CgroupMode::v1: return "v1";
+        case CgroupMode::v2:
+            return "v2";
+        case CgroupMode::v1:
+            return "v1";
     }
     return "v1";
 }
@@ -41,7 +43,7 @@ namespace truman::cgroup {
 namespace {
 
 class Fd {
-public:
+  public:
     explicit Fd(int fd) : fd_(fd) {}
     ~Fd() {
         if (fd_ >= 0) ::close(fd_);
@@ -50,7 +52,7 @@ public:
     Fd& operator=(const Fd&) = delete;
     int get() const { return fd_; }
 
-private:
+  private:
     int fd_;
 };
 
@@ -102,7 +104,9 @@ std::optional<std::string> read_file_if_exists(const std::string& path) {
     return out;
 }
 
-bool file_exists(const std::string& path) { return ::access(path.c_str(), F_OK) == 0; }
+bool file_exists(const std::string& path) {
+    return ::access(path.c_str(), F_OK) == 0;
+}
 
 uint64_t read_u64(const std::string& path) {
     auto text = read_file_if_exists(path);
@@ -213,8 +217,7 @@ bool wait_until_empty(const std::string& procs_path, int timeout_ms) {
 void check_name(const std::string& name) {
     if (name.empty() || name == "." || name == ".." || name.find('/') != std::string::npos ||
         name.find('\0') != std::string::npos)
-        throw invalid_argument("cgroup name",
-                               "must be one path component, got \"" + name + "\"");
+        throw invalid_argument("cgroup name", "must be one path component, got \"" + name + "\"");
 }
 
 void controller_missing(const std::string& field, const std::string& controller) {
@@ -265,14 +268,14 @@ void check_access(const std::string& field, const std::string& access) {
 
 std::vector<DeviceRule> device_rules(const ContainerSpec& spec) {
     std::vector<DeviceRule> rules = {
-        allow_char(1, 3),    // null
-        allow_char(1, 5),    // zero
-        allow_char(1, 7),    // full
-        allow_char(1, 8),    // random
-        allow_char(1, 9),    // urandom
-        allow_char(5, 0),    // tty
-        allow_char(5, 1),    // console
-        allow_char(5, 2),    // ptmx
+        allow_char(1, 3),               // null
+        allow_char(1, 5),               // zero
+        allow_char(1, 7),               // full
+        allow_char(1, 8),               // random
+        allow_char(1, 9),               // urandom
+        allow_char(5, 0),               // tty
+        allow_char(5, 1),               // console
+        allow_char(5, 2),               // ptmx
         allow_char(136, std::nullopt),  // pts/*
     };
     for (size_t i = 0; i < spec.linux.devices.size(); ++i) {

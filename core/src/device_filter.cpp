@@ -34,15 +34,21 @@ bpf_insn load_word(uint8_t dst, uint8_t src, int16_t off) {
 bpf_insn alu32_imm(uint8_t op, uint8_t dst, int32_t imm) {
     return insn(BPF_ALU | op | BPF_K, dst, 0, 0, imm);
 }
-bpf_insn mov32_reg(uint8_t dst, uint8_t src) { return insn(BPF_ALU | BPF_MOV | BPF_X, dst, src, 0, 0); }
-bpf_insn mov64_imm(uint8_t dst, int32_t imm) { return insn(BPF_ALU64 | BPF_MOV | BPF_K, dst, 0, 0, imm); }
+bpf_insn mov32_reg(uint8_t dst, uint8_t src) {
+    return insn(BPF_ALU | BPF_MOV | BPF_X, dst, src, 0, 0);
+}
+bpf_insn mov64_imm(uint8_t dst, int32_t imm) {
+    return insn(BPF_ALU64 | BPF_MOV | BPF_K, dst, 0, 0, imm);
+}
 bpf_insn jne_imm(uint8_t dst, int32_t imm, int16_t off) {
     return insn(BPF_JMP | BPF_JNE | BPF_K, dst, 0, off, imm);
 }
 bpf_insn jne_reg(uint8_t dst, uint8_t src, int16_t off) {
     return insn(BPF_JMP | BPF_JNE | BPF_X, dst, src, off, 0);
 }
-bpf_insn exit_insn() { return insn(BPF_JMP | BPF_EXIT, 0, 0, 0, 0); }
+bpf_insn exit_insn() {
+    return insn(BPF_JMP | BPF_EXIT, 0, 0, 0, 0);
+}
 
 int32_t access_bits(const std::string& access) {
     int32_t bits = 0;

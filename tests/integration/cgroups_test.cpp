@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
@@ -51,7 +52,7 @@ bool lists_pid(const std::string& procs, pid_t pid) {
 // A forked child that waits until release(), so the test can put it in a cgroup first, then
 // runs body. body may report ints through report(); it must stick to raw syscalls.
 class Child {
-public:
+  public:
     explicit Child(std::function<int(int report_fd)> body) {
         if (::pipe2(go_, O_CLOEXEC) != 0 || ::pipe2(out_, O_CLOEXEC) != 0)
             throw std::runtime_error("pipe2");
@@ -98,7 +99,7 @@ public:
         if (::write(fd, &value, sizeof value) != sizeof value) ::_exit(121);
     }
 
-private:
+  private:
     int go_[2] = {-1, -1};
     int out_[2] = {-1, -1};
     pid_t pid_ = -1;
@@ -120,7 +121,7 @@ struct CgroupGuard {
 };
 
 class CgroupsTest : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override {
         ASSERT_EQ(::geteuid(), 0u) << "integration tests run as root";
         before_ = truman::test::snapshot_host();
@@ -209,8 +210,8 @@ int probe_devices(int out, const ForbiddenNodes& nodes) {
 }
 
 void expect_devices_denied(Child& child, const ForbiddenNodes& nodes) {
-    EXPECT_EQ(child.next_report(), EPERM) << "open of the host disk " << major(nodes.disk_dev)
-                                          << ":" << minor(nodes.disk_dev);
+    EXPECT_EQ(child.next_report(), EPERM)
+        << "open of the host disk " << major(nodes.disk_dev) << ":" << minor(nodes.disk_dev);
     EXPECT_EQ(child.next_report(), EPERM) << "open of loop0 (b 7:0)";
     EXPECT_EQ(child.next_report(), 0) << "open of /dev/null";
     EXPECT_EQ(child.next_report(), EPERM) << "mknod of the host disk";
@@ -236,8 +237,10 @@ TEST_F(CgroupsTest, HostIsDetectedAsV1WithLimitsReadBackFromTheKernel) {
     EXPECT_EQ(trimmed(dir("cpu", name) + "/cpu.cfs_period_us"), "100000");
     EXPECT_EQ(trimmed(dir("pids", name) + "/pids.max"), "50");
     // v1 cpuset starts empty; ours inherited the host's cpus and mems.
-    EXPECT_EQ(trimmed(dir("cpuset", name) + "/cpuset.cpus"), trimmed(kRoot + "/cpuset/cpuset.cpus"));
-    EXPECT_EQ(trimmed(dir("cpuset", name) + "/cpuset.mems"), trimmed(kRoot + "/cpuset/cpuset.mems"));
+    EXPECT_EQ(trimmed(dir("cpuset", name) + "/cpuset.cpus"),
+              trimmed(kRoot + "/cpuset/cpuset.cpus"));
+    EXPECT_EQ(trimmed(dir("cpuset", name) + "/cpuset.mems"),
+              trimmed(kRoot + "/cpuset/cpuset.mems"));
     std::string devices = read_file(dir("devices", name) + "/devices.list");
     EXPECT_NE(devices.find("c 1:3 rwm"), std::string::npos) << devices;
     EXPECT_NE(devices.find("c 136:* rwm"), std::string::npos) << devices;
@@ -445,4 +448,41 @@ TEST_F(CgroupsTest, CpuQuotaCapsABusyLoop) {
     EXPECT_LE(used, 600000u) << "busy loop used " << used << " usec of CPU in 1.5 s";
     RecordProperty("cpu_usage_usec", std::to_string(used));
     cg->destroy();
+}
+
+TEST_F(CgroupsTest, KillAllEmptiesACgroupOfManyProcesses) {
+    auto manager = truman::detect_cgroups(kRoot, parent_);
+    std::string name = unique_name("kill");
+    CgroupGuard cg{manager->create(name, ContainerSpec{})};
+    // The grandchildren are re-parented to us, not to PID 1, so we can reap them all.
+    ASSERT_EQ(::prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+    Child child([](int out) {
+        int n = 0;
+        for (; n < 10; ++n) {
+            pid_t pid = ::fork();
+            if (pid < 0) break;
+            if (pid == 0) {
+                for (;;) ::pause();
+            }
+        }
+        Child::report(out, n);
+        for (;;) ::pause();
+        return 0;
+    });
+    cg->add_process(child.pid());
+    child.release();
+    EXPECT_EQ(child.next_report(), 10);
+    EXPECT_EQ(cg->stats().pids_current, 11u);
+
+    cg->kill_all();
+    EXPECT_EQ(trimmed(dir("freezer", name) + "/freezer.state"), "THAWED");
+    for (const auto& h : kHierarchies) EXPECT_EQ(trimmed(dir(h, name) + "/cgroup.procs"), "") << h;
+    int status = child.wait();
+    EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << status;
+    int reaped = 0;
+    while (::waitpid(-1, nullptr, 0) > 0) ++reaped;
+    EXPECT_EQ(reaped, 10);
+    ::prctl(PR_SET_CHILD_SUBREAPER, 0);
+    cg->destroy();
+    for (const auto& h : kHierarchies) EXPECT_FALSE(fs::exists(dir(h, name))) << h;
 }
