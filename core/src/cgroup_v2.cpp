@@ -13,6 +13,7 @@
 
 #include "cgroup_backends.hpp"
 #include "device_filter.hpp"
+#include "fd.hpp"
 #include "truman/error.hpp"
 
 namespace truman::cgroup {
@@ -23,10 +24,7 @@ constexpr const char* kWantedControllers[] = {"memory", "cpu", "cpuset", "pids"}
 
 class CgroupV2 final : public Cgroup {
   public:
-    CgroupV2(std::string dir, int fd) : dir_(std::move(dir)), fd_(fd) {}
-    ~CgroupV2() override { close_fd(); }
-    CgroupV2(const CgroupV2&) = delete;
-    CgroupV2& operator=(const CgroupV2&) = delete;
+    CgroupV2(std::string dir, detail::Fd fd) : dir_(std::move(dir)), fd_(std::move(fd)) {}
 
     void add_process(pid_t pid) override {
         write_file(dir_ + "/cgroup.procs", std::to_string(pid));
@@ -67,21 +65,16 @@ class CgroupV2 final : public Cgroup {
     }
 
     void destroy() override {
-        close_fd();
+        fd_.reset();
         remove_cgroup_dir(dir_);
     }
 
     std::string path() const override { return dir_; }
-    int dir_fd() const override { return fd_; }
+    int dir_fd() const override { return fd_.get(); }
 
   private:
-    void close_fd() noexcept {
-        if (fd_ >= 0) ::close(fd_);
-        fd_ = -1;
-    }
-
     std::string dir_;
-    int fd_;
+    detail::Fd fd_;  // for clone3(CLONE_INTO_CGROUP) and the BPF attach
 };
 
 std::set<std::string> split_words(const std::optional<std::string>& text) {
@@ -92,10 +85,10 @@ std::set<std::string> split_words(const std::optional<std::string>& text) {
     return words;
 }
 
-int open_dir(const std::string& dir) {
+detail::Fd open_dir(const std::string& dir) {
     int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) throw system_error("open " + dir);
-    return fd;
+    return detail::Fd(fd);
 }
 
 class CgroupV2Manager final : public CgroupManager {
@@ -148,7 +141,7 @@ class CgroupV2Manager final : public CgroupManager {
             if (errno == ENOENT) return nullptr;
             throw system_error("open " + dir);
         }
-        return std::make_unique<CgroupV2>(dir, fd);
+        return std::make_unique<CgroupV2>(dir, detail::Fd(fd));
     }
 
   private:

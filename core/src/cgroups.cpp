@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "cgroup_backends.hpp"
+#include "fd.hpp"
 #include "truman/error.hpp"
 
 namespace truman {
@@ -42,20 +43,6 @@ namespace truman::cgroup {
 
 namespace {
 
-class Fd {
-  public:
-    explicit Fd(int fd) : fd_(fd) {}
-    ~Fd() {
-        if (fd_ >= 0) ::close(fd_);
-    }
-    Fd(const Fd&) = delete;
-    Fd& operator=(const Fd&) = delete;
-    int get() const { return fd_; }
-
-  private:
-    int fd_;
-};
-
 std::string parent_dir(const std::string& path) {
     auto slash = path.rfind('/');
     if (slash == std::string::npos) return ".";
@@ -76,7 +63,7 @@ void write_file(const std::string& path, const std::string& value) {
     if (fd < 0 && errno == ENOENT && !is_cgroup_fs(parent_dir(path)))
         fd = ::open(path.c_str(), O_WRONLY | O_TRUNC | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0) throw system_error("open " + path);
-    Fd guard(fd);
+    detail::Fd guard(fd);
     ssize_t n = ::write(fd, value.data(), value.size());
     if (n < 0) throw system_error("write \"" + value + "\" to " + path);
     if (static_cast<size_t>(n) != value.size())
@@ -89,7 +76,7 @@ std::optional<std::string> read_file_if_exists(const std::string& path) {
         if (errno == ENOENT) return std::nullopt;
         throw system_error("open " + path);
     }
-    Fd guard(fd);
+    detail::Fd guard(fd);
     std::string out;
     char buf[4096];
     for (;;) {
