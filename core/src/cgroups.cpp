@@ -133,9 +133,10 @@ void set_limit(const std::string& field, const std::string& dir, const std::stri
         write_file(path, value);
     } catch (const Error& e) {
         // ENOENT on cgroupfs: the controller is there but this kernel lacks the knob.
-        ErrorKind kind = e.err() == ENOENT   ? ErrorKind::unsupported
-                         : e.err() == EINVAL ? ErrorKind::invalid
-                                             : ErrorKind::system;
+        // EINVAL/ERANGE: the kernel rejected the value itself (cpus it does not have, ...).
+        ErrorKind kind = ErrorKind::system;
+        if (e.err() == ENOENT) kind = ErrorKind::unsupported;
+        if (e.err() == EINVAL || e.err() == ERANGE) kind = ErrorKind::invalid;
         throw Error(kind, e.err(), field + ": " + e.what());
     }
 }

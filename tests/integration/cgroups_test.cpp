@@ -486,3 +486,19 @@ TEST_F(CgroupsTest, KillAllEmptiesACgroupOfManyProcesses) {
     cg->destroy();
     for (const auto& h : kHierarchies) EXPECT_FALSE(fs::exists(dir(h, name))) << h;
 }
+
+TEST_F(CgroupsTest, KernelRejectionHalfWayRemovesEverythingMade) {
+    auto manager = truman::detect_cgroups(kRoot, parent_);
+    ContainerSpec spec;
+    spec.linux.resources.memory.limit = 64 << 20;  // written before the cpuset
+    spec.linux.resources.cpu.cpus = "0-4095";      // no such CPUs: the kernel says ERANGE
+    std::string name = unique_name("half");
+    try {
+        manager->create(name, spec);
+        ADD_FAILURE() << "cpuset.cpus 0-4095 accepted";
+    } catch (const Error& e) {
+        EXPECT_EQ(e.kind(), ErrorKind::invalid) << e.what();
+        EXPECT_EQ(std::string(e.what()).rfind("linux.resources.cpu.cpus: ", 0), 0u) << e.what();
+    }
+    for (const auto& h : kHierarchies) EXPECT_FALSE(fs::exists(dir(h, name))) << h;
+}
