@@ -11,6 +11,7 @@
 #include <climits>
 #include <cstdlib>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -89,9 +90,9 @@ class CgroupV1 final : public Cgroup {
     }
 
     void destroy() override {
-        // Children before nothing: the directories are siblings in separate hierarchies, so
-        // any order works; keep going after a failure so one busy hierarchy does not leave
-        // the others behind, then report the first failure.
+        // The directories live in separate hierarchies, so any order works. Keep going after
+        // a failure so one busy hierarchy does not leave the others behind, then report the
+        // first failure.
         std::optional<Error> first;
         for (const auto& dir : dirs_.all) {
             try {

@@ -31,8 +31,15 @@ const char* to_string(CgroupMode mode) noexcept {
 }
 
 std::unique_ptr<CgroupManager> detect_cgroups(const std::string& root, const std::string& parent) {
-    if (parent.empty() || parent.front() == '/')
-        throw invalid_argument("cgroup parent", "must be a relative path, got \"" + parent + "\"");
+    // A relative path of plain components: it must stay below root.
+    std::istringstream parts(parent);
+    bool ok = !parent.empty() && parent.front() != '/';
+    for (std::string part; ok && std::getline(parts, part, '/');)
+        ok = !part.empty() && part != "." && part != "..";
+    if (!ok)
+        throw invalid_argument(
+            "cgroup parent",
+            "must be a relative path below the cgroup root, got \"" + parent + "\"");
     if (cgroup::detect_mode(root) == CgroupMode::v2) return cgroup::make_cgroup_v2(root, parent);
     return cgroup::make_cgroup_v1(root, parent);
 }

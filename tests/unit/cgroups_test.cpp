@@ -434,3 +434,16 @@ TEST(DeviceFilterProgram, DefaultAllowListShape) {
     // pts is the last rule, so it is tested first.
     EXPECT_EQ(prog[kPrologue + 1].imm, 136);
 }
+
+TEST(CgroupDetection, ParentMustStayBelowTheRoot) {
+    TempDir dir;
+    make_v2_root(dir.path(), "memory");
+    for (std::string bad : {"", "/abs", "../escape", "a/../b", "a//b"})
+        EXPECT_EQ(kind_of([&] { truman::detect_cgroups(dir.path(), bad); }), ErrorKind::invalid)
+            << bad;
+    auto nested = truman::cgroup::make_cgroup_v2(dir.path(), "truman/nested", {[](int, auto&) {}});
+    auto cg = nested->create("c", ContainerSpec{});
+    EXPECT_EQ(cg->path(), dir.path() + "/truman/nested/c");
+    EXPECT_TRUE(fs::exists(dir.path() + "/truman/nested/cgroup.subtree_control"));
+    cg->destroy();
+}
