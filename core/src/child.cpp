@@ -8,6 +8,9 @@
 
 #include <fcntl.h>
 #include <linux/capability.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <linux/seccomp.h>
 #include <sched.h>
 #include <sys/mount.h>
@@ -29,6 +32,7 @@ const char* to_string(ChildStep step) noexcept {
         case ChildStep::unshare_cgroup_namespace: return "unshare(CLONE_NEWCGROUP)";
         case ChildStep::become_container_root: return "setresuid/setresgid to container root";
         case ChildStep::setsid: return "setsid";
+        case ChildStep::loopback_up: return "bring lo up";
         case ChildStep::sethostname: return "sethostname";
         case ChildStep::setdomainname: return "setdomainname";
         case ChildStep::make_root_private: return "make / private";
@@ -159,6 +163,23 @@ long wait_byte(int fd) noexcept {
     }
 }
 
+// lo up with two ioctls: no netlink message to build, nothing to allocate, and it works for a
+// rootless caller, which may not setns() into the namespace from outside.
+long bring_loopback_up() noexcept {
+    long fd = sys(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    if (fd < 0) return fd;
+    struct ifreq req{};
+    req.ifr_name[0] = 'l';
+    req.ifr_name[1] = 'o';
+    long r = sys(::ioctl(static_cast<int>(fd), SIOCGIFFLAGS, &req));
+    if (r == 0) {
+        req.ifr_flags = static_cast<short>(req.ifr_flags | IFF_UP);
+        r = sys(::ioctl(static_cast<int>(fd), SIOCSIFFLAGS, &req));
+    }
+    ::close(static_cast<int>(fd));
+    return r;
+}
+
 bool has_cap(uint64_t mask, int cap) noexcept { return (mask >> cap) & 1; }
 
 }  // namespace
@@ -179,8 +200,11 @@ void child_main(const ChildPlan& plan) noexcept {
     //    cgroup: its root is the cgroup we are in when it is created.
     if (plan.unshare_cgroup_namespace) CHECK(unshare_cgroup_namespace, ::unshare(CLONE_NEWCGROUP));
 
-    // 4. In a new user namespace we start as the overflow uid with all capabilities;
-    //    become the mapped root so that files we create are owned by it.
+    // 4. In a new user namespace we start as the overflow uid with all capabilities in it;
+    //    become the mapped root now, so that what we create in the filesystems mounted below
+    //    (tmpfs /dev, ...) is owned by a uid the namespace knows (the kernel refuses, with
+    //    EOVERFLOW, to create inodes for an unmapped owner). The rootfs must then be writable
+    //    by the mapped root wherever a mount point has to be made.
     if (plan.user_namespace) {
         CHECK(become_container_root, ::syscall(SYS_setresgid, 0, 0, 0));
         CHECK(become_container_root, ::syscall(SYS_setresuid, 0, 0, 0));
@@ -188,6 +212,10 @@ void child_main(const ChildPlan& plan) noexcept {
 
     // 5. Our own session: no controlling terminal, no signals from the host's session.
     CHECK(setsid, ::setsid());
+    if (plan.loopback_up) {
+        long res = bring_loopback_up();
+        if (res < 0) fail(plan, ChildStep::loopback_up, res);
+    }
 
     if (plan.hostname) {
         size_t n = 0;

@@ -23,6 +23,7 @@ enum class ChildStep : int32_t {
     unshare_cgroup_namespace,
     become_container_root,
     setsid,
+    loopback_up,
     sethostname,
     setdomainname,
     make_root_private,
@@ -106,6 +107,8 @@ struct ChildPlan {
     bool unshare_cgroup_namespace = false;
     bool user_namespace = false;
     bool may_setgroups = true;  // false when setgroups is denied (rootless)
+
+    bool loopback_up = false;  // bring lo up in the (new) network namespace
 
     const char* hostname = nullptr;  // nullptr: leave alone
     const char* domainname = nullptr;

@@ -111,6 +111,9 @@ std::unique_ptr<Prepared> prepare(const ContainerSpec& spec, const CreateOptions
     for (const auto& ns : spec.linux.namespaces)
         if (ns.type == NamespaceType::cgroup && ns.path.empty()) plan.unshare_cgroup_namespace = true;
 
+    for (const auto& ns : spec.linux.namespaces)
+        if (ns.type == NamespaceType::network && ns.path.empty())
+            plan.loopback_up = spec.network.mode != Network::Mode::none;
     if (!spec.hostname.empty()) plan.hostname = spec.hostname.c_str();
     if (!spec.domainname.empty()) plan.domainname = spec.domainname.c_str();
 
@@ -368,7 +371,9 @@ std::unique_ptr<Container> Container::create(const ContainerSpec& spec, const Cr
         bool new_netns = false;
         for (const auto& ns : spec.linux.namespaces)
             if (ns.type == NamespaceType::network && ns.path.empty()) new_netns = true;
-        if (new_netns) state->host_link = setup_network(state->pid, spec.network, options.id);
+        // A veth needs the parent (the host end lives here); lo is brought up by the child.
+        if (new_netns && spec.network.mode == Network::Mode::veth)
+            state->host_link = setup_network(state->pid, spec.network, options.id);
         send_byte(state->sync.get(), "release the container's init");
 
         ChildReport report{};

@@ -23,14 +23,22 @@ constexpr DefaultDevice kDefaultDevices[] = {
 
 // What a default-shaped mount looks like before it is merged with the spec's mounts.
 std::vector<Mount> default_mounts(const ContainerSpec& spec, bool user_namespace) {
-    std::vector<Mount> m = {
-        {"/proc", "proc", "proc", {"nosuid", "noexec", "nodev"}},
+    std::vector<Mount> m;
+    // A user namespace may mount proc only for a PID namespace it owns; sharing the host's
+    // PID namespace, it gets the host's /proc bound instead (what was asked for: host PIDs).
+    if (user_namespace && !spec.has_namespace(NamespaceType::pid))
+        m.push_back({"/proc", "bind", "/proc", {"rbind", "nosuid", "noexec", "nodev"}});
+    else
+        m.push_back({"/proc", "proc", "proc", {"nosuid", "noexec", "nodev"}});
+    m.insert(m.end(), {
         {"/dev", "tmpfs", "tmpfs", {"nosuid", "strictatime", "mode=755", "size=65536k"}},
         {"/dev/pts", "devpts", "devpts",
          {"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"}},
         {"/dev/shm", "tmpfs", "shm", {"nosuid", "noexec", "nodev", "mode=1777", "size=65536k"}},
-        {"/dev/mqueue", "mqueue", "mqueue", {"nosuid", "noexec", "nodev"}},
-    };
+    });
+    // mqueue belongs to the IPC namespace: a user namespace may mount only its own.
+    if (!user_namespace || spec.has_namespace(NamespaceType::ipc))
+        m.push_back({"/dev/mqueue", "mqueue", "mqueue", {"nosuid", "noexec", "nodev"}});
     // sysfs may only be mounted in a user namespace that owns the network namespace;
     // otherwise bind the host's read-only, as runc does.
     if (user_namespace && !spec.has_namespace(NamespaceType::network))
