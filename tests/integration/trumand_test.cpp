@@ -98,6 +98,13 @@ public:
         return status;
     }
 
+    // For a daemon expected to exit on its own.
+    int wait_exited() {
+        int status = wait_exit(pid_);
+        if (status != -1) pid_ = -1;
+        return status;
+    }
+
     void kill_hard() {
         if (pid_ <= 0) return;
         ::kill(pid_, SIGKILL);
@@ -412,7 +419,7 @@ TEST(Trumand, StaleSocketIsReplacedButALiveOneIsNot) {
         // Another daemon on the same socket must refuse, not steal it.
         Daemon second({"--state-dir", dir.path() + "/state2", "--run-dir", dir.path() + "/run2"},
                       {}, dir.path());
-        EXPECT_NE(wait_exit(second.pid()), 0);
+        EXPECT_NE(second.wait_exited(), 0);
         HttpClient c(first.socket());
         EXPECT_EQ(c.request("GET", "/v1/_ping").status, 200);
     }
