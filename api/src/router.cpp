@@ -106,7 +106,15 @@ void parse_target(const std::string& target, std::string* path,
 }
 
 void Router::add(std::string method, std::string pattern, Handler handler) {
-    routes_.push_back(Route{std::move(method), split_path(pattern), std::move(handler)});
+    auto segments = split_path(pattern);
+    routes_.push_back(Route{std::move(method), std::move(pattern), std::move(segments),
+                            std::move(handler)});
+}
+
+std::vector<std::pair<std::string, std::string>> Router::routes() const {
+    std::vector<std::pair<std::string, std::string>> out;
+    for (const Route& route : routes_) out.emplace_back(route.method, route.pattern);
+    return out;
 }
 
 bool Router::match(const Route& route, const std::vector<std::string>& segments,

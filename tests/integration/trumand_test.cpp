@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -54,9 +55,13 @@ public:
 
     void start(std::vector<std::string> extra = {}, std::vector<std::string> env = {},
                std::vector<std::string> command = {}) {
-        if (command.empty())
+        if (command.empty()) {
             command = {kTrumand, "--socket", socket_, "--state-dir", dir_ + "/state", "--run-dir",
-                       dir_ + "/run", "--group", "truman-test-nonexistent", "--log-level", "debug"};
+                       dir_ + "/run", "--log-level", "debug"};
+            // Root-only (0600) unless a test names a group: the host may have a truman group.
+            if (std::find(extra.begin(), extra.end(), "--group") == extra.end())
+                extra.insert(extra.end(), {"--group", "truman-test-nonexistent"});
+        }
         for (auto& e : extra) command.push_back(e);
         pid_ = fork();
         if (pid_ < 0) throw std::runtime_error("fork");
@@ -75,7 +80,11 @@ public:
     // Polls _ping until it answers (the daemon is up) or the process died.
     void wait_ready() {
         for (int i = 0; i < 2000; ++i) {
-            if (!process_alive(pid_)) break;
+            int status;
+            if (waitpid(pid_, &status, WNOHANG) == pid_) {
+                pid_ = -1;
+                break;
+            }
             try {
                 HttpClient c(socket_);
                 if (c.request("GET", "/v1/_ping").status == 200) return;
@@ -409,6 +418,20 @@ TEST(Trumand, SigtermExitsZeroAndContainersKeepRunning) {
     for (int i = 0; i < 500 && process_alive(pid); ++i)
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
     EXPECT_FALSE(process_alive(pid));
+}
+
+TEST(Trumand, NothingLeaksAfterALifecycle) {
+    HostSnapshot before = snapshot_host();
+    {
+        Daemon d;
+        d.wait_ready();
+        HttpClient c(d.socket());
+        std::string id = run(c, {"echo", "hello"});
+        EXPECT_EQ(parse(c.request("POST", "/v1/containers/" + id + "/wait"))["exit_code"], 0);
+        EXPECT_EQ(c.request("DELETE", "/v1/containers/" + id).status, 204);
+        EXPECT_EQ(d.terminate(), 0);
+    }
+    EXPECT_EQ(leaks_since(before), "");
 }
 
 TEST(Trumand, StaleSocketIsReplacedButALiveOneIsNot) {

@@ -3,6 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <set>
 #include <nlohmann/json.hpp>
 
 #include "api_mock_service.hpp"
@@ -263,6 +266,51 @@ TEST_F(HandlersTest, EventsStreamJsonLines) {
     EXPECT_EQ(json::parse(r->chunks[0])["type"], "start");
     EXPECT_EQ(json::parse(r->chunks[1])["exit_code"], 0);
     EXPECT_EQ(r->chunks[1].back(), '\n');
+}
+
+}  // namespace
+}  // namespace truman::api
+
+namespace truman::api {
+namespace {
+
+// openapi.yaml at the repository root must describe exactly the routes the router has: every
+// route appears under its path with its method, and the document has no path the router lacks.
+TEST(OpenApi, DocumentsEveryRouteAndNoOther) {
+    std::string yaml_path =
+        std::filesystem::path(__FILE__).parent_path().parent_path().parent_path() / "openapi.yaml";
+    std::ifstream in(yaml_path);
+    ASSERT_TRUE(in) << "cannot read " << yaml_path;
+    // path -> methods, from the two-space-indented path keys under "paths:".
+    std::map<std::string, std::set<std::string>> documented;
+    std::string line, current;
+    bool in_paths = false;
+    while (std::getline(in, line)) {
+        if (line == "paths:") {
+            in_paths = true;
+            continue;
+        }
+        if (!line.empty() && line[0] != ' ' && line[0] != '#') in_paths = false;
+        if (!in_paths) continue;
+        if (line.rfind("  /", 0) == 0 && line.back() == ':') {
+            current = line.substr(2, line.size() - 3);
+            documented[current];
+        } else if (!current.empty() && line.rfind("    ", 0) == 0 && line[4] != ' ') {
+            std::string key = line.substr(4, line.find(':') - 4);
+            if (key == "get" || key == "post" || key == "delete" || key == "put" || key == "patch")
+                documented[current].insert(key);
+        }
+    }
+    MockService service;
+    Router router;
+    add_v1_routes(router, service);
+    std::map<std::string, std::set<std::string>> routed;
+    for (auto& [method, pattern] : router.routes()) {
+        std::string lower;
+        for (char c : method) lower.push_back(static_cast<char>(std::tolower(c)));
+        routed[pattern].insert(lower);
+    }
+    EXPECT_EQ(documented, routed);
 }
 
 }  // namespace

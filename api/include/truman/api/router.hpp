@@ -5,8 +5,10 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "truman/api/http.hpp"
@@ -26,9 +28,13 @@ public:
     // The "Allow" value for a path: "GET, DELETE"; "" when no route matches the path.
     std::string allowed_methods(const std::string& path) const;
 
+    // Every (method, pattern) registered, in order: lets a test hold openapi.yaml to the truth.
+    std::vector<std::pair<std::string, std::string>> routes() const;
+
 private:
     struct Route {
         std::string method;
+        std::string pattern;
         std::vector<std::string> segments;
         Handler handler;
     };
