@@ -69,7 +69,7 @@ void list(daemon::ContainerService& service, Request& request,
     allow_params(request, {"state"});
     std::optional<daemon::Status> filter;
     if (auto state = request.param("state")) {
-        filter = daemon::status_from_string(*state);
+        filter = parse_status(*state);
         if (!filter)
             throw invalid_argument("state", "must be created, running or exited, not \"" +
                                                 *state + "\"");

@@ -471,8 +471,23 @@ daemon::CreateRequest create_request_from_json(const json& body) {
     return request;
 }
 
+const char* status_name(daemon::Status status) noexcept {
+    switch (status) {
+        case daemon::Status::created: return "created";
+        case daemon::Status::running: return "running";
+        case daemon::Status::exited: return "exited";
+    }
+    return "exited";
+}
+
+std::optional<daemon::Status> parse_status(const std::string& name) {
+    for (auto status : {daemon::Status::created, daemon::Status::running, daemon::Status::exited})
+        if (name == status_name(status)) return status;
+    return std::nullopt;
+}
+
 json to_json(const daemon::ContainerState& s) {
-    json j{{"status", daemon::to_string(s.status)},
+    json j{{"status", status_name(s.status)},
            {"pid", s.pid},
            {"exit_code", nullptr},
            {"signal", s.signal},
