@@ -85,8 +85,14 @@ TEST(CreateBody, EveryFieldIsMapped) {
         {"mounts",
          {{{"source", "/srv/data"}, {"destination", "/data"}, {"options", {"ro"}}},
           {{"type", "tmpfs"}, {"source", "tmpfs"}, {"destination", "/scratch"}}}},
-        {"devices", {{{"path", "/dev/fuse"}, {"type", "c"}, {"major", 10}, {"minor", 229},
-                      {"file_mode", 0666}, {"uid", 0}, {"gid", 0}}}},
+        {"devices",
+         {{{"path", "/dev/fuse"},
+           {"type", "c"},
+           {"major", 10},
+           {"minor", 229},
+           {"file_mode", 0666},
+           {"uid", 0},
+           {"gid", 0}}}},
         {"seccomp", "unconfined"},
     };
     auto req = create_request_from_json(body);
@@ -168,8 +174,9 @@ TEST(CreateBody, SeccompDefaultAndOciProfile) {
 
     EXPECT_EQ(error_of({{"rootfs", "/r"}, {"seccomp", "strict"}}).rfind("seccomp: ", 0), 0u);
     EXPECT_EQ(error_of({{"rootfs", "/r"}, {"seccomp", 1}}).rfind("seccomp: ", 0), 0u);
-    EXPECT_EQ(error_of({{"rootfs", "/r"}, {"seccomp", {{"defaultAction", 5}}}}).rfind("seccomp: ", 0),
-              0u);
+    EXPECT_EQ(
+        error_of({{"rootfs", "/r"}, {"seccomp", {{"defaultAction", 5}}}}).rfind("seccomp: ", 0),
+        0u);
 }
 
 TEST(CreateBody, SharingTheHostNetworkTurnsWiringOff) {
@@ -207,7 +214,8 @@ TEST(CreateBody, UserMustBeNumeric) {
     auto req = create_request_from_json({{"rootfs", "/r"}, {"user", "1000"}});
     EXPECT_EQ(req.spec.process.user.uid, 1000u);
     EXPECT_EQ(req.spec.process.user.gid, 0u);
-    for (std::string bad : {"", "root", "1000:", ":100", "1:2:3", "-1", "4294967295", "99999999999"})
+    for (std::string bad :
+         {"", "root", "1000:", ":100", "1:2:3", "-1", "4294967295", "99999999999"})
         EXPECT_EQ(error_of({{"rootfs", "/r"}, {"user", bad}}).rfind("user: ", 0), 0u) << bad;
 }
 
@@ -283,9 +291,10 @@ TEST(CreateBody, UnknownFieldsAreRejectedByName) {
               "network.x: unknown field");
     EXPECT_EQ(error_of({{"rootfs", "/r"}, {"namespaces", {{"time", false}}}}),
               "namespaces.time: unknown field");
-    EXPECT_EQ(error_of({{"rootfs", "/r"}, {"mounts", {{{"destination", "/a"}, {"type", "tmpfs"},
-                                                        {"propagation", "x"}}}}}),
-              "mounts[0].propagation: unknown field");
+    EXPECT_EQ(
+        error_of({{"rootfs", "/r"},
+                  {"mounts", {{{"destination", "/a"}, {"type", "tmpfs"}, {"propagation", "x"}}}}}),
+        "mounts[0].propagation: unknown field");
 }
 
 TEST(CreateBody, NonObjectBodiesAreRejected) {
@@ -339,8 +348,9 @@ TEST(ToJson, ContainerInfoHasEveryField) {
 
 TEST(ToJson, EventsAndLogLines) {
     daemon::Event e{"t", "die", "id", "web", 3};
-    EXPECT_EQ(to_json(e), json({{"time", "t"}, {"type", "die"}, {"id", "id"}, {"name", "web"},
-                                {"exit_code", 3}}));
+    EXPECT_EQ(
+        to_json(e),
+        json({{"time", "t"}, {"type", "die"}, {"id", "id"}, {"name", "web"}, {"exit_code", 3}}));
     e.exit_code.reset();
     EXPECT_FALSE(to_json(e).contains("exit_code"));
     EXPECT_EQ(to_json(daemon::LogLine{"stderr", "t", "oops"}),

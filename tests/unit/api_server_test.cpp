@@ -46,7 +46,7 @@ bool eventually(Cond cond) {
 }
 
 class ServerTest : public ::testing::Test {
-protected:
+  protected:
     void start(ServerLimits limits = {}, PeerCheck check = {}) {
         add_v1_routes(router, service, ApiOptions{"1.2.3"});
         server = std::make_unique<Server>(io, listen_on(path), router, limits, std::move(check));
@@ -118,8 +118,9 @@ TEST_F(ServerTest, BodyOverTheLimitIs413AndCloses) {
     EXPECT_CALL(service, create(_)).Times(0);
     HttpClient client(path);
     // Content-Length alone is enough to refuse: the body need not be sent.
-    client.send_raw("POST /v1/containers HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                    "Content-Length: 1025\r\n\r\n");
+    client.send_raw(
+        "POST /v1/containers HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        "Content-Length: 1025\r\n\r\n");
     auto r = client.read_response();
     EXPECT_EQ(r.status, 413);
     EXPECT_EQ(json::parse(r.body)["error"]["code"], "payload_too_large");
@@ -133,8 +134,10 @@ TEST_F(ServerTest, BodyOverTheLimitIs413AndCloses) {
 TEST_F(ServerTest, DefaultBodyLimitIsOneMebibyte) {
     start();
     HttpClient client(path);
-    client.send_raw("POST /v1/containers HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                    "Content-Length: " + std::to_string((1 << 20) + 1) + "\r\n\r\n");
+    client.send_raw(
+        "POST /v1/containers HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        "Content-Length: " +
+        std::to_string((1 << 20) + 1) + "\r\n\r\n");
     EXPECT_EQ(client.read_response().status, 413);
 }
 
