@@ -359,3 +359,74 @@ TEST(ToJson, EventsAndLogLines) {
 
 }  // namespace
 }  // namespace truman::api
+
+namespace truman::api {
+namespace {
+
+// Bodies derived from a valid one by replacing one member with values of every JSON type:
+// each must be accepted or refused with a truman::Error, never anything else.
+TEST(CreateBody, AnyValueInAnyFieldIsAcceptedOrRefusedCleanly) {
+    const json valid = {
+        {"name", "n"},
+        {"rootfs", "/r"},
+        {"cmd", {"a"}},
+        {"env", {"A=b"}},
+        {"cwd", "/"},
+        {"user", "1"},
+        {"hostname", "h"},
+        {"read_only", true},
+        {"network", {{"mode", "veth"}, {"address", "10.0.0.2/24"}}},
+        {"namespaces", {{"ipc", false}}},
+        {"cap_add", {"CHOWN"}},
+        {"cap_drop", {"KILL"}},
+        {"no_new_privileges", true},
+        {"seccomp", "default"},
+        {"resources", {{"memory", 1 << 20}, {"pids_limit", 10}}},
+        {"rlimits", {{{"type", "nofile"}, {"soft", 1}}}},
+        {"mounts", {{{"destination", "/t"}, {"type", "tmpfs"}, {"source", "tmpfs"}}}},
+        {"devices", {{{"path", "/dev/null2"}, {"major", 1}, {"minor", 3}}}},
+    };
+    const std::vector<json> values = {
+        nullptr,
+        true,
+        false,
+        0,
+        -1,
+        1.5,
+        18446744073709551615ULL,
+        -9223372036854775807LL - 1,
+        "",
+        "x",
+        "/abs",
+        std::string(5000, 'a'),
+        std::string("\0", 1),
+        json::array(),
+        json::array({nullptr}),
+        json::array({1, "a"}),
+        json::object(),
+        json({{"x", 1}}),
+        json({{"mode", 1}}),
+        json::array({json::object()}),
+    };
+    size_t accepted = 0, refused = 0;
+    for (auto it = valid.begin(); it != valid.end(); ++it) {
+        for (const json& value : values) {
+            json body = valid;
+            body[it.key()] = value;
+            try {
+                create_request_from_json(body);
+                ++accepted;
+            } catch (const Error&) {
+                ++refused;
+            } catch (const std::exception& e) {
+                ADD_FAILURE() << it.key() << " = " << value.dump().substr(0, 60)
+                              << " threw a non-truman exception: " << e.what();
+            }
+        }
+    }
+    EXPECT_GT(refused, 0u);
+    EXPECT_GT(accepted, 0u);
+}
+
+}  // namespace
+}  // namespace truman::api
