@@ -154,7 +154,9 @@ std::unique_ptr<Prepared> prepare(const ContainerSpec& spec, const CreateOptions
     plan.no_new_privs = spec.process.no_new_privileges;
 
     if (!spec.linux.seccomp_disabled) {
-        p->seccomp = compile_seccomp(spec.linux.seccomp ? *spec.linux.seccomp : default_seccomp_profile());
+        static const Seccomp default_profile = default_seccomp_profile();
+        p->seccomp = cached_seccomp(spec.linux.seccomp ? *spec.linux.seccomp : default_profile,
+                                    options.seccomp_cache_dir);
         if (p->seccomp->filter.size() > 0xffff)
             throw invalid_argument("linux.seccomp", "the compiled filter is too long");
         plan.seccomp_filter = p->seccomp->filter.data();

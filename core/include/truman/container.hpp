@@ -30,6 +30,7 @@ struct CreateOptions {
     int stdout_fd = -1;           // fd 1; -1 = /dev/null
     int stderr_fd = -1;           // fd 2; -1 = /dev/null
     CgroupManager* cgroups = nullptr;  // nullptr = no cgroup (limits in the spec then fail)
+    std::string seccomp_cache_dir;     // where compiled seccomp programs are kept ("" = memory only)
 };
 
 class Container {

@@ -32,6 +32,13 @@ Seccomp default_seccomp_profile();
 // Compile a profile (validated: unknown syscall, action, arch or operator -> Error invalid).
 SeccompProgram compile_seccomp(const Seccomp& profile);
 
+// compile_seccomp() with a cache: libseccomp takes milliseconds to compile the default profile,
+// which would dominate a container's start. Programs are remembered in this process and, when
+// cache_dir is not empty, in files there (written atomically; keyed by the profile, the
+// libseccomp version and the architecture), so that each short-lived monitor process loads the
+// program instead of compiling it.
+SeccompProgram cached_seccomp(const Seccomp& profile, const std::string& cache_dir = "");
+
 struct BlockedSyscall {
     pid_t pid = 0;
     int nr = 0;
