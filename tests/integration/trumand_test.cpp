@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -441,6 +442,23 @@ TEST(Trumand, NothingLeaksAfterALifecycle) {
         EXPECT_EQ(d.terminate(), 0);
     }
     EXPECT_EQ(leaks_since(before), "");
+}
+
+TEST(Trumand, ReadsItsOptionsFromAConfigFile) {
+    TempDir dir("trumand-test");
+    std::string sock = dir.path() + "/from-config.sock";
+    std::ofstream(dir.path() + "/trumand.toml")
+        << "socket = \"" << sock << "\"\nstate-dir = \"" << dir.path() << "/state\"\nrun-dir = \""
+        << dir.path() << "/run\"\nlog-level = \"debug\"\n";
+    Daemon d({}, {}, dir.path());
+    d.terminate();
+    d.start({}, {}, {kTrumand, "--config", dir.path() + "/trumand.toml"});
+    for (int i = 0; i < 1000 && !fs::exists(sock); ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    HttpClient c(sock);
+    EXPECT_EQ(c.request("GET", "/v1/_ping").status, 200);
+    EXPECT_TRUE(fs::exists(dir.path() + "/state"));
+    EXPECT_EQ(d.terminate(), 0);
 }
 
 TEST(Trumand, StaleSocketIsReplacedButALiveOneIsNot) {
