@@ -91,6 +91,10 @@ struct ServiceOptions {
     std::string state_dir = "/var/lib/truman";
     std::string run_dir = "/run/truman";
     std::string monitor_path;     // truman-monitor binary; default: next to /proc/self/exe
+    // Added by the daemon: the static busybox the default image "busybox" is built from, and
+    // the cap of each container.log (0 = 10 MiB; one rotated file is kept besides).
+    std::string busybox_path = "/bin/busybox";
+    uint64_t log_max_bytes = 0;
 };
 
 class ContainerService {
