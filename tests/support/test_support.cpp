@@ -42,7 +42,7 @@ int run_host(const std::string& command, std::string* output) {
 
 void make_busybox_rootfs(const std::string& dir) {
     for (const char* d : {"bin", "sbin", "usr/bin", "usr/sbin", "proc", "sys", "dev", "tmp",
-                          "etc", "root", "home", "var", "run"})
+                          "etc", "root", "home", "var", "run", "mnt"})
         fs::create_directories(fs::path(dir) / d);
     fs::permissions(fs::path(dir) / "tmp", fs::perms::all | fs::perms::sticky_bit);
     fs::copy_file(TRUMAN_BUSYBOX, fs::path(dir) / "bin/busybox",

@@ -8,6 +8,8 @@
 
 #include <sys/types.h>
 
+#include <array>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -37,5 +39,20 @@ void configure_container_network(pid_t pid, const std::string& ifname, const std
 // Set up what spec.network asks for the container whose init is pid (called by the parent
 // before releasing the child). Returns the host-side link name ("" if none).
 std::string setup_network(pid_t pid, const Network& net, const std::string& container_id);
+
+// Pure helpers, checked before any kernel work (throw truman::Error kind invalid naming `field`).
+struct Ipv4Cidr {
+    std::array<std::uint8_t, 4> address{};  // network byte order
+    unsigned prefix_length = 0;             // 0..32
+};
+Ipv4Cidr parse_ipv4_cidr(const std::string& text, const std::string& field);  // "10.88.0.2/16"
+std::array<std::uint8_t, 4> parse_ipv4(const std::string& text, const std::string& field);
+// Interface names: 1..15 characters, no '/', ':' or white space (the kernel's dev_valid_name).
+void validate_link_name(const std::string& name, const std::string& field);
+// Namespace names: what `ip netns` accepts (not empty, ".", ".." and no '/').
+void validate_netns_name(const std::string& name, const std::string& field);
+// The generated host end of a container's veth: "tm" + the first 11 characters of the id
+// (IFNAMSIZ is 16 including the NUL).
+std::string host_link_name(const std::string& container_id);
 
 }  // namespace truman

@@ -22,12 +22,16 @@ enum class NamespaceType { pid, network, mount, ipc, uts, user, cgroup };
 struct Namespace {
     NamespaceType type;
     std::string path;  // join this existing namespace instead of creating one (OCI "path")
+
+    bool operator==(const Namespace&) const = default;
 };
 
 struct IdMapping {
     uint32_t container_id = 0;  // "containerID"
     uint32_t host_id = 0;       // "hostID"
     uint32_t size = 0;          // "size"
+
+    bool operator==(const IdMapping&) const = default;
 };
 
 struct User {
@@ -35,16 +39,22 @@ struct User {
     uint32_t gid = 0;
     std::vector<uint32_t> additional_gids;  // "additionalGids"
     std::optional<uint32_t> umask;
+
+    bool operator==(const User&) const = default;
 };
 
 struct Rlimit {
     std::string type;  // "RLIMIT_NOFILE"
     uint64_t hard = 0;
     uint64_t soft = 0;
+
+    bool operator==(const Rlimit&) const = default;
 };
 
 struct Capabilities {  // names like "CAP_NET_ADMIN"
     std::vector<std::string> bounding, effective, permitted, inheritable, ambient;
+
+    bool operator==(const Capabilities&) const = default;
 };
 
 struct Process {
@@ -55,12 +65,16 @@ struct Process {
     std::optional<Capabilities> capabilities;  // nullopt -> Docker's default set
     bool no_new_privileges = true;             // "noNewPrivileges"
     std::vector<Rlimit> rlimits;
+
+    bool operator==(const Process&) const = default;
 };
 
 struct Overlay {  // truman extension "root.overlay": a writable layer over a read-only image
     std::string lower;  // "lowerdir": the image's root filesystem
     std::string upper;  // "upperdir": this container's writes
     std::string work;   // "workdir": overlayfs scratch, same filesystem as upper
+
+    bool operator==(const Overlay&) const = default;
 };
 
 struct Root {
@@ -69,6 +83,8 @@ struct Root {
     // Mounted inside the container's own mount namespace only, so it never shows on the host
     // and goes away with the container.
     std::optional<Overlay> overlay;
+
+    bool operator==(const Root&) const = default;
 };
 
 struct Mount {
@@ -76,6 +92,8 @@ struct Mount {
     std::string type;         // "bind", "tmpfs", "proc", ...; empty with a "bind" option
     std::string source;
     std::vector<std::string> options;  // "ro", "nosuid", "rbind", "size=64m", ...
+
+    bool operator==(const Mount&) const = default;
 };
 
 struct Device {  // linux.devices
@@ -86,6 +104,8 @@ struct Device {  // linux.devices
     std::optional<uint32_t> file_mode;  // "fileMode"
     std::optional<uint32_t> uid;
     std::optional<uint32_t> gid;
+
+    bool operator==(const Device&) const = default;
 };
 
 struct DeviceRule {  // linux.resources.devices
@@ -94,12 +114,15 @@ struct DeviceRule {  // linux.resources.devices
     std::optional<int64_t> major;  // nullopt = any
     std::optional<int64_t> minor;
     std::string access = "rwm";
+
+    bool operator==(const DeviceRule&) const = default;
 };
 
 struct Resources {
     struct Memory {
         std::optional<int64_t> limit;  // bytes
         std::optional<int64_t> swap;   // memory+swap, bytes (OCI semantics)
+        bool operator==(const Memory&) const = default;
     } memory;
     struct Cpu {
         std::optional<uint64_t> shares;  // v1 shares; mapped to weight on v2
@@ -107,11 +130,15 @@ struct Resources {
         std::optional<uint64_t> period;  // microseconds
         std::string cpus;                // cpuset "0-1"
         std::string mems;
+        bool operator==(const Cpu&) const = default;
     } cpu;
     struct Pids {
         std::optional<int64_t> limit;
+        bool operator==(const Pids&) const = default;
     } pids;
     std::vector<DeviceRule> devices;  // appended to the default allow-list
+
+    bool operator==(const Resources&) const = default;
 };
 
 struct SeccompArg {
@@ -119,6 +146,8 @@ struct SeccompArg {
     uint64_t value = 0;
     uint64_t value_two = 0;  // "valueTwo"
     std::string op;          // "SCMP_CMP_EQ", ...
+
+    bool operator==(const SeccompArg&) const = default;
 };
 
 struct SeccompRule {
@@ -126,6 +155,8 @@ struct SeccompRule {
     std::string action;                // "SCMP_ACT_ERRNO", ...
     std::optional<uint32_t> errno_ret;  // "errnoRet"
     std::vector<SeccompArg> args;
+
+    bool operator==(const SeccompRule&) const = default;
 };
 
 struct Seccomp {
@@ -133,6 +164,8 @@ struct Seccomp {
     std::optional<uint32_t> default_errno_ret;        // "defaultErrnoRet"
     std::vector<std::string> architectures;           // "SCMP_ARCH_X86_64", ...
     std::vector<SeccompRule> syscalls;
+
+    bool operator==(const Seccomp&) const = default;
 };
 
 // truman's own extension ("truman" at the top level of the JSON): how the network namespace
@@ -142,6 +175,8 @@ struct Network {
     std::string host_interface;  // host end of the veth; generated when empty
     std::string address;         // container's eth0 address, CIDR, e.g. "10.88.0.2/16"
     std::string gateway;         // optional default route via this address
+
+    bool operator==(const Network&) const = default;
 };
 
 struct Linux {
@@ -156,6 +191,8 @@ struct Linux {
     std::optional<std::vector<std::string>> readonly_paths;  // nullopt -> defaults
     std::string rootfs_propagation;  // "rootfsPropagation": private|rprivate|slave|rslave|shared|rshared|unbindable|runbindable
     std::vector<Device> devices;
+
+    bool operator==(const Linux&) const = default;
 };
 
 struct ContainerSpec {
@@ -169,6 +206,7 @@ struct ContainerSpec {
     Network network;
 
     bool has_namespace(NamespaceType type) const;
+    bool operator==(const ContainerSpec&) const = default;
 };
 
 // Parse an OCI config.json document. Throws truman::Error (kind invalid/unsupported) naming
@@ -180,13 +218,15 @@ nlohmann::json spec_to_json(const ContainerSpec& spec);
 // any process is created. Throws truman::Error of kind invalid.
 void validate(const ContainerSpec& spec);
 
-// A spec with all seven namespaces, the given root and command: what a fully isolated
-// container gets when the caller says nothing else.
+// A spec with the pid, network, mount, ipc, uts and cgroup namespaces (no user namespace, like
+// rootful Docker and podman), PATH in env, cwd "/", hostname "truman" and a loopback-only
+// network: what a container gets when the caller says nothing else.
 ContainerSpec default_spec(const std::string& rootfs, std::vector<std::string> args);
 
 const char* to_string(NamespaceType type) noexcept;           // OCI names: "pid", "network", ...
 std::optional<NamespaceType> namespace_type_from_string(const std::string& name);
 int clone_flag(NamespaceType type) noexcept;                  // CLONE_NEWPID, ...
 const char* proc_ns_name(NamespaceType type) noexcept;        // "pid", "net", "mnt", ...
+const char* to_string(Network::Mode mode) noexcept;            // "none", "loopback", "veth"
 
 }  // namespace truman

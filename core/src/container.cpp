@@ -1,0 +1,463 @@
+// The parent side of a container: prepare every plan, clone the child, do the parent's share
+// of the set-up (id maps, cgroup, network) while the child waits, and own what was made.
+
+#include "truman/container.hpp"
+
+#include <fcntl.h>
+#include <linux/sched.h>
+#include <linux/seccomp.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
+
+#include "child.hpp"
+#include "fd.hpp"
+#include "mount_plan.hpp"
+#include "truman/capabilities.hpp"
+#include "truman/error.hpp"
+#include "truman/idmap.hpp"
+#include "truman/network.hpp"
+
+#ifndef P_PIDFD
+#define P_PIDFD 3
+#endif
+
+namespace truman {
+
+using detail::ChildPlan;
+using detail::ChildReport;
+using detail::ChildStep;
+using detail::Fd;
+
+namespace detail {
+Pipe make_pipe() {
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC) != 0) throw system_error("pipe2");
+    return Pipe{Fd(fds[0]), Fd(fds[1])};
+}
+}  // namespace detail
+
+namespace {
+
+// Everything the child reads lives here, in the parent, until the child is parked.
+struct Prepared {
+    ChildPlan plan;
+    detail::MountPlan mounts;
+    std::vector<std::string> strings;  // argv, envp, exec candidates (stable: reserved)
+    std::vector<char*> argv, envp;
+    std::vector<const char*> exec_paths;
+    std::vector<detail::NamespaceJoin> joins;
+    std::vector<Fd> join_fds;
+    std::vector<std::string> join_paths;
+    std::vector<int> rlimit_resources;
+    std::vector<struct rlimit> rlimit_values;
+    std::vector<gid_t> groups;
+    std::optional<SeccompProgram> seccomp;
+    Fd dev_null;
+};
+
+std::string env_value(const std::vector<std::string>& env, const std::string& key) {
+    for (const auto& e : env)
+        if (e.compare(0, key.size() + 1, key + "=") == 0) return e.substr(key.size() + 1);
+    return "";
+}
+
+// Like execvp, but the PATH walk is prepared here: the child only tries each candidate.
+std::vector<std::string> exec_candidates(const Process& process) {
+    const std::string& name = process.args.at(0);
+    if (name.find('/') != std::string::npos) return {name};
+    std::string path = env_value(process.env, "PATH");
+    if (path.empty()) path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+    std::vector<std::string> out;
+    size_t start = 0;
+    for (;;) {
+        size_t end = path.find(':', start);
+        std::string dir = path.substr(start, end == std::string::npos ? end : end - start);
+        out.push_back((dir.empty() ? std::string(".") : dir) + "/" + name);
+        if (end == std::string::npos) break;
+        start = end + 1;
+    }
+    return out;
+}
+
+std::unique_ptr<Prepared> prepare(const ContainerSpec& spec, const CreateOptions& options) {
+    auto p = std::make_unique<Prepared>();
+    ChildPlan& plan = p->plan;
+
+    bool user_ns = false;
+    for (const auto& ns : spec.linux.namespaces) {
+        if (ns.type == NamespaceType::user && ns.path.empty()) user_ns = true;
+        if (!ns.path.empty()) {
+            Fd fd(::open(ns.path.c_str(), O_RDONLY | O_CLOEXEC));
+            if (!fd) throw make_error(errno == ENOENT ? ErrorKind::not_found : ErrorKind::system,
+                                      std::string("open namespace ") + to_string(ns.type) + " " + ns.path, errno);
+            p->joins.push_back({fd.get(), clone_flag(ns.type)});
+            p->join_paths.push_back(ns.path);
+            p->join_fds.push_back(std::move(fd));
+        }
+    }
+    plan.joins = p->joins.data();
+    plan.njoins = p->joins.size();
+    plan.user_namespace = user_ns;
+    plan.may_setgroups = !(user_ns && must_deny_setgroups());
+    plan.unshare_cgroup_namespace = false;
+    for (const auto& ns : spec.linux.namespaces)
+        if (ns.type == NamespaceType::cgroup && ns.path.empty()) plan.unshare_cgroup_namespace = true;
+
+    for (const auto& ns : spec.linux.namespaces)
+        if (ns.type == NamespaceType::network && ns.path.empty())
+            plan.loopback_up = spec.network.mode != Network::Mode::none;
+    if (!spec.hostname.empty()) plan.hostname = spec.hostname.c_str();
+    if (!spec.domainname.empty()) plan.domainname = spec.domainname.c_str();
+
+    p->mounts = detail::build_mount_plan(spec, user_ns);
+    plan.rootfs = p->mounts.rootfs.c_str();
+    plan.overlay_data = p->mounts.overlay_data.empty() ? nullptr : p->mounts.overlay_data.c_str();
+    plan.fs_ops = p->mounts.ops.data();
+    plan.nfs_ops = p->mounts.ops.size();
+    plan.readonly_root = spec.root.readonly;
+    plan.root_propagation = p->mounts.root_propagation;
+
+    for (const auto& r : rlimit_plan(spec.process.rlimits)) {
+        p->rlimit_resources.push_back(r.resource);
+        p->rlimit_values.push_back(r.value);
+    }
+    plan.rlimit_resources = p->rlimit_resources.data();
+    plan.rlimit_values = p->rlimit_values.data();
+    plan.nrlimits = p->rlimit_values.size();
+
+    CapabilityMasks caps = capability_masks(spec.process.capabilities);
+    plan.cap_bounding = caps.bounding;
+    plan.cap_effective = caps.effective;
+    plan.cap_permitted = caps.permitted;
+    plan.cap_inheritable = caps.inheritable;
+    plan.cap_ambient = caps.ambient;
+    plan.last_cap = last_capability();
+
+    plan.uid = spec.process.user.uid;
+    plan.gid = spec.process.user.gid;
+    p->groups.assign(spec.process.user.additional_gids.begin(), spec.process.user.additional_gids.end());
+    if (!plan.may_setgroups && !p->groups.empty())
+        throw invalid_argument("process.user.additionalGids",
+                               "not possible in a user namespace whose setgroups is denied (rootless)");
+    plan.groups = p->groups.data();
+    plan.ngroups = p->groups.size();
+    plan.umask = spec.process.user.umask ? static_cast<int>(*spec.process.user.umask) : -1;
+    plan.cwd = spec.process.cwd.c_str();
+    plan.no_new_privs = spec.process.no_new_privileges;
+
+    if (!spec.linux.seccomp_disabled) {
+        p->seccomp = compile_seccomp(spec.linux.seccomp ? *spec.linux.seccomp : default_seccomp_profile());
+        if (p->seccomp->filter.size() > 0xffff)
+            throw invalid_argument("linux.seccomp", "the compiled filter is too long");
+        plan.seccomp_filter = p->seccomp->filter.data();
+        plan.seccomp_len = static_cast<unsigned short>(p->seccomp->filter.size());
+        plan.seccomp_flags = p->seccomp->needs_listener ? SECCOMP_FILTER_FLAG_NEW_LISTENER : 0;
+    }
+
+    // argv, envp and the exec candidates: one vector of strings reserved up front so the
+    // pointers taken below stay valid.
+    auto candidates = exec_candidates(spec.process);
+    p->strings.reserve(spec.process.args.size() + spec.process.env.size() + candidates.size());
+    for (const auto& a : spec.process.args) p->argv.push_back(p->strings.emplace_back(a).data());
+    p->argv.push_back(nullptr);
+    for (const auto& e : spec.process.env) p->envp.push_back(p->strings.emplace_back(e).data());
+    p->envp.push_back(nullptr);
+    for (const auto& c : candidates) p->exec_paths.push_back(p->strings.emplace_back(c).c_str());
+    plan.argv = p->argv.data();
+    plan.envp = p->envp.data();
+    plan.exec_paths = p->exec_paths.data();
+    plan.nexec_paths = p->exec_paths.size();
+
+    if (options.stdin_fd < 0 || options.stdout_fd < 0 || options.stderr_fd < 0) {
+        p->dev_null.reset(::open("/dev/null", O_RDWR | O_CLOEXEC));
+        if (!p->dev_null) throw system_error("open /dev/null");
+    }
+    plan.stdio[0] = options.stdin_fd >= 0 ? options.stdin_fd : p->dev_null.get();
+    plan.stdio[1] = options.stdout_fd >= 0 ? options.stdout_fd : p->dev_null.get();
+    plan.stdio[2] = options.stderr_fd >= 0 ? options.stderr_fd : p->dev_null.get();
+    return p;
+}
+
+// Turn the child's {step, errno, value} into the message a user can act on.
+Error child_error(const ChildReport& r, const ContainerSpec& spec, const Prepared& p) {
+    std::string what = detail::to_string(r.step);
+    ErrorKind kind = ErrorKind::system;
+    switch (r.step) {
+        case ChildStep::fs_op:
+            if (r.value >= 0 && static_cast<size_t>(r.value) < p.mounts.descriptions.size())
+                what = p.mounts.descriptions[r.value];
+            break;
+        case ChildStep::join_namespace:
+            if (r.value >= 0 && static_cast<size_t>(r.value) < p.join_paths.size())
+                what += " " + p.join_paths[r.value];
+            break;
+        case ChildStep::setrlimit:
+            if (r.value >= 0 && static_cast<size_t>(r.value) < spec.process.rlimits.size())
+                what += " " + spec.process.rlimits[r.value].type;
+            break;
+        case ChildStep::drop_bounding_capability:
+        case ChildStep::raise_ambient_capability:
+            what += " " + capability_name(r.value);
+            break;
+        case ChildStep::chdir_cwd:
+            what += " " + spec.process.cwd;
+            kind = ErrorKind::invalid;
+            break;
+        case ChildStep::execve:
+            what += " " + spec.process.args.at(0);
+            if (r.err == ENOENT || r.err == EACCES || r.err == ENOTDIR || r.err == ENOEXEC)
+                kind = ErrorKind::invalid;
+            break;
+        default:
+            break;
+    }
+    return make_error(kind, what, r.err);
+}
+
+// Read one report; false on EOF (the child exec'd or died).
+bool read_report(int fd, ChildReport& r) {
+    for (;;) {
+        ssize_t n = ::recv(fd, &r, sizeof r, 0);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) throw system_error("read the container's report");
+        if (n == 0) return false;
+        if (n != sizeof r) throw system_error("short report from the container", EPROTO);
+        return true;
+    }
+}
+
+void send_byte(int fd, const char* what) {
+    char c = 1;
+    if (::send(fd, &c, 1, MSG_NOSIGNAL) != 1) throw system_error(what);
+}
+
+ExitStatus exit_status_from(const siginfo_t& info) {
+    ExitStatus s;
+    if (info.si_code == CLD_EXITED) {
+        s.exit_code = info.si_status;
+    } else {
+        s.signal = info.si_status;
+        s.exit_code = 128 + info.si_status;
+    }
+    return s;
+}
+
+}  // namespace
+
+struct Container::State {
+    std::string id;
+    ContainerSpec spec;
+    std::unique_ptr<Prepared> prepared;  // released once the child is parked
+    pid_t pid = -1;
+    Fd pidfd;
+    Fd sync;  // the parent's end of the socketpair
+    std::unique_ptr<Cgroup> cgroup;
+    std::string host_link;
+    std::unique_ptr<SeccompNotifier> notifier;
+    std::function<void(const BlockedSyscall&)> on_blocked;
+    bool started = false;
+    bool reaped = false;
+    ExitStatus exit;
+
+    void reap(bool block) {
+        if (reaped || !pidfd) return;
+        siginfo_t info{};
+        for (;;) {
+            int r = ::waitid(static_cast<idtype_t>(P_PIDFD), pidfd.get(), &info,
+                             WEXITED | (block ? 0 : WNOHANG));
+            if (r < 0 && errno == EINTR) continue;
+            if (r < 0) throw system_error("waitid container " + id);
+            break;
+        }
+        if (info.si_pid == 0) return;  // still running
+        reaped = true;
+        exit = exit_status_from(info);
+        if (cgroup) {
+            try {
+                exit.oom_killed = cgroup->oom_killed();
+            } catch (...) {
+            }
+        }
+    }
+
+    void release() noexcept {
+        if (pidfd && !reaped) {
+            if (cgroup) {
+                try {
+                    cgroup->kill_all();
+                } catch (...) {
+                }
+            }
+            ::syscall(SYS_pidfd_send_signal, pidfd.get(), SIGKILL, nullptr, 0);
+            try {
+                reap(true);
+            } catch (...) {
+            }
+        }
+        notifier.reset();
+        sync.reset();
+        prepared.reset();
+        if (cgroup) {
+            try {
+                cgroup->destroy();
+            } catch (...) {
+            }
+        }
+        // The host end of the veth goes away with the container's network namespace (an
+        // explicit delete would cost 25-35 ms of RCU grace periods for nothing).
+        pidfd.reset();
+    }
+};
+
+Container::Container(std::unique_ptr<State> state) : state_(std::move(state)) {}
+Container::~Container() { destroy(); }
+
+std::unique_ptr<Container> Container::create(const ContainerSpec& spec, const CreateOptions& options) {
+    validate(spec);
+    if (!spec.has_namespace(NamespaceType::mount))
+        throw make_error(ErrorKind::unsupported, "linux.namespaces: a mount namespace is required");
+    auto state = std::make_unique<State>();
+    state->id = options.id;
+    state->spec = spec;
+    state->prepared = prepare(spec, options);
+    Prepared& p = *state->prepared;
+
+    try {
+        if (options.cgroups) state->cgroup = options.cgroups->create(options.id, spec);
+
+        int sv[2];
+        if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
+            throw system_error("socketpair");
+        state->sync.reset(sv[0]);
+        Fd child_end(sv[1]);
+        p.plan.go_fd = p.plan.status_fd = p.plan.start_fd = child_end.get();
+        p.plan.parent_end = state->sync.get();
+
+        // clone3 without CLONE_VM and without a stack behaves like fork(): the child runs on
+        // a copy-on-write image of this stack. The cgroup namespace is left out here on
+        // purpose (see child.cpp, step 3).
+        uint64_t flags = CLONE_PIDFD;
+        for (const auto& ns : spec.linux.namespaces)
+            if (ns.path.empty() && ns.type != NamespaceType::cgroup) flags |= clone_flag(ns.type);
+        int pidfd = -1;
+        struct clone_args args{};
+        args.flags = flags;
+        args.pidfd = reinterpret_cast<uint64_t>(&pidfd);
+        args.exit_signal = SIGCHLD;
+        if (state->cgroup && state->cgroup->dir_fd() >= 0) {
+            args.flags |= CLONE_INTO_CGROUP;
+            args.cgroup = static_cast<uint64_t>(state->cgroup->dir_fd());
+        }
+        long pid = ::syscall(SYS_clone3, &args, sizeof args);
+        if (pid < 0) throw system_error("clone3");
+        if (pid == 0) detail::child_main(p.plan);  // never returns
+        state->pid = static_cast<pid_t>(pid);
+        state->pidfd.reset(pidfd);
+        child_end.reset();
+
+        // The parent's share, while the child waits on the socket.
+        if (p.plan.user_namespace)
+            write_id_maps(state->pid, spec.linux.uid_mappings, spec.linux.gid_mappings,
+                          !p.plan.may_setgroups);
+        if (state->cgroup && state->cgroup->dir_fd() < 0) state->cgroup->add_process(state->pid);
+        bool new_netns = false;
+        for (const auto& ns : spec.linux.namespaces)
+            if (ns.type == NamespaceType::network && ns.path.empty()) new_netns = true;
+        // A veth needs the parent (the host end lives here); lo is brought up by the child.
+        if (new_netns && spec.network.mode == Network::Mode::veth)
+            state->host_link = setup_network(state->pid, spec.network, options.id);
+        send_byte(state->sync.get(), "release the container's init");
+
+        ChildReport report{};
+        if (!read_report(state->sync.get(), report)) {
+            state->reap(true);
+            throw system_error("container init exited (status " + std::to_string(state->exit.exit_code) +
+                               ") before it was ready", ECHILD);
+        }
+        if (report.step != ChildStep::ready) throw child_error(report, spec, p);
+        if (report.value >= 0) {
+            int fd = static_cast<int>(::syscall(SYS_pidfd_getfd, state->pidfd.get(), report.value, 0));
+            if (fd < 0) throw system_error("pidfd_getfd seccomp listener");
+            state->notifier = std::make_unique<SeccompNotifier>(fd, *p.seccomp);
+        }
+    } catch (...) {
+        state->release();
+        throw;
+    }
+    state->prepared.reset();
+    return std::unique_ptr<Container>(new Container(std::move(state)));
+}
+
+const std::string& Container::id() const noexcept { return state_->id; }
+pid_t Container::pid() const noexcept { return state_->pid; }
+int Container::pidfd() const noexcept { return state_->pidfd.get(); }
+Cgroup* Container::cgroup() const noexcept { return state_->cgroup.get(); }
+std::string Container::host_interface() const { return state_->host_link; }
+int Container::seccomp_fd() const noexcept { return state_->notifier ? state_->notifier->fd() : -1; }
+void Container::on_blocked(std::function<void(const BlockedSyscall&)> callback) {
+    state_->on_blocked = std::move(callback);
+}
+
+std::optional<BlockedSyscall> Container::handle_seccomp() {
+    if (!state_->notifier) return std::nullopt;
+    auto blocked = state_->notifier->handle_one();
+    if (blocked && state_->on_blocked) state_->on_blocked(*blocked);
+    return blocked;
+}
+
+void Container::start() {
+    State& s = *state_;
+    if (s.started) throw make_error(ErrorKind::conflict, "container " + s.id + " was already started");
+    if (s.reaped || !s.sync) throw make_error(ErrorKind::conflict, "container " + s.id + " is not running");
+    s.started = true;
+    send_byte(s.sync.get(), "start the container");
+    // EOF means execve succeeded (the child's end is close-on-exec); a report means it failed.
+    ChildReport report{};
+    bool failed = read_report(s.sync.get(), report);
+    s.sync.reset();
+    if (failed) {
+        s.reap(true);
+        throw child_error(report, s.spec, Prepared{});
+    }
+}
+
+std::optional<ExitStatus> Container::try_wait() {
+    state_->reap(false);
+    if (!state_->reaped) return std::nullopt;
+    return state_->exit;
+}
+
+ExitStatus Container::wait() {
+    State& s = *state_;
+    while (!s.reaped) {
+        struct pollfd fds[2] = {{s.pidfd.get(), POLLIN, 0}, {seccomp_fd(), POLLIN, 0}};
+        int n = ::poll(fds, s.notifier ? 2 : 1, -1);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) throw system_error("poll container " + s.id);
+        if (s.notifier && (fds[1].revents & POLLIN)) handle_seccomp();
+        if (fds[0].revents & POLLIN) s.reap(true);
+    }
+    return s.exit;
+}
+
+void Container::kill(int signal) {
+    State& s = *state_;
+    if (s.reaped) return;
+    if (::syscall(SYS_pidfd_send_signal, s.pidfd.get(), signal, nullptr, 0) != 0 && errno != ESRCH)
+        throw make_error(errno == EINVAL ? ErrorKind::invalid : ErrorKind::system,
+                         "kill container " + s.id + " with signal " + std::to_string(signal), errno);
+}
+
+void Container::destroy() {
+    if (state_) state_->release();
+}
+
+}  // namespace truman
