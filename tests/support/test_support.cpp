@@ -1,5 +1,7 @@
 #include "test_support.hpp"
 
+#include "truman/rootfs.hpp"
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -40,27 +42,7 @@ int run_host(const std::string& command, std::string* output) {
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
-void make_busybox_rootfs(const std::string& dir) {
-    for (const char* d : {"bin", "sbin", "usr/bin", "usr/sbin", "proc", "sys", "dev", "tmp",
-                          "etc", "root", "home", "var", "run", "mnt"})
-        fs::create_directories(fs::path(dir) / d);
-    fs::permissions(fs::path(dir) / "tmp", fs::perms::all | fs::perms::sticky_bit);
-    fs::copy_file(TRUMAN_BUSYBOX, fs::path(dir) / "bin/busybox",
-                  fs::copy_options::overwrite_existing);
-    std::string list;
-    if (run_host(std::string(TRUMAN_BUSYBOX) + " --list", &list) != 0)
-        throw std::runtime_error("busybox --list failed");
-    std::istringstream names(list);
-    for (std::string name; std::getline(names, name);) {
-        if (name.empty() || name == "busybox") continue;
-        fs::path link = fs::path(dir) / "bin" / name;
-        std::error_code ec;
-        fs::create_symlink("busybox", link, ec);  // relative: resolvable from the host too
-    }
-    std::ofstream(fs::path(dir) / "etc/passwd")
-        << "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n";
-    std::ofstream(fs::path(dir) / "etc/group") << "root:x:0:\nnogroup:x:65534:\n";
-}
+void make_busybox_rootfs(const std::string& dir) { truman::make_busybox_rootfs(dir, TRUMAN_BUSYBOX); }
 
 namespace {
 struct RootfsHolder {
