@@ -489,3 +489,53 @@ TEST_F(ServiceTest, AMonitorKilledWithoutRecordingTheExitIsReported) {
     }
     EXPECT_TRUE(stat.empty() || stat.find(") Z") != std::string::npos) << stat;
 }
+
+TEST_F(ServiceTest, BlockedSyscallsAreAnsweredAndRecorded) {
+    // mount(2) is outside the default seccomp profile: denied with EPERM, and the monitor
+    // (which answers the notification) records it in seccomp.log.
+    std::string id = service_->create(busybox("mount -t tmpfs none /mnt || echo denied"));
+    service_->start(id);
+    EXPECT_EQ(wait(id).exit_code, 0);
+    std::vector<std::string> lines = texts(logs(id));
+    EXPECT_NE(std::find(lines.begin(), lines.end(), "stdout:denied"), lines.end())
+        << ::testing::PrintToString(lines);
+    std::string recorded = truman::test::read_file(container_dir(id) + "/seccomp.log");
+    EXPECT_NE(recorded.find("\"syscall\":\"mount\""), std::string::npos) << recorded;
+}
+
+TEST_F(ServiceTest, OomKillIsReportedWithAnEvent) {
+    auto oom_seen = std::make_shared<std::promise<void>>();
+    auto once = std::make_shared<std::once_flag>();
+    auto sub = service_->events([=](const Event& e) {
+        if (e.type == "oom") std::call_once(*once, [&] { oom_seen->set_value(); });
+    });
+    // A command substitution keeps all of its output in the shell's memory.
+    CreateRequest r = busybox("x=$(head -c 500000000 /dev/zero | tr '\\0' a); echo survived");
+    r.spec.linux.resources.memory.limit = 32 * 1024 * 1024;
+    std::string id = service_->create(r);
+    service_->start(id);
+    ContainerState state = wait(id);
+    EXPECT_TRUE(state.oom_killed) << "exit " << *state.exit_code << " signal " << state.signal
+                                  << ::testing::PrintToString(texts(logs(id)));
+    EXPECT_EQ(oom_seen->get_future().wait_for(patience), std::future_status::ready);
+}
+
+TEST_F(ServiceTest, LogsAreCappedAndRotated) {
+    ServiceOptions small = options();
+    small.log_max_bytes = 4096;
+    service_.reset();
+    service_ = make_container_service(*io_, small);
+    std::string id = service_->create(busybox("i=0; while [ $i -lt 500 ]; do echo line$i; i=$((i+1)); done"));
+    service_->start(id);
+    ASSERT_EQ(wait(id).exit_code, 0);
+    EXPECT_LE(fs::file_size(container_dir(id) + "/container.log"), 4096u);
+    EXPECT_LE(fs::file_size(container_dir(id) + "/container.log.1"), 4096u);
+    std::vector<LogLine> lines = logs(id);
+    ASSERT_FALSE(lines.empty());
+    EXPECT_LT(lines.size(), 500u);
+    EXPECT_EQ(lines.back().text, "line499");
+    // The newest lines, in order, without a gap.
+    int first = std::stoi(lines.front().text.substr(4));
+    for (size_t i = 0; i < lines.size(); ++i)
+        EXPECT_EQ(lines[i].text, "line" + std::to_string(first + static_cast<int>(i)));
+}
