@@ -1,0 +1,326 @@
+// Cgroup mode detection, the helpers both backends share, and the default device allow-list.
+#include "truman/cgroups.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <linux/magic.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <sstream>
+#include <thread>
+
+#include "cgroup_backends.hpp"
+#include "fd.hpp"
+#include "truman/error.hpp"
+
+namespace truman {
+
+const char* to_string(CgroupMode mode) noexcept {
+    switch (mode) {
+        case CgroupMode::v2:
+            return "v2";
+        case CgroupMode::v1:
+            return "v1";
+    }
+    return "v1";
+}
+
+std::unique_ptr<CgroupManager> detect_cgroups(const std::string& root, const std::string& parent) {
+    // A relative path of plain components: it must stay below root.
+    std::istringstream parts(parent);
+    bool ok = !parent.empty() && parent.front() != '/';
+    for (std::string part; ok && std::getline(parts, part, '/');)
+        ok = !part.empty() && part != "." && part != "..";
+    if (!ok)
+        throw invalid_argument(
+            "cgroup parent",
+            "must be a relative path below the cgroup root, got \"" + parent + "\"");
+    if (cgroup::detect_mode(root) == CgroupMode::v2) return cgroup::make_cgroup_v2(root, parent);
+    return cgroup::make_cgroup_v1(root, parent);
+}
+
+}  // namespace truman
+
+namespace truman::cgroup {
+
+namespace {
+
+std::string parent_dir(const std::string& path) {
+    auto slash = path.rfind('/');
+    if (slash == std::string::npos) return ".";
+    if (slash == 0) return "/";
+    return path.substr(0, slash);
+}
+
+}  // namespace
+
+bool is_cgroup_fs(const std::string& path) {
+    struct statfs st {};
+    if (::statfs(path.c_str(), &st) != 0) return false;
+    return st.f_type == CGROUP2_SUPER_MAGIC || st.f_type == CGROUP_SUPER_MAGIC;
+}
+
+void write_file(const std::string& path, const std::string& value) {
+    int fd = ::open(path.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT && !is_cgroup_fs(parent_dir(path)))
+        fd = ::open(path.c_str(), O_WRONLY | O_TRUNC | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) throw system_error("open " + path);
+    detail::Fd guard(fd);
+    ssize_t n = ::write(fd, value.data(), value.size());
+    if (n < 0) throw system_error("write \"" + value + "\" to " + path);
+    if (static_cast<size_t>(n) != value.size())
+        throw system_error("short write \"" + value + "\" to " + path, EIO);
+}
+
+std::optional<std::string> read_file_if_exists(const std::string& path) {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno == ENOENT) return std::nullopt;
+        throw system_error("open " + path);
+    }
+    detail::Fd guard(fd);
+    std::string out;
+    char buf[4096];
+    for (;;) {
+        ssize_t n = ::read(fd, buf, sizeof buf);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            throw system_error("read " + path);
+        }
+        if (n == 0) break;
+        out.append(buf, static_cast<size_t>(n));
+    }
+    return out;
+}
+
+bool file_exists(const std::string& path) {
+    return ::access(path.c_str(), F_OK) == 0;
+}
+
+uint64_t read_u64(const std::string& path) {
+    auto text = read_file_if_exists(path);
+    if (!text) return 0;
+    std::istringstream in(*text);
+    uint64_t value = 0;
+    in >> value;
+    return in.fail() ? 0 : value;
+}
+
+uint64_t read_keyed_u64(const std::string& path, const std::string& key) {
+    auto text = read_file_if_exists(path);
+    if (!text) return 0;
+    std::istringstream in(*text);
+    for (std::string line; std::getline(in, line);) {
+        std::istringstream fields(line);
+        std::string name;
+        uint64_t value = 0;
+        if (fields >> name >> value && name == key) return value;
+    }
+    return 0;
+}
+
+std::vector<pid_t> read_pids(const std::string& procs_path) {
+    std::vector<pid_t> pids;
+    auto text = read_file_if_exists(procs_path);
+    if (!text) return pids;
+    std::istringstream in(*text);
+    for (pid_t pid; in >> pid;) pids.push_back(pid);
+    return pids;
+}
+
+void set_limit(const std::string& field, const std::string& dir, const std::string& file,
+               const std::string& value) {
+    std::string path = dir + "/" + file;
+    try {
+        write_file(path, value);
+    } catch (const Error& e) {
+        // ENOENT on cgroupfs: the controller is there but this kernel lacks the knob.
+        // EINVAL/ERANGE: the kernel rejected the value itself (cpus it does not have, ...).
+        ErrorKind kind = ErrorKind::system;
+        if (e.err() == ENOENT) kind = ErrorKind::unsupported;
+        if (e.err() == EINVAL || e.err() == ERANGE) kind = ErrorKind::invalid;
+        throw Error(kind, e.err(), field + ": " + e.what());
+    }
+}
+
+void make_dirs(const std::string& path) {
+    std::string so_far;
+    std::istringstream parts(path);
+    for (std::string part; std::getline(parts, part, '/');) {
+        if (part.empty()) continue;
+        so_far += (so_far.empty() && path.front() != '/' ? "" : "/") + part;
+        if (::mkdir(so_far.c_str(), 0755) != 0 && errno != EEXIST)
+            throw system_error("mkdir " + so_far);
+    }
+}
+
+namespace {
+
+// A cgroup directory only ever holds control files and child cgroups; on a plain directory
+// (fake root) we unlink the files, mirroring what rmdir does on cgroupfs.
+void unlink_plain_files(const std::string& dir) {
+    DIR* d = ::opendir(dir.c_str());
+    if (!d) return;
+    while (dirent* e = ::readdir(d)) {
+        if (e->d_type == DT_REG) ::unlinkat(::dirfd(d), e->d_name, 0);
+    }
+    ::closedir(d);
+}
+
+int remove_cgroup_dir_errno(const std::string& path) noexcept {
+    using namespace std::chrono;
+    auto deadline = steady_clock::now() + seconds(5);
+    bool unlinked = false;
+    for (;;) {
+        if (::rmdir(path.c_str()) == 0 || errno == ENOENT) return 0;
+        int err = errno;
+        if (err == ENOTEMPTY && !unlinked && !is_cgroup_fs(path)) {
+            unlink_plain_files(path);
+            unlinked = true;
+            continue;
+        }
+        if (err != EBUSY || steady_clock::now() > deadline) return err;
+        std::this_thread::sleep_for(milliseconds(10));
+    }
+}
+
+}  // namespace
+
+void remove_cgroup_dir(const std::string& path) {
+    if (int err = remove_cgroup_dir_errno(path)) throw system_error("rmdir " + path, err);
+}
+
+bool remove_cgroup_dir_noexcept(const std::string& path) noexcept {
+    return remove_cgroup_dir_errno(path) == 0;
+}
+
+bool wait_until_empty(const std::string& procs_path, int timeout_ms) {
+    using namespace std::chrono;
+    auto deadline = steady_clock::now() + milliseconds(timeout_ms);
+    for (;;) {
+        if (read_pids(procs_path).empty()) return true;
+        if (steady_clock::now() > deadline) return false;
+        std::this_thread::sleep_for(milliseconds(5));
+    }
+}
+
+void check_name(const std::string& name) {
+    if (name.empty() || name == "." || name == ".." || name.find('/') != std::string::npos ||
+        name.find('\0') != std::string::npos)
+        throw invalid_argument("cgroup name", "must be one path component, got \"" + name + "\"");
+}
+
+void controller_missing(const std::string& field, const std::string& controller) {
+    throw Error(ErrorKind::unsupported, ENOTSUP,
+                field + ": the " + controller + " controller is not available");
+}
+
+void check_memory(const Resources::Memory& memory) {
+    if (memory.limit && *memory.limit < -1)
+        throw invalid_argument("linux.resources.memory.limit", "must be -1 or a byte count");
+    if (!memory.swap) return;
+    if (*memory.swap < -1)
+        throw invalid_argument("linux.resources.memory.swap", "must be -1 or a byte count");
+    if (*memory.swap == -1) return;
+    // OCI swap is memory+swap: it only makes sense on top of a finite memory limit.
+    if (!memory.limit || *memory.limit <= 0)
+        throw invalid_argument("linux.resources.memory.swap",
+                               "needs a linux.resources.memory.limit");
+    if (*memory.swap < *memory.limit)
+        throw invalid_argument("linux.resources.memory.swap",
+                               "is memory+swap and must be >= linux.resources.memory.limit");
+}
+
+uint64_t cpu_weight_from_shares(uint64_t shares) {
+    if (shares < 2) shares = 2;
+    if (shares > 262144) shares = 262144;
+    return 1 + ((shares - 2) * 9999) / 262142;
+}
+
+namespace {
+
+DeviceRule allow_char(int64_t major, std::optional<int64_t> minor) {
+    DeviceRule rule;
+    rule.allow = true;
+    rule.type = 'c';
+    rule.major = major;
+    rule.minor = minor;
+    rule.access = "rwm";
+    return rule;
+}
+
+void check_access(const std::string& field, const std::string& access) {
+    if (access.empty() || access.find_first_not_of("rwm") != std::string::npos)
+        throw invalid_argument(field, "must be made of r, w and m, got \"" + access + "\"");
+}
+
+}  // namespace
+
+std::vector<DeviceRule> device_rules(const ContainerSpec& spec) {
+    std::vector<DeviceRule> rules = {
+        allow_char(1, 3),               // null
+        allow_char(1, 5),               // zero
+        allow_char(1, 7),               // full
+        allow_char(1, 8),               // random
+        allow_char(1, 9),               // urandom
+        allow_char(5, 0),               // tty
+        allow_char(5, 1),               // console
+        allow_char(5, 2),               // ptmx
+        allow_char(136, std::nullopt),  // pts/*
+    };
+    for (size_t i = 0; i < spec.linux.devices.size(); ++i) {
+        const Device& dev = spec.linux.devices[i];
+        std::string field = "linux.devices[" + std::to_string(i) + "]";
+        if (dev.type == 'p') continue;  // a FIFO is not a device: the controller never asks
+        if (dev.type != 'c' && dev.type != 'u' && dev.type != 'b')
+            throw invalid_argument(field + ".type", "must be c, u, b or p");
+        DeviceRule rule = allow_char(dev.major, dev.minor);
+        rule.type = dev.type == 'b' ? 'b' : 'c';
+        rules.push_back(rule);
+    }
+    for (size_t i = 0; i < spec.linux.resources.devices.size(); ++i) {
+        const DeviceRule& rule = spec.linux.resources.devices[i];
+        std::string field = "linux.resources.devices[" + std::to_string(i) + "]";
+        if (rule.type != 'a' && rule.type != 'c' && rule.type != 'b')
+            throw invalid_argument(field + ".type", "must be a, c or b");
+        check_access(field + ".access", rule.access);
+        if ((rule.major && *rule.major < 0) || (rule.minor && *rule.minor < 0))
+            throw invalid_argument(field, "major and minor must be >= 0");
+        rules.push_back(rule);
+    }
+    return rules;
+}
+
+std::vector<std::string> v1_device_rule_texts(const DeviceRule& rule) {
+    auto number = [](const std::optional<int64_t>& n) {
+        return n ? std::to_string(*n) : std::string("*");
+    };
+    bool everything = !rule.major && !rule.minor && rule.access.find('r') != std::string::npos &&
+                      rule.access.find('w') != std::string::npos &&
+                      rule.access.find('m') != std::string::npos;
+    if (rule.type == 'a' && everything) return {"a"};
+    std::string rest = " " + number(rule.major) + ":" + number(rule.minor) + " " + rule.access;
+    if (rule.type == 'a') return {"c" + rest, "b" + rest};
+    return {std::string(1, rule.type) + rest};
+}
+
+CgroupMode detect_mode(const std::string& root) {
+    struct statfs st {};
+    if (::statfs(root.c_str(), &st) != 0) {
+        int err = errno;
+        throw make_error(err == ENOENT ? ErrorKind::not_found : ErrorKind::system,
+                         "statfs cgroup root " + root, err);
+    }
+    if (st.f_type == CGROUP2_SUPER_MAGIC) return CgroupMode::v2;
+    // A plain directory standing in for a cgroup2 root (unit tests) shows the one file only
+    // cgroup2 roots have; a real v1/hybrid root is a tmpfs of per-controller mounts.
+    if (file_exists(root + "/cgroup.controllers")) return CgroupMode::v2;
+    return CgroupMode::v1;
+}
+
+}  // namespace truman::cgroup
