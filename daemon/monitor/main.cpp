@@ -5,15 +5,14 @@
 // re-parented to init, so trumand never holds a zombie and the monitor outlives trumand.
 #include <fcntl.h>
 #include <signal.h>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
-
-#include <spdlog/sinks/stdout_sinks.h>
-#include <spdlog/spdlog.h>
 
 #include "monitor.hpp"
 
@@ -33,10 +32,14 @@ int main(int argc, char** argv) {
     truman::daemon::MonitorOptions options;
     for (int i = 1; i + 1 < argc; i += 2) {
         std::string flag = argv[i], value = argv[i + 1];
-        if (flag == "--container-dir") options.container_dir = value;
-        else if (flag == "--run-dir") options.run_dir = value;
-        else if (flag == "--sync-fd") options.sync_fd = std::atoi(value.c_str());
-        else if (flag == "--log-max-bytes") options.log_max_bytes = std::strtoull(value.c_str(), nullptr, 10);
+        if (flag == "--container-dir")
+            options.container_dir = value;
+        else if (flag == "--run-dir")
+            options.run_dir = value;
+        else if (flag == "--sync-fd")
+            options.sync_fd = std::atoi(value.c_str());
+        else if (flag == "--log-max-bytes")
+            options.log_max_bytes = std::strtoull(value.c_str(), nullptr, 10);
         else {
             usage();
             return 2;
@@ -67,7 +70,8 @@ int main(int argc, char** argv) {
     struct sigaction sa {};
     sa.sa_handler = ignore_signal;
     sigemptyset(&sa.sa_mask);
-    for (int sig : {SIGTERM, SIGHUP, SIGINT, SIGPIPE, SIGUSR1, SIGUSR2}) sigaction(sig, &sa, nullptr);
+    for (int sig : {SIGTERM, SIGHUP, SIGINT, SIGPIPE, SIGUSR1, SIGUSR2})
+        sigaction(sig, &sa, nullptr);
 
     // stderr is <container-dir>/monitor.log (set up by the service).
     auto logger = spdlog::stderr_logger_st("truman-monitor");

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -10,11 +11,9 @@
 #include <cerrno>
 #include <cstring>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <vector>
-
-#include <nlohmann/json.hpp>
-#include <spdlog/spdlog.h>
 
 #include "truman/cgroups.hpp"
 #include "truman/container.hpp"
@@ -69,7 +68,7 @@ struct Client {
 };
 
 class Monitor {
-public:
+  public:
     explicit Monitor(const MonitorOptions& options)
         : options_(options),
           paths_(options.container_dir),
@@ -81,7 +80,8 @@ public:
     bool create() {
         try {
             ContainerMeta meta = read_meta(paths_);
-            ContainerSpec spec = spec_from_json(nlohmann::json::parse(read_whole_file(paths_.config())));
+            ContainerSpec spec =
+                spec_from_json(nlohmann::json::parse(read_whole_file(paths_.config())));
             if (mkdir(options_.run_dir.c_str(), 0700) < 0 && errno != EEXIST)
                 throw system_error("mkdir " + options_.run_dir);
             listener_ = listen_on(socket_path_);
@@ -154,7 +154,7 @@ public:
         }
     }
 
-private:
+  private:
     // After a success the fd is closed at once; after a failure it stays open until we exit,
     // so that its EOF tells the service it may remove the container's directory.
     void report(const std::string& line, bool ok) {
@@ -206,7 +206,8 @@ private:
                                           {"syscall", blocked->name}}
                                .dump() +
                            "\n";
-        UniqueFd fd(open(paths_.seccomp_log().c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
+        UniqueFd fd(
+            open(paths_.seccomp_log().c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
         if (!fd) {
             spdlog::error("open {}: {}", paths_.seccomp_log(), strerror(errno));
             return;

@@ -11,10 +11,10 @@
 namespace truman::daemon {
 
 struct MonitorOptions {
-    std::string container_dir;  // <state-dir>/containers/<id>
-    std::string run_dir;        // <run-dir>/<id>: holds monitor.sock
-    int sync_fd = -1;           // one report line goes here once the container exists
-    uint64_t log_max_bytes = 0; // 0: default_log_max_bytes
+    std::string container_dir;   // <state-dir>/containers/<id>
+    std::string run_dir;         // <run-dir>/<id>: holds monitor.sock
+    int sync_fd = -1;            // one report line goes here once the container exists
+    uint64_t log_max_bytes = 0;  // 0: default_log_max_bytes
 };
 
 // Everything after detaching: create, report, serve until the container has exited.

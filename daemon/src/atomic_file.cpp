@@ -42,7 +42,8 @@ void write_file_atomic(const std::string& path, std::string_view content, int mo
         // path pointing at an empty file (the classic ext4 delayed-allocation surprise).
         if (fsync(fd.get()) < 0) throw system_error("fsync " + temp);
         fd.reset();
-        if (rename(temp.c_str(), path.c_str()) < 0) throw system_error("rename " + temp + " to " + path);
+        if (rename(temp.c_str(), path.c_str()) < 0)
+            throw system_error("rename " + temp + " to " + path);
     } catch (...) {
         unlink(temp.c_str());
         throw;

@@ -5,7 +5,6 @@
 #include <unistd.h>
 
 #include <cerrno>
-
 #include <nlohmann/json.hpp>
 
 #include "truman/daemon/time_format.hpp"
@@ -100,7 +99,8 @@ void LogWriter::write_record(const std::string& stream, std::string_view text) {
 
 void LogWriter::rotate() {
     std::string old = path_ + ".1";
-    if (rename(path_.c_str(), old.c_str()) < 0) throw system_error("rename " + path_ + " to " + old);
+    if (rename(path_.c_str(), old.c_str()) < 0)
+        throw system_error("rename " + path_ + " to " + old);
     int fd = open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_TRUNC, 0600);
     if (fd < 0) throw system_error("open " + path_);
     close(fd_);

@@ -2,14 +2,13 @@
 
 #include <fcntl.h>
 #include <spawn.h>
+#include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <sstream>
-
-#include <spdlog/spdlog.h>
 
 #include "truman/daemon/atomic_file.hpp"
 #include "truman/daemon/names.hpp"

@@ -7,7 +7,6 @@
 
 #include <cerrno>
 #include <cstring>
-
 #include <nlohmann/json.hpp>
 
 #include "truman/daemon/unique_fd.hpp"
@@ -59,8 +58,10 @@ ControlCommand parse_command(const std::string& line) {
         int signal = 0;
         bool digits = !number.empty() && number.size() <= 3;
         for (char c : number) {
-            if (c < '0' || c > '9') digits = false;
-            else signal = signal * 10 + (c - '0');
+            if (c < '0' || c > '9')
+                digits = false;
+            else
+                signal = signal * 10 + (c - '0');
         }
         if (!digits || signal < 1 || signal > 64)
             throw invalid_argument("signal", "\"" + number + "\" is not a signal number 1..64");
@@ -69,7 +70,9 @@ ControlCommand parse_command(const std::string& line) {
     throw invalid_argument("command", "unknown monitor command \"" + text + "\"");
 }
 
-std::string encode_reply_ok() { return "ok\n"; }
+std::string encode_reply_ok() {
+    return "ok\n";
+}
 
 std::string encode_reply_error(ErrorKind kind, const std::string& message) {
     std::string flat = message;
@@ -135,8 +138,7 @@ void send_monitor_command(const std::string& socket_path, const ControlCommand& 
     UniqueFd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
     if (!fd) throw system_error("socket");
     if (connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0) {
-        if (errno != EINPROGRESS && errno != EAGAIN)
-            throw system_error("connect " + socket_path);
+        if (errno != EINPROGRESS && errno != EAGAIN) throw system_error("connect " + socket_path);
         wait_ready(fd.get(), POLLOUT, deadline, "connect " + socket_path);
         int err = 0;
         socklen_t len = sizeof err;

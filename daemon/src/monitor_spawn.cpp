@@ -42,7 +42,8 @@ std::string read_line(int fd, long long deadline, bool* eof) {
         auto nl = line.find('\n');
         if (nl != std::string::npos) return line.substr(0, nl);
         long long left = deadline - now_ms();
-        if (left <= 0) throw make_error(ErrorKind::system, "monitor did not report in time", ETIMEDOUT);
+        if (left <= 0)
+            throw make_error(ErrorKind::system, "monitor did not report in time", ETIMEDOUT);
         pollfd p{fd, POLLIN, 0};
         int n = poll(&p, 1, static_cast<int>(left));
         if (n < 0 && errno == EINTR) continue;
@@ -61,7 +62,7 @@ std::string read_line(int fd, long long deadline, bool* eof) {
 }
 
 class SpawnActions {
-public:
+  public:
     SpawnActions() {
         posix_spawn_file_actions_init(&actions_);
         posix_spawnattr_init(&attr_);
@@ -116,9 +117,9 @@ MonitorReport spawn_monitor(const MonitorLaunch& launch) {
 
     std::string sync_arg = std::to_string(sync_fd_in_monitor);
     std::string max_arg = std::to_string(launch.log_max_bytes);
-    std::vector<std::string> args = {launch.monitor_path, "--container-dir", launch.container_dir,
-                                     "--run-dir", launch.run_dir, "--sync-fd", sync_arg,
-                                     "--log-max-bytes", max_arg};
+    std::vector<std::string> args = {
+        launch.monitor_path, "--container-dir", launch.container_dir, "--run-dir", launch.run_dir,
+        "--sync-fd",         sync_arg,          "--log-max-bytes",    max_arg};
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
@@ -138,8 +139,9 @@ MonitorReport spawn_monitor(const MonitorLaunch& launch) {
     bool eof = false;
     std::string line = read_line(sync_read.get(), deadline, &eof);
     if (line.empty())
-        throw make_error(ErrorKind::system, "monitor " + launch.monitor_path +
-                                                " exited without reporting; see " + launch.log_file);
+        throw make_error(
+            ErrorKind::system,
+            "monitor " + launch.monitor_path + " exited without reporting; see " + launch.log_file);
     MonitorReport report = parse_report(line);
     if (!report.ok && !eof) {
         // Wait for the failed monitor to be gone (EOF) before the caller removes its files.

@@ -13,8 +13,8 @@ namespace truman::daemon {
 struct MonitorLaunch {
     std::string monitor_path;
     std::string container_dir;
-    std::string run_dir;  // <run-dir>/<id>
-    std::string log_file; // the monitor's own stderr
+    std::string run_dir;   // <run-dir>/<id>
+    std::string log_file;  // the monitor's own stderr
     uint64_t log_max_bytes = 0;
     int timeout_ms = 60000;
 };

@@ -40,16 +40,18 @@ bool is_name_start(char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
 }
 
-bool is_name_char(char c) { return is_name_start(c) || c == '_' || c == '.' || c == '-'; }
+bool is_name_char(char c) {
+    return is_name_start(c) || c == '_' || c == '.' || c == '-';
+}
 
-constexpr std::array adjectives = {"brave",  "calm",   "clever", "eager",  "fancy",  "gentle",
-                                   "happy",  "jolly",  "keen",   "lucid",  "merry",  "nimble",
-                                   "proud",  "quiet",  "sharp",  "steady", "swift",  "tender",
-                                   "vivid",  "wise",   "bold",   "bright", "cosmic", "dreamy"};
-constexpr std::array nouns = {"truman", "meryl",  "marlon", "sylvia", "christof", "seahaven",
-                              "harbor", "island", "ferry",  "lighthouse", "sky", "studio",
-                              "dome",   "sailor", "beacon", "compass", "anchor", "tide",
-                              "gull",   "pier",   "dune",   "reef",   "lagoon", "voyager"};
+constexpr std::array adjectives = {"brave", "calm",  "clever", "eager",  "fancy",  "gentle",
+                                   "happy", "jolly", "keen",   "lucid",  "merry",  "nimble",
+                                   "proud", "quiet", "sharp",  "steady", "swift",  "tender",
+                                   "vivid", "wise",  "bold",   "bright", "cosmic", "dreamy"};
+constexpr std::array nouns = {"truman", "meryl",  "marlon", "sylvia",     "christof", "seahaven",
+                              "harbor", "island", "ferry",  "lighthouse", "sky",      "studio",
+                              "dome",   "sailor", "beacon", "compass",    "anchor",   "tide",
+                              "gull",   "pier",   "dune",   "reef",       "lagoon",   "voyager"};
 
 uint32_t random_below(uint32_t n) {
     uint32_t r;
@@ -82,8 +84,8 @@ bool is_valid_name(std::string_view name) {
 void validate_name(const std::string& name, const std::string& field) {
     if (name.empty()) throw invalid_argument(field, "must not be empty");
     if (name.size() > max_name_length)
-        throw invalid_argument(field, "longer than " + std::to_string(max_name_length) +
-                                          " characters");
+        throw invalid_argument(field,
+                               "longer than " + std::to_string(max_name_length) + " characters");
     if (!is_valid_name(name))
         throw invalid_argument(field, "\"" + name + "\" must match [a-zA-Z0-9][a-zA-Z0-9_.-]*");
 }

@@ -2,24 +2,25 @@
 // own truman-monitor process. The service never touches a container's processes itself; it
 // asks the monitor (control socket) and watches the monitor's exit (pidfd), after which the
 // monitor's state.json holds the container's final state.
+#include "truman/daemon/service.hpp"
+
 #include <poll.h>
+#include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
 #include <filesystem>
 #include <map>
 #include <mutex>
-#include <set>
-
-#include <boost/asio/post.hpp>
-#include <boost/asio/posix/stream_descriptor.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
 #include <nlohmann/json.hpp>
-#include <spdlog/spdlog.h>
+#include <set>
 
 #include "monitor_spawn.hpp"
 #include "truman/cgroups.hpp"
@@ -28,7 +29,6 @@
 #include "truman/daemon/image_store.hpp"
 #include "truman/daemon/monitor_protocol.hpp"
 #include "truman/daemon/names.hpp"
-#include "truman/daemon/service.hpp"
 #include "truman/daemon/state_store.hpp"
 #include "truman/daemon/time_format.hpp"
 #include "truman/daemon/unique_fd.hpp"
@@ -46,7 +46,9 @@ using WaitCallback = std::function<void(std::exception_ptr, ContainerState)>;
 constexpr int remove_wait_ms = 15000;
 constexpr auto log_poll_interval = std::chrono::milliseconds(75);
 
-int pidfd_open(pid_t pid) { return static_cast<int>(syscall(SYS_pidfd_open, pid, 0)); }
+int pidfd_open(pid_t pid) {
+    return static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+}
 
 // Is pid (still) the monitor of container id? A PID can be reused once the monitor is gone.
 bool is_monitor_of(pid_t pid, const std::string& id) {
@@ -58,6 +60,19 @@ bool is_monitor_of(pid_t pid, const std::string& id) {
     }
     return cmdline.find("truman-monitor") != std::string::npos &&
            cmdline.find(id) != std::string::npos;
+}
+
+// A caller's callback runs on the io_context: an exception from it must not unwind through
+// io_context::run() and take the daemon's io thread down with it.
+template <typename Fn, typename... Args>
+void call_safely(const char* what, const Fn& fn, Args&&... args) {
+    try {
+        fn(std::forward<Args>(args)...);
+    } catch (const std::exception& e) {
+        spdlog::error("{} callback threw: {}", what, e.what());
+    } catch (...) {
+        spdlog::error("{} callback threw", what);
+    }
 }
 
 bool wait_readable(int fd, int timeout_ms) {
@@ -89,7 +104,7 @@ struct EventSink {
 class Core;
 
 class LogStream : public std::enable_shared_from_this<LogStream> {
-public:
+  public:
     LogStream(asio::io_context& io, std::weak_ptr<Core> core, std::string id, std::string path,
               LogOptions options, std::function<void(const LogLine&)> on_line,
               std::function<void()> on_end)
@@ -111,7 +126,7 @@ public:
         asio::post(strand_, [self = shared_from_this()] { self->timer_.cancel(); });
     }
 
-private:
+  private:
     void first_batch() {
         if (cancelled_) return;
         bool done = !options_.follow || container_done();
@@ -142,12 +157,12 @@ private:
     void deliver(const std::vector<LogLine>& lines) {
         for (const auto& line : lines) {
             if (cancelled_) return;
-            on_line_(line);
+            call_safely("logs", on_line_, line);
         }
     }
 
     void finish() {
-        if (!cancelled_ && on_end_) on_end_();
+        if (!cancelled_ && on_end_) call_safely("logs", on_end_);
     }
 
     bool container_done();
@@ -164,7 +179,7 @@ private:
 };
 
 class LogSubscription : public Subscription {
-public:
+  public:
     explicit LogSubscription(std::shared_ptr<LogStream> stream) : stream_(std::move(stream)) {}
     ~LogSubscription() override { cancel(); }
     void cancel() override {
@@ -172,12 +187,12 @@ public:
         stream_.reset();
     }
 
-private:
+  private:
     std::shared_ptr<LogStream> stream_;
 };
 
 class Core : public std::enable_shared_from_this<Core> {
-public:
+  public:
     Core(asio::io_context& io, ServiceOptions options) : io_(io), options_(std::move(options)) {
         if (options_.monitor_path.empty()) options_.monitor_path = default_monitor_path();
         containers_dir_ = options_.state_dir + "/containers";
@@ -186,7 +201,8 @@ public:
 
     // Separate from the constructor: watching monitors needs shared_from_this().
     void open() {
-        for (const auto& dir : {options_.state_dir, containers_dir_, images_dir_, options_.run_dir}) {
+        for (const auto& dir :
+             {options_.state_dir, containers_dir_, images_dir_, options_.run_dir}) {
             std::error_code ec;
             fs::create_directories(dir, ec);
             if (ec) throw make_error(ErrorKind::system, "create " + dir, ec.value());
@@ -221,13 +237,26 @@ public:
             }
         }
         for (const auto& id : gone) monitor_exited(id, nullptr);
+        std::lock_guard lock(mutex_);
         spdlog::info("loaded {} containers from {}", entries_.size(), containers_dir_);
     }
 
+    // The service object is going away; handlers still queued must not act any more. The
+    // containers and their monitors carry on: a new service finds them again.
     void close() {
         std::lock_guard lock(mutex_);
         closed_ = true;
-        for (auto& [id, entry] : entries_) close_watch(entry);
+        auto shutting_down = std::make_exception_ptr(
+            make_error(ErrorKind::system, "the container service is shutting down"));
+        for (auto& [id, entry] : entries_) {
+            close_watch(entry);
+            for (auto& waiter : entry.waiters)
+                asio::post(io_,
+                           [waiter = std::move(waiter), shutting_down, state = entry.stored.state] {
+                               call_safely("wait", waiter, shutting_down, state);
+                           });
+            entry.waiters.clear();
+        }
         for (auto& [n, sink] : sinks_) sink->active = false;
         sinks_.clear();
     }
@@ -244,7 +273,8 @@ public:
         std::string image_rootfs;
         if (!request.image.empty()) {
             auto found = find_image(images_dir_, request.image);
-            if (!found) throw Error(ErrorKind::not_found, ENOENT, "no such image: " + request.image);
+            if (!found)
+                throw Error(ErrorKind::not_found, ENOENT, "no such image: " + request.image);
             image_rootfs = *found;
         } else {
             if (spec.root.path[0] != '/') throw invalid_argument("root.path", "must be absolute");
@@ -283,7 +313,7 @@ public:
         if (spec.hostname.empty()) spec.hostname = id.substr(0, 12);
         validate(spec);
 
-        ContainerMeta meta{id, name, request.image, spec.root.path, spec.process.args,
+        ContainerMeta meta{id,           name, request.image, spec.root.path, spec.process.args,
                            rfc3339_now()};
         write_file_atomic(paths.config(), spec_to_json(spec).dump(2) + "\n");
         write_meta(paths, meta);
@@ -314,7 +344,8 @@ public:
             reserved_names_.erase(name);
             cleanup.armed = false;
             if (!watch_monitor(id, entry))
-                asio::post(io_, [self = shared_from_this(), id] { self->monitor_exited(id, nullptr); });
+                asio::post(io_,
+                           [self = shared_from_this(), id] { self->monitor_exited(id, nullptr); });
         }
         spdlog::info("created container {} ({})", id, name);
         publish("create", meta);
@@ -400,14 +431,14 @@ public:
             id = resolve(ref);
             Entry& entry = entries_.at(id);
             if (entry.stored.state.status != Status::running) {
-                asio::post(io_, [done] { done(nullptr); });
+                asio::post(io_, [done] { call_safely("stop", done, nullptr); });
                 return;
             }
             socket = socket_of(id);
             meta = entry.meta;
             entry.waiters.push_back([timer, done](std::exception_ptr error, ContainerState) {
                 timer->cancel();
-                done(error);
+                call_safely("stop", done, error);
             });
         }
         try {
@@ -419,20 +450,22 @@ public:
             spdlog::warn("stop {}: SIGTERM: {}", id, e.what());
         }
         timer->expires_after(timeout);
-        timer->async_wait([self = shared_from_this(), id, socket, meta](boost::system::error_code ec) {
-            if (ec) return;
-            {
-                std::lock_guard lock(self->mutex_);
-                auto it = self->entries_.find(id);
-                if (it == self->entries_.end() || it->second.exit_handled) return;
-            }
-            try {
-                send_monitor_command(socket, {ControlCommand::Verb::kill, SIGKILL});
-                self->publish("kill", meta);
-            } catch (const Error& e) {
-                spdlog::warn("stop {}: SIGKILL: {}", id, e.what());
-            }
-        });
+        timer->async_wait(
+            [self = shared_from_this(), id, socket, meta](boost::system::error_code ec) {
+                if (ec) return;
+                {
+                    std::lock_guard lock(self->mutex_);
+                    auto it = self->entries_.find(id);
+                    if (self->closed_ || it == self->entries_.end() || it->second.exit_handled)
+                        return;
+                }
+                try {
+                    send_monitor_command(socket, {ControlCommand::Verb::kill, SIGKILL});
+                    self->publish("kill", meta);
+                } catch (const Error& e) {
+                    spdlog::warn("stop {}: SIGKILL: {}", id, e.what());
+                }
+            });
     }
 
     void remove(const std::string& ref, bool force) {
@@ -468,14 +501,16 @@ public:
                     spdlog::warn("remove {}: kill: {}", id, e.what());  // exiting already
                 }
                 if (!wait_readable(monitor.get(), remove_wait_ms))
-                    throw make_error(ErrorKind::system,
-                                     "remove " + id + ": monitor did not exit", ETIMEDOUT);
+                    throw make_error(ErrorKind::system, "remove " + id + ": monitor did not exit",
+                                     ETIMEDOUT);
                 monitor.reset();
                 monitor_exited(id, nullptr);
             }
             std::error_code ec;
             fs::remove_all(containers_dir_ + "/" + id, ec);
-            if (ec) throw make_error(ErrorKind::system, "remove " + containers_dir_ + "/" + id, ec.value());
+            if (ec)
+                throw make_error(ErrorKind::system, "remove " + containers_dir_ + "/" + id,
+                                 ec.value());
             fs::remove_all(run_dir_of(id), ec);
         } catch (...) {
             std::lock_guard lock(mutex_);
@@ -500,7 +535,9 @@ public:
         std::lock_guard lock(mutex_);
         Entry& entry = entries_.at(resolve(ref));
         if (entry.exit_handled) {
-            asio::post(io_, [done, state = entry.stored.state] { done(nullptr, state); });
+            asio::post(io_, [done, state = entry.stored.state] {
+                call_safely("wait", done, nullptr, state);
+            });
             return;
         }
         entry.waiters.push_back(std::move(done));
@@ -530,8 +567,9 @@ public:
             sinks_[key] = sink;
         }
         class EventSubscription : public Subscription {
-        public:
-            EventSubscription(std::weak_ptr<Core> core, std::shared_ptr<EventSink> sink, uint64_t key)
+          public:
+            EventSubscription(std::weak_ptr<Core> core, std::shared_ptr<EventSink> sink,
+                              uint64_t key)
                 : core_(std::move(core)), sink_(std::move(sink)), key_(key) {}
             ~EventSubscription() override { cancel(); }
             void cancel() override {
@@ -542,7 +580,7 @@ public:
                 }
             }
 
-        private:
+          private:
             std::weak_ptr<Core> core_;
             std::shared_ptr<EventSink> sink_;
             uint64_t key_;
@@ -558,9 +596,15 @@ public:
         std::lock_guard lock(mutex_);
         for (const auto& [id, entry] : entries_) {
             switch (entry.stored.state.status) {
-                case Status::created: ++out.created; break;
-                case Status::running: ++out.running; break;
-                case Status::exited: ++out.exited; break;
+                case Status::created:
+                    ++out.created;
+                    break;
+                case Status::running:
+                    ++out.running;
+                    break;
+                case Status::exited:
+                    ++out.exited;
+                    break;
             }
         }
         return out;
@@ -570,10 +614,10 @@ public:
     bool exited(const std::string& id) {
         std::lock_guard lock(mutex_);
         auto it = entries_.find(id);
-        return it == entries_.end() || it->second.exit_handled;
+        return closed_ || it == entries_.end() || it->second.exit_handled;
     }
 
-private:
+  private:
     std::string run_dir_of(const std::string& id) const { return options_.run_dir + "/" + id; }
     std::string socket_of(const std::string& id) const { return run_dir_of(id) + "/monitor.sock"; }
 
@@ -626,11 +670,12 @@ private:
         }
         auto descriptor = std::make_shared<asio::posix::stream_descriptor>(io_, fd);
         entry.monitor = descriptor;
-        descriptor->async_wait(asio::posix::stream_descriptor::wait_read,
-                               [self = shared_from_this(), id, descriptor](boost::system::error_code ec) {
-                                   if (ec) return;  // closed: removed, or the service shut down
-                                   self->monitor_exited(id, descriptor.get());
-                               });
+        descriptor->async_wait(
+            asio::posix::stream_descriptor::wait_read,
+            [self = shared_from_this(), id, descriptor](boost::system::error_code ec) {
+                if (ec) return;  // closed: removed, or the service shut down
+                self->monitor_exited(id, descriptor.get());
+            });
         return true;
     }
 
@@ -690,7 +735,9 @@ private:
         }
         destroy_leftover_cgroup(id);
         for (auto& waiter : waiters)
-            asio::post(io_, [waiter = std::move(waiter), state] { waiter(nullptr, state); });
+            asio::post(io_, [waiter = std::move(waiter), state] {
+                call_safely("wait", waiter, nullptr, state);
+            });
         if (oom) publish("oom", meta);
         publish("die", meta, state.exit_code);
     }
@@ -717,15 +764,14 @@ private:
         std::lock_guard lock(mutex_);
         for (const auto& [key, sink] : sinks_) {
             asio::post(sink->strand, [sink = sink, event] {
-                if (sink->active) sink->callback(event);
+                if (sink->active) call_safely("events", sink->callback, event);
             });
         }
     }
 
     static ContainerInfo info_of(const Entry& entry) {
-        return {entry.meta.id,     entry.meta.name, entry.meta.image,
-                entry.meta.rootfs, entry.meta.cmd,  entry.meta.created_at,
-                entry.stored.state};
+        return {entry.meta.id,  entry.meta.name,       entry.meta.image,  entry.meta.rootfs,
+                entry.meta.cmd, entry.meta.created_at, entry.stored.state};
     }
 
     asio::io_context& io_;
@@ -751,7 +797,7 @@ bool LogStream::container_done() {
 }
 
 class Service : public ContainerService {
-public:
+  public:
     Service(asio::io_context& io, const ServiceOptions& options)
         : core_(std::make_shared<Core>(io, options)) {
         core_->open();
@@ -783,7 +829,7 @@ public:
     }
     DaemonInfo info() override { return core_->info(); }
 
-private:
+  private:
     std::shared_ptr<Core> core_;
 };
 

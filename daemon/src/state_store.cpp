@@ -1,9 +1,9 @@
 #include "truman/daemon/state_store.hpp"
 
-#include <filesystem>
-
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
 
 #include "truman/daemon/atomic_file.hpp"
 #include "truman/daemon/names.hpp"
@@ -44,7 +44,9 @@ json parse_file(const std::string& path) {
     }
 }
 
-std::string dump(const json& doc) { return doc.dump(2) + "\n"; }
+std::string dump(const json& doc) {
+    return doc.dump(2) + "\n";
+}
 
 }  // namespace
 

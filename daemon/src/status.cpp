@@ -4,9 +4,12 @@ namespace truman::daemon {
 
 const char* to_string(Status status) noexcept {
     switch (status) {
-        case Status::created: return "created";
-        case Status::running: return "running";
-        case Status::exited: return "exited";
+        case Status::created:
+            return "created";
+        case Status::running:
+            return "running";
+        case Status::exited:
+            return "exited";
     }
     return "exited";
 }

@@ -2,19 +2,18 @@
 // make_container_service with a temporary state and run directory and a real io_context.
 #include "truman/daemon/service.hpp"
 
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
 #include <filesystem>
 #include <fstream>
 #include <future>
 #include <optional>
 #include <thread>
-
-#include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/io_context.hpp>
-#include <gtest/gtest.h>
 
 #include "test_support.hpp"
 #include "truman/daemon/state_store.hpp"
@@ -66,7 +65,7 @@ std::vector<std::string> cgroup_dirs(const std::string& id) {
 }
 
 class ServiceTest : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override {
         before_ = truman::test::snapshot_host();
         io_.emplace();
@@ -115,8 +114,10 @@ protected:
         auto promise = std::make_shared<std::promise<ContainerState>>();
         auto future = promise->get_future();
         service_->async_wait(ref, [promise](std::exception_ptr e, ContainerState s) {
-            if (e) promise->set_exception(e);
-            else promise->set_value(s);
+            if (e)
+                promise->set_exception(e);
+            else
+                promise->set_value(s);
         });
         if (future.wait_for(patience) != std::future_status::ready)
             throw std::runtime_error("container " + ref + " did not exit");
@@ -170,7 +171,8 @@ protected:
 }  // namespace
 
 TEST_F(ServiceTest, CreateStartWaitRecordsExitCodeAndLogsBothStreams) {
-    std::string id = service_->create(busybox("echo out1; echo err1 >&2; echo out2; exit 7", "first"));
+    std::string id =
+        service_->create(busybox("echo out1; echo err1 >&2; echo out2; exit 7", "first"));
     EXPECT_EQ(id.size(), 64u);
     ContainerInfo info = service_->inspect("first");
     EXPECT_EQ(info.id, id);
@@ -239,13 +241,12 @@ TEST_F(ServiceTest, ContainersFromOneImageDoNotSeeEachOthersFilesAndTheImageIsUn
     ASSERT_EQ(wait(a).exit_code, 0);
     EXPECT_EQ(texts(logs(a)), std::vector<std::string>{"stdout:secret"});
 
-    std::string b = service_->create(busybox(
-        "test -e /tmp/mine && echo seen || echo unseen; grep -c intruder /etc/passwd; "
-        "test -e /bin/ls && echo ls"));
+    std::string b = service_->create(
+        busybox("test -e /tmp/mine && echo seen || echo unseen; grep -c intruder /etc/passwd; "
+                "test -e /bin/ls && echo ls"));
     service_->start(b);
     ASSERT_EQ(wait(b).exit_code, 0);
-    EXPECT_EQ(texts(logs(b)),
-              (std::vector<std::string>{"stdout:unseen", "stdout:0", "stdout:ls"}));
+    EXPECT_EQ(texts(logs(b)), (std::vector<std::string>{"stdout:unseen", "stdout:0", "stdout:ls"}));
 
     // The writes went to a's own layer; the image is untouched.
     EXPECT_TRUE(fs::exists(container_dir(a) + "/upper/tmp/mine"));
@@ -320,8 +321,10 @@ TEST_F(ServiceTest, KillAndStop) {
     wait_for_output(polite, "\"ready\"");
     auto stopped = std::make_shared<std::promise<void>>();
     service_->async_stop(polite, 30s, [stopped](std::exception_ptr e) {
-        if (e) stopped->set_exception(e);
-        else stopped->set_value();
+        if (e)
+            stopped->set_exception(e);
+        else
+            stopped->set_value();
     });
     auto f1 = stopped->get_future();
     ASSERT_EQ(f1.wait_for(patience), std::future_status::ready);
@@ -335,8 +338,10 @@ TEST_F(ServiceTest, KillAndStop) {
     wait_for_output(stubborn, "\"ready\"");
     auto stopped2 = std::make_shared<std::promise<void>>();
     service_->async_stop(stubborn, 1s, [stopped2](std::exception_ptr e) {
-        if (e) stopped2->set_exception(e);
-        else stopped2->set_value();
+        if (e)
+            stopped2->set_exception(e);
+        else
+            stopped2->set_value();
     });
     auto f2 = stopped2->get_future();
     ASSERT_EQ(f2.wait_for(patience), std::future_status::ready);
@@ -428,9 +433,9 @@ TEST_F(ServiceTest, ContainersOutliveTheServiceAndAreFoundAgain) {
     truman::test::TempDir shared("tsvc-shared");
     chmod(shared.path().c_str(), 0777);
     auto waiting_for = [&](const std::string& file, int code) {
-        CreateRequest r = busybox("echo before; while [ ! -e /shared/" + file +
-                                  " ]; do sleep 0.05; done; echo after; exit " +
-                                  std::to_string(code));
+        CreateRequest r =
+            busybox("echo before; while [ ! -e /shared/" + file +
+                    " ]; do sleep 0.05; done; echo after; exit " + std::to_string(code));
         r.spec.mounts.push_back({"/shared", "bind", shared.path(), {"bind"}});
         return r;
     };
@@ -525,7 +530,8 @@ TEST_F(ServiceTest, LogsAreCappedAndRotated) {
     small.log_max_bytes = 4096;
     service_.reset();
     service_ = make_container_service(*io_, small);
-    std::string id = service_->create(busybox("i=0; while [ $i -lt 500 ]; do echo line$i; i=$((i+1)); done"));
+    std::string id =
+        service_->create(busybox("i=0; while [ $i -lt 500 ]; do echo line$i; i=$((i+1)); done"));
     service_->start(id);
     ASSERT_EQ(wait(id).exit_code, 0);
     EXPECT_LE(fs::file_size(container_dir(id) + "/container.log"), 4096u);

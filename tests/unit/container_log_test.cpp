@@ -1,12 +1,11 @@
 // container.log: encoding, line splitting, rotation at the cap, and following a rotating file.
 #include "truman/daemon/container_log.hpp"
 
+#include <gtest/gtest.h>
 #include <sys/stat.h>
 
 #include <filesystem>
 #include <fstream>
-
-#include <gtest/gtest.h>
 
 #include "test_support.hpp"
 
@@ -25,7 +24,8 @@ std::vector<std::string> texts(const std::vector<LogLine>& lines) {
 }  // namespace
 
 TEST(ContainerLog, EncodesOneJsonRecordPerLine) {
-    std::string record = encode_log_line({"stderr", "2026-11-29T12:00:00.000000001Z", "a \"b\"\tc"});
+    std::string record =
+        encode_log_line({"stderr", "2026-11-29T12:00:00.000000001Z", "a \"b\"\tc"});
     EXPECT_EQ(record,
               "{\"log\":\"a \\\"b\\\"\\tc\",\"stream\":\"stderr\","
               "\"time\":\"2026-11-29T12:00:00.000000001Z\"}\n");
@@ -63,8 +63,8 @@ TEST(ContainerLog, WriterSplitsOnNewlinesAndFlushesPartialLines) {
         writer.flush();
     }
     EXPECT_EQ(texts(read_log_lines(path)),
-              (std::vector<std::string>{"stdout:one", "stderr:err1", "stdout:two", "stdout:",
-                                        "stdout:three", "stderr:partial"}));
+              (std::vector<std::string>{"stdout:one", "stderr:err1", "stdout:two",
+                                        "stdout:", "stdout:three", "stderr:partial"}));
     struct stat st {};
     ASSERT_EQ(stat(path.c_str(), &st), 0);
     EXPECT_EQ(st.st_mode & 0777, 0600u);
@@ -137,8 +137,10 @@ TEST(ContainerLog, ReaderFollowsAppendsPartialRecordsAndRotation) {
 }
 
 TEST(ContainerLog, FilterKeepsStreamsThenTail) {
-    std::vector<LogLine> lines = {{"stdout", "t", "1"}, {"stderr", "t", "2"},
-                                  {"stdout", "t", "3"}, {"stderr", "t", "4"},
+    std::vector<LogLine> lines = {{"stdout", "t", "1"},
+                                  {"stderr", "t", "2"},
+                                  {"stdout", "t", "3"},
+                                  {"stderr", "t", "4"},
                                   {"stdout", "t", "5"}};
     LogOptions all;
     EXPECT_EQ(filter_log_lines(lines, all).size(), 5u);

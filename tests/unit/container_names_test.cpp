@@ -1,10 +1,9 @@
 // Container ids, names and resolving a user's reference to one container.
-#include "truman/daemon/names.hpp"
+#include <gtest/gtest.h>
 
 #include <set>
 
-#include <gtest/gtest.h>
-
+#include "truman/daemon/names.hpp"
 #include "truman/error.hpp"
 
 using namespace truman::daemon;

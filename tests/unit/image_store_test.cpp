@@ -1,12 +1,11 @@
 // The default busybox image, built from the host's static busybox.
 #include "truman/daemon/image_store.hpp"
 
+#include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
-
-#include <gtest/gtest.h>
 
 #include "test_support.hpp"
 #include "truman/error.hpp"

@@ -1,14 +1,13 @@
 // The service <-> monitor protocol: sync reports, control commands and replies.
 #include "truman/daemon/monitor_protocol.hpp"
 
+#include <gtest/gtest.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include <cstring>
 #include <thread>
-
-#include <gtest/gtest.h>
 
 #include "test_support.hpp"
 #include "truman/daemon/unique_fd.hpp"

@@ -1,12 +1,11 @@
 // The daemon's on-disk state: atomic replacement and a loader that survives bad entries.
 #include "truman/daemon/state_store.hpp"
 
+#include <gtest/gtest.h>
 #include <sys/stat.h>
 
 #include <filesystem>
 #include <fstream>
-
-#include <gtest/gtest.h>
 
 #include "test_support.hpp"
 #include "truman/daemon/atomic_file.hpp"
@@ -27,8 +26,12 @@ std::vector<std::string> dir_entries(const std::string& dir) {
 }
 
 ContainerMeta sample_meta(const std::string& id, const std::string& name) {
-    return {id, name, "busybox", "/var/lib/truman/containers/" + id + "/rootfs",
-            {"sh", "-c", "echo hi"}, "2026-11-29T12:00:00.000000001Z"};
+    return {id,
+            name,
+            "busybox",
+            "/var/lib/truman/containers/" + id + "/rootfs",
+            {"sh", "-c", "echo hi"},
+            "2026-11-29T12:00:00.000000001Z"};
 }
 
 StoredState exited_state(int code) {

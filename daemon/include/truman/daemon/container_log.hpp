@@ -28,7 +28,7 @@ std::string encode_log_line(const LogLine& line);
 std::optional<LogLine> decode_log_line(std::string_view record);
 
 class LogWriter {
-public:
+  public:
     // Opens (appends to) path; throws truman::Error.
     explicit LogWriter(std::string path, uint64_t max_bytes = default_log_max_bytes);
     ~LogWriter();
@@ -41,7 +41,7 @@ public:
     // Write the partial lines still buffered (at exit).
     void flush();
 
-private:
+  private:
     struct Partial {
         std::string stream;
         std::string text;
@@ -61,7 +61,7 @@ private:
 // call, what was appended since: following a rotation, it finishes the renamed file before
 // starting on the new one. A record still being written is kept until it is complete.
 class LogReader {
-public:
+  public:
     explicit LogReader(std::string log_path);
     ~LogReader();
     LogReader(const LogReader&) = delete;
@@ -69,7 +69,7 @@ public:
 
     std::vector<LogLine> read_available();
 
-private:
+  private:
     void drain(std::vector<LogLine>& out);
     bool open_current();
 

@@ -15,10 +15,9 @@
 
 #include <sys/types.h>
 
+#include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json_fwd.hpp>
 
 #include "truman/daemon/service.hpp"
 
@@ -42,7 +41,7 @@ struct StoredState {
 
 // The paths of one container's directory.
 class ContainerPaths {
-public:
+  public:
     explicit ContainerPaths(std::string dir) : dir_(std::move(dir)) {}
     const std::string& dir() const { return dir_; }
     std::string config() const { return dir_ + "/config.json"; }
@@ -55,19 +54,19 @@ public:
     std::string work() const { return dir_ + "/work"; }
     std::string rootfs() const { return dir_ + "/rootfs"; }
 
-private:
+  private:
     std::string dir_;
 };
 
 nlohmann::json meta_to_json(const ContainerMeta& meta);
 ContainerMeta meta_from_json(const nlohmann::json& doc);  // throws truman::Error (invalid)
 nlohmann::json state_to_json(const StoredState& state);
-StoredState state_from_json(const nlohmann::json& doc);   // throws truman::Error (invalid)
+StoredState state_from_json(const nlohmann::json& doc);  // throws truman::Error (invalid)
 
 void write_meta(const ContainerPaths& paths, const ContainerMeta& meta);
 ContainerMeta read_meta(const ContainerPaths& paths);  // throws truman::Error
 void write_state(const ContainerPaths& paths, const StoredState& state);
-StoredState read_state(const ContainerPaths& paths);   // throws truman::Error
+StoredState read_state(const ContainerPaths& paths);  // throws truman::Error
 
 struct StoredContainer {
     ContainerMeta meta;
