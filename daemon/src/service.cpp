@@ -287,7 +287,7 @@ class Core : public std::enable_shared_from_this<Core> {
         }
 
         std::string id = generate_id();
-        std::string name = reserve_name(request.name, id);
+        std::string name = reserve_name(request.name);
         ContainerPaths paths(containers_dir_ + "/" + id);
         // Undo everything unless the monitor reported success.
         struct Cleanup {
@@ -629,7 +629,7 @@ class Core : public std::enable_shared_from_this<Core> {
         return resolve_ref(ref, all);
     }
 
-    std::string reserve_name(const std::optional<std::string>& wanted, const std::string& id) {
+    std::string reserve_name(const std::optional<std::string>& wanted) {
         std::lock_guard lock(mutex_);
         auto taken = [&](const std::string& name) -> const Entry* {
             for (const auto& [other, entry] : entries_)
@@ -651,7 +651,6 @@ class Core : public std::enable_shared_from_this<Core> {
                 return taken(n) != nullptr || reserved_names_.count(n) > 0;
             });
         }
-        (void)id;
         reserved_names_.insert(name);
         return name;
     }
@@ -799,7 +798,7 @@ bool LogStream::container_done() {
 class Service : public ContainerService {
   public:
     Service(asio::io_context& io, const ServiceOptions& options)
-        : core_(std::make_shared<Core>(io, options)) {
+        : io_(io), core_(std::make_shared<Core>(io, options)) {
         core_->open();
     }
     ~Service() override { core_->close(); }
@@ -811,13 +810,27 @@ class Service : public ContainerService {
     ContainerInfo inspect(const std::string& ref) override { return core_->inspect(ref); }
     void start(const std::string& ref) override { core_->start(ref); }
     void kill(const std::string& ref, int signal) override { core_->kill(ref, signal); }
+    // The asynchronous calls report every error, an unknown ref included, through their
+    // callback (on the io_context), so a caller has one place to handle them.
     void async_stop(const std::string& ref, std::chrono::seconds timeout,
                     std::function<void(std::exception_ptr)> done) override {
-        core_->async_stop(ref, timeout, std::move(done));
+        try {
+            core_->async_stop(ref, timeout, done);
+        } catch (const std::exception&) {
+            asio::post(io_, [done, error = std::current_exception()] {
+                call_safely("stop", done, error);
+            });
+        }
     }
     void remove(const std::string& ref, bool force) override { core_->remove(ref, force); }
     void async_wait(const std::string& ref, WaitCallback done) override {
-        core_->async_wait(ref, std::move(done));
+        try {
+            core_->async_wait(ref, done);
+        } catch (const std::exception&) {
+            asio::post(io_, [done, error = std::current_exception()] {
+                call_safely("wait", done, error, ContainerState{});
+            });
+        }
     }
     std::unique_ptr<Subscription> logs(const std::string& ref, const LogOptions& options,
                                        std::function<void(const LogLine&)> on_line,
@@ -830,6 +843,7 @@ class Service : public ContainerService {
     DaemonInfo info() override { return core_->info(); }
 
   private:
+    asio::io_context& io_;
     std::shared_ptr<Core> core_;
 };
 

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <filesystem>
@@ -390,6 +391,18 @@ TEST_F(ServiceTest, ErrorsHaveKindsAndLeaveNothing) {
     EXPECT_EQ(kind_of([&] { service_->remove(id, false); }), ErrorKind::conflict);
     EXPECT_EQ(kind_of([&] { service_->inspect("nothing-like-it"); }), ErrorKind::not_found);
     EXPECT_EQ(kind_of([&] { service_->start("nothing-like-it"); }), ErrorKind::not_found);
+    // The asynchronous calls report through their callback.
+    EXPECT_EQ(kind_of([&] { wait("nothing-like-it"); }), ErrorKind::not_found);
+    auto stopped = std::make_shared<std::promise<void>>();
+    service_->async_stop("nothing-like-it", 1s, [stopped](std::exception_ptr e) {
+        if (e)
+            stopped->set_exception(e);
+        else
+            stopped->set_value();
+    });
+    auto stop_result = stopped->get_future();
+    ASSERT_EQ(stop_result.wait_for(patience), std::future_status::ready);
+    EXPECT_EQ(kind_of([&] { stop_result.get(); }), ErrorKind::not_found);
 
     // execve failing is the start's error; the container is then exited.
     std::string nope = service_->create([] {
@@ -544,4 +557,71 @@ TEST_F(ServiceTest, LogsAreCappedAndRotated) {
     int first = std::stoi(lines.front().text.substr(4));
     for (size_t i = 0; i < lines.size(); ++i)
         EXPECT_EQ(lines[i].text, "line" + std::to_string(first + static_cast<int>(i)));
+}
+
+TEST_F(ServiceTest, ConcurrentCreatesOfOneNameYieldOneContainer) {
+    std::atomic<int> created{0}, conflicts{0};
+    std::vector<std::thread> threads;
+    for (int i = 0; i < 4; ++i) {
+        threads.emplace_back([&] {
+            try {
+                service_->create(busybox("true", "contested"));
+                ++created;
+            } catch (const truman::Error& e) {
+                if (e.kind() == ErrorKind::conflict) ++conflicts;
+            }
+        });
+    }
+    for (auto& t : threads) t.join();
+    EXPECT_EQ(created, 1);
+    EXPECT_EQ(conflicts, 3);
+    EXPECT_EQ(service_->list(std::nullopt).size(), 1u);
+    // Only the winner's directory exists.
+    EXPECT_EQ(std::distance(fs::directory_iterator(options().state_dir + "/containers"),
+                            fs::directory_iterator{}),
+              1);
+}
+
+// Run in a child process by SurvivesTheDaemonBeingSigkilled (the test binary runs itself):
+// a "trumand" that creates and starts a container and is then SIGKILLed.
+TEST(ServiceCrashHelper, DISABLED_StartAContainerThenDieBySigkill) {
+    const char* state = getenv("TRUMAN_TEST_STATE_DIR");
+    const char* run = getenv("TRUMAN_TEST_RUN_DIR");
+    const char* shared = getenv("TRUMAN_TEST_SHARED_DIR");
+    ASSERT_TRUE(state && run && shared);
+    boost::asio::io_context io;
+    ServiceOptions o;
+    o.state_dir = state;
+    o.run_dir = run;
+    o.monitor_path = std::string(TRUMAN_BINARY_DIR) + "/bin/truman-monitor";
+    o.busybox_path = TRUMAN_BUSYBOX;
+    auto service = make_container_service(io, o);
+    CreateRequest r =
+        busybox("echo before; while [ ! -e /shared/go ]; do sleep 0.05; done; echo after; exit 42",
+                "crashy");
+    r.spec.mounts.push_back({"/shared", "bind", shared, {"bind"}});
+    service->start(service->create(r));
+    raise(SIGKILL);
+}
+
+TEST_F(ServiceTest, SurvivesTheDaemonBeingSigkilled) {
+    truman::test::TempDir shared("tsvc-shared");
+    chmod(shared.path().c_str(), 0777);
+    service_.reset();  // the helper is the daemon now
+    std::string command =
+        "TRUMAN_TEST_STATE_DIR=" + options().state_dir +
+        " TRUMAN_TEST_RUN_DIR=" + options().run_dir + " TRUMAN_TEST_SHARED_DIR=" + shared.path() +
+        " " + std::string(TRUMAN_BINARY_DIR) + "/bin/truman_integration_tests" +
+        " --gtest_also_run_disabled_tests" +
+        " --gtest_filter=ServiceCrashHelper.DISABLED_StartAContainerThenDieBySigkill";
+    std::string output;
+    ASSERT_EQ(truman::test::run_host(command, &output), 128 + SIGKILL) << output;
+
+    service_ = make_service();
+    ContainerInfo info = service_->inspect("crashy");
+    EXPECT_EQ(info.state.status, Status::running);
+    wait_for_output(info.id, "\"before\"");
+    std::ofstream(shared.path() + "/go") << "";
+    EXPECT_EQ(wait("crashy").exit_code, 42);
+    EXPECT_EQ(texts(logs("crashy")), (std::vector<std::string>{"stdout:before", "stdout:after"}));
 }

@@ -108,6 +108,8 @@ public:
     virtual void start(const std::string& ref) = 0;
     virtual void kill(const std::string& ref, int signal) = 0;
     // SIGTERM, then SIGKILL after timeout; the callback runs once it has exited.
+    // (async_stop and async_wait never throw: every error, an unknown ref included, goes to
+    // the callback. Stopping a container that is not running succeeds at once.)
     virtual void async_stop(const std::string& ref, std::chrono::seconds timeout,
                             std::function<void(std::exception_ptr)> done) = 0;
     virtual void remove(const std::string& ref, bool force) = 0;
