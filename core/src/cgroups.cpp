@@ -262,7 +262,21 @@ void check_access(const std::string& field, const std::string& access) {
 }  // namespace
 
 std::vector<DeviceRule> device_rules(const ContainerSpec& spec) {
-    std::vector<DeviceRule> rules = {
+    // The spec's own rules come first and the nodes every container must be able to use
+    // last (the last matching rule wins), as runc does: `runc spec` writes a deny-all rule
+    // into linux.resources.devices, which must not take /dev/null away.
+    std::vector<DeviceRule> rules;
+    for (size_t i = 0; i < spec.linux.resources.devices.size(); ++i) {
+        const DeviceRule& rule = spec.linux.resources.devices[i];
+        std::string field = "linux.resources.devices[" + std::to_string(i) + "]";
+        if (rule.type != 'a' && rule.type != 'c' && rule.type != 'b')
+            throw invalid_argument(field + ".type", "must be a, c or b");
+        check_access(field + ".access", rule.access);
+        if ((rule.major && *rule.major < 0) || (rule.minor && *rule.minor < 0))
+            throw invalid_argument(field, "major and minor must be >= 0");
+        rules.push_back(rule);
+    }
+    rules.insert(rules.end(), {
         allow_char(1, 3),               // null
         allow_char(1, 5),               // zero
         allow_char(1, 7),               // full
@@ -272,7 +286,7 @@ std::vector<DeviceRule> device_rules(const ContainerSpec& spec) {
         allow_char(5, 1),               // console
         allow_char(5, 2),               // ptmx
         allow_char(136, std::nullopt),  // pts/*
-    };
+    });
     for (size_t i = 0; i < spec.linux.devices.size(); ++i) {
         const Device& dev = spec.linux.devices[i];
         std::string field = "linux.devices[" + std::to_string(i) + "]";
@@ -281,16 +295,6 @@ std::vector<DeviceRule> device_rules(const ContainerSpec& spec) {
             throw invalid_argument(field + ".type", "must be c, u, b or p");
         DeviceRule rule = allow_char(dev.major, dev.minor);
         rule.type = dev.type == 'b' ? 'b' : 'c';
-        rules.push_back(rule);
-    }
-    for (size_t i = 0; i < spec.linux.resources.devices.size(); ++i) {
-        const DeviceRule& rule = spec.linux.resources.devices[i];
-        std::string field = "linux.resources.devices[" + std::to_string(i) + "]";
-        if (rule.type != 'a' && rule.type != 'c' && rule.type != 'b')
-            throw invalid_argument(field + ".type", "must be a, c or b");
-        check_access(field + ".access", rule.access);
-        if ((rule.major && *rule.major < 0) || (rule.minor && *rule.minor < 0))
-            throw invalid_argument(field, "major and minor must be >= 0");
         rules.push_back(rule);
     }
     return rules;

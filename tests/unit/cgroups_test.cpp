@@ -326,7 +326,9 @@ TEST(CgroupV1Files, CombinedCpuCpuacctMountIsOneDirectory) {
     EXPECT_FALSE(fs::exists(dir.path() + "/cpu,cpuacct/truman/c4"));
 }
 
-TEST(DeviceRules, DefaultAllowListThenSpecDevicesThenResourceRules) {
+TEST(DeviceRules, SpecRulesThenDefaultAllowListThenSpecDevices) {
+    // The last matching rule wins: a deny-all in the spec (as `runc spec` writes) must not
+    // take the default nodes away, so the spec's rules come first.
     ContainerSpec spec;
     truman::Device fuse;
     fuse.path = "/dev/fuse";
@@ -337,21 +339,23 @@ TEST(DeviceRules, DefaultAllowListThenSpecDevicesThenResourceRules) {
     spec.linux.resources.devices.push_back(rule(false, 'c', 1, 9, "rwm"));
     auto rules = truman::cgroup::device_rules(spec);
     ASSERT_EQ(rules.size(), 11u);
+    EXPECT_FALSE(rules[0].allow);
+    EXPECT_EQ(rules[0].major, 1);
     const std::vector<std::pair<int, int>> defaults = {{1, 3}, {1, 5}, {1, 7}, {1, 8},   {1, 9},
                                                        {5, 0}, {5, 1}, {5, 2}, {136, -1}};
     for (size_t i = 0; i < defaults.size(); ++i) {
-        EXPECT_TRUE(rules[i].allow);
-        EXPECT_EQ(rules[i].type, 'c');
-        EXPECT_EQ(rules[i].major, defaults[i].first);
+        const auto& r = rules[i + 1];
+        EXPECT_TRUE(r.allow);
+        EXPECT_EQ(r.type, 'c');
+        EXPECT_EQ(r.major, defaults[i].first);
         if (defaults[i].second < 0)
-            EXPECT_FALSE(rules[i].minor.has_value());
+            EXPECT_FALSE(r.minor.has_value());
         else
-            EXPECT_EQ(rules[i].minor, defaults[i].second);
-        EXPECT_EQ(rules[i].access, "rwm");
+            EXPECT_EQ(r.minor, defaults[i].second);
+        EXPECT_EQ(r.access, "rwm");
     }
-    EXPECT_EQ(rules[9].major, 10);
-    EXPECT_EQ(rules[9].minor, 229);
-    EXPECT_FALSE(rules[10].allow);
+    EXPECT_EQ(rules[10].major, 10);
+    EXPECT_EQ(rules[10].minor, 229);
 
     spec.linux.resources.devices[0].access = "rwx";
     std::string message;
