@@ -279,9 +279,11 @@ class Core : public std::enable_shared_from_this<Core> {
         } else {
             if (spec.root.path[0] != '/') throw invalid_argument("root.path", "must be absolute");
             struct stat st {};
-            if (stat(spec.root.path.c_str(), &st) < 0)
-                throw make_error(errno == ENOENT ? ErrorKind::not_found : ErrorKind::system,
-                                 "root.path: " + spec.root.path, errno);
+            if (stat(spec.root.path.c_str(), &st) < 0) {
+                int err = errno;
+                throw make_error(err == ENOENT ? ErrorKind::not_found : ErrorKind::system,
+                                 "root.path: " + spec.root.path, err);
+            }
             if (!S_ISDIR(st.st_mode))
                 throw invalid_argument("root.path", spec.root.path + " is not a directory");
         }
@@ -310,7 +312,9 @@ class Core : public std::enable_shared_from_this<Core> {
             spec.root.path = paths.rootfs();
             spec.root.overlay = Overlay{image_rootfs, paths.upper(), paths.work()};
         }
-        if (spec.hostname.empty()) spec.hostname = id.substr(0, 12);
+        // Like Docker: a container's hostname is its short id unless told otherwise.
+        if (spec.hostname.empty() && spec.has_namespace(NamespaceType::uts))
+            spec.hostname = id.substr(0, 12);
         validate(spec);
 
         ContainerMeta meta{id,           name, request.image, spec.root.path, spec.process.args,
@@ -343,12 +347,12 @@ class Core : public std::enable_shared_from_this<Core> {
             }
             reserved_names_.erase(name);
             cleanup.armed = false;
+            publish_locked("create", meta);
             if (!watch_monitor(id, entry))
                 asio::post(io_,
                            [self = shared_from_this(), id] { self->monitor_exited(id, nullptr); });
         }
         spdlog::info("created container {} ({})", id, name);
-        publish("create", meta);
         return id;
     }
 
@@ -386,9 +390,9 @@ class Core : public std::enable_shared_from_this<Core> {
         {
             std::lock_guard lock(mutex_);
             auto it = entries_.find(id);
+            // If the container already exited and its monitor watch ran first, that published
+            // "start" before "die" (monitor_exited); otherwise it is running now.
             if (it != entries_.end() && it->second.stored.state.status == Status::created) {
-                // The monitor recorded the start before replying. If the container already
-                // exited too, the monitor watch records that; here it has started.
                 it->second.stored.state.status = Status::running;
                 try {
                     StoredState on_disk = read_state(ContainerPaths(containers_dir_ + "/" + id));
@@ -397,16 +401,15 @@ class Core : public std::enable_shared_from_this<Core> {
                 } catch (const Error& e) {
                     spdlog::error("{}: {}", id, e.what());
                 }
+                publish_locked("start", meta);
             }
         }
-        publish("start", meta);
     }
 
     void kill(const std::string& ref, int signal) {
         if (signal < 1 || signal > 64)
             throw invalid_argument("signal", std::to_string(signal) + " is not a signal 1..64");
         std::string id, socket;
-        ContainerMeta meta;
         {
             std::lock_guard lock(mutex_);
             id = resolve(ref);
@@ -415,10 +418,10 @@ class Core : public std::enable_shared_from_this<Core> {
                 throw Error(ErrorKind::conflict, EBUSY,
                             "container " + entry.meta.name + " is not running");
             socket = socket_of(id);
-            meta = entry.meta;
+            // Before the signal is sent, so that "kill" precedes the "die" it may cause.
+            publish_locked("kill", entry.meta);
         }
         send_monitor_command(socket, {ControlCommand::Verb::kill, signal});
-        publish("kill", meta);
     }
 
     void async_stop(const std::string& ref, std::chrono::seconds timeout,
@@ -440,10 +443,10 @@ class Core : public std::enable_shared_from_this<Core> {
                 timer->cancel();
                 call_safely("stop", done, error);
             });
+            publish_locked("kill", meta);
         }
         try {
             send_monitor_command(socket, {ControlCommand::Verb::kill, SIGTERM});
-            publish("kill", meta);
         } catch (const Error& e) {
             // Most likely it exited meanwhile: the waiter completes then. If not, SIGKILL
             // after the timeout still applies.
@@ -458,10 +461,10 @@ class Core : public std::enable_shared_from_this<Core> {
                     auto it = self->entries_.find(id);
                     if (self->closed_ || it == self->entries_.end() || it->second.exit_handled)
                         return;
+                    self->publish_locked("kill", meta);
                 }
                 try {
                     send_monitor_command(socket, {ControlCommand::Verb::kill, SIGKILL});
-                    self->publish("kill", meta);
                 } catch (const Error& e) {
                     spdlog::warn("stop {}: SIGKILL: {}", id, e.what());
                 }
@@ -519,16 +522,14 @@ class Core : public std::enable_shared_from_this<Core> {
             throw;
         }
         destroy_leftover_cgroup(id);
-        ContainerMeta meta;
         {
             std::lock_guard lock(mutex_);
             auto it = entries_.find(id);
-            meta = it->second.meta;
+            publish_locked("destroy", it->second.meta);
             close_watch(it->second);
             entries_.erase(it);
         }
         spdlog::info("removed container {}", id);
-        publish("destroy", meta);
     }
 
     void async_wait(const std::string& ref, WaitCallback done) {
@@ -691,8 +692,6 @@ class Core : public std::enable_shared_from_this<Core> {
     void monitor_exited(const std::string& id, asio::posix::stream_descriptor* watch) {
         std::vector<WaitCallback> waiters;
         ContainerState state;
-        ContainerMeta meta;
-        bool oom = false;
         {
             std::lock_guard lock(mutex_);
             if (closed_) return;
@@ -702,6 +701,7 @@ class Core : public std::enable_shared_from_this<Core> {
             if (watch && entry.monitor.get() != watch) return;
             close_watch(entry);
             if (entry.exit_handled) return;
+            bool start_unpublished = entry.stored.state.status == Status::created;
             ContainerPaths paths(containers_dir_ + "/" + id);
             try {
                 entry.stored = read_state(paths);
@@ -729,16 +729,16 @@ class Core : public std::enable_shared_from_this<Core> {
             waiters = std::move(entry.waiters);
             entry.waiters.clear();
             state = entry.stored.state;
-            meta = entry.meta;
-            oom = state.oom_killed;
+            // Published under the lock so that subscribers see start, oom, die in order.
+            if (start_unpublished && !state.started_at.empty()) publish_locked("start", entry.meta);
+            if (state.oom_killed) publish_locked("oom", entry.meta);
+            publish_locked("die", entry.meta, state.exit_code);
         }
         destroy_leftover_cgroup(id);
         for (auto& waiter : waiters)
             asio::post(io_, [waiter = std::move(waiter), state] {
                 call_safely("wait", waiter, nullptr, state);
             });
-        if (oom) publish("oom", meta);
-        publish("die", meta, state.exit_code);
     }
 
     void destroy_leftover_cgroup(const std::string& id) {
@@ -757,10 +757,10 @@ class Core : public std::enable_shared_from_this<Core> {
         }
     }
 
-    void publish(const std::string& type, const ContainerMeta& meta,
-                 std::optional<int> exit_code = std::nullopt) {
+    // Under mutex_. Each subscriber has its own strand: its events arrive in publish order.
+    void publish_locked(const std::string& type, const ContainerMeta& meta,
+                        std::optional<int> exit_code = std::nullopt) {
         Event event{rfc3339_now(), type, meta.id, meta.name, exit_code};
-        std::lock_guard lock(mutex_);
         for (const auto& [key, sink] : sinks_) {
             asio::post(sink->strand, [sink = sink, event] {
                 if (sink->active) call_safely("events", sink->callback, event);

@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <map>
 #include <optional>
 #include <thread>
 
@@ -415,31 +416,43 @@ TEST_F(ServiceTest, ErrorsHaveKindsAndLeaveNothing) {
     EXPECT_EQ(wait(nope).status, Status::exited);
 }
 
-TEST_F(ServiceTest, EventsFollowTheLifecycle) {
-    auto events = std::make_shared<std::vector<Event>>();
+TEST_F(ServiceTest, EventsFollowTheLifecycleInOrder) {
+    auto events = std::make_shared<std::map<std::string, std::vector<Event>>>();
     auto mutex = std::make_shared<std::mutex>();
     auto destroyed = std::make_shared<std::promise<void>>();
+    auto destroys = std::make_shared<int>(0);
     auto sub = service_->events([=](const Event& e) {
         std::lock_guard lock(*mutex);
-        events->push_back(e);
-        if (e.type == "destroy") destroyed->set_value();
+        (*events)[e.id].push_back(e);
+        if (e.type == "destroy" && ++*destroys == 2) destroyed->set_value();
     });
-    std::string id = service_->create(busybox("exit 4", "evented"));
-    service_->start(id);
-    wait(id);
-    service_->remove(id, false);
+    // Exits at once: "die" can be noticed before start() returns, and still comes after "start".
+    std::string quick = service_->create(busybox("exit 4", "evented"));
+    service_->start(quick);
+    wait(quick);
+    service_->remove(quick, false);
+    std::string killed = service_->create(busybox("sleep 1000"));
+    service_->start(killed);
+    service_->kill(killed, SIGKILL);
+    wait(killed);
+    service_->remove(killed, false);
     ASSERT_EQ(destroyed->get_future().wait_for(patience), std::future_status::ready);
+
     std::lock_guard lock(*mutex);
-    std::vector<std::string> types;
-    for (const auto& e : *events) {
-        types.push_back(e.type);
-        EXPECT_EQ(e.id, id);
-        EXPECT_EQ(e.name, "evented");
-        if (e.type == "die") {
-            EXPECT_EQ(e.exit_code, 4);
+    auto types = [&](const std::string& id) {
+        std::vector<std::string> out;
+        for (const auto& e : (*events)[id]) {
+            out.push_back(e.type);
+            EXPECT_EQ(e.id, id);
+            if (e.type == "die") out.back() += "=" + std::to_string(e.exit_code.value_or(-99));
         }
-    }
-    EXPECT_EQ(types, (std::vector<std::string>{"create", "start", "die", "destroy"}));
+        return out;
+    };
+    EXPECT_EQ(types(quick), (std::vector<std::string>{"create", "start", "die=4", "destroy"}));
+    EXPECT_EQ((*events)[quick].front().name, "evented");
+    EXPECT_EQ(types(killed),
+              (std::vector<std::string>{"create", "start", "kill", "die=137", "destroy"}));
+    sub->cancel();
 }
 
 TEST_F(ServiceTest, ContainersOutliveTheServiceAndAreFoundAgain) {

@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include "test_support.hpp"
+#include "truman/daemon/time_format.hpp"
 
 namespace fs = std::filesystem;
 using namespace truman::daemon;
@@ -158,4 +159,10 @@ TEST(ContainerLog, FilterKeepsStreamsThenTail) {
     LogOptions big_tail;
     big_tail.tail = 100;
     EXPECT_EQ(filter_log_lines(lines, big_tail).size(), 5u);
+}
+
+TEST(ContainerLog, TimestampsAreRfc3339UtcWithNanoseconds) {
+    EXPECT_EQ(rfc3339({0, 5}), "1970-01-01T00:00:00.000000005Z");
+    EXPECT_EQ(rfc3339({1798546716, 123456789}), "2026-12-29T12:18:36.123456789Z");
+    EXPECT_EQ(rfc3339_now().size(), 30u);
 }
