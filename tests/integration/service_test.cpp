@@ -482,7 +482,12 @@ TEST_F(ServiceTest, ContainersOutliveTheServiceAndAreFoundAgain) {
     StoredState recorded = wait_on_disk(exits_meanwhile);
     EXPECT_EQ(recorded.state.exit_code, 3);
 
+    // A corrupt entry (a crash mid-way, a disk error) is skipped, not fatal.
+    std::string corrupt = options().state_dir + "/containers/" + std::string(64, 'c');
+    fs::create_directories(corrupt);
+    std::ofstream(corrupt + "/meta.json") << "{\"id\": ";
     service_ = make_service();  // trumand is back
+    EXPECT_EQ(service_->list(std::nullopt).size(), 3u);
     EXPECT_EQ(service_->inspect(exits_meanwhile).state.status, Status::exited);
     EXPECT_EQ(service_->inspect(exits_meanwhile).state.exit_code, 3);
     EXPECT_EQ(texts(logs(exits_meanwhile)),
@@ -637,4 +642,20 @@ TEST_F(ServiceTest, SurvivesTheDaemonBeingSigkilled) {
     std::ofstream(shared.path() + "/go") << "";
     EXPECT_EQ(wait("crashy").exit_code, 42);
     EXPECT_EQ(texts(logs("crashy")), (std::vector<std::string>{"stdout:before", "stdout:after"}));
+}
+
+TEST_F(ServiceTest, MissingMonitorIsASystemErrorAndLeavesNothing) {
+    ServiceOptions broken = options();
+    broken.state_dir = dir_.path() + "/other-state";
+    broken.run_dir = dir_.path() + "/other-run";
+    broken.monitor_path = dir_.path() + "/no-such-monitor";
+    auto service = make_container_service(*io_, broken);
+    std::string message;
+    EXPECT_EQ(kind_of([&] { service->create(busybox("true", "orphan")); }, &message),
+              ErrorKind::system);
+    EXPECT_NE(message.find("no-such-monitor"), std::string::npos) << message;
+    EXPECT_TRUE(fs::is_empty(broken.state_dir + "/containers"));
+    EXPECT_TRUE(service->list(std::nullopt).empty());
+    // The name was released with the failed attempt.
+    EXPECT_EQ(kind_of([&] { service->create(busybox("true", "orphan")); }), ErrorKind::system);
 }
