@@ -32,7 +32,7 @@ namespace {
 
 constexpr size_t max_clients = 16;
 constexpr size_t max_command_bytes = 256;
-constexpr uint64_t max_seccomp_log_bytes = 1024 * 1024;
+constexpr uint64_t max_seccomp_log_bytes = uint64_t{1024} * 1024;
 
 void write_line(int fd, const std::string& line) {
     const char* p = line.data();

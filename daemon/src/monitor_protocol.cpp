@@ -163,7 +163,7 @@ void send_monitor_command(const std::string& socket_path, const ControlCommand& 
         if (n < 0) throw system_error("read from " + socket_path);
         if (n == 0) break;
         reply.append(buf, static_cast<size_t>(n));
-        if (reply.size() > 64 * 1024) break;
+        if (reply.size() > size_t{64} * 1024) break;
     }
     if (reply.empty())
         throw make_error(ErrorKind::system, "monitor at " + socket_path + " closed without reply");

@@ -181,7 +181,12 @@ class LogStream : public std::enable_shared_from_this<LogStream> {
 class LogSubscription : public Subscription {
   public:
     explicit LogSubscription(std::shared_ptr<LogStream> stream) : stream_(std::move(stream)) {}
-    ~LogSubscription() override { cancel(); }
+    ~LogSubscription() override {
+        try {
+            cancel();
+        } catch (...) {  // a destructor must not throw; the stream ends with the io_context
+        }
+    }
     void cancel() override {
         if (stream_) stream_->cancel();
         stream_.reset();
@@ -572,7 +577,12 @@ class Core : public std::enable_shared_from_this<Core> {
             EventSubscription(std::weak_ptr<Core> core, std::shared_ptr<EventSink> sink,
                               uint64_t key)
                 : core_(std::move(core)), sink_(std::move(sink)), key_(key) {}
-            ~EventSubscription() override { cancel(); }
+            ~EventSubscription() override {
+                try {
+                    cancel();
+                } catch (...) {  // the sink is inactive already; a destructor must not throw
+                }
+            }
             void cancel() override {
                 sink_->active = false;
                 if (auto core = core_.lock()) {
