@@ -270,27 +270,30 @@ class Core : public std::enable_shared_from_this<Core> {
         ContainerSpec spec = request.spec;
         if (request.name) validate_name(*request.name);
         if (!request.image.empty() && !spec.root.path.empty())
-            throw invalid_argument("image", "give an image or root.path, not both");
+            throw invalid_argument("image", "give an image or a rootfs, not both");
         if (request.image.empty() && spec.root.path.empty())
-            throw invalid_argument("image", "give an image or root.path");
+            throw invalid_argument("image", "give an image or a rootfs");
         if (spec.root.overlay)
             throw invalid_argument("root.overlay", "is set by the daemon for image containers");
         std::string image_rootfs;
+        // Errors name "rootfs": what the API calls spec.root.path for a container without an
+        // image.
         if (!request.image.empty()) {
             auto found = find_image(images_dir_, request.image);
             if (!found)
                 throw Error(ErrorKind::not_found, ENOENT, "no such image: " + request.image);
             image_rootfs = *found;
         } else {
-            if (spec.root.path[0] != '/') throw invalid_argument("root.path", "must be absolute");
+            if (spec.root.path[0] != '/')
+                throw invalid_argument("rootfs", "must be an absolute path");
             struct stat st {};
             if (stat(spec.root.path.c_str(), &st) < 0) {
                 int err = errno;
                 throw make_error(err == ENOENT ? ErrorKind::not_found : ErrorKind::system,
-                                 "root.path: " + spec.root.path, err);
+                                 "rootfs: " + spec.root.path, err);
             }
             if (!S_ISDIR(st.st_mode))
-                throw invalid_argument("root.path", spec.root.path + " is not a directory");
+                throw invalid_argument("rootfs", spec.root.path + " is not a directory");
         }
 
         std::string id = generate_id();

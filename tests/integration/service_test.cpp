@@ -368,7 +368,11 @@ TEST_F(ServiceTest, ErrorsHaveKindsAndLeaveNothing) {
     missing_root.image.clear();
     missing_root.spec.root.path = dir_.path() + "/nope";
     EXPECT_EQ(kind_of([&] { service_->create(missing_root); }, &message), ErrorKind::not_found);
-    EXPECT_NE(message.find("root.path"), std::string::npos) << message;
+    EXPECT_EQ(message.rfind("rootfs: ", 0), 0u) << message;
+    CreateRequest file_root = missing_root;
+    file_root.spec.root.path = image_rootfs() + "/etc/passwd";
+    EXPECT_EQ(kind_of([&] { service_->create(file_root); }, &message), ErrorKind::invalid);
+    EXPECT_EQ(message.rfind("rootfs: ", 0), 0u) << message;
     CreateRequest empty_args = busybox("true");
     empty_args.spec.process.args.clear();
     EXPECT_EQ(kind_of([&] { service_->create(empty_args); }), ErrorKind::invalid);
@@ -658,4 +662,24 @@ TEST_F(ServiceTest, MissingMonitorIsASystemErrorAndLeavesNothing) {
     EXPECT_TRUE(service->list(std::nullopt).empty());
     // The name was released with the failed attempt.
     EXPECT_EQ(kind_of([&] { service->create(busybox("true", "orphan")); }), ErrorKind::system);
+}
+
+TEST_F(ServiceTest, RootfsContainerUsesTheGivenDirectory) {
+    std::string rootfs = dir_.path() + "/my-rootfs";
+    truman::test::make_busybox_rootfs(rootfs);
+    CreateRequest r;
+    r.spec = truman::default_spec(rootfs, {"/bin/sh", "-c", "echo written > /tmp/hello; hostname"});
+    r.spec.hostname.clear();
+    std::string id = service_->create(r);
+    ContainerInfo info = service_->inspect(id);
+    EXPECT_EQ(info.image, "");
+    EXPECT_EQ(info.rootfs, rootfs);
+    service_->start(id);
+    EXPECT_EQ(wait(id).exit_code, 0);
+    // No layer: the write lands in the directory itself. The hostname defaults to the short id.
+    EXPECT_EQ(truman::test::read_file(rootfs + "/tmp/hello"), "written\n");
+    EXPECT_EQ(texts(logs(id)), std::vector<std::string>{"stdout:" + id.substr(0, 12)});
+    EXPECT_FALSE(fs::exists(container_dir(id) + "/upper"));
+    service_->remove(id, false);
+    EXPECT_TRUE(fs::exists(rootfs + "/bin/busybox")) << "remove leaves a given rootfs alone";
 }
