@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "truman/daemon/atomic_file.hpp"
 #include "truman/daemon/unique_fd.hpp"
 #include "truman/error.hpp"
 
@@ -138,10 +139,19 @@ MonitorReport spawn_monitor(const MonitorLaunch& launch) {
     long long deadline = now_ms() + launch.timeout_ms;
     bool eof = false;
     std::string line = read_line(sync_read.get(), deadline, &eof);
-    if (line.empty())
-        throw make_error(
-            ErrorKind::system,
-            "monitor " + launch.monitor_path + " exited without reporting; see " + launch.log_file);
+    if (line.empty()) {
+        // The caller removes the container directory, monitor.log with it: quote its end.
+        std::string log;
+        try {
+            log = read_whole_file(launch.log_file);
+        } catch (const Error&) {
+        }
+        if (log.size() > 400) log = "..." + log.substr(log.size() - 400);
+        while (!log.empty() && log.back() == '\n') log.pop_back();
+        throw make_error(ErrorKind::system, "monitor " + launch.monitor_path +
+                                                " exited without reporting" +
+                                                (log.empty() ? "" : ": " + log));
+    }
     MonitorReport report = parse_report(line);
     if (!report.ok && !eof) {
         // Wait for the failed monitor to be gone (EOF) before the caller removes its files.

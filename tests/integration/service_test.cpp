@@ -662,6 +662,15 @@ TEST_F(ServiceTest, MissingMonitorIsASystemErrorAndLeavesNothing) {
     EXPECT_TRUE(service->list(std::nullopt).empty());
     // The name was released with the failed attempt.
     EXPECT_EQ(kind_of([&] { service->create(busybox("true", "orphan")); }), ErrorKind::system);
+
+    // A monitor that dies without a word.
+    service.reset();
+    broken.monitor_path = "/bin/false";
+    service = make_container_service(*io_, broken);
+    EXPECT_EQ(kind_of([&] { service->create(busybox("true", "orphan")); }, &message),
+              ErrorKind::system);
+    EXPECT_NE(message.find("exited without reporting"), std::string::npos) << message;
+    EXPECT_TRUE(fs::is_empty(broken.state_dir + "/containers"));
 }
 
 TEST_F(ServiceTest, RootfsContainerUsesTheGivenDirectory) {
