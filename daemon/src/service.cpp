@@ -227,9 +227,20 @@ class Core : public std::enable_shared_from_this<Core> {
             cgroup_mode_ = "unknown";
         }
         std::vector<std::string> gone;
+        std::vector<StoredContainer> stored = load_containers(containers_dir_);
+        for (auto& c : stored) {
+            if (!c.incomplete) continue;
+            // trumand died during create(): nobody knows this id, and its monitor (if any)
+            // may still be writing state.json. Stop it; the container is recorded as exited
+            // (monitor_exited below) so that it shows up and can be removed.
+            spdlog::error("container {}: creation was interrupted; abandoning it", c.meta.id);
+            kill_stray_monitor(c.meta.id);
+            c.state.state.status = Status::created;
+            c.state.monitor_pid = 0;
+        }
         {
             std::lock_guard lock(mutex_);
-            for (auto& c : load_containers(containers_dir_)) {
+            for (auto& c : stored) {
                 std::string id = c.meta.id;
                 Entry& entry = entries_[id];
                 entry.meta = std::move(c.meta);
@@ -690,6 +701,22 @@ class Core : public std::enable_shared_from_this<Core> {
                 self->monitor_exited(id, descriptor.get());
             });
         return true;
+    }
+
+    // Find the monitor of id by its command line (there is no state.json with its PID) and
+    // SIGKILL it through a pidfd, so the PID cannot be reused between the check and the kill.
+    static void kill_stray_monitor(const std::string& id) {
+        std::error_code ec;
+        for (const auto& proc : fs::directory_iterator("/proc", ec)) {
+            std::string name = proc.path().filename();
+            if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+            pid_t pid = std::stoi(name);
+            if (!is_monitor_of(pid, id)) continue;
+            UniqueFd fd(pidfd_open(pid));
+            if (!fd || !is_monitor_of(pid, id)) continue;
+            syscall(SYS_pidfd_send_signal, fd.get(), SIGKILL, nullptr, 0);
+            wait_readable(fd.get(), remove_wait_ms);
+        }
     }
 
     static void close_watch(Entry& entry) {

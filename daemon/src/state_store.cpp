@@ -1,7 +1,9 @@
 #include "truman/daemon/state_store.hpp"
 
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
@@ -150,7 +152,12 @@ std::vector<StoredContainer> load_containers(const std::string& containers_dir) 
         for (const auto& f : fs::directory_iterator(entry.path(), ec))
             if (is_atomic_temp_name(f.path().filename().string())) fs::remove(f.path(), ec);
         try {
-            StoredContainer c{read_meta(paths), read_state(paths)};
+            StoredContainer c;
+            c.meta = read_meta(paths);
+            if (access(paths.state().c_str(), F_OK) < 0 && errno == ENOENT)
+                c.incomplete = true;
+            else
+                c.state = read_state(paths);
             if (c.meta.id != name)
                 throw invalid_argument(paths.meta() + ": id", "does not match the directory");
             out.push_back(std::move(c));

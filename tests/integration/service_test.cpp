@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "test_support.hpp"
+#include "truman/daemon/names.hpp"
 #include "truman/daemon/state_store.hpp"
 #include "truman/error.hpp"
 
@@ -691,4 +692,20 @@ TEST_F(ServiceTest, RootfsContainerUsesTheGivenDirectory) {
     EXPECT_FALSE(fs::exists(container_dir(id) + "/upper"));
     service_->remove(id, false);
     EXPECT_TRUE(fs::exists(rootfs + "/bin/busybox")) << "remove leaves a given rootfs alone";
+}
+
+TEST_F(ServiceTest, ACreateInterruptedByADaemonCrashIsRecordedAsExited) {
+    // What a trumand killed between writing meta.json and hearing from the monitor leaves.
+    service_.reset();
+    std::string id = generate_id();
+    ContainerPaths paths(container_dir(id));
+    fs::create_directories(paths.dir());
+    write_meta(paths, {id, "interrupted", "busybox", paths.rootfs(), {"true"}, "t"});
+    service_ = make_service();
+    ContainerInfo info = service_->inspect("interrupted");
+    EXPECT_EQ(info.state.status, Status::exited);
+    EXPECT_EQ(info.state.exit_code, -1);
+    EXPECT_FALSE(read_state(paths).reason.empty());
+    service_->remove("interrupted", false);
+    EXPECT_FALSE(fs::exists(paths.dir()));
 }

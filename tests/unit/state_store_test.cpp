@@ -179,6 +179,7 @@ TEST(StateStore, LoadSkipsCorruptAndHalfWrittenEntries) {
     ASSERT_EQ(loaded.size(), 1u);
     EXPECT_EQ(loaded[0].meta.id, good);
     EXPECT_EQ(loaded[0].state.state.exit_code, 3);
+    EXPECT_FALSE(loaded[0].incomplete);
     EXPECT_FALSE(fs::exists(containers + "/" + good + "/.state.json.tmp.Xy12ab"));
     // Skipped entries are left for a human to look at, not deleted.
     EXPECT_TRUE(fs::exists(containers + "/" + corrupt));
@@ -186,4 +187,16 @@ TEST(StateStore, LoadSkipsCorruptAndHalfWrittenEntries) {
 
 TEST(StateStore, LoadOfMissingDirectoryIsEmpty) {
     EXPECT_TRUE(load_containers("/nonexistent/truman/containers").empty());
+}
+
+TEST(StateStore, MetaWithoutStateIsReturnedIncomplete) {
+    TempDir dir;
+    std::string id = generate_id();
+    ContainerPaths paths(dir.path() + "/" + id);
+    fs::create_directories(paths.dir());
+    write_meta(paths, sample_meta(id, "interrupted"));
+    std::vector<StoredContainer> loaded = load_containers(dir.path());
+    ASSERT_EQ(loaded.size(), 1u);
+    EXPECT_TRUE(loaded[0].incomplete);
+    EXPECT_EQ(loaded[0].meta.name, "interrupted");
 }

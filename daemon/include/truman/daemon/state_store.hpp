@@ -71,11 +71,14 @@ StoredState read_state(const ContainerPaths& paths);  // throws truman::Error
 struct StoredContainer {
     ContainerMeta meta;
     StoredState state;
+    // meta.json but no state.json yet: trumand died while the monitor was creating it.
+    bool incomplete = false;
 };
 
 // Every valid container under containers_dir (the directory of <id>/ entries). Entries that
-// are not 64-hex directories, whose meta.json/state.json is missing or corrupt, or whose
-// meta names another id are logged and skipped; leftover temp files are removed.
+// are not 64-hex directories, whose meta.json is missing or corrupt, whose state.json is
+// corrupt, or whose meta names another id are logged and skipped; leftover temp files are
+// removed. A valid meta.json without a state.json is returned as incomplete.
 std::vector<StoredContainer> load_containers(const std::string& containers_dir);
 
 }  // namespace truman::daemon
