@@ -7,9 +7,11 @@ scripts/install-deps.sh
 jobs=$(nproc)
 
 cmake -S . -B build-asan -DTRUMAN_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
-cmake --build build-asan -j"$jobs" --target truman_unit_tests
+cmake --build build-asan -j"$jobs" --target truman_unit_tests truman_integration_tests
+# Unit tests, and the container tests (label "sanitize"): LeakSanitizer checks that creating
+# and destroying containers leaks nothing in the parent.
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
-   ctest -L unit --output-on-failure -j"$jobs")
+   ctest -L 'unit|sanitize' --output-on-failure -j"$jobs")
 
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j"$jobs"

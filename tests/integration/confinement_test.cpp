@@ -119,6 +119,21 @@ TEST_F(Confinement, HostDiskNodeCannotBeMadeOrOpened) {
     EXPECT_EQ(out, "open: EPERM (1)\n");
 }
 
+TEST_F(Confinement, SpecDevicesAreCreatedAndAllowed) {
+    // A device the spec asks for is made with its type, numbers and mode, and the devices
+    // cgroup lets the container open it (unlike the loop0 node above).
+    ContainerSpec s = spec("stat -c '%F %t:%T %a' /dev/loop0; /bin/probe open /dev/loop0");
+    Device loop;
+    loop.path = "/dev/loop0";
+    loop.type = 'b';
+    loop.major = 7;
+    loop.minor = 0;
+    loop.file_mode = 0640;
+    s.linux.devices.push_back(loop);
+    auto r = run(s);
+    EXPECT_EQ(r.out, "block special file 7:0 640\nopen: ok\n");
+}
+
 TEST_F(Confinement, DroppedCapabilityCannotBeRaised) {
     EXPECT_EQ(probe("raise-cap"), "raise-cap: EPERM (1)\n");
 }
