@@ -107,6 +107,10 @@ public:
         bool bind = o.bind || m.type == "bind";
         const std::string& dest = m.destination;
         if (bind) {
+            struct stat st;
+            if (::stat(m.source.c_str(), &st) != 0)
+                throw make_error(errno == ENOENT ? ErrorKind::not_found : ErrorKind::system,
+                                 "bind mount source " + m.source + " for " + dest, errno);
             if (host_is_directory(m.source)) {
                 mkdirs(dest);
             } else {
