@@ -47,7 +47,7 @@ load() { cut -d' ' -f1-3 /proc/loadavg; }
 pids_mentioning() {
     local dir=$1 p
     for p in /proc/[0-9]*; do
-        tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -qF -- "$dir" && echo "${p#/proc/}"
+        { tr '\0' ' ' <"$p/cmdline"; } 2>/dev/null | grep -qF -- "$dir" && echo "${p#/proc/}"
     done
     return 0
 }
@@ -159,37 +159,35 @@ crun_loop() { unshare -m sh -c "$CRUN_SH" sh "$SPAWN" "$@" -- crun --root "$RUN/
 
 stats() {  # FILE [COLUMN] -> "median p99 count"
     awk -v c="${2:-1}" '{print $c}' "$1" | sort -g |
-        awk '{a[NR]=$1} END {printf "%.2f %.2f %d", a[int(.5*(NR-1)+.5)+1], a[int(.99*(NR-1)+.5)+1], NR}'
+        awk '{a[NR]=$1} END {printf "%.2f %.2f %d\n", a[int(.5*(NR-1)+.5)+1], a[int(.99*(NR-1)+.5)+1], NR}'
 }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a/b}'; }
-field() { sed -n "s/.*$1 \([0-9.]*\).*/\1/p"; }  # the number after a word in a result line
+field() { sed -n "s/.*$1  *\([0-9.]*\).*/\1/p"; }  # the number after a word in a result line
 
 log "truman benchmarks, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs, kernel $(uname -r)"
 log "trumand $BUILD/bin/trumand (Release), $(runc --version | head -1), $(crun --version | head -1)"
 log "load average at start: $(load)"
 
 # --- footprint of the idle daemon (first: nothing has run yet) ---------------------------------
-mem_of() {  # PID -> "rss_kib pss_kib"
-    local rss pss
-    rss=$(awk '/^VmRSS/ {print $2}' "/proc/$1/status")
-    pss=$(awk '/^Pss:/ {print $2}' "/proc/$1/smaps_rollup")
-    echo "$rss $pss"
+mem_of() {  # PID -> "rss pss uss" in KiB (uss: pages only this process maps)
+    awk '/^VmRSS/ {print $2}' "/proc/$1/status" | tr '\n' ' '
+    awk '/^Pss:/ {p = $2} /^Private_(Clean|Dirty):/ {u += $2} END {print p, u}' "/proc/$1/smaps_rollup"
 }
-monitors_mem() {  # sum over our monitors: "count rss_kib pss_kib"
-    local n=0 rss=0 pss=0 p r s
+monitors_mem() {  # sum over our monitors: "count rss pss uss"
+    local n=0 rss=0 pss=0 uss=0 p r s u
     for p in $(pids_mentioning "$STATE/containers"); do
-        grep -q truman-monitor "/proc/$p/cmdline" 2>/dev/null || continue
-        read -r r s < <(mem_of "$p") || continue
-        n=$((n + 1)); rss=$((rss + r)); pss=$((pss + s))
+        { grep -q truman-monitor "/proc/$p/cmdline"; } 2>/dev/null || continue
+        read -r r s u < <(mem_of "$p" 2>/dev/null) || continue
+        [ -n "$u" ] || continue
+        n=$((n + 1)); rss=$((rss + r)); pss=$((pss + s)); uss=$((uss + u))
     done
-    echo "$n $rss $pss"
+    echo "$n $rss $pss $uss"
 }
 if wants footprint; then
     sleep 1
-    read -r rss pss < <(mem_of "$TRUMAND_PID")
+    read -r IDLE_RSS IDLE_PSS IDLE_USS < <(mem_of "$TRUMAND_PID")
     log ""
-    log "== footprint: idle trumand: VmRSS $((rss / 1024)).$(((rss % 1024) * 10 / 1024)) MiB, Pss $((pss / 1024)).$(((pss % 1024) * 10 / 1024)) MiB (load $(load))"
-    IDLE_RSS=$rss IDLE_PSS=$pss
+    log "== footprint: idle trumand: RSS $IDLE_RSS KiB, PSS $IDLE_PSS KiB, USS $IDLE_USS KiB  (load $(load))"
 fi
 
 # --- lifecycle latency, interleaved ------------------------------------------------------------
@@ -291,21 +289,21 @@ if wants footprint; then
         $API --hold $((h - running)) >/dev/null
         running=$h
         sleep 2
-        read -r drss dpss < <(mem_of "$TRUMAND_PID")
-        read -r mn mrss mpss < <(monitors_mem)
-        log "$(printf '   %3d running: trumand RSS %s MiB, PSS %s MiB; %d monitors RSS %s MiB, PSS %s MiB (%d / %d KiB each)  (load %s)' \
-            "$h" "$(mib "$drss")" "$(mib "$dpss")" "$mn" "$(mib "$mrss")" "$(mib "$mpss")" \
-            $((mrss / mn)) $((mpss / mn)) "$(load)")"
-        FP[$h]="$drss $dpss $mrss $mpss"
+        read -r drss dpss duss < <(mem_of "$TRUMAND_PID")
+        read -r mn mrss mpss muss < <(monitors_mem)
+        log "$(printf '   %3d running: trumand RSS %s PSS %s USS %s MiB; %d monitors RSS %s PSS %s USS %s MiB (each RSS %d PSS %d USS %d KiB)  (load %s)' \
+            "$h" "$(mib "$drss")" "$(mib "$dpss")" "$(mib "$duss")" "$mn" "$(mib "$mrss")" "$(mib "$mpss")" "$(mib "$muss")" \
+            $((mrss / mn)) $((mpss / mn)) $((muss / mn)) "$(load)")"
+        FP[$h]="$drss $dpss $duss $mrss $mpss $muss"
     done
     set -- $HOLD
     lo=$1 hi=${!#}
-    read -r a1 a2 a3 a4 <<<"${FP[$lo]}"
-    read -r b1 b2 b3 b4 <<<"${FP[$hi]}"
-    per_rss=$(( (b1 + b3 - a1 - a3) / (hi - lo) ))
-    per_pss=$(( (b2 + b4 - a2 - a4) / (hi - lo) ))
-    log "   per running container (trumand + monitor, $lo -> $hi): RSS $per_rss KiB, PSS $per_pss KiB   (target < 2048 KiB)"
-    log "   trumand idle: RSS $IDLE_RSS KiB, PSS $IDLE_PSS KiB   (target < 10240 KiB RSS)"
+    read -r a1 a2 a3 a4 a5 a6 <<<"${FP[$lo]}"
+    read -r b1 b2 b3 b4 b5 b6 <<<"${FP[$hi]}"
+    d=$((hi - lo))
+    log "   per running container (trumand's growth + one monitor, $lo -> $hi): RSS $(( (b1 + b4 - a1 - a4) / d )) KiB, PSS $(( (b2 + b5 - a2 - a5) / d )) KiB, USS $(( (b3 + b6 - a3 - a6) / d )) KiB   (target < 2048 KiB)"
+    log "   (RSS counts the shared libraries' pages once per monitor; PSS splits them; USS is what one more monitor adds)"
+    log "   trumand idle: RSS $IDLE_RSS KiB   (target < 10240 KiB)"
     $API --remove-all | tee -a "$RESULTS"
 fi
 
@@ -315,6 +313,8 @@ if wants core; then
     log "== core only (no daemon, no monitor): create/start/wait/destroy in one process, load $(load)"
     "$BUILD/bin/core_lifecycle" -n "$N" --net none --cgroups | tee -a "$RESULTS"
     "$BUILD/bin/core_lifecycle" -n "$N" --net loopback --cgroups | tee -a "$RESULTS"
+    # core_lifecycle's parent cgroup; rmdir only succeeds if nobody else uses it.
+    for d in /sys/fs/cgroup/*/truman-bench; do [ -d "$d" ] && rmdir "$d" 2>/dev/null; done
 fi
 
 log ""
