@@ -6,6 +6,7 @@
 #   bench/run-all.sh                    # everything (about 5 minutes on 2 idle cores)
 #   N=200 ROUNDS=4 bench/run-all.sh     # lifecycles per variant, split into ROUNDS batches
 #   ONLY="latency throughput footprint floor core" bench/run-all.sh   # a subset
+#   TRUMAND_ARGS="--io-threads 16" bench/run-all.sh                  # extra trumand flags
 #
 # Installs runc and crun from Debian if missing, builds the Release targets into build-rel/,
 # starts a private trumand (own socket, state and run directories) and leaves nothing behind:
@@ -54,7 +55,7 @@ pids_mentioning() {
 
 start_trumand() {
     "$BUILD/bin/trumand" --socket "$SOCK" --state-dir "$STATE" --run-dir "$RUN/run" \
-        --log-level "${TRUMAND_LOG_LEVEL:-warn}" 2>>"$WORK/trumand.log" &
+        --log-level "${TRUMAND_LOG_LEVEL:-warn}" ${TRUMAND_ARGS:-} 2>>"$WORK/trumand.log" &
     TRUMAND_PID=$!
     for _ in $(seq 200); do
         [ -S "$SOCK" ] && return 0
