@@ -18,8 +18,8 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BUILD:-$ROOT/build-rel}
 N=${N:-200}
 ROUNDS=${ROUNDS:-4}
-TPUT_N=${TPUT_N:-160}     # lifecycles per throughput batch (10 per client at 16 clients)
-TPUT_ROUNDS=${TPUT_ROUNDS:-3}
+TPUT_N=${TPUT_N:-96}      # lifecycles per throughput batch (6 per client at 16 clients)
+TPUT_ROUNDS=${TPUT_ROUNDS:-2}
 FLOOR_N=${FLOOR_N:-500}   # limit.c runs per batch (it is fast)
 HOLD=${HOLD:-"100 500"}   # running containers for the footprint
 ONLY=${ONLY:-"latency throughput footprint floor core"}
@@ -37,6 +37,7 @@ SOCK=$RUN/truman.sock
 STATE=$WORK/state
 TRUMAND_PID=
 LIMIT_PIDS=()
+CORE_PIDS=()
 RESULTS=$WORK/results.txt
 : >"$RESULTS"
 
@@ -105,6 +106,12 @@ cleanup() {
         kill -KILL "$p" 2>/dev/null
         for d in /sys/fs/cgroup/*/limit-"$p"-*; do [ -d "$d" ] && rmdir "$d" 2>/dev/null; done
     done
+    # core_lifecycle's containers are named b<its pid>-<n>, under its parent cgroup truman-bench.
+    for p in "${CORE_PIDS[@]}"; do
+        kill -KILL "$p" 2>/dev/null
+        for d in /sys/fs/cgroup/*/truman-bench/b"$p"-*; do [ -d "$d" ] && rmdir "$d" 2>/dev/null; done
+    done
+    for d in /sys/fs/cgroup/*/truman-bench; do [ -d "$d" ] && rmdir "$d" 2>/dev/null; done
     # The image and container trees hold no mounts (overlays live in the containers' own
     # mount namespaces), but check before removing anything.
     if grep -qF -e "$WORK" -e "$RUN" /proc/self/mountinfo; then
@@ -117,7 +124,18 @@ cleanup() {
     exit "$rc"
 }
 trap cleanup EXIT
-trap 'exit 130' INT TERM
+# bash runs a trap only once the foreground command is done: long steps run in the
+# background (run_bg) so that ^C or SIGTERM stops them at once.
+CHILD=
+run_bg() {
+    "$@" &
+    CHILD=$!
+    local rc=0
+    wait "$CHILD" || rc=$?
+    CHILD=
+    return "$rc"
+}
+trap '[ -n "$CHILD" ] && kill -TERM "$CHILD" 2>/dev/null; exit 130' INT TERM
 
 # --- tools and build -------------------------------------------------------------------------
 missing=()
@@ -156,8 +174,18 @@ RUNC="runc --root $RUN/runc run --bundle $BUNDLE tb-{}"
 # Hybrid cgroups: crun would use the controller-less cgroup2 at /sys/fs/cgroup/unified and
 # fail; in a private mount namespace without it, crun uses the v1 controllers like runc.
 CRUN_SH="umount /sys/fs/cgroup/unified && exec \"\$@\""
-crun_loop() { unshare -m sh -c "$CRUN_SH" sh "$SPAWN" "$@" -- crun --root "$RUN/crun" run --bundle "$BUNDLE" tb-{}; }
+CRUN_LOOP=(unshare -m sh -c "$CRUN_SH" sh "$SPAWN")
+CRUN="crun --root $RUN/crun run --bundle $BUNDLE tb-{}"
 
+run_limit() {  # limit.c on truman's busybox image; its PID is kept to clean its cgroups
+    "$WORK/limit" -r "$IMAGE" "$@" &
+    CHILD=$!
+    LIMIT_PIDS+=("$CHILD")
+    local rc=0
+    wait "$CHILD" || rc=$?
+    CHILD=
+    return "$rc"
+}
 stats() {  # FILE [COLUMN] -> "median p99 count"
     awk -v c="${2:-1}" '{print $c}' "$1" | sort -g |
         awk '{a[NR]=$1} END {printf "%.2f %.2f %d\n", a[int(.5*(NR-1)+.5)+1], a[int(.99*(NR-1)+.5)+1], NR}'
@@ -198,12 +226,10 @@ if wants latency; then
     log "== lifecycle latency of /bin/true, $N per variant in $ROUNDS interleaved batches of $per"
     for r in $(seq "$ROUNDS"); do
         l0=$(load)
-        $API -n "$per" --samples "$WORK/lat.default" >/dev/null
-        $API -n "$per" --network none --samples "$WORK/lat.none" >/dev/null
-        crun_loop -n "$per" --samples "$WORK/lat.crun" >/dev/null
-        $SPAWN -n "$per" --samples "$WORK/lat.runc" -- $RUNC >/dev/null
-        "$WORK/limit" -r "$IMAGE" -n "$per" -q -N -M -G v1 -P >/dev/null &
-        LIMIT_PIDS+=($!); wait $!
+        run_bg $API -n "$per" --samples "$WORK/lat.default" >/dev/null
+        run_bg $API -n "$per" --network none --samples "$WORK/lat.none" >/dev/null
+        run_bg "${CRUN_LOOP[@]}" -n "$per" --samples "$WORK/lat.crun" -- $CRUN >/dev/null
+        run_bg $SPAWN -n "$per" --samples "$WORK/lat.runc" -- $RUNC >/dev/null
         echo "   batch $r/$ROUNDS done (load $l0 -> $(load))" | tee -a "$RESULTS"
     done
     read -r d_med d_p99 _ < <(stats "$WORK/lat.default")
@@ -233,13 +259,10 @@ if wants floor; then
     log "== the floor (limit.c, n=$FLOOR_N per batch), interleaved with truman (network none), load $(load)"
     : >"$WORK/floor.txt"
     for r in $(seq "$ROUNDS"); do
-        $API -n $((N / ROUNDS)) --network none --samples "$WORK/floor.truman" >/dev/null
-        "$WORK/limit" -r "$IMAGE" -n "$FLOOR_N" -q -N -M -G v1 -P >>"$WORK/floor.txt" &
-        LIMIT_PIDS+=($!); wait $!
-        "$WORK/limit" -r "$IMAGE" -n "$FLOOR_N" -q -N -M -G v1 >>"$WORK/floor.txt" &
-        LIMIT_PIDS+=($!); wait $!
-        "$WORK/limit" -r "$IMAGE" -n "$FLOOR_N" -q -N >>"$WORK/floor.txt" &
-        LIMIT_PIDS+=($!); wait $!
+        run_bg $API -n $((N / ROUNDS)) --network none --samples "$WORK/floor.truman" >/dev/null
+        run_limit -n "$FLOOR_N" -q -N -M -G v1 -P >>"$WORK/floor.txt"
+        run_limit -n "$FLOOR_N" -q -N -M -G v1 >>"$WORK/floor.txt"
+        run_limit -n "$FLOOR_N" -q -N >>"$WORK/floor.txt"
     done
     read -r t_med _ < <(stats "$WORK/floor.truman")
     # The median of the batch medians (limit.c prints one per batch).
@@ -263,12 +286,14 @@ if wants throughput; then
         l0=$(load)
         for kind in truman crun runc floor; do : >"$WORK/tput.$kind.$c"; done
         for r in $(seq "$TPUT_ROUNDS"); do
-            $API -n "$TPUT_N" -c "$c" -w 2 | sed -n 's/.* \([0-9.]*\) containers\/s/\1/p' >>"$WORK/tput.truman.$c"
-            crun_loop -n "$TPUT_N" -c "$c" | sed -n 's/.* \([0-9.]*\) runs\/s/\1/p' >>"$WORK/tput.crun.$c"
-            $SPAWN -n "$TPUT_N" -c "$c" -- $RUNC | sed -n 's/.* \([0-9.]*\) runs\/s/\1/p' >>"$WORK/tput.runc.$c"
-            "$WORK/limit" -r "$IMAGE" -n $((TPUT_N * 4)) -c "$c" -q -N -M -G v1 -P >"$WORK/limit.out" &
-            LIMIT_PIDS+=($!); wait $!
-            sed -n 's/.*=> *\([0-9.]*\) containers\/s.*/\1/p' "$WORK/limit.out" >>"$WORK/tput.floor.$c"
+            run_bg $API -n "$TPUT_N" -c "$c" -w 2 >"$WORK/out"
+            sed -n 's/.* \([0-9.]*\) containers\/s/\1/p' "$WORK/out" >>"$WORK/tput.truman.$c"
+            run_bg "${CRUN_LOOP[@]}" -n "$TPUT_N" -c "$c" -- $CRUN >"$WORK/out"
+            sed -n 's/.* \([0-9.]*\) runs\/s/\1/p' "$WORK/out" >>"$WORK/tput.crun.$c"
+            run_bg $SPAWN -n "$TPUT_N" -c "$c" -- $RUNC >"$WORK/out"
+            sed -n 's/.* \([0-9.]*\) runs\/s/\1/p' "$WORK/out" >>"$WORK/tput.runc.$c"
+            run_limit -n $((TPUT_N * 2)) -c "$c" -q -N -M -G v1 -P >"$WORK/out"
+            sed -n 's/.*=> *\([0-9.]*\) containers\/s.*/\1/p' "$WORK/out" >>"$WORK/tput.floor.$c"
         done
         # Equal-size batches: the pooled rate is the harmonic mean of the batch rates.
         hm() { awk '{s += 1/$1; n++} END {printf "%.1f", n/s}' "$1"; }
@@ -287,7 +312,7 @@ if wants footprint; then
     declare -A FP
     mib() { awk -v k="$1" 'BEGIN {printf "%.1f", k / 1024}'; }
     for h in $HOLD; do
-        $API --hold $((h - running)) >/dev/null
+        run_bg $API --hold $((h - running)) >/dev/null
         running=$h
         sleep 2
         read -r drss dpss duss < <(mem_of "$TRUMAND_PID")
@@ -312,10 +337,14 @@ fi
 if wants core; then
     log ""
     log "== core only (no daemon, no monitor): create/start/wait/destroy in one process, load $(load)"
-    "$BUILD/bin/core_lifecycle" -n "$N" --net none --cgroups | tee -a "$RESULTS"
-    "$BUILD/bin/core_lifecycle" -n "$N" --net loopback --cgroups | tee -a "$RESULTS"
-    # core_lifecycle's parent cgroup; rmdir only succeeds if nobody else uses it.
-    for d in /sys/fs/cgroup/*/truman-bench; do [ -d "$d" ] && rmdir "$d" 2>/dev/null; done
+    for net in none loopback; do
+        "$BUILD/bin/core_lifecycle" -n "$N" --net "$net" --cgroups >>"$WORK/out" &
+        CHILD=$!
+        CORE_PIDS+=("$CHILD")
+        wait "$CHILD"
+        CHILD=
+    done
+    tee -a "$RESULTS" <"$WORK/out"
 fi
 
 log ""
