@@ -337,6 +337,7 @@ fi
 if wants core; then
     log ""
     log "== core only (no daemon, no monitor): create/start/wait/destroy in one process, load $(load)"
+    : >"$WORK/out"
     for net in none loopback; do
         "$BUILD/bin/core_lifecycle" -n "$N" --net "$net" --cgroups >>"$WORK/out" &
         CHILD=$!
