@@ -1,0 +1,22 @@
+// The v1 endpoints: each handler turns a request into one service call and its result into
+// JSON. They know nothing of sockets (see http.hpp) and nothing of containers beyond the
+// service interface.
+#pragma once
+
+#include <string>
+
+#include "truman/api/router.hpp"
+#include "truman/daemon/service.hpp"
+
+namespace truman::api {
+
+inline constexpr const char* kApiVersion = "1";
+
+struct ApiOptions {
+    std::string version = "0.0.0";  // trumand's version, reported by /v1/version
+};
+
+// Registers every /v1 route on router. service must outlive the router.
+void add_v1_routes(Router& router, daemon::ContainerService& service, ApiOptions options = {});
+
+}  // namespace truman::api

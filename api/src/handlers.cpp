@@ -1,0 +1,200 @@
+#include "truman/api/handlers.hpp"
+
+#include <initializer_list>
+
+#include <nlohmann/json.hpp>
+
+#include "truman/api/errors.hpp"
+#include "truman/api/mapping.hpp"
+
+namespace truman::api {
+
+using nlohmann::json;
+
+namespace {
+
+// A typo in a query parameter ("?forse=true") would otherwise silently do the default.
+void allow_params(const Request& request, std::initializer_list<const char*> names) {
+    for (const auto& [key, value] : request.query) {
+        bool known = false;
+        for (const char* name : names) known = known || key == name;
+        if (!known) throw invalid_argument(key, "unknown query parameter");
+    }
+}
+
+bool bool_param(const Request& request, const char* name, bool fallback) {
+    auto v = request.param(name);
+    return v ? parse_bool_param(name, *v) : fallback;
+}
+
+bool is_json(const std::string& content_type) {
+    std::string media = content_type.substr(0, content_type.find(';'));
+    while (!media.empty() && media.back() == ' ') media.pop_back();
+    for (char& c : media) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return media == "application/json";
+}
+
+// Runs fn; anything it throws goes to the client as an error (used inside service callbacks,
+// where an exception would otherwise unwind into the service's io loop).
+template <typename Fn>
+void answer(const std::shared_ptr<Responder>& responder, Fn&& fn) noexcept {
+    try {
+        fn();
+    } catch (...) {
+        try {
+            responder->respond(error_response(std::current_exception()));
+        } catch (...) {
+        }
+    }
+}
+
+void create(daemon::ContainerService& service, Request& request,
+            const std::shared_ptr<Responder>& responder) {
+    allow_params(request, {});
+    if (!is_json(request.content_type)) {
+        responder->respond(error_response(
+            415, "unsupported_media_type",
+            "Content-Type must be application/json, not \"" + request.content_type + "\""));
+        return;
+    }
+    json body = json::parse(request.body, nullptr, /*allow_exceptions=*/false);
+    if (body.is_discarded())
+        throw invalid_argument("body", "malformed JSON");
+    std::string id = service.create(create_request_from_json(body));
+    responder->respond(json_response(201, {{"id", id}}));
+}
+
+void list(daemon::ContainerService& service, Request& request,
+          const std::shared_ptr<Responder>& responder) {
+    allow_params(request, {"state"});
+    std::optional<daemon::Status> filter;
+    if (auto state = request.param("state")) {
+        filter = parse_status(*state);
+        if (!filter)
+            throw invalid_argument("state", "must be created, running or exited, not \"" +
+                                                *state + "\"");
+    }
+    json out = json::array();
+    for (const auto& info : service.list(filter)) out.push_back(to_json(info));
+    responder->respond(json_response(200, out));
+}
+
+void wait(daemon::ContainerService& service, Request& request,
+          const std::shared_ptr<Responder>& responder) {
+    allow_params(request, {});
+    service.async_wait(request.path_params.at("id"),
+                       [responder](std::exception_ptr error, daemon::ContainerState state) {
+                           answer(responder, [&] {
+                               if (error) std::rethrow_exception(error);
+                               responder->respond(json_response(
+                                   200, {{"exit_code", state.exit_code.value_or(-1)},
+                                         {"signal", state.signal},
+                                         {"oom_killed", state.oom_killed}}));
+                           });
+                       });
+}
+
+void stop(daemon::ContainerService& service, Request& request,
+          const std::shared_ptr<Responder>& responder) {
+    allow_params(request, {"timeout"});
+    long long timeout = 10;
+    if (auto t = request.param("timeout")) timeout = parse_int_param("timeout", *t, 0, 24 * 3600);
+    service.async_stop(request.path_params.at("id"), std::chrono::seconds(timeout),
+                       [responder](std::exception_ptr error) {
+                           answer(responder, [&] {
+                               if (error) std::rethrow_exception(error);
+                               responder->respond(empty_response(204));
+                           });
+                       });
+}
+
+void logs(daemon::ContainerService& service, Request& request,
+          const std::shared_ptr<Responder>& responder) {
+    allow_params(request, {"follow", "tail", "timestamps", "stdout", "stderr", "format"});
+    daemon::LogOptions options;
+    options.follow = bool_param(request, "follow", false);
+    options.timestamps = bool_param(request, "timestamps", false);
+    options.stdout_stream = bool_param(request, "stdout", true);
+    options.stderr_stream = bool_param(request, "stderr", true);
+    if (auto tail = request.param("tail"); tail && *tail != "all")
+        options.tail = static_cast<size_t>(parse_int_param("tail", *tail, 0, 1LL << 40));
+    bool as_json = false;
+    if (auto format = request.param("format")) {
+        if (*format == "json") as_json = true;
+        else if (*format != "text") throw invalid_argument("format", "must be text or json");
+    }
+    bool timestamps = options.timestamps;
+    responder->open_stream(200, as_json ? "application/x-ndjson" : "text/plain; charset=utf-8");
+    auto on_line = [responder, as_json, timestamps](const daemon::LogLine& line) {
+        answer(responder, [&] {
+            if (as_json) {
+                responder->chunk(to_json(line).dump(-1, ' ', false,
+                                                    json::error_handler_t::replace) + "\n");
+            } else {
+                responder->chunk((timestamps ? line.time + " " : std::string()) + line.text +
+                                 "\n");
+            }
+        });
+    };
+    auto on_end = [responder] { answer(responder, [&] { responder->end_stream(); }); };
+    responder->keep(service.logs(request.path_params.at("id"), options, on_line, on_end));
+}
+
+void events(daemon::ContainerService& service, Request& request,
+            const std::shared_ptr<Responder>& responder) {
+    allow_params(request, {});
+    responder->open_stream(200, "application/x-ndjson");
+    responder->keep(service.events([responder](const daemon::Event& event) {
+        answer(responder, [&] { responder->chunk(to_json(event).dump() + "\n"); });
+    }));
+}
+
+}  // namespace
+
+void add_v1_routes(Router& router, daemon::ContainerService& service, ApiOptions options) {
+    using R = std::shared_ptr<Responder>;
+    auto& s = service;
+    router.add("GET", "/v1/_ping", [](Request& req, R r) {
+        allow_params(req, {});
+        r->respond(text_response(200, "OK"));
+    });
+    router.add("GET", "/v1/version", [options](Request& req, R r) {
+        allow_params(req, {});
+        r->respond(json_response(200, {{"version", options.version}, {"api_version", kApiVersion}}));
+    });
+    router.add("GET", "/v1/info", [&s, options](Request& req, R r) {
+        allow_params(req, {});
+        json info = to_json(s.info());
+        info["version"] = options.version;
+        info["api_version"] = kApiVersion;
+        r->respond(json_response(200, info));
+    });
+    router.add("POST", "/v1/containers", [&s](Request& req, R r) { create(s, req, r); });
+    router.add("GET", "/v1/containers", [&s](Request& req, R r) { list(s, req, r); });
+    router.add("GET", "/v1/containers/{id}", [&s](Request& req, R r) {
+        allow_params(req, {});
+        r->respond(json_response(200, to_json(s.inspect(req.path_params.at("id")))));
+    });
+    router.add("DELETE", "/v1/containers/{id}", [&s](Request& req, R r) {
+        allow_params(req, {"force"});
+        s.remove(req.path_params.at("id"), bool_param(req, "force", false));
+        r->respond(empty_response(204));
+    });
+    router.add("POST", "/v1/containers/{id}/start", [&s](Request& req, R r) {
+        allow_params(req, {});
+        s.start(req.path_params.at("id"));
+        r->respond(empty_response(204));
+    });
+    router.add("POST", "/v1/containers/{id}/kill", [&s](Request& req, R r) {
+        allow_params(req, {"signal"});
+        auto signal = req.param("signal");
+        s.kill(req.path_params.at("id"), signal ? parse_signal(*signal) : SIGKILL);
+        r->respond(empty_response(204));
+    });
+    router.add("POST", "/v1/containers/{id}/stop", [&s](Request& req, R r) { stop(s, req, r); });
+    router.add("POST", "/v1/containers/{id}/wait", [&s](Request& req, R r) { wait(s, req, r); });
+    router.add("GET", "/v1/containers/{id}/logs", [&s](Request& req, R r) { logs(s, req, r); });
+    router.add("GET", "/v1/events", [&s](Request& req, R r) { events(s, req, r); });
+}
+
+}  // namespace truman::api

@@ -1,0 +1,458 @@
+// The only translation unit that includes Beast. Modelled on Beast's advanced and local-socket
+// servers: one Session per connection, owning its socket, buffer, timeouts and limits, running
+// on its own strand; the Router and handlers only ever see api::Request and api::Responder.
+#include "truman/api/server.hpp"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <deque>
+#include <mutex>
+#include <optional>
+#include <unordered_map>
+
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <spdlog/spdlog.h>
+
+#include "truman/api/errors.hpp"
+#include "truman/daemon/service.hpp"
+
+namespace truman::api {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using local = net::local::stream_protocol;
+using Stream = beast::basic_stream<local>;
+
+namespace {
+class Session;
+}
+
+struct Server::Impl : std::enable_shared_from_this<Impl> {
+    Impl(net::io_context& io, int fd, const Router& r, ServerLimits l, PeerCheck c)
+        : io(io), acceptor(net::make_strand(io)), router(r), limits(l), check_peer(std::move(c)),
+          grace_timer(acceptor.get_executor()) {
+        acceptor.assign(local(), fd);
+    }
+
+    void accept();
+    void add(Session* session, const std::shared_ptr<Session>& ptr);
+    void remove(Session* session);
+    void finish_shutdown();
+    std::vector<std::shared_ptr<Session>> live_sessions();
+
+    net::io_context& io;
+    local::acceptor acceptor;
+    const Router& router;
+    ServerLimits limits;
+    PeerCheck check_peer;
+
+    std::atomic<bool> shutting_down{false};
+    bool done_called = false;  // on the acceptor's strand
+    std::function<void()> done;
+    net::steady_timer grace_timer;
+
+    mutable std::mutex mutex;
+    std::unordered_map<Session*, std::weak_ptr<Session>> sessions;
+};
+
+namespace {
+
+std::string status_line(unsigned status) {
+    return "HTTP/1.1 " + std::to_string(status) + " " +
+           std::string(http::obsolete_reason(static_cast<http::status>(status))) + "\r\n";
+}
+
+// One connection. Every member runs on the connection's strand (the socket's executor);
+// SessionResponder posts onto it from whatever thread a service callback arrives on.
+class Session : public std::enable_shared_from_this<Session> {
+public:
+    Session(local::socket socket, std::shared_ptr<Server::Impl> server, unsigned reject_status)
+        : stream_(std::move(socket)), server_(std::move(server)), reject_status_(reject_status) {}
+
+    ~Session() { server_->remove(this); }
+
+    void start() { net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->read(); }); }
+
+    // Called from the server on shutdown, on this session's strand.
+    void on_shutdown() {
+        closing_ = true;
+        if (phase_ == Phase::reading || phase_ == Phase::streaming) close();
+    }
+    void force_close() { close(); }
+
+    // --- what the responder forwards, on the strand; generation guards against a late or
+    // duplicate answer reaching a later request on the same connection.
+    void deliver(uint64_t generation, Response response) {
+        if (generation != generation_) return;
+        if (phase_ == Phase::stream_opened) phase_ = Phase::handling;  // error instead of stream
+        if (phase_ != Phase::handling) return;
+        write_response(std::move(response));
+    }
+    void open_stream(uint64_t generation, unsigned status, std::string content_type) {
+        if (generation != generation_ || phase_ != Phase::handling) return;
+        phase_ = Phase::stream_opened;
+        stream_status_ = status;
+        stream_type_ = std::move(content_type);
+    }
+    void chunk(uint64_t generation, std::string data) {
+        if (generation != generation_ || data.empty()) return;
+        if (phase_ == Phase::stream_opened) begin_stream();
+        if (phase_ != Phase::streaming) return;
+        char size[32];
+        snprintf(size, sizeof size, "%zx\r\n", data.size());
+        queue(std::string(size) + data + "\r\n");
+    }
+    void end_stream(uint64_t generation) {
+        if (generation != generation_) return;
+        if (phase_ == Phase::stream_opened) begin_stream();
+        if (phase_ != Phase::streaming || stream_ended_) return;
+        stream_ended_ = true;
+        queue("0\r\n\r\n");
+        release_subscription();
+    }
+    void keep(uint64_t generation, std::unique_ptr<daemon::Subscription> subscription) {
+        // Too late (the stream is over or the client left): cancel at once.
+        if (generation != generation_ || stream_ended_ ||
+            (phase_ != Phase::stream_opened && phase_ != Phase::streaming)) {
+            if (subscription) subscription->cancel();
+            return;
+        }
+        subscription_ = std::move(subscription);
+        // The service accepted the stream: send the header now, so a client waiting for rare
+        // events knows at once that it is subscribed.
+        if (phase_ == Phase::stream_opened) begin_stream();
+    }
+
+    net::any_io_executor executor() { return stream_.get_executor(); }
+
+private:
+    enum class Phase { reading, handling, stream_opened, streaming, writing, closed };
+
+    void read() {
+        if (closing_) return close();
+        phase_ = Phase::reading;
+        ++generation_;
+        parser_.emplace();
+        parser_->body_limit(server_->limits.max_body_bytes);
+        parser_->header_limit(static_cast<uint32_t>(server_->limits.max_header_bytes));
+        stream_.expires_after(server_->limits.idle_timeout);
+        http::async_read(stream_, buffer_, *parser_,
+                         [self = shared_from_this()](beast::error_code ec, size_t) {
+                             self->on_read(ec);
+                         });
+    }
+
+    void on_read(beast::error_code ec) {
+        if (phase_ == Phase::closed) return;
+        if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
+            ec == net::error::operation_aborted || ec == net::error::eof ||
+            ec == net::error::connection_reset) {
+            if (ec == beast::error::timeout) spdlog::debug("connection idle too long, dropped");
+            return close();
+        }
+        phase_ = Phase::handling;
+        keep_alive_ = false;
+        if (ec == http::error::body_limit)
+            return write_response(error_response(
+                413, "payload_too_large",
+                "request body exceeds " + std::to_string(server_->limits.max_body_bytes) +
+                    " bytes"));
+        if (ec == http::error::header_limit)
+            return write_response(error_response(
+                431, "header_too_large",
+                "request header exceeds " + std::to_string(server_->limits.max_header_bytes) +
+                    " bytes"));
+        if (ec) return write_response(error_response(400, "bad_request", ec.message()));
+
+        auto& message = parser_->get();
+        keep_alive_ = message.keep_alive() && reject_status_ == 0;
+        if (reject_status_ == 403)
+            return write_response(error_response(403, "forbidden",
+                                                 "not allowed to use this socket (needs root or "
+                                                 "the socket's group)"));
+        if (reject_status_ == 503)
+            return write_response(error_response(503, "too_many_connections",
+                                                 "too many connections, retry later"));
+
+        Request request;
+        request.method = std::string(message.method_string());
+        request.target = std::string(message.target());
+        request.content_type = std::string(message[http::field::content_type]);
+        request.body = std::move(message.body());
+        stream_.expires_never();  // handlers like wait may take as long as the container
+        auto responder = make_responder();
+        try {
+            parse_target(request.target, &request.path, &request.query);
+        } catch (...) {
+            return write_response(error_response(std::current_exception()));
+        }
+        server_->router.dispatch(request, responder);
+    }
+
+    std::shared_ptr<Responder> make_responder();
+
+    void write_response(Response response) {
+        phase_ = Phase::writing;
+        auto res = std::make_shared<http::response<http::string_body>>(
+            static_cast<http::status>(response.status), 11);
+        res->set(http::field::server, "trumand");
+        if (!response.content_type.empty())
+            res->set(http::field::content_type, response.content_type);
+        for (auto& [name, value] : response.headers) res->set(name, value);
+        res->body() = std::move(response.body);
+        res->keep_alive(keep_alive_ && !closing_ && !server_->shutting_down);
+        res->prepare_payload();
+        stream_.expires_after(server_->limits.idle_timeout);
+        http::async_write(stream_, *res,
+                          [self = shared_from_this(), res](beast::error_code ec, size_t) {
+                              if (ec || !res->keep_alive()) return self->close();
+                              if (self->server_->shutting_down) return self->close();
+                              self->read();
+                          });
+    }
+
+    // Streams end the connection (Connection: close): a client that was following logs or
+    // events is done with it, and it spares us telling a watch-read apart from a new request.
+    void begin_stream() {
+        phase_ = Phase::streaming;
+        std::string head = status_line(stream_status_);
+        head += "Server: trumand\r\nContent-Type: " + stream_type_ +
+                "\r\nTransfer-Encoding: chunked\r\nCache-Control: no-cache\r\nConnection: "
+                "close\r\n\r\n";
+        queue(std::move(head));
+        watch_for_close();
+    }
+
+    // A streaming client leaves by closing the socket; a pending read is how we notice
+    // (events may be rare, so waiting for a failing write could take forever).
+    void watch_for_close() {
+        stream_.socket().async_read_some(
+            net::buffer(scratch_), [self = shared_from_this()](beast::error_code ec, size_t) {
+                if (self->phase_ == Phase::closed) return;
+                if (ec) return self->close();
+                self->watch_for_close();  // anything a streaming client sends is ignored
+            });
+    }
+
+    void queue(std::string bytes) {
+        backlog_ += bytes.size();
+        out_.push_back(std::move(bytes));
+        if (backlog_ > server_->limits.max_stream_backlog) {
+            spdlog::warn("streaming client is not reading, dropped");
+            return close();
+        }
+        if (!writing_) write_next();
+    }
+
+    void write_next() {
+        if (out_.empty()) {
+            if (stream_ended_) close();
+            return;
+        }
+        writing_ = true;
+        net::async_write(stream_.socket(), net::buffer(out_.front()),
+                         [self = shared_from_this()](beast::error_code ec, size_t n) {
+                             self->writing_ = false;
+                             if (self->phase_ == Phase::closed) return;
+                             if (ec) return self->close();
+                             self->backlog_ -= n;
+                             self->out_.pop_front();
+                             self->write_next();
+                         });
+    }
+
+    void release_subscription() {
+        if (auto sub = std::move(subscription_)) sub->cancel();
+    }
+
+    void close() {
+        if (phase_ == Phase::closed) return;
+        phase_ = Phase::closed;
+        // No longer a connection, even while a service callback (a wait) still holds us.
+        server_->remove(this);
+        release_subscription();
+        out_.clear();
+        beast::error_code ec;
+        stream_.socket().shutdown(local::socket::shutdown_both, ec);
+        stream_.close();
+    }
+
+    Stream stream_;
+    beast::flat_buffer buffer_;
+    std::optional<http::request_parser<http::string_body>> parser_;
+    std::shared_ptr<Server::Impl> server_;
+    unsigned reject_status_;  // 0, or 403/503: answer every request with that and close
+
+    Phase phase_ = Phase::reading;
+    uint64_t generation_ = 0;
+    bool keep_alive_ = false;
+    bool closing_ = false;  // server shutting down: finish the current answer, then close
+
+    unsigned stream_status_ = 200;
+    std::string stream_type_;
+    std::deque<std::string> out_;
+    size_t backlog_ = 0;
+    bool writing_ = false;
+    bool stream_ended_ = false;
+    std::unique_ptr<daemon::Subscription> subscription_;
+    std::array<char, 512> scratch_{};
+};
+
+class SessionResponder : public Responder {
+public:
+    SessionResponder(std::shared_ptr<Session> session, uint64_t generation)
+        : session_(std::move(session)), generation_(generation) {}
+
+    void respond(Response response) override {
+        post([g = generation_, r = std::move(response)](Session& s) mutable {
+            s.deliver(g, std::move(r));
+        });
+    }
+    void open_stream(unsigned status, std::string content_type) override {
+        post([g = generation_, status, t = std::move(content_type)](Session& s) mutable {
+            s.open_stream(g, status, std::move(t));
+        });
+    }
+    void chunk(std::string data) override {
+        post([g = generation_, d = std::move(data)](Session& s) mutable { s.chunk(g, std::move(d)); });
+    }
+    void end_stream() override {
+        post([g = generation_](Session& s) { s.end_stream(g); });
+    }
+    void keep(std::unique_ptr<daemon::Subscription> subscription) override {
+        // std::function needs a copyable callable: carry the unique_ptr in a shared_ptr.
+        auto holder = std::make_shared<std::unique_ptr<daemon::Subscription>>(std::move(subscription));
+        post([g = generation_, holder](Session& s) { s.keep(g, std::move(*holder)); });
+    }
+
+private:
+    template <typename Fn>
+    void post(Fn&& fn) {
+        net::post(session_->executor(),
+                  [session = session_, fn = std::forward<Fn>(fn)]() mutable { fn(*session); });
+    }
+    std::shared_ptr<Session> session_;
+    uint64_t generation_;
+};
+
+std::shared_ptr<Responder> Session::make_responder() {
+    return std::make_shared<SessionResponder>(shared_from_this(), generation_);
+}
+
+}  // namespace
+
+void Server::Impl::accept() {
+    acceptor.async_accept(net::make_strand(io), [self = shared_from_this()](
+                                                    beast::error_code ec, local::socket socket) {
+        if (ec == net::error::operation_aborted || self->shutting_down) return;
+        if (ec) {
+            // EMFILE and friends: log, and keep accepting rather than go deaf.
+            spdlog::warn("accept: {}", ec.message());
+            return self->accept();
+        }
+        unsigned reject = 0;
+        {
+            std::lock_guard lock(self->mutex);
+            if (self->sessions.size() >= self->limits.max_connections) reject = 503;
+        }
+        if (!reject && self->check_peer) {
+            struct ucred cred {};
+            socklen_t len = sizeof cred;
+            if (getsockopt(socket.native_handle(), SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 ||
+                !self->check_peer(PeerCredentials{cred.pid, cred.uid, cred.gid})) {
+                spdlog::info("refused connection from pid {} uid {}", cred.pid, cred.uid);
+                reject = 403;
+            }
+        }
+        auto session = std::make_shared<Session>(std::move(socket), self, reject);
+        self->add(session.get(), session);
+        session->start();
+        self->accept();
+    });
+}
+
+void Server::Impl::add(Session* session, const std::shared_ptr<Session>& ptr) {
+    std::lock_guard lock(mutex);
+    sessions.emplace(session, ptr);
+}
+
+void Server::Impl::remove(Session* session) {
+    bool last;
+    {
+        std::lock_guard lock(mutex);
+        if (sessions.erase(session) == 0) return;  // closed before, now destroyed
+        last = sessions.empty();
+    }
+    if (last && shutting_down)
+        net::post(acceptor.get_executor(), [self = shared_from_this()] { self->finish_shutdown(); });
+}
+
+std::vector<std::shared_ptr<Session>> Server::Impl::live_sessions() {
+    std::vector<std::shared_ptr<Session>> live;
+    std::lock_guard lock(mutex);
+    for (auto& [raw, weak] : sessions)
+        if (auto s = weak.lock()) live.push_back(std::move(s));
+    return live;
+}
+
+// On the acceptor's strand, like everything that touches the acceptor and the grace timer.
+void Server::Impl::finish_shutdown() {
+    if (done_called) return;
+    done_called = true;
+    grace_timer.cancel();
+    if (done) net::post(io, std::move(done));
+}
+
+Server::Server(net::io_context& io, int listen_fd, const Router& router, ServerLimits limits,
+               PeerCheck check_peer)
+    : impl_(std::make_shared<Impl>(io, listen_fd, router, limits, std::move(check_peer))) {}
+
+Server::~Server() {
+    // Pending operations hold impl_; closing the acceptor ends the accept loop.
+    net::post(impl_->acceptor.get_executor(), [impl = impl_] {
+        beast::error_code ec;
+        impl->acceptor.close(ec);
+    });
+}
+
+void Server::start() {
+    net::dispatch(impl_->acceptor.get_executor(), [impl = impl_] { impl->accept(); });
+}
+
+void Server::shutdown(std::chrono::milliseconds grace, std::function<void()> done) {
+    // Set at once, so that any answer written from now on says "Connection: close".
+    if (impl_->shutting_down.exchange(true)) return;
+    net::post(impl_->acceptor.get_executor(), [impl = impl_, grace, done = std::move(done)] {
+        impl->done = done;
+        beast::error_code ec;
+        impl->acceptor.close(ec);
+        auto live = impl->live_sessions();
+        if (live.empty()) return impl->finish_shutdown();
+        for (auto& s : live) net::post(s->executor(), [s] { s->on_shutdown(); });
+        impl->grace_timer.expires_after(grace);
+        impl->grace_timer.async_wait([impl](beast::error_code ec) {
+            if (ec || impl->done_called) return;
+            auto left = impl->live_sessions();
+            if (!left.empty())
+                spdlog::info("grace period over, closing {} connections", left.size());
+            for (auto& s : left) net::post(s->executor(), [s] { s->force_close(); });
+            impl->finish_shutdown();
+        });
+    });
+}
+
+size_t Server::connection_count() const {
+    std::lock_guard lock(impl_->mutex);
+    return impl_->sessions.size();
+}
+
+}  // namespace truman::api

@@ -1,0 +1,129 @@
+// trumand: flags, the listening socket, io threads, signals and systemd readiness around the
+// API server and the container service. Containers outlive trumand: their monitors are
+// independent processes, so stopping (or killing) the daemon leaves them running.
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <thread>
+
+#include <CLI/CLI.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include "listen_socket.hpp"
+#include "sd_notify.hpp"
+#include "truman/api/handlers.hpp"
+#include "truman/api/server.hpp"
+#include "truman/daemon/service.hpp"
+#include "truman/error.hpp"
+
+namespace {
+
+struct Options {
+    std::string socket = "/run/truman.sock";
+    std::string state_dir = "/var/lib/truman";
+    std::string run_dir = "/run/truman";
+    std::string log_level = "info";
+    std::string group = "truman";
+    unsigned io_threads = 2;
+    unsigned shutdown_grace_ms = 5000;
+};
+
+int run(const Options& options) {
+    namespace net = boost::asio;
+    using namespace truman;
+
+    net::io_context io;
+    std::unique_ptr<daemon::ContainerService> service = daemon::make_container_service(
+        io, daemon::ServiceOptions{options.state_dir, options.run_dir, ""});
+
+    api::Router router;
+    api::add_v1_routes(router, *service, api::ApiOptions{TRUMAN_VERSION});
+
+    int listen_fd;
+    std::optional<gid_t> group;
+    bool own_socket_file = false;
+    if (auto fd = trumand::activated_socket()) {
+        listen_fd = *fd;
+        group = trumand::socket_group(listen_fd);
+        spdlog::info("listening on the socket systemd passed (fd {})", listen_fd);
+    } else {
+        auto bound = trumand::bind_socket(options.socket, options.group);
+        listen_fd = bound.fd;
+        group = bound.group;
+        own_socket_file = true;
+        spdlog::info("listening on {} (mode {:o}{})", options.socket, bound.mode,
+                     group ? ", group " + options.group : "");
+    }
+
+    api::Server server(io, listen_fd, router, api::ServerLimits{},
+                       [group](const api::PeerCredentials& peer) {
+                           return trumand::peer_allowed(peer.uid, peer.gid, group);
+                       });
+    server.start();
+
+    net::signal_set signals(io, SIGTERM, SIGINT);
+    signals.async_wait([&](const boost::system::error_code& ec, int signal) {
+        if (ec) return;
+        spdlog::info("{}: shutting down (containers keep running)", strsignal(signal));
+        trumand::sd_notify("STOPPING=1");
+        server.shutdown(std::chrono::milliseconds(options.shutdown_grace_ms), [&io] { io.stop(); });
+    });
+
+    trumand::sd_notify("READY=1");
+    spdlog::info("trumand {} ready", TRUMAN_VERSION);
+
+    std::vector<std::thread> threads;
+    for (unsigned i = 1; i < options.io_threads; ++i) threads.emplace_back([&io] { io.run(); });
+    io.run();
+    io.stop();
+    for (auto& t : threads) t.join();
+
+    if (own_socket_file) unlink(options.socket.c_str());
+    spdlog::info("stopped");
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    Options options;
+    CLI::App app{"trumand: the truman container daemon (HTTP/JSON API on a Unix socket)"};
+    app.set_config("--config", "", "read these options from a TOML/INI file (same keys)");
+    app.add_option("--socket", options.socket, "Unix socket to listen on")->capture_default_str();
+    app.add_option("--state-dir", options.state_dir, "container state")->capture_default_str();
+    app.add_option("--run-dir", options.run_dir, "runtime files (monitor sockets, pids)")
+        ->capture_default_str();
+    app.add_option("--log-level", options.log_level, "trace, debug, info, warn, error, critical, off")
+        ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}))
+        ->capture_default_str();
+    app.add_option("--group", options.group,
+                   "group that may use the socket (mode 0660) if it exists; else 0600, root only")
+        ->capture_default_str();
+    app.add_option("--io-threads", options.io_threads, "threads serving connections")
+        ->check(CLI::Range(1, 16))
+        ->capture_default_str();
+    app.add_option("--shutdown-grace-ms", options.shutdown_grace_ms,
+                   "on SIGTERM, how long requests in flight may take to finish")
+        ->capture_default_str();
+    CLI11_PARSE(app, argc, argv);
+
+    auto logger = spdlog::stderr_color_mt("trumand");
+    spdlog::set_default_logger(logger);
+    spdlog::set_level(spdlog::level::from_str(options.log_level));
+
+    // A client that hangs up mid-response must cost us an EPIPE, not the process.
+    signal(SIGPIPE, SIG_IGN);
+    try {
+        return run(options);
+    } catch (const truman::Error& e) {
+        spdlog::critical("{}", e.what());
+        return 1;
+    } catch (const std::exception& e) {
+        spdlog::critical("{}", e.what());
+        return 1;
+    }
+}

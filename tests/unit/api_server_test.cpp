@@ -1,0 +1,289 @@
+// Real sessions over a temporary Unix socket, against a mocked service: the limits (413, 415,
+// 431, idle timeout, connection cap), keep-alive, streams and the peer check, over the wire.
+#include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <boost/asio/io_context.hpp>
+#include <future>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "api_mock_service.hpp"
+#include "api_test_client.hpp"
+#include "test_support.hpp"
+#include "truman/api/handlers.hpp"
+#include "truman/api/server.hpp"
+
+namespace truman::api {
+namespace {
+
+using nlohmann::json;
+using test::HttpClient;
+using ::testing::_;
+using ::testing::NiceMock;
+using ::testing::Return;
+
+int listen_on(const std::string& path) {
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
+    if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+        listen(fd, 64) != 0)
+        throw std::runtime_error("cannot listen on " + path);
+    return fd;
+}
+
+// Polls cond for up to 10 s: for effects that happen on the server's threads.
+template <typename Cond>
+bool eventually(Cond cond) {
+    for (int i = 0; i < 1000; ++i) {
+        if (cond()) return true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return cond();
+}
+
+class ServerTest : public ::testing::Test {
+protected:
+    void start(ServerLimits limits = {}, PeerCheck check = {}) {
+        add_v1_routes(router, service, ApiOptions{"1.2.3"});
+        server = std::make_unique<Server>(io, listen_on(path), router, limits, std::move(check));
+        server->start();
+        for (int i = 0; i < 2; ++i) threads.emplace_back([this] { io.run(); });
+    }
+
+    void TearDown() override {
+        if (server) {
+            std::promise<void> stopped;
+            server->shutdown(std::chrono::milliseconds(0), [&] { stopped.set_value(); });
+            stopped.get_future().wait_for(std::chrono::seconds(10));
+        }
+        io.stop();
+        for (auto& t : threads) t.join();
+        server.reset();
+    }
+
+    test::TempDir dir{"truman-api-test"};
+    std::string path = dir.path() + "/api.sock";
+    boost::asio::io_context io;
+    NiceMock<test::MockService> service;
+    Router router;
+    std::unique_ptr<Server> server;
+    std::vector<std::thread> threads;
+};
+
+TEST_F(ServerTest, KeepAliveServesSeveralRequestsOnOneConnection) {
+    start();
+    HttpClient client(path);
+    for (int i = 0; i < 3; ++i) {
+        auto r = client.request("GET", "/v1/_ping");
+        EXPECT_EQ(r.status, 200);
+        EXPECT_EQ(r.body, "OK");
+    }
+    auto r = client.request("GET", "/v1/version");
+    EXPECT_EQ(json::parse(r.body)["version"], "1.2.3");
+    // Two requests written back to back (pipelined) are answered in order.
+    client.send("GET", "/v1/_ping");
+    client.send("GET", "/v1/nope");
+    EXPECT_EQ(client.read_response().status, 200);
+    EXPECT_EQ(client.read_response().status, 404);
+    EXPECT_EQ(server->connection_count(), 1u);
+}
+
+TEST_F(ServerTest, MalformedJsonIs400AndTheConnectionSurvives) {
+    start();
+    EXPECT_CALL(service, create(_)).Times(0);
+    HttpClient client(path);
+    auto r = client.request("POST", "/v1/containers", "{\"rootfs\": ");
+    EXPECT_EQ(r.status, 400);
+    EXPECT_EQ(r.header("content-type"), "application/json");
+    EXPECT_EQ(json::parse(r.body)["error"]["code"], "invalid");
+    EXPECT_EQ(client.request("GET", "/v1/_ping").status, 200);
+}
+
+TEST_F(ServerTest, WrongContentTypeIs415) {
+    start();
+    HttpClient client(path);
+    auto r = client.request("POST", "/v1/containers", R"({"rootfs":"/r"})", "text/plain");
+    EXPECT_EQ(r.status, 415);
+    EXPECT_EQ(json::parse(r.body)["error"]["code"], "unsupported_media_type");
+}
+
+TEST_F(ServerTest, BodyOverTheLimitIs413AndCloses) {
+    ServerLimits limits;
+    limits.max_body_bytes = 1024;
+    start(limits);
+    EXPECT_CALL(service, create(_)).Times(0);
+    HttpClient client(path);
+    // Content-Length alone is enough to refuse: the body need not be sent.
+    client.send_raw("POST /v1/containers HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                    "Content-Length: 1025\r\n\r\n");
+    auto r = client.read_response();
+    EXPECT_EQ(r.status, 413);
+    EXPECT_EQ(json::parse(r.body)["error"]["code"], "payload_too_large");
+    EXPECT_TRUE(client.closed_by_peer(10000));
+
+    HttpClient exact(path);
+    auto ok = exact.request("POST", "/v1/containers", std::string(1024, ' '));
+    EXPECT_EQ(ok.status, 400) << "a body of exactly the limit is read (and then found empty)";
+}
+
+TEST_F(ServerTest, DefaultBodyLimitIsOneMebibyte) {
+    start();
+    HttpClient client(path);
+    client.send_raw("POST /v1/containers HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                    "Content-Length: " + std::to_string((1 << 20) + 1) + "\r\n\r\n");
+    EXPECT_EQ(client.read_response().status, 413);
+}
+
+TEST_F(ServerTest, HeaderOverTheLimitIs431) {
+    start();
+    HttpClient client(path);
+    client.send_raw("GET /v1/_ping HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(9000, 'a') +
+                    "\r\n\r\n");
+    auto r = client.read_response();
+    EXPECT_EQ(r.status, 431);
+    EXPECT_TRUE(client.closed_by_peer(10000));
+}
+
+TEST_F(ServerTest, GarbageIs400AndCloses) {
+    start();
+    HttpClient client(path);
+    client.send_raw("HELLO THERE\r\n\r\n");
+    EXPECT_EQ(client.read_response().status, 400);
+    EXPECT_TRUE(client.closed_by_peer(10000));
+}
+
+TEST_F(ServerTest, SlowClientIsDroppedAfterTheIdleTimeout) {
+    ServerLimits limits;
+    limits.idle_timeout = std::chrono::milliseconds(200);
+    start(limits);
+    HttpClient slow(path);
+    slow.send_raw("GET /v1/_ping HTTP/1.1\r\nHo");  // and never the rest
+    EXPECT_TRUE(slow.closed_by_peer(10000));
+    HttpClient idle(path);  // keep-alive connection with nothing more to say
+    EXPECT_EQ(idle.request("GET", "/v1/_ping").status, 200);
+    EXPECT_TRUE(idle.closed_by_peer(10000));
+    EXPECT_TRUE(eventually([&] { return server->connection_count() == 0; }));
+}
+
+TEST_F(ServerTest, ConnectionsOverTheCapGet503) {
+    ServerLimits limits;
+    limits.max_connections = 1;
+    start(limits);
+    HttpClient first(path);
+    EXPECT_EQ(first.request("GET", "/v1/_ping").status, 200);
+    HttpClient second(path);
+    EXPECT_EQ(second.request("GET", "/v1/_ping").status, 503);
+    EXPECT_EQ(first.request("GET", "/v1/_ping").status, 200);
+}
+
+TEST_F(ServerTest, RejectedPeerGets403) {
+    std::atomic<uid_t> seen_uid{12345};
+    start({}, [&](const PeerCredentials& peer) {
+        seen_uid = peer.uid;
+        return false;
+    });
+    HttpClient client(path);
+    auto r = client.request("GET", "/v1/_ping");
+    EXPECT_EQ(r.status, 403);
+    EXPECT_EQ(json::parse(r.body)["error"]["code"], "forbidden");
+    EXPECT_EQ(seen_uid.load(), getuid());
+    EXPECT_TRUE(client.closed_by_peer(10000));
+}
+
+TEST_F(ServerTest, BlockedWaitDoesNotBlockOtherClients) {
+    std::promise<std::function<void(std::exception_ptr, daemon::ContainerState)>> waiter;
+    EXPECT_CALL(service, async_wait("c", _)).WillOnce([&](auto, auto cb) { waiter.set_value(cb); });
+    start();
+    HttpClient waiting(path);
+    waiting.send("POST", "/v1/containers/c/wait");
+    auto done = waiter.get_future().get();
+    HttpClient other(path);
+    EXPECT_EQ(other.request("GET", "/v1/_ping").status, 200);
+    daemon::ContainerState state;
+    state.exit_code = 3;
+    done(nullptr, state);
+    auto r = waiting.read_response();
+    EXPECT_EQ(r.status, 200);
+    EXPECT_EQ(json::parse(r.body)["exit_code"], 3);
+    EXPECT_EQ(waiting.request("GET", "/v1/_ping").status, 200) << "keep-alive after a wait";
+}
+
+TEST_F(ServerTest, EventsStreamChunksUntilTheClientLeaves) {
+    std::promise<std::function<void(const daemon::Event&)>> subscribed;
+    auto cancelled = std::make_shared<int>(0);
+    EXPECT_CALL(service, events(_)).WillOnce([&](auto cb) {
+        subscribed.set_value(cb);
+        return std::make_unique<test::FakeSubscription>(cancelled);
+    });
+    start();
+    auto client = std::make_unique<HttpClient>(path);
+    client->send("GET", "/v1/events");
+    auto deliver = subscribed.get_future().get();
+    auto head = client->read_head();  // sent as soon as the subscription exists
+    EXPECT_EQ(head.status, 200);
+    EXPECT_EQ(head.header("transfer-encoding"), "chunked");
+    EXPECT_EQ(head.header("content-type"), "application/x-ndjson");
+    deliver(daemon::Event{"t1", "create", "id", "web", std::nullopt});
+    deliver(daemon::Event{"t2", "start", "id", "web", std::nullopt});
+    std::string line;
+    ASSERT_TRUE(client->read_chunk(&line));
+    EXPECT_EQ(json::parse(line)["type"], "create");
+    ASSERT_TRUE(client->read_chunk(&line));
+    EXPECT_EQ(json::parse(line)["type"], "start");
+    client.reset();  // the client goes away
+    EXPECT_TRUE(eventually([&] { return *cancelled == 1; })) << "subscription not cancelled";
+    deliver(daemon::Event{"t3", "die", "id", "web", 0});  // late: must be dropped quietly
+    EXPECT_TRUE(eventually([&] { return server->connection_count() == 0; }));
+}
+
+TEST_F(ServerTest, FiniteLogStreamEndsWithTheLastChunk) {
+    EXPECT_CALL(service, logs("c", _, _, _)).WillOnce([](auto, auto, auto on_line, auto on_end) {
+        for (int i = 0; i < 100; ++i)
+            on_line(daemon::LogLine{"stdout", "t", "line " + std::to_string(i)});
+        on_end();
+        return nullptr;
+    });
+    start();
+    HttpClient client(path);
+    auto r = client.request("GET", "/v1/containers/c/logs");
+    EXPECT_EQ(r.status, 200);
+    std::string expected;
+    for (int i = 0; i < 100; ++i) expected += "line " + std::to_string(i) + "\n";
+    EXPECT_EQ(r.body, expected);
+    EXPECT_TRUE(client.closed_by_peer(10000));
+}
+
+TEST_F(ServerTest, ShutdownClosesIdleConnectionsAndCallsDone) {
+    start();
+    HttpClient idle(path);
+    EXPECT_EQ(idle.request("GET", "/v1/_ping").status, 200);
+    std::promise<void> stopped;
+    server->shutdown(std::chrono::seconds(5), [&] { stopped.set_value(); });
+    EXPECT_EQ(stopped.get_future().wait_for(std::chrono::seconds(10)), std::future_status::ready);
+    EXPECT_TRUE(idle.closed_by_peer(10000));
+    server.reset();
+}
+
+TEST_F(ServerTest, ShutdownLetsARequestInFlightFinish) {
+    std::promise<std::function<void(std::exception_ptr, daemon::ContainerState)>> waiter;
+    EXPECT_CALL(service, async_wait("c", _)).WillOnce([&](auto, auto cb) { waiter.set_value(cb); });
+    start();
+    HttpClient waiting(path);
+    waiting.send("POST", "/v1/containers/c/wait");
+    auto done = waiter.get_future().get();
+    std::promise<void> stopped;
+    server->shutdown(std::chrono::seconds(30), [&] { stopped.set_value(); });
+    done(nullptr, daemon::ContainerState{});
+    auto r = waiting.read_response();
+    EXPECT_EQ(r.status, 200);
+    EXPECT_EQ(r.header("connection"), "close");
+    EXPECT_EQ(stopped.get_future().wait_for(std::chrono::seconds(10)), std::future_status::ready);
+    server.reset();
+}
+
+}  // namespace
+}  // namespace truman::api
