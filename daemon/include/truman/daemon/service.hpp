@@ -91,6 +91,10 @@ struct ServiceOptions {
     std::string state_dir = "/var/lib/truman";
     std::string run_dir = "/run/truman";
     std::string monitor_path;     // truman-monitor binary; default: next to /proc/self/exe
+    // Added by the daemon: the static busybox the default image "busybox" is built from, and
+    // the cap of each container.log (0 = 10 MiB; one rotated file is kept besides).
+    std::string busybox_path = "/bin/busybox";
+    uint64_t log_max_bytes = 0;
 };
 
 class ContainerService {
@@ -104,6 +108,8 @@ public:
     virtual void start(const std::string& ref) = 0;
     virtual void kill(const std::string& ref, int signal) = 0;
     // SIGTERM, then SIGKILL after timeout; the callback runs once it has exited.
+    // (async_stop and async_wait never throw: every error, an unknown ref included, goes to
+    // the callback. Stopping a container that is not running succeeds at once.)
     virtual void async_stop(const std::string& ref, std::chrono::seconds timeout,
                             std::function<void(std::exception_ptr)> done) = 0;
     virtual void remove(const std::string& ref, bool force) = 0;

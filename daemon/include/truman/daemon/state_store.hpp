@@ -1,0 +1,84 @@
+// A container's files under <state-dir>/containers/<id>/ and how they are read and written.
+//
+//   config.json    the ContainerSpec as OCI JSON (what the monitor creates)
+//   meta.json      id, name, image, rootfs, cmd, created_at (written once by the service)
+//   state.json     status, pids, exit status, times (written by the monitor; by the service
+//                  only when a monitor died without recording the exit)
+//   container.log  JSON lines from the container's stdout/stderr (+ container.log.1)
+//   seccomp.log    one JSON line per blocked syscall
+//   monitor.log    the monitor's own diagnostics
+//   upper/ work/ rootfs/   the overlay layer of a container made from an image
+//
+// Every JSON file is replaced atomically (atomic_file.hpp). Loading never throws for one bad
+// container: it is logged and skipped so that one corrupt directory cannot keep trumand down.
+#pragma once
+
+#include <sys/types.h>
+
+#include <nlohmann/json_fwd.hpp>
+#include <string>
+#include <vector>
+
+#include "truman/daemon/service.hpp"
+
+namespace truman::daemon {
+
+struct ContainerMeta {
+    std::string id;
+    std::string name;
+    std::string image;   // "" for a rootfs container
+    std::string rootfs;  // the root the container sees (for an image: the overlay mount point)
+    std::vector<std::string> cmd;
+    std::string created_at;
+};
+
+// state.json: the public ContainerState plus what only the daemon needs.
+struct StoredState {
+    ContainerState state;
+    pid_t monitor_pid = 0;
+    std::string reason;  // why it exited abnormally ("monitor died"), "" normally
+};
+
+// The paths of one container's directory.
+class ContainerPaths {
+  public:
+    explicit ContainerPaths(std::string dir) : dir_(std::move(dir)) {}
+    const std::string& dir() const { return dir_; }
+    std::string config() const { return dir_ + "/config.json"; }
+    std::string meta() const { return dir_ + "/meta.json"; }
+    std::string state() const { return dir_ + "/state.json"; }
+    std::string log() const { return dir_ + "/container.log"; }
+    std::string seccomp_log() const { return dir_ + "/seccomp.log"; }
+    std::string monitor_log() const { return dir_ + "/monitor.log"; }
+    std::string upper() const { return dir_ + "/upper"; }
+    std::string work() const { return dir_ + "/work"; }
+    std::string rootfs() const { return dir_ + "/rootfs"; }
+
+  private:
+    std::string dir_;
+};
+
+nlohmann::json meta_to_json(const ContainerMeta& meta);
+ContainerMeta meta_from_json(const nlohmann::json& doc);  // throws truman::Error (invalid)
+nlohmann::json state_to_json(const StoredState& state);
+StoredState state_from_json(const nlohmann::json& doc);  // throws truman::Error (invalid)
+
+void write_meta(const ContainerPaths& paths, const ContainerMeta& meta);
+ContainerMeta read_meta(const ContainerPaths& paths);  // throws truman::Error
+void write_state(const ContainerPaths& paths, const StoredState& state);
+StoredState read_state(const ContainerPaths& paths);  // throws truman::Error
+
+struct StoredContainer {
+    ContainerMeta meta;
+    StoredState state;
+    // meta.json but no state.json yet: trumand died while the monitor was creating it.
+    bool incomplete = false;
+};
+
+// Every valid container under containers_dir (the directory of <id>/ entries). Entries that
+// are not 64-hex directories, whose meta.json is missing or corrupt, whose state.json is
+// corrupt, or whose meta names another id are logged and skipped; leftover temp files are
+// removed. A valid meta.json without a state.json is returned as incomplete.
+std::vector<StoredContainer> load_containers(const std::string& containers_dir);
+
+}  // namespace truman::daemon

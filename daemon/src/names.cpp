@@ -1,0 +1,130 @@
+#include "truman/daemon/names.hpp"
+
+#include <sys/random.h>
+
+#include <array>
+#include <cerrno>
+#include <cstdint>
+
+#include "truman/error.hpp"
+
+namespace truman::daemon {
+
+namespace {
+
+void random_bytes(void* buf, size_t len) {
+    auto* p = static_cast<unsigned char*>(buf);
+    while (len > 0) {
+        ssize_t n = getrandom(p, len, 0);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            throw system_error("getrandom");
+        }
+        p += n;
+        len -= static_cast<size_t>(n);
+    }
+}
+
+std::string hex(const unsigned char* bytes, size_t len) {
+    static const char digits[] = "0123456789abcdef";
+    std::string out;
+    out.reserve(len * 2);
+    for (size_t i = 0; i < len; ++i) {
+        out.push_back(digits[bytes[i] >> 4]);
+        out.push_back(digits[bytes[i] & 0xf]);
+    }
+    return out;
+}
+
+bool is_name_start(char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+bool is_name_char(char c) {
+    return is_name_start(c) || c == '_' || c == '.' || c == '-';
+}
+
+constexpr std::array adjectives = {"brave", "calm",  "clever", "eager",  "fancy",  "gentle",
+                                   "happy", "jolly", "keen",   "lucid",  "merry",  "nimble",
+                                   "proud", "quiet", "sharp",  "steady", "swift",  "tender",
+                                   "vivid", "wise",  "bold",   "bright", "cosmic", "dreamy"};
+constexpr std::array nouns = {"truman", "meryl",  "marlon", "sylvia",     "christof", "seahaven",
+                              "harbor", "island", "ferry",  "lighthouse", "sky",      "studio",
+                              "dome",   "sailor", "beacon", "compass",    "anchor",   "tide",
+                              "gull",   "pier",   "dune",   "reef",       "lagoon",   "voyager"};
+
+uint32_t random_below(uint32_t n) {
+    uint32_t r;
+    random_bytes(&r, sizeof r);
+    return r % n;
+}
+
+}  // namespace
+
+std::string generate_id() {
+    unsigned char bytes[32];
+    random_bytes(bytes, sizeof bytes);
+    return hex(bytes, sizeof bytes);
+}
+
+bool is_valid_id(std::string_view id) {
+    if (id.size() != 64) return false;
+    for (char c : id)
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+    return true;
+}
+
+bool is_valid_name(std::string_view name) {
+    if (name.empty() || name.size() > max_name_length || !is_name_start(name[0])) return false;
+    for (char c : name)
+        if (!is_name_char(c)) return false;
+    return true;
+}
+
+void validate_name(const std::string& name, const std::string& field) {
+    if (name.empty()) throw invalid_argument(field, "must not be empty");
+    if (name.size() > max_name_length)
+        throw invalid_argument(field,
+                               "longer than " + std::to_string(max_name_length) + " characters");
+    if (!is_valid_name(name))
+        throw invalid_argument(field, "\"" + name + "\" must match [a-zA-Z0-9][a-zA-Z0-9_.-]*");
+}
+
+std::string generate_name(const std::function<bool(const std::string&)>& taken) {
+    for (int attempt = 0; attempt < 8; ++attempt) {
+        std::string name = std::string(adjectives[random_below(adjectives.size())]) + "_" +
+                           nouns[random_below(nouns.size())];
+        if (!taken(name)) return name;
+    }
+    for (;;) {
+        unsigned char bytes[4];
+        random_bytes(bytes, sizeof bytes);
+        std::string name = "truman_" + hex(bytes, sizeof bytes);
+        if (!taken(name)) return name;
+    }
+}
+
+std::string resolve_ref(const std::string& ref, const std::vector<IdAndName>& containers) {
+    if (ref.empty()) throw invalid_argument("container", "empty reference");
+    for (const auto& c : containers)
+        if (c.id == ref) return c.id;
+    for (const auto& c : containers)
+        if (c.name == ref) return c.id;
+    if (ref.size() >= 4 && ref.size() < 64) {
+        const IdAndName* match = nullptr;
+        size_t matches = 0;
+        for (const auto& c : containers)
+            if (c.id.compare(0, ref.size(), ref) == 0) {
+                match = &c;
+                ++matches;
+            }
+        if (matches > 1)
+            throw Error(ErrorKind::invalid, EINVAL,
+                        "container: prefix \"" + ref + "\" is ambiguous (" +
+                            std::to_string(matches) + " containers); give more of the id");
+        if (match) return match->id;
+    }
+    throw Error(ErrorKind::not_found, ENOENT, "no such container: " + ref);
+}
+
+}  // namespace truman::daemon
