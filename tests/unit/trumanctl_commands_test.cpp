@@ -131,7 +131,7 @@ TEST(TrumanctlPs, TableHasOneAlignedRowPerContainer) {
           {"state", {{"status", "exited"}, {"exit_code", 3}, {"finished_at", "2026-01-01T00:58:00Z"}}}}});
     EXPECT_EQ(ps_table(list, now),
               "CONTAINER ID   NAME   IMAGE       COMMAND                  STATUS                     CREATED\n"
-              "aaaaaaaaaaaa   web    busybox     \"sh -c while true; …\"   Up 5 seconds               3 minutes ago\n"
+              "aaaaaaaaaaaa   web    busybox     \"sh -c while true; d…\"   Up 5 seconds               3 minutes ago\n"
               "bbbbbbbbbbbb   job    /srv/root   \"true\"                   Exited (3) 2 minutes ago   About an hour ago\n");
     EXPECT_EQ(ps_table(json::array(), now), "CONTAINER ID   NAME   IMAGE   COMMAND   STATUS   CREATED\n");
 }
