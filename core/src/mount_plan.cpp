@@ -75,9 +75,13 @@ bool host_is_directory(const std::string& path) {
 
 class Builder {
 public:
-    Builder(MountPlan& plan) : plan_(plan) {}
+    // lookup_root: where the image's files are now (the rootfs, or an overlay's lower dir).
+    Builder(MountPlan& plan, std::string lookup_root)
+        : plan_(plan), lookup_root_(std::move(lookup_root)) {}
 
-    std::string at(const std::string& container_path) const { return plan_.rootfs + container_path; }
+    std::string at(const std::string& container_path) const {
+        return plan_.rootfs + resolve_in_root(lookup_root_, container_path);
+    }
 
     FsOp& add(FsOpKind kind, const std::string& container_target, std::string description) {
         FsOp op{};
@@ -103,6 +107,10 @@ public:
         bool bind = o.bind || m.type == "bind";
         const std::string& dest = m.destination;
         if (bind) {
+            struct stat st;
+            if (::stat(m.source.c_str(), &st) != 0)
+                throw make_error(errno == ENOENT ? ErrorKind::not_found : ErrorKind::system,
+                                 "bind mount source " + m.source + " for " + dest, errno);
             if (host_is_directory(m.source)) {
                 mkdirs(dest);
             } else {
@@ -155,9 +163,44 @@ public:
 
 private:
     MountPlan& plan_;
+    std::string lookup_root_;
 };
 
 }  // namespace
+
+std::string resolve_in_root(const std::string& root, const std::string& path) {
+    namespace fs = std::filesystem;
+    std::vector<std::string> done;  // resolved components, all inside root
+    std::vector<std::string> todo;  // still to walk, last component at the front
+    for (auto& part : fs::path(path)) todo.insert(todo.begin(), part.string());
+    int links = 0;
+    while (!todo.empty()) {
+        std::string part = todo.back();
+        todo.pop_back();
+        if (part.empty() || part == "/" || part == ".") continue;
+        if (part == "..") {
+            if (!done.empty()) done.pop_back();
+            continue;
+        }
+        std::string host = root;
+        for (auto& d : done) host += "/" + d;
+        host += "/" + part;
+        std::error_code ec;
+        if (!fs::is_symlink(fs::symlink_status(host, ec))) {
+            done.push_back(part);
+            continue;
+        }
+        if (++links > 40) throw make_error(ErrorKind::invalid, "too many symlinks resolving " + path + " in " + root, ELOOP);
+        fs::path target = fs::read_symlink(host, ec);
+        if (target.is_absolute()) done.clear();
+        std::vector<std::string> parts;
+        for (auto& t : target) parts.push_back(t.string());
+        for (auto it = parts.rbegin(); it != parts.rend(); ++it) todo.push_back(*it);
+    }
+    std::string out;
+    for (auto& d : done) out += "/" + d;
+    return out.empty() ? "/" : out;
+}
 
 const char* MountPlan::keep(std::string s) {
     strings.push_back(std::move(s));
@@ -193,7 +236,7 @@ MountPlan build_mount_plan(const ContainerSpec& spec, bool user_namespace) {
     }
     plan.root_propagation = propagation_flags(spec.linux.rootfs_propagation);
 
-    Builder b(plan);
+    Builder b(plan, spec.root.overlay ? spec.root.overlay->lower : plan.rootfs);
     for (const Mount& m : merged_mounts(spec, user_namespace)) {
         b.mount(m);
         if (m.destination == "/dev") {

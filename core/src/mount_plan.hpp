@@ -24,6 +24,12 @@ struct MountPlan {
     const char* keep(std::string s);
 };
 
+// Resolve a container path the way the container will see it, following symlinks inside
+// `root` but never out of it (an absolute link means root + link; ".." stops at root), like
+// runc's securejoin. Returns the path relative to root with a leading '/'. A hostile image's
+// `/dev -> /etc` therefore cannot make truman mount or mknod over the host's /etc.
+std::string resolve_in_root(const std::string& root, const std::string& path);
+
 // user_namespace: mknod is not allowed there, so device nodes are bind-mounted from the host.
 MountPlan build_mount_plan(const ContainerSpec& spec, bool user_namespace);
 

@@ -10,6 +10,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -106,6 +107,9 @@ class Monitor {
             create_options.stdout_fd = out_w.get();
             create_options.stderr_fd = err_w.get();
             create_options.cgroups = cgroups_.get();
+            // Shared by every monitor of this daemon: the default profile is compiled once.
+            create_options.seccomp_cache_dir =
+                std::filesystem::path(options_.run_dir).parent_path() / "seccomp-cache";
             container_ = Container::create(spec, create_options);
             // Only the container may hold the write ends, or EOF would never come.
             out_w.reset();

@@ -186,7 +186,7 @@ TEST_F(Confinement, RlimitAboveTheHardLimitIsAPreciseError) {
 
 TEST_F(Confinement, BlockedCallsAreRecordedWithNameAndPid) {
     ContainerSpec s = spec("/bin/probe mount; /bin/probe bpf");
-    auto c = Container::create(s, {unique_name("rec"), -1, -1, -1, cgroups_});
+    auto c = Container::create(s, make_options(unique_name("rec"), cgroups_));
     std::vector<BlockedSyscall> seen;
     c->on_blocked([&](const BlockedSyscall& b) { seen.push_back(b); });
     c->start();
@@ -220,7 +220,7 @@ TEST_F(Confinement, ForkBombStopsAtPidsMax) {
         "n=0; while [ $n -lt 200 ]; do sleep 30 & [ $? -eq 0 ] || break; n=$((n+1)); done;"
         "echo started $(ls /proc | grep -c '^[0-9]')");
     s.linux.resources.pids.limit = 32;
-    auto c = Container::create(s, {unique_name("bomb"), -1, -1, -1, cgroups_});
+    auto c = Container::create(s, make_options(unique_name("bomb"), cgroups_));
     ASSERT_NE(c->cgroup(), nullptr);
     c->start();
     // The shell keeps trying; give it a moment, then check the cgroup held.
@@ -234,7 +234,7 @@ TEST_F(Confinement, ForkBombStopsAtPidsMax) {
 TEST_F(Confinement, MemoryHogIsOomKilledAndReportedAsSuch) {
     ContainerSpec s = spec("exec /bin/probe hog");
     s.linux.resources.memory.limit = 32 << 20;
-    auto c = Container::create(s, {unique_name("oom"), -1, -1, -1, cgroups_});
+    auto c = Container::create(s, make_options(unique_name("oom"), cgroups_));
     c->start();
     ExitStatus st = c->wait();
     EXPECT_EQ(st.signal, SIGKILL);
@@ -244,7 +244,7 @@ TEST_F(Confinement, MemoryHogIsOomKilledAndReportedAsSuch) {
 TEST_F(Confinement, CgroupIsRemovedWithTheContainer) {
     std::string path;
     {
-        auto c = Container::create(spec("true"), {unique_name("cg"), -1, -1, -1, cgroups_});
+        auto c = Container::create(spec("true"), make_options(unique_name("cg"), cgroups_));
         ASSERT_NE(c->cgroup(), nullptr);
         path = c->cgroup()->path();
         EXPECT_TRUE(fs::exists(path));
@@ -258,7 +258,7 @@ TEST_F(Confinement, FailedCreateRemovesTheCgroup) {
     ContainerSpec s = spec("true");
     s.process.cwd = "/nowhere";
     std::string name = unique_name("cgfail");
-    EXPECT_THROW(Container::create(s, {name, -1, -1, -1, cgroups_}), Error);
+    EXPECT_THROW(Container::create(s, make_options(name, cgroups_)), Error);
     for (auto& e : fs::directory_iterator("/sys/fs/cgroup"))
         EXPECT_FALSE(fs::exists(e.path() / kParent / name)) << e.path();
 }

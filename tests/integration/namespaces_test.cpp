@@ -44,7 +44,7 @@ void expect_namespaces(const std::vector<NamespaceType>& types) {
         spec.linux.uid_mappings = {{0, 200000, 65536}};
         spec.linux.gid_mappings = {{0, 200000, 65536}};
     }
-    auto c = Container::create(spec, {unique_name("ns"), -1, -1, -1, nullptr});
+    auto c = Container::create(spec, make_options(unique_name("ns"), nullptr));
     std::string pid = std::to_string(c->pid());
     for (auto t : kAll) {
         bool requested = std::find(types.begin(), types.end(), t) != types.end();
@@ -82,7 +82,7 @@ TEST(Namespaces, MountNamespaceIsRequired) {
     spec.linux.namespaces = {{NamespaceType::pid, ""}};
     spec.hostname.clear();
     try {
-        Container::create(spec, {unique_name("nomnt"), -1, -1, -1, nullptr});
+        Container::create(spec, make_options(unique_name("nomnt"), nullptr));
         FAIL();
     } catch (const Error& e) {
         EXPECT_EQ(e.kind(), ErrorKind::unsupported);

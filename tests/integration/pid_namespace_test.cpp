@@ -66,7 +66,7 @@ TEST(PidNamespace, ParentSeesTheContainersRealPid) {
     auto before = snapshot_host();
     {
         ContainerSpec spec = busybox_spec("exit 0");
-        auto c = Container::create(spec, {unique_name("pid"), -1, -1, -1, nullptr});
+        auto c = Container::create(spec, make_options(unique_name("pid"), nullptr));
         pid_t pid = c->pid();
         ASSERT_GT(pid, 1);
         ASSERT_NE(pid, getpid());

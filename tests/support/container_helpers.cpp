@@ -10,6 +10,13 @@
 
 namespace truman::test {
 
+CreateOptions make_options(const std::string& id, CgroupManager* cgroups) {
+    CreateOptions o;
+    o.id = id;
+    o.cgroups = cgroups;
+    return o;
+}
+
 ContainerSpec busybox_spec(const std::string& script) {
     return default_spec(busybox_rootfs(), {"/bin/sh", "-c", script});
 }

@@ -17,6 +17,9 @@ struct RunResult {
 RunResult run_container(const ContainerSpec& spec, CgroupManager* cgroups = nullptr,
                         const std::string& id = "");
 
+// CreateOptions with an id and (optionally) a cgroup manager; stdio goes to /dev/null.
+CreateOptions make_options(const std::string& id, CgroupManager* cgroups = nullptr);
+
 // A busybox spec with every namespace but user, running `sh -c script`.
 ContainerSpec busybox_spec(const std::string& script);
 

@@ -4,7 +4,10 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 
+#include <filesystem>
+
 #include "mount_plan.hpp"
+#include "test_support.hpp"
 #include "truman/error.hpp"
 #include "truman/idmap.hpp"
 #include "truman/mounts.hpp"
@@ -171,4 +174,28 @@ TEST(MountOptions, PropagationNames) {
 
 TEST(IdMap, TextIsOneLinePerMapping) {
     EXPECT_EQ(truman::id_map_text({{0, 1000, 1}, {1, 100000, 65536}}), "0 1000 1\n1 100000 65536\n");
+}
+
+TEST(ResolveInRoot, SymlinksStayInsideTheRoot) {
+    truman::test::TempDir root;
+    namespace fs = std::filesystem;
+    fs::create_directories(root.path() + "/real/dir");
+    fs::create_symlink("/etc", root.path() + "/abs");          // absolute: root + /etc
+    fs::create_symlink("../../..", root.path() + "/real/up");   // climbs: stops at root
+    fs::create_symlink("real/dir", root.path() + "/rel");
+    fs::create_symlink("loop", root.path() + "/loop");
+    EXPECT_EQ(resolve_in_root(root.path(), "/abs/passwd"), "/etc/passwd");
+    EXPECT_EQ(resolve_in_root(root.path(), "/real/up/etc"), "/etc");
+    EXPECT_EQ(resolve_in_root(root.path(), "/rel/x"), "/real/dir/x");
+    EXPECT_EQ(resolve_in_root(root.path(), "/../../x"), "/x");
+    EXPECT_EQ(resolve_in_root(root.path(), "/missing/y"), "/missing/y");
+    EXPECT_THROW(resolve_in_root(root.path(), "/loop/z"), Error);
+}
+
+TEST(MountPlan, MountTargetsFollowImageSymlinksOnlyInsideTheRoot) {
+    truman::test::TempDir root;
+    std::filesystem::create_symlink("/etc", root.path() + "/dev");  // a hostile image
+    MountPlan p = build_mount_plan(spec_at(root.path()), false);
+    EXPECT_NE(find(p, FsOpKind::mount, root.path() + "/etc"), nullptr);
+    EXPECT_EQ(find(p, FsOpKind::mount, root.path() + "/dev"), nullptr);
 }
