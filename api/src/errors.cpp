@@ -8,11 +8,16 @@ namespace truman::api {
 
 unsigned http_status(ErrorKind kind) noexcept {
     switch (kind) {
-        case ErrorKind::invalid: return 400;
-        case ErrorKind::not_found: return 404;
-        case ErrorKind::conflict: return 409;
-        case ErrorKind::unsupported: return 400;
-        case ErrorKind::system: return 500;
+        case ErrorKind::invalid:
+            return 400;
+        case ErrorKind::not_found:
+            return 404;
+        case ErrorKind::conflict:
+            return 409;
+        case ErrorKind::unsupported:
+            return 400;
+        case ErrorKind::system:
+            return 500;
     }
     return 500;
 }

@@ -1,7 +1,6 @@
 #include "truman/api/handlers.hpp"
 
 #include <initializer_list>
-
 #include <nlohmann/json.hpp>
 
 #include "truman/api/errors.hpp"
@@ -58,8 +57,7 @@ void create(daemon::ContainerService& service, Request& request,
         return;
     }
     json body = json::parse(request.body, nullptr, /*allow_exceptions=*/false);
-    if (body.is_discarded())
-        throw invalid_argument("body", "malformed JSON");
+    if (body.is_discarded()) throw invalid_argument("body", "malformed JSON");
     std::string id = service.create(create_request_from_json(body));
     responder->respond(json_response(201, {{"id", id}}));
 }
@@ -71,8 +69,8 @@ void list(daemon::ContainerService& service, Request& request,
     if (auto state = request.param("state")) {
         filter = parse_status(*state);
         if (!filter)
-            throw invalid_argument("state", "must be created, running or exited, not \"" +
-                                                *state + "\"");
+            throw invalid_argument("state",
+                                   "must be created, running or exited, not \"" + *state + "\"");
     }
     json out = json::array();
     for (const auto& info : service.list(filter)) out.push_back(to_json(info));
@@ -82,16 +80,15 @@ void list(daemon::ContainerService& service, Request& request,
 void wait(daemon::ContainerService& service, Request& request,
           const std::shared_ptr<Responder>& responder) {
     allow_params(request, {});
-    service.async_wait(request.path_params.at("id"),
-                       [responder](std::exception_ptr error, daemon::ContainerState state) {
-                           answer(responder, [&] {
-                               if (error) std::rethrow_exception(error);
-                               responder->respond(json_response(
-                                   200, {{"exit_code", state.exit_code.value_or(-1)},
-                                         {"signal", state.signal},
-                                         {"oom_killed", state.oom_killed}}));
-                           });
-                       });
+    service.async_wait(request.path_params.at("id"), [responder](std::exception_ptr error,
+                                                                 daemon::ContainerState state) {
+        answer(responder, [&] {
+            if (error) std::rethrow_exception(error);
+            responder->respond(json_response(200, {{"exit_code", state.exit_code.value_or(-1)},
+                                                   {"signal", state.signal},
+                                                   {"oom_killed", state.oom_killed}}));
+        });
+    });
 }
 
 void stop(daemon::ContainerService& service, Request& request,
@@ -120,19 +117,20 @@ void logs(daemon::ContainerService& service, Request& request,
         options.tail = static_cast<size_t>(parse_int_param("tail", *tail, 0, 1LL << 40));
     bool as_json = false;
     if (auto format = request.param("format")) {
-        if (*format == "json") as_json = true;
-        else if (*format != "text") throw invalid_argument("format", "must be text or json");
+        if (*format == "json")
+            as_json = true;
+        else if (*format != "text")
+            throw invalid_argument("format", "must be text or json");
     }
     bool timestamps = options.timestamps;
     responder->open_stream(200, as_json ? "application/x-ndjson" : "text/plain; charset=utf-8");
     auto on_line = [responder, as_json, timestamps](const daemon::LogLine& line) {
         answer(responder, [&] {
             if (as_json) {
-                responder->chunk(to_json(line).dump(-1, ' ', false,
-                                                    json::error_handler_t::replace) + "\n");
+                responder->chunk(
+                    to_json(line).dump(-1, ' ', false, json::error_handler_t::replace) + "\n");
             } else {
-                responder->chunk((timestamps ? line.time + " " : std::string()) + line.text +
-                                 "\n");
+                responder->chunk((timestamps ? line.time + " " : std::string()) + line.text + "\n");
             }
         });
     };
@@ -160,7 +158,8 @@ void add_v1_routes(Router& router, daemon::ContainerService& service, ApiOptions
     });
     router.add("GET", "/v1/version", [options](Request& req, R r) {
         allow_params(req, {});
-        r->respond(json_response(200, {{"version", options.version}, {"api_version", kApiVersion}}));
+        r->respond(
+            json_response(200, {{"version", options.version}, {"api_version", kApiVersion}}));
     });
     router.add("GET", "/v1/info", [&s, options](Request& req, R r) {
         allow_params(req, {});

@@ -26,7 +26,7 @@ std::string index(const std::string& field, size_t i) {
 // One JSON object of the request: hands out its members by name and, at the end, rejects any
 // member nobody asked for, so a typo ("memroy") is an error instead of a silent default.
 class Fields {
-public:
+  public:
     Fields(const json& object, std::string prefix) : object_(object), prefix_(std::move(prefix)) {
         if (!object_.is_object())
             throw invalid_argument(prefix_.empty() ? "body" : prefix_, "must be a JSON object");
@@ -46,7 +46,7 @@ public:
             if (!seen_.count(it.key())) throw invalid_argument(field(it.key()), "unknown field");
     }
 
-private:
+  private:
     const json& object_;
     std::string prefix_;
     std::set<std::string> seen_;
@@ -112,7 +112,8 @@ bool valid_name(const std::string& name) {
 }
 
 uint32_t parse_id(const std::string& text, const std::string& field) {
-    if (text.empty() || text.size() > 10 || text.find_first_not_of("0123456789") != std::string::npos)
+    if (text.empty() || text.size() > 10 ||
+        text.find_first_not_of("0123456789") != std::string::npos)
         throw invalid_argument(field, "must be \"uid\" or \"uid:gid\" with numeric ids");
     unsigned long long v = std::stoull(text);
     if (v > std::numeric_limits<uint32_t>::max() - 1ULL)  // (uid_t)-1 means "unchanged"
@@ -153,10 +154,14 @@ void apply_network(const json& j, Network* network) {
     Fields f(j, "network");
     if (const json* v = f.get("mode")) {
         std::string mode = as_string(*v, f.field("mode"));
-        if (mode == "none") network->mode = Network::Mode::none;
-        else if (mode == "loopback") network->mode = Network::Mode::loopback;
-        else if (mode == "veth") network->mode = Network::Mode::veth;
-        else throw invalid_argument(f.field("mode"), "must be \"none\", \"loopback\" or \"veth\"");
+        if (mode == "none")
+            network->mode = Network::Mode::none;
+        else if (mode == "loopback")
+            network->mode = Network::Mode::loopback;
+        else if (mode == "veth")
+            network->mode = Network::Mode::veth;
+        else
+            throw invalid_argument(f.field("mode"), "must be \"none\", \"loopback\" or \"veth\"");
     }
     if (const json* v = f.get("address")) network->address = as_string(*v, f.field("address"));
     if (const json* v = f.get("gateway")) network->gateway = as_string(*v, f.field("gateway"));
@@ -164,7 +169,8 @@ void apply_network(const json& j, Network* network) {
         network->host_interface = as_string(*v, f.field("host_interface"));
     f.reject_unknown();
     if (network->mode != Network::Mode::veth &&
-        (!network->address.empty() || !network->gateway.empty() || !network->host_interface.empty()))
+        (!network->address.empty() || !network->gateway.empty() ||
+         !network->host_interface.empty()))
         throw invalid_argument("network.address", "only with \"mode\": \"veth\"");
     if (network->mode == Network::Mode::veth && network->address.empty())
         throw invalid_argument("network.address", "required with \"mode\": \"veth\"");
@@ -173,9 +179,9 @@ void apply_network(const json& j, Network* network) {
 // {"network": false, "user": true}: which namespaces the container gets. Default: all but user.
 void apply_namespaces(const json& j, ContainerSpec* spec) {
     Fields f(j, "namespaces");
-    for (NamespaceType type : {NamespaceType::pid, NamespaceType::network, NamespaceType::mount,
-                               NamespaceType::ipc, NamespaceType::uts, NamespaceType::user,
-                               NamespaceType::cgroup}) {
+    for (NamespaceType type :
+         {NamespaceType::pid, NamespaceType::network, NamespaceType::mount, NamespaceType::ipc,
+          NamespaceType::uts, NamespaceType::user, NamespaceType::cgroup}) {
         const json* v = f.get(to_string(type));
         if (!v) continue;
         bool want = as_bool(*v, f.field(to_string(type)));
@@ -210,7 +216,8 @@ std::vector<IdMapping> id_mappings(const json& j, const std::string& field) {
 
 std::string capability_name_of(const std::string& text) {
     std::string name;
-    for (char c : text) name.push_back(static_cast<char>(std::toupper(static_cast<unsigned char>(c))));
+    for (char c : text)
+        name.push_back(static_cast<char>(std::toupper(static_cast<unsigned char>(c))));
     if (name.rfind("CAP_", 0) != 0) name = "CAP_" + name;
     return name;
 }
@@ -273,14 +280,16 @@ void apply_seccomp(const json& j, ContainerSpec* spec) {
         } else if (s == "unconfined") {
             spec->linux.seccomp_disabled = true;
         } else {
-            throw invalid_argument("seccomp", "must be \"default\", \"unconfined\" or an OCI "
-                                              "seccomp object");
+            throw invalid_argument("seccomp",
+                                   "must be \"default\", \"unconfined\" or an OCI "
+                                   "seccomp object");
         }
         return;
     }
     if (!j.is_object())
-        throw invalid_argument("seccomp", "must be \"default\", \"unconfined\" or an OCI "
-                                          "seccomp object");
+        throw invalid_argument("seccomp",
+                               "must be \"default\", \"unconfined\" or an OCI "
+                               "seccomp object");
     // The OCI profile has one parser, spec_from_json's: run it on a document holding just
     // this spec with the profile in place, and keep its messages (they name the OCI field).
     try {
@@ -404,8 +413,9 @@ daemon::CreateRequest create_request_from_json(const json& body) {
     if (const json* v = f.get("name")) {
         std::string name = as_string(*v, "name");
         if (!valid_name(name))
-            throw invalid_argument("name", "must match [a-zA-Z0-9][a-zA-Z0-9_.-]* and be at most "
-                                           "128 characters");
+            throw invalid_argument("name",
+                                   "must match [a-zA-Z0-9][a-zA-Z0-9_.-]* and be at most "
+                                   "128 characters");
         request.name = name;
     }
     const json* image = f.get("image");
@@ -444,8 +454,10 @@ daemon::CreateRequest create_request_from_json(const json& body) {
             throw invalid_argument("network", "needs the network namespace (namespaces.network)");
         spec.network.mode = Network::Mode::none;
     }
-    if (const json* v = f.get("uid_mappings")) spec.linux.uid_mappings = id_mappings(*v, "uid_mappings");
-    if (const json* v = f.get("gid_mappings")) spec.linux.gid_mappings = id_mappings(*v, "gid_mappings");
+    if (const json* v = f.get("uid_mappings"))
+        spec.linux.uid_mappings = id_mappings(*v, "uid_mappings");
+    if (const json* v = f.get("gid_mappings"))
+        spec.linux.gid_mappings = id_mappings(*v, "gid_mappings");
     const json* cap_add = f.get("cap_add");
     const json* cap_drop = f.get("cap_drop");
     if (cap_add || cap_drop) apply_capabilities(cap_add, cap_drop, &spec.process);
@@ -473,9 +485,12 @@ daemon::CreateRequest create_request_from_json(const json& body) {
 
 const char* status_name(daemon::Status status) noexcept {
     switch (status) {
-        case daemon::Status::created: return "created";
-        case daemon::Status::running: return "running";
-        case daemon::Status::exited: return "exited";
+        case daemon::Status::created:
+            return "created";
+        case daemon::Status::running:
+            return "running";
+        case daemon::Status::exited:
+            return "exited";
     }
     return "exited";
 }
@@ -499,9 +514,12 @@ json to_json(const daemon::ContainerState& s) {
 }
 
 json to_json(const daemon::ContainerInfo& info) {
-    return json{{"id", info.id},         {"name", info.name},
-                {"image", info.image},   {"rootfs", info.rootfs},
-                {"cmd", info.cmd},       {"created_at", info.created_at},
+    return json{{"id", info.id},
+                {"name", info.name},
+                {"image", info.image},
+                {"rootfs", info.rootfs},
+                {"cmd", info.cmd},
+                {"created_at", info.created_at},
                 {"state", to_json(info.state)}};
 }
 
@@ -528,14 +546,14 @@ struct SignalName {
     int number;
 };
 constexpr SignalName kSignals[] = {
-    {"HUP", SIGHUP},       {"INT", SIGINT},       {"QUIT", SIGQUIT},   {"ILL", SIGILL},
-    {"TRAP", SIGTRAP},     {"ABRT", SIGABRT},     {"IOT", SIGIOT},     {"BUS", SIGBUS},
-    {"FPE", SIGFPE},       {"KILL", SIGKILL},     {"USR1", SIGUSR1},   {"SEGV", SIGSEGV},
-    {"USR2", SIGUSR2},     {"PIPE", SIGPIPE},     {"ALRM", SIGALRM},   {"TERM", SIGTERM},
-    {"STKFLT", SIGSTKFLT}, {"CHLD", SIGCHLD},     {"CONT", SIGCONT},   {"STOP", SIGSTOP},
-    {"TSTP", SIGTSTP},     {"TTIN", SIGTTIN},     {"TTOU", SIGTTOU},   {"URG", SIGURG},
-    {"XCPU", SIGXCPU},     {"XFSZ", SIGXFSZ},     {"VTALRM", SIGVTALRM}, {"PROF", SIGPROF},
-    {"WINCH", SIGWINCH},   {"IO", SIGIO},         {"POLL", SIGPOLL},   {"PWR", SIGPWR},
+    {"HUP", SIGHUP},       {"INT", SIGINT},   {"QUIT", SIGQUIT},     {"ILL", SIGILL},
+    {"TRAP", SIGTRAP},     {"ABRT", SIGABRT}, {"IOT", SIGIOT},       {"BUS", SIGBUS},
+    {"FPE", SIGFPE},       {"KILL", SIGKILL}, {"USR1", SIGUSR1},     {"SEGV", SIGSEGV},
+    {"USR2", SIGUSR2},     {"PIPE", SIGPIPE}, {"ALRM", SIGALRM},     {"TERM", SIGTERM},
+    {"STKFLT", SIGSTKFLT}, {"CHLD", SIGCHLD}, {"CONT", SIGCONT},     {"STOP", SIGSTOP},
+    {"TSTP", SIGTSTP},     {"TTIN", SIGTTIN}, {"TTOU", SIGTTOU},     {"URG", SIGURG},
+    {"XCPU", SIGXCPU},     {"XFSZ", SIGXFSZ}, {"VTALRM", SIGVTALRM}, {"PROF", SIGPROF},
+    {"WINCH", SIGWINCH},   {"IO", SIGIO},     {"POLL", SIGPOLL},     {"PWR", SIGPWR},
     {"SYS", SIGSYS},
 };
 }  // namespace
@@ -554,13 +572,14 @@ int parse_signal(const std::string& text) {
         return n;
     }
     std::string name;
-    for (char c : text) name.push_back(static_cast<char>(std::toupper(static_cast<unsigned char>(c))));
+    for (char c : text)
+        name.push_back(static_cast<char>(std::toupper(static_cast<unsigned char>(c))));
     if (name.rfind("SIG", 0) == 0) name = name.substr(3);
     for (const auto& s : kSignals)
         if (name == s.name) return s.number;
     // RTMIN, RTMIN+n, RTMAX, RTMAX-n
-    for (auto [base, sign, number] : {std::tuple{"RTMIN", '+', SIGRTMIN},
-                                      std::tuple{"RTMAX", '-', SIGRTMAX}}) {
+    for (auto [base, sign, number] :
+         {std::tuple{"RTMIN", '+', SIGRTMIN}, std::tuple{"RTMAX", '-', SIGRTMAX}}) {
         std::string b = base;
         if (name == b) return number;
         if (name.size() > b.size() + 1 && name.compare(0, b.size(), b) == 0 &&
@@ -591,8 +610,8 @@ long long parse_int_param(const std::string& name, const std::string& value, lon
         throw invalid_argument(name, "must be an integer, not \"" + value + "\"");
     long long v = std::stoll(digits) * (negative ? -1 : 1);
     if (v < min || v > max)
-        throw invalid_argument(name, "must be between " + std::to_string(min) + " and " +
-                                         std::to_string(max));
+        throw invalid_argument(
+            name, "must be between " + std::to_string(min) + " and " + std::to_string(max));
     return v;
 }
 

@@ -107,8 +107,8 @@ void parse_target(const std::string& target, std::string* path,
 
 void Router::add(std::string method, std::string pattern, Handler handler) {
     auto segments = split_path(pattern);
-    routes_.push_back(Route{std::move(method), std::move(pattern), std::move(segments),
-                            std::move(handler)});
+    routes_.push_back(
+        Route{std::move(method), std::move(pattern), std::move(segments), std::move(handler)});
 }
 
 std::vector<std::pair<std::string, std::string>> Router::routes() const {
@@ -157,14 +157,13 @@ void Router::dispatch(Request& request, const std::shared_ptr<Responder>& respon
         }
         std::string allow = allowed_methods(request.path);
         if (allow.empty()) {
-            responder->respond(error_response(404, "not_found", "no such endpoint: " +
-                                                                     request.method + " " +
-                                                                     request.path));
+            responder->respond(error_response(
+                404, "not_found", "no such endpoint: " + request.method + " " + request.path));
             return;
         }
-        Response r = error_response(405, "method_not_allowed",
-                                    request.method + " is not allowed on " + request.path +
-                                        " (allowed: " + allow + ")");
+        Response r = error_response(
+            405, "method_not_allowed",
+            request.method + " is not allowed on " + request.path + " (allowed: " + allow + ")");
         r.headers.emplace_back("Allow", allow);
         responder->respond(std::move(r));
     } catch (...) {

@@ -3,15 +3,11 @@
 // on its own strand; the Router and handlers only ever see api::Request and api::Responder.
 #include "truman/api/server.hpp"
 
+#include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
-#include <deque>
-#include <mutex>
-#include <optional>
-#include <unordered_map>
-
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -19,7 +15,10 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <spdlog/spdlog.h>
+#include <deque>
+#include <mutex>
+#include <optional>
+#include <unordered_map>
 
 #include "truman/api/errors.hpp"
 #include "truman/daemon/service.hpp"
@@ -38,7 +37,11 @@ class Session;
 
 struct Server::Impl : std::enable_shared_from_this<Impl> {
     Impl(net::io_context& io, int fd, const Router& r, ServerLimits l, PeerCheck c)
-        : io(io), acceptor(net::make_strand(io)), router(r), limits(l), check_peer(std::move(c)),
+        : io(io),
+          acceptor(net::make_strand(io)),
+          router(r),
+          limits(l),
+          check_peer(std::move(c)),
           grace_timer(acceptor.get_executor()) {
         acceptor.assign(local(), fd);
     }
@@ -74,13 +77,15 @@ std::string status_line(unsigned status) {
 // One connection. Every member runs on the connection's strand (the socket's executor);
 // SessionResponder posts onto it from whatever thread a service callback arrives on.
 class Session : public std::enable_shared_from_this<Session> {
-public:
+  public:
     Session(local::socket socket, std::shared_ptr<Server::Impl> server, unsigned reject_status)
         : stream_(std::move(socket)), server_(std::move(server)), reject_status_(reject_status) {}
 
     ~Session() { server_->remove(this); }
 
-    void start() { net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->read(); }); }
+    void start() {
+        net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->read(); });
+    }
 
     // Called from the server on shutdown, on this session's strand.
     void on_shutdown() {
@@ -134,7 +139,7 @@ public:
 
     net::any_io_executor executor() { return stream_.get_executor(); }
 
-private:
+  private:
     enum class Phase { reading, handling, stream_opened, streaming, writing, closed };
 
     void read() {
@@ -145,10 +150,9 @@ private:
         parser_->body_limit(server_->limits.max_body_bytes);
         parser_->header_limit(static_cast<uint32_t>(server_->limits.max_header_bytes));
         stream_.expires_after(server_->limits.idle_timeout);
-        http::async_read(stream_, buffer_, *parser_,
-                         [self = shared_from_this()](beast::error_code ec, size_t) {
-                             self->on_read(ec);
-                         });
+        http::async_read(
+            stream_, buffer_, *parser_,
+            [self = shared_from_this()](beast::error_code ec, size_t) { self->on_read(ec); });
     }
 
     void on_read(beast::error_code ec) {
@@ -162,15 +166,15 @@ private:
         phase_ = Phase::handling;
         keep_alive_ = false;
         if (ec == http::error::body_limit)
-            return write_response(error_response(
-                413, "payload_too_large",
-                "request body exceeds " + std::to_string(server_->limits.max_body_bytes) +
-                    " bytes"));
+            return write_response(
+                error_response(413, "payload_too_large",
+                               "request body exceeds " +
+                                   std::to_string(server_->limits.max_body_bytes) + " bytes"));
         if (ec == http::error::header_limit)
-            return write_response(error_response(
-                431, "header_too_large",
-                "request header exceeds " + std::to_string(server_->limits.max_header_bytes) +
-                    " bytes"));
+            return write_response(
+                error_response(431, "header_too_large",
+                               "request header exceeds " +
+                                   std::to_string(server_->limits.max_header_bytes) + " bytes"));
         if (ec) return write_response(error_response(400, "bad_request", ec.message()));
 
         auto& message = parser_->get();
@@ -180,8 +184,8 @@ private:
                                                  "not allowed to use this socket (needs root or "
                                                  "the socket's group)"));
         if (reject_status_ == 503)
-            return write_response(error_response(503, "too_many_connections",
-                                                 "too many connections, retry later"));
+            return write_response(
+                error_response(503, "too_many_connections", "too many connections, retry later"));
 
         Request request;
         request.method = std::string(message.method_string());
@@ -244,6 +248,7 @@ private:
     }
 
     void queue(std::string bytes) {
+        if (phase_ == Phase::closed) return;
         backlog_ += bytes.size();
         out_.push_back(std::move(bytes));
         if (backlog_ > server_->limits.max_stream_backlog) {
@@ -280,7 +285,8 @@ private:
         // No longer a connection, even while a service callback (a wait) still holds us.
         server_->remove(this);
         release_subscription();
-        out_.clear();
+        // out_ stays: a write in flight may still be reading its front buffer until the
+        // cancellation below completes it; the session's destruction frees it.
         beast::error_code ec;
         stream_.socket().shutdown(local::socket::shutdown_both, ec);
         stream_.close();
@@ -308,7 +314,7 @@ private:
 };
 
 class SessionResponder : public Responder {
-public:
+  public:
     SessionResponder(std::shared_ptr<Session> session, uint64_t generation)
         : session_(std::move(session)), generation_(generation) {}
 
@@ -323,18 +329,21 @@ public:
         });
     }
     void chunk(std::string data) override {
-        post([g = generation_, d = std::move(data)](Session& s) mutable { s.chunk(g, std::move(d)); });
+        post([g = generation_, d = std::move(data)](Session& s) mutable {
+            s.chunk(g, std::move(d));
+        });
     }
     void end_stream() override {
         post([g = generation_](Session& s) { s.end_stream(g); });
     }
     void keep(std::unique_ptr<daemon::Subscription> subscription) override {
         // std::function needs a copyable callable: carry the unique_ptr in a shared_ptr.
-        auto holder = std::make_shared<std::unique_ptr<daemon::Subscription>>(std::move(subscription));
+        auto holder =
+            std::make_shared<std::unique_ptr<daemon::Subscription>>(std::move(subscription));
         post([g = generation_, holder](Session& s) { s.keep(g, std::move(*holder)); });
     }
 
-private:
+  private:
     template <typename Fn>
     void post(Fn&& fn) {
         net::post(session_->executor(),
@@ -351,8 +360,8 @@ std::shared_ptr<Responder> Session::make_responder() {
 }  // namespace
 
 void Server::Impl::accept() {
-    acceptor.async_accept(net::make_strand(io), [self = shared_from_this()](
-                                                    beast::error_code ec, local::socket socket) {
+    acceptor.async_accept(net::make_strand(io), [self = shared_from_this()](beast::error_code ec,
+                                                                            local::socket socket) {
         if (ec == net::error::operation_aborted || self->shutting_down) return;
         if (ec) {
             // EMFILE and friends: log, and keep accepting rather than go deaf.
@@ -393,7 +402,8 @@ void Server::Impl::remove(Session* session) {
         last = sessions.empty();
     }
     if (last && shutting_down)
-        net::post(acceptor.get_executor(), [self = shared_from_this()] { self->finish_shutdown(); });
+        net::post(acceptor.get_executor(),
+                  [self = shared_from_this()] { self->finish_shutdown(); });
 }
 
 std::vector<std::shared_ptr<Session>> Server::Impl::live_sessions() {

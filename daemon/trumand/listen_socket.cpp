@@ -56,8 +56,7 @@ void remove_stale_socket(const std::string& path) {
     if (connect(probe.fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0)
         throw make_error(ErrorKind::conflict, "another daemon is listening on " + path);
     if (errno != ECONNREFUSED)
-        throw make_error(ErrorKind::conflict, "cannot tell whether " + path + " is in use",
-                         errno);
+        throw make_error(ErrorKind::conflict, "cannot tell whether " + path + " is in use", errno);
     if (unlink(path.c_str()) != 0 && errno != ENOENT) throw system_error("unlink " + path);
 }
 

@@ -2,16 +2,15 @@
 // API server and the container service. Containers outlive trumand: their monitors are
 // independent processes, so stopping (or killing) the daemon leaves them running.
 #include <signal.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
 #include <unistd.h>
-
-#include <cstring>
-#include <thread>
 
 #include <CLI/CLI.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
-#include <spdlog/sinks/stdout_color_sinks.h>
-#include <spdlog/spdlog.h>
+#include <cstring>
+#include <thread>
 
 #include "listen_socket.hpp"
 #include "sd_notify.hpp"
@@ -97,7 +96,8 @@ int main(int argc, char** argv) {
     app.add_option("--state-dir", options.state_dir, "container state")->capture_default_str();
     app.add_option("--run-dir", options.run_dir, "runtime files (monitor sockets, pids)")
         ->capture_default_str();
-    app.add_option("--log-level", options.log_level, "trace, debug, info, warn, error, critical, off")
+    app.add_option("--log-level", options.log_level,
+                   "trace, debug, info, warn, error, critical, off")
         ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}))
         ->capture_default_str();
     app.add_option("--group", options.group,

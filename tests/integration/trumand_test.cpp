@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -27,7 +28,9 @@ namespace fs = std::filesystem;
 
 const std::string kTrumand = std::string(TRUMAN_BINARY_DIR) + "/bin/trumand";
 
-bool process_alive(pid_t pid) { return pid > 0 && ::kill(pid, 0) == 0; }
+bool process_alive(pid_t pid) {
+    return pid > 0 && ::kill(pid, 0) == 0;
+}
 
 // waitpid with a bound: a daemon that does not exit fails the test instead of hanging it.
 int wait_exit(pid_t pid, int timeout_ms = 20000) {
@@ -43,7 +46,7 @@ int wait_exit(pid_t pid, int timeout_ms = 20000) {
 // One trumand process with its own socket and directories; stopped (and its containers
 // removed) by the destructor even when a test fails half-way.
 class Daemon {
-public:
+  public:
     explicit Daemon(std::vector<std::string> extra = {}, std::vector<std::string> env = {},
                     std::string dir = "")
         : owned_dir_(dir.empty() ? std::make_unique<TempDir>("trumand-test") : nullptr),
@@ -56,8 +59,8 @@ public:
     void start(std::vector<std::string> extra = {}, std::vector<std::string> env = {},
                std::vector<std::string> command = {}) {
         if (command.empty()) {
-            command = {kTrumand, "--socket", socket_, "--state-dir", dir_ + "/state", "--run-dir",
-                       dir_ + "/run", "--log-level", "debug"};
+            command = {kTrumand,    "--socket",    socket_,       "--state-dir", dir_ + "/state",
+                       "--run-dir", dir_ + "/run", "--log-level", "debug"};
             // Root-only (0600) unless a test names a group: the host may have a truman group.
             if (std::find(extra.begin(), extra.end(), "--group") == extra.end())
                 extra.insert(extra.end(), {"--group", "truman-test-nonexistent"});
@@ -126,7 +129,8 @@ public:
             HttpClient c(socket_);
             auto list = json::parse(c.request("GET", "/v1/containers").body);
             for (auto& info : list)
-                c.request("DELETE", "/v1/containers/" + info["id"].get<std::string>() + "?force=true");
+                c.request("DELETE",
+                          "/v1/containers/" + info["id"].get<std::string>() + "?force=true");
         } catch (const std::exception&) {
         }
     }
@@ -148,14 +152,16 @@ public:
     const std::string& dir() const { return dir_; }
     pid_t pid() const { return pid_; }
 
-private:
+  private:
     std::unique_ptr<TempDir> owned_dir_;
     std::string dir_;
     std::string socket_;
     pid_t pid_ = -1;
 };
 
-json parse(const HttpResponse& r) { return json::parse(r.body); }
+json parse(const HttpResponse& r) {
+    return json::parse(r.body);
+}
 
 std::string create_body(const std::vector<std::string>& cmd, const std::string& name = "") {
     json body = {{"rootfs", busybox_rootfs()}, {"cmd", cmd}, {"network", "none"}};
@@ -174,8 +180,11 @@ std::string run(HttpClient& c, const std::vector<std::string>& cmd, const std::s
 }
 
 class TrumandTest : public ::testing::Test {
-protected:
-    void SetUp() override { daemon_ = std::make_unique<Daemon>(); daemon_->wait_ready(); }
+  protected:
+    void SetUp() override {
+        daemon_ = std::make_unique<Daemon>();
+        daemon_->wait_ready();
+    }
     void TearDown() override {
         if (HasFailure() && daemon_) std::cerr << "trumand log:\n" << daemon_->log();
         daemon_.reset();
@@ -275,8 +284,9 @@ TEST_F(TrumandTest, ErrorsOverTheWire) {
     EXPECT_EQ(c.request("DELETE", "/v1/containers/" + id + "?force=true").status, 204);
 
     HttpClient big(daemon_->socket());
-    big.send_raw("POST /v1/containers HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                 "Content-Length: 2000000\r\n\r\n");
+    big.send_raw(
+        "POST /v1/containers HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        "Content-Length: 2000000\r\n\r\n");
     EXPECT_EQ(big.read_response().status, 413);
 }
 
@@ -432,6 +442,23 @@ TEST(Trumand, NothingLeaksAfterALifecycle) {
         EXPECT_EQ(d.terminate(), 0);
     }
     EXPECT_EQ(leaks_since(before), "");
+}
+
+TEST(Trumand, ReadsItsOptionsFromAConfigFile) {
+    TempDir dir("trumand-test");
+    std::string sock = dir.path() + "/from-config.sock";
+    std::ofstream(dir.path() + "/trumand.toml")
+        << "socket = \"" << sock << "\"\nstate-dir = \"" << dir.path() << "/state\"\nrun-dir = \""
+        << dir.path() << "/run\"\nlog-level = \"debug\"\n";
+    Daemon d({}, {}, dir.path());
+    d.terminate();
+    d.start({}, {}, {kTrumand, "--config", dir.path() + "/trumand.toml"});
+    for (int i = 0; i < 1000 && !fs::exists(sock); ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    HttpClient c(sock);
+    EXPECT_EQ(c.request("GET", "/v1/_ping").status, 200);
+    EXPECT_TRUE(fs::exists(dir.path() + "/state"));
+    EXPECT_EQ(d.terminate(), 0);
 }
 
 TEST(Trumand, StaleSocketIsReplacedButALiveOneIsNot) {

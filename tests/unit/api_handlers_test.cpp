@@ -5,13 +5,13 @@
 #include <csignal>
 #include <filesystem>
 #include <fstream>
-#include <set>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "api_mock_service.hpp"
 #include "truman/api/handlers.hpp"
-#include "truman/error.hpp"
 #include "truman/api/router.hpp"
+#include "truman/error.hpp"
 
 namespace truman::api {
 namespace {
@@ -26,7 +26,7 @@ using ::testing::StrictMock;
 using ::testing::Throw;
 
 class HandlersTest : public ::testing::Test {
-protected:
+  protected:
     HandlersTest() { add_v1_routes(router, service, ApiOptions{"9.9.9"}); }
 
     std::shared_ptr<RecordingResponder> call(const std::string& method, const std::string& target,
@@ -75,9 +75,9 @@ TEST_F(HandlersTest, CreateReturns201WithId) {
         EXPECT_EQ(req.spec.process.args, (std::vector<std::string>{"echo", "hello"}));
         return std::string(64, 'f');
     });
-    auto r = call("POST", "/v1/containers",
-                  R"({"name":"web","rootfs":"/r","cmd":["echo","hello"]})",
-                  "application/json; charset=utf-8");
+    auto r =
+        call("POST", "/v1/containers", R"({"name":"web","rootfs":"/r","cmd":["echo","hello"]})",
+             "application/json; charset=utf-8");
     EXPECT_EQ(r->response.status, 201u);
     EXPECT_EQ(body(r), json({{"id", std::string(64, 'f')}}));
 }
@@ -239,7 +239,8 @@ TEST_F(HandlersTest, LogsAsNdjson) {
     auto r = call("GET", "/v1/containers/c/logs?format=json&tail=all");
     EXPECT_EQ(r->stream_type, "application/x-ndjson");
     ASSERT_EQ(r->chunks.size(), 1u);
-    EXPECT_EQ(json::parse(r->chunks[0]), json({{"stream", "stderr"}, {"time", "t"}, {"log", "oops"}}));
+    EXPECT_EQ(json::parse(r->chunks[0]),
+              json({{"stream", "stderr"}, {"time", "t"}, {"log", "oops"}}));
     EXPECT_EQ(call("GET", "/v1/containers/c/logs?format=xml")->response.status, 400u);
     EXPECT_EQ(call("GET", "/v1/containers/c/logs?tail=-3")->response.status, 400u);
 }

@@ -85,8 +85,14 @@ TEST(CreateBody, EveryFieldIsMapped) {
         {"mounts",
          {{{"source", "/srv/data"}, {"destination", "/data"}, {"options", {"ro"}}},
           {{"type", "tmpfs"}, {"source", "tmpfs"}, {"destination", "/scratch"}}}},
-        {"devices", {{{"path", "/dev/fuse"}, {"type", "c"}, {"major", 10}, {"minor", 229},
-                      {"file_mode", 0666}, {"uid", 0}, {"gid", 0}}}},
+        {"devices",
+         {{{"path", "/dev/fuse"},
+           {"type", "c"},
+           {"major", 10},
+           {"minor", 229},
+           {"file_mode", 0666},
+           {"uid", 0},
+           {"gid", 0}}}},
         {"seccomp", "unconfined"},
     };
     auto req = create_request_from_json(body);
@@ -168,8 +174,9 @@ TEST(CreateBody, SeccompDefaultAndOciProfile) {
 
     EXPECT_EQ(error_of({{"rootfs", "/r"}, {"seccomp", "strict"}}).rfind("seccomp: ", 0), 0u);
     EXPECT_EQ(error_of({{"rootfs", "/r"}, {"seccomp", 1}}).rfind("seccomp: ", 0), 0u);
-    EXPECT_EQ(error_of({{"rootfs", "/r"}, {"seccomp", {{"defaultAction", 5}}}}).rfind("seccomp: ", 0),
-              0u);
+    EXPECT_EQ(
+        error_of({{"rootfs", "/r"}, {"seccomp", {{"defaultAction", 5}}}}).rfind("seccomp: ", 0),
+        0u);
 }
 
 TEST(CreateBody, SharingTheHostNetworkTurnsWiringOff) {
@@ -207,7 +214,8 @@ TEST(CreateBody, UserMustBeNumeric) {
     auto req = create_request_from_json({{"rootfs", "/r"}, {"user", "1000"}});
     EXPECT_EQ(req.spec.process.user.uid, 1000u);
     EXPECT_EQ(req.spec.process.user.gid, 0u);
-    for (std::string bad : {"", "root", "1000:", ":100", "1:2:3", "-1", "4294967295", "99999999999"})
+    for (std::string bad :
+         {"", "root", "1000:", ":100", "1:2:3", "-1", "4294967295", "99999999999"})
         EXPECT_EQ(error_of({{"rootfs", "/r"}, {"user", bad}}).rfind("user: ", 0), 0u) << bad;
 }
 
@@ -283,9 +291,10 @@ TEST(CreateBody, UnknownFieldsAreRejectedByName) {
               "network.x: unknown field");
     EXPECT_EQ(error_of({{"rootfs", "/r"}, {"namespaces", {{"time", false}}}}),
               "namespaces.time: unknown field");
-    EXPECT_EQ(error_of({{"rootfs", "/r"}, {"mounts", {{{"destination", "/a"}, {"type", "tmpfs"},
-                                                        {"propagation", "x"}}}}}),
-              "mounts[0].propagation: unknown field");
+    EXPECT_EQ(
+        error_of({{"rootfs", "/r"},
+                  {"mounts", {{{"destination", "/a"}, {"type", "tmpfs"}, {"propagation", "x"}}}}}),
+        "mounts[0].propagation: unknown field");
 }
 
 TEST(CreateBody, NonObjectBodiesAreRejected) {
@@ -339,12 +348,84 @@ TEST(ToJson, ContainerInfoHasEveryField) {
 
 TEST(ToJson, EventsAndLogLines) {
     daemon::Event e{"t", "die", "id", "web", 3};
-    EXPECT_EQ(to_json(e), json({{"time", "t"}, {"type", "die"}, {"id", "id"}, {"name", "web"},
-                                {"exit_code", 3}}));
+    EXPECT_EQ(
+        to_json(e),
+        json({{"time", "t"}, {"type", "die"}, {"id", "id"}, {"name", "web"}, {"exit_code", 3}}));
     e.exit_code.reset();
     EXPECT_FALSE(to_json(e).contains("exit_code"));
     EXPECT_EQ(to_json(daemon::LogLine{"stderr", "t", "oops"}),
               json({{"stream", "stderr"}, {"time", "t"}, {"log", "oops"}}));
+}
+
+}  // namespace
+}  // namespace truman::api
+
+namespace truman::api {
+namespace {
+
+// Bodies derived from a valid one by replacing one member with values of every JSON type:
+// each must be accepted or refused with a truman::Error, never anything else.
+TEST(CreateBody, AnyValueInAnyFieldIsAcceptedOrRefusedCleanly) {
+    const json valid = {
+        {"name", "n"},
+        {"rootfs", "/r"},
+        {"cmd", {"a"}},
+        {"env", {"A=b"}},
+        {"cwd", "/"},
+        {"user", "1"},
+        {"hostname", "h"},
+        {"read_only", true},
+        {"network", {{"mode", "veth"}, {"address", "10.0.0.2/24"}}},
+        {"namespaces", {{"ipc", false}}},
+        {"cap_add", {"CHOWN"}},
+        {"cap_drop", {"KILL"}},
+        {"no_new_privileges", true},
+        {"seccomp", "default"},
+        {"resources", {{"memory", 1 << 20}, {"pids_limit", 10}}},
+        {"rlimits", {{{"type", "nofile"}, {"soft", 1}}}},
+        {"mounts", {{{"destination", "/t"}, {"type", "tmpfs"}, {"source", "tmpfs"}}}},
+        {"devices", {{{"path", "/dev/null2"}, {"major", 1}, {"minor", 3}}}},
+    };
+    const std::vector<json> values = {
+        nullptr,
+        true,
+        false,
+        0,
+        -1,
+        1.5,
+        18446744073709551615ULL,
+        -9223372036854775807LL - 1,
+        "",
+        "x",
+        "/abs",
+        std::string(5000, 'a'),
+        std::string("\0", 1),
+        json::array(),
+        json::array({nullptr}),
+        json::array({1, "a"}),
+        json::object(),
+        json({{"x", 1}}),
+        json({{"mode", 1}}),
+        json::array({json::object()}),
+    };
+    size_t accepted = 0, refused = 0;
+    for (auto it = valid.begin(); it != valid.end(); ++it) {
+        for (const json& value : values) {
+            json body = valid;
+            body[it.key()] = value;
+            try {
+                create_request_from_json(body);
+                ++accepted;
+            } catch (const Error&) {
+                ++refused;
+            } catch (const std::exception& e) {
+                ADD_FAILURE() << it.key() << " = " << value.dump().substr(0, 60)
+                              << " threw a non-truman exception: " << e.what();
+            }
+        }
+    }
+    EXPECT_GT(refused, 0u);
+    EXPECT_GT(accepted, 0u);
 }
 
 }  // namespace

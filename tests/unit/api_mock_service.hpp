@@ -12,7 +12,7 @@
 namespace truman::test {
 
 class MockService : public daemon::ContainerService {
-public:
+  public:
     MOCK_METHOD(std::string, create, (const daemon::CreateRequest&), (override));
     MOCK_METHOD(std::vector<daemon::ContainerInfo>, list, (std::optional<daemon::Status>),
                 (override));
@@ -38,16 +38,16 @@ public:
 
 // Counts cancellations so tests can prove a stream's subscription was released.
 class FakeSubscription : public daemon::Subscription {
-public:
+  public:
     explicit FakeSubscription(std::shared_ptr<int> cancelled) : cancelled_(std::move(cancelled)) {}
     void cancel() override { ++*cancelled_; }
 
-private:
+  private:
     std::shared_ptr<int> cancelled_;
 };
 
 class RecordingResponder : public api::Responder {
-public:
+  public:
     void respond(api::Response r) override {
         std::lock_guard lock(mutex);
         ++responses;

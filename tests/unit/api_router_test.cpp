@@ -22,7 +22,7 @@ struct Routed {
 };
 
 class RouterTest : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override {
         for (auto [method, pattern] : std::vector<std::pair<std::string, std::string>>{
                  {"GET", "/v1/containers"},
@@ -30,11 +30,12 @@ protected:
                  {"GET", "/v1/containers/{id}"},
                  {"DELETE", "/v1/containers/{id}"},
                  {"POST", "/v1/containers/{id}/start"}}) {
-            router.add(method, pattern, [this, name = method + " " + pattern](
-                                            Request& req, std::shared_ptr<Responder> r) {
-                last = Routed{name, req.path_params};
-                r->respond(empty_response(204));
-            });
+            router.add(
+                method, pattern,
+                [this, name = method + " " + pattern](Request& req, std::shared_ptr<Responder> r) {
+                    last = Routed{name, req.path_params};
+                    r->respond(empty_response(204));
+                });
         }
     }
 

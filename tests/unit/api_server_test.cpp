@@ -7,6 +7,7 @@
 #include <boost/asio/io_context.hpp>
 #include <future>
 #include <nlohmann/json.hpp>
+#include <random>
 #include <thread>
 
 #include "api_mock_service.hpp"
@@ -46,7 +47,7 @@ bool eventually(Cond cond) {
 }
 
 class ServerTest : public ::testing::Test {
-protected:
+  protected:
     void start(ServerLimits limits = {}, PeerCheck check = {}) {
         add_v1_routes(router, service, ApiOptions{"1.2.3"});
         server = std::make_unique<Server>(io, listen_on(path), router, limits, std::move(check));
@@ -118,8 +119,9 @@ TEST_F(ServerTest, BodyOverTheLimitIs413AndCloses) {
     EXPECT_CALL(service, create(_)).Times(0);
     HttpClient client(path);
     // Content-Length alone is enough to refuse: the body need not be sent.
-    client.send_raw("POST /v1/containers HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                    "Content-Length: 1025\r\n\r\n");
+    client.send_raw(
+        "POST /v1/containers HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        "Content-Length: 1025\r\n\r\n");
     auto r = client.read_response();
     EXPECT_EQ(r.status, 413);
     EXPECT_EQ(json::parse(r.body)["error"]["code"], "payload_too_large");
@@ -133,8 +135,10 @@ TEST_F(ServerTest, BodyOverTheLimitIs413AndCloses) {
 TEST_F(ServerTest, DefaultBodyLimitIsOneMebibyte) {
     start();
     HttpClient client(path);
-    client.send_raw("POST /v1/containers HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                    "Content-Length: " + std::to_string((1 << 20) + 1) + "\r\n\r\n");
+    client.send_raw(
+        "POST /v1/containers HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        "Content-Length: " +
+        std::to_string((1 << 20) + 1) + "\r\n\r\n");
     EXPECT_EQ(client.read_response().status, 413);
 }
 
@@ -283,6 +287,46 @@ TEST_F(ServerTest, ShutdownLetsARequestInFlightFinish) {
     EXPECT_EQ(r.header("connection"), "close");
     EXPECT_EQ(stopped.get_future().wait_for(std::chrono::seconds(10)), std::future_status::ready);
     server.reset();
+}
+
+// Random bytes, truncated requests and odd methods: each connection gets an answer or is
+// closed, and the server keeps serving.
+TEST_F(ServerTest, SurvivesGarbage) {
+    start();
+    std::mt19937 random(1234);
+    std::vector<std::string> inputs = {
+        "GET / HTTP/1.1\r\n\r\n",
+        "GET /v1/_ping HTTP/1.0\r\n\r\n",
+        "GET /v1/_ping HTTP/9.9\r\nHost: x\r\n\r\n",
+        "BREW /v1/_ping HTTP/1.1\r\nHost: x\r\n\r\n",
+        "GET http://x/v1/_ping HTTP/1.1\r\nHost: x\r\n\r\n",
+        "POST /v1/containers HTTP/1.1\r\nContent-Length: -1\r\n\r\n",
+        "POST /v1/containers HTTP/1.1\r\nTransfer-Encoding: chunked\r\n"
+        "Content-Type: application/json\r\n\r\nzz\r\n",
+        "POST /v1/containers HTTP/1.1\r\nTransfer-Encoding: chunked\r\n"
+        "Content-Type: application/json\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
+        "GET /v1/containers/%00/logs?tail=%ff HTTP/1.1\r\nHost: x\r\n\r\n",
+        std::string("GET /v1/\0 HTTP/1.1\r\n\r\n", 22),
+    };
+    for (int i = 0; i < 20; ++i) {
+        std::string noise(static_cast<size_t>(random() % 300), ' ');
+        for (char& c : noise) c = static_cast<char>(random());
+        inputs.push_back(noise + "\r\n\r\n");
+    }
+    EXPECT_CALL(service, create(_)).WillRepeatedly(Return(std::string(64, 'a')));
+    EXPECT_CALL(service, logs(_, _, _, _)).WillRepeatedly([](auto...) { return nullptr; });
+    for (const std::string& input : inputs) {
+        HttpClient client(path);
+        client.send_raw(input);
+        try {
+            auto r = client.read_response(10000);
+            EXPECT_GE(r.status, 100) << input;
+        } catch (const std::runtime_error&) {
+            // closed without an answer: acceptable for bytes that are not HTTP at all
+        }
+    }
+    HttpClient after(path);
+    EXPECT_EQ(after.request("GET", "/v1/_ping").status, 200);
 }
 
 }  // namespace

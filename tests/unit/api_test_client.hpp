@@ -18,7 +18,7 @@ namespace truman::test {
 struct HttpResponse {
     int status = 0;
     std::map<std::string, std::string> headers;  // names lower-cased
-    std::string body;                             // de-chunked
+    std::string body;                            // de-chunked
     std::string header(const std::string& name) const {
         auto it = headers.find(name);
         return it == headers.end() ? "" : it->second;
@@ -26,7 +26,7 @@ struct HttpResponse {
 };
 
 class HttpClient {
-public:
+  public:
     explicit HttpClient(const std::string& path) {
         fd_ = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (fd_ < 0) throw std::runtime_error("socket");
@@ -112,7 +112,8 @@ public:
             size_t colon = line.find(':');
             if (colon != std::string::npos) {
                 std::string name = line.substr(0, colon);
-                for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+                for (char& c : name)
+                    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
                 std::string value = line.substr(colon + 1);
                 while (!value.empty() && value.front() == ' ') value.erase(0, 1);
                 r.headers[name] = value;
@@ -151,7 +152,7 @@ public:
         }
     }
 
-private:
+  private:
     bool fill(int timeout_ms) {
         pollfd p{fd_, POLLIN, 0};
         int n = poll(&p, 1, timeout_ms);

@@ -6,12 +6,11 @@
 
 #include <map>
 #include <memory>
+#include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <string>
 #include <utility>
 #include <vector>
-
-#include <nlohmann/json_fwd.hpp>
 
 namespace truman::daemon {
 class Subscription;
@@ -20,12 +19,12 @@ class Subscription;
 namespace truman::api {
 
 struct Request {
-    std::string method;  // "GET", "POST", ...
-    std::string target;  // as sent: "/v1/containers?state=running"
-    std::string path;    // "/v1/containers"
+    std::string method;                              // "GET", "POST", ...
+    std::string target;                              // as sent: "/v1/containers?state=running"
+    std::string path;                                // "/v1/containers"
     std::map<std::string, std::string> query;        // percent-decoded; last one wins
     std::map<std::string, std::string> path_params;  // filled by the router: {"id": ...}
-    std::string content_type;                         // the Content-Type header, "" if none
+    std::string content_type;                        // the Content-Type header, "" if none
     std::string body;
 
     // A query parameter, or nullopt when absent.
@@ -47,7 +46,7 @@ Response empty_response(unsigned status);  // 204
 // io threads); the implementation serialises them onto the connection's strand, in call order.
 // A handler calls respond() exactly once, or open_stream() followed by chunks and end_stream().
 class Responder {
-public:
+  public:
     virtual ~Responder() = default;
 
     virtual void respond(Response response) = 0;

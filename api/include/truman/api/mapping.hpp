@@ -3,10 +3,9 @@
 // by truman::validate(). Every type error and every unknown field names the field.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
-
-#include <nlohmann/json.hpp>
 
 #include "truman/daemon/service.hpp"
 

@@ -18,7 +18,7 @@ namespace truman::api {
 using Handler = std::function<void(Request&, std::shared_ptr<Responder>)>;
 
 class Router {
-public:
+  public:
     void add(std::string method, std::string pattern, Handler handler);
 
     // Runs the matching handler, or answers 404/405. Anything the handler throws becomes a JSON
@@ -31,7 +31,7 @@ public:
     // Every (method, pattern) registered, in order: lets a test hold openapi.yaml to the truth.
     std::vector<std::pair<std::string, std::string>> routes() const;
 
-private:
+  private:
     struct Route {
         std::string method;
         std::string pattern;

@@ -15,12 +15,11 @@
 
 #include <sys/types.h>
 
+#include <boost/asio/io_context.hpp>
 #include <chrono>
 #include <cstddef>
 #include <functional>
 #include <memory>
-
-#include <boost/asio/io_context.hpp>
 
 #include "truman/api/router.hpp"
 
@@ -42,7 +41,7 @@ struct PeerCredentials {  // SO_PEERCRED of the connecting process
 using PeerCheck = std::function<bool(const PeerCredentials&)>;
 
 class Server {
-public:
+  public:
     // Takes ownership of listen_fd, a bound and listening AF_UNIX stream socket. router must
     // outlive the server's io work. An empty check_peer lets everyone in.
     Server(boost::asio::io_context& io, int listen_fd, const Router& router,
@@ -62,7 +61,7 @@ public:
 
     struct Impl;  // in server.cpp; public only so that the sessions there can name it
 
-private:
+  private:
     std::shared_ptr<Impl> impl_;
 };
 
