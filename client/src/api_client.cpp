@@ -1,5 +1,7 @@
 #include "truman/client/api_client.hpp"
 
+#include <limits>
+
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
@@ -79,6 +81,13 @@ struct Connection {
     }
 };
 
+// `ps -a` and logs may be large and the daemon is trusted. Not boost::none: Beast 1.74
+// compares a Content-Length against the optional limit with `len > limit`, which is true for
+// an empty optional, so every fixed-length response would fail with "body limit exceeded".
+void no_body_limit(http::response_parser<http::string_body>& parser) {
+    parser.body_limit(std::numeric_limits<std::uint64_t>::max());
+}
+
 bool success(unsigned status) { return status >= 200 && status < 300; }
 
 }  // namespace
@@ -88,7 +97,7 @@ std::string ApiClient::call(const std::string& method, const std::string& target
     Connection c(socket_path_);
     c.send(method, target, body);
     http::response_parser<http::string_body> parser;
-    parser.body_limit(boost::none);  // `ps -a` and logs may be large; the daemon is trusted
+    no_body_limit(parser);
     boost::system::error_code ec;
     http::read(c.socket, c.buffer, parser, ec);
     if (ec) c.broken("reading the response", ec);
@@ -111,7 +120,7 @@ void ApiClient::stream(const std::string& target,
     Connection c(socket_path_);
     c.send("GET", target, nullptr);
     http::response_parser<http::string_body> parser;
-    parser.body_limit(boost::none);
+    no_body_limit(parser);
     boost::system::error_code ec;
     http::read_header(c.socket, c.buffer, parser, ec);
     if (ec) c.broken("reading the response", ec);

@@ -97,7 +97,7 @@ TEST(Systemd, ServiceKeepsContainersAndTheSocketIsForTheTrumanGroup) {
 }
 
 TEST(Systemd, SocketActivationStartsTrumandOnTrumanctlsFirstRequest) {
-    TempDir dir("truman-activate");
+    TempDir dir("tact");  // short: the monitor socket path must fit sun_path
     std::string sock = dir.path() + "/truman.sock";
     pid_t pid = fork();
     ASSERT_GE(pid, 0);
@@ -145,17 +145,17 @@ TEST(Systemd, InstallPutsEverythingInTheUsualPlaces) {
     ASSERT_EQ(run_host("cmake --install '" + kBuild + "' --prefix '" + prefix.path() + "' 2>&1", &output), 0)
         << output;
     std::string libexec = cache_value("CMAKE_INSTALL_LIBEXECDIR");
-    for (const std::string& file :
-         {"bin/trumand", "bin/trumanctl", libexec + "/truman/truman-monitor"}) {
+    for (const std::string& file : std::vector<std::string>{"bin/trumand", "bin/trumanctl",
+                                                            libexec + "/truman/truman-monitor"}) {
         struct stat st {};
         ASSERT_EQ(stat((prefix.path() + "/" + file).c_str(), &st), 0) << file;
         EXPECT_TRUE(st.st_mode & S_IXUSR) << file;
     }
-    for (const std::string& file :
+    for (const char* file :
          {"lib/systemd/system/trumand.service", "lib/systemd/system/trumand.socket",
           "lib/sysusers.d/truman.conf", "share/bash-completion/completions/trumanctl",
           "share/truman/openapi.yaml"})
-        EXPECT_TRUE(fs::is_regular_file(prefix.path() + "/" + file)) << file;
+        EXPECT_TRUE(fs::is_regular_file(prefix.path() + "/" + std::string(file))) << file;
     // trumand looks for truman-monitor next to itself, else at the configured libexec path:
     // the binary must carry exactly where the install put it (for the configured prefix).
     std::string configured = cache_value("CMAKE_INSTALL_PREFIX") + "/" + libexec + "/truman/truman-monitor";

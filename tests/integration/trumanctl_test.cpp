@@ -126,7 +126,7 @@ public:
     const std::string& socket() const { return socket_; }
 
 private:
-    TempDir dir_{"trumanctl-test"};
+    TempDir dir_{"tctl"};  // short: the monitor socket path must fit sun_path
     std::string socket_;
     pid_t pid_ = -1;
 };
