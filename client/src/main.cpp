@@ -58,7 +58,7 @@ std::string socket_path(const std::string& flag) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    CLI::App app{"trumanctl: run and manage truman containers through trumand"};
+    CLI::App app{"trumanctl: run and manage truman containers through trumand", "trumanctl"};
     app.footer(kFooter);
     app.require_subcommand(1);
     std::string socket_flag;
