@@ -1,12 +1,11 @@
 #include "truman/client/api_client.hpp"
 
-#include <limits>
-
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
+#include <limits>
 
 namespace truman::client {
 
@@ -24,7 +23,8 @@ ApiError api_error(unsigned status, const std::string& body) {
     }
     std::string text = body;
     while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
-    return ApiError(status, "", "HTTP " + std::to_string(status) + (text.empty() ? "" : ": " + text));
+    return ApiError(status, "",
+                    "HTTP " + std::to_string(status) + (text.empty() ? "" : ": " + text));
 }
 
 std::string url_encode(std::string_view text) {
@@ -88,7 +88,9 @@ void no_body_limit(http::response_parser<http::string_body>& parser) {
     parser.body_limit(std::numeric_limits<std::uint64_t>::max());
 }
 
-bool success(unsigned status) { return status >= 200 && status < 300; }
+bool success(unsigned status) {
+    return status >= 200 && status < 300;
+}
 
 }  // namespace
 

@@ -12,9 +12,13 @@ using nlohmann::json;
 
 namespace {
 
-std::string container_path(const std::string& ref) { return "/v1/containers/" + url_encode(ref); }
+std::string container_path(const std::string& ref) {
+    return "/v1/containers/" + url_encode(ref);
+}
 
-void report(const std::exception& e) { std::cerr << "trumanctl: " << e.what() << std::endl; }
+void report(const std::exception& e) {
+    std::cerr << "trumanctl: " << e.what() << std::endl;
+}
 
 // Runs fn for each container: one failure (the daemon's error) is reported and the others
 // still get their turn, like docker; the exit code says something failed. A dead daemon
@@ -37,7 +41,8 @@ int for_each_ref(const std::vector<std::string>& refs, Fn&& fn) {
 int exit_code_of(const json& wait_result) {
     int signal = wait_result.value("signal", 0);
     if (signal > 0) return 128 + signal;
-    return wait_result.value("exit_code", -1) < 0 ? kExitApiError : wait_result["exit_code"].get<int>();
+    return wait_result.value("exit_code", -1) < 0 ? kExitApiError
+                                                  : wait_result["exit_code"].get<int>();
 }
 
 void write_line(FILE* to, const std::string& text) {
@@ -56,7 +61,9 @@ void print_log_record(const std::string& line, bool timestamps) {
 }
 
 // A JSON scalar as text: strings without their quotes.
-std::string text_of(const json& j) { return j.is_string() ? j.get<std::string>() : j.dump(); }
+std::string text_of(const json& j) {
+    return j.is_string() ? j.get<std::string>() : j.dump();
+}
 
 std::string create(const ApiClient& api, const CreateOptions& options) {
     json body = create_body(options);
@@ -147,8 +154,8 @@ std::string ps_table(const json& containers, std::time_t now) {
         if (c.contains("cmd") && c["cmd"].is_array())
             for (const auto& word : c["cmd"])
                 if (word.is_string()) cmd.push_back(word.get<std::string>());
-        rows.push_back({short_id(c.value("id", "")), c.value("name", ""), image, quoted_command(cmd),
-                        status_text(c.value("state", json::object()), now),
+        rows.push_back({short_id(c.value("id", "")), c.value("name", ""), image,
+                        quoted_command(cmd), status_text(c.value("state", json::object()), now),
                         time_ago(c.value("created_at", ""), now)});
     }
     return format_table(rows);
@@ -185,7 +192,8 @@ int logs_command(const ApiClient& api, const std::string& ref, bool follow, cons
     std::string target = container_path(ref) + "/logs?format=json";
     if (follow) target += "&follow=true";
     if (tail != "all") target += "&tail=" + url_encode(tail);
-    api.stream_lines(target, [timestamps](const std::string& line) { print_log_record(line, timestamps); });
+    api.stream_lines(target,
+                     [timestamps](const std::string& line) { print_log_record(line, timestamps); });
     return 0;
 }
 
@@ -194,8 +202,8 @@ int events_command(const ApiClient& api, bool as_json) {
         if (as_json) return write_line(stdout, line);
         auto e = json::parse(line, nullptr, /*allow_exceptions=*/false);
         if (!e.is_object()) return;
-        std::string text = e.value("time", "") + " " + e.value("type", "") + " " + e.value("id", "") +
-                           " (name=" + e.value("name", "");
+        std::string text = e.value("time", "") + " " + e.value("type", "") + " " +
+                           e.value("id", "") + " (name=" + e.value("name", "");
         if (e.contains("exit_code") && e["exit_code"].is_number_integer())
             text += ", exit_code=" + std::to_string(e["exit_code"].get<int>());
         write_line(stdout, text + ")");

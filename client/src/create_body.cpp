@@ -22,10 +22,14 @@ void apply_security_opt(const std::string& opt, json* body) {
             (*body)["seccomp"] = value;
             return;
         }
-        if (value.empty()) throw std::invalid_argument("--security-opt seccomp= needs unconfined, default or a profile file");
+        if (value.empty())
+            throw std::invalid_argument(
+                "--security-opt seccomp= needs unconfined, default or a profile file");
         // A file with an OCI seccomp profile: sent as the object the API takes.
         std::ifstream in(value);
-        if (!in) throw std::invalid_argument("--security-opt seccomp=" + value + ": cannot read the profile file");
+        if (!in)
+            throw std::invalid_argument("--security-opt seccomp=" + value +
+                                        ": cannot read the profile file");
         std::stringstream text;
         text << in.rdbuf();
         json profile = json::parse(text.str(), nullptr, /*allow_exceptions=*/false);
@@ -35,13 +39,17 @@ void apply_security_opt(const std::string& opt, json* body) {
         return;
     }
     if (key == "no-new-privileges") {
-        if (value.empty() || value == "true") (*body)["no_new_privileges"] = true;
-        else if (value == "false") (*body)["no_new_privileges"] = false;
-        else throw std::invalid_argument("--security-opt no-new-privileges takes true or false");
+        if (value.empty() || value == "true")
+            (*body)["no_new_privileges"] = true;
+        else if (value == "false")
+            (*body)["no_new_privileges"] = false;
+        else
+            throw std::invalid_argument("--security-opt no-new-privileges takes true or false");
         return;
     }
-    throw std::invalid_argument("--security-opt \"" + opt +
-                                "\": expected seccomp=unconfined|default|FILE or no-new-privileges");
+    throw std::invalid_argument(
+        "--security-opt \"" + opt +
+        "\": expected seccomp=unconfined|default|FILE or no-new-privileges");
 }
 
 }  // namespace
@@ -79,7 +87,8 @@ json create_body(const CreateOptions& o) {
 
     if (!o.network.empty()) {
         if (o.network != "none" && o.network != "loopback" && o.network != "veth")
-            throw std::invalid_argument("--network must be none, loopback or veth, not \"" + o.network + "\"");
+            throw std::invalid_argument("--network must be none, loopback or veth, not \"" +
+                                        o.network + "\"");
         json network{{"mode", o.network}};
         if (!o.ip.empty()) network["address"] = o.ip;
         if (!o.gateway.empty()) network["gateway"] = o.gateway;
@@ -91,7 +100,8 @@ json create_body(const CreateOptions& o) {
     json resources = json::object();
     if (!o.memory.empty()) resources["memory"] = parse_size(o.memory);
     if (o.pids_limit) resources["pids_limit"] = *o.pids_limit;
-    if (!o.cpus.empty() && o.cpu_quota) throw std::invalid_argument("give --cpus or --cpu-quota, not both");
+    if (!o.cpus.empty() && o.cpu_quota)
+        throw std::invalid_argument("give --cpus or --cpu-quota, not both");
     if (!o.cpus.empty()) {
         resources["cpu_quota"] = cpus_to_quota(o.cpus);
         resources["cpu_period"] = kCpuPeriod;

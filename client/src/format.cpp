@@ -63,7 +63,8 @@ std::time_t since(const std::string& rfc3339, std::time_t now) {
 
 std::string status_text(const nlohmann::json& state, std::time_t now) {
     std::string status = string_field(state, "status");
-    if (status == "running") return "Up " + human_duration(since(string_field(state, "started_at"), now));
+    if (status == "running")
+        return "Up " + human_duration(since(string_field(state, "started_at"), now));
     if (status == "exited") {
         std::string code = "?";
         if (auto it = state.find("exit_code"); it != state.end() && it->is_number_integer())
@@ -96,7 +97,9 @@ std::string quoted_command(const std::vector<std::string>& cmd, size_t max_chars
     return "\"" + joined + "\"";
 }
 
-std::string short_id(const std::string& id) { return id.substr(0, 12); }
+std::string short_id(const std::string& id) {
+    return id.substr(0, 12);
+}
 
 int64_t parse_size(const std::string& text) {
     auto bad = [&] {
@@ -108,15 +111,23 @@ int64_t parse_size(const std::string& text) {
     if (digits == 0 || digits > 18) throw bad();
     int64_t value = std::stoll(text.substr(0, digits));
     std::string unit;
-    for (char c : text.substr(digits)) unit.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+    for (char c : text.substr(digits))
+        unit.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
     int shift;
-    if (unit.empty() || unit == "b") shift = 0;
-    else if (unit == "k" || unit == "kb" || unit == "kib") shift = 10;
-    else if (unit == "m" || unit == "mb" || unit == "mib") shift = 20;
-    else if (unit == "g" || unit == "gb" || unit == "gib") shift = 30;
-    else if (unit == "t" || unit == "tb" || unit == "tib") shift = 40;
-    else throw bad();
-    if (value > (INT64_MAX >> shift)) throw std::invalid_argument("size \"" + text + "\" is too large");
+    if (unit.empty() || unit == "b")
+        shift = 0;
+    else if (unit == "k" || unit == "kb" || unit == "kib")
+        shift = 10;
+    else if (unit == "m" || unit == "mb" || unit == "mib")
+        shift = 20;
+    else if (unit == "g" || unit == "gb" || unit == "gib")
+        shift = 30;
+    else if (unit == "t" || unit == "tb" || unit == "tib")
+        shift = 40;
+    else
+        throw bad();
+    if (value > (INT64_MAX >> shift))
+        throw std::invalid_argument("size \"" + text + "\" is too large");
     return value << shift;
 }
 
@@ -129,16 +140,19 @@ int64_t cpus_to_quota(const std::string& text) {
         used = 0;
     }
     if (used == 0 || used != text.size() || !(cpus > 0) || cpus > 4096)
-        throw std::invalid_argument("invalid --cpus \"" + text + "\": a positive number like 0.5 or 2");
+        throw std::invalid_argument("invalid --cpus \"" + text +
+                                    "\": a positive number like 0.5 or 2");
     auto quota = static_cast<int64_t>(cpus * static_cast<double>(kCpuPeriod) + 0.5);
     // The kernel's minimum CFS quota is 1 ms.
-    if (quota < 1000) throw std::invalid_argument("--cpus " + text + " is below the minimum of 0.01");
+    if (quota < 1000)
+        throw std::invalid_argument("--cpus " + text + " is below the minimum of 0.01");
     return quota;
 }
 
 int parse_signal(const std::string& text) {
     auto bad = [&] {
-        return std::invalid_argument("unknown signal \"" + text + "\": a name like TERM or SIGKILL, or 1-" +
+        return std::invalid_argument("unknown signal \"" + text +
+                                     "\": a name like TERM or SIGKILL, or 1-" +
                                      std::to_string(SIGRTMAX));
     };
     if (text.empty()) throw bad();
@@ -149,17 +163,21 @@ int parse_signal(const std::string& text) {
         return n;
     }
     std::string name;
-    for (char c : text) name.push_back(static_cast<char>(std::toupper(static_cast<unsigned char>(c))));
+    for (char c : text)
+        name.push_back(static_cast<char>(std::toupper(static_cast<unsigned char>(c))));
     if (name.rfind("SIG", 0) == 0) name.erase(0, 3);
     // glibc's own abbreviations ("KILL", "TERM", ...) instead of a table of our own.
     for (int n = 1; n < SIGRTMIN; ++n)
         if (const char* abbrev = sigabbrev_np(n); abbrev && name == abbrev) return n;
-    for (auto [base, sign, number] : {std::tuple{"RTMIN", '+', SIGRTMIN}, std::tuple{"RTMAX", '-', SIGRTMAX}}) {
+    for (auto [base, sign, number] :
+         {std::tuple{"RTMIN", '+', SIGRTMIN}, std::tuple{"RTMAX", '-', SIGRTMAX}}) {
         std::string b = base;
         if (name == b) return number;
-        if (name.size() > b.size() + 1 && name.compare(0, b.size(), b) == 0 && name[b.size()] == sign) {
+        if (name.size() > b.size() + 1 && name.compare(0, b.size(), b) == 0 &&
+            name[b.size()] == sign) {
             std::string offset = name.substr(b.size() + 1);
-            if (offset.size() > 2 || offset.find_first_not_of("0123456789") != std::string::npos) throw bad();
+            if (offset.size() > 2 || offset.find_first_not_of("0123456789") != std::string::npos)
+                throw bad();
             int n = number + (sign == '+' ? 1 : -1) * std::stoi(offset);
             if (n < SIGRTMIN || n > SIGRTMAX) throw bad();
             return n;

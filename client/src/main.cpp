@@ -1,9 +1,8 @@
 // trumanctl: the command-line client of trumand. Flags are parsed with CLI11; every verb is a
 // function in commands.cpp; this file only wires them and turns failures into exit codes.
+#include <CLI/CLI.hpp>
 #include <cstdlib>
 #include <iostream>
-
-#include <CLI/CLI.hpp>
 
 #include "truman/client/api_client.hpp"
 #include "truman/client/commands.hpp"
@@ -34,8 +33,10 @@ void add_create_flags(CLI::App* cmd, CreateOptions& o) {
     cmd->add_option("--cpus", o.cpus, "CPUs the container may use, e.g. 0.5 or 2");
     cmd->add_option("--cpu-quota", o.cpu_quota, "CFS quota in microseconds per 100 ms period");
     cmd->add_flag("--read-only", o.read_only, "mount the root filesystem read-only");
-    cmd->add_option("--cap-add", o.cap_add, "add a capability (NET_ADMIN, ALL...)")->allow_extra_args(false);
-    cmd->add_option("--cap-drop", o.cap_drop, "drop a capability (CHOWN, ALL...)")->allow_extra_args(false);
+    cmd->add_option("--cap-add", o.cap_add, "add a capability (NET_ADMIN, ALL...)")
+        ->allow_extra_args(false);
+    cmd->add_option("--cap-drop", o.cap_drop, "drop a capability (CHOWN, ALL...)")
+        ->allow_extra_args(false);
     cmd->add_option("--network", o.network, "none, loopback or veth")
         ->check(CLI::IsMember({"none", "loopback", "veth"}));
     cmd->add_option("--ip", o.ip, "the container's address with --network veth (10.0.0.2/24)");
@@ -73,11 +74,16 @@ int main(int argc, char** argv) {
     unsigned timeout = 10;
 
     auto* create = app.add_subcommand("create", "create a container (prints its id)");
-    create->footer("Arguments: IMAGE|--rootfs PATH [CMD...] (everything after IMAGE is the command, flags included)");
+    create->footer(
+        "Arguments: IMAGE|--rootfs PATH [CMD...] (everything after IMAGE is the command, flags "
+        "included)");
     add_create_flags(create, create_options);
 
-    auto* run = app.add_subcommand("run", "create and start a container, show its output, exit with its code");
-    run->footer("Arguments: IMAGE|--rootfs PATH [CMD...] (everything after IMAGE is the command, flags included)");
+    auto* run = app.add_subcommand(
+        "run", "create and start a container, show its output, exit with its code");
+    run->footer(
+        "Arguments: IMAGE|--rootfs PATH [CMD...] (everything after IMAGE is the command, flags "
+        "included)");
     add_create_flags(run, create_options);
     run->add_flag("-d,--detach", detach, "print the id and return instead of waiting");
     run->add_flag("--rm", remove, "remove the container once it has exited");
@@ -103,7 +109,8 @@ int main(int argc, char** argv) {
     auto* inspect = app.add_subcommand("inspect", "a container's details as JSON");
     inspect->add_option("CONTAINER", refs, "id, id prefix or name")->required();
     inspect->add_flag("--json", json, "(the output is always the API's JSON)");
-    auto* logs = app.add_subcommand("logs", "a container's output (stdout to stdout, stderr to stderr)");
+    auto* logs =
+        app.add_subcommand("logs", "a container's output (stdout to stdout, stderr to stderr)");
     logs->add_flag("-f,--follow", follow, "keep following until the container exits");
     logs->add_option("--tail", tail, "only the last N lines")->capture_default_str();
     logs->add_flag("-t,--timestamps", timestamps, "prefix each line with its time");
@@ -129,7 +136,8 @@ int main(int argc, char** argv) {
         int rc = app.exit(e);  // prints help (rc 0) or the error and a hint
         return rc == 0 ? 0 : kExitUsage;
     } catch (const std::invalid_argument& e) {
-        std::cerr << "trumanctl: " << e.what() << "\nRun with --help for more information." << std::endl;
+        std::cerr << "trumanctl: " << e.what() << "\nRun with --help for more information."
+                  << std::endl;
         return kExitUsage;
     }
 

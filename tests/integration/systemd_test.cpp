@@ -107,8 +107,8 @@ TEST(Systemd, SocketActivationStartsTrumandOnTrumanctlsFirstRequest) {
         std::string trumand = kBuild + "/bin/trumand", state = dir.path() + "/state",
                     run = dir.path() + "/run";
         execl("/usr/bin/systemd-socket-activate", "systemd-socket-activate", "-l", sock.c_str(),
-              trumand.c_str(), "--state-dir", state.c_str(), "--run-dir", run.c_str(),
-              "--socket", (dir.path() + "/unused.sock").c_str(), static_cast<char*>(nullptr));
+              trumand.c_str(), "--state-dir", state.c_str(), "--run-dir", run.c_str(), "--socket",
+              (dir.path() + "/unused.sock").c_str(), static_cast<char*>(nullptr));
         _exit(127);
     }
     struct Stopper {
@@ -131,9 +131,9 @@ TEST(Systemd, SocketActivationStartsTrumandOnTrumanctlsFirstRequest) {
     ASSERT_TRUE(fs::exists(sock)) << "systemd-socket-activate did not listen";
     // Nothing but the activator is listening: this request is what starts trumand.
     std::string output;
-    int rc = run_host("'" + kBuild + "/bin/trumanctl' --socket '" + sock +
-                          "' run --rm busybox echo activated",
-                      &output);
+    int rc = run_host(
+        "'" + kBuild + "/bin/trumanctl' --socket '" + sock + "' run --rm busybox echo activated",
+        &output);
     EXPECT_EQ(rc, 0) << output << "\ntrumand log:\n" << read_file(dir.path() + "/trumand.log");
     EXPECT_EQ(output, "activated\n");
     EXPECT_FALSE(fs::exists(dir.path() + "/unused.sock")) << "trumand bound its own socket";
@@ -142,7 +142,9 @@ TEST(Systemd, SocketActivationStartsTrumandOnTrumanctlsFirstRequest) {
 TEST(Systemd, InstallPutsEverythingInTheUsualPlaces) {
     TempDir prefix("truman-install");
     std::string output;
-    ASSERT_EQ(run_host("cmake --install '" + kBuild + "' --prefix '" + prefix.path() + "' 2>&1", &output), 0)
+    ASSERT_EQ(
+        run_host("cmake --install '" + kBuild + "' --prefix '" + prefix.path() + "' 2>&1", &output),
+        0)
         << output;
     std::string libexec = cache_value("CMAKE_INSTALL_LIBEXECDIR");
     for (const std::string& file : std::vector<std::string>{"bin/trumand", "bin/trumanctl",
@@ -158,14 +160,16 @@ TEST(Systemd, InstallPutsEverythingInTheUsualPlaces) {
         EXPECT_TRUE(fs::is_regular_file(prefix.path() + "/" + std::string(file))) << file;
     // trumand looks for truman-monitor next to itself, else at the configured libexec path:
     // the binary must carry exactly where the install put it (for the configured prefix).
-    std::string configured = cache_value("CMAKE_INSTALL_PREFIX") + "/" + libexec + "/truman/truman-monitor";
+    std::string configured =
+        cache_value("CMAKE_INSTALL_PREFIX") + "/" + libexec + "/truman/truman-monitor";
     EXPECT_EQ(run_host("grep -qaF '" + configured + "' '" + prefix.path() + "/bin/trumand'"), 0)
         << "trumand does not name " << configured;
     // The installed completion is valid bash and registers itself.
-    EXPECT_EQ(run_host("bash -c 'source \"" + prefix.path() +
-                       "/share/bash-completion/completions/trumanctl\" && complete -p trumanctl'",
-                       &output),
-              0)
+    EXPECT_EQ(
+        run_host("bash -c 'source \"" + prefix.path() +
+                     "/share/bash-completion/completions/trumanctl\" && complete -p trumanctl'",
+                 &output),
+        0)
         << output;
 }
 
@@ -175,8 +179,8 @@ TEST(Systemd, BashCompletionOffersVerbsFlagsAndContainers) {
                          "client/completion/trumanctl.bash";
     auto complete = [&](const std::string& line) {
         std::string output;
-        run_host("bash -c 'source \"" + source +
-                     "\"; COMP_WORDS=(" + line + "); COMP_CWORD=$((${#COMP_WORDS[@]}-1)); "
+        run_host("bash -c 'source \"" + source + "\"; COMP_WORDS=(" + line +
+                     "); COMP_CWORD=$((${#COMP_WORDS[@]}-1)); "
                      "_trumanctl; printf \"%s\\n\" \"${COMPREPLY[@]}\"'",
                  &output);
         return output;

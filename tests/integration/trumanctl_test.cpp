@@ -64,17 +64,19 @@ std::ostream& operator<<(std::ostream& os, const CtlResult& r) {
 // One trumand on a temporary socket; its containers are removed and it is stopped by the
 // destructor, also when a test fails half-way.
 class Trumand {
-public:
+  public:
     Trumand() : socket_(dir_.path() + "/trumand.sock") {
         pid_ = fork();
         if (pid_ < 0) throw std::runtime_error("fork");
         if (pid_ == 0) {
-            int log = open((dir_.path() + "/trumand.log").c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+            int log =
+                open((dir_.path() + "/trumand.log").c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
             if (log >= 0) dup2(log, 2);
-            std::string bin = kBin + "trumand", state = dir_.path() + "/state", run = dir_.path() + "/run";
-            execl(bin.c_str(), bin.c_str(), "--socket", socket_.c_str(), "--state-dir", state.c_str(),
-                  "--run-dir", run.c_str(), "--group", "truman-test-nonexistent", "--log-level", "debug",
-                  static_cast<char*>(nullptr));
+            std::string bin = kBin + "trumand", state = dir_.path() + "/state",
+                        run = dir_.path() + "/run";
+            execl(bin.c_str(), bin.c_str(), "--socket", socket_.c_str(), "--state-dir",
+                  state.c_str(), "--run-dir", run.c_str(), "--group", "truman-test-nonexistent",
+                  "--log-level", "debug", static_cast<char*>(nullptr));
             _exit(127);
         }
         client::ApiClient api(socket_);
@@ -125,14 +127,14 @@ public:
     }
     const std::string& socket() const { return socket_; }
 
-private:
+  private:
     TempDir dir_{"tctl"};  // short: the monitor socket path must fit sun_path
     std::string socket_;
     pid_t pid_ = -1;
 };
 
 class TrumanctlTest : public ::testing::Test {
-protected:
+  protected:
     void TearDown() override {
         if (HasFailure()) std::cerr << "trumand log:\n" << daemon_.log();
     }
@@ -255,7 +257,8 @@ TEST_F(TrumanctlTest, LogsFollowStreamsUntilTheContainerExits) {
     EXPECT_EQ(tail.err, "bye\n");
     auto stamped = ctl({"logs", "-t", "--tail", "1", name});
     ASSERT_EQ(stamped.rc, 0) << stamped;
-    EXPECT_TRUE(std::regex_match(stamped.err, std::regex(R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z bye\n)")))
+    EXPECT_TRUE(
+        std::regex_match(stamped.err, std::regex(R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z bye\n)")))
         << stamped.err;
 }
 
@@ -288,9 +291,30 @@ TEST_F(TrumanctlTest, CreateStartWaitKillStop) {
 }
 
 TEST_F(TrumanctlTest, RunFlagsReachTheContainer) {
-    auto r = ctl({"run", "--rm", "--hostname", "box", "-e", "GREETING=hi there", "-w", "/tmp",
-                  "--user", "1234:5678", "--read-only", "--network", "none", "--memory", "64m",
-                  "--pids-limit", "32", "--cpus", "0.5", "--cap-drop", "ALL", "busybox", "sh", "-c",
+    auto r = ctl({"run",
+                  "--rm",
+                  "--hostname",
+                  "box",
+                  "-e",
+                  "GREETING=hi there",
+                  "-w",
+                  "/tmp",
+                  "--user",
+                  "1234:5678",
+                  "--read-only",
+                  "--network",
+                  "none",
+                  "--memory",
+                  "64m",
+                  "--pids-limit",
+                  "32",
+                  "--cpus",
+                  "0.5",
+                  "--cap-drop",
+                  "ALL",
+                  "busybox",
+                  "sh",
+                  "-c",
                   "hostname; echo $GREETING; pwd; id -u; id -g"});
     EXPECT_EQ(r.rc, 0) << r;
     EXPECT_EQ(r.out, "box\nhi there\n/tmp\n1234\n5678\n");
@@ -299,7 +323,8 @@ TEST_F(TrumanctlTest, RunFlagsReachTheContainer) {
     EXPECT_EQ(ctl({"run", "--rm", "--read-only", "busybox", "sh", "-c", probe}).out, "ro\n");
     EXPECT_EQ(ctl({"run", "--rm", "busybox", "sh", "-c", probe}).out, "rw\n");
     // seccomp=unconfined is accepted and the container still runs.
-    EXPECT_EQ(ctl({"run", "--rm", "--security-opt", "seccomp=unconfined", "busybox", "true"}).rc, 0);
+    EXPECT_EQ(ctl({"run", "--rm", "--security-opt", "seccomp=unconfined", "busybox", "true"}).rc,
+              0);
 }
 
 TEST_F(TrumanctlTest, SocketFromTheEnvironment) {
@@ -314,7 +339,8 @@ TEST_F(TrumanctlTest, SocketFromTheEnvironment) {
     auto human = run_ctl({"info"}, {"TRUMAN_SOCKET=" + daemon_.socket()});
     EXPECT_NE(human.out.find("Socket: " + daemon_.socket()), std::string::npos) << human;
     // --socket wins over the environment.
-    auto flag = run_ctl({"--socket", daemon_.socket(), "version"}, {"TRUMAN_SOCKET=/nonexistent.sock"});
+    auto flag =
+        run_ctl({"--socket", daemon_.socket(), "version"}, {"TRUMAN_SOCKET=/nonexistent.sock"});
     EXPECT_EQ(flag.rc, 0) << flag;
 }
 
@@ -376,8 +402,11 @@ TEST_F(TrumanctlTest, ErrorsHaveOneLineAndTheirOwnExitCode) {
         daemon_message = e.what();
     }
     ASSERT_FALSE(daemon_message.empty());
-    for (auto args : std::vector<std::vector<std::string>>{
-             {"inspect", missing}, {"rm", missing}, {"logs", missing}, {"wait", missing}, {"start", missing}}) {
+    for (auto args : std::vector<std::vector<std::string>>{{"inspect", missing},
+                                                           {"rm", missing},
+                                                           {"logs", missing},
+                                                           {"wait", missing},
+                                                           {"start", missing}}) {
         auto r = ctl(args);
         EXPECT_EQ(r.rc, 126) << args[0] << ": " << r;
         EXPECT_EQ(r.err, "trumanctl: " + daemon_message + "\n") << args[0];

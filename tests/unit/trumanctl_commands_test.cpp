@@ -62,7 +62,11 @@ TEST(TrumanctlCreateBody, EveryFlagMapsOntoTheApisFieldNames) {
         {"cap_add", {"NET_ADMIN"}},
         {"cap_drop", {"CHOWN"}},
         {"network", {{"mode", "veth"}, {"address", "10.0.0.2/24"}, {"gateway", "10.0.0.1"}}},
-        {"resources", {{"memory", 128 << 20}, {"pids_limit", 64}, {"cpu_quota", 150000}, {"cpu_period", 100000}}},
+        {"resources",
+         {{"memory", 128 << 20},
+          {"pids_limit", 64},
+          {"cpu_quota", 150000},
+          {"cpu_period", 100000}}},
         {"seccomp", "unconfined"},
         {"no_new_privileges", true}};
     EXPECT_EQ(create_body(o), expected) << create_body(o).dump(2);
@@ -128,16 +132,22 @@ TEST(TrumanctlPs, TableHasOneAlignedRowPerContainer) {
           {"rootfs", "/srv/root"},
           {"cmd", {"true"}},
           {"created_at", "2026-01-01T00:00:00Z"},
-          {"state", {{"status", "exited"}, {"exit_code", 3}, {"finished_at", "2026-01-01T00:58:00Z"}}}}});
+          {"state",
+           {{"status", "exited"}, {"exit_code", 3}, {"finished_at", "2026-01-01T00:58:00Z"}}}}});
     EXPECT_EQ(ps_table(list, now),
-              "CONTAINER ID   NAME   IMAGE       COMMAND                  STATUS                     CREATED\n"
-              "aaaaaaaaaaaa   web    busybox     \"sh -c while true; d…\"   Up 5 seconds               3 minutes ago\n"
-              "bbbbbbbbbbbb   job    /srv/root   \"true\"                   Exited (3) 2 minutes ago   About an hour ago\n");
-    EXPECT_EQ(ps_table(json::array(), now), "CONTAINER ID   NAME   IMAGE   COMMAND   STATUS   CREATED\n");
+              "CONTAINER ID   NAME   IMAGE       COMMAND                  STATUS                   "
+              "  CREATED\n"
+              "aaaaaaaaaaaa   web    busybox     \"sh -c while true; d…\"   Up 5 seconds           "
+              "    3 minutes ago\n"
+              "bbbbbbbbbbbb   job    /srv/root   \"true\"                   Exited (3) 2 minutes "
+              "ago   About an hour ago\n");
+    EXPECT_EQ(ps_table(json::array(), now),
+              "CONTAINER ID   NAME   IMAGE   COMMAND   STATUS   CREATED\n");
 }
 
 TEST(TrumanctlApiError, TheDaemonsMessageAsSent) {
-    ApiError e = api_error(404, R"({"error":{"code":"not_found","message":"no such container: nope"}})");
+    ApiError e =
+        api_error(404, R"({"error":{"code":"not_found","message":"no such container: nope"}})");
     EXPECT_STREQ(e.what(), "no such container: nope");
     EXPECT_EQ(e.status(), 404u);
     EXPECT_EQ(e.code(), "not_found");
@@ -152,8 +162,9 @@ TEST(TrumanctlApiClient, ConnectionErrorNamesTheSocketAndTheReason) {
         api.call("GET", "/v1/_ping");
         FAIL() << "connected to nothing";
     } catch (const ConnectionError& e) {
-        EXPECT_EQ(std::string(e.what()), "cannot connect to trumand at " + dir.path() +
-                                             "/nothing.sock: No such file or directory — is trumand running?");
+        EXPECT_EQ(std::string(e.what()),
+                  "cannot connect to trumand at " + dir.path() +
+                      "/nothing.sock: No such file or directory — is trumand running?");
     }
 }
 

@@ -41,8 +41,9 @@ TEST(TrumanctlFormat, HumanDurationsUseDockersWords) {
 TEST(TrumanctlFormat, StatusTextForEachState) {
     std::time_t now = *parse_rfc3339("2026-01-01T00:10:00Z");
     EXPECT_EQ(status_text(json{{"status", "created"}}, now), "Created");
-    EXPECT_EQ(status_text(json{{"status", "running"}, {"started_at", "2026-01-01T00:09:55.1Z"}}, now),
-              "Up 5 seconds");
+    EXPECT_EQ(
+        status_text(json{{"status", "running"}, {"started_at", "2026-01-01T00:09:55.1Z"}}, now),
+        "Up 5 seconds");
     EXPECT_EQ(status_text(json{{"status", "exited"},
                                {"exit_code", 3},
                                {"finished_at", "2026-01-01T00:08:00.000000001Z"}},
@@ -51,15 +52,17 @@ TEST(TrumanctlFormat, StatusTextForEachState) {
     // A clock that went backwards is never a negative duration.
     EXPECT_EQ(status_text(json{{"status", "running"}, {"started_at", "2026-01-01T01:00:00Z"}}, now),
               "Up Less than a second");
-    EXPECT_EQ(status_text(json{{"status", "exited"}, {"exit_code", nullptr}, {"finished_at", ""}}, now),
-              "Exited (?)");
+    EXPECT_EQ(
+        status_text(json{{"status", "exited"}, {"exit_code", nullptr}, {"finished_at", ""}}, now),
+        "Exited (?)");
     EXPECT_EQ(time_ago("2026-01-01T00:07:00Z", now), "3 minutes ago");
     EXPECT_EQ(time_ago("garbage", now), "");
 }
 
 TEST(TrumanctlFormat, CommandIsQuotedAndTruncated) {
     EXPECT_EQ(quoted_command({"sh", "-c", "exit 7"}), "\"sh -c exit 7\"");
-    EXPECT_EQ(quoted_command({"sh", "-c", "while true; do sleep 1; done"}), "\"sh -c while true; d…\"");
+    EXPECT_EQ(quoted_command({"sh", "-c", "while true; do sleep 1; done"}),
+              "\"sh -c while true; d…\"");
     EXPECT_EQ(quoted_command({}), "\"\"");
     // The cut never splits a multi-byte character.
     EXPECT_EQ(quoted_command({"ééééé"}, 4), "\"é…\"");
@@ -108,9 +111,8 @@ TEST(TrumanctlFormat, SignalNamesAndNumbers) {
 }
 
 TEST(TrumanctlFormat, TableColumnsAreAligned) {
-    std::string table = format_table({{"ID", "NAME", "STATUS"},
-                                      {"abc", "x", "Up 5 seconds"},
-                                      {"a", "longer-name", "Created"}});
+    std::string table = format_table(
+        {{"ID", "NAME", "STATUS"}, {"abc", "x", "Up 5 seconds"}, {"a", "longer-name", "Created"}});
     EXPECT_EQ(table,
               "ID    NAME          STATUS\n"
               "abc   x             Up 5 seconds\n"

@@ -3,11 +3,10 @@
 #pragma once
 
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <stdexcept>
 #include <string>
 #include <string_view>
-
-#include <nlohmann/json.hpp>
 
 namespace truman::client {
 
@@ -18,13 +17,13 @@ class ConnectionError : public std::runtime_error {
 
 // trumand answered with an error status; what() is the daemon's message as sent.
 class ApiError : public std::runtime_error {
-public:
+  public:
     ApiError(unsigned status, std::string code, const std::string& message)
         : std::runtime_error(message), status_(status), code_(std::move(code)) {}
     unsigned status() const noexcept { return status_; }
     const std::string& code() const noexcept { return code_; }
 
-private:
+  private:
     unsigned status_;
     std::string code_;
 };
@@ -37,7 +36,7 @@ ApiError api_error(unsigned status, const std::string& body);
 std::string url_encode(std::string_view text);
 
 class ApiClient {
-public:
+  public:
     explicit ApiClient(std::string socket_path) : socket_path_(std::move(socket_path)) {}
 
     // The body of a 2xx response ("" for 204). Throws ApiError / ConnectionError.
@@ -48,7 +47,8 @@ public:
 
     // A streaming GET: on_data gets the body's bytes as they arrive, until the daemon ends
     // the stream. Throws ApiError (the stream was refused) / ConnectionError.
-    void stream(const std::string& target, const std::function<void(std::string_view)>& on_data) const;
+    void stream(const std::string& target,
+                const std::function<void(std::string_view)>& on_data) const;
 
     // Same, cut into lines (without the '\n'); a last unterminated line is delivered too.
     void stream_lines(const std::string& target,
@@ -56,7 +56,7 @@ public:
 
     const std::string& socket_path() const { return socket_path_; }
 
-private:
+  private:
     std::string socket_path_;
 };
 
