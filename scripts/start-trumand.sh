@@ -6,5 +6,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 cmake -S . -B build-release -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build build-release -j"$(nproc)" --target trumand truman-monitor
+cmake --build build-release -j"$(nproc)" --target trumand truman-monitor trumanctl
+echo "trumand starting; from another shell: export PATH=$PWD/build-release/bin:\$PATH; trumanctl run --rm busybox echo hello" >&2
 exec build-release/bin/trumand "$@"
