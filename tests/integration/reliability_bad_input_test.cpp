@@ -168,6 +168,41 @@ TEST_F(ReliabilityBadInput, TenThousandIdleConnections) {
     expect_serving();
 }
 
+// The same flood against a trumand whose own descriptors run out first (RLIMIT_NOFILE 64):
+// accept() fails with EMFILE while connections wait in the backlog. The daemon must neither
+// die nor spin on the failing accept (each failure is a log line: a spin writes hundreds of
+// thousands a second), and it serves again once the clients leave.
+TEST(ReliabilityFdExhaustion, AcceptBacksOffAndRecovers) {
+    TrumandOptions options;
+    options.nofile = 64;
+    TrumandProcess daemon(options);
+    auto accept_failures = [&] {
+        std::string log = daemon.log();
+        size_t n = 0;
+        for (size_t pos = 0; (pos = log.find("accept: ", pos)) != std::string::npos; ++pos) ++n;
+        return n;
+    };
+    std::vector<std::unique_ptr<HttpClient>> clients;
+    for (int i = 0; i < 200; ++i) clients.push_back(std::make_unique<HttpClient>(daemon.socket()));
+    // Hold them for a second of EMFILE.
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+    ASSERT_TRUE(daemon.alive());
+    size_t failures = accept_failures();
+    EXPECT_GT(failures, 0u) << "the test did not exhaust trumand's descriptors";
+    EXPECT_LT(failures, 1000u) << "trumand spins on a failing accept()";
+    clients.clear();
+    bool served = false;
+    for (int i = 0; i < 200 && !served; ++i) {
+        try {
+            HttpClient c(daemon.socket());
+            served = c.request("GET", "/v1/_ping").status == 200;
+        } catch (const std::exception&) {
+        }
+        if (!served) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    EXPECT_TRUE(served) << "trumand did not serve again once descriptors were free";
+}
+
 TEST_F(ReliabilityBadInput, HugeBodyIs413) {
     json body = valid_create();
     body["env"] = {"BIG=" + std::string(10 << 20, 'x')};
