@@ -440,6 +440,8 @@ daemon::CreateRequest create_request_from_json(const json& body) {
         if (cmd.empty()) throw invalid_argument("cmd", "must not be empty");
     }
     ContainerSpec spec = default_spec(root, cmd);
+    // Like docker: without a hostname the service names the container's UTS after its short id.
+    spec.hostname.clear();
 
     if (const json* v = f.get("env")) apply_env(*v, &spec.process.env);
     if (const json* v = f.get("cwd")) spec.process.cwd = absolute_path(*v, "cwd");

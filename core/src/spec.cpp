@@ -1121,24 +1121,33 @@ ContainerSpec default_spec(const std::string& rootfs, std::vector<std::string> a
     return spec;
 }
 
+namespace {
+// One row per namespace type: its OCI name, its clone flag, its /proc/PID/ns entry.
+struct NamespaceInfo {
+    NamespaceType type;
+    const char* oci_name;
+    int clone_flag;
+    const char* proc_name;
+};
+constexpr NamespaceInfo kNamespaces[] = {
+    {NamespaceType::pid, "pid", CLONE_NEWPID, "pid"},
+    {NamespaceType::network, "network", CLONE_NEWNET, "net"},
+    {NamespaceType::mount, "mount", CLONE_NEWNS, "mnt"},
+    {NamespaceType::ipc, "ipc", CLONE_NEWIPC, "ipc"},
+    {NamespaceType::uts, "uts", CLONE_NEWUTS, "uts"},
+    {NamespaceType::user, "user", CLONE_NEWUSER, "user"},
+    {NamespaceType::cgroup, "cgroup", CLONE_NEWCGROUP, "cgroup"},
+};
+const NamespaceInfo* namespace_info(NamespaceType type) noexcept {
+    for (const auto& info : kNamespaces)
+        if (info.type == type) return &info;
+    return nullptr;
+}
+}  // namespace
+
 const char* to_string(NamespaceType type) noexcept {
-    switch (type) {
-        case NamespaceType::pid:
-            return "pid";
-        case NamespaceType::network:
-            return "network";
-        case NamespaceType::mount:
-            return "mount";
-        case NamespaceType::ipc:
-            return "ipc";
-        case NamespaceType::uts:
-            return "uts";
-        case NamespaceType::user:
-            return "user";
-        case NamespaceType::cgroup:
-            return "cgroup";
-    }
-    return "unknown";
+    const NamespaceInfo* info = namespace_info(type);
+    return info ? info->oci_name : "unknown";
 }
 
 const char* to_string(Network::Mode mode) noexcept {
@@ -1154,52 +1163,19 @@ const char* to_string(Network::Mode mode) noexcept {
 }
 
 std::optional<NamespaceType> namespace_type_from_string(const std::string& name) {
-    for (NamespaceType type :
-         {NamespaceType::pid, NamespaceType::network, NamespaceType::mount, NamespaceType::ipc,
-          NamespaceType::uts, NamespaceType::user, NamespaceType::cgroup}) {
-        if (name == to_string(type)) return type;
-    }
+    for (const auto& info : kNamespaces)
+        if (name == info.oci_name) return info.type;
     return std::nullopt;
 }
 
 int clone_flag(NamespaceType type) noexcept {
-    switch (type) {
-        case NamespaceType::pid:
-            return CLONE_NEWPID;
-        case NamespaceType::network:
-            return CLONE_NEWNET;
-        case NamespaceType::mount:
-            return CLONE_NEWNS;
-        case NamespaceType::ipc:
-            return CLONE_NEWIPC;
-        case NamespaceType::uts:
-            return CLONE_NEWUTS;
-        case NamespaceType::user:
-            return CLONE_NEWUSER;
-        case NamespaceType::cgroup:
-            return CLONE_NEWCGROUP;
-    }
-    return 0;
+    const NamespaceInfo* info = namespace_info(type);
+    return info ? info->clone_flag : 0;
 }
 
 const char* proc_ns_name(NamespaceType type) noexcept {
-    switch (type) {
-        case NamespaceType::pid:
-            return "pid";
-        case NamespaceType::network:
-            return "net";
-        case NamespaceType::mount:
-            return "mnt";
-        case NamespaceType::ipc:
-            return "ipc";
-        case NamespaceType::uts:
-            return "uts";
-        case NamespaceType::user:
-            return "user";
-        case NamespaceType::cgroup:
-            return "cgroup";
-    }
-    return "unknown";
+    const NamespaceInfo* info = namespace_info(type);
+    return info ? info->proc_name : "unknown";
 }
 
 }  // namespace truman

@@ -83,8 +83,14 @@ std::string default_monitor_path() {
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
     if (n > 0) {
         std::string path(exe, static_cast<size_t>(n));
-        std::string candidate = path.substr(0, path.rfind('/') + 1) + "truman-monitor";
+        std::string dir = path.substr(0, path.rfind('/') + 1);
+        std::string candidate = dir + "truman-monitor";
         if (access(candidate.c_str(), X_OK) == 0) return candidate;
+#ifdef TRUMAN_MONITOR_RELATIVE_PATH
+        // bin/trumand -> libexec/truman/truman-monitor of the same (possibly relocated) tree.
+        candidate = dir + TRUMAN_MONITOR_RELATIVE_PATH;
+        if (access(candidate.c_str(), X_OK) == 0) return candidate;
+#endif
     }
     return TRUMAN_MONITOR_INSTALL_PATH;
 }

@@ -1,0 +1,38 @@
+// One function per trumanctl verb: flags in, requests to trumand, output to stdout/stderr,
+// the process exit code out. ApiError / ConnectionError propagate to main, which turns them
+// into the one-line message and the exit code (except where a verb handles several
+// containers and reports each failure itself).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "truman/client/api_client.hpp"
+#include "truman/client/create_body.hpp"
+
+namespace truman::client {
+
+// Exit codes of trumanctl itself; run and wait otherwise exit with the container's code.
+constexpr int kExitUsage = 125;       // bad flags or arguments: nothing was sent
+constexpr int kExitApiError = 126;    // trumand answered with an error
+constexpr int kExitConnection = 127;  // trumand could not be reached
+
+int create_command(const ApiClient& api, const CreateOptions& options);
+int run_command(const ApiClient& api, const CreateOptions& options, bool detach, bool remove);
+int start_command(const ApiClient& api, const std::vector<std::string>& refs);
+int wait_command(const ApiClient& api, const std::vector<std::string>& refs);
+int rm_command(const ApiClient& api, const std::vector<std::string>& refs, bool force);
+int kill_command(const ApiClient& api, const std::vector<std::string>& refs, int signal);
+int stop_command(const ApiClient& api, const std::vector<std::string>& refs, unsigned timeout);
+int ps_command(const ApiClient& api, bool all, bool quiet, bool json);
+int inspect_command(const ApiClient& api, const std::vector<std::string>& refs);
+int logs_command(const ApiClient& api, const std::string& ref, bool follow, const std::string& tail,
+                 bool timestamps);
+int events_command(const ApiClient& api, bool json);
+int info_command(const ApiClient& api, bool json);
+int version_command(const ApiClient& api, bool json, const std::string& client_version);
+
+// The `ps` table for a GET /v1/containers answer, seen at time now (unit tested).
+std::string ps_table(const nlohmann::json& containers, std::time_t now);
+
+}  // namespace truman::client

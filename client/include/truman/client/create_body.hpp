@@ -1,0 +1,34 @@
+// `trumanctl create/run` flags -> the JSON body of POST /v1/containers (the API's field names,
+// see api/src/mapping.cpp and openapi.yaml). Only fields the API accepts are ever sent.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace truman::client {
+
+struct CreateOptions {
+    std::string name;
+    std::string hostname;
+    std::vector<std::string> env;  // KEY=value, or KEY to copy it from our environment
+    std::string workdir;
+    std::string user;    // uid[:gid]
+    std::string memory;  // "128m"
+    std::optional<int64_t> pids_limit;
+    std::string cpus;                  // "1.5"
+    std::optional<int64_t> cpu_quota;  // microseconds per 100 ms period
+    bool read_only = false;
+    std::vector<std::string> cap_add, cap_drop;
+    std::string network;                     // none | loopback | veth
+    std::string ip, gateway;                 // with --network veth
+    std::vector<std::string> security_opts;  // seccomp=unconfined|default|FILE, no-new-privileges
+    std::string rootfs;
+    std::vector<std::string> args;  // IMAGE CMD... (or CMD... with --rootfs)
+};
+
+// Throws std::invalid_argument (a usage error: nothing was sent) naming the flag.
+nlohmann::json create_body(const CreateOptions& options);
+
+}  // namespace truman::client

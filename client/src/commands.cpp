@@ -1,0 +1,246 @@
+#include "truman/client/commands.hpp"
+
+#include <cstdio>
+#include <ctime>
+#include <iostream>
+
+#include "truman/client/format.hpp"
+
+namespace truman::client {
+
+using nlohmann::json;
+
+namespace {
+
+std::string container_path(const std::string& ref) {
+    return "/v1/containers/" + url_encode(ref);
+}
+
+void report(const std::exception& e) {
+    std::cerr << "trumanctl: " << e.what() << std::endl;
+}
+
+// Runs fn for each container: one failure (the daemon's error) is reported and the others
+// still get their turn, like docker; the exit code says something failed. A dead daemon
+// (ConnectionError) stops everything.
+template <typename Fn>
+int for_each_ref(const std::vector<std::string>& refs, Fn&& fn) {
+    int rc = 0;
+    for (const auto& ref : refs) {
+        try {
+            fn(ref);
+        } catch (const ApiError& e) {
+            report(e);
+            rc = kExitApiError;
+        }
+    }
+    return rc;
+}
+
+// A container killed by a signal exits like a shell reports it: 128 + the signal.
+int exit_code_of(const json& wait_result) {
+    int signal = wait_result.value("signal", 0);
+    if (signal > 0) return 128 + signal;
+    return wait_result.value("exit_code", -1) < 0 ? kExitApiError
+                                                  : wait_result["exit_code"].get<int>();
+}
+
+void write_line(FILE* to, const std::string& text) {
+    std::fwrite(text.data(), 1, text.size(), to);
+    std::fputc('\n', to);
+    std::fflush(to);  // followers (logs -f | grep) see each line as it comes
+}
+
+// One ndjson log record to stdout or stderr, as the container wrote it.
+void print_log_record(const std::string& line, bool timestamps) {
+    auto record = json::parse(line, nullptr, /*allow_exceptions=*/false);
+    if (!record.is_object()) return;
+    std::string text = record.value("log", "");
+    if (timestamps) text = record.value("time", "") + " " + text;
+    write_line(record.value("stream", "stdout") == "stderr" ? stderr : stdout, text);
+}
+
+// A JSON scalar as text: strings without their quotes.
+std::string text_of(const json& j) {
+    return j.is_string() ? j.get<std::string>() : j.dump();
+}
+
+std::string create(const ApiClient& api, const CreateOptions& options) {
+    json body = create_body(options);
+    return api.call_json("POST", "/v1/containers", &body).at("id").get<std::string>();
+}
+
+}  // namespace
+
+int create_command(const ApiClient& api, const CreateOptions& options) {
+    std::cout << create(api, options) << std::endl;
+    return 0;
+}
+
+int run_command(const ApiClient& api, const CreateOptions& options, bool detach, bool remove) {
+    std::string id = create(api, options);
+    std::string path = container_path(id);
+    // --rm: the container goes whatever happens after create (a failed start included).
+    struct Remover {
+        const ApiClient& api;
+        std::string path;
+        bool armed;
+        ~Remover() {
+            if (!armed) return;
+            try {
+                api.call("DELETE", path + "?force=true");
+            } catch (const std::exception& e) {
+                report(e);
+            }
+        }
+    } remover{api, path, remove && !detach};
+
+    api.call("POST", path + "/start");
+    if (detach) {
+        std::cout << id << std::endl;
+        return 0;
+    }
+    // Following from the first line: the stream ends once the container has exited and every
+    // line was delivered, so nothing it printed is lost even if it exited before we got here.
+    api.stream_lines(path + "/logs?follow=true&format=json",
+                     [](const std::string& line) { print_log_record(line, false); });
+    return exit_code_of(api.call_json("POST", path + "/wait"));
+}
+
+int start_command(const ApiClient& api, const std::vector<std::string>& refs) {
+    return for_each_ref(refs, [&](const std::string& ref) {
+        api.call("POST", container_path(ref) + "/start");
+        std::cout << ref << std::endl;
+    });
+}
+
+int wait_command(const ApiClient& api, const std::vector<std::string>& refs) {
+    int last = 0;
+    int rc = for_each_ref(refs, [&](const std::string& ref) {
+        last = exit_code_of(api.call_json("POST", container_path(ref) + "/wait"));
+        std::cout << last << std::endl;
+    });
+    return rc != 0 ? rc : last;
+}
+
+int rm_command(const ApiClient& api, const std::vector<std::string>& refs, bool force) {
+    return for_each_ref(refs, [&](const std::string& ref) {
+        api.call("DELETE", container_path(ref) + (force ? "?force=true" : ""));
+        std::cout << ref << std::endl;
+    });
+}
+
+int kill_command(const ApiClient& api, const std::vector<std::string>& refs, int signal) {
+    return for_each_ref(refs, [&](const std::string& ref) {
+        api.call("POST", container_path(ref) + "/kill?signal=" + std::to_string(signal));
+        std::cout << ref << std::endl;
+    });
+}
+
+int stop_command(const ApiClient& api, const std::vector<std::string>& refs, unsigned timeout) {
+    return for_each_ref(refs, [&](const std::string& ref) {
+        api.call("POST", container_path(ref) + "/stop?timeout=" + std::to_string(timeout));
+        std::cout << ref << std::endl;
+    });
+}
+
+std::string ps_table(const json& containers, std::time_t now) {
+    std::vector<std::vector<std::string>> rows{
+        {"CONTAINER ID", "NAME", "IMAGE", "COMMAND", "STATUS", "CREATED"}};
+    for (const auto& c : containers) {
+        std::string image = c.value("image", "");
+        if (image.empty()) image = c.value("rootfs", "");
+        std::vector<std::string> cmd;
+        if (c.contains("cmd") && c["cmd"].is_array())
+            for (const auto& word : c["cmd"])
+                if (word.is_string()) cmd.push_back(word.get<std::string>());
+        rows.push_back({short_id(c.value("id", "")), c.value("name", ""), image,
+                        quoted_command(cmd), status_text(c.value("state", json::object()), now),
+                        time_ago(c.value("created_at", ""), now)});
+    }
+    return format_table(rows);
+}
+
+int ps_command(const ApiClient& api, bool all, bool quiet, bool as_json) {
+    json list = api.call_json("GET", all ? "/v1/containers" : "/v1/containers?state=running");
+    if (as_json) {
+        std::cout << list.dump(2) << std::endl;
+    } else if (quiet) {
+        for (const auto& c : list) std::cout << short_id(c.value("id", "")) << "\n";
+    } else {
+        std::cout << ps_table(list, std::time(nullptr));
+    }
+    return 0;
+}
+
+int inspect_command(const ApiClient& api, const std::vector<std::string>& refs) {
+    json found = json::array();
+    int rc = for_each_ref(refs, [&](const std::string& ref) {
+        found.push_back(api.call_json("GET", container_path(ref)));
+    });
+    // One container: its object (`| jq .state.status`); several: an array of them.
+    if (refs.size() == 1) {
+        if (!found.empty()) std::cout << found[0].dump(2) << std::endl;
+    } else {
+        std::cout << found.dump(2) << std::endl;
+    }
+    return rc;
+}
+
+int logs_command(const ApiClient& api, const std::string& ref, bool follow, const std::string& tail,
+                 bool timestamps) {
+    std::string target = container_path(ref) + "/logs?format=json";
+    if (follow) target += "&follow=true";
+    if (tail != "all") target += "&tail=" + url_encode(tail);
+    api.stream_lines(target,
+                     [timestamps](const std::string& line) { print_log_record(line, timestamps); });
+    return 0;
+}
+
+int events_command(const ApiClient& api, bool as_json) {
+    api.stream_lines("/v1/events", [as_json](const std::string& line) {
+        if (as_json) return write_line(stdout, line);
+        auto e = json::parse(line, nullptr, /*allow_exceptions=*/false);
+        if (!e.is_object()) return;
+        std::string text = e.value("time", "") + " " + e.value("type", "") + " " +
+                           e.value("id", "") + " (name=" + e.value("name", "");
+        if (e.contains("exit_code") && e["exit_code"].is_number_integer())
+            text += ", exit_code=" + std::to_string(e["exit_code"].get<int>());
+        write_line(stdout, text + ")");
+    });
+    return 0;
+}
+
+int info_command(const ApiClient& api, bool as_json) {
+    json info = api.call_json("GET", "/v1/info");
+    if (as_json) {
+        std::cout << info.dump(2) << std::endl;
+        return 0;
+    }
+    json counts = info.value("containers", json::object());
+    auto count = [&](const char* key) { return counts.value(key, 0); };
+    std::cout << "Server Version: " << info.value("version", "") << "\n"
+              << "API Version: " << text_of(info.value("api_version", json())) << "\n"
+              << "Kernel: " << info.value("kernel", "") << "\n"
+              << "Cgroup Mode: " << info.value("cgroup_mode", "") << "\n"
+              << "Containers: " << count("created") + count("running") + count("exited") << "\n"
+              << " Running: " << count("running") << "\n"
+              << " Created: " << count("created") << "\n"
+              << " Exited: " << count("exited") << "\n"
+              << "Socket: " << api.socket_path() << std::endl;
+    return 0;
+}
+
+int version_command(const ApiClient& api, bool as_json, const std::string& client_version) {
+    if (!as_json) std::cout << "Client: trumanctl " << client_version << std::endl;
+    json version = api.call_json("GET", "/v1/version");
+    if (as_json) {
+        std::cout << version.dump(2) << std::endl;
+    } else {
+        std::cout << "Server: trumand " << version.value("version", "") << " (API "
+                  << text_of(version.value("api_version", json())) << ")" << std::endl;
+    }
+    return 0;
+}
+
+}  // namespace truman::client

@@ -1,0 +1,116 @@
+#include "truman/client/create_body.hpp"
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+#include "truman/client/format.hpp"
+
+namespace truman::client {
+
+using nlohmann::json;
+
+namespace {
+
+void apply_security_opt(const std::string& opt, json* body) {
+    size_t eq = opt.find('=');
+    std::string key = opt.substr(0, eq);
+    std::string value = eq == std::string::npos ? "" : opt.substr(eq + 1);
+    if (key == "seccomp") {
+        if (value == "unconfined" || value == "default") {
+            (*body)["seccomp"] = value;
+            return;
+        }
+        if (value.empty())
+            throw std::invalid_argument(
+                "--security-opt seccomp= needs unconfined, default or a profile file");
+        // A file with an OCI seccomp profile: sent as the object the API takes.
+        std::ifstream in(value);
+        if (!in)
+            throw std::invalid_argument("--security-opt seccomp=" + value +
+                                        ": cannot read the profile file");
+        std::stringstream text;
+        text << in.rdbuf();
+        json profile = json::parse(text.str(), nullptr, /*allow_exceptions=*/false);
+        if (!profile.is_object())
+            throw std::invalid_argument("--security-opt seccomp=" + value + ": not a JSON object");
+        (*body)["seccomp"] = profile;
+        return;
+    }
+    if (key == "no-new-privileges") {
+        if (value.empty() || value == "true")
+            (*body)["no_new_privileges"] = true;
+        else if (value == "false")
+            (*body)["no_new_privileges"] = false;
+        else
+            throw std::invalid_argument("--security-opt no-new-privileges takes true or false");
+        return;
+    }
+    throw std::invalid_argument(
+        "--security-opt \"" + opt +
+        "\": expected seccomp=unconfined|default|FILE or no-new-privileges");
+}
+
+}  // namespace
+
+json create_body(const CreateOptions& o) {
+    json body = json::object();
+    std::vector<std::string> cmd = o.args;
+    if (o.rootfs.empty()) {
+        if (cmd.empty()) throw std::invalid_argument("an IMAGE (or --rootfs PATH) is required");
+        body["image"] = cmd.front();
+        cmd.erase(cmd.begin());
+    } else {
+        body["rootfs"] = o.rootfs;
+    }
+    if (!cmd.empty()) body["cmd"] = cmd;
+    if (!o.name.empty()) body["name"] = o.name;
+    if (!o.hostname.empty()) body["hostname"] = o.hostname;
+    if (!o.workdir.empty()) body["cwd"] = o.workdir;
+    if (!o.user.empty()) body["user"] = o.user;
+    if (o.read_only) body["read_only"] = true;
+
+    if (!o.env.empty()) {
+        json env = json::array();
+        for (const auto& var : o.env) {
+            if (var.find('=') != std::string::npos) {
+                env.push_back(var);
+            } else if (const char* value = std::getenv(var.c_str())) {
+                env.push_back(var + "=" + value);  // docker's -e NAME: pass ours through
+            }
+        }
+        body["env"] = env;
+    }
+    if (!o.cap_add.empty()) body["cap_add"] = o.cap_add;
+    if (!o.cap_drop.empty()) body["cap_drop"] = o.cap_drop;
+
+    if (!o.network.empty()) {
+        if (o.network != "none" && o.network != "loopback" && o.network != "veth")
+            throw std::invalid_argument("--network must be none, loopback or veth, not \"" +
+                                        o.network + "\"");
+        json network{{"mode", o.network}};
+        if (!o.ip.empty()) network["address"] = o.ip;
+        if (!o.gateway.empty()) network["gateway"] = o.gateway;
+        body["network"] = network;
+    } else if (!o.ip.empty() || !o.gateway.empty()) {
+        throw std::invalid_argument("--ip and --gateway need --network veth");
+    }
+
+    json resources = json::object();
+    if (!o.memory.empty()) resources["memory"] = parse_size(o.memory);
+    if (o.pids_limit) resources["pids_limit"] = *o.pids_limit;
+    if (!o.cpus.empty() && o.cpu_quota)
+        throw std::invalid_argument("give --cpus or --cpu-quota, not both");
+    if (!o.cpus.empty()) {
+        resources["cpu_quota"] = cpus_to_quota(o.cpus);
+        resources["cpu_period"] = kCpuPeriod;
+    }
+    if (o.cpu_quota) resources["cpu_quota"] = *o.cpu_quota;
+    if (!resources.empty()) body["resources"] = resources;
+
+    for (const auto& opt : o.security_opts) apply_security_opt(opt, &body);
+    return body;
+}
+
+}  // namespace truman::client

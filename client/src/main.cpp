@@ -1,0 +1,170 @@
+// trumanctl: the command-line client of trumand. Flags are parsed with CLI11; every verb is a
+// function in commands.cpp; this file only wires them and turns failures into exit codes.
+#include <CLI/CLI.hpp>
+#include <cstdlib>
+#include <iostream>
+
+#include "truman/client/api_client.hpp"
+#include "truman/client/commands.hpp"
+#include "truman/client/format.hpp"
+
+using namespace truman::client;
+
+namespace {
+
+constexpr const char* kFooter = R"(Exit codes:
+  run, wait   the container's own exit code (128+N when killed by signal N)
+  0           success
+  125         usage error: bad flag or argument, nothing was sent to trumand
+  126         trumand answered with an error (its message is printed)
+  127         trumand could not be reached (not running, wrong --socket, no permission)
+
+The socket is --socket, else $TRUMAN_SOCKET, else /run/truman.sock.)";
+
+void add_create_flags(CLI::App* cmd, CreateOptions& o) {
+    cmd->add_option("--name", o.name, "container name");
+    cmd->add_option("--hostname", o.hostname, "host name inside the container");
+    cmd->add_option("-e,--env", o.env, "set KEY=value (KEY alone copies it from this environment)")
+        ->allow_extra_args(false);
+    cmd->add_option("-w,--workdir", o.workdir, "working directory inside the container");
+    cmd->add_option("-u,--user", o.user, "uid[:gid] to run as");
+    cmd->add_option("-m,--memory", o.memory, "memory limit: bytes or 512k, 128m, 1g");
+    cmd->add_option("--pids-limit", o.pids_limit, "maximum number of processes (-1: unlimited)");
+    cmd->add_option("--cpus", o.cpus, "CPUs the container may use, e.g. 0.5 or 2");
+    cmd->add_option("--cpu-quota", o.cpu_quota, "CFS quota in microseconds per 100 ms period");
+    cmd->add_flag("--read-only", o.read_only, "mount the root filesystem read-only");
+    cmd->add_option("--cap-add", o.cap_add, "add a capability (NET_ADMIN, ALL...)")
+        ->allow_extra_args(false);
+    cmd->add_option("--cap-drop", o.cap_drop, "drop a capability (CHOWN, ALL...)")
+        ->allow_extra_args(false);
+    cmd->add_option("--network", o.network, "none, loopback or veth")
+        ->check(CLI::IsMember({"none", "loopback", "veth"}));
+    cmd->add_option("--ip", o.ip, "the container's address with --network veth (10.0.0.2/24)");
+    cmd->add_option("--gateway", o.gateway, "default route with --network veth");
+    cmd->add_option("--security-opt", o.security_opts,
+                    "seccomp=unconfined|default|PROFILE.json, no-new-privileges")
+        ->allow_extra_args(false);
+    cmd->add_option("--rootfs", o.rootfs, "run from this root directory instead of an IMAGE");
+    // IMAGE CMD...: everything from the first positional on is the container's, flags included
+    // (`run busybox sh -c 'exit 7'`).
+    cmd->prefix_command();
+}
+
+std::string socket_path(const std::string& flag) {
+    if (!flag.empty()) return flag;
+    if (const char* env = std::getenv("TRUMAN_SOCKET"); env && *env) return env;
+    return "/run/truman.sock";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{"trumanctl: run and manage truman containers through trumand", "trumanctl"};
+    app.footer(kFooter);
+    app.require_subcommand(1);
+    std::string socket_flag;
+    app.add_option("--socket", socket_flag, "trumand's Unix socket");
+    app.set_version_flag("--version", TRUMAN_VERSION);
+
+    CreateOptions create_options;
+    bool detach = false, remove = false, force = false, all = false, quiet = false, follow = false;
+    bool timestamps = false, json = false;
+    std::vector<std::string> refs;
+    std::string ref, signal_name = "KILL", tail = "all";
+    unsigned timeout = 10;
+
+    auto* create = app.add_subcommand("create", "create a container (prints its id)");
+    create->footer(
+        "Arguments: IMAGE|--rootfs PATH [CMD...] (everything after IMAGE is the command, flags "
+        "included)");
+    add_create_flags(create, create_options);
+
+    auto* run = app.add_subcommand(
+        "run", "create and start a container, show its output, exit with its code");
+    run->footer(
+        "Arguments: IMAGE|--rootfs PATH [CMD...] (everything after IMAGE is the command, flags "
+        "included)");
+    add_create_flags(run, create_options);
+    run->add_flag("-d,--detach", detach, "print the id and return instead of waiting");
+    run->add_flag("--rm", remove, "remove the container once it has exited");
+
+    auto* start = app.add_subcommand("start", "start created containers");
+    start->add_option("CONTAINER", refs, "id, id prefix or name")->required();
+    auto* wait = app.add_subcommand("wait", "wait until containers exit; print their exit codes");
+    wait->add_option("CONTAINER", refs, "id, id prefix or name")->required();
+    auto* rm = app.add_subcommand("rm", "remove containers");
+    rm->add_flag("-f,--force", force, "kill a running container first");
+    rm->add_option("CONTAINER", refs, "id, id prefix or name")->required();
+    auto* kill = app.add_subcommand("kill", "send a signal to containers");
+    kill->add_option("-s,--signal", signal_name, "signal name or number")->capture_default_str();
+    kill->add_option("CONTAINER", refs, "id, id prefix or name")->required();
+    auto* stop = app.add_subcommand("stop", "SIGTERM, then SIGKILL after a timeout");
+    stop->add_option("-t,--time", timeout, "seconds to wait before SIGKILL")->capture_default_str();
+    stop->add_option("CONTAINER", refs, "id, id prefix or name")->required();
+
+    auto* ps = app.add_subcommand("ps", "list containers (running ones unless -a)");
+    ps->add_flag("-a,--all", all, "include created and exited containers");
+    ps->add_flag("-q,--quiet", quiet, "only ids");
+    ps->add_flag("--json", json, "print the API's JSON");
+    auto* inspect = app.add_subcommand("inspect", "a container's details as JSON");
+    inspect->add_option("CONTAINER", refs, "id, id prefix or name")->required();
+    inspect->add_flag("--json", json, "(the output is always the API's JSON)");
+    auto* logs =
+        app.add_subcommand("logs", "a container's output (stdout to stdout, stderr to stderr)");
+    logs->add_flag("-f,--follow", follow, "keep following until the container exits");
+    logs->add_option("--tail", tail, "only the last N lines")->capture_default_str();
+    logs->add_flag("-t,--timestamps", timestamps, "prefix each line with its time");
+    logs->add_option("CONTAINER", ref, "id, id prefix or name")->required();
+    auto* events = app.add_subcommand("events", "follow container events");
+    events->add_flag("--json", json, "print the API's JSON, one event per line");
+    auto* info = app.add_subcommand("info", "daemon and host information");
+    info->add_flag("--json", json, "print the API's JSON");
+    auto* version = app.add_subcommand("version", "client and daemon versions");
+    version->add_flag("--json", json, "print the API's JSON");
+
+    int signal_number = 0;
+    try {
+        app.parse(argc, argv);
+        if (kill->parsed()) signal_number = parse_signal(signal_name);
+        if (tail != "all" && tail.find_first_not_of("0123456789") != std::string::npos)
+            throw std::invalid_argument("--tail must be a number or \"all\", not \"" + tail + "\"");
+        if (run->parsed() || create->parsed()) {
+            create_options.args = (run->parsed() ? run : create)->remaining();
+            create_body(create_options);  // flag errors before anything is sent
+        }
+    } catch (const CLI::ParseError& e) {
+        int rc = app.exit(e);  // prints help (rc 0) or the error and a hint
+        return rc == 0 ? 0 : kExitUsage;
+    } catch (const std::invalid_argument& e) {
+        std::cerr << "trumanctl: " << e.what() << "\nRun with --help for more information."
+                  << std::endl;
+        return kExitUsage;
+    }
+
+    ApiClient api(socket_path(socket_flag));
+    try {
+        if (create->parsed()) return create_command(api, create_options);
+        if (run->parsed()) return run_command(api, create_options, detach, remove);
+        if (start->parsed()) return start_command(api, refs);
+        if (wait->parsed()) return wait_command(api, refs);
+        if (rm->parsed()) return rm_command(api, refs, force);
+        if (kill->parsed()) return kill_command(api, refs, signal_number);
+        if (stop->parsed()) return stop_command(api, refs, timeout);
+        if (ps->parsed()) return ps_command(api, all, quiet, json);
+        if (inspect->parsed()) return inspect_command(api, refs);
+        if (logs->parsed()) return logs_command(api, ref, follow, tail, timestamps);
+        if (events->parsed()) return events_command(api, json);
+        if (info->parsed()) return info_command(api, json);
+        if (version->parsed()) return version_command(api, json, TRUMAN_VERSION);
+    } catch (const ApiError& e) {
+        std::cerr << "trumanctl: " << e.what() << std::endl;
+        return kExitApiError;
+    } catch (const ConnectionError& e) {
+        std::cerr << "trumanctl: " << e.what() << std::endl;
+        return kExitConnection;
+    } catch (const std::invalid_argument& e) {
+        std::cerr << "trumanctl: " << e.what() << std::endl;
+        return kExitUsage;
+    }
+    return kExitUsage;
+}

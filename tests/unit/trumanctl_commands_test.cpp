@@ -1,0 +1,177 @@
+// trumanctl's mapping of flags onto the API's create body, the ps table, and error bodies.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <stdexcept>
+
+#include "test_support.hpp"
+#include "truman/client/api_client.hpp"
+#include "truman/client/commands.hpp"
+#include "truman/client/create_body.hpp"
+#include "truman/client/format.hpp"
+
+namespace truman::client {
+namespace {
+
+using nlohmann::json;
+
+TEST(TrumanctlCreateBody, ImageAndCommand) {
+    CreateOptions o;
+    o.args = {"busybox", "sh", "-c", "exit 7"};
+    EXPECT_EQ(create_body(o), (json{{"image", "busybox"}, {"cmd", {"sh", "-c", "exit 7"}}}));
+    o.args = {"busybox"};
+    EXPECT_EQ(create_body(o), (json{{"image", "busybox"}}));  // the daemon's default command
+}
+
+TEST(TrumanctlCreateBody, RootfsTakesEveryArgumentAsTheCommand) {
+    CreateOptions o;
+    o.rootfs = "/srv/root";
+    o.args = {"echo", "hi"};
+    EXPECT_EQ(create_body(o), (json{{"rootfs", "/srv/root"}, {"cmd", {"echo", "hi"}}}));
+}
+
+TEST(TrumanctlCreateBody, EveryFlagMapsOntoTheApisFieldNames) {
+    setenv("TRUMANCTL_TEST_VAR", "from-env", 1);
+    CreateOptions o;
+    o.name = "web";
+    o.hostname = "h";
+    o.env = {"A=1", "TRUMANCTL_TEST_VAR", "TRUMANCTL_TEST_UNSET_VAR"};
+    o.workdir = "/tmp";
+    o.user = "1000:1000";
+    o.memory = "128m";
+    o.pids_limit = 64;
+    o.cpus = "1.5";
+    o.read_only = true;
+    o.cap_add = {"NET_ADMIN"};
+    o.cap_drop = {"CHOWN"};
+    o.network = "veth";
+    o.ip = "10.0.0.2/24";
+    o.gateway = "10.0.0.1";
+    o.security_opts = {"seccomp=unconfined", "no-new-privileges"};
+    o.args = {"busybox", "true"};
+    json expected = {
+        {"image", "busybox"},
+        {"cmd", {"true"}},
+        {"name", "web"},
+        {"hostname", "h"},
+        {"env", {"A=1", "TRUMANCTL_TEST_VAR=from-env"}},
+        {"cwd", "/tmp"},
+        {"user", "1000:1000"},
+        {"read_only", true},
+        {"cap_add", {"NET_ADMIN"}},
+        {"cap_drop", {"CHOWN"}},
+        {"network", {{"mode", "veth"}, {"address", "10.0.0.2/24"}, {"gateway", "10.0.0.1"}}},
+        {"resources",
+         {{"memory", 128 << 20},
+          {"pids_limit", 64},
+          {"cpu_quota", 150000},
+          {"cpu_period", 100000}}},
+        {"seccomp", "unconfined"},
+        {"no_new_privileges", true}};
+    EXPECT_EQ(create_body(o), expected) << create_body(o).dump(2);
+    unsetenv("TRUMANCTL_TEST_VAR");
+}
+
+TEST(TrumanctlCreateBody, SeccompProfileFileIsSentAsAnObject) {
+    test::TempDir dir("trumanctl-test");
+    std::string path = dir.path() + "/profile.json";
+    std::ofstream(path) << R"({"defaultAction": "SCMP_ACT_ALLOW"})";
+    CreateOptions o;
+    o.args = {"busybox"};
+    o.security_opts = {"seccomp=" + path};
+    EXPECT_EQ(create_body(o)["seccomp"], (json{{"defaultAction", "SCMP_ACT_ALLOW"}}));
+    o.security_opts = {"seccomp=" + dir.path() + "/missing.json"};
+    EXPECT_THROW(create_body(o), std::invalid_argument);
+}
+
+TEST(TrumanctlCreateBody, BadFlagsAreUsageErrorsNamingTheFlag) {
+    auto message = [](CreateOptions o) {
+        if (o.args.empty() && o.rootfs.empty()) o.args = {"busybox"};
+        try {
+            create_body(o);
+        } catch (const std::invalid_argument& e) {
+            return std::string(e.what());
+        }
+        return std::string("(no error)");
+    };
+    EXPECT_EQ(message(CreateOptions{}), "(no error)");
+    CreateOptions o;
+    o.memory = "lots";
+    EXPECT_NE(message(o).find("\"lots\""), std::string::npos);
+    o = {};
+    o.cpus = "1";
+    o.cpu_quota = 5000;
+    EXPECT_NE(message(o).find("--cpu-quota"), std::string::npos);
+    o = {};
+    o.ip = "10.0.0.2/24";
+    EXPECT_NE(message(o).find("--network veth"), std::string::npos);
+    o = {};
+    o.security_opts = {"apparmor=x"};
+    EXPECT_NE(message(o).find("apparmor=x"), std::string::npos);
+    o = {};
+    o.network = "bridge";
+    EXPECT_NE(message(o).find("bridge"), std::string::npos);
+    CreateOptions no_image;
+    EXPECT_THROW(create_body(no_image), std::invalid_argument);
+}
+
+TEST(TrumanctlPs, TableHasOneAlignedRowPerContainer) {
+    std::time_t now = *parse_rfc3339("2026-01-01T01:00:00Z");
+    json list = json::array(
+        {{{"id", std::string(64, 'a')},
+          {"name", "web"},
+          {"image", "busybox"},
+          {"rootfs", "/var/lib/truman/x"},
+          {"cmd", {"sh", "-c", "while true; do sleep 1; done"}},
+          {"created_at", "2026-01-01T00:57:00Z"},
+          {"state", {{"status", "running"}, {"started_at", "2026-01-01T00:59:55Z"}}}},
+         {{"id", std::string(64, 'b')},
+          {"name", "job"},
+          {"image", ""},
+          {"rootfs", "/srv/root"},
+          {"cmd", {"true"}},
+          {"created_at", "2026-01-01T00:00:00Z"},
+          {"state",
+           {{"status", "exited"}, {"exit_code", 3}, {"finished_at", "2026-01-01T00:58:00Z"}}}}});
+    EXPECT_EQ(ps_table(list, now),
+              "CONTAINER ID   NAME   IMAGE       COMMAND                  STATUS                   "
+              "  CREATED\n"
+              "aaaaaaaaaaaa   web    busybox     \"sh -c while true; d…\"   Up 5 seconds           "
+              "    3 minutes ago\n"
+              "bbbbbbbbbbbb   job    /srv/root   \"true\"                   Exited (3) 2 minutes "
+              "ago   About an hour ago\n");
+    EXPECT_EQ(ps_table(json::array(), now),
+              "CONTAINER ID   NAME   IMAGE   COMMAND   STATUS   CREATED\n");
+}
+
+TEST(TrumanctlApiError, TheDaemonsMessageAsSent) {
+    ApiError e =
+        api_error(404, R"({"error":{"code":"not_found","message":"no such container: nope"}})");
+    EXPECT_STREQ(e.what(), "no such container: nope");
+    EXPECT_EQ(e.status(), 404u);
+    EXPECT_EQ(e.code(), "not_found");
+    EXPECT_STREQ(api_error(502, "bad gateway\n").what(), "HTTP 502: bad gateway");
+    EXPECT_STREQ(api_error(500, "").what(), "HTTP 500");
+}
+
+TEST(TrumanctlApiClient, ConnectionErrorNamesTheSocketAndTheReason) {
+    test::TempDir dir("trumanctl-test");
+    ApiClient api(dir.path() + "/nothing.sock");
+    try {
+        api.call("GET", "/v1/_ping");
+        FAIL() << "connected to nothing";
+    } catch (const ConnectionError& e) {
+        EXPECT_EQ(std::string(e.what()),
+                  "cannot connect to trumand at " + dir.path() +
+                      "/nothing.sock: No such file or directory — is trumand running?");
+    }
+}
+
+TEST(TrumanctlApiClient, UrlEncodingKeepsNamesAndEscapesTheRest) {
+    EXPECT_EQ(url_encode("web-1_a.b~"), "web-1_a.b~");
+    EXPECT_EQ(url_encode("a/b?c=d&e f"), "a%2Fb%3Fc%3Dd%26e%20f");
+}
+
+}  // namespace
+}  // namespace truman::client
