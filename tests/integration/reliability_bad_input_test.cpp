@@ -76,11 +76,12 @@ json valid_create() {
 TEST_F(ReliabilityBadInput, TruncatedRequestsAreDroppedAndServeOthers) {
     std::string body = valid_create().dump();
     const std::vector<std::string> truncated = {
-        "GET /v1/_pi",                                       // request line cut
-        "GET /v1/_ping HTTP/1.1\r\nHost: tru",               // header cut mid-line
+        "GET /v1/_pi",                          // request line cut
+        "GET /v1/_ping HTTP/1.1\r\nHost: tru",  // header cut mid-line
         "POST /v1/containers HTTP/1.1\r\nContent-Type: application/json\r\n"
-        "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" +
-            body.substr(0, body.size() / 2),                 // body shorter than its length
+        "Content-Length: " +
+            std::to_string(body.size()) + "\r\n\r\n" +
+            body.substr(0, body.size() / 2),  // body shorter than its length
     };
     for (auto& bytes : truncated) {
         {
@@ -115,7 +116,8 @@ TEST_F(ReliabilityBadInput, TenThousandIdleConnections) {
     ProcessUsage before = process_usage(daemon_->pid());
     std::vector<std::unique_ptr<HttpClient>> idle;
     idle.reserve(count);
-    for (size_t i = 0; i < count; ++i) idle.push_back(std::make_unique<HttpClient>(daemon_->socket()));
+    for (size_t i = 0; i < count; ++i)
+        idle.push_back(std::make_unique<HttpClient>(daemon_->socket()));
     // Every connection is accepted (or waits in the backlog); beyond the cap each is answered
     // 503 and closed once it sends a request, whatever its place in the queue.
     ASSERT_TRUE(daemon_->alive());

@@ -166,9 +166,9 @@ TEST(ReliabilityFaults, KilledDaemonRestartsConsistent) {
             json list = json::parse(listed.body);
             std::string problems = inconsistencies(daemon, list);
             if (!problems.empty()) {
-                fail_with_log("round " + std::to_string(round) + " (seed " +
-                              std::to_string(seed) + ", kill " + std::to_string(delay) +
-                              " ms into " + step_names[aim] + "):\n" + problems);
+                fail_with_log("round " + std::to_string(round) + " (seed " + std::to_string(seed) +
+                              ", kill " + std::to_string(delay) + " ms into " + step_names[aim] +
+                              "):\n" + problems);
                 break;
             }
             // Whatever the kill left half-done, forced delete removes it.

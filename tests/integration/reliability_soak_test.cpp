@@ -41,9 +41,10 @@ TEST(ReliabilitySoak, ManyLifecyclesLeakNothing) {
         for (long i = warm_up; i < count; ++i) lifecycle();
         auto seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         ProcessUsage end = process_usage(daemon.pid());
-        std::cout << "soak: " << count - warm_up << " lifecycles in " << seconds << " s; trumand fds "
-                  << start.fds << " -> " << end.fds << ", threads " << start.threads << " -> "
-                  << end.threads << ", RSS " << start.rss_kib << " -> " << end.rss_kib << " KiB\n";
+        std::cout << "soak: " << count - warm_up << " lifecycles in " << seconds
+                  << " s; trumand fds " << start.fds << " -> " << end.fds << ", threads "
+                  << start.threads << " -> " << end.threads << ", RSS " << start.rss_kib << " -> "
+                  << end.rss_kib << " KiB\n";
 
         // The client's own connection is the only one open both times.
         EXPECT_EQ(end.fds, start.fds) << "trumand's descriptors grew";

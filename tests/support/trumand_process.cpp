@@ -83,10 +83,17 @@ TrumandProcess::~TrumandProcess() {
 
 void TrumandProcess::start() {
     if (alive()) throw std::runtime_error("trumand already running");
-    std::vector<std::string> command = {kTrumand,      "--socket",    socket_,
-                                        "--state-dir", state_dir(),   "--run-dir",
-                                        run_dir(),     "--log-level", "info",
-                                        "--group",     "truman-test-nonexistent"};
+    std::vector<std::string> command = {kTrumand,
+                                        "--socket",
+                                        socket_,
+                                        "--state-dir",
+                                        state_dir(),
+                                        "--run-dir",
+                                        run_dir(),
+                                        "--log-level",
+                                        "info",
+                                        "--group",
+                                        "truman-test-nonexistent"};
     for (auto& a : options_.extra_args) command.push_back(a);
     std::vector<char*> argv;
     for (auto& a : command) argv.push_back(a.data());
@@ -195,7 +202,8 @@ std::string container_leaks(const TrumandProcess& daemon, const std::set<std::st
         }
     }
     std::vector<std::string> mountinfos = {"/proc/self/mountinfo"};
-    if (daemon.alive()) mountinfos.push_back("/proc/" + std::to_string(daemon.pid()) + "/mountinfo");
+    if (daemon.alive())
+        mountinfos.push_back("/proc/" + std::to_string(daemon.pid()) + "/mountinfo");
     for (auto& path : mountinfos) {
         std::istringstream in(slurp(path));
         std::string line;
@@ -210,8 +218,7 @@ std::string container_leaks(const TrumandProcess& daemon, const std::set<std::st
         if (name.find_first_not_of("0123456789") != std::string::npos) continue;
         std::string cmdline = slurp("/proc/" + name + "/cmdline");
         if (std::to_string(getpid()) == name) continue;
-        if (cmdline.find(daemon.dir()) != std::string::npos &&
-            std::stoi(name) != daemon.pid())
+        if (cmdline.find(daemon.dir()) != std::string::npos && std::stoi(name) != daemon.pid())
             leaks += "process " + name + ": " + cmdline + "\n";
     }
     for (auto& entry : dir_entries(daemon.state_dir() + "/containers"))
