@@ -13,6 +13,9 @@ cmake --build build-asan -j"$jobs" --target truman_unit_tests truman_integration
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
    ctest -L 'unit|sanitize' --output-on-failure -j"$jobs")
 
+# The request-path fuzzer (clang, libFuzzer + ASan + UBSan), bounded by TRUMAN_FUZZ_SECONDS.
+tests/fuzz/run.sh
+
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j"$jobs"
 # The full suite last, so that its summary line is the last thing CI prints.

@@ -99,6 +99,10 @@ std::vector<std::string> as_strings(const json& j, const std::string& field) {
 std::string absolute_path(const json& j, const std::string& field) {
     std::string s = as_string(j, field);
     if (s.empty() || s[0] != '/') throw invalid_argument(field, "must be an absolute path");
+    // "/tmp/../etc" is /etc: a path that climbs out of where it appears to point is a
+    // traversal attempt or a mistake, and a clear error beats silently resolving it.
+    if (("/" + s + "/").find("/../") != std::string::npos)
+        throw invalid_argument(field, "must not contain \"..\" components");
     return s;
 }
 

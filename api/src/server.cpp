@@ -42,7 +42,8 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
           router(r),
           limits(l),
           check_peer(std::move(c)),
-          grace_timer(acceptor.get_executor()) {
+          grace_timer(acceptor.get_executor()),
+          accept_retry(acceptor.get_executor()) {
         acceptor.assign(local(), fd);
     }
 
@@ -62,6 +63,7 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
     bool done_called = false;  // on the acceptor's strand
     std::function<void()> done;
     net::steady_timer grace_timer;
+    net::steady_timer accept_retry;  // the pause after a failed accept (EMFILE)
 
     mutable std::mutex mutex;
     std::unordered_map<Session*, std::weak_ptr<Session>> sessions;
@@ -364,9 +366,16 @@ void Server::Impl::accept() {
                                                                             local::socket socket) {
         if (ec == net::error::operation_aborted || self->shutting_down) return;
         if (ec) {
-            // EMFILE and friends: log, and keep accepting rather than go deaf.
-            spdlog::warn("accept: {}", ec.message());
-            return self->accept();
+            // EMFILE and friends: keep accepting rather than go deaf, but not at once. The
+            // connection that failed stays in the backlog, so the listening socket is still
+            // readable and an immediate retry fails again: a busy loop writing tens of
+            // thousands of log lines a second until a descriptor frees up.
+            spdlog::warn("accept: {}; retrying in 100 ms", ec.message());
+            self->accept_retry.expires_after(std::chrono::milliseconds(100));
+            self->accept_retry.async_wait([self](beast::error_code wait_ec) {
+                if (!wait_ec && !self->shutting_down) self->accept();
+            });
+            return;
         }
         unsigned reject = 0;
         {
@@ -431,6 +440,7 @@ Server::~Server() {
     net::post(impl_->acceptor.get_executor(), [impl = impl_] {
         beast::error_code ec;
         impl->acceptor.close(ec);
+        impl->accept_retry.cancel();
     });
 }
 
@@ -445,6 +455,7 @@ void Server::shutdown(std::chrono::milliseconds grace, std::function<void()> don
         impl->done = done;
         beast::error_code ec;
         impl->acceptor.close(ec);
+        impl->accept_retry.cancel();
         auto live = impl->live_sessions();
         if (live.empty()) return impl->finish_shutdown();
         for (auto& s : live) net::post(s->executor(), [s] { s->on_shutdown(); });

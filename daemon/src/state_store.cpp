@@ -151,6 +151,16 @@ std::vector<StoredContainer> load_containers(const std::string& containers_dir) 
         // A crash in write_file_atomic can leave its temp file; the real file is intact.
         for (const auto& f : fs::directory_iterator(entry.path(), ec))
             if (is_atomic_temp_name(f.path().filename().string())) fs::remove(f.path(), ec);
+        if (access(paths.meta().c_str(), F_OK) < 0 && errno == ENOENT) {
+            // create() writes meta.json (atomically) before it spawns the monitor, so a
+            // directory without one is a create the daemon died in the middle of: no process,
+            // mount or cgroup was ever made for it and no client was told its id. Left alone it
+            // would be listed nowhere and removable by no one.
+            spdlog::warn("removing {}: its creation was interrupted before meta.json",
+                         entry.path().string());
+            fs::remove_all(entry.path(), ec);
+            continue;
+        }
         try {
             StoredContainer c;
             c.meta = read_meta(paths);

@@ -183,6 +183,8 @@ TEST(StateStore, LoadSkipsCorruptAndHalfWrittenEntries) {
     EXPECT_FALSE(fs::exists(containers + "/" + good + "/.state.json.tmp.Xy12ab"));
     // Skipped entries are left for a human to look at, not deleted.
     EXPECT_TRUE(fs::exists(containers + "/" + corrupt));
+    // Without meta.json nothing was ever started for it: removed, or it would leak forever.
+    EXPECT_FALSE(fs::exists(containers + "/" + no_meta));
 }
 
 TEST(StateStore, LoadOfMissingDirectoryIsEmpty) {

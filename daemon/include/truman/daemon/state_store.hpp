@@ -76,9 +76,10 @@ struct StoredContainer {
 };
 
 // Every valid container under containers_dir (the directory of <id>/ entries). Entries that
-// are not 64-hex directories, whose meta.json is missing or corrupt, whose state.json is
-// corrupt, or whose meta names another id are logged and skipped; leftover temp files are
-// removed. A valid meta.json without a state.json is returned as incomplete.
+// are not 64-hex directories, whose meta.json is corrupt, whose state.json is corrupt, or
+// whose meta names another id are logged and skipped; leftover temp files are removed. An
+// <id>/ without meta.json (a create interrupted before its monitor existed) is removed. A
+// valid meta.json without a state.json is returned as incomplete.
 std::vector<StoredContainer> load_containers(const std::string& containers_dir);
 
 }  // namespace truman::daemon

@@ -1,0 +1,89 @@
+// A real trumand for the reliability tests: started on a temporary socket, state and run
+// directory, killed and restarted on the same directories, and a checker that proves a run
+// left nothing behind (daemon fds/threads/zombies, mounts, cgroups, monitors, state files).
+#pragma once
+
+#include <sys/resource.h>
+#include <sys/types.h>
+
+#include <set>
+#include <string>
+#include <vector>
+
+#include "../unit/api_test_client.hpp"
+
+namespace truman::test {
+
+struct TrumandOptions {
+    std::vector<std::string> extra_args;
+    // RLIMIT_NOFILE (soft and hard) set in the child before exec; 0 keeps the test's.
+    rlim_t nofile = 0;
+};
+
+// trumand as a child of the test. The destructor force-deletes every container it still lists
+// and stops it, so a failing test leaves nothing running.
+class TrumandProcess {
+  public:
+    explicit TrumandProcess(TrumandOptions options = {});
+    ~TrumandProcess();
+    TrumandProcess(const TrumandProcess&) = delete;
+    TrumandProcess& operator=(const TrumandProcess&) = delete;
+
+    // Starts (again) on the same directories and waits until _ping answers.
+    void start();
+    void kill_hard();  // SIGKILL and reap: what a crash looks like to the containers
+    void stop();       // SIGTERM, SIGKILL after 20 s
+    // DELETE ?force=true of every listed container; returns the ids it could not delete.
+    std::vector<std::string> remove_all_containers();
+
+    pid_t pid() const { return pid_; }
+    bool alive() const;
+    const std::string& dir() const { return dir_; }
+    const std::string& socket() const { return socket_; }
+    std::string state_dir() const { return dir_ + "/state"; }
+    std::string run_dir() const { return dir_ + "/run"; }
+    std::string log() const;
+
+  private:
+    TrumandOptions options_;
+    std::string dir_;
+    std::string socket_;
+    pid_t pid_ = -1;
+};
+
+// What trumand holds right now, from /proc/<pid>.
+struct ProcessUsage {
+    size_t fds = 0;
+    size_t threads = 0;
+    size_t rss_kib = 0;
+};
+ProcessUsage process_usage(pid_t pid);
+
+// Children of pid in state Z.
+std::vector<pid_t> zombie_children(pid_t pid);
+
+// Everything a deleted container could leave behind, checked for the given ids and the
+// daemon's directory: cgroup dirs /sys/fs/cgroup/*/truman*/<id>, mounts naming the directory
+// or an id (host and daemon mountinfo), monitor processes still running from the directory,
+// entries in state/containers/, entries in the run dir other than seccomp-cache, zombies of
+// the daemon. "" when clean; else one line per leak.
+std::string container_leaks(const TrumandProcess& daemon, const std::set<std::string>& ids);
+
+// Links in /sys/class/net and named netns in /run/netns, to compare before/after.
+std::set<std::string> host_links_and_netns();
+// Waits up to timeout_ms for ones not in before to go away; returns those still there.
+std::set<std::string> new_links_and_netns(const std::set<std::string>& before,
+                                          int timeout_ms = 5000);
+
+// POST /v1/containers with a rootfs, cmd and network none; returns the response.
+HttpResponse create_container(HttpClient& client, const std::vector<std::string>& cmd,
+                              const std::string& name = "");
+// create + start + wait + delete of cmd; returns the id. Throws std::runtime_error naming the
+// step and the response on any unexpected answer.
+std::string run_lifecycle(HttpClient& client, const std::vector<std::string>& cmd,
+                          std::string* step = nullptr);
+
+// Environment knob with a default: TRUMAN_SOAK_COUNT=1000.
+long env_long(const char* name, long fallback);
+
+}  // namespace truman::test
