@@ -10,11 +10,16 @@ packages=(
   busybox-static iproute2 curl procps
   clang libclang-rt-14-dev systemd
 )
-if [ "${1:-}" = "--print" ]; then printf '%s\n' "${packages[@]}"; exit 0; fi
+# The contract tests' OpenAPI linter and validator run on node (>= 18; Debian's is 18). A
+# node installed otherwise (e.g. a newer one with its own npm) is kept: Debian's npm package
+# would conflict with it.
+node_packages=(nodejs npm)
+if [ "${1:-}" = "--print" ]; then printf '%s\n' "${packages[@]}" "${node_packages[@]}"; exit 0; fi
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then missing+=("${node_packages[@]}"); fi
 if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq

@@ -1,0 +1,304 @@
+// The recording half of the API contract test: a real trumand (its own socket and state) answers
+// every documented operation, with success and error answers, and each response (method, path
+// template, status, Content-Type, Allow, body) is written to build/contract-responses.json.
+// tests/contract/validate.mjs then checks every one against openapi.yaml (ctest runs it after
+// this test, label "contract"). This test asserts the statuses it provokes, so that a server
+// that stops answering 409 or 415 fails here rather than silently recording something else.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "../unit/api_test_client.hpp"
+#include "test_support.hpp"
+
+namespace truman::test {
+namespace {
+
+using nlohmann::json;
+
+const std::string kTrumand = std::string(TRUMAN_BINARY_DIR) + "/bin/trumand";
+const std::string kResponsesFile = std::string(TRUMAN_BINARY_DIR) + "/contract-responses.json";
+
+// trumand on a temporary socket and state; the destructor removes its containers and stops it,
+// also when the test fails half-way.
+class ContractDaemon {
+  public:
+    ContractDaemon() : socket_(dir_.path() + "/trumand.sock") {
+        std::vector<std::string> command = {kTrumand,
+                                            "--socket",
+                                            socket_,
+                                            "--state-dir",
+                                            dir_.path() + "/state",
+                                            "--run-dir",
+                                            dir_.path() + "/run",
+                                            "--group",
+                                            "truman-test-nonexistent"};
+        pid_ = fork();
+        if (pid_ < 0) throw std::runtime_error("fork");
+        if (pid_ == 0) {
+            std::vector<char*> argv;
+            for (auto& a : command) argv.push_back(const_cast<char*>(a.c_str()));
+            argv.push_back(nullptr);
+            int log =
+                open((dir_.path() + "/trumand.log").c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+            if (log >= 0) dup2(log, 2);
+            execv(argv[0], argv.data());
+            _exit(127);
+        }
+        for (int i = 0; i < 2000; ++i) {
+            try {
+                HttpClient c(socket_);
+                if (c.request("GET", "/v1/_ping").status == 200) return;
+            } catch (const std::exception&) {
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
+        stop();
+        throw std::runtime_error("trumand did not come up; log:\n" + log());
+    }
+    ~ContractDaemon() {
+        try {
+            HttpClient c(socket_);
+            for (auto& info : json::parse(c.request("GET", "/v1/containers").body)) {
+                HttpClient d(socket_);
+                d.request("DELETE",
+                          "/v1/containers/" + info["id"].get<std::string>() + "?force=true");
+            }
+        } catch (const std::exception&) {
+        }
+        stop();
+    }
+    ContractDaemon(const ContractDaemon&) = delete;
+    ContractDaemon& operator=(const ContractDaemon&) = delete;
+
+    const std::string& socket() const { return socket_; }
+    std::string log() const {
+        try {
+            return read_file(dir_.path() + "/trumand.log");
+        } catch (...) {
+            return "";
+        }
+    }
+
+  private:
+    void stop() {
+        if (pid_ <= 0) return;
+        ::kill(pid_, SIGTERM);
+        for (int i = 0; i < 2000; ++i) {
+            if (waitpid(pid_, nullptr, WNOHANG) == pid_) {
+                pid_ = -1;
+                return;
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
+        ::kill(pid_, SIGKILL);
+        waitpid(pid_, nullptr, 0);
+        pid_ = -1;
+    }
+
+    TempDir dir_{"trumand-ct"};  // short: run/<id>/monitor.sock must fit sun_path
+    std::string socket_;
+    pid_t pid_ = -1;
+};
+
+// Every response the test provoked, keyed by the operation's path template as openapi.yaml
+// spells it ("" for a path the API does not have).
+class Recording {
+  public:
+    void add(const std::string& method, const std::string& path_template, const std::string& target,
+             const HttpResponse& r) {
+        entries_.push_back({{"method", method},
+                            {"path", path_template},
+                            {"target", target},
+                            {"status", r.status},
+                            {"content_type", r.header("content-type")},
+                            {"allow", r.header("allow")},
+                            {"body", r.body}});
+    }
+    size_t size() const { return entries_.size(); }
+
+    // Written whole and renamed into place: the validator never reads half a recording.
+    void write(const std::string& path) const {
+        std::string temp = path + ".tmp";
+        {
+            std::ofstream out(temp, std::ios::trunc);
+            out << entries_.dump(1, ' ', false, json::error_handler_t::replace) << "\n";
+            if (!out.flush()) throw std::runtime_error("cannot write " + temp);
+        }
+        std::filesystem::rename(temp, path);
+    }
+
+  private:
+    json entries_ = json::array();
+};
+
+class ContractTest : public ::testing::Test {
+  protected:
+    void TearDown() override {
+        if (HasFailure()) std::cerr << "trumand log:\n" << daemon_.log();
+    }
+
+    // One request on a fresh connection (streams and some errors end theirs), recorded.
+    HttpResponse call(const std::string& method, const std::string& path_template,
+                      const std::string& target, const std::string& body = "",
+                      const std::string& content_type = "application/json") {
+        HttpClient c(daemon_.socket());
+        HttpResponse r = c.request(method, target, body, content_type);
+        recording_.add(method, path_template, target, r);
+        return r;
+    }
+    // The same, with the status the scenario expects.
+    HttpResponse expect(int status, const std::string& method, const std::string& path_template,
+                        const std::string& target, const std::string& body = "",
+                        const std::string& content_type = "application/json") {
+        HttpResponse r = call(method, path_template, target, body, content_type);
+        EXPECT_EQ(r.status, status) << method << " " << target << ": " << r.body;
+        return r;
+    }
+    std::string create(const std::vector<std::string>& cmd, const std::string& name) {
+        json body = {
+            {"rootfs", busybox_rootfs()}, {"cmd", cmd}, {"network", "none"}, {"name", name}};
+        auto r = expect(201, "POST", "/v1/containers", "/v1/containers", body.dump());
+        if (r.status != 201) throw std::runtime_error("create failed: " + r.body);
+        return json::parse(r.body)["id"];
+    }
+
+    ContractDaemon daemon_;
+    Recording recording_;
+};
+
+TEST_F(ContractTest, RecordsEveryOperationWithSuccessAndErrorAnswers) {
+    const std::string c = "/v1/containers";
+    const std::string one = "/v1/containers/{id}";
+    std::filesystem::remove(kResponsesFile);  // a failed run leaves no stale recording behind
+
+    // The event stream is opened first so that it sees this test's containers come and go.
+    HttpClient events(daemon_.socket());
+    events.send("GET", "/v1/events");
+    HttpResponse events_head = events.read_head();
+    ASSERT_EQ(events_head.status, 200);
+
+    expect(200, "GET", "/v1/_ping", "/v1/_ping");
+    expect(400, "GET", "/v1/_ping", "/v1/_ping?verbose=1");
+    expect(200, "GET", "/v1/version", "/v1/version");
+    expect(400, "GET", "/v1/version", "/v1/version?x=1");
+    expect(200, "GET", "/v1/info", "/v1/info");
+    expect(400, "GET", "/v1/info", "/v1/info?x=1");
+
+    // Create: success, and each way a create can be refused.
+    std::string echo_name = unique_name("contract-echo");
+    std::string echo = create({"sh", "-c", "echo out; echo err >&2"}, echo_name);
+    json duplicate = {{"rootfs", busybox_rootfs()}, {"cmd", {"true"}}, {"name", echo_name}};
+    expect(409, "POST", c, c, duplicate.dump());
+    expect(400, "POST", c, c, R"({"rootfs":"/x","cmd":"echo"})");
+    expect(400, "POST", c, c, "{not json");
+    expect(400, "POST", c, c + "?x=1", "{}");
+    expect(415, "POST", c, c, "{}", "text/plain");
+    {
+        // Content-Length alone is refused; the body need not be sent.
+        HttpClient big(daemon_.socket());
+        big.send_raw(
+            "POST /v1/containers HTTP/1.1\r\nHost: truman\r\n"
+            "Content-Type: application/json\r\nContent-Length: " +
+            std::to_string((1 << 20) + 1) + "\r\n\r\n");
+        HttpResponse r = big.read_response();
+        recording_.add("POST", c, c, r);
+        EXPECT_EQ(r.status, 413);
+    }
+
+    // List and inspect.
+    expect(200, "GET", c, c);
+    expect(200, "GET", c, c + "?state=created");
+    expect(400, "GET", c, c + "?state=sleeping");
+    expect(200, "GET", one, c + "/" + echo_name);  // created: exit_code null, pid 0
+    expect(404, "GET", one, c + "/no-such-container");
+    expect(400, "GET", one, c + "/" + echo_name + "?x=1");
+
+    // Start, wait, start again, logs.
+    expect(204, "POST", one + "/start", c + "/" + echo + "/start");
+    expect(404, "POST", one + "/start", c + "/no-such-container/start");
+    expect(400, "POST", one + "/start", c + "/" + echo + "/start?x=1");
+    expect(200, "POST", one + "/wait", c + "/" + echo + "/wait");
+    expect(404, "POST", one + "/wait", c + "/no-such-container/wait");
+    expect(400, "POST", one + "/wait", c + "/" + echo + "/wait?x=1");
+    expect(409, "POST", one + "/start", c + "/" + echo + "/start");
+    expect(200, "GET", one, c + "/" + echo);  // exited
+    std::string logs = one + "/logs";
+    auto text = expect(200, "GET", logs, c + "/" + echo + "/logs");
+    EXPECT_EQ(text.body, "out\nerr\n");
+    expect(200, "GET", logs, c + "/" + echo + "/logs?timestamps=true&tail=1");
+    auto lines = expect(200, "GET", logs, c + "/" + echo + "/logs?format=json");
+    EXPECT_EQ(std::count(lines.body.begin(), lines.body.end(), '\n'), 2) << lines.body;
+    expect(200, "GET", logs, c + "/" + echo + "/logs?format=json&follow=true&stderr=false");
+    expect(400, "GET", logs, c + "/" + echo + "/logs?format=xml");
+    expect(400, "GET", logs, c + "/" + echo + "/logs?tail=-1");
+    expect(404, "GET", logs, c + "/no-such-container/logs");
+
+    // Kill: a running container, a bad signal, an exited one, a missing one.
+    std::string sleeper = create({"sleep", "1000"}, unique_name("contract-kill"));
+    expect(204, "POST", one + "/start", c + "/" + sleeper + "/start");
+    expect(200, "GET", one, c + "/" + sleeper);  // running: a pid, no exit code yet
+    expect(200, "GET", c, c + "?state=running");
+    expect(400, "POST", one + "/kill", c + "/" + sleeper + "/kill?signal=SIGNOPE");
+    expect(409, "DELETE", one, c + "/" + sleeper);  // running, no force
+    expect(204, "POST", one + "/kill", c + "/" + sleeper + "/kill?signal=KILL");
+    auto killed = expect(200, "POST", one + "/wait", c + "/" + sleeper + "/wait");
+    EXPECT_EQ(json::parse(killed.body)["signal"], SIGKILL);
+    expect(409, "POST", one + "/kill", c + "/" + sleeper + "/kill");
+    expect(404, "POST", one + "/kill", c + "/no-such-container/kill");
+
+    // Stop: a sleeping init ignores SIGTERM (pid 1), so this also exercises the SIGKILL.
+    std::string stopped = create({"sleep", "1000"}, unique_name("contract-stop"));
+    expect(204, "POST", one + "/start", c + "/" + stopped + "/start");
+    expect(400, "POST", one + "/stop", c + "/" + stopped + "/stop?timeout=-1");
+    expect(204, "POST", one + "/stop", c + "/" + stopped + "/stop?timeout=1");
+    expect(404, "POST", one + "/stop", c + "/no-such-container/stop");
+
+    // Delete, also with force, and again.
+    expect(204, "DELETE", one, c + "/" + echo);
+    expect(404, "DELETE", one, c + "/" + echo);
+    expect(204, "DELETE", one, c + "/" + sleeper + "?force=true");
+    expect(400, "DELETE", one, c + "/" + stopped + "?force=maybe");
+    expect(204, "DELETE", one, c + "/" + stopped);
+
+    // Methods and paths the API does not have.
+    expect(405, "PUT", c, c, "{}");
+    expect(405, "POST", "/v1/_ping", "/v1/_ping");
+    expect(405, "GET", one + "/start", c + "/" + echo + "/start");
+    expect(404, "GET", "", "/v1/no-such-thing");
+
+    // The events so far, up to the last container's destroy; then the client goes away.
+    // nlohmann orders keys, so the line is searched for as parsed JSON, not as text.
+    auto saw_last_destroy = [&](const std::string& text) {
+        size_t begin = 0, end;
+        while ((end = text.find('\n', begin)) != std::string::npos) {
+            json event = json::parse(text.substr(begin, end - begin));
+            if (event["type"] == "destroy" && event["id"] == stopped) return true;
+            begin = end + 1;
+        }
+        return false;
+    };
+    std::string stream, chunk;
+    while (!saw_last_destroy(stream)) {
+        ASSERT_TRUE(events.read_chunk(&chunk, 30000)) << "event stream ended early: " << stream;
+        stream += chunk;
+    }
+    events_head.body = stream;
+    recording_.add("GET", "/v1/events", "/v1/events", events_head);
+
+    ASSERT_FALSE(HasFailure()) << "not writing a recording of an unexpected conversation";
+    recording_.write(kResponsesFile);
+    std::cout << "recorded " << recording_.size() << " responses in " << kResponsesFile << "\n";
+}
+
+}  // namespace
+}  // namespace truman::test
