@@ -694,12 +694,37 @@ class Core : public std::enable_shared_from_this<Core> {
         }
         auto descriptor = std::make_shared<asio::posix::stream_descriptor>(io_, fd);
         entry.monitor = descriptor;
+        arm_watch(id, descriptor);
+        return true;
+    }
+
+    // Under mutex_ (or before anyone else can see descriptor).
+    void arm_watch(const std::string& id,
+                   const std::shared_ptr<asio::posix::stream_descriptor>& descriptor) {
         descriptor->async_wait(
             asio::posix::stream_descriptor::wait_read,
             [self = shared_from_this(), id, descriptor](boost::system::error_code ec) {
                 if (ec) return;  // closed: removed, or the service shut down
+                if (self->monitor_still_running(id, descriptor)) return;
                 self->monitor_exited(id, descriptor.get());
             });
+    }
+
+    // A completed async_wait is not proof that the monitor exited. Asio's epoll reactor
+    // recycles its per-descriptor state objects, and a readiness event fetched for a socket
+    // that another thread closes meanwhile can be delivered to the state now reused for this
+    // pidfd; a wait operation, unlike a read, completes on any event without a syscall to
+    // check. Seen as 1-2 "monitor died" of 50 concurrent lifecycles whose log connections
+    // churned sockets, after which the leftover-cgroup cleanup SIGKILLed the live container.
+    // So ask the pidfd itself (readable only once the process has exited), and re-arm if not.
+    bool monitor_still_running(const std::string& id,
+                               const std::shared_ptr<asio::posix::stream_descriptor>& descriptor) {
+        std::lock_guard lock(mutex_);
+        auto it = entries_.find(id);
+        if (closed_ || it == entries_.end() || it->second.monitor != descriptor) return false;
+        if (wait_readable(descriptor->native_handle(), 0)) return false;
+        spdlog::debug("container {}: spurious wake-up of the monitor watch", id);
+        arm_watch(id, descriptor);
         return true;
     }
 
