@@ -695,6 +695,13 @@ class Core : public std::enable_shared_from_this<Core> {
         auto descriptor = std::make_shared<asio::posix::stream_descriptor>(io_, fd);
         entry.monitor = descriptor;
         arm_watch(id, descriptor);
+        // The reactor registers the pidfd edge-triggered and a wait does not look for itself:
+        // an exit between the registration and the queued wait would be an edge nobody sees.
+        // monitor_exited is idempotent, so a second report is harmless.
+        if (wait_readable(fd, 0))
+            asio::post(io_, [self = shared_from_this(), id, descriptor] {
+                self->monitor_exited(id, descriptor.get());
+            });
         return true;
     }
 
