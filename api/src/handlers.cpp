@@ -47,7 +47,16 @@ void answer(const std::shared_ptr<Responder>& responder, Fn&& fn) noexcept {
     }
 }
 
-void create(daemon::ContainerService& service, Request& request,
+// A blocking service call, on ApiOptions::run_blocking when there is one. In place, what fn
+// throws reaches the router like any handler's error; on a worker, answer() reports it.
+template <typename Fn>
+void run_blocking(const ApiOptions& options, const std::shared_ptr<Responder>& responder,
+                  Fn fn) {
+    if (!options.run_blocking) return fn();
+    options.run_blocking([responder, fn = std::move(fn)]() mutable { answer(responder, fn); });
+}
+
+void create(daemon::ContainerService& service, const ApiOptions& options, Request& request,
             const std::shared_ptr<Responder>& responder) {
     allow_params(request, {});
     if (!is_json(request.content_type)) {
@@ -58,8 +67,11 @@ void create(daemon::ContainerService& service, Request& request,
     }
     json body = json::parse(request.body, nullptr, /*allow_exceptions=*/false);
     if (body.is_discarded()) throw invalid_argument("body", "malformed JSON");
-    std::string id = service.create(create_request_from_json(body));
-    responder->respond(json_response(201, {{"id", id}}));
+    run_blocking(options, responder,
+                 [&service, responder, create = create_request_from_json(body)] {
+                     std::string id = service.create(create);
+                     responder->respond(json_response(201, {{"id", id}}));
+                 });
 }
 
 void list(daemon::ContainerService& service, Request& request,
@@ -168,27 +180,37 @@ void add_v1_routes(Router& router, daemon::ContainerService& service, ApiOptions
         info["api_version"] = kApiVersion;
         r->respond(json_response(200, info));
     });
-    router.add("POST", "/v1/containers", [&s](Request& req, R r) { create(s, req, r); });
+    router.add("POST", "/v1/containers",
+               [&s, options](Request& req, R r) { create(s, options, req, r); });
     router.add("GET", "/v1/containers", [&s](Request& req, R r) { list(s, req, r); });
     router.add("GET", "/v1/containers/{id}", [&s](Request& req, R r) {
         allow_params(req, {});
         r->respond(json_response(200, to_json(s.inspect(req.path_params.at("id")))));
     });
-    router.add("DELETE", "/v1/containers/{id}", [&s](Request& req, R r) {
+    router.add("DELETE", "/v1/containers/{id}", [&s, options](Request& req, R r) {
         allow_params(req, {"force"});
-        s.remove(req.path_params.at("id"), bool_param(req, "force", false));
-        r->respond(empty_response(204));
+        run_blocking(options, r,
+                     [&s, r, id = req.path_params.at("id"), force = bool_param(req, "force", false)] {
+                         s.remove(id, force);
+                         r->respond(empty_response(204));
+                     });
     });
-    router.add("POST", "/v1/containers/{id}/start", [&s](Request& req, R r) {
+    router.add("POST", "/v1/containers/{id}/start", [&s, options](Request& req, R r) {
         allow_params(req, {});
-        s.start(req.path_params.at("id"));
-        r->respond(empty_response(204));
+        run_blocking(options, r, [&s, r, id = req.path_params.at("id")] {
+            s.start(id);
+            r->respond(empty_response(204));
+        });
     });
-    router.add("POST", "/v1/containers/{id}/kill", [&s](Request& req, R r) {
+    router.add("POST", "/v1/containers/{id}/kill", [&s, options](Request& req, R r) {
         allow_params(req, {"signal"});
         auto signal = req.param("signal");
-        s.kill(req.path_params.at("id"), signal ? parse_signal(*signal) : SIGKILL);
-        r->respond(empty_response(204));
+        run_blocking(options, r,
+                     [&s, r, id = req.path_params.at("id"),
+                      number = signal ? parse_signal(*signal) : SIGKILL] {
+                         s.kill(id, number);
+                         r->respond(empty_response(204));
+                     });
     });
     router.add("POST", "/v1/containers/{id}/stop", [&s](Request& req, R r) { stop(s, req, r); });
     router.add("POST", "/v1/containers/{id}/wait", [&s](Request& req, R r) { wait(s, req, r); });

@@ -8,7 +8,9 @@
 
 #include <CLI/CLI.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <cstring>
 #include <thread>
 
@@ -27,10 +29,12 @@ struct Options {
     std::string run_dir = "/run/truman";
     std::string log_level = "info";
     std::string group = "truman";
-    // create/start/remove wait for the container's monitor on the calling thread; with only
-    // a couple of threads, a few concurrent creates would hold up every other request
-    // (bench: 16 clients +37% going from 2 to 16 threads).
-    unsigned io_threads = 8;
+    // Connections are served asynchronously: two threads keep both cores busy.
+    unsigned io_threads = 2;
+    // create/start/kill/delete wait for the container's monitor (fork, exec, namespaces,
+    // mounts): they run on these, so that a burst of creates never stalls a ping or an inspect,
+    // and this many containers can be set up at once.
+    unsigned worker_threads = 8;
     unsigned shutdown_grace_ms = 5000;
 };
 
@@ -42,8 +46,15 @@ int run(const Options& options) {
     std::unique_ptr<daemon::ContainerService> service = daemon::make_container_service(
         io, daemon::ServiceOptions{options.state_dir, options.run_dir, ""});
 
+    // Declared after the service and joined before it goes: its tasks call the service.
+    net::thread_pool workers(options.worker_threads);
     api::Router router;
-    api::add_v1_routes(router, *service, api::ApiOptions{TRUMAN_VERSION});
+    api::ApiOptions api_options;
+    api_options.version = TRUMAN_VERSION;
+    api_options.run_blocking = [&workers](std::function<void()> call) {
+        net::post(workers, std::move(call));
+    };
+    api::add_v1_routes(router, *service, api_options);
 
     int listen_fd;
     std::optional<gid_t> group;
@@ -83,6 +94,9 @@ int run(const Options& options) {
     io.run();
     io.stop();
     for (auto& t : threads) t.join();
+    // A create in flight finishes (its monitor and container are then on disk for the next
+    // trumand); its answer has nowhere to go any more.
+    workers.join();
 
     if (own_socket_file) unlink(options.socket.c_str());
     spdlog::info("stopped");
@@ -108,6 +122,11 @@ int main(int argc, char** argv) {
         ->capture_default_str();
     app.add_option("--io-threads", options.io_threads, "threads serving connections")
         ->check(CLI::Range(1, 16))
+        ->capture_default_str();
+    app.add_option("--worker-threads", options.worker_threads,
+                   "threads running create/start/kill/delete (how many containers are set up "
+                   "at once)")
+        ->check(CLI::Range(1, 64))
         ->capture_default_str();
     app.add_option("--shutdown-grace-ms", options.shutdown_grace_ms,
                    "on SIGTERM, how long requests in flight may take to finish")

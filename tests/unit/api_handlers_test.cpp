@@ -27,7 +27,9 @@ using ::testing::Throw;
 
 class HandlersTest : public ::testing::Test {
   protected:
-    HandlersTest() { add_v1_routes(router, service, ApiOptions{"9.9.9"}); }
+    HandlersTest() { ApiOptions options;
+        options.version = "9.9.9";
+        add_v1_routes(router, service, options); }
 
     std::shared_ptr<RecordingResponder> call(const std::string& method, const std::string& target,
                                              const std::string& body = "",

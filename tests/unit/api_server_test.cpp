@@ -4,8 +4,10 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
+#include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <future>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <thread>
@@ -15,6 +17,7 @@
 #include "test_support.hpp"
 #include "truman/api/handlers.hpp"
 #include "truman/api/server.hpp"
+#include "truman/error.hpp"
 
 namespace truman::api {
 namespace {
@@ -49,7 +52,7 @@ bool eventually(Cond cond) {
 class ServerTest : public ::testing::Test {
   protected:
     void start(ServerLimits limits = {}, PeerCheck check = {}) {
-        add_v1_routes(router, service, ApiOptions{"1.2.3"});
+        add_v1_routes(router, service, options);
         server = std::make_unique<Server>(io, listen_on(path), router, limits, std::move(check));
         server->start();
         for (int i = 0; i < 2; ++i) threads.emplace_back([this] { io.run(); });
@@ -63,6 +66,7 @@ class ServerTest : public ::testing::Test {
         }
         io.stop();
         for (auto& t : threads) t.join();
+        for (auto& t : workers) t.join();
         server.reset();
     }
 
@@ -70,6 +74,20 @@ class ServerTest : public ::testing::Test {
     std::string path = dir.path() + "/api.sock";
     boost::asio::io_context io;
     NiceMock<test::MockService> service;
+    ApiOptions options = [] {
+        ApiOptions o;
+        o.version = "1.2.3";
+        return o;
+    }();
+    // A run_blocking that gives every call a thread of its own, joined at the end.
+    void run_on_workers() {
+        options.run_blocking = [this](std::function<void()> call) {
+            std::lock_guard lock(workers_mutex);
+            workers.emplace_back(std::move(call));
+        };
+    }
+    std::mutex workers_mutex;
+    std::vector<std::thread> workers;
     Router router;
     std::unique_ptr<Server> server;
     std::vector<std::thread> threads;
@@ -214,6 +232,51 @@ TEST_F(ServerTest, BlockedWaitDoesNotBlockOtherClients) {
     EXPECT_EQ(r.status, 200);
     EXPECT_EQ(json::parse(r.body)["exit_code"], 3);
     EXPECT_EQ(waiting.request("GET", "/v1/_ping").status, 200) << "keep-alive after a wait";
+}
+
+// The server has 2 io threads; 3 starts that block in the service must not take them both
+// and leave a ping unanswered: blocking calls go to run_blocking.
+TEST_F(ServerTest, BlockingCallsRunOffTheIoThreads) {
+    std::promise<void> release;
+    std::shared_future<void> released = release.get_future().share();
+    // Also when an assertion fails: TearDown joins the workers.
+    struct Releaser {
+        std::promise<void>& promise;
+        bool done = false;
+        void now() {
+            if (!done) promise.set_value();
+            done = true;
+        }
+        ~Releaser() { now(); }
+    } releaser{release};
+    std::atomic<int> blocked{0};
+    EXPECT_CALL(service, start("c")).Times(3).WillRepeatedly([&](auto) {
+        ++blocked;
+        released.wait();
+    });
+    run_on_workers();
+    start();
+    std::vector<std::unique_ptr<HttpClient>> starting;
+    for (int i = 0; i < 3; ++i) {
+        starting.push_back(std::make_unique<HttpClient>(path));
+        starting.back()->send("POST", "/v1/containers/c/start");
+        ASSERT_TRUE(eventually([&] { return blocked.load() == i + 1; }));
+    }
+    auto ping = HttpClient(path).request("GET", "/v1/_ping");
+    EXPECT_EQ(ping.status, 200);
+    releaser.now();
+    for (auto& c : starting) EXPECT_EQ(c->read_response().status, 204);
+}
+
+// What a call on a worker throws still reaches the client as an error answer.
+TEST_F(ServerTest, ABlockingCallsErrorIsAnsweredFromTheWorker) {
+    EXPECT_CALL(service, kill("c", SIGTERM))
+        .WillOnce([](auto, auto) { throw Error(ErrorKind::conflict, EBUSY, "not running"); });
+    run_on_workers();
+    start();
+    auto r = HttpClient(path).request("POST", "/v1/containers/c/kill?signal=TERM");
+    EXPECT_EQ(r.status, 409);
+    EXPECT_EQ(json::parse(r.body)["error"]["message"], "not running");
 }
 
 TEST_F(ServerTest, EventsStreamChunksUntilTheClientLeaves) {

@@ -3,6 +3,7 @@
 // service interface.
 #pragma once
 
+#include <functional>
 #include <string>
 
 #include "truman/api/router.hpp"
@@ -14,6 +15,10 @@ inline constexpr const char* kApiVersion = "1";
 
 struct ApiOptions {
     std::string version = "0.0.0";  // trumand's version, reported by /v1/version
+    // Runs a service call that blocks (create, start, kill and delete wait for the container's
+    // monitor to answer) away from the threads serving connections, so that a burst of
+    // creates never delays a ping or an inspect. Empty: the call runs in place.
+    std::function<void(std::function<void()>)> run_blocking;
 };
 
 // Registers every /v1 route on router. service must outlive the router.
