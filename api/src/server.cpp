@@ -152,6 +152,28 @@ class Session : public std::enable_shared_from_this<Session> {
         parser_->body_limit(server_->limits.max_body_bytes);
         parser_->header_limit(static_cast<uint32_t>(server_->limits.max_header_bytes));
         stream_.expires_after(server_->limits.idle_timeout);
+        http::async_read_header(
+            stream_, buffer_, *parser_,
+            [self = shared_from_this()](beast::error_code ec, size_t) { self->on_header(ec); });
+    }
+
+    // curl sends "Expect: 100-continue" with a body over 1 KiB and holds the body back for a
+    // second unless told to go on. A body over the limit was refused with the header already.
+    void on_header(beast::error_code ec) {
+        if (ec || parser_->is_done()) return on_read(ec);
+        if (reject_status_ != 0 ||
+            !beast::iequals(parser_->get()[http::field::expect], "100-continue"))
+            return read_body();
+        static const std::string go_on = "HTTP/1.1 100 Continue\r\n\r\n";
+        net::async_write(stream_, net::buffer(go_on),
+                         [self = shared_from_this()](beast::error_code write_ec, size_t) {
+                             if (self->phase_ == Phase::closed) return;
+                             if (write_ec) return self->close();
+                             self->read_body();
+                         });
+    }
+
+    void read_body() {
         http::async_read(
             stream_, buffer_, *parser_,
             [self = shared_from_this()](beast::error_code ec, size_t) { self->on_read(ec); });

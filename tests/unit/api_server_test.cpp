@@ -122,6 +122,31 @@ TEST_F(ServerTest, MalformedJsonIs400AndTheConnectionSurvives) {
     EXPECT_EQ(client.request("GET", "/v1/_ping").status, 200);
 }
 
+// curl's way with a body over 1 KiB: headers first, the body only after "100 Continue".
+TEST_F(ServerTest, ExpectContinueGetsA100BeforeTheBody) {
+    EXPECT_CALL(service, create(_)).WillOnce(Return("abc"));
+    start();
+    HttpClient client(path);
+    std::string body = R"({"rootfs": "/", "cmd": ["true"]})";
+    client.send_raw("POST /v1/containers HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                    "Expect: 100-continue\r\nContent-Length: " +
+                    std::to_string(body.size()) + "\r\n\r\n");
+    EXPECT_EQ(client.read_head(5000).status, 100);
+    client.send_raw(body);
+    auto r = client.read_response();
+    EXPECT_EQ(r.status, 201);
+    EXPECT_EQ(json::parse(r.body)["id"], "abc");
+}
+
+// Over the limit, the answer is 413 at once: no 100, and the body is never waited for.
+TEST_F(ServerTest, ExpectContinueOverTheLimitIs413WithoutA100) {
+    start();
+    HttpClient client(path);
+    client.send_raw("POST /v1/containers HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                    "Expect: 100-continue\r\nContent-Length: 2000000\r\n\r\n");
+    EXPECT_EQ(client.read_response(5000).status, 413);
+}
+
 TEST_F(ServerTest, WrongContentTypeIs415) {
     start();
     HttpClient client(path);
