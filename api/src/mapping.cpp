@@ -7,6 +7,7 @@
 
 #include "truman/capabilities.hpp"
 #include "truman/error.hpp"
+#include "truman/signal_names.hpp"
 #include "truman/spec.hpp"
 
 namespace truman::api {
@@ -546,59 +547,11 @@ json to_json(const daemon::LogLine& line) {
     return json{{"stream", line.stream}, {"time", line.time}, {"log", line.text}};
 }
 
-namespace {
-struct SignalName {
-    const char* name;
-    int number;
-};
-constexpr SignalName kSignals[] = {
-    {"HUP", SIGHUP},       {"INT", SIGINT},   {"QUIT", SIGQUIT},     {"ILL", SIGILL},
-    {"TRAP", SIGTRAP},     {"ABRT", SIGABRT}, {"IOT", SIGIOT},       {"BUS", SIGBUS},
-    {"FPE", SIGFPE},       {"KILL", SIGKILL}, {"USR1", SIGUSR1},     {"SEGV", SIGSEGV},
-    {"USR2", SIGUSR2},     {"PIPE", SIGPIPE}, {"ALRM", SIGALRM},     {"TERM", SIGTERM},
-    {"STKFLT", SIGSTKFLT}, {"CHLD", SIGCHLD}, {"CONT", SIGCONT},     {"STOP", SIGSTOP},
-    {"TSTP", SIGTSTP},     {"TTIN", SIGTTIN}, {"TTOU", SIGTTOU},     {"URG", SIGURG},
-    {"XCPU", SIGXCPU},     {"XFSZ", SIGXFSZ}, {"VTALRM", SIGVTALRM}, {"PROF", SIGPROF},
-    {"WINCH", SIGWINCH},   {"IO", SIGIO},     {"POLL", SIGPOLL},     {"PWR", SIGPWR},
-    {"SYS", SIGSYS},
-};
-}  // namespace
-
 int parse_signal(const std::string& text) {
-    auto bad = [&] {
-        return invalid_argument("signal", "unknown signal \"" + text +
-                                              "\" (a name like TERM or SIGKILL, or 1-" +
-                                              std::to_string(SIGRTMAX) + ")");
-    };
-    if (text.empty()) throw bad();
-    if (text.find_first_not_of("0123456789") == std::string::npos) {
-        if (text.size() > 3) throw bad();
-        int n = std::stoi(text);
-        if (n < 1 || n > SIGRTMAX) throw bad();
-        return n;
-    }
-    std::string name;
-    for (char c : text)
-        name.push_back(static_cast<char>(std::toupper(static_cast<unsigned char>(c))));
-    if (name.rfind("SIG", 0) == 0) name = name.substr(3);
-    for (const auto& s : kSignals)
-        if (name == s.name) return s.number;
-    // RTMIN, RTMIN+n, RTMAX, RTMAX-n
-    for (auto [base, sign, number] :
-         {std::tuple{"RTMIN", '+', SIGRTMIN}, std::tuple{"RTMAX", '-', SIGRTMAX}}) {
-        std::string b = base;
-        if (name == b) return number;
-        if (name.size() > b.size() + 1 && name.compare(0, b.size(), b) == 0 &&
-            name[b.size()] == sign) {
-            std::string off = name.substr(b.size() + 1);
-            if (off.size() > 2 || off.find_first_not_of("0123456789") != std::string::npos)
-                throw bad();
-            int n = number + (sign == '+' ? 1 : -1) * std::stoi(off);
-            if (n < SIGRTMIN || n > SIGRTMAX) throw bad();
-            return n;
-        }
-    }
-    throw bad();
+    if (auto number = parse_signal_name(text)) return *number;
+    throw invalid_argument("signal", "unknown signal \"" + text +
+                                         "\" (a name like TERM or SIGKILL, or 1-" +
+                                         std::to_string(SIGRTMAX) + ")");
 }
 
 bool parse_bool_param(const std::string& name, const std::string& value) {

@@ -5,6 +5,8 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "truman/signal_names.hpp"
+
 namespace truman::client {
 
 std::optional<std::time_t> parse_rfc3339(const std::string& text) {
@@ -150,40 +152,9 @@ int64_t cpus_to_quota(const std::string& text) {
 }
 
 int parse_signal(const std::string& text) {
-    auto bad = [&] {
-        return std::invalid_argument("unknown signal \"" + text +
-                                     "\": a name like TERM or SIGKILL, or 1-" +
-                                     std::to_string(SIGRTMAX));
-    };
-    if (text.empty()) throw bad();
-    if (text.find_first_not_of("0123456789") == std::string::npos) {
-        if (text.size() > 3) throw bad();
-        int n = std::stoi(text);
-        if (n < 1 || n > SIGRTMAX) throw bad();
-        return n;
-    }
-    std::string name;
-    for (char c : text)
-        name.push_back(static_cast<char>(std::toupper(static_cast<unsigned char>(c))));
-    if (name.rfind("SIG", 0) == 0) name.erase(0, 3);
-    // glibc's own abbreviations ("KILL", "TERM", ...) instead of a table of our own.
-    for (int n = 1; n < SIGRTMIN; ++n)
-        if (const char* abbrev = sigabbrev_np(n); abbrev && name == abbrev) return n;
-    for (auto [base, sign, number] :
-         {std::tuple{"RTMIN", '+', SIGRTMIN}, std::tuple{"RTMAX", '-', SIGRTMAX}}) {
-        std::string b = base;
-        if (name == b) return number;
-        if (name.size() > b.size() + 1 && name.compare(0, b.size(), b) == 0 &&
-            name[b.size()] == sign) {
-            std::string offset = name.substr(b.size() + 1);
-            if (offset.size() > 2 || offset.find_first_not_of("0123456789") != std::string::npos)
-                throw bad();
-            int n = number + (sign == '+' ? 1 : -1) * std::stoi(offset);
-            if (n < SIGRTMIN || n > SIGRTMAX) throw bad();
-            return n;
-        }
-    }
-    throw bad();
+    if (auto number = parse_signal_name(text)) return *number;
+    throw std::invalid_argument("unknown signal \"" + text +
+                                "\": a name like TERM or SIGKILL, or 1-" + std::to_string(SIGRTMAX));
 }
 
 namespace {

@@ -172,6 +172,10 @@ TEST(ParseSignal, AcceptsNamesWithOrWithoutPrefixAndNumbers) {
     EXPECT_EQ(parse_signal("SIGRTMIN+2"), SIGRTMIN + 2);
     EXPECT_EQ(parse_signal("RTMAX-1"), SIGRTMAX - 1);
     EXPECT_EQ(parse_signal(std::to_string(SIGRTMAX)), SIGRTMAX);
+    // The aliases kill(1) knows, which glibc's abbreviations lack.
+    EXPECT_EQ(parse_signal("IOT"), SIGABRT);
+    EXPECT_EQ(parse_signal("SIGCLD"), SIGCHLD);
+    EXPECT_EQ(parse_signal("poll"), SIGPOLL);
 }
 
 TEST(ParseSignal, RejectsInvalidNamingTheSignalField) {
