@@ -47,6 +47,9 @@ void remove_cgroup_dir(const std::string& path);
 bool remove_cgroup_dir_noexcept(const std::string& path) noexcept;
 // Waits (bounded) until cgroup.procs is empty; true if it became empty.
 bool wait_until_empty(const std::string& procs_path, int timeout_ms);
+// SIGKILL whatever cgroup.procs lists until it lists nothing (a task may fork or join while
+// we read): for a hierarchy without cgroup.kill or beside the freezer.
+void kill_until_empty(const std::string& procs_path);
 
 // --- names and limits ----------------------------------------------------------------------
 // A container's cgroup name is one path component: no '/', not "." or "..", not empty.

@@ -81,12 +81,7 @@ class CgroupV1 final : public Cgroup {
             write_file(freezer + "/freezer.state", "THAWED");
         }
         // Without a freezer (or for a task that raced in): kill until the list is empty.
-        for (int round = 0; round < 100; ++round) {
-            auto pids = read_pids(procs);
-            if (pids.empty()) return;
-            for (pid_t pid : pids) ::kill(pid, SIGKILL);
-            if (wait_until_empty(procs, 20)) return;
-        }
+        kill_until_empty(procs);
     }
 
     void destroy() override {

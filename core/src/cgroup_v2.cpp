@@ -56,12 +56,7 @@ class CgroupV2 final : public Cgroup {
         if (frozen) write_file(dir_ + "/cgroup.freeze", "1");
         for (pid_t pid : read_pids(procs)) ::kill(pid, SIGKILL);
         if (frozen) write_file(dir_ + "/cgroup.freeze", "0");
-        for (int round = 0; round < 100; ++round) {
-            auto pids = read_pids(procs);
-            if (pids.empty()) return;
-            for (pid_t pid : pids) ::kill(pid, SIGKILL);
-            if (wait_until_empty(procs, 20)) return;
-        }
+        kill_until_empty(procs);
     }
 
     void destroy() override {

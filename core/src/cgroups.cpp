@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <linux/magic.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <unistd.h>
@@ -206,6 +207,15 @@ bool wait_until_empty(const std::string& procs_path, int timeout_ms) {
         if (read_pids(procs_path).empty()) return true;
         if (steady_clock::now() > deadline) return false;
         std::this_thread::sleep_for(milliseconds(5));
+    }
+}
+
+void kill_until_empty(const std::string& procs_path) {
+    for (int round = 0; round < 100; ++round) {
+        auto pids = read_pids(procs_path);
+        if (pids.empty()) return;
+        for (pid_t pid : pids) ::kill(pid, SIGKILL);
+        if (wait_until_empty(procs_path, 20)) return;
     }
 }
 
