@@ -6,7 +6,7 @@
 #   bench/run-all.sh                    # everything (about 5 minutes on 2 idle cores)
 #   N=200 ROUNDS=4 bench/run-all.sh     # lifecycles per variant, split into ROUNDS batches
 #   ONLY="latency throughput footprint floor core" bench/run-all.sh   # a subset
-#   TRUMAND_ARGS="--io-threads 16" bench/run-all.sh                  # extra trumand flags
+#   TRUMAND_ARGS="--worker-threads 16" bench/run-all.sh              # extra trumand flags
 #
 # Installs runc and crun from Debian if missing, builds the Release targets into build-rel/,
 # starts a private trumand (own socket, state and run directories) and leaves nothing behind:
