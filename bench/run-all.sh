@@ -30,8 +30,7 @@ wants() { [[ " $ONLY " == *" $1 "* ]]; }
 
 # --- state of this run, all of it private --------------------------------------------------
 WORK=$(mktemp -d /tmp/truman-bench.XXXXXX)
-# The monitor socket is <run-dir>/<64-hex id>/monitor.sock: keep the run dir short (sun_path
-# holds 107 bytes).
+# On a tmpfs, like the default /run/truman (the monitor's control sockets live there).
 RUN=$(mktemp -d /run/tb.XXXXXX)
 SOCK=$RUN/truman.sock
 STATE=$WORK/state

@@ -48,15 +48,11 @@ void write_line(int fd, const std::string& line) {
 }
 
 UniqueFd listen_on(const std::string& path) {
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    if (path.size() >= sizeof addr.sun_path)
-        throw make_error(ErrorKind::system, "control socket path too long: " + path, ENAMETOOLONG);
-    std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+    UnixSocketAddress addr(path);
     UniqueFd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
     if (!fd) throw system_error("socket");
     unlink(path.c_str());  // left by a monitor that was SIGKILLed
-    if (bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0)
+    if (bind(fd.get(), addr.get(), addr.size()) < 0)
         throw system_error("bind " + path);
     if (chmod(path.c_str(), 0600) < 0) throw system_error("chmod " + path);
     if (listen(fd.get(), 16) < 0) throw system_error("listen " + path);

@@ -1,5 +1,6 @@
 #include "truman/daemon/monitor_protocol.hpp"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -126,18 +127,30 @@ void wait_ready(int fd, short events, long long deadline, const std::string& wha
 
 }  // namespace
 
+UnixSocketAddress::UnixSocketAddress(const std::string& path) {
+    addr_.sun_family = AF_UNIX;
+    std::string name = path;
+    if (path.size() >= sizeof addr_.sun_path) {
+        auto slash = path.rfind('/');
+        if (slash == std::string::npos || slash == 0)
+            throw make_error(ErrorKind::system, "socket path too long: " + path, ENAMETOOLONG);
+        std::string dir = path.substr(0, slash);
+        directory_ = UniqueFd(open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+        if (!directory_) throw system_error("open " + dir);
+        name = "/proc/self/fd/" + std::to_string(directory_.get()) + path.substr(slash);
+        if (name.size() >= sizeof addr_.sun_path)
+            throw make_error(ErrorKind::system, "socket name too long: " + path, ENAMETOOLONG);
+    }
+    std::memcpy(addr_.sun_path, name.c_str(), name.size() + 1);
+}
+
 void send_monitor_command(const std::string& socket_path, const ControlCommand& command,
                           int timeout_ms) {
     long long deadline = now_ms() + timeout_ms;
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    if (socket_path.size() >= sizeof addr.sun_path)
-        throw make_error(ErrorKind::system, "monitor socket path too long: " + socket_path,
-                         ENAMETOOLONG);
-    std::memcpy(addr.sun_path, socket_path.c_str(), socket_path.size() + 1);
+    UnixSocketAddress addr(socket_path);
     UniqueFd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
     if (!fd) throw system_error("socket");
-    if (connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0) {
+    if (connect(fd.get(), addr.get(), addr.size()) < 0) {
         if (errno != EINPROGRESS && errno != EAGAIN) throw system_error("connect " + socket_path);
         wait_ready(fd.get(), POLLOUT, deadline, "connect " + socket_path);
         int err = 0;

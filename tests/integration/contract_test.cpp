@@ -105,7 +105,7 @@ class ContractDaemon {
         pid_ = -1;
     }
 
-    TempDir dir_{"trumand-ct"};  // short: run/<id>/monitor.sock must fit sun_path
+    TempDir dir_{"trumand-ct"};  // short: the API socket path must fit sun_path
     std::string socket_;
     pid_t pid_ = -1;
 };

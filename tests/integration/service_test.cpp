@@ -164,7 +164,7 @@ class ServiceTest : public ::testing::Test {
     }
 
     truman::test::HostSnapshot before_;
-    truman::test::TempDir dir_{"tsvc"};  // short: the socket path must fit in sun_path
+    truman::test::TempDir dir_{"tsvc"};
     std::optional<boost::asio::io_context> io_;
     std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_;
     std::thread thread_;
@@ -582,6 +582,27 @@ TEST_F(ServiceTest, LogsAreCappedAndRotated) {
     int first = std::stoi(lines.front().text.substr(4));
     for (size_t i = 0; i < lines.size(); ++i)
         EXPECT_EQ(lines[i].text, "line" + std::to_string(first + static_cast<int>(i)));
+}
+
+// <run-dir>/<64-hex id>/monitor.sock is far over sun_path's 107 bytes here: the monitor
+// binds, and the service connects, through /proc/self/fd/N of the directory.
+TEST_F(ServiceTest, ALongRunDirStillReachesTheMonitor) {
+    ServiceOptions deep = options();
+    deep.run_dir = dir_.path() + "/" + std::string(60, 'r') + "/run";
+    ASSERT_GT(deep.run_dir.size() + 1 + 64 + std::string("/monitor.sock").size(), 108u);
+    service_.reset();
+    service_ = make_container_service(*io_, deep);
+    std::string id = service_->create(busybox("echo deep"));
+    EXPECT_TRUE(fs::exists(deep.run_dir + "/" + id + "/monitor.sock"));
+    service_->start(id);
+    EXPECT_EQ(wait(id).exit_code, 0);
+    EXPECT_EQ(texts(logs(id)), std::vector<std::string>{"stdout:deep"});
+    std::string sleeper = service_->create(busybox("exec sleep 1000"));
+    service_->start(sleeper);
+    service_->kill(sleeper, SIGKILL);
+    EXPECT_EQ(wait(sleeper).signal, SIGKILL);
+    service_->remove(id, false);
+    service_->remove(sleeper, false);
 }
 
 TEST_F(ServiceTest, ConcurrentCreatesOfOneNameYieldOneContainer) {

@@ -97,7 +97,7 @@ TEST(Systemd, ServiceKeepsContainersAndTheSocketIsForTheTrumanGroup) {
 }
 
 TEST(Systemd, SocketActivationStartsTrumandOnTrumanctlsFirstRequest) {
-    TempDir dir("tact");  // short: the monitor socket path must fit sun_path
+    TempDir dir("tact");  // short: the API socket path must fit sun_path
     std::string sock = dir.path() + "/truman.sock";
     pid_t pid = fork();
     ASSERT_GE(pid, 0);
@@ -160,7 +160,7 @@ TEST(Systemd, InstallPutsEverythingInTheUsualPlaces) {
         EXPECT_TRUE(fs::is_regular_file(prefix.path() + "/" + std::string(file))) << file;
     // The installed trumand (not the build tree's) finds the installed truman-monitor and
     // runs a container: next to itself there is none, so this is the libexec lookup.
-    TempDir state("tinst");  // short: the monitor socket path must fit sun_path
+    TempDir state("tinst");  // short: the API socket path must fit sun_path
     std::string sock = state.path() + "/s.sock";
     pid_t pid = fork();
     ASSERT_GE(pid, 0);

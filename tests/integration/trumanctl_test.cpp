@@ -128,7 +128,7 @@ class Trumand {
     const std::string& socket() const { return socket_; }
 
   private:
-    TempDir dir_{"tctl"};  // short: the monitor socket path must fit sun_path
+    TempDir dir_{"tctl"};  // short: the API socket path must fit sun_path
     std::string socket_;
     pid_t pid_ = -1;
 };

@@ -8,10 +8,13 @@
 // one reply line:  "start" | "kill <signal>"  ->  "ok" | "error <kind> <message>".
 #pragma once
 
+#include <sys/socket.h>
 #include <sys/types.h>
+#include <sys/un.h>
 
 #include <string>
 
+#include "truman/daemon/unique_fd.hpp"
 #include "truman/error.hpp"
 
 namespace truman::daemon {
@@ -43,6 +46,22 @@ std::string encode_reply_error(ErrorKind kind, const std::string& message);
 void check_reply(const std::string& reply);
 
 ErrorKind error_kind_from_string(const std::string& kind);  // unknown -> system
+
+// The address of a Unix socket at path, whatever its length. sun_path holds 107 bytes, and
+// <run-dir>/<64-hex id>/monitor.sock outgrows it for a run dir of more than ~28 characters;
+// then the address names the socket through an O_PATH descriptor of its directory,
+// /proc/self/fd/N/monitor.sock, as systemd does. Keep the object alive while binding or
+// connecting.
+class UnixSocketAddress {
+  public:
+    explicit UnixSocketAddress(const std::string& path);
+    const sockaddr* get() const { return reinterpret_cast<const sockaddr*>(&addr_); }
+    socklen_t size() const { return sizeof addr_; }
+
+  private:
+    sockaddr_un addr_{};
+    UniqueFd directory_;
+};
 
 // Connect to a monitor's control socket, send one command and return once it replied "ok";
 // throws its error, or truman::Error (system) if it cannot be reached within timeout_ms.
