@@ -12,13 +12,13 @@
 //       create and start N containers (default cmd: sleep 1000) and leave them running.
 //   api_lifecycle [--socket PATH] --remove-all
 //       DELETE ?force=true every container the daemon knows (cleanup after --hold or ^C).
+#include <algorithm>
+#include <atomic>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
-#include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -35,7 +35,9 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-double ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
+double ms(Clock::duration d) {
+    return std::chrono::duration<double, std::milli>(d).count();
+}
 
 double percentile(std::vector<double> v, double p) {
     if (v.empty()) return 0;
@@ -122,7 +124,8 @@ Sample lifecycle(Connection& c, const std::string& body) {
 int remove_all(const std::string& socket) {
     Connection c(socket);
     auto ids = string_values(c.call(http::verb::get, "/v1/containers", "", 200), "id");
-    for (const auto& id : ids) c.call(http::verb::delete_, "/v1/containers/" + id + "?force=true", "", 204);
+    for (const auto& id : ids)
+        c.call(http::verb::delete_, "/v1/containers/" + id + "?force=true", "", 204);
     std::printf("removed %zu containers\n", ids.size());
     return 0;
 }
@@ -158,16 +161,26 @@ int main(int argc, char** argv) {
             }
             return argv[++i];
         };
-        if (a == "--socket") socket = value();
-        else if (a == "-n") n = std::atoi(value().c_str());
-        else if (a == "-w") warmup = std::atoi(value().c_str());
-        else if (a == "-c") clients = std::max(1, std::atoi(value().c_str()));
-        else if (a == "--network") network = value();
-        else if (a == "--cmd") cmd.push_back(value());
-        else if (a == "--samples") samples_file = value();
-        else if (a == "--label") label = value();
-        else if (a == "--hold") hold_n = std::atoi(value().c_str());
-        else if (a == "--remove-all") remove = true;
+        if (a == "--socket")
+            socket = value();
+        else if (a == "-n")
+            n = std::atoi(value().c_str());
+        else if (a == "-w")
+            warmup = std::atoi(value().c_str());
+        else if (a == "-c")
+            clients = std::max(1, std::atoi(value().c_str()));
+        else if (a == "--network")
+            network = value();
+        else if (a == "--cmd")
+            cmd.push_back(value());
+        else if (a == "--samples")
+            samples_file = value();
+        else if (a == "--label")
+            label = value();
+        else if (a == "--hold")
+            hold_n = std::atoi(value().c_str());
+        else if (a == "--remove-all")
+            remove = true;
         else {
             std::fprintf(stderr,
                          "usage: %s [--socket PATH] [-n N] [-w WARMUP] [-c CLIENTS] "
@@ -221,13 +234,16 @@ int main(int argc, char** argv) {
                 start.push_back(s.start);
                 wait.push_back(s.wait);
                 del.push_back(s.remove);
-                if (out) out << s.total << ' ' << s.create << ' ' << s.start << ' ' << s.wait << ' ' << s.remove << '\n';
+                if (out)
+                    out << s.total << ' ' << s.create << ' ' << s.start << ' ' << s.wait << ' '
+                        << s.remove << '\n';
             }
-        std::printf("%s%sapi lifecycle of %s, network %s, %d client%s, n=%d: median %.2f ms, p99 %.2f ms, "
-                    "%.1f containers/s\n",
-                    label.c_str(), label.empty() ? "" : ": ", cmd[0].c_str(), network.c_str(), clients,
-                    clients == 1 ? "" : "s", n, percentile(total, .5), percentile(total, .99),
-                    n / (wall / 1000));
+        std::printf(
+            "%s%sapi lifecycle of %s, network %s, %d client%s, n=%d: median %.2f ms, p99 %.2f ms, "
+            "%.1f containers/s\n",
+            label.c_str(), label.empty() ? "" : ": ", cmd[0].c_str(), network.c_str(), clients,
+            clients == 1 ? "" : "s", n, percentile(total, .5), percentile(total, .99),
+            n / (wall / 1000));
         std::printf("  median per step: create %.2f  start %.2f  wait %.2f  delete %.2f ms\n",
                     percentile(create, .5), percentile(start, .5), percentile(wait, .5),
                     percentile(del, .5));

@@ -19,7 +19,9 @@
 using Clock = std::chrono::steady_clock;
 
 namespace {
-double ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
+double ms(Clock::duration d) {
+    return std::chrono::duration<double, std::milli>(d).count();
+}
 
 struct Series {
     std::vector<double> v;
@@ -36,13 +38,21 @@ int main(int argc, char** argv) {
     bool cgroups = false, seccomp = true, userns = false;
     for (int i = 1; i < argc; ++i) {
         std::string a = argv[i];
-        if (a == "-n" && i + 1 < argc) n = std::atoi(argv[++i]);
-        else if (a == "--net" && i + 1 < argc) net = argv[++i];
-        else if (a == "--cgroups") cgroups = true;
-        else if (a == "--no-seccomp") seccomp = false;
-        else if (a == "--userns") userns = true;
+        if (a == "-n" && i + 1 < argc)
+            n = std::atoi(argv[++i]);
+        else if (a == "--net" && i + 1 < argc)
+            net = argv[++i];
+        else if (a == "--cgroups")
+            cgroups = true;
+        else if (a == "--no-seccomp")
+            seccomp = false;
+        else if (a == "--userns")
+            userns = true;
         else {
-            std::fprintf(stderr, "usage: %s [-n N] [--net none|loopback|veth] [--cgroups] [--no-seccomp] [--userns]\n", argv[0]);
+            std::fprintf(stderr,
+                         "usage: %s [-n N] [--net none|loopback|veth] [--cgroups] [--no-seccomp] "
+                         "[--userns]\n",
+                         argv[0]);
             return 2;
         }
     }
@@ -51,7 +61,7 @@ int main(int argc, char** argv) {
     std::string rootfs = tmpl;
     truman::make_busybox_rootfs(rootfs);
     truman::ContainerSpec spec = truman::default_spec(rootfs, {"/bin/true"});
-    spec.network.mode = net == "none" ? truman::Network::Mode::none
+    spec.network.mode = net == "none"   ? truman::Network::Mode::none
                         : net == "veth" ? truman::Network::Mode::veth
                                         : truman::Network::Mode::loopback;
     if (spec.network.mode == truman::Network::Mode::veth) spec.network.address = "10.89.0.2/24";

@@ -28,7 +28,9 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-double ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
+double ms(Clock::duration d) {
+    return std::chrono::duration<double, std::milli>(d).count();
+}
 
 double percentile(std::vector<double> v, double p) {
     if (v.empty()) return 0;
@@ -52,12 +54,18 @@ int main(int argc, char** argv) {
         std::string a = argv[i];
         if (a == "--") {
             for (++i; i < argc; ++i) command.push_back(argv[i]);
-        } else if (i + 1 < argc && a == "-n") n = std::atoi(argv[++i]);
-        else if (i + 1 < argc && a == "-w") warmup = std::atoi(argv[++i]);
-        else if (i + 1 < argc && a == "-c") k = std::max(1, std::atoi(argv[++i]));
-        else if (i + 1 < argc && a == "--samples") samples_file = argv[++i];
-        else if (i + 1 < argc && a == "--label") label = argv[++i];
-        else command.clear(), i = argc;
+        } else if (i + 1 < argc && a == "-n")
+            n = std::atoi(argv[++i]);
+        else if (i + 1 < argc && a == "-w")
+            warmup = std::atoi(argv[++i]);
+        else if (i + 1 < argc && a == "-c")
+            k = std::max(1, std::atoi(argv[++i]));
+        else if (i + 1 < argc && a == "--samples")
+            samples_file = argv[++i];
+        else if (i + 1 < argc && a == "--label")
+            label = argv[++i];
+        else
+            command.clear(), i = argc;
     }
     if (command.empty()) {
         std::fprintf(stderr,

@@ -50,8 +50,7 @@ void answer(const std::shared_ptr<Responder>& responder, Fn&& fn) noexcept {
 // A blocking service call, on ApiOptions::run_blocking when there is one. In place, what fn
 // throws reaches the router like any handler's error; on a worker, answer() reports it.
 template <typename Fn>
-void run_blocking(const ApiOptions& options, const std::shared_ptr<Responder>& responder,
-                  Fn fn) {
+void run_blocking(const ApiOptions& options, const std::shared_ptr<Responder>& responder, Fn fn) {
     if (!options.run_blocking) return fn();
     options.run_blocking([responder, fn = std::move(fn)]() mutable { answer(responder, fn); });
 }
@@ -189,11 +188,12 @@ void add_v1_routes(Router& router, daemon::ContainerService& service, ApiOptions
     });
     router.add("DELETE", "/v1/containers/{id}", [&s, options](Request& req, R r) {
         allow_params(req, {"force"});
-        run_blocking(options, r,
-                     [&s, r, id = req.path_params.at("id"), force = bool_param(req, "force", false)] {
-                         s.remove(id, force);
-                         r->respond(empty_response(204));
-                     });
+        run_blocking(
+            options, r,
+            [&s, r, id = req.path_params.at("id"), force = bool_param(req, "force", false)] {
+                s.remove(id, force);
+                r->respond(empty_response(204));
+            });
     });
     router.add("POST", "/v1/containers/{id}/start", [&s, options](Request& req, R r) {
         allow_params(req, {});

@@ -154,7 +154,8 @@ int64_t cpus_to_quota(const std::string& text) {
 int parse_signal(const std::string& text) {
     if (auto number = parse_signal_name(text)) return *number;
     throw std::invalid_argument("unknown signal \"" + text +
-                                "\": a name like TERM or SIGKILL, or 1-" + std::to_string(SIGRTMAX));
+                                "\": a name like TERM or SIGKILL, or 1-" +
+                                std::to_string(SIGRTMAX));
 }
 
 namespace {

@@ -22,7 +22,8 @@ const char* kScript =
     "echo \"== uid map ==\"; cat /proc/self/uid_map;"
     "echo \"== mounts ==\"; cat /proc/self/mounts;"
     "echo \"== network ==\"; ip -o addr | sed 's/  */ /g';"
-    "echo \"== seccomp, no_new_privs ==\"; grep -E '^(Seccomp|NoNewPrivs|CapEff):' /proc/self/status;"
+    "echo \"== seccomp, no_new_privs ==\"; grep -E '^(Seccomp|NoNewPrivs|CapEff):' "
+    "/proc/self/status;"
     "echo \"== trying to mount ==\"; mount -t tmpfs none /mnt || true";
 }
 

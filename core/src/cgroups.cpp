@@ -287,16 +287,16 @@ std::vector<DeviceRule> device_rules(const ContainerSpec& spec) {
         rules.push_back(rule);
     }
     rules.insert(rules.end(), {
-        allow_char(1, 3),               // null
-        allow_char(1, 5),               // zero
-        allow_char(1, 7),               // full
-        allow_char(1, 8),               // random
-        allow_char(1, 9),               // urandom
-        allow_char(5, 0),               // tty
-        allow_char(5, 1),               // console
-        allow_char(5, 2),               // ptmx
-        allow_char(136, std::nullopt),  // pts/*
-    });
+                                  allow_char(1, 3),               // null
+                                  allow_char(1, 5),               // zero
+                                  allow_char(1, 7),               // full
+                                  allow_char(1, 8),               // random
+                                  allow_char(1, 9),               // urandom
+                                  allow_char(5, 0),               // tty
+                                  allow_char(5, 1),               // console
+                                  allow_char(5, 2),               // ptmx
+                                  allow_char(136, std::nullopt),  // pts/*
+                              });
     for (size_t i = 0; i < spec.linux.devices.size(); ++i) {
         const Device& dev = spec.linux.devices[i];
         std::string field = "linux.devices[" + std::to_string(i) + "]";

@@ -8,13 +8,13 @@
 
 #include <fcntl.h>
 #include <linux/capability.h>
-#include <net/if.h>
-#include <sys/ioctl.h>
-#include <sys/socket.h>
 #include <linux/seccomp.h>
+#include <net/if.h>
 #include <sched.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
@@ -26,40 +26,74 @@ namespace truman::detail {
 
 const char* to_string(ChildStep step) noexcept {
     switch (step) {
-        case ChildStep::ready: return "ready";
-        case ChildStep::wait_for_parent: return "wait for the parent";
-        case ChildStep::join_namespace: return "setns";
-        case ChildStep::unshare_cgroup_namespace: return "unshare(CLONE_NEWCGROUP)";
-        case ChildStep::become_container_root: return "setresuid/setresgid to container root";
-        case ChildStep::setsid: return "setsid";
-        case ChildStep::loopback_up: return "bring lo up";
-        case ChildStep::sethostname: return "sethostname";
-        case ChildStep::setdomainname: return "setdomainname";
-        case ChildStep::make_root_private: return "make / private";
-        case ChildStep::mount_root: return "mount the root filesystem";
-        case ChildStep::fs_op: return "mount";
-        case ChildStep::pivot_root: return "pivot_root";
-        case ChildStep::detach_old_root: return "umount2 old root";
-        case ChildStep::chdir_root: return "chdir /";
-        case ChildStep::remount_root_readonly: return "remount / read-only";
-        case ChildStep::set_root_propagation: return "set rootfs propagation";
-        case ChildStep::setrlimit: return "setrlimit";
-        case ChildStep::drop_bounding_capability: return "drop bounding capability";
-        case ChildStep::keep_capabilities: return "prctl(PR_SET_KEEPCAPS)";
-        case ChildStep::setgroups: return "setgroups";
-        case ChildStep::setresgid: return "setresgid";
-        case ChildStep::setresuid: return "setresuid";
-        case ChildStep::capset: return "capset";
-        case ChildStep::raise_ambient_capability: return "raise ambient capability";
-        case ChildStep::set_umask: return "umask";
-        case ChildStep::set_stdio: return "dup2 stdio";
-        case ChildStep::close_descriptors: return "close_range";
-        case ChildStep::chdir_cwd: return "chdir";
-        case ChildStep::set_no_new_privs: return "prctl(PR_SET_NO_NEW_PRIVS)";
-        case ChildStep::load_seccomp: return "seccomp(SECCOMP_SET_MODE_FILTER)";
-        case ChildStep::report_ready: return "report ready";
-        case ChildStep::wait_for_start: return "wait for start";
-        case ChildStep::execve: return "execve";
+        case ChildStep::ready:
+            return "ready";
+        case ChildStep::wait_for_parent:
+            return "wait for the parent";
+        case ChildStep::join_namespace:
+            return "setns";
+        case ChildStep::unshare_cgroup_namespace:
+            return "unshare(CLONE_NEWCGROUP)";
+        case ChildStep::become_container_root:
+            return "setresuid/setresgid to container root";
+        case ChildStep::setsid:
+            return "setsid";
+        case ChildStep::loopback_up:
+            return "bring lo up";
+        case ChildStep::sethostname:
+            return "sethostname";
+        case ChildStep::setdomainname:
+            return "setdomainname";
+        case ChildStep::make_root_private:
+            return "make / private";
+        case ChildStep::mount_root:
+            return "mount the root filesystem";
+        case ChildStep::fs_op:
+            return "mount";
+        case ChildStep::pivot_root:
+            return "pivot_root";
+        case ChildStep::detach_old_root:
+            return "umount2 old root";
+        case ChildStep::chdir_root:
+            return "chdir /";
+        case ChildStep::remount_root_readonly:
+            return "remount / read-only";
+        case ChildStep::set_root_propagation:
+            return "set rootfs propagation";
+        case ChildStep::setrlimit:
+            return "setrlimit";
+        case ChildStep::drop_bounding_capability:
+            return "drop bounding capability";
+        case ChildStep::keep_capabilities:
+            return "prctl(PR_SET_KEEPCAPS)";
+        case ChildStep::setgroups:
+            return "setgroups";
+        case ChildStep::setresgid:
+            return "setresgid";
+        case ChildStep::setresuid:
+            return "setresuid";
+        case ChildStep::capset:
+            return "capset";
+        case ChildStep::raise_ambient_capability:
+            return "raise ambient capability";
+        case ChildStep::set_umask:
+            return "umask";
+        case ChildStep::set_stdio:
+            return "dup2 stdio";
+        case ChildStep::close_descriptors:
+            return "close_range";
+        case ChildStep::chdir_cwd:
+            return "chdir";
+        case ChildStep::set_no_new_privs:
+            return "prctl(PR_SET_NO_NEW_PRIVS)";
+        case ChildStep::load_seccomp:
+            return "seccomp(SECCOMP_SET_MODE_FILTER)";
+        case ChildStep::report_ready:
+            return "report ready";
+        case ChildStep::wait_for_start:
+            return "wait for start";
+        case ChildStep::execve:
+            return "execve";
     }
     return "unknown step";
 }
@@ -67,7 +101,9 @@ const char* to_string(ChildStep step) noexcept {
 namespace {
 
 // Raw wrappers: each returns 0 (or a non-negative result) or -errno.
-long sys(long r) noexcept { return r < 0 ? -errno : r; }
+long sys(long r) noexcept {
+    return r < 0 ? -errno : r;
+}
 
 [[noreturn]] void fail(const ChildPlan& plan, ChildStep step, long neg_errno,
                        int32_t value = 0) noexcept {
@@ -77,15 +113,15 @@ long sys(long r) noexcept { return r < 0 ? -errno : r; }
     ::_exit(127);
 }
 
-#define CHECK(step, expr)                                   \
-    do {                                                    \
-        long r_ = sys(expr);                                \
-        if (r_ < 0) fail(plan, ChildStep::step, r_);        \
+#define CHECK(step, expr)                            \
+    do {                                             \
+        long r_ = sys(expr);                         \
+        if (r_ < 0) fail(plan, ChildStep::step, r_); \
     } while (0)
 
-#define CHECK_AT(step, index, expr)                                          \
-    do {                                                                     \
-        long r_ = sys(expr);                                                 \
+#define CHECK_AT(step, index, expr)                                               \
+    do {                                                                          \
+        long r_ = sys(expr);                                                      \
         if (r_ < 0) fail(plan, ChildStep::step, r_, static_cast<int32_t>(index)); \
     } while (0)
 
@@ -139,10 +175,11 @@ long run_fs_op(const FsOp& op) noexcept {
             long r = sys(::stat(op.target, &st));
             if (r < 0) return r;
             if (S_ISDIR(st.st_mode))
-                return sys(::mount("tmpfs", op.target, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV |
-                                   MS_NOEXEC, "size=0,mode=0555"));
-            return sys(::mount(op.source /* <rootfs>/dev/null */, op.target, nullptr, MS_BIND,
-                               nullptr));
+                return sys(::mount("tmpfs", op.target, "tmpfs",
+                                   MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                                   "size=0,mode=0555"));
+            return sys(
+                ::mount(op.source /* <rootfs>/dev/null */, op.target, nullptr, MS_BIND, nullptr));
         }
         case FsOpKind::make_readonly: {
             long r = sys(::mount(op.target, op.target, nullptr, MS_BIND | MS_REC, nullptr));
@@ -168,7 +205,7 @@ long wait_byte(int fd) noexcept {
 long bring_loopback_up() noexcept {
     long fd = sys(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
     if (fd < 0) return fd;
-    struct ifreq req{};
+    struct ifreq req {};
     req.ifr_name[0] = 'l';
     req.ifr_name[1] = 'o';
     long r = sys(::ioctl(static_cast<int>(fd), SIOCGIFFLAGS, &req));
@@ -180,7 +217,9 @@ long bring_loopback_up() noexcept {
     return r;
 }
 
-bool has_cap(uint64_t mask, int cap) noexcept { return (mask >> cap) & 1; }
+bool has_cap(uint64_t mask, int cap) noexcept {
+    return (mask >> cap) & 1;
+}
 
 }  // namespace
 
@@ -258,9 +297,9 @@ void child_main(const ChildPlan& plan) noexcept {
 
     // 8. Resource limits, while we still may lower hard limits.
     for (size_t i = 0; i < plan.nrlimits; ++i)
-        CHECK_AT(setrlimit, i,
-                 ::syscall(SYS_prlimit64, 0, plan.rlimit_resources[i], &plan.rlimit_values[i],
-                           nullptr));
+        CHECK_AT(
+            setrlimit, i,
+            ::syscall(SYS_prlimit64, 0, plan.rlimit_resources[i], &plan.rlimit_values[i], nullptr));
 
     // 9. The bounding set needs CAP_SETPCAP, so it is trimmed before the user switch.
     for (int cap = 0; cap <= plan.last_cap; ++cap)
@@ -271,7 +310,9 @@ void child_main(const ChildPlan& plan) noexcept {
     //     below may drop: so the filter goes in now (the default profile allows the rest).
     int listener = -1;
     if (plan.seccomp_filter && !plan.no_new_privs) {
-        struct sock_fprog prog{plan.seccomp_len, const_cast<sock_filter*>(plan.seccomp_filter)};
+        struct sock_fprog prog {
+            plan.seccomp_len, const_cast<sock_filter*>(plan.seccomp_filter)
+        };
         long fd = sys(::syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, plan.seccomp_flags, &prog));
         if (fd < 0) fail(plan, ChildStep::load_seccomp, fd);
         listener = static_cast<int>(fd);
@@ -301,8 +342,10 @@ void child_main(const ChildPlan& plan) noexcept {
 
     // 12. stdio. dup2 clears FD_CLOEXEC on the copies, which is what we want for 0-2.
     for (int fd = 0; fd < 3; ++fd)
-        if (plan.stdio[fd] != fd) CHECK_AT(set_stdio, fd, ::dup2(plan.stdio[fd], fd));
-        else CHECK_AT(set_stdio, fd, ::fcntl(fd, F_SETFD, 0));
+        if (plan.stdio[fd] != fd)
+            CHECK_AT(set_stdio, fd, ::dup2(plan.stdio[fd], fd));
+        else
+            CHECK_AT(set_stdio, fd, ::fcntl(fd, F_SETFD, 0));
     // Whatever else we inherited (a caller's stray non-CLOEXEC descriptor) must not reach the
     // container: mark everything above 2 close-on-exec. Our own pipes still work until execve.
     CHECK(close_descriptors, ::syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC));
@@ -312,7 +355,9 @@ void child_main(const ChildPlan& plan) noexcept {
     // 13. no_new_privs, then seccomp last: the filter may block what the steps above need.
     if (plan.no_new_privs) CHECK(set_no_new_privs, ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0));
     if (plan.seccomp_filter && plan.no_new_privs) {
-        struct sock_fprog prog{plan.seccomp_len, const_cast<sock_filter*>(plan.seccomp_filter)};
+        struct sock_fprog prog {
+            plan.seccomp_len, const_cast<sock_filter*>(plan.seccomp_filter)
+        };
         long fd = sys(::syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, plan.seccomp_flags, &prog));
         if (fd < 0) fail(plan, ChildStep::load_seccomp, fd);
         listener = static_cast<int>(fd);

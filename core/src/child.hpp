@@ -62,14 +62,14 @@ struct ChildReport {
 };
 
 enum class FsOpKind : uint8_t {
-    mount,            // mount(source, target, fstype, flags, data)
-    bind_remount,     // mount(NULL, target, NULL, MS_REMOUNT|MS_BIND|flags, NULL) keeping locked flags
-    mkdir,            // mkdir(target, mode); EEXIST is fine
-    mknod,            // mknod(target, mode, dev) then chown(uid, gid)
-    create_file,      // open(O_CREAT) + close: a mount point for a file bind mount
-    symlink,          // symlink(source, target); EEXIST is fine
-    mask,             // dir -> read-only empty tmpfs; file -> bind /dev/null
-    make_readonly,    // bind target onto itself, then remount read-only
+    mount,         // mount(source, target, fstype, flags, data)
+    bind_remount,  // mount(NULL, target, NULL, MS_REMOUNT|MS_BIND|flags, NULL) keeping locked flags
+    mkdir,         // mkdir(target, mode); EEXIST is fine
+    mknod,         // mknod(target, mode, dev) then chown(uid, gid)
+    create_file,   // open(O_CREAT) + close: a mount point for a file bind mount
+    symlink,       // symlink(source, target); EEXIST is fine
+    mask,          // dir -> read-only empty tmpfs; file -> bind /dev/null
+    make_readonly,  // bind target onto itself, then remount read-only
 };
 
 struct FsOp {
@@ -87,8 +87,8 @@ struct FsOp {
 };
 
 struct NamespaceJoin {
-    int fd;        // opened by the parent, O_CLOEXEC
-    int nstype;    // CLONE_NEWNET, ...
+    int fd;      // opened by the parent, O_CLOEXEC
+    int nstype;  // CLONE_NEWNET, ...
 };
 
 struct ChildPlan {

@@ -96,8 +96,10 @@ std::unique_ptr<Prepared> prepare(const ContainerSpec& spec, const CreateOptions
         if (ns.type == NamespaceType::user && ns.path.empty()) user_ns = true;
         if (!ns.path.empty()) {
             Fd fd(::open(ns.path.c_str(), O_RDONLY | O_CLOEXEC));
-            if (!fd) throw make_error(errno == ENOENT ? ErrorKind::not_found : ErrorKind::system,
-                                      std::string("open namespace ") + to_string(ns.type) + " " + ns.path, errno);
+            if (!fd)
+                throw make_error(
+                    errno == ENOENT ? ErrorKind::not_found : ErrorKind::system,
+                    std::string("open namespace ") + to_string(ns.type) + " " + ns.path, errno);
             p->joins.push_back({fd.get(), clone_flag(ns.type)});
             p->join_paths.push_back(ns.path);
             p->join_fds.push_back(std::move(fd));
@@ -109,7 +111,8 @@ std::unique_ptr<Prepared> prepare(const ContainerSpec& spec, const CreateOptions
     plan.may_setgroups = !(user_ns && must_deny_setgroups());
     plan.unshare_cgroup_namespace = false;
     for (const auto& ns : spec.linux.namespaces)
-        if (ns.type == NamespaceType::cgroup && ns.path.empty()) plan.unshare_cgroup_namespace = true;
+        if (ns.type == NamespaceType::cgroup && ns.path.empty())
+            plan.unshare_cgroup_namespace = true;
 
     for (const auto& ns : spec.linux.namespaces)
         if (ns.type == NamespaceType::network && ns.path.empty())
@@ -143,10 +146,12 @@ std::unique_ptr<Prepared> prepare(const ContainerSpec& spec, const CreateOptions
 
     plan.uid = spec.process.user.uid;
     plan.gid = spec.process.user.gid;
-    p->groups.assign(spec.process.user.additional_gids.begin(), spec.process.user.additional_gids.end());
+    p->groups.assign(spec.process.user.additional_gids.begin(),
+                     spec.process.user.additional_gids.end());
     if (!plan.may_setgroups && !p->groups.empty())
-        throw invalid_argument("process.user.additionalGids",
-                               "not possible in a user namespace whose setgroups is denied (rootless)");
+        throw invalid_argument(
+            "process.user.additionalGids",
+            "not possible in a user namespace whose setgroups is denied (rootless)");
     plan.groups = p->groups.data();
     plan.ngroups = p->groups.size();
     plan.umask = spec.process.user.umask ? static_cast<int>(*spec.process.user.umask) : -1;
@@ -320,9 +325,12 @@ struct Container::State {
 };
 
 Container::Container(std::unique_ptr<State> state) : state_(std::move(state)) {}
-Container::~Container() { destroy(); }
+Container::~Container() {
+    destroy();
+}
 
-std::unique_ptr<Container> Container::create(const ContainerSpec& spec, const CreateOptions& options) {
+std::unique_ptr<Container> Container::create(const ContainerSpec& spec,
+                                             const CreateOptions& options) {
     validate(spec);
     if (!spec.has_namespace(NamespaceType::mount))
         throw make_error(ErrorKind::unsupported, "linux.namespaces: a mount namespace is required");
@@ -350,7 +358,7 @@ std::unique_ptr<Container> Container::create(const ContainerSpec& spec, const Cr
         for (const auto& ns : spec.linux.namespaces)
             if (ns.path.empty() && ns.type != NamespaceType::cgroup) flags |= clone_flag(ns.type);
         int pidfd = -1;
-        struct clone_args args{};
+        struct clone_args args {};
         args.flags = flags;
         args.pidfd = reinterpret_cast<uint64_t>(&pidfd);
         args.exit_signal = SIGCHLD;
@@ -381,12 +389,14 @@ std::unique_ptr<Container> Container::create(const ContainerSpec& spec, const Cr
         ChildReport report{};
         if (!read_report(state->sync.get(), report)) {
             state->reap(true);
-            throw system_error("container init exited (status " + std::to_string(state->exit.exit_code) +
-                               ") before it was ready", ECHILD);
+            throw system_error("container init exited (status " +
+                                   std::to_string(state->exit.exit_code) + ") before it was ready",
+                               ECHILD);
         }
         if (report.step != ChildStep::ready) throw child_error(report, spec, p);
         if (report.value >= 0) {
-            int fd = static_cast<int>(::syscall(SYS_pidfd_getfd, state->pidfd.get(), report.value, 0));
+            int fd =
+                static_cast<int>(::syscall(SYS_pidfd_getfd, state->pidfd.get(), report.value, 0));
             if (fd < 0) throw system_error("pidfd_getfd seccomp listener");
             state->notifier = std::make_unique<SeccompNotifier>(fd, *p.seccomp);
         }
@@ -398,12 +408,24 @@ std::unique_ptr<Container> Container::create(const ContainerSpec& spec, const Cr
     return std::unique_ptr<Container>(new Container(std::move(state)));
 }
 
-const std::string& Container::id() const noexcept { return state_->id; }
-pid_t Container::pid() const noexcept { return state_->pid; }
-int Container::pidfd() const noexcept { return state_->pidfd.get(); }
-Cgroup* Container::cgroup() const noexcept { return state_->cgroup.get(); }
-std::string Container::host_interface() const { return state_->host_link; }
-int Container::seccomp_fd() const noexcept { return state_->notifier ? state_->notifier->fd() : -1; }
+const std::string& Container::id() const noexcept {
+    return state_->id;
+}
+pid_t Container::pid() const noexcept {
+    return state_->pid;
+}
+int Container::pidfd() const noexcept {
+    return state_->pidfd.get();
+}
+Cgroup* Container::cgroup() const noexcept {
+    return state_->cgroup.get();
+}
+std::string Container::host_interface() const {
+    return state_->host_link;
+}
+int Container::seccomp_fd() const noexcept {
+    return state_->notifier ? state_->notifier->fd() : -1;
+}
 void Container::on_blocked(std::function<void(const BlockedSyscall&)> callback) {
     state_->on_blocked = std::move(callback);
 }
@@ -417,8 +439,10 @@ std::optional<BlockedSyscall> Container::handle_seccomp() {
 
 void Container::start() {
     State& s = *state_;
-    if (s.started) throw make_error(ErrorKind::conflict, "container " + s.id + " was already started");
-    if (s.reaped || !s.sync) throw make_error(ErrorKind::conflict, "container " + s.id + " is not running");
+    if (s.started)
+        throw make_error(ErrorKind::conflict, "container " + s.id + " was already started");
+    if (s.reaped || !s.sync)
+        throw make_error(ErrorKind::conflict, "container " + s.id + " is not running");
     s.started = true;
     send_byte(s.sync.get(), "start the container");
     // EOF means execve succeeded (the child's end is close-on-exec); a report means it failed.
@@ -455,7 +479,8 @@ void Container::kill(int signal) {
     if (s.reaped) return;
     if (::syscall(SYS_pidfd_send_signal, s.pidfd.get(), signal, nullptr, 0) != 0 && errno != ESRCH)
         throw make_error(errno == EINVAL ? ErrorKind::invalid : ErrorKind::system,
-                         "kill container " + s.id + " with signal " + std::to_string(signal), errno);
+                         "kill container " + s.id + " with signal " + std::to_string(signal),
+                         errno);
 }
 
 void Container::destroy() {

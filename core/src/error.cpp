@@ -6,11 +6,16 @@ namespace truman {
 
 const char* to_string(ErrorKind kind) noexcept {
     switch (kind) {
-        case ErrorKind::invalid: return "invalid";
-        case ErrorKind::not_found: return "not_found";
-        case ErrorKind::conflict: return "conflict";
-        case ErrorKind::unsupported: return "unsupported";
-        case ErrorKind::system: return "system";
+        case ErrorKind::invalid:
+            return "invalid";
+        case ErrorKind::not_found:
+            return "not_found";
+        case ErrorKind::conflict:
+            return "conflict";
+        case ErrorKind::unsupported:
+            return "unsupported";
+        case ErrorKind::system:
+            return "system";
     }
     return "system";
 }

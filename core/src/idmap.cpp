@@ -23,7 +23,8 @@ void write_whole(const std::string& path, const std::string& text) {
     detail::Fd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
     if (!fd) throw system_error("open " + path);
     ssize_t n = ::write(fd.get(), text.data(), text.size());
-    if (n < 0) throw system_error("write " + path + " \"" + text.substr(0, text.find('\n')) + "...\"");
+    if (n < 0)
+        throw system_error("write " + path + " \"" + text.substr(0, text.find('\n')) + "...\"");
     if (static_cast<size_t>(n) != text.size())
         throw system_error("write " + path + ": short write", EIO);
 }

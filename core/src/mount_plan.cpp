@@ -18,7 +18,8 @@ struct DefaultDevice {
     unsigned major, minor;
 };
 constexpr DefaultDevice kDefaultDevices[] = {
-    {"null", 1, 3}, {"zero", 1, 5}, {"full", 1, 7}, {"random", 1, 8}, {"urandom", 1, 9}, {"tty", 5, 0},
+    {"null", 1, 3},   {"zero", 1, 5},    {"full", 1, 7},
+    {"random", 1, 8}, {"urandom", 1, 9}, {"tty", 5, 0},
 };
 
 // What a default-shaped mount looks like before it is merged with the spec's mounts.
@@ -30,12 +31,16 @@ std::vector<Mount> default_mounts(const ContainerSpec& spec, bool user_namespace
         m.push_back({"/proc", "bind", "/proc", {"rbind", "nosuid", "noexec", "nodev"}});
     else
         m.push_back({"/proc", "proc", "proc", {"nosuid", "noexec", "nodev"}});
-    m.insert(m.end(), {
-        {"/dev", "tmpfs", "tmpfs", {"nosuid", "strictatime", "mode=755", "size=65536k"}},
-        {"/dev/pts", "devpts", "devpts",
-         {"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"}},
-        {"/dev/shm", "tmpfs", "shm", {"nosuid", "noexec", "nodev", "mode=1777", "size=65536k"}},
-    });
+    m.insert(
+        m.end(),
+        {
+            {"/dev", "tmpfs", "tmpfs", {"nosuid", "strictatime", "mode=755", "size=65536k"}},
+            {"/dev/pts",
+             "devpts",
+             "devpts",
+             {"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"}},
+            {"/dev/shm", "tmpfs", "shm", {"nosuid", "noexec", "nodev", "mode=1777", "size=65536k"}},
+        });
     // mqueue belongs to the IPC namespace: a user namespace may mount only its own.
     if (!user_namespace || spec.has_namespace(NamespaceType::ipc))
         m.push_back({"/dev/mqueue", "mqueue", "mqueue", {"nosuid", "noexec", "nodev"}});
@@ -74,7 +79,7 @@ bool host_is_directory(const std::string& path) {
 }
 
 class Builder {
-public:
+  public:
     // lookup_root: where the image's files are now (the rootfs, or an overlay's lower dir).
     Builder(MountPlan& plan, std::string lookup_root)
         : plan_(plan), lookup_root_(std::move(lookup_root)) {}
@@ -161,7 +166,7 @@ public:
         op.source = plan_.keep(target);
     }
 
-private:
+  private:
     MountPlan& plan_;
     std::string lookup_root_;
 };
@@ -190,7 +195,9 @@ std::string resolve_in_root(const std::string& root, const std::string& path) {
             done.push_back(part);
             continue;
         }
-        if (++links > 40) throw make_error(ErrorKind::invalid, "too many symlinks resolving " + path + " in " + root, ELOOP);
+        if (++links > 40)
+            throw make_error(ErrorKind::invalid,
+                             "too many symlinks resolving " + path + " in " + root, ELOOP);
         fs::path target = fs::read_symlink(host, ec);
         if (target.is_absolute()) done.clear();
         std::vector<std::string> parts;
@@ -209,9 +216,17 @@ const char* MountPlan::keep(std::string s) {
 
 const std::vector<std::string>& default_masked_paths() {
     static const std::vector<std::string> paths = {
-        "/proc/acpi",          "/proc/asound",        "/proc/kcore",       "/proc/keys",
-        "/proc/latency_stats", "/proc/timer_list",    "/proc/timer_stats", "/proc/sched_debug",
-        "/proc/scsi",          "/sys/firmware",       "/sys/devices/virtual/powercap",
+        "/proc/acpi",
+        "/proc/asound",
+        "/proc/kcore",
+        "/proc/keys",
+        "/proc/latency_stats",
+        "/proc/timer_list",
+        "/proc/timer_stats",
+        "/proc/sched_debug",
+        "/proc/scsi",
+        "/sys/firmware",
+        "/sys/devices/virtual/powercap",
     };
     return paths;
 }
@@ -231,7 +246,8 @@ MountPlan build_mount_plan(const ContainerSpec& spec, bool user_namespace) {
         const Overlay& o = *spec.root.overlay;
         for (auto* dir : {&o.lower, &o.upper, &o.work})
             if (dir->find_first_of(",:") != std::string::npos)
-                throw invalid_argument("root.overlay", "directory names must not contain ',' or ':'");
+                throw invalid_argument("root.overlay",
+                                       "directory names must not contain ',' or ':'");
         plan.overlay_data = "lowerdir=" + o.lower + ",upperdir=" + o.upper + ",workdir=" + o.work;
     }
     plan.root_propagation = propagation_flags(spec.linux.rootfs_propagation);
@@ -242,7 +258,8 @@ MountPlan build_mount_plan(const ContainerSpec& spec, bool user_namespace) {
         if (m.destination == "/dev") {
             // The nodes every program expects, and the links to /proc that glibc and shells use.
             for (auto& d : kDefaultDevices)
-                b.device(std::string("/dev/") + d.name, 'c', d.major, d.minor, 0666, 0, 0, user_namespace);
+                b.device(std::string("/dev/") + d.name, 'c', d.major, d.minor, 0666, 0, 0,
+                         user_namespace);
             b.symlink("/proc/self/fd", "/dev/fd");
             b.symlink("/proc/self/fd/0", "/dev/stdin");
             b.symlink("/proc/self/fd/1", "/dev/stdout");

@@ -12,10 +12,22 @@ void set_propagation(const std::string& path, Propagation propagation, bool recu
     unsigned long flags = 0;
     const char* name = "";
     switch (propagation) {
-        case Propagation::private_: flags = MS_PRIVATE; name = "private"; break;
-        case Propagation::slave: flags = MS_SLAVE; name = "slave"; break;
-        case Propagation::shared: flags = MS_SHARED; name = "shared"; break;
-        case Propagation::unbindable: flags = MS_UNBINDABLE; name = "unbindable"; break;
+        case Propagation::private_:
+            flags = MS_PRIVATE;
+            name = "private";
+            break;
+        case Propagation::slave:
+            flags = MS_SLAVE;
+            name = "slave";
+            break;
+        case Propagation::shared:
+            flags = MS_SHARED;
+            name = "shared";
+            break;
+        case Propagation::unbindable:
+            flags = MS_UNBINDABLE;
+            name = "unbindable";
+            break;
     }
     if (recursive) flags |= MS_REC;
     if (::mount(nullptr, path.c_str(), nullptr, flags, nullptr) != 0)
@@ -64,14 +76,17 @@ MountOptions parse_mount_options(const std::vector<std::string>& options) {
         } else if (option == "rbind") {
             out.bind = out.recursive = true;
         } else if (auto f = flags.find(option); f != flags.end()) {
-            if (f->second.clear) out.flags &= ~f->second.flag;
-            else out.flags |= f->second.flag;
+            if (f->second.clear)
+                out.flags &= ~f->second.flag;
+            else
+                out.flags |= f->second.flag;
         } else if (option == "private" || option == "rprivate" || option == "slave" ||
                    option == "rslave" || option == "shared" || option == "rshared" ||
                    option == "unbindable" || option == "runbindable") {
             out.propagation = propagation_flags(option);
         } else if (option == "tmpcopyup" || option == "idmap" || option == "ridmap") {
-            throw make_error(ErrorKind::unsupported, "mount option \"" + option + "\" is not supported");
+            throw make_error(ErrorKind::unsupported,
+                             "mount option \"" + option + "\" is not supported");
         } else {
             if (!out.data.empty()) out.data += ',';
             out.data += option;

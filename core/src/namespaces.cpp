@@ -17,7 +17,8 @@ int trampoline(void* arg) {
     // A fresh /proc in the new mount namespace, so the callable's /proc shows its own PID
     // namespace; "/" becomes private first so the mount does not reach the host.
     if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) return 125;
-    if (::mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0) return 126;
+    if (::mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0)
+        return 126;
     return (*fn)();
 }
 

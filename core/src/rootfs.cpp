@@ -26,7 +26,8 @@ std::string list_applets(const std::string& busybox) {
     while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
     int status = ::pclose(p);
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-        throw make_error(ErrorKind::not_found, busybox + " --list failed: is busybox-static installed?");
+        throw make_error(ErrorKind::not_found,
+                         busybox + " --list failed: is busybox-static installed?");
     return out;
 }
 }  // namespace

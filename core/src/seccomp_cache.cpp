@@ -31,9 +31,13 @@ std::string cache_key(const Seccomp& profile) {
     return text;
 }
 
-void put(std::string& out, const void* p, size_t n) { out.append(static_cast<const char*>(p), n); }
+void put(std::string& out, const void* p, size_t n) {
+    out.append(static_cast<const char*>(p), n);
+}
 template <typename T>
-void put(std::string& out, T v) { put(out, &v, sizeof v); }
+void put(std::string& out, T v) {
+    put(out, &v, sizeof v);
+}
 
 std::string serialize(const std::string& key, const SeccompProgram& p) {
     std::string out(kMagic, sizeof kMagic);
@@ -62,8 +66,10 @@ std::optional<SeccompProgram> deserialize(const std::string& key, const std::str
     };
     char magic[sizeof kMagic];
     uint32_t key_len = 0, n = 0, m = 0;
-    if (!get(magic, sizeof magic) || std::memcmp(magic, kMagic, sizeof kMagic) != 0) return std::nullopt;
-    if (!get(&key_len, 4) || in.size() - at < key_len || in.compare(at, key_len, key) != 0) return std::nullopt;
+    if (!get(magic, sizeof magic) || std::memcmp(magic, kMagic, sizeof kMagic) != 0)
+        return std::nullopt;
+    if (!get(&key_len, 4) || in.size() - at < key_len || in.compare(at, key_len, key) != 0)
+        return std::nullopt;
     at += key_len;
     SeccompProgram p;
     if (!get(&n, 4) || n > 65535) return std::nullopt;

@@ -52,8 +52,7 @@ UniqueFd listen_on(const std::string& path) {
     UniqueFd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
     if (!fd) throw system_error("socket");
     unlink(path.c_str());  // left by a monitor that was SIGKILLed
-    if (bind(fd.get(), addr.get(), addr.size()) < 0)
-        throw system_error("bind " + path);
+    if (bind(fd.get(), addr.get(), addr.size()) < 0) throw system_error("bind " + path);
     if (chmod(path.c_str(), 0600) < 0) throw system_error("chmod " + path);
     if (listen(fd.get(), 16) < 0) throw system_error("listen " + path);
     return fd;

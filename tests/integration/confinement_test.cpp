@@ -1,8 +1,8 @@
 // The escape suite: probes run inside a default container and every one must fail. Plus the
 // confinement state the container sees (capabilities, no_new_privs, seccomp), denials being
 // recorded, and cgroup limits (pids, memory/OOM) holding.
-#include <gtest/gtest.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -28,7 +28,7 @@ namespace {
 const std::string kParent = "truman-test-" + std::to_string(getpid());
 
 class Confinement : public ::testing::Test {
-protected:
+  protected:
     static void SetUpTestSuite() {
         rootfs_ = new TempDir("truman-confine");
         make_busybox_rootfs(rootfs_->path());
@@ -84,10 +84,10 @@ std::string root_disk() {
 }  // namespace
 
 TEST_F(Confinement, SeccompBlocksTheDangerousCalls) {
-    for (const char* action : {"mount", "umount", "reboot", "ptrace", "finit_module", "init_module",
-                               "unshare", "unshare-user", "setns", "clone-newuser", "keyctl", "bpf",
-                               "perf_event_open", "kexec_load", "swapoff", "userfaultfd",
-                               "open_by_handle_at"})
+    for (const char* action :
+         {"mount", "umount", "reboot", "ptrace", "finit_module", "init_module", "unshare",
+          "unshare-user", "setns", "clone-newuser", "keyctl", "bpf", "perf_event_open",
+          "kexec_load", "swapoff", "userfaultfd", "open_by_handle_at"})
         EXPECT_EQ(probe(action), std::string(action) + ": EPERM (1)\n") << action;
 }
 
@@ -264,7 +264,8 @@ TEST_F(Confinement, FailedCreateRemovesTheCgroup) {
 }
 
 TEST_F(Confinement, BusyboxToolsWorkUnderTheDefaultProfile) {
-    auto r = run(spec("ls / >/dev/null && ps >/dev/null && echo a | sed s/a/b/ && "
-                      "wc -l /etc/passwd && date >/dev/null && id -u && sh -c 'exit 4'; echo $?"));
+    auto r =
+        run(spec("ls / >/dev/null && ps >/dev/null && echo a | sed s/a/b/ && "
+                 "wc -l /etc/passwd && date >/dev/null && id -u && sh -c 'exit 4'; echo $?"));
     EXPECT_EQ(r.out, "b\n2 /etc/passwd\n0\n4\n");
 }

@@ -1,7 +1,7 @@
 // Container lifecycle on the real kernel: create (parked), start, wait, kill, destroy, and the
 // failure paths, each with a leak check.
-#include <gtest/gtest.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>

@@ -1,4 +1,6 @@
 // Mount propagation helpers and the container's filesystem, on the real kernel.
+#include "truman/mounts.hpp"
+
 #include <gtest/gtest.h>
 #include <sched.h>
 #include <sys/mount.h>
@@ -12,7 +14,6 @@
 #include "container_helpers.hpp"
 #include "test_support.hpp"
 #include "truman/error.hpp"
-#include "truman/mounts.hpp"
 
 using namespace truman;
 using namespace truman::test;
@@ -138,7 +139,8 @@ TEST(Mounts, ContainerMountsDoNotReachTheHostAndLeaveNothing) {
 TEST(Mounts, ContainerGetsProcDevSysAndDevices) {
     auto r = run_container(busybox_spec(
         "for d in null zero full random urandom tty; do test -c /dev/$d || echo missing $d; done;"
-        "test -d /dev/pts && test -e /dev/ptmx && test -d /dev/shm && test -d /dev/mqueue || echo nodev;"
+        "test -d /dev/pts && test -e /dev/ptmx && test -d /dev/shm && test -d /dev/mqueue || echo "
+        "nodev;"
         "grep -q ' /proc proc ' /proc/mounts || echo noproc;"
         "grep ' /sys sysfs ' /proc/mounts | grep -q ro, || echo sys-not-ro;"
         "echo hi > /dev/null && head -c 4 /dev/zero | wc -c"));
@@ -151,9 +153,10 @@ TEST(Mounts, HostTreeIsUnreachableAfterPivot) {
     // path inside the container leads to it.
     std::string marker = "/truman-host-marker-" + std::to_string(getpid());
     { std::ofstream(marker) << "host"; }
-    auto r = run_container(busybox_spec(
-        "test -e " + marker + " && echo visible; test -e /proc/1/root" + marker + " && echo via-proc;"
-        "awk '$5 ~ /^\\/tmp\\//' /proc/self/mountinfo | wc -l; ls /"));
+    auto r = run_container(
+        busybox_spec("test -e " + marker + " && echo visible; test -e /proc/1/root" + marker +
+                     " && echo via-proc;"
+                     "awk '$5 ~ /^\\/tmp\\//' /proc/self/mountinfo | wc -l; ls /"));
     std::filesystem::remove(marker);
     EXPECT_EQ(r.out.find("visible"), std::string::npos) << r.out;
     EXPECT_EQ(r.out.find("via-proc"), std::string::npos) << r.out;
@@ -166,7 +169,8 @@ TEST(Mounts, BindMountsAndReadOnlyRoot) {
     TempDir dir;
     { std::ofstream(dir.path() + "/hello") << "from host\n"; }
     ContainerSpec spec = busybox_spec(
-        "cat /data/hello; touch /data/new && echo wrote-data; touch /ro/x 2>/dev/null || echo ro-ok;"
+        "cat /data/hello; touch /data/new && echo wrote-data; touch /ro/x 2>/dev/null || echo "
+        "ro-ok;"
         "touch /newfile 2>/dev/null || echo root-ro");
     spec.mounts.push_back({"/data", "bind", dir.path(), {"rbind"}});
     spec.mounts.push_back({"/ro", "bind", dir.path(), {"bind", "ro"}});
@@ -179,7 +183,8 @@ TEST(Mounts, BindMountsAndReadOnlyRoot) {
 TEST(Mounts, OverlayRootKeepsTheImageUnchanged) {
     auto before = snapshot_host();
     TempDir layer;
-    for (auto d : {"upper", "work", "merged"}) std::filesystem::create_directory(layer.path() + "/" + d);
+    for (auto d : {"upper", "work", "merged"})
+        std::filesystem::create_directory(layer.path() + "/" + d);
     ContainerSpec spec = busybox_spec("echo data > /written; cat /written");
     spec.root.path = layer.path() + "/merged";
     spec.root.overlay = Overlay{busybox_rootfs(), layer.path() + "/upper", layer.path() + "/work"};

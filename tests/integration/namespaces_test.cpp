@@ -29,8 +29,8 @@ ino_t ns_inode(const std::string& pid, const char* name) {
     return st.st_ino;
 }
 
-const NamespaceType kAll[] = {NamespaceType::pid, NamespaceType::network, NamespaceType::mount,
-                              NamespaceType::ipc, NamespaceType::uts,     NamespaceType::user,
+const NamespaceType kAll[] = {NamespaceType::pid,   NamespaceType::network, NamespaceType::mount,
+                              NamespaceType::ipc,   NamespaceType::uts,     NamespaceType::user,
                               NamespaceType::cgroup};
 
 // Create a parked container with exactly `types`, compare its /proc/PID/ns/* with ours.

@@ -1,6 +1,6 @@
 // PID namespaces through run_in_new_pid_namespace and through real containers.
-#include <gtest/gtest.h>
 #include <dirent.h>
+#include <gtest/gtest.h>
 #include <sched.h>
 #include <unistd.h>
 

@@ -169,8 +169,8 @@ TEST(Systemd, InstallPutsEverythingInTheUsualPlaces) {
         dup2(log, 2);
         std::string trumand = prefix.path() + "/bin/trumand", st = state.path() + "/state",
                     run = state.path() + "/run";
-        execl(trumand.c_str(), trumand.c_str(), "--socket", sock.c_str(), "--state-dir",
-              st.c_str(), "--run-dir", run.c_str(), "--group", "truman-test-nonexistent",
+        execl(trumand.c_str(), trumand.c_str(), "--socket", sock.c_str(), "--state-dir", st.c_str(),
+              "--run-dir", run.c_str(), "--group", "truman-test-nonexistent",
               static_cast<char*>(nullptr));
         _exit(127);
     }

@@ -19,7 +19,8 @@ std::string create_from_image(HttpClient& client, const json& extra) {
     json body = {{"image", "busybox"}};
     body.update(extra);
     auto r = client.request("POST", "/v1/containers", body.dump());
-    if (r.status != 201) throw std::runtime_error("create: " + std::to_string(r.status) + " " + r.body);
+    if (r.status != 201)
+        throw std::runtime_error("create: " + std::to_string(r.status) + " " + r.body);
     return json::parse(r.body)["id"];
 }
 
@@ -36,7 +37,8 @@ TEST(TrumandDaemon, KilledDaemonFindsRunningAndExitedContainersWithTheirLogs) {
     std::string runner = create_from_image(
         client, {{"name", "runner"}, {"cmd", {"sh", "-c", "echo up; exec sleep 1000"}}});
     std::string quitter = create_from_image(
-        client, {{"name", "quitter"}, {"cmd", {"sh", "-c", "echo before; sleep 1; echo after; exit 5"}}});
+        client,
+        {{"name", "quitter"}, {"cmd", {"sh", "-c", "echo before; sleep 1; echo after; exit 5"}}});
     ASSERT_EQ(client.request("POST", "/v1/containers/runner/start").status, 204);
     ASSERT_EQ(client.request("POST", "/v1/containers/quitter/start").status, 204);
     usleep(300 * 1000);
@@ -57,7 +59,8 @@ TEST(TrumandDaemon, KilledDaemonFindsRunningAndExitedContainersWithTheirLogs) {
     EXPECT_EQ(q["state"]["exit_code"], 5);
     EXPECT_EQ(HttpClient(daemon.socket()).request("GET", "/v1/containers/quitter/logs").body,
               "before\nafter\n");
-    EXPECT_EQ(HttpClient(daemon.socket()).request("GET", "/v1/containers/runner/logs").body, "up\n");
+    EXPECT_EQ(HttpClient(daemon.socket()).request("GET", "/v1/containers/runner/logs").body,
+              "up\n");
     // Still manageable after the restart.
     EXPECT_EQ(again.request("POST", "/v1/containers/runner/kill?signal=KILL").status, 204);
     auto waited = again.request("POST", "/v1/containers/runner/wait");
@@ -94,19 +97,18 @@ TEST(TrumandDaemon, FiftyConcurrentLifecyclesLeaveNothingBehind) {
             try {
                 HttpClient client(daemon.socket());
                 step = "create";
-                id = create_from_image(
-                    client,
-                    {{"cmd",
-                      {"sh", "-c",
-                       "test ! -e /shared && echo " + std::to_string(i) +
-                           " > /shared && cat /shared"}}});
+                id = create_from_image(client, {{"cmd",
+                                                 {"sh", "-c",
+                                                  "test ! -e /shared && echo " + std::to_string(i) +
+                                                      " > /shared && cat /shared"}}});
                 {
                     std::lock_guard lock(mutex);
                     ids.insert(id);
                 }
                 step = "start";
                 auto r = client.request("POST", "/v1/containers/" + id + "/start");
-                if (r.status != 204) throw std::runtime_error(std::to_string(r.status) + " " + r.body);
+                if (r.status != 204)
+                    throw std::runtime_error(std::to_string(r.status) + " " + r.body);
                 step = "wait";
                 r = client.request("POST", "/v1/containers/" + id + "/wait");
                 if (r.status != 200 || json::parse(r.body)["exit_code"] != 0)
@@ -118,9 +120,11 @@ TEST(TrumandDaemon, FiftyConcurrentLifecyclesLeaveNothingBehind) {
                     throw std::runtime_error(std::to_string(r.status) + " " + r.body);
                 step = "delete";
                 r = client.request("DELETE", "/v1/containers/" + id);
-                if (r.status != 204) throw std::runtime_error(std::to_string(r.status) + " " + r.body);
+                if (r.status != 204)
+                    throw std::runtime_error(std::to_string(r.status) + " " + r.body);
             } catch (const std::exception& e) {
-                std::string detail = "client " + std::to_string(i) + " " + id + " " + step + ": " + e.what();
+                std::string detail =
+                    "client " + std::to_string(i) + " " + id + " " + step + ": " + e.what();
                 if (!id.empty()) {
                     std::string dir = daemon.state_dir() + "/containers/" + id;
                     for (const char* file : {"/monitor.log", "/state.json"}) {
@@ -136,11 +140,13 @@ TEST(TrumandDaemon, FiftyConcurrentLifecyclesLeaveNothingBehind) {
         });
     }
     for (auto& t : threads) t.join();
-    EXPECT_TRUE(errors.empty()) << errors.size() << " clients failed:\n" << [&] {
-        std::string all;
-        for (const auto& e : errors) all += e + "\n";
-        return all;
-    }() << daemon.log();
+    EXPECT_TRUE(errors.empty()) << errors.size() << " clients failed:\n"
+                                <<
+        [&] {
+            std::string all;
+            for (const auto& e : errors) all += e + "\n";
+            return all;
+        }() << daemon.log();
     EXPECT_EQ(ids.size(), static_cast<size_t>(clients));
 
     EXPECT_EQ(daemon.remove_all_containers(), std::vector<std::string>{});

@@ -8,22 +8,22 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <linux/reboot.h>
 #include <sched.h>
 #include <signal.h>
-#include <sys/swap.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/ptrace.h>
 #include <sys/stat.h>
+#include <sys/swap.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
-#include <linux/capability.h>
 #include <unistd.h>
 
-static int report(const char *action, long r) {
+static int report(const char* action, long r) {
     if (r >= 0) {
         printf("%s: ok\n", action);
         return 0;
@@ -32,30 +32,50 @@ static int report(const char *action, long r) {
     return 1;
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char** argv) {
     if (argc < 2) return 2;
-    const char *a = argv[1];
-    const char *arg = argc > 2 ? argv[2] : "";
+    const char* a = argv[1];
+    const char* arg = argc > 2 ? argv[2] : "";
     long r;
-    if (!strcmp(a, "mount")) r = mount("none", "/mnt", "tmpfs", 0, NULL);
-    else if (!strcmp(a, "umount")) r = umount2("/", MNT_DETACH);
+    if (!strcmp(a, "mount"))
+        r = mount("none", "/mnt", "tmpfs", 0, NULL);
+    else if (!strcmp(a, "umount"))
+        r = umount2("/", MNT_DETACH);
     /* CAD_OFF only changes what ctrl-alt-del does: harmless even if it got through. */
-    else if (!strcmp(a, "reboot")) r = syscall(SYS_reboot, LINUX_REBOOT_MAGIC1, LINUX_REBOOT_MAGIC2, LINUX_REBOOT_CMD_CAD_OFF, NULL);
-    else if (!strcmp(a, "ptrace")) r = ptrace(PTRACE_ATTACH, 1, NULL, NULL);
-    else if (!strcmp(a, "finit_module")) r = syscall(SYS_finit_module, 0, "", 0);
-    else if (!strcmp(a, "init_module")) r = syscall(SYS_init_module, NULL, 0, "");
-    else if (!strcmp(a, "unshare")) r = unshare(CLONE_NEWNS);
-    else if (!strcmp(a, "unshare-user")) r = unshare(CLONE_NEWUSER);
-    else if (!strcmp(a, "setns")) r = setns(0, 0);
-    else if (!strcmp(a, "clone-newuser")) r = syscall(SYS_clone, CLONE_NEWUSER | SIGCHLD, 0, 0, 0, 0);
-    else if (!strcmp(a, "clone3")) { char args[88] = {0}; r = syscall(SYS_clone3, args, sizeof args); }
-    else if (!strcmp(a, "keyctl")) r = syscall(SYS_keyctl, 0 /* KEYCTL_GET_KEYRING_ID */, -1, 0);
-    else if (!strcmp(a, "bpf")) r = syscall(SYS_bpf, 0, NULL, 0);
-    else if (!strcmp(a, "perf_event_open")) r = syscall(SYS_perf_event_open, NULL, 0, -1, -1, 0);
-    else if (!strcmp(a, "kexec_load")) r = syscall(SYS_kexec_load, 0, 0, NULL, 0);
-    else if (!strcmp(a, "swapoff")) r = swapoff("/nonexistent");
-    else if (!strcmp(a, "userfaultfd")) r = syscall(SYS_userfaultfd, 0);
-    else if (!strcmp(a, "open_by_handle_at")) r = syscall(SYS_open_by_handle_at, -1, NULL, 0);
+    else if (!strcmp(a, "reboot"))
+        r = syscall(SYS_reboot, LINUX_REBOOT_MAGIC1, LINUX_REBOOT_MAGIC2, LINUX_REBOOT_CMD_CAD_OFF,
+                    NULL);
+    else if (!strcmp(a, "ptrace"))
+        r = ptrace(PTRACE_ATTACH, 1, NULL, NULL);
+    else if (!strcmp(a, "finit_module"))
+        r = syscall(SYS_finit_module, 0, "", 0);
+    else if (!strcmp(a, "init_module"))
+        r = syscall(SYS_init_module, NULL, 0, "");
+    else if (!strcmp(a, "unshare"))
+        r = unshare(CLONE_NEWNS);
+    else if (!strcmp(a, "unshare-user"))
+        r = unshare(CLONE_NEWUSER);
+    else if (!strcmp(a, "setns"))
+        r = setns(0, 0);
+    else if (!strcmp(a, "clone-newuser"))
+        r = syscall(SYS_clone, CLONE_NEWUSER | SIGCHLD, 0, 0, 0, 0);
+    else if (!strcmp(a, "clone3")) {
+        char args[88] = {0};
+        r = syscall(SYS_clone3, args, sizeof args);
+    } else if (!strcmp(a, "keyctl"))
+        r = syscall(SYS_keyctl, 0 /* KEYCTL_GET_KEYRING_ID */, -1, 0);
+    else if (!strcmp(a, "bpf"))
+        r = syscall(SYS_bpf, 0, NULL, 0);
+    else if (!strcmp(a, "perf_event_open"))
+        r = syscall(SYS_perf_event_open, NULL, 0, -1, -1, 0);
+    else if (!strcmp(a, "kexec_load"))
+        r = syscall(SYS_kexec_load, 0, 0, NULL, 0);
+    else if (!strcmp(a, "swapoff"))
+        r = swapoff("/nonexistent");
+    else if (!strcmp(a, "userfaultfd"))
+        r = syscall(SYS_userfaultfd, 0);
+    else if (!strcmp(a, "open_by_handle_at"))
+        r = syscall(SYS_open_by_handle_at, -1, NULL, 0);
     else if (!strcmp(a, "write-sysctl")) {
         int fd = open("/proc/sys/kernel/hostname", O_WRONLY);
         r = fd < 0 ? -1 : write(fd, "escaped", 7);
@@ -64,7 +84,10 @@ int main(int argc, char **argv) {
         char buf[16];
         int fd = open(arg, O_RDONLY);
         r = fd < 0 ? -1 : read(fd, buf, sizeof buf);
-        if (r == 0) { errno = ENODATA; r = -1; }
+        if (r == 0) {
+            errno = ENODATA;
+            r = -1;
+        }
     } else if (!strcmp(a, "mknod")) {
         /* arg: "major:minor" of a host block device */
         unsigned maj = 0, min = 0;
@@ -84,13 +107,14 @@ int main(int argc, char **argv) {
     } else if (!strcmp(a, "hog")) {
         /* touch memory until the OOM killer ends us (or 4 GiB, to stay bounded) */
         for (int i = 0; i < 4096; i++) {
-            char *p = malloc(1 << 20);
+            char* p = malloc(1 << 20);
             if (!p) return report("hog", -1);
             memset(p, 1, 1 << 20);
         }
         r = 0;
     } else if (!strcmp(a, "kill")) {
         r = kill(atoi(arg), 0);
-    } else return 2;
+    } else
+        return 2;
     return report(a, r);
 }

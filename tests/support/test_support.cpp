@@ -1,7 +1,5 @@
 #include "test_support.hpp"
 
-#include "truman/rootfs.hpp"
-
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -17,6 +15,8 @@
 #include <sstream>
 #include <stdexcept>
 #include <thread>
+
+#include "truman/rootfs.hpp"
 
 namespace fs = std::filesystem;
 
@@ -42,7 +42,9 @@ int run_host(const std::string& command, std::string* output) {
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
-void make_busybox_rootfs(const std::string& dir) { truman::make_busybox_rootfs(dir, TRUMAN_BUSYBOX); }
+void make_busybox_rootfs(const std::string& dir) {
+    truman::make_busybox_rootfs(dir, TRUMAN_BUSYBOX);
+}
 
 namespace {
 struct RootfsHolder {
@@ -140,8 +142,9 @@ std::string leaks_since(const HostSnapshot& before, int timeout_ms) {
     for (;;) {
         HostSnapshot now = snapshot_host();
         std::ostringstream out;
-        if (now.mounts != before.mounts) out << "mounts changed (" << before.mounts.size()
-                                             << " -> " << now.mounts.size() << "); ";
+        if (now.mounts != before.mounts)
+            out << "mounts changed (" << before.mounts.size() << " -> " << now.mounts.size()
+                << "); ";
         for (auto& l : now.links)
             if (!before.links.count(l)) out << "link " << l << " left; ";
         for (auto& f : now.fds)
@@ -150,8 +153,8 @@ std::string leaks_since(const HostSnapshot& before, int timeout_ms) {
                 out << "fd " << f << " left; ";
         for (auto& n : now.netns)
             if (!before.netns.count(n)) out << "netns " << n << " left; ";
-        if (now.children > before.children) out << now.children - before.children
-                                                 << " child process(es) left; ";
+        if (now.children > before.children)
+            out << now.children - before.children << " child process(es) left; ";
         std::string report = out.str();
         if (report.empty() || std::chrono::steady_clock::now() > deadline) return report;
         std::this_thread::sleep_for(std::chrono::milliseconds(20));

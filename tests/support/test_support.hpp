@@ -20,14 +20,14 @@ std::string unique_name(const std::string& prefix);
 
 // A fresh temporary directory, removed (recursively) by the destructor.
 class TempDir {
-public:
+  public:
     explicit TempDir(const std::string& prefix = "truman-test");
     ~TempDir();
     TempDir(const TempDir&) = delete;
     TempDir& operator=(const TempDir&) = delete;
     const std::string& path() const { return path_; }
 
-private:
+  private:
     std::string path_;
 };
 

@@ -27,9 +27,11 @@ using ::testing::Throw;
 
 class HandlersTest : public ::testing::Test {
   protected:
-    HandlersTest() { ApiOptions options;
+    HandlersTest() {
+        ApiOptions options;
         options.version = "9.9.9";
-        add_v1_routes(router, service, options); }
+        add_v1_routes(router, service, options);
+    }
 
     std::shared_ptr<RecordingResponder> call(const std::string& method, const std::string& target,
                                              const std::string& body = "",

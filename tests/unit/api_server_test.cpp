@@ -128,9 +128,10 @@ TEST_F(ServerTest, ExpectContinueGetsA100BeforeTheBody) {
     start();
     HttpClient client(path);
     std::string body = R"({"rootfs": "/", "cmd": ["true"]})";
-    client.send_raw("POST /v1/containers HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                    "Expect: 100-continue\r\nContent-Length: " +
-                    std::to_string(body.size()) + "\r\n\r\n");
+    client.send_raw(
+        "POST /v1/containers HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        "Expect: 100-continue\r\nContent-Length: " +
+        std::to_string(body.size()) + "\r\n\r\n");
     EXPECT_EQ(client.read_head(5000).status, 100);
     client.send_raw(body);
     auto r = client.read_response();
@@ -142,8 +143,9 @@ TEST_F(ServerTest, ExpectContinueGetsA100BeforeTheBody) {
 TEST_F(ServerTest, ExpectContinueOverTheLimitIs413WithoutA100) {
     start();
     HttpClient client(path);
-    client.send_raw("POST /v1/containers HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                    "Expect: 100-continue\r\nContent-Length: 2000000\r\n\r\n");
+    client.send_raw(
+        "POST /v1/containers HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        "Expect: 100-continue\r\nContent-Length: 2000000\r\n\r\n");
     EXPECT_EQ(client.read_response(5000).status, 413);
 }
 
@@ -295,8 +297,9 @@ TEST_F(ServerTest, BlockingCallsRunOffTheIoThreads) {
 
 // What a call on a worker throws still reaches the client as an error answer.
 TEST_F(ServerTest, ABlockingCallsErrorIsAnsweredFromTheWorker) {
-    EXPECT_CALL(service, kill("c", SIGTERM))
-        .WillOnce([](auto, auto) { throw Error(ErrorKind::conflict, EBUSY, "not running"); });
+    EXPECT_CALL(service, kill("c", SIGTERM)).WillOnce([](auto, auto) {
+        throw Error(ErrorKind::conflict, EBUSY, "not running");
+    });
     run_on_workers();
     start();
     auto r = HttpClient(path).request("POST", "/v1/containers/c/kill?signal=TERM");

@@ -1,4 +1,6 @@
 // The mount plan is pure data: tested here without privileges.
+#include "mount_plan.hpp"
+
 #include <gtest/gtest.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -6,7 +8,6 @@
 
 #include <filesystem>
 
-#include "mount_plan.hpp"
 #include "test_support.hpp"
 #include "truman/error.hpp"
 #include "truman/idmap.hpp"
@@ -20,8 +21,8 @@ ContainerSpec spec_at(const std::string& root) {
     ContainerSpec s;
     s.root.path = root;
     s.process.args = {"/bin/true"};
-    s.linux.namespaces = {{NamespaceType::mount, ""}, {NamespaceType::pid, ""},
-                          {NamespaceType::network, ""}};
+    s.linux.namespaces = {
+        {NamespaceType::mount, ""}, {NamespaceType::pid, ""}, {NamespaceType::network, ""}};
     return s;
 }
 
@@ -149,7 +150,8 @@ TEST(MountPlan, SysIsBoundReadOnlyInAUserNamespaceWithoutItsOwnNetwork) {
 }
 
 TEST(MountOptions, SplitsFlagsFromData) {
-    MountOptions o = parse_mount_options({"ro", "nosuid", "size=64m", "mode=755", "noexec", "exec"});
+    MountOptions o =
+        parse_mount_options({"ro", "nosuid", "size=64m", "mode=755", "noexec", "exec"});
     EXPECT_EQ(o.flags, static_cast<unsigned long>(MS_RDONLY | MS_NOSUID));
     EXPECT_EQ(o.data, "size=64m,mode=755");
     EXPECT_FALSE(o.bind);
@@ -173,7 +175,8 @@ TEST(MountOptions, PropagationNames) {
 }
 
 TEST(IdMap, TextIsOneLinePerMapping) {
-    EXPECT_EQ(truman::id_map_text({{0, 1000, 1}, {1, 100000, 65536}}), "0 1000 1\n1 100000 65536\n");
+    EXPECT_EQ(truman::id_map_text({{0, 1000, 1}, {1, 100000, 65536}}),
+              "0 1000 1\n1 100000 65536\n");
 }
 
 TEST(ResolveInRoot, SymlinksStayInsideTheRoot) {
@@ -181,7 +184,7 @@ TEST(ResolveInRoot, SymlinksStayInsideTheRoot) {
     namespace fs = std::filesystem;
     fs::create_directories(root.path() + "/real/dir");
     fs::create_symlink("/etc", root.path() + "/abs");          // absolute: root + /etc
-    fs::create_symlink("../../..", root.path() + "/real/up");   // climbs: stops at root
+    fs::create_symlink("../../..", root.path() + "/real/up");  // climbs: stops at root
     fs::create_symlink("real/dir", root.path() + "/rel");
     fs::create_symlink("loop", root.path() + "/loop");
     EXPECT_EQ(resolve_in_root(root.path(), "/abs/passwd"), "/etc/passwd");

@@ -12,7 +12,8 @@ using namespace truman;
 namespace {
 bool same(const SeccompProgram& a, const SeccompProgram& b) {
     return a.filter.size() == b.filter.size() &&
-           std::memcmp(a.filter.data(), b.filter.data(), a.filter.size() * sizeof(sock_filter)) == 0 &&
+           std::memcmp(a.filter.data(), b.filter.data(), a.filter.size() * sizeof(sock_filter)) ==
+               0 &&
            a.needs_listener == b.needs_listener && a.notify_errno == b.notify_errno &&
            a.default_notify_errno == b.default_notify_errno;
 }

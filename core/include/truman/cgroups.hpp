@@ -29,20 +29,20 @@ struct CgroupStats {
 
 // One container's cgroup (in v1: one directory in every hierarchy truman uses).
 class Cgroup {
-public:
+  public:
     virtual ~Cgroup() = default;
-    virtual void add_process(pid_t pid) = 0;      // cgroup.procs
+    virtual void add_process(pid_t pid) = 0;  // cgroup.procs
     virtual CgroupStats stats() const = 0;
-    virtual bool oom_killed() const = 0;          // the OOM killer killed something in it
-    virtual void kill_all() = 0;                  // SIGKILL every process in it
-    virtual void destroy() = 0;                   // rmdir everywhere; idempotent; retries EBUSY
-    virtual std::string path() const = 0;         // v2 dir, or the v1 memory (else first) dir
+    virtual bool oom_killed() const = 0;   // the OOM killer killed something in it
+    virtual void kill_all() = 0;           // SIGKILL every process in it
+    virtual void destroy() = 0;            // rmdir everywhere; idempotent; retries EBUSY
+    virtual std::string path() const = 0;  // v2 dir, or the v1 memory (else first) dir
     // v2 only: an O_DIRECTORY fd of the cgroup for clone3(CLONE_INTO_CGROUP); -1 on v1.
     virtual int dir_fd() const { return -1; }
 };
 
 class CgroupManager {
-public:
+  public:
     virtual ~CgroupManager() = default;
     virtual CgroupMode mode() const = 0;
     // Create <parent>/<name> with the spec's limits and a device allow-list made of the

@@ -19,35 +19,36 @@
 namespace truman {
 
 struct ExitStatus {
-    int exit_code = 0;   // WEXITSTATUS, or 128+signal when killed (shell convention)
-    int signal = 0;      // the signal that killed it, 0 if it exited
+    int exit_code = 0;  // WEXITSTATUS, or 128+signal when killed (shell convention)
+    int signal = 0;     // the signal that killed it, 0 if it exited
     bool oom_killed = false;
 };
 
 struct CreateOptions {
-    std::string id;               // unique; names the cgroup and the host veth
-    int stdin_fd = -1;            // given to the container as fd 0; -1 = /dev/null
-    int stdout_fd = -1;           // fd 1; -1 = /dev/null
-    int stderr_fd = -1;           // fd 2; -1 = /dev/null
+    std::string id;                    // unique; names the cgroup and the host veth
+    int stdin_fd = -1;                 // given to the container as fd 0; -1 = /dev/null
+    int stdout_fd = -1;                // fd 1; -1 = /dev/null
+    int stderr_fd = -1;                // fd 2; -1 = /dev/null
     CgroupManager* cgroups = nullptr;  // nullptr = no cgroup (limits in the spec then fail)
-    std::string seccomp_cache_dir;     // where compiled seccomp programs are kept ("" = memory only)
+    std::string seccomp_cache_dir;  // where compiled seccomp programs are kept ("" = memory only)
 };
 
 class Container {
-public:
+  public:
     // Validate the spec, prepare every plan in the parent, clone the child into its
     // namespaces, and return once it is parked before execve. Throws truman::Error with the
     // child's failing step and errno ("pivot_root: Invalid argument") and leaves nothing behind.
-    static std::unique_ptr<Container> create(const ContainerSpec& spec, const CreateOptions& options);
+    static std::unique_ptr<Container> create(const ContainerSpec& spec,
+                                             const CreateOptions& options);
 
     ~Container();  // destroy()
     Container(const Container&) = delete;
     Container& operator=(const Container&) = delete;
 
     const std::string& id() const noexcept;
-    pid_t pid() const noexcept;      // host PID of the container's init
-    int pidfd() const noexcept;      // pollable: readable when the init exits
-    Cgroup* cgroup() const noexcept; // nullptr without a cgroup manager
+    pid_t pid() const noexcept;       // host PID of the container's init
+    int pidfd() const noexcept;       // pollable: readable when the init exits
+    Cgroup* cgroup() const noexcept;  // nullptr without a cgroup manager
     std::string host_interface() const;
 
     // execve the command. Throws truman::Error (e.g. "execve /bin/nope: No such file or
@@ -61,14 +62,14 @@ public:
     // Called for each denial answered inside wait(); default: none.
     void on_blocked(std::function<void(const BlockedSyscall&)> callback);
 
-    ExitStatus wait();                      // blocks (answering seccomp notifications meanwhile)
-    std::optional<ExitStatus> try_wait();   // non-blocking reap
-    void kill(int signal);                  // to the init; ESRCH after exit is not an error
+    ExitStatus wait();                     // blocks (answering seccomp notifications meanwhile)
+    std::optional<ExitStatus> try_wait();  // non-blocking reap
+    void kill(int signal);                 // to the init; ESRCH after exit is not an error
     // Kill what is still running, reap it, and release every resource: cgroup, host veth,
     // descriptors. Idempotent.
     void destroy();
 
-private:
+  private:
     struct State;
     explicit Container(std::unique_ptr<State> state);
     std::unique_ptr<State> state_;

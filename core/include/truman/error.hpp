@@ -23,7 +23,7 @@ enum class ErrorKind {
 const char* to_string(ErrorKind kind) noexcept;
 
 class Error : public std::system_error {
-public:
+  public:
     // message is the whole text returned by what().
     Error(ErrorKind kind, int err, std::string message)
         : std::system_error(err, std::generic_category()),
@@ -34,7 +34,7 @@ public:
     int err() const noexcept { return code().value(); }
     const char* what() const noexcept override { return message_.c_str(); }
 
-private:
+  private:
     ErrorKind kind_;
     std::string message_;
 };

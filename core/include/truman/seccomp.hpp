@@ -48,7 +48,7 @@ struct BlockedSyscall {
 
 // Answers notifications on a seccomp listener fd. Not thread-safe; one per container.
 class SeccompNotifier {
-public:
+  public:
     SeccompNotifier(int listener_fd, SeccompProgram program);  // takes ownership of the fd
     ~SeccompNotifier();
     SeccompNotifier(const SeccompNotifier&) = delete;
@@ -59,7 +59,7 @@ public:
     // the program, and return what was blocked. nullopt if the target died in between.
     std::optional<BlockedSyscall> handle_one();
 
-private:
+  private:
     int fd_;
     SeccompProgram program_;
 };

@@ -9,11 +9,10 @@
 
 #include <cstdint>
 #include <map>
+#include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json_fwd.hpp>
 
 namespace truman {
 
@@ -69,7 +68,7 @@ struct Process {
     bool operator==(const Process&) const = default;
 };
 
-struct Overlay {  // truman extension "root.overlay": a writable layer over a read-only image
+struct Overlay {        // truman extension "root.overlay": a writable layer over a read-only image
     std::string lower;  // "lowerdir": the image's root filesystem
     std::string upper;  // "upperdir": this container's writes
     std::string work;   // "workdir": overlayfs scratch, same filesystem as upper
@@ -96,7 +95,7 @@ struct Mount {
     bool operator==(const Mount&) const = default;
 };
 
-struct Device {  // linux.devices
+struct Device {        // linux.devices
     std::string path;  // "/dev/fuse"
     char type = 'c';   // 'c', 'b', 'u' (= 'c') or 'p'
     int64_t major = 0;
@@ -110,7 +109,7 @@ struct Device {  // linux.devices
 
 struct DeviceRule {  // linux.resources.devices
     bool allow = false;
-    char type = 'a';  // 'a', 'c' or 'b'
+    char type = 'a';               // 'a', 'c' or 'b'
     std::optional<int64_t> major;  // nullopt = any
     std::optional<int64_t> minor;
     std::string access = "rwm";
@@ -152,7 +151,7 @@ struct SeccompArg {
 
 struct SeccompRule {
     std::vector<std::string> names;
-    std::string action;                // "SCMP_ACT_ERRNO", ...
+    std::string action;                 // "SCMP_ACT_ERRNO", ...
     std::optional<uint32_t> errno_ret;  // "errnoRet"
     std::vector<SeccompArg> args;
 
@@ -161,8 +160,8 @@ struct SeccompRule {
 
 struct Seccomp {
     std::string default_action = "SCMP_ACT_ERRNO";  // "defaultAction"
-    std::optional<uint32_t> default_errno_ret;        // "defaultErrnoRet"
-    std::vector<std::string> architectures;           // "SCMP_ARCH_X86_64", ...
+    std::optional<uint32_t> default_errno_ret;      // "defaultErrnoRet"
+    std::vector<std::string> architectures;         // "SCMP_ARCH_X86_64", ...
     std::vector<SeccompRule> syscalls;
 
     bool operator==(const Seccomp&) const = default;
@@ -184,12 +183,14 @@ struct Linux {
     std::vector<IdMapping> uid_mappings;  // "uidMappings"
     std::vector<IdMapping> gid_mappings;  // "gidMappings"
     Resources resources;
-    std::string cgroups_path;  // "cgroupsPath", relative to truman's parent cgroup
+    std::string cgroups_path;        // "cgroupsPath", relative to truman's parent cgroup
     std::optional<Seccomp> seccomp;  // nullopt -> default profile
     bool seccomp_disabled = false;   // truman extension: run unconfined by seccomp
     std::optional<std::vector<std::string>> masked_paths;    // nullopt -> defaults
     std::optional<std::vector<std::string>> readonly_paths;  // nullopt -> defaults
-    std::string rootfs_propagation;  // "rootfsPropagation": private|rprivate|slave|rslave|shared|rshared|unbindable|runbindable
+    std::string
+        rootfs_propagation;  // "rootfsPropagation":
+                             // private|rprivate|slave|rslave|shared|rshared|unbindable|runbindable
     std::vector<Device> devices;
 
     bool operator==(const Linux&) const = default;
@@ -223,10 +224,10 @@ void validate(const ContainerSpec& spec);
 // network: what a container gets when the caller says nothing else.
 ContainerSpec default_spec(const std::string& rootfs, std::vector<std::string> args);
 
-const char* to_string(NamespaceType type) noexcept;           // OCI names: "pid", "network", ...
+const char* to_string(NamespaceType type) noexcept;  // OCI names: "pid", "network", ...
 std::optional<NamespaceType> namespace_type_from_string(const std::string& name);
-int clone_flag(NamespaceType type) noexcept;                  // CLONE_NEWPID, ...
-const char* proc_ns_name(NamespaceType type) noexcept;        // "pid", "net", "mnt", ...
-const char* to_string(Network::Mode mode) noexcept;            // "none", "loopback", "veth"
+int clone_flag(NamespaceType type) noexcept;            // CLONE_NEWPID, ...
+const char* proc_ns_name(NamespaceType type) noexcept;  // "pid", "net", "mnt", ...
+const char* to_string(Network::Mode mode) noexcept;     // "none", "loopback", "veth"
 
 }  // namespace truman

@@ -8,6 +8,7 @@
 
 #include <sys/types.h>
 
+#include <boost/asio/io_context.hpp>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -15,8 +16,6 @@
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <boost/asio/io_context.hpp>
 
 #include "truman/spec.hpp"
 
@@ -28,18 +27,18 @@ std::optional<Status> status_from_string(const std::string& s);
 
 struct ContainerState {
     Status status = Status::created;
-    pid_t pid = 0;                      // host PID of the container's init (0 once exited)
-    std::optional<int> exit_code;       // set once exited
-    int signal = 0;                     // the signal that killed it, 0 if it exited
+    pid_t pid = 0;                 // host PID of the container's init (0 once exited)
+    std::optional<int> exit_code;  // set once exited
+    int signal = 0;                // the signal that killed it, 0 if it exited
     bool oom_killed = false;
-    std::string started_at;             // RFC 3339 UTC with nanoseconds, "" if never
+    std::string started_at;  // RFC 3339 UTC with nanoseconds, "" if never
     std::string finished_at;
 };
 
 struct ContainerInfo {
-    std::string id;    // 64 hex characters
+    std::string id;  // 64 hex characters
     std::string name;
-    std::string image; // "" when created from a rootfs
+    std::string image;  // "" when created from a rootfs
     std::string rootfs;
     std::vector<std::string> cmd;
     std::string created_at;
@@ -54,21 +53,21 @@ struct CreateRequest {
 
 struct LogOptions {
     bool follow = false;
-    std::optional<size_t> tail;       // last N lines
+    std::optional<size_t> tail;  // last N lines
     bool timestamps = false;
     bool stdout_stream = true;
     bool stderr_stream = true;
 };
 
 struct LogLine {
-    std::string stream;   // "stdout" or "stderr"
-    std::string time;     // RFC 3339
-    std::string text;     // without the trailing newline
+    std::string stream;  // "stdout" or "stderr"
+    std::string time;    // RFC 3339
+    std::string text;    // without the trailing newline
 };
 
 struct Event {
     std::string time;
-    std::string type;     // "create", "start", "die", "oom", "kill", "destroy"
+    std::string type;  // "create", "start", "die", "oom", "kill", "destroy"
     std::string id;
     std::string name;
     std::optional<int> exit_code;
@@ -82,7 +81,7 @@ struct DaemonInfo {
 
 // Cancels a stream (logs, events) when destroyed or cancel()ed.
 class Subscription {
-public:
+  public:
     virtual ~Subscription() = default;
     virtual void cancel() = 0;
 };
@@ -90,7 +89,7 @@ public:
 struct ServiceOptions {
     std::string state_dir = "/var/lib/truman";
     std::string run_dir = "/run/truman";
-    std::string monitor_path;     // truman-monitor binary; default: next to /proc/self/exe
+    std::string monitor_path;  // truman-monitor binary; default: next to /proc/self/exe
     // Added by the daemon: the static busybox the default image "busybox" is built from, and
     // the cap of each container.log (0 = 10 MiB; one rotated file is kept besides).
     std::string busybox_path = "/bin/busybox";
@@ -98,13 +97,13 @@ struct ServiceOptions {
 };
 
 class ContainerService {
-public:
+  public:
     virtual ~ContainerService() = default;
 
     // All calls throw truman::Error; kind says what it was (not_found, conflict, invalid...).
-    virtual std::string create(const CreateRequest& request) = 0;        // -> id
+    virtual std::string create(const CreateRequest& request) = 0;  // -> id
     virtual std::vector<ContainerInfo> list(std::optional<Status> filter) = 0;
-    virtual ContainerInfo inspect(const std::string& ref) = 0;           // id, prefix >= 4, name
+    virtual ContainerInfo inspect(const std::string& ref) = 0;  // id, prefix >= 4, name
     virtual void start(const std::string& ref) = 0;
     virtual void kill(const std::string& ref, int signal) = 0;
     // SIGTERM, then SIGKILL after timeout; the callback runs once it has exited.
