@@ -1,21 +1,27 @@
 // The child between clone() and execve(). Read child.hpp first.
 //
-// Rules for this file: raw system calls only (through the tiny wrappers below), no
-// allocation, no std::string, no locks, no logging, no exceptions. The order of the steps in
-// child_main() is the one place where the order of container set-up is written down.
+// Rules for this file: raw system calls only (through syscall(2) and the tiny wrappers below,
+// so that no libc wrapper and no sanitizer interceptor runs here), no allocation, no
+// std::string, no locks, no logging, no exceptions (the file is built with -fno-exceptions).
+// The order of the steps in child_main() is the one place where the order of container set-up
+// is written down.
 
 #include "child.hpp"
 
 #include <fcntl.h>
 #include <linux/capability.h>
+#include <linux/openat2.h>
+#include <linux/sched.h>
 #include <linux/seccomp.h>
 #include <net/if.h>
 #include <sched.h>
+#include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -26,91 +32,68 @@ namespace truman::detail {
 
 const char* to_string(ChildStep step) noexcept {
     switch (step) {
-        case ChildStep::ready:
-            return "ready";
-        case ChildStep::wait_for_parent:
-            return "wait for the parent";
-        case ChildStep::join_namespace:
-            return "setns";
-        case ChildStep::unshare_cgroup_namespace:
-            return "unshare(CLONE_NEWCGROUP)";
-        case ChildStep::become_container_root:
-            return "setresuid/setresgid to container root";
-        case ChildStep::setsid:
-            return "setsid";
-        case ChildStep::loopback_up:
-            return "bring lo up";
-        case ChildStep::sethostname:
-            return "sethostname";
-        case ChildStep::setdomainname:
-            return "setdomainname";
-        case ChildStep::make_root_private:
-            return "make / private";
-        case ChildStep::mount_root:
-            return "mount the root filesystem";
-        case ChildStep::fs_op:
-            return "mount";
-        case ChildStep::pivot_root:
-            return "pivot_root";
-        case ChildStep::detach_old_root:
-            return "umount2 old root";
-        case ChildStep::chdir_root:
-            return "chdir /";
-        case ChildStep::remount_root_readonly:
-            return "remount / read-only";
-        case ChildStep::set_root_propagation:
-            return "set rootfs propagation";
-        case ChildStep::setrlimit:
-            return "setrlimit";
-        case ChildStep::drop_bounding_capability:
-            return "drop bounding capability";
-        case ChildStep::keep_capabilities:
-            return "prctl(PR_SET_KEEPCAPS)";
-        case ChildStep::setgroups:
-            return "setgroups";
-        case ChildStep::setresgid:
-            return "setresgid";
-        case ChildStep::setresuid:
-            return "setresuid";
-        case ChildStep::capset:
-            return "capset";
-        case ChildStep::raise_ambient_capability:
-            return "raise ambient capability";
-        case ChildStep::set_umask:
-            return "umask";
-        case ChildStep::set_stdio:
-            return "dup2 stdio";
-        case ChildStep::close_descriptors:
-            return "close_range";
-        case ChildStep::chdir_cwd:
-            return "chdir";
-        case ChildStep::set_no_new_privs:
-            return "prctl(PR_SET_NO_NEW_PRIVS)";
-        case ChildStep::load_seccomp:
-            return "seccomp(SECCOMP_SET_MODE_FILTER)";
-        case ChildStep::report_ready:
-            return "report ready";
-        case ChildStep::wait_for_start:
-            return "wait for start";
-        case ChildStep::execve:
-            return "execve";
+        case ChildStep::ready: return "ready";
+        case ChildStep::wait_for_parent: return "wait for the parent";
+        case ChildStep::join_namespace: return "setns";
+        case ChildStep::unshare_cgroup_namespace: return "unshare(CLONE_NEWCGROUP)";
+        case ChildStep::become_container_root: return "setresuid/setresgid to container root";
+        case ChildStep::setsid: return "setsid";
+        case ChildStep::loopback_up: return "bring lo up";
+        case ChildStep::sethostname: return "sethostname";
+        case ChildStep::setdomainname: return "setdomainname";
+        case ChildStep::make_root_private: return "make / private";
+        case ChildStep::mount_root: return "mount the root filesystem";
+        case ChildStep::fs_op: return "mount";
+        case ChildStep::pivot_root: return "pivot_root";
+        case ChildStep::detach_old_root: return "umount2 old root";
+        case ChildStep::chdir_root: return "chdir /";
+        case ChildStep::remount_root_readonly: return "remount / read-only";
+        case ChildStep::set_root_propagation: return "set rootfs propagation";
+        case ChildStep::setrlimit: return "setrlimit";
+        case ChildStep::drop_bounding_capability: return "drop bounding capability";
+        case ChildStep::keep_capabilities: return "prctl(PR_SET_KEEPCAPS)";
+        case ChildStep::setgroups: return "setgroups";
+        case ChildStep::setresgid: return "setresgid";
+        case ChildStep::setresuid: return "setresuid";
+        case ChildStep::capset: return "capset";
+        case ChildStep::raise_ambient_capability: return "raise ambient capability";
+        case ChildStep::set_umask: return "umask";
+        case ChildStep::set_stdio: return "dup3 stdio";
+        case ChildStep::close_descriptors: return "close_range";
+        case ChildStep::chdir_cwd: return "chdir";
+        case ChildStep::verify_cwd: return "verify the cwd";
+        case ChildStep::reset_signals: return "reset signal mask and dispositions";
+        case ChildStep::open_root: return "open the container's root";
+        case ChildStep::set_no_new_privs: return "prctl(PR_SET_NO_NEW_PRIVS)";
+        case ChildStep::load_seccomp: return "seccomp(SECCOMP_SET_MODE_FILTER)";
+        case ChildStep::report_ready: return "report ready";
+        case ChildStep::wait_for_start: return "wait for start";
+        case ChildStep::execve: return "execve";
     }
     return "unknown step";
 }
 
 namespace {
 
-// Raw wrappers: each returns 0 (or a non-negative result) or -errno.
-long sys(long r) noexcept {
-    return r < 0 ? -errno : r;
+// Raw wrappers: each returns 0 (or a non-negative result) or -errno. syscall(2) sets errno,
+// a thread-local the child may read; it is the only libc function the child calls (it has no
+// sanitizer interceptor, unlike mount(), open() and friends).
+long sys(long r) noexcept { return r < 0 ? -errno : r; }
+
+void close_fd(int fd) noexcept {
+    if (fd >= 0) ::syscall(SYS_close, fd);
+}
+
+[[noreturn]] void exit_now(int status) noexcept {
+    for (;;) ::syscall(SYS_exit_group, status);
 }
 
 [[noreturn]] void fail(const ChildPlan& plan, ChildStep step, long neg_errno,
                        int32_t value = 0) noexcept {
     ChildReport report{step, static_cast<int32_t>(-neg_errno), value};
     // A short write can only mean the parent is gone; nothing more to do either way.
-    (void)!::write(plan.status_fd, &report, sizeof report);
-    ::_exit(127);
+    ::syscall(SYS_write, plan.status_fd, &report, sizeof report);
+    exit_now(127);
 }
 
 #define CHECK(step, expr)                            \
@@ -119,72 +102,197 @@ long sys(long r) noexcept {
         if (r_ < 0) fail(plan, ChildStep::step, r_); \
     } while (0)
 
-#define CHECK_AT(step, index, expr)                                               \
-    do {                                                                          \
-        long r_ = sys(expr);                                                      \
-        if (r_ < 0) fail(plan, ChildStep::step, r_, static_cast<int32_t>(index)); \
+#define CHECK_AT(step, index, expr)                                                   \
+    do {                                                                              \
+        long r_ = sys(expr);                                                          \
+        if (r_ < 0) fail(plan, ChildStep::step, r_, static_cast<int32_t>(index));    \
     } while (0)
+
+size_t length(const char* s) noexcept {
+    size_t n = 0;
+    while (s[n]) ++n;
+    return n;
+}
+
+// "/proc/self/fd/<fd>": how mount(2), which takes paths, reaches a directory the child
+// resolved itself. The kernel follows that magic link to exactly the dentry the descriptor
+// holds, so nothing can swap the path between resolving and mounting (runc does the same).
+struct FdPath {
+    char text[32];
+    explicit FdPath(int fd) noexcept {
+        static constexpr char prefix[] = "/proc/self/fd/";
+        size_t n = 0;
+        for (; prefix[n]; ++n) text[n] = prefix[n];
+        char digits[12];
+        size_t d = 0;
+        unsigned v = static_cast<unsigned>(fd);
+        do {
+            digits[d++] = static_cast<char>('0' + v % 10);
+            v /= 10;
+        } while (v && d < sizeof digits);
+        while (d) text[n++] = digits[--d];
+        text[n] = '\0';
+    }
+    const char* get() const noexcept { return text; }
+};
+
+// An fd that the child closes on every path out of a scope (a destructor, not an
+// allocation: it is fine here).
+struct ChildFd {
+    int fd;
+    explicit ChildFd(long r) noexcept : fd(r >= 0 ? static_cast<int>(r) : -1) {}
+    ~ChildFd() { close_fd(fd); }
+    ChildFd(const ChildFd&) = delete;
+    ChildFd& operator=(const ChildFd&) = delete;
+};
+
+constexpr uint64_t kInRoot = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+
+// Resolve path beneath root (a directory fd that acts as "/" for the walk: absolute links and
+// ".." stop there), never through a magic link such as /proc/self/fd/N.
+long open_beneath(int root, const char* path, uint64_t flags, uint64_t resolve = kInRoot,
+                  uint64_t mode = 0) noexcept {
+    struct open_how how{};
+    how.flags = flags | O_CLOEXEC;
+    how.mode = mode;
+    how.resolve = resolve;
+    return sys(::syscall(SYS_openat2, root, path, &how, sizeof how));
+}
 
 // Flags that a remount must keep: in a user namespace the kernel locks nosuid/nodev/noexec
 // (and atime flags) of mounts it inherited, and a remount that drops them fails with EPERM.
-unsigned long locked_flags(const char* path) noexcept {
-    struct statvfs st;
-    if (::statvfs(path, &st) != 0) return 0;
+// statfs, not statvfs: the latter is a libc function that may read /proc/mounts.
+unsigned long locked_flags(int fd) noexcept {
+    struct statfs st;
+    if (::syscall(SYS_fstatfs, fd, &st) != 0) return 0;
     unsigned long flags = 0;
-    if (st.f_flag & ST_NOSUID) flags |= MS_NOSUID;
-    if (st.f_flag & ST_NODEV) flags |= MS_NODEV;
-    if (st.f_flag & ST_NOEXEC) flags |= MS_NOEXEC;
-    if (st.f_flag & ST_NOATIME) flags |= MS_NOATIME;
-    if (st.f_flag & ST_NODIRATIME) flags |= MS_NODIRATIME;
-    if (st.f_flag & ST_RELATIME) flags |= MS_RELATIME;
+    if (st.f_flags & ST_NOSUID) flags |= MS_NOSUID;
+    if (st.f_flags & ST_NODEV) flags |= MS_NODEV;
+    if (st.f_flags & ST_NOEXEC) flags |= MS_NOEXEC;
+    if (st.f_flags & ST_NOATIME) flags |= MS_NOATIME;
+    if (st.f_flags & ST_NODIRATIME) flags |= MS_NODIRATIME;
+    if (st.f_flags & ST_RELATIME) flags |= MS_RELATIME;
     return flags;
 }
 
-long bind_remount(const char* target, unsigned long flags) noexcept {
-    return sys(::mount(nullptr, target, nullptr,
-                       MS_REMOUNT | MS_BIND | flags | locked_flags(target), nullptr));
+long mount_at(const char* source, int target, const char* fstype, unsigned long flags,
+              const char* data) noexcept {
+    return sys(::syscall(SYS_mount, source, FdPath(target).get(), fstype, flags, data));
 }
 
-long run_fs_op(const FsOp& op) noexcept {
+long bind_remount(int target, unsigned long flags) noexcept {
+    return mount_at(nullptr, target, nullptr, MS_REMOUNT | MS_BIND | flags | locked_flags(target),
+                    nullptr);
+}
+
+// The op's target, resolved now beneath root. O_PATH: the child needs the location, not
+// access to the file; it may be a device node or a directory the user cannot read.
+long open_target(int root, const FsOp& op) noexcept {
+    return open_beneath(root, op.target, O_PATH);
+}
+
+long open_parent(int root, const FsOp& op) noexcept {
+    return open_beneath(root, op.parent, O_PATH | O_DIRECTORY);
+}
+
+long bind_mount(int root, const FsOp& op) noexcept {
+    // The source is a host path chosen by the caller; it may follow ordinary symlinks but not
+    // magic ones (/proc/self/fd/N would hand over whatever descriptor the child holds).
+    long fd = open_beneath(AT_FDCWD, op.source, O_PATH, RESOLVE_NO_MAGICLINKS);
+    if (fd < 0) return fd;
+    ChildFd source(fd);
+    fd = open_target(root, op);
+    if (fd < 0) return fd;
+    ChildFd target(fd);
+    return mount_at(FdPath(source.fd).get(), target.fd, nullptr, op.flags, nullptr);
+}
+
+long run_fs_op(int root, const FsOp& op) noexcept {
     switch (op.kind) {
-        case FsOpKind::mount:
-            return sys(::mount(op.source, op.target, op.fstype, op.flags, op.data));
-        case FsOpKind::bind_remount:
-            return bind_remount(op.target, op.flags);
+        case FsOpKind::mount: {
+            if (op.source && (op.flags & MS_BIND)) return bind_mount(root, op);
+            long fd = open_target(root, op);
+            if (fd < 0) return fd;
+            ChildFd target(fd);
+            return mount_at(op.source, target.fd, op.fstype, op.flags, op.data);
+        }
+        case FsOpKind::bind_remount: {
+            long fd = open_target(root, op);  // now the root of the mount made before
+            if (fd < 0) return fd;
+            ChildFd target(fd);
+            return bind_remount(target.fd, op.flags);
+        }
         case FsOpKind::mkdir: {
-            long r = sys(::mkdir(op.target, op.mode));
+            long fd = open_parent(root, op);
+            if (fd < 0) return fd;
+            ChildFd parent(fd);
+            long r = sys(::syscall(SYS_mkdirat, parent.fd, op.name, op.mode));
             return r == -EEXIST ? 0 : r;
         }
         case FsOpKind::mknod: {
-            long r = sys(::mknod(op.target, op.mode, op.dev));
+            long fd = open_parent(root, op);
+            if (fd < 0) return fd;
+            ChildFd parent(fd);
+            long r = sys(::syscall(SYS_mknodat, parent.fd, op.name, op.mode, op.dev));
             if (r < 0) return r;
-            return sys(::chown(op.target, op.uid, op.gid));
+            return sys(::syscall(SYS_fchownat, parent.fd, op.name, op.uid, op.gid,
+                                 AT_SYMLINK_NOFOLLOW));
         }
         case FsOpKind::create_file: {
-            long fd = sys(::open(op.target, O_CREAT | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0644));
+            // An existing target (a file, or a link that resolves inside the root) is used
+            // as it is. Otherwise the file is made in the resolved parent, never through a
+            // dangling link: O_EXCL|O_NOFOLLOW refuse whatever sits at the name meanwhile.
+            long fd = open_target(root, op);
+            if (fd >= 0) {
+                close_fd(static_cast<int>(fd));
+                return 0;
+            }
+            if (fd != -ENOENT) return fd;
+            fd = open_parent(root, op);
             if (fd < 0) return fd;
-            ::close(static_cast<int>(fd));
+            ChildFd parent(fd);
+            long file = sys(::syscall(SYS_openat, parent.fd, op.name,
+                                      O_CREAT | O_EXCL | O_NOFOLLOW | O_WRONLY | O_CLOEXEC, 0644));
+            if (file < 0) return file;
+            close_fd(static_cast<int>(file));
             return 0;
         }
         case FsOpKind::symlink: {
-            long r = sys(::symlink(op.source, op.target));
+            long fd = open_parent(root, op);
+            if (fd < 0) return fd;
+            ChildFd parent(fd);
+            long r = sys(::syscall(SYS_symlinkat, op.source, parent.fd, op.name));
             return r == -EEXIST ? 0 : r;
         }
         case FsOpKind::mask: {
+            long fd = open_target(root, op);
+            if (fd < 0) return fd;
+            ChildFd target(fd);
             struct stat st;
-            long r = sys(::stat(op.target, &st));
+            long r = sys(::syscall(SYS_fstat, target.fd, &st));
             if (r < 0) return r;
             if (S_ISDIR(st.st_mode))
-                return sys(::mount("tmpfs", op.target, "tmpfs",
-                                   MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
-                                   "size=0,mode=0555"));
-            return sys(
-                ::mount(op.source /* <rootfs>/dev/null */, op.target, nullptr, MS_BIND, nullptr));
+                return mount_at("tmpfs", target.fd, "tmpfs",
+                                MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=0,mode=0555");
+            // source: the container's own /dev/null, resolved like any other path.
+            long null_fd = open_beneath(root, op.source, O_PATH);
+            if (null_fd < 0) return null_fd;
+            ChildFd null(null_fd);
+            return mount_at(FdPath(null.fd).get(), target.fd, nullptr, MS_BIND, nullptr);
         }
         case FsOpKind::make_readonly: {
-            long r = sys(::mount(op.target, op.target, nullptr, MS_BIND | MS_REC, nullptr));
-            if (r < 0) return r;
-            return bind_remount(op.target, MS_RDONLY | MS_REC);
+            long fd = open_target(root, op);
+            if (fd < 0) return fd;
+            {
+                ChildFd target(fd);
+                long r = mount_at(FdPath(target.fd).get(), target.fd, nullptr, MS_BIND | MS_REC,
+                                  nullptr);
+                if (r < 0) return r;
+            }
+            fd = open_target(root, op);  // the bind mount just made, not the dentry under it
+            if (fd < 0) return fd;
+            ChildFd bound(fd);
+            return bind_remount(bound.fd, MS_RDONLY | MS_REC);
         }
     }
     return -EINVAL;
@@ -194,133 +302,236 @@ long run_fs_op(const FsOp& op) noexcept {
 long wait_byte(int fd) noexcept {
     char c;
     for (;;) {
-        ssize_t n = ::read(fd, &c, 1);
-        if (n < 0 && errno == EINTR) continue;
-        return n < 0 ? -errno : n;
+        long n = sys(::syscall(SYS_read, fd, &c, 1));
+        if (n == -EINTR) continue;
+        return n;
     }
 }
 
 // lo up with two ioctls: no netlink message to build, nothing to allocate, and it works for a
 // rootless caller, which may not setns() into the namespace from outside.
 long bring_loopback_up() noexcept {
-    long fd = sys(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    long fd = sys(::syscall(SYS_socket, AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
     if (fd < 0) return fd;
-    struct ifreq req {};
+    ChildFd sock(fd);
+    struct ifreq req{};
     req.ifr_name[0] = 'l';
     req.ifr_name[1] = 'o';
-    long r = sys(::ioctl(static_cast<int>(fd), SIOCGIFFLAGS, &req));
-    if (r == 0) {
-        req.ifr_flags = static_cast<short>(req.ifr_flags | IFF_UP);
-        r = sys(::ioctl(static_cast<int>(fd), SIOCSIFFLAGS, &req));
-    }
-    ::close(static_cast<int>(fd));
-    return r;
+    long r = sys(::syscall(SYS_ioctl, sock.fd, SIOCGIFFLAGS, &req));
+    if (r < 0) return r;
+    req.ifr_flags = static_cast<short>(req.ifr_flags | IFF_UP);
+    return sys(::syscall(SYS_ioctl, sock.fd, SIOCSIFFLAGS, &req));
 }
 
-bool has_cap(uint64_t mask, int cap) noexcept {
-    return (mask >> cap) & 1;
+// The kernel's struct sigaction for rt_sigaction (not glibc's, which has a larger mask).
+struct KernelSigaction {
+    void (*handler)(int);
+    unsigned long flags;
+    void (*restorer)();
+    uint64_t mask;
+};
+
+// What the caller blocked or ignored must not reach the container: execve keeps both the
+// signal mask and ignored dispositions (it resets only caught ones). posix_spawn of the
+// monitor clears them today, but a runtime run by containerd or a shell must not rely on its
+// caller.
+long reset_signals() noexcept {
+    uint64_t empty = 0;
+    long r = sys(::syscall(SYS_rt_sigprocmask, SIG_SETMASK, &empty, nullptr, sizeof empty));
+    if (r < 0) return r;
+    KernelSigaction dfl{SIG_DFL, 0, nullptr, 0};
+    for (int sig = 1; sig <= 64; ++sig) {
+        if (sig == SIGKILL || sig == SIGSTOP) continue;
+        r = sys(::syscall(SYS_rt_sigaction, sig, &dfl, nullptr, sizeof dfl.mask));
+        if (r < 0 && r != -EINVAL) return r;
+    }
+    return 0;
+}
+
+// Close every descriptor except those in keep (at most a handful, unordered; -1 entries are
+// ignored) with one close_range per gap, so no inherited descriptor outlives this point.
+long close_all_except(int* keep, size_t n) noexcept {
+    for (size_t i = 1; i < n; ++i)  // insertion sort: n <= 8
+        for (size_t j = i; j > 0 && keep[j - 1] > keep[j]; --j) {
+            int t = keep[j];
+            keep[j] = keep[j - 1];
+            keep[j - 1] = t;
+        }
+    unsigned next = 0;
+    for (size_t i = 0; i < n; ++i) {
+        if (keep[i] < 0 || static_cast<unsigned>(keep[i]) < next) continue;
+        unsigned fd = static_cast<unsigned>(keep[i]);
+        if (fd > next) {
+            long r = sys(::syscall(SYS_close_range, next, fd - 1, 0));
+            if (r < 0) return r;
+        }
+        next = fd + 1;
+    }
+    return sys(::syscall(SYS_close_range, next, ~0U, 0));
+}
+
+// Make plan.stdio[0..2] the container's 0, 1 and 2. Every source is first copied above 2,
+// so that a source sitting in 0-2 for another slot (stdio = {1, 0, 2}) is not overwritten
+// before it is used; dup3 clears FD_CLOEXEC on the copies, which is what 0-2 need.
+void install_stdio(const ChildPlan& plan) noexcept {
+    int copies[3];
+    for (int slot = 0; slot < 3; ++slot) {
+        copies[slot] = -1;
+        if (plan.stdio[slot] == slot) continue;
+        long fd = sys(::syscall(SYS_fcntl, plan.stdio[slot], F_DUPFD_CLOEXEC, 3));
+        if (fd < 0) fail(plan, ChildStep::set_stdio, fd, slot);
+        copies[slot] = static_cast<int>(fd);
+    }
+    for (int slot = 0; slot < 3; ++slot) {
+        if (copies[slot] < 0)
+            CHECK_AT(set_stdio, slot, ::syscall(SYS_fcntl, slot, F_SETFD, 0));
+        else
+            CHECK_AT(set_stdio, slot, ::syscall(SYS_dup3, copies[slot], slot, 0));
+    }
+}
+
+// Enter plan.cwd, resolved beneath the container's root (now "/"), and prove the result is
+// inside it: the kernel reports a cwd that is not beneath the root as "(unreachable)/...".
+// By now no descriptor but 0-2, the sync socket and the seccomp listener is open, so there is
+// no inherited directory a "/proc/self/fd/N" or ".." walk could start from (runc
+// CVE-2024-21626).
+void enter_cwd(const ChildPlan& plan) noexcept {
+    long rootfd = sys(::syscall(SYS_openat, AT_FDCWD, "/", O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (rootfd < 0) fail(plan, ChildStep::chdir_cwd, rootfd);
+    long fd = open_beneath(static_cast<int>(rootfd), plan.cwd, O_PATH | O_DIRECTORY);
+    close_fd(static_cast<int>(rootfd));
+    if (fd < 0) fail(plan, ChildStep::chdir_cwd, fd);
+    long r = sys(::syscall(SYS_fchdir, fd));
+    close_fd(static_cast<int>(fd));
+    if (r < 0) fail(plan, ChildStep::chdir_cwd, r);
+    char buf[4096];
+    long n = sys(::syscall(SYS_getcwd, buf, sizeof buf));
+    if (n < 0) fail(plan, ChildStep::verify_cwd, n);
+    if (n < 2 || buf[0] != '/') fail(plan, ChildStep::verify_cwd, -EXDEV);
+}
+
+bool has_cap(uint64_t mask, int cap) noexcept { return (mask >> cap) & 1; }
+
+long load_filter(const ChildPlan& plan) noexcept {
+    struct sock_fprog prog{plan.seccomp_len, const_cast<sock_filter*>(plan.seccomp_filter)};
+    return sys(::syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, plan.seccomp_flags, &prog));
 }
 
 }  // namespace
 
 void child_main(const ChildPlan& plan) noexcept {
     // 1. Wait until the parent has written our uid/gid maps, put us in our cgroup and made
-    //    our network: everything below may depend on them.
-    if (plan.parent_end >= 0) ::close(plan.parent_end);
+    //    our network: everything below may depend on them. Then forget the caller's signal
+    //    mask and ignored signals, which execve would otherwise hand to the container.
+    close_fd(plan.parent_end);
     long r = wait_byte(plan.go_fd);
     if (r < 0) fail(plan, ChildStep::wait_for_parent, r);
-    if (r == 0) ::_exit(0);
+    if (r == 0) exit_now(0);
+    CHECK(reset_signals, reset_signals());
 
     // 2. Namespaces given by path (shared with another container or `ip netns`).
     for (size_t i = 0; i < plan.njoins; ++i)
-        CHECK_AT(join_namespace, i, ::setns(plan.joins[i].fd, plan.joins[i].nstype));
+        CHECK_AT(join_namespace, i, ::syscall(SYS_setns, plan.joins[i].fd, plan.joins[i].nstype));
 
     // 3. The cgroup namespace is unshared only now, after the parent moved us into our
     //    cgroup: its root is the cgroup we are in when it is created.
-    if (plan.unshare_cgroup_namespace) CHECK(unshare_cgroup_namespace, ::unshare(CLONE_NEWCGROUP));
+    if (plan.unshare_cgroup_namespace)
+        CHECK(unshare_cgroup_namespace, ::syscall(SYS_unshare, CLONE_NEWCGROUP));
 
     // 4. In a new user namespace we start as the overflow uid with all capabilities in it;
     //    become the mapped root now, so that what we create in the filesystems mounted below
     //    (tmpfs /dev, ...) is owned by a uid the namespace knows (the kernel refuses, with
     //    EOVERFLOW, to create inodes for an unmapped owner). The rootfs must then be writable
-    //    by the mapped root wherever a mount point has to be made.
+    //    by the mapped root wherever a mount point has to be made. Raw setres*id: glibc's
+    //    wrappers broadcast the change to every thread with a signal (setxid), which needs
+    //    its locks; this process has one thread, and the kernel call is all we want.
     if (plan.user_namespace) {
         CHECK(become_container_root, ::syscall(SYS_setresgid, 0, 0, 0));
         CHECK(become_container_root, ::syscall(SYS_setresuid, 0, 0, 0));
     }
 
     // 5. Our own session: no controlling terminal, no signals from the host's session.
-    CHECK(setsid, ::setsid());
+    CHECK(setsid, ::syscall(SYS_setsid));
     if (plan.loopback_up) {
         long res = bring_loopback_up();
         if (res < 0) fail(plan, ChildStep::loopback_up, res);
     }
 
-    if (plan.hostname) {
-        size_t n = 0;
-        while (plan.hostname[n]) ++n;
-        CHECK(sethostname, ::sethostname(plan.hostname, n));
-    }
-    if (plan.domainname) {
-        size_t n = 0;
-        while (plan.domainname[n]) ++n;
-        CHECK(setdomainname, ::setdomainname(plan.domainname, n));
-    }
+    if (plan.hostname)
+        CHECK(sethostname, ::syscall(SYS_sethostname, plan.hostname, length(plan.hostname)));
+    if (plan.domainname)
+        CHECK(setdomainname,
+              ::syscall(SYS_setdomainname, plan.domainname, length(plan.domainname)));
 
     // 6. The filesystem. "/" becomes private first so that nothing we mount propagates back
     //    to the host; the new root must be a mount point for pivot_root, hence the overlay or
-    //    the recursive bind of the rootfs onto itself. The plan's fs_ops use absolute host
-    //    paths under the rootfs, so they all run before pivot_root.
-    CHECK(make_root_private, ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr));
+    //    the recursive bind of the rootfs onto itself. Every op then resolves its own path
+    //    beneath the root as it stands at that moment (see child.hpp), so a link that an
+    //    earlier mount brought in (a volume) is followed inside the root, never out of it.
+    CHECK(make_root_private, ::syscall(SYS_mount, nullptr, "/", nullptr, MS_REC | MS_PRIVATE,
+                                       nullptr));
     if (plan.overlay_data)
-        CHECK(mount_root, ::mount("overlay", plan.rootfs, "overlay", 0, plan.overlay_data));
+        CHECK(mount_root,
+              ::syscall(SYS_mount, "overlay", plan.rootfs, "overlay", 0, plan.overlay_data));
     else
-        CHECK(mount_root, ::mount(plan.rootfs, plan.rootfs, nullptr, MS_BIND | MS_REC, nullptr));
-    for (size_t i = 0; i < plan.nfs_ops; ++i) {
-        long res = run_fs_op(plan.fs_ops[i]);
-        if (res == -ENOENT && plan.fs_ops[i].optional) continue;
-        if (res < 0) fail(plan, ChildStep::fs_op, res, static_cast<int32_t>(i));
-    }
+        CHECK(mount_root, ::syscall(SYS_mount, plan.rootfs, plan.rootfs, nullptr,
+                                    MS_BIND | MS_REC, nullptr));
+    {
+        // Opened after the root mount, so that it is the overlay (or bind), not what is under.
+        long fd = sys(::syscall(SYS_openat, AT_FDCWD, plan.rootfs,
+                                O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+        if (fd < 0) fail(plan, ChildStep::open_root, fd);
+        ChildFd root(fd);
+        for (size_t i = 0; i < plan.nfs_ops; ++i) {
+            long res = run_fs_op(root.fd, plan.fs_ops[i]);
+            if (res == -ENOENT && plan.fs_ops[i].optional) continue;
+            if (res < 0) fail(plan, ChildStep::fs_op, res, static_cast<int32_t>(i));
+        }
 
-    // 7. pivot_root(".", ".") stacks the old root under the new one; detaching "." then
-    //    removes the old root, so nothing of the host's tree stays reachable.
-    CHECK(pivot_root, ::chdir(plan.rootfs));
+        // 7. pivot_root(".", ".") stacks the old root under the new one; detaching "." then
+        //    removes the old root, so nothing of the host's tree stays reachable.
+        CHECK(pivot_root, ::syscall(SYS_fchdir, root.fd));
+    }
     CHECK(pivot_root, ::syscall(SYS_pivot_root, ".", "."));
-    CHECK(detach_old_root, ::umount2(".", MNT_DETACH));
-    CHECK(chdir_root, ::chdir("/"));
+    CHECK(detach_old_root, ::syscall(SYS_umount2, ".", MNT_DETACH));
+    CHECK(chdir_root, ::syscall(SYS_chdir, "/"));
     if (plan.readonly_root) {
-        long res = bind_remount("/", MS_RDONLY);
+        long fd = sys(::syscall(SYS_openat, AT_FDCWD, "/", O_PATH | O_DIRECTORY | O_CLOEXEC));
+        if (fd < 0) fail(plan, ChildStep::remount_root_readonly, fd);
+        ChildFd root(fd);
+        long res = bind_remount(root.fd, MS_RDONLY);
         if (res < 0) fail(plan, ChildStep::remount_root_readonly, res);
     }
     if (plan.root_propagation)
-        CHECK(set_root_propagation, ::mount(nullptr, "/", nullptr, plan.root_propagation, nullptr));
+        CHECK(set_root_propagation,
+              ::syscall(SYS_mount, nullptr, "/", nullptr, plan.root_propagation, nullptr));
 
     // 8. Resource limits, while we still may lower hard limits.
     for (size_t i = 0; i < plan.nrlimits; ++i)
-        CHECK_AT(
-            setrlimit, i,
-            ::syscall(SYS_prlimit64, 0, plan.rlimit_resources[i], &plan.rlimit_values[i], nullptr));
+        CHECK_AT(setrlimit, i,
+                 ::syscall(SYS_prlimit64, 0, plan.rlimit_resources[i], &plan.rlimit_values[i],
+                           nullptr));
 
     // 9. The bounding set needs CAP_SETPCAP, so it is trimmed before the user switch.
     for (int cap = 0; cap <= plan.last_cap; ++cap)
         if (!has_cap(plan.cap_bounding, cap))
-            CHECK_AT(drop_bounding_capability, cap, ::prctl(PR_CAPBSET_DROP, cap, 0, 0, 0));
+            CHECK_AT(drop_bounding_capability, cap,
+                     ::syscall(SYS_prctl, PR_CAPBSET_DROP, cap, 0, 0, 0));
 
     // 10. Without no_new_privs, loading a filter needs CAP_SYS_ADMIN, which the user switch
     //     below may drop: so the filter goes in now (the default profile allows the rest).
+    //     From here on the child makes only the calls in kSyscallsAfterSeccomp (child.hpp).
     int listener = -1;
     if (plan.seccomp_filter && !plan.no_new_privs) {
-        struct sock_fprog prog {
-            plan.seccomp_len, const_cast<sock_filter*>(plan.seccomp_filter)
-        };
-        long fd = sys(::syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, plan.seccomp_flags, &prog));
+        long fd = load_filter(plan);
         if (fd < 0) fail(plan, ChildStep::load_seccomp, fd);
         listener = static_cast<int>(fd);
     }
 
     // 11. The user: keep permitted capabilities across setuid (capset below decides what
     //     stays); groups before gid before uid, since each needs the privilege the next drops.
-    CHECK(keep_capabilities, ::prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0));
+    //     Raw calls for the reason given at step 4.
+    CHECK(keep_capabilities, ::syscall(SYS_prctl, PR_SET_KEEPCAPS, 1, 0, 0, 0));
     if (plan.may_setgroups) CHECK(setgroups, ::syscall(SYS_setgroups, plan.ngroups, plan.groups));
     CHECK(setresgid, ::syscall(SYS_setresgid, plan.gid, plan.gid, plan.gid));
     CHECK(setresuid, ::syscall(SYS_setresuid, plan.uid, plan.uid, plan.uid));
@@ -337,49 +548,48 @@ void child_main(const ChildPlan& plan) noexcept {
     for (int cap = 0; cap <= plan.last_cap; ++cap)
         if (has_cap(plan.cap_ambient, cap))
             CHECK_AT(raise_ambient_capability, cap,
-                     ::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0));
-    if (plan.umask >= 0) ::umask(static_cast<mode_t>(plan.umask));
+                     ::syscall(SYS_prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0));
+    if (plan.umask >= 0) ::syscall(SYS_umask, plan.umask);
 
-    // 12. stdio. dup2 clears FD_CLOEXEC on the copies, which is what we want for 0-2.
-    for (int fd = 0; fd < 3; ++fd)
-        if (plan.stdio[fd] != fd)
-            CHECK_AT(set_stdio, fd, ::dup2(plan.stdio[fd], fd));
-        else
-            CHECK_AT(set_stdio, fd, ::fcntl(fd, F_SETFD, 0));
-    // Whatever else we inherited (a caller's stray non-CLOEXEC descriptor) must not reach the
-    // container: mark everything above 2 close-on-exec. Our own pipes still work until execve.
-    CHECK(close_descriptors, ::syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC));
+    // 12. stdio, then close everything else the container must not have: whatever we
+    //     inherited (a cgroup directory fd, a caller's stray descriptor) is gone before the
+    //     cwd is entered, so it cannot serve as a way out (step 13). The sync socket and the
+    //     listener stay until execve (the socket is close-on-exec; the listener is closed).
+    install_stdio(plan);
+    {
+        int keep[] = {0, 1, 2, plan.status_fd, plan.start_fd, plan.go_fd, listener};
+        long res = close_all_except(keep, sizeof keep / sizeof keep[0]);
+        if (res < 0) fail(plan, ChildStep::close_descriptors, res);
+    }
 
-    CHECK(chdir_cwd, ::chdir(plan.cwd));
+    // 13. The cwd, resolved inside the root and verified (see enter_cwd).
+    enter_cwd(plan);
 
-    // 13. no_new_privs, then seccomp last: the filter may block what the steps above need.
-    if (plan.no_new_privs) CHECK(set_no_new_privs, ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0));
+    // 14. no_new_privs, then seccomp last: the filter may block what the steps above need.
+    if (plan.no_new_privs)
+        CHECK(set_no_new_privs, ::syscall(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0));
     if (plan.seccomp_filter && plan.no_new_privs) {
-        struct sock_fprog prog {
-            plan.seccomp_len, const_cast<sock_filter*>(plan.seccomp_filter)
-        };
-        long fd = sys(::syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, plan.seccomp_flags, &prog));
+        long fd = load_filter(plan);
         if (fd < 0) fail(plan, ChildStep::load_seccomp, fd);
         listener = static_cast<int>(fd);
     }
     if (!(plan.seccomp_flags & SECCOMP_FILTER_FLAG_NEW_LISTENER)) listener = -1;
 
-    // 14. Parked: tell the parent (and which fd is our seccomp listener, for pidfd_getfd),
+    // 15. Parked: tell the parent (and which fd is our seccomp listener, for pidfd_getfd),
     //     then wait for start. EOF on start_fd means the container was destroyed unstarted.
     ChildReport ready{ChildStep::ready, 0, listener};
-    if (::write(plan.status_fd, &ready, sizeof ready) != sizeof ready)
+    if (sys(::syscall(SYS_write, plan.status_fd, &ready, sizeof ready)) != sizeof ready)
         fail(plan, ChildStep::report_ready, -errno);
     r = wait_byte(plan.start_fd);
     if (r < 0) fail(plan, ChildStep::wait_for_start, r);
-    if (r == 0) ::_exit(0);
-    if (listener >= 0) ::close(listener);
+    if (r == 0) exit_now(0);
+    close_fd(listener);
 
-    // 15. execve each candidate in PATH order, like execvp: ENOENT/EACCES/ENOTDIR try the
+    // 16. execve each candidate in PATH order, like execvp: ENOENT/EACCES/ENOTDIR try the
     //     next, and the first other error (or the last one seen) is what we report.
     long last = -ENOENT;
     for (size_t i = 0; i < plan.nexec_paths; ++i) {
-        ::execve(plan.exec_paths[i], plan.argv, plan.envp);
-        long e = -errno;
+        long e = sys(::syscall(SYS_execve, plan.exec_paths[i], plan.argv, plan.envp));
         if (e != -ENOENT && e != -ENOTDIR) last = e;
         if (e != -ENOENT && e != -EACCES && e != -ENOTDIR) break;
     }

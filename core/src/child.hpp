@@ -2,8 +2,15 @@
 //
 // Everything here is flat: C strings and arrays that the parent prepared (they live in the
 // parent's memory, which the fork-like child sees as a copy-on-write image). The child only
-// reads the plan and makes raw system calls; it never allocates, locks, logs or throws. A
-// failure is reported as one fixed-size ChildReport on a CLOEXEC pipe, then _exit(127).
+// reads the plan and makes raw system calls; it never allocates, locks, logs or throws (the
+// file is built with -fno-exceptions). A failure is reported as one fixed-size ChildReport on
+// a CLOEXEC socket, then _exit(127).
+//
+// Paths inside the container are never resolved by the parent: each one is resolved by the
+// child at the moment it uses it, beneath the container's root as it stands then (earlier
+// mounts included), with openat2(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS). A symlink planted
+// in an image, a rootfs or a shared volume therefore cannot lead a mount, mkdir, mknod or
+// chdir out of the container.
 #pragma once
 
 #include <linux/filter.h>
@@ -46,6 +53,9 @@ enum class ChildStep : int32_t {
     set_stdio,
     close_descriptors,
     chdir_cwd,
+    verify_cwd,  // the cwd turned out not to be beneath the container's root
+    reset_signals,
+    open_root,
     set_no_new_privs,
     load_seccomp,
     report_ready,
@@ -61,14 +71,20 @@ struct ChildReport {
     int32_t value;  // step-specific: an index, or the listener fd
 };
 
+// Every target below is a path relative to the container's root ("dev/null", "." for the
+// root itself), resolved by the child beneath the root when the op runs. Ops that create
+// something (mkdir, mknod, create_file, symlink) resolve `parent` and create `name` in it
+// without following `name` itself.
 enum class FsOpKind : uint8_t {
-    mount,         // mount(source, target, fstype, flags, data)
-    bind_remount,  // mount(NULL, target, NULL, MS_REMOUNT|MS_BIND|flags, NULL) keeping locked flags
-    mkdir,         // mkdir(target, mode); EEXIST is fine
-    mknod,         // mknod(target, mode, dev) then chown(uid, gid)
-    create_file,   // open(O_CREAT) + close: a mount point for a file bind mount
-    symlink,       // symlink(source, target); EEXIST is fine
-    mask,          // dir -> read-only empty tmpfs; file -> bind /dev/null
+    mount,          // mount(source, target, fstype, flags, data); with MS_BIND the source is a
+                    // host path, opened without magic links
+    bind_remount,   // MS_REMOUNT|MS_BIND|flags on the mount now at target, keeping locked flags
+    mkdir,          // mkdirat(parent, name, mode); EEXIST is fine
+    mknod,          // mknodat(parent, name, mode, dev), then fchownat(uid, gid)
+    create_file,    // a mount point for a file bind mount: target if it resolves, else
+                    // openat(parent, name, O_CREAT|O_EXCL|O_NOFOLLOW)
+    symlink,        // symlinkat(source, parent, name); EEXIST is fine
+    mask,           // dir -> read-only empty tmpfs; file -> bind of `source` (the root's dev/null)
     make_readonly,  // bind target onto itself, then remount read-only
 };
 
@@ -77,6 +93,8 @@ struct FsOp {
     bool optional;  // ENOENT on the target means "not here": skip it
     const char* source;
     const char* target;
+    const char* parent;
+    const char* name;
     const char* fstype;
     unsigned long flags;
     const char* data;
@@ -151,5 +169,16 @@ struct ChildPlan {
 
 // The child: runs the plan and execs, or reports and _exit(127). Never returns.
 [[noreturn]] void child_main(const ChildPlan& plan) noexcept;
+
+// The system calls child_main() makes after it may have loaded the seccomp filter (when
+// no_new_privs is off the filter goes in before the user switch: step 10 in child.cpp). The
+// seccomp compiler answers these in the kernel instead of through the listener, which only
+// reaches the monitor once the child is parked; a notified call there would wait forever.
+// Kept next to the code that makes them so the two cannot drift.
+inline constexpr const char* kSyscallsAfterSeccomp[] = {
+    "read",     "write",  "close",     "close_range", "execve",    "execveat",    "exit",
+    "exit_group", "prctl", "setgroups", "setresgid",  "setresuid", "capset",      "umask",
+    "dup3",     "fcntl",  "openat",    "openat2",     "fchdir",    "getcwd",
+};
 
 }  // namespace truman::detail

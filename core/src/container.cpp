@@ -216,8 +216,14 @@ Error child_error(const ChildReport& r, const ContainerSpec& spec, const Prepare
             break;
         case ChildStep::chdir_cwd:
             what += " " + spec.process.cwd;
+            if (r.err == ELOOP)
+                what += " (a link in it loops or leads through a magic link such as /proc/self/fd)";
             kind = ErrorKind::invalid;
             break;
+        case ChildStep::verify_cwd:
+            // Not a failed call but a refusal: say what was refused, not strerror(EXDEV).
+            return Error(ErrorKind::invalid, r.err,
+                         "cwd " + spec.process.cwd + " is not inside the container's root");
         case ChildStep::execve:
             what += " " + spec.process.args.at(0);
             if (r.err == ENOENT || r.err == EACCES || r.err == ENOTDIR || r.err == ENOEXEC)

@@ -73,25 +73,37 @@ std::vector<Mount> merged_mounts(const ContainerSpec& spec, bool user_namespace)
     return out;
 }
 
-bool host_is_directory(const std::string& path) {
-    std::error_code ec;
-    return std::filesystem::is_directory(path, ec);
+// Container paths become paths relative to the root ("dev/pts"), lexically normalised, with
+// ".." that would climb above the root dropped: the child resolves them beneath the root
+// when it uses them (child.hpp), so the parent never looks at the image's files.
+std::string relative_in_root(const std::string& container_path) {
+    std::vector<std::string> parts;
+    for (const auto& part : std::filesystem::path(container_path)) {
+        std::string p = part.string();
+        if (p.empty() || p == "/" || p == ".") continue;
+        if (p == "..") {
+            if (!parts.empty()) parts.pop_back();
+            continue;
+        }
+        parts.push_back(p);
+    }
+    std::string out;
+    for (const auto& p : parts) out += (out.empty() ? "" : "/") + p;
+    return out.empty() ? "." : out;
 }
 
 class Builder {
   public:
-    // lookup_root: where the image's files are now (the rootfs, or an overlay's lower dir).
-    Builder(MountPlan& plan, std::string lookup_root)
-        : plan_(plan), lookup_root_(std::move(lookup_root)) {}
-
-    std::string at(const std::string& container_path) const {
-        return plan_.rootfs + resolve_in_root(lookup_root_, container_path);
-    }
+    explicit Builder(MountPlan& plan) : plan_(plan) {}
 
     FsOp& add(FsOpKind kind, const std::string& container_target, std::string description) {
         FsOp op{};
         op.kind = kind;
-        op.target = plan_.keep(at(container_target));
+        std::string target = relative_in_root(container_target);
+        op.target = plan_.keep(target);
+        auto slash = target.rfind('/');
+        op.parent = plan_.keep(slash == std::string::npos ? "." : target.substr(0, slash));
+        op.name = plan_.keep(slash == std::string::npos ? target : target.substr(slash + 1));
         plan_.ops.push_back(op);
         plan_.descriptions.push_back(std::move(description));
         return plan_.ops.back();
@@ -99,10 +111,12 @@ class Builder {
 
     // mkdir -p, one op per component; existing ones are fine.
     void mkdirs(const std::string& container_dir) {
-        std::filesystem::path p;
-        for (auto& part : std::filesystem::path(container_dir).relative_path()) {
-            p /= part;
-            FsOp& op = add(FsOpKind::mkdir, "/" + p.string(), "mkdir /" + p.string());
+        std::string rel = relative_in_root(container_dir);
+        if (rel == ".") return;
+        std::string p;
+        for (auto& part : std::filesystem::path(rel)) {
+            p += (p.empty() ? "" : "/") + part.string();
+            FsOp& op = add(FsOpKind::mkdir, p, "mkdir /" + p);
             op.mode = 0755;
         }
     }
@@ -116,7 +130,7 @@ class Builder {
             if (::stat(m.source.c_str(), &st) != 0)
                 throw make_error(errno == ENOENT ? ErrorKind::not_found : ErrorKind::system,
                                  "bind mount source " + m.source + " for " + dest, errno);
-            if (host_is_directory(m.source)) {
+            if (S_ISDIR(st.st_mode)) {
                 mkdirs(dest);
             } else {
                 mkdirs(std::filesystem::path(dest).parent_path());
@@ -168,46 +182,9 @@ class Builder {
 
   private:
     MountPlan& plan_;
-    std::string lookup_root_;
 };
 
 }  // namespace
-
-std::string resolve_in_root(const std::string& root, const std::string& path) {
-    namespace fs = std::filesystem;
-    std::vector<std::string> done;  // resolved components, all inside root
-    std::vector<std::string> todo;  // still to walk, last component at the front
-    for (auto& part : fs::path(path)) todo.insert(todo.begin(), part.string());
-    int links = 0;
-    while (!todo.empty()) {
-        std::string part = todo.back();
-        todo.pop_back();
-        if (part.empty() || part == "/" || part == ".") continue;
-        if (part == "..") {
-            if (!done.empty()) done.pop_back();
-            continue;
-        }
-        std::string host = root;
-        for (auto& d : done) host += "/" + d;
-        host += "/" + part;
-        std::error_code ec;
-        if (!fs::is_symlink(fs::symlink_status(host, ec))) {
-            done.push_back(part);
-            continue;
-        }
-        if (++links > 40)
-            throw make_error(ErrorKind::invalid,
-                             "too many symlinks resolving " + path + " in " + root, ELOOP);
-        fs::path target = fs::read_symlink(host, ec);
-        if (target.is_absolute()) done.clear();
-        std::vector<std::string> parts;
-        for (auto& t : target) parts.push_back(t.string());
-        for (auto it = parts.rbegin(); it != parts.rend(); ++it) todo.push_back(*it);
-    }
-    std::string out;
-    for (auto& d : done) out += "/" + d;
-    return out.empty() ? "/" : out;
-}
 
 const char* MountPlan::keep(std::string s) {
     strings.push_back(std::move(s));
@@ -252,7 +229,7 @@ MountPlan build_mount_plan(const ContainerSpec& spec, bool user_namespace) {
     }
     plan.root_propagation = propagation_flags(spec.linux.rootfs_propagation);
 
-    Builder b(plan, spec.root.overlay ? spec.root.overlay->lower : plan.rootfs);
+    Builder b(plan);
     for (const Mount& m : merged_mounts(spec, user_namespace)) {
         b.mount(m);
         if (m.destination == "/dev") {
@@ -278,7 +255,7 @@ MountPlan build_mount_plan(const ContainerSpec& spec, bool user_namespace) {
     for (auto& p : spec.linux.masked_paths.value_or(default_masked_paths())) {
         FsOp& op = b.add(FsOpKind::mask, p, "mask " + p);
         op.optional = true;
-        op.source = plan.keep(plan.rootfs + "/dev/null");
+        op.source = "dev/null";  // the container's own, resolved beneath the root
     }
     for (auto& p : spec.linux.readonly_paths.value_or(default_readonly_paths())) {
         FsOp& op = b.add(FsOpKind::make_readonly, p, "make " + p + " read-only");

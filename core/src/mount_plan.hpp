@@ -1,6 +1,8 @@
 // Turns a ContainerSpec into the flat list of filesystem operations the child runs before
 // pivot_root: the default /proc, /dev (nodes, devpts, shm, mqueue), /sys, the spec's mounts
 // and devices, then masked and read-only paths. Built and unit-tested without privileges.
+// The plan holds container paths only (relative to the root): the child resolves each one
+// beneath the root when it runs the op, never the parent ahead of time (child.hpp).
 #pragma once
 
 #include <deque>
@@ -23,12 +25,6 @@ struct MountPlan {
     std::deque<std::string> strings;
     const char* keep(std::string s);
 };
-
-// Resolve a container path the way the container will see it, following symlinks inside
-// `root` but never out of it (an absolute link means root + link; ".." stops at root), like
-// runc's securejoin. Returns the path relative to root with a leading '/'. A hostile image's
-// `/dev -> /etc` therefore cannot make truman mount or mknod over the host's /etc.
-std::string resolve_in_root(const std::string& root, const std::string& path);
 
 // user_namespace: mknod is not allowed there, so device nodes are bind-mounted from the host.
 MountPlan build_mount_plan(const ContainerSpec& spec, bool user_namespace);

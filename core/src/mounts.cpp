@@ -2,6 +2,7 @@
 
 #include <sys/mount.h>
 
+#include <filesystem>
 #include <map>
 
 #include "truman/error.hpp"
@@ -93,6 +94,35 @@ MountOptions parse_mount_options(const std::vector<std::string>& options) {
         }
     }
     return out;
+}
+
+bool is_magic_link_path(const std::string& path) {
+    std::vector<std::string> parts;
+    for (const auto& part : std::filesystem::path(path)) {
+        std::string p = part.string();
+        if (p.empty() || p == "/" || p == ".") continue;
+        if (p == "..") {
+            if (!parts.empty()) parts.pop_back();
+            continue;
+        }
+        parts.push_back(p);
+    }
+    if (parts.size() >= 2 && parts[0] == "proc") {
+        const std::string& who = parts[1];
+        bool pid = who.find_first_not_of("0123456789") == std::string::npos;
+        return pid || who == "self" || who == "thread-self";
+    }
+    if (parts.size() >= 2 && parts[0] == "dev")
+        return parts[1] == "fd" || parts[1] == "stdin" || parts[1] == "stdout" ||
+               parts[1] == "stderr";
+    return false;
+}
+
+void check_not_magic_link(const std::string& path, const std::string& field) {
+    if (is_magic_link_path(path))
+        throw invalid_argument(field, "must not go through /proc/<pid>/, /proc/self/ or /dev/fd "
+                                      "(a magic link to a process's descriptors): \"" +
+                                          path + "\"");
 }
 
 }  // namespace truman

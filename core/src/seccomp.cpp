@@ -16,7 +16,7 @@
 //   - clone3: the C library probes it and falls back to clone only on ENOSYS; a profile that
 //     does not mention clone3 gets ENOSYS for it unless its default allows (as runc does);
 //   - the calls the container's first process makes between loading the filter and execve
-//     (core/src/child.cpp, steps 10 to 15): the listener fd only reaches the monitor at the
+//     (detail::kSyscallsAfterSeccomp in core/src/child.hpp): the listener fd only reaches the monitor at the
 //     end of that window, so a notified call there would wait for an answer that never comes.
 //     Their denials are answered with the right errno but not recorded.
 #include "truman/seccomp.hpp"
@@ -35,6 +35,7 @@
 #include <memory>
 #include <set>
 
+#include "child.hpp"
 #include "truman/error.hpp"
 
 namespace truman {
@@ -223,14 +224,11 @@ std::vector<sock_filter> export_bpf(scmp_filter_ctx ctx) {
     return program;
 }
 
-// Between loading the filter and execve the container's first process uses only these (when
-// no_new_privs is off the filter goes in before the user switch, hence the credential calls);
-// keep in step with core/src/child.cpp. See the comment at the top of this file.
+// Between loading the filter and execve the container's first process makes only the calls
+// that child.hpp lists next to the code that makes them. See the comment at the top of this file.
 const std::set<std::string>& pre_exec_syscalls() {
-    static const std::set<std::string> names = {
-        "read",   "write",      "close", "close_range", "execve",    "execveat",
-        "exit",   "exit_group", "prctl", "setgroups",   "setresgid", "setresuid",
-        "capset", "umask",      "dup2",  "dup3",        "fcntl",     "chdir"};
+    static const std::set<std::string> names(std::begin(detail::kSyscallsAfterSeccomp),
+                                             std::end(detail::kSyscallsAfterSeccomp));
     return names;
 }
 

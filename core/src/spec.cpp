@@ -18,6 +18,7 @@
 #include <string_view>
 
 #include "truman/error.hpp"
+#include "truman/mounts.hpp"
 
 namespace truman {
 
@@ -663,6 +664,7 @@ void check_process(const Process& p) {
         if (eq == 0) throw invalid_argument(index_path("process.env", i), "empty variable name");
     }
     if (!is_absolute(p.cwd)) throw invalid_argument("process.cwd", "must be an absolute path");
+    check_not_magic_link(p.cwd, "process.cwd");
     if (p.user.umask && *p.user.umask > 0777) {
         throw invalid_argument("process.user.umask", "must be at most 0777");
     }
@@ -803,7 +805,10 @@ void check_user_namespace(const ContainerSpec& spec) {
 
 void check_mounts(const ContainerSpec& spec) {
     for (size_t i = 0; i < spec.mounts.size(); ++i) {
-        check_container_path(spec.mounts[i].destination, index_path("mounts", i) + ".destination");
+        const Mount& m = spec.mounts[i];
+        check_container_path(m.destination, index_path("mounts", i) + ".destination");
+        check_not_magic_link(m.destination, index_path("mounts", i) + ".destination");
+        check_not_magic_link(m.source, index_path("mounts", i) + ".source");
     }
     if (const auto& masked = spec.linux.masked_paths) {
         for (size_t i = 0; i < masked->size(); ++i) {

@@ -27,4 +27,13 @@ struct MountOptions {
 };
 MountOptions parse_mount_options(const std::vector<std::string>& options);
 
+// Does path go through one of procfs's magic links, /proc/<pid|self|thread-self>/... (fd/N,
+// cwd, root, exe, ...), or a conventional link to them (/dev/fd, /dev/stdin ...)? Such a
+// path names whatever descriptor or directory the process holds at the time, a host one
+// included (runc CVE-2024-21626), so a spec may not use one as cwd, mount source or target.
+// (The child also refuses magic links met through ordinary symlinks: RESOLVE_NO_MAGICLINKS.)
+bool is_magic_link_path(const std::string& path);
+// Throws invalid_argument(field, ...) when is_magic_link_path(path).
+void check_not_magic_link(const std::string& path, const std::string& field);
+
 }  // namespace truman
