@@ -32,43 +32,80 @@ namespace truman::detail {
 
 const char* to_string(ChildStep step) noexcept {
     switch (step) {
-        case ChildStep::ready: return "ready";
-        case ChildStep::wait_for_parent: return "wait for the parent";
-        case ChildStep::join_namespace: return "setns";
-        case ChildStep::unshare_cgroup_namespace: return "unshare(CLONE_NEWCGROUP)";
-        case ChildStep::become_container_root: return "setresuid/setresgid to container root";
-        case ChildStep::setsid: return "setsid";
-        case ChildStep::loopback_up: return "bring lo up";
-        case ChildStep::sethostname: return "sethostname";
-        case ChildStep::setdomainname: return "setdomainname";
-        case ChildStep::make_root_private: return "make / private";
-        case ChildStep::mount_root: return "mount the root filesystem";
-        case ChildStep::fs_op: return "mount";
-        case ChildStep::pivot_root: return "pivot_root";
-        case ChildStep::detach_old_root: return "umount2 old root";
-        case ChildStep::chdir_root: return "chdir /";
-        case ChildStep::remount_root_readonly: return "remount / read-only";
-        case ChildStep::set_root_propagation: return "set rootfs propagation";
-        case ChildStep::setrlimit: return "setrlimit";
-        case ChildStep::drop_bounding_capability: return "drop bounding capability";
-        case ChildStep::keep_capabilities: return "prctl(PR_SET_KEEPCAPS)";
-        case ChildStep::setgroups: return "setgroups";
-        case ChildStep::setresgid: return "setresgid";
-        case ChildStep::setresuid: return "setresuid";
-        case ChildStep::capset: return "capset";
-        case ChildStep::raise_ambient_capability: return "raise ambient capability";
-        case ChildStep::set_umask: return "umask";
-        case ChildStep::set_stdio: return "dup3 stdio";
-        case ChildStep::close_descriptors: return "close_range";
-        case ChildStep::chdir_cwd: return "chdir";
-        case ChildStep::verify_cwd: return "verify the cwd";
-        case ChildStep::reset_signals: return "reset signal mask and dispositions";
-        case ChildStep::open_root: return "open the container's root";
-        case ChildStep::set_no_new_privs: return "prctl(PR_SET_NO_NEW_PRIVS)";
-        case ChildStep::load_seccomp: return "seccomp(SECCOMP_SET_MODE_FILTER)";
-        case ChildStep::report_ready: return "report ready";
-        case ChildStep::wait_for_start: return "wait for start";
-        case ChildStep::execve: return "execve";
+        case ChildStep::ready:
+            return "ready";
+        case ChildStep::wait_for_parent:
+            return "wait for the parent";
+        case ChildStep::join_namespace:
+            return "setns";
+        case ChildStep::unshare_cgroup_namespace:
+            return "unshare(CLONE_NEWCGROUP)";
+        case ChildStep::become_container_root:
+            return "setresuid/setresgid to container root";
+        case ChildStep::setsid:
+            return "setsid";
+        case ChildStep::loopback_up:
+            return "bring lo up";
+        case ChildStep::sethostname:
+            return "sethostname";
+        case ChildStep::setdomainname:
+            return "setdomainname";
+        case ChildStep::make_root_private:
+            return "make / private";
+        case ChildStep::mount_root:
+            return "mount the root filesystem";
+        case ChildStep::fs_op:
+            return "mount";
+        case ChildStep::pivot_root:
+            return "pivot_root";
+        case ChildStep::detach_old_root:
+            return "umount2 old root";
+        case ChildStep::chdir_root:
+            return "chdir /";
+        case ChildStep::remount_root_readonly:
+            return "remount / read-only";
+        case ChildStep::set_root_propagation:
+            return "set rootfs propagation";
+        case ChildStep::setrlimit:
+            return "setrlimit";
+        case ChildStep::drop_bounding_capability:
+            return "drop bounding capability";
+        case ChildStep::keep_capabilities:
+            return "prctl(PR_SET_KEEPCAPS)";
+        case ChildStep::setgroups:
+            return "setgroups";
+        case ChildStep::setresgid:
+            return "setresgid";
+        case ChildStep::setresuid:
+            return "setresuid";
+        case ChildStep::capset:
+            return "capset";
+        case ChildStep::raise_ambient_capability:
+            return "raise ambient capability";
+        case ChildStep::set_umask:
+            return "umask";
+        case ChildStep::set_stdio:
+            return "dup3 stdio";
+        case ChildStep::close_descriptors:
+            return "close_range";
+        case ChildStep::chdir_cwd:
+            return "chdir";
+        case ChildStep::verify_cwd:
+            return "verify the cwd";
+        case ChildStep::reset_signals:
+            return "reset signal mask and dispositions";
+        case ChildStep::open_root:
+            return "open the container's root";
+        case ChildStep::set_no_new_privs:
+            return "prctl(PR_SET_NO_NEW_PRIVS)";
+        case ChildStep::load_seccomp:
+            return "seccomp(SECCOMP_SET_MODE_FILTER)";
+        case ChildStep::report_ready:
+            return "report ready";
+        case ChildStep::wait_for_start:
+            return "wait for start";
+        case ChildStep::execve:
+            return "execve";
     }
     return "unknown step";
 }
@@ -78,7 +115,9 @@ namespace {
 // Raw wrappers: each returns 0 (or a non-negative result) or -errno. syscall(2) sets errno,
 // a thread-local the child may read; it is the only libc function the child calls (it has no
 // sanitizer interceptor, unlike mount(), open() and friends).
-long sys(long r) noexcept { return r < 0 ? -errno : r; }
+long sys(long r) noexcept {
+    return r < 0 ? -errno : r;
+}
 
 void close_fd(int fd) noexcept {
     if (fd >= 0) ::syscall(SYS_close, fd);
@@ -102,10 +141,10 @@ void close_fd(int fd) noexcept {
         if (r_ < 0) fail(plan, ChildStep::step, r_); \
     } while (0)
 
-#define CHECK_AT(step, index, expr)                                                   \
-    do {                                                                              \
-        long r_ = sys(expr);                                                          \
-        if (r_ < 0) fail(plan, ChildStep::step, r_, static_cast<int32_t>(index));    \
+#define CHECK_AT(step, index, expr)                                               \
+    do {                                                                          \
+        long r_ = sys(expr);                                                      \
+        if (r_ < 0) fail(plan, ChildStep::step, r_, static_cast<int32_t>(index)); \
     } while (0)
 
 size_t length(const char* s) noexcept {
@@ -152,7 +191,7 @@ constexpr uint64_t kInRoot = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
 // ".." stop there), never through a magic link such as /proc/self/fd/N.
 long open_beneath(int root, const char* path, uint64_t flags, uint64_t resolve = kInRoot,
                   uint64_t mode = 0) noexcept {
-    struct open_how how{};
+    struct open_how how {};
     how.flags = flags | O_CLOEXEC;
     how.mode = mode;
     how.resolve = resolve;
@@ -235,8 +274,8 @@ long run_fs_op(int root, const FsOp& op) noexcept {
             ChildFd parent(fd);
             long r = sys(::syscall(SYS_mknodat, parent.fd, op.name, op.mode, op.dev));
             if (r < 0) return r;
-            return sys(::syscall(SYS_fchownat, parent.fd, op.name, op.uid, op.gid,
-                                 AT_SYMLINK_NOFOLLOW));
+            return sys(
+                ::syscall(SYS_fchownat, parent.fd, op.name, op.uid, op.gid, AT_SYMLINK_NOFOLLOW));
         }
         case FsOpKind::create_file: {
             // An existing target (a file, or a link that resolves inside the root) is used
@@ -314,7 +353,7 @@ long bring_loopback_up() noexcept {
     long fd = sys(::syscall(SYS_socket, AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
     if (fd < 0) return fd;
     ChildFd sock(fd);
-    struct ifreq req{};
+    struct ifreq req {};
     req.ifr_name[0] = 'l';
     req.ifr_name[1] = 'o';
     long r = sys(::syscall(SYS_ioctl, sock.fd, SIOCGIFFLAGS, &req));
@@ -410,10 +449,14 @@ void enter_cwd(const ChildPlan& plan) noexcept {
     if (n < 2 || buf[0] != '/') fail(plan, ChildStep::verify_cwd, -EXDEV);
 }
 
-bool has_cap(uint64_t mask, int cap) noexcept { return (mask >> cap) & 1; }
+bool has_cap(uint64_t mask, int cap) noexcept {
+    return (mask >> cap) & 1;
+}
 
 long load_filter(const ChildPlan& plan) noexcept {
-    struct sock_fprog prog{plan.seccomp_len, const_cast<sock_filter*>(plan.seccomp_filter)};
+    struct sock_fprog prog {
+        plan.seccomp_len, const_cast<sock_filter*>(plan.seccomp_filter)
+    };
     return sys(::syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, plan.seccomp_flags, &prog));
 }
 
@@ -468,14 +511,14 @@ void child_main(const ChildPlan& plan) noexcept {
     //    the recursive bind of the rootfs onto itself. Every op then resolves its own path
     //    beneath the root as it stands at that moment (see child.hpp), so a link that an
     //    earlier mount brought in (a volume) is followed inside the root, never out of it.
-    CHECK(make_root_private, ::syscall(SYS_mount, nullptr, "/", nullptr, MS_REC | MS_PRIVATE,
-                                       nullptr));
+    CHECK(make_root_private,
+          ::syscall(SYS_mount, nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr));
     if (plan.overlay_data)
         CHECK(mount_root,
               ::syscall(SYS_mount, "overlay", plan.rootfs, "overlay", 0, plan.overlay_data));
     else
-        CHECK(mount_root, ::syscall(SYS_mount, plan.rootfs, plan.rootfs, nullptr,
-                                    MS_BIND | MS_REC, nullptr));
+        CHECK(mount_root,
+              ::syscall(SYS_mount, plan.rootfs, plan.rootfs, nullptr, MS_BIND | MS_REC, nullptr));
     {
         // Opened after the root mount, so that it is the overlay (or bind), not what is under.
         long fd = sys(::syscall(SYS_openat, AT_FDCWD, plan.rootfs,
@@ -508,9 +551,9 @@ void child_main(const ChildPlan& plan) noexcept {
 
     // 8. Resource limits, while we still may lower hard limits.
     for (size_t i = 0; i < plan.nrlimits; ++i)
-        CHECK_AT(setrlimit, i,
-                 ::syscall(SYS_prlimit64, 0, plan.rlimit_resources[i], &plan.rlimit_values[i],
-                           nullptr));
+        CHECK_AT(
+            setrlimit, i,
+            ::syscall(SYS_prlimit64, 0, plan.rlimit_resources[i], &plan.rlimit_values[i], nullptr));
 
     // 9. The bounding set needs CAP_SETPCAP, so it is trimmed before the user switch.
     for (int cap = 0; cap <= plan.last_cap; ++cap)

@@ -176,9 +176,9 @@ struct ChildPlan {
 // reaches the monitor once the child is parked; a notified call there would wait forever.
 // Kept next to the code that makes them so the two cannot drift.
 inline constexpr const char* kSyscallsAfterSeccomp[] = {
-    "read",     "write",  "close",     "close_range", "execve",    "execveat",    "exit",
-    "exit_group", "prctl", "setgroups", "setresgid",  "setresuid", "capset",      "umask",
-    "dup3",     "fcntl",  "openat",    "openat2",     "fchdir",    "getcwd",
+    "read",       "write", "close",     "close_range", "execve",    "execveat", "exit",
+    "exit_group", "prctl", "setgroups", "setresgid",   "setresuid", "capset",   "umask",
+    "dup3",       "fcntl", "openat",    "openat2",     "fchdir",    "getcwd",
 };
 
 }  // namespace truman::detail

@@ -120,9 +120,10 @@ bool is_magic_link_path(const std::string& path) {
 
 void check_not_magic_link(const std::string& path, const std::string& field) {
     if (is_magic_link_path(path))
-        throw invalid_argument(field, "must not go through /proc/<pid>/, /proc/self/ or /dev/fd "
-                                      "(a magic link to a process's descriptors): \"" +
-                                          path + "\"");
+        throw invalid_argument(field,
+                               "must not go through /proc/<pid>/, /proc/self/ or /dev/fd "
+                               "(a magic link to a process's descriptors): \"" +
+                                   path + "\"");
 }
 
 }  // namespace truman

@@ -15,10 +15,13 @@
 // Exceptions that are never notified, answered by the kernel at once:
 //   - clone3: the C library probes it and falls back to clone only on ENOSYS; a profile that
 //     does not mention clone3 gets ENOSYS for it unless its default allows (as runc does);
+//   - socketcall: on x86 libseccomp turns every socket rule into socketcall rules of its own
+//     as well, and refuses them (EEXIST) next to a notifying socketcall rule, so a profile
+//     with both a socketcall denial and socket rules could not be compiled;
 //   - the calls the container's first process makes between loading the filter and execve
-//     (detail::kSyscallsAfterSeccomp in core/src/child.hpp): the listener fd only reaches the monitor at the
-//     end of that window, so a notified call there would wait for an answer that never comes.
-//     Their denials are answered with the right errno but not recorded.
+//     (detail::kSyscallsAfterSeccomp in core/src/child.hpp): the listener fd only reaches the
+//     monitor at the end of that window, so a notified call there would wait for an answer that
+//     never comes. Their denials are answered with the right errno but not recorded.
 #include "truman/seccomp.hpp"
 
 #include <sched.h>
@@ -290,14 +293,14 @@ Seccomp default_seccomp_profile() {
         "setresuid32", "setreuid", "setreuid32", "setrlimit", "set_robust_list", "setsid",
         "setsockopt", "set_thread_area", "set_tid_address", "setuid", "setuid32", "setxattr",
         "shmat", "shmctl", "shmdt", "shmget", "shutdown", "sigaltstack", "signalfd", "signalfd4",
-        "sigprocmask", "sigreturn", "socketcall", "socketpair", "splice", "stat", "stat64",
-        "statfs", "statfs64", "statx", "symlink", "symlinkat", "sync", "sync_file_range", "syncfs",
-        "sysinfo", "tee", "tgkill", "time", "timer_create", "timer_delete", "timer_getoverrun",
-        "timer_gettime", "timer_gettime64", "timer_settime", "timer_settime64", "timerfd_create",
-        "timerfd_gettime", "timerfd_gettime64", "timerfd_settime", "timerfd_settime64", "times",
-        "tkill", "truncate", "truncate64", "ugetrlimit", "umask", "uname", "unlink", "unlinkat",
-        "utime", "utimensat", "utimensat_time64", "utimes", "vfork", "vmsplice", "wait4", "waitid",
-        "waitpid", "write", "writev",
+        "sigprocmask", "sigreturn", "socketpair", "splice", "stat", "stat64", "statfs", "statfs64",
+        "statx", "symlink", "symlinkat", "sync", "sync_file_range", "syncfs", "sysinfo", "tee",
+        "tgkill", "time", "timer_create", "timer_delete", "timer_getoverrun", "timer_gettime",
+        "timer_gettime64", "timer_settime", "timer_settime64", "timerfd_create", "timerfd_gettime",
+        "timerfd_gettime64", "timerfd_settime", "timerfd_settime64", "times", "tkill", "truncate",
+        "truncate64", "ugetrlimit", "umask", "uname", "unlink", "unlinkat", "utime", "utimensat",
+        "utimensat_time64", "utimes", "vfork", "vmsplice", "wait4", "waitid", "waitpid", "write",
+        "writev",
         // x86 only (Docker's arch-specific entries for amd64/x32/x86)
         "arch_prctl", "modify_ldt"};
 
@@ -313,9 +316,42 @@ Seccomp default_seccomp_profile() {
     allow.names.assign(std::begin(allowed), std::end(allowed));
     profile.syscalls.push_back(allow);
 
-    // socket: everything but AF_VSOCK (40).
+    // socketcall, the 32-bit x86 multiplexer (socket, connect, ... as one call whose
+    // arguments sit in memory that seccomp cannot read), would carry socket() past the family
+    // rule: int 0x80 socketcall(SYS_SOCKET, {AF_VSOCK, ...}) returned a socket. Every
+    // architecture in the profile has the direct socket calls (x86 since Linux 4.3), so
+    // socketcall gets ENOSYS, like Docker. Leaving socketcall out of the allow list is not
+    // enough: on x86 libseccomp itself adds socketcall(SYS_SOCKET) rules next to every
+    // socket rule, without the family condition (it cannot read the arguments). This rule
+    // must come before the socket rules: then libseccomp keeps it and adds none of its own
+    // (after them, the socket rules' own socketcall rules conflict and are refused). (ENOSYS
+    // differs from the default errno, so the compiler keeps it as a kernel answer: see the top of
+    // this file.) Consequence: a 32-bit program whose C library only knows socketcall (Debian's
+    // i386 glibc) has no networking, as under Docker. The other x86 multiplexer, ipc, stays
+    // allowed: every call it carries (shm*, sem*, msg*) is allowed unconditionally, so it carries
+    // no rule around.
+    profile.syscalls.push_back(SeccompRule{{"socketcall"}, "SCMP_ACT_ERRNO", ENOSYS, {}});
+    // socket: an allowlist of the address families a container needs; every other family is
+    // answered EAFNOSUPPORT, as if the kernel lacked it. Refused on purpose, among others:
+    // AF_VSOCK (40), a path to the hypervisor's agent on a VM host; AF_ALG (38), whose
+    // page-cache-write bugs corrupt shared image files; AF_KEY, AF_TIPC, AF_RDS, AF_CAN,
+    // AF_BLUETOOTH, AF_XDP and the rest of the rarely used, often buggy families. AF_PACKET
+    // still needs CAP_NET_RAW, which the kernel checks.
+    for (uint64_t family : kAllowedSocketFamilies)
+        profile.syscalls.push_back(
+            SeccompRule{{"socket"}, "SCMP_ACT_ALLOW", {}, {{0, family, 0, "SCMP_CMP_EQ"}}});
+    // libseccomp refuses an unconditional rule next to conditional ones for one syscall, so
+    // the refusal covers the complement of the allowlist, family by family, and every family
+    // above the highest allowed one (GE also catches values with high bits set).
+    uint64_t next = 0;
+    for (uint64_t family : kAllowedSocketFamilies) {
+        for (; next < family; ++next)
+            profile.syscalls.push_back(SeccompRule{
+                {"socket"}, "SCMP_ACT_ERRNO", EAFNOSUPPORT, {{0, next, 0, "SCMP_CMP_EQ"}}});
+        next = family + 1;
+    }
     profile.syscalls.push_back(
-        SeccompRule{{"socket"}, "SCMP_ACT_ALLOW", {}, {{0, 40, 0, "SCMP_CMP_NE"}}});
+        SeccompRule{{"socket"}, "SCMP_ACT_ERRNO", EAFNOSUPPORT, {{0, next, 0, "SCMP_CMP_GE"}}});
     // personality: only the harmless personas Docker allows.
     for (uint64_t persona : {0x0ULL, 0x8ULL, 0x20000ULL, 0x20008ULL, 0xffffffffULL})
         profile.syscalls.push_back(
@@ -363,7 +399,7 @@ SeccompProgram compile_seccomp(const Seccomp& profile) {
     }
 
     const int clone3_nr = seccomp_syscall_resolve_name("clone3");
-    std::set<int> never_notified{clone3_nr};
+    std::set<int> never_notified{clone3_nr, seccomp_syscall_resolve_name("socketcall")};
     for (const auto& name : pre_exec_syscalls())
         never_notified.insert(seccomp_syscall_resolve_name(name.c_str()));
 

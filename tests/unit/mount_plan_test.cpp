@@ -205,9 +205,9 @@ TEST(MountPlan, DotDotInADestinationCannotClimbAboveTheRoot) {
 }
 
 TEST(MagicLinks, ProcPidAndDevFdPathsAreRecognised) {
-    for (const char* p : {"/proc/self/fd/4", "/proc/thread-self/cwd", "/proc/1/root",
-                          "/proc/./self/fd", "/x/../proc/self/exe", "/dev/fd/3", "/dev/stdin",
-                          "/proc/123"})
+    for (const char* p :
+         {"/proc/self/fd/4", "/proc/thread-self/cwd", "/proc/1/root", "/proc/./self/fd",
+          "/x/../proc/self/exe", "/dev/fd/3", "/dev/stdin", "/proc/123"})
         EXPECT_TRUE(is_magic_link_path(p)) << p;
     for (const char* p : {"/proc", "/proc/sys", "/proc/cpuinfo", "/proc/selfish", "/dev/null",
                           "/work", "/dev", "/proc/sys/kernel"})

@@ -25,8 +25,12 @@ struct SeccompProgram {
     int default_notify_errno = EPERM;  // for syscalls not in notify_errno
 };
 
+// The address families the default profile lets socket() create, in ascending order:
+// AF_UNIX, AF_INET, AF_INET6, AF_NETLINK, AF_PACKET. Every other one gets EAFNOSUPPORT.
+inline constexpr uint64_t kAllowedSocketFamilies[] = {1, 2, 10, 16, 17};
+
 // Docker-like default profile (allow-list, EPERM otherwise; clone3 -> ENOSYS; namespace
-// clone flags denied).
+// clone flags denied; socket() only for kAllowedSocketFamilies; socketcall -> ENOSYS).
 Seccomp default_seccomp_profile();
 
 // Compile a profile (validated: unknown syscall, action, arch or operator -> Error invalid).
