@@ -1,5 +1,6 @@
-// Cgroup file logic against fake roots in a temporary directory: which values land in which
-// files, detection, the shares->weight formula, the device allow-list and its BPF program.
+// Cgroup file logic against fixture trees (cgroup_fixture.hpp): which values land in which
+// files, detection and its refusal of anything that is not cgroupfs, the shares->weight
+// formula, the device allow-list and its BPF program.
 #include "truman/cgroups.hpp"
 
 #include <gtest/gtest.h>
@@ -10,6 +11,7 @@
 
 #include "../../core/src/cgroup_backends.hpp"
 #include "../../core/src/device_filter.hpp"
+#include "cgroup_fixture.hpp"
 #include "test_support.hpp"
 #include "truman/error.hpp"
 
@@ -19,6 +21,8 @@ using truman::ContainerSpec;
 using truman::DeviceRule;
 using truman::Error;
 using truman::ErrorKind;
+using truman::cgroup::BackendOptions;
+using truman::test::CgroupFixtureTree;
 using truman::test::read_file;
 using truman::test::TempDir;
 
@@ -35,20 +39,13 @@ std::string trimmed(const std::string& path) {
     return s;
 }
 
-// A fake pure-v2 root offering the four controllers truman uses.
-void make_v2_root(const std::string& root, const std::string& controllers) {
-    put(root + "/cgroup.controllers", controllers + "\n");
-}
-
-// A fake v1 root: one directory per hierarchy, with the files the backend reads there.
-void make_v1_root(const std::string& root, const std::vector<std::string>& hierarchies,
-                  bool memsw = true) {
-    for (const auto& h : hierarchies) fs::create_directories(root + "/" + h);
-    if (std::find(hierarchies.begin(), hierarchies.end(), "cpuset") != hierarchies.end()) {
-        put(root + "/cpuset/cpuset.cpus", "0-3\n");
-        put(root + "/cpuset/cpuset.mems", "0\n");
-    }
-    if (memsw) put(root + "/memory/memory.memsw.limit_in_bytes", "9223372036854771712\n");
+// Options for a backend on a fixture tree; v2's device rules go to record (or nowhere).
+BackendOptions on(std::shared_ptr<CgroupFixtureTree> tree,
+                  std::function<void(int, const std::vector<DeviceRule>&)> record = {}) {
+    BackendOptions options;
+    options.fixture = std::move(tree);
+    options.apply_device_rules = record ? std::move(record) : [](int, auto&) {};
+    return options;
 }
 
 const std::vector<std::string> kAllV1 = {"memory",  "cpu",     "cpuacct", "cpuset", "pids",
@@ -91,20 +88,21 @@ DeviceRule rule(bool allow, char type, std::optional<int64_t> major, std::option
 
 }  // namespace
 
-TEST(CgroupDetection, Cgroup2RootIsV2) {
+TEST(CgroupDetection, Cgroup2FixtureIsV2) {
     TempDir dir;
-    make_v2_root(dir.path(), "cpuset cpu io memory pids");
-    EXPECT_EQ(truman::cgroup::detect_mode(dir.path()), CgroupMode::v2);
-    auto manager = truman::detect_cgroups(dir.path(), "truman");
+    auto tree = CgroupFixtureTree::v2(dir.path(), "cpuset cpu io memory pids");
+    EXPECT_EQ(truman::cgroup::detect_mode(dir.path(), tree.get()), CgroupMode::v2);
+    auto manager = truman::cgroup::detect(dir.path(), "truman", on(tree));
     EXPECT_EQ(manager->mode(), CgroupMode::v2);
     EXPECT_STREQ(truman::to_string(manager->mode()), "v2");
+    EXPECT_TRUE(fs::is_directory(dir.path() + "/truman"));
 }
 
-TEST(CgroupDetection, PerControllerDirectoriesAreV1) {
+TEST(CgroupDetection, PerControllerFixtureIsV1) {
     TempDir dir;
-    make_v1_root(dir.path(), kAllV1);
-    EXPECT_EQ(truman::cgroup::detect_mode(dir.path()), CgroupMode::v1);
-    auto manager = truman::detect_cgroups(dir.path(), "truman");
+    auto tree = CgroupFixtureTree::v1(dir.path(), kAllV1);
+    EXPECT_EQ(truman::cgroup::detect_mode(dir.path(), tree.get()), CgroupMode::v1);
+    auto manager = truman::cgroup::detect(dir.path(), "truman", on(tree));
     EXPECT_EQ(manager->mode(), CgroupMode::v1);
     // The parent exists in every hierarchy, and the v1 cpuset parent got cpus/mems.
     for (const auto& h : kAllV1) EXPECT_TRUE(fs::is_directory(dir.path() + "/" + h + "/truman"));
@@ -112,9 +110,61 @@ TEST(CgroupDetection, PerControllerDirectoriesAreV1) {
     EXPECT_EQ(trimmed(dir.path() + "/cpuset/truman/cpuset.mems"), "0");
 }
 
+// Without a fixture, a tree that looks like cgroupfs but is a plain directory is refused, and
+// nothing is made in it: limits written there would enforce nothing.
+TEST(CgroupDetection, PlainDirectoryIsNotACgroupRoot) {
+    TempDir v2;
+    CgroupFixtureTree::v2(v2.path(), "cpu memory pids");
+    std::string message;
+    EXPECT_EQ(kind_of([&] { truman::detect_cgroups(v2.path(), "truman"); }, &message),
+              ErrorKind::unsupported);
+    EXPECT_NE(message.find("neither a cgroup2 mount"), std::string::npos) << message;
+    EXPECT_EQ(kind_of([&] { truman::cgroup::make_cgroup_v2(v2.path(), "truman"); }, &message),
+              ErrorKind::unsupported);
+    EXPECT_EQ(message, v2.path() + " is not a cgroup2 filesystem");
+    EXPECT_FALSE(fs::exists(v2.path() + "/truman"));
+    EXPECT_EQ(trimmed(v2.path() + "/cgroup.subtree_control"), "");
+
+    TempDir v1;
+    CgroupFixtureTree::v1(v1.path(), kAllV1);
+    EXPECT_EQ(kind_of([&] { truman::detect_cgroups(v1.path(), "truman"); }),
+              ErrorKind::unsupported);
+    for (const auto& h : kAllV1) EXPECT_FALSE(fs::exists(v1.path() + "/" + h + "/truman")) << h;
+}
+
 TEST(CgroupDetection, MissingRootIsNotFound) {
-    EXPECT_EQ(kind_of([] { truman::detect_cgroups("/nonexistent/cgroup/root"); }),
+    std::string message;
+    EXPECT_EQ(kind_of([] { truman::detect_cgroups("/nonexistent/cgroup/root"); }, &message),
               ErrorKind::not_found);
+    EXPECT_EQ(message, "cgroup root: statfs /nonexistent/cgroup/root: No such file or directory");
+}
+
+TEST(CgroupFiles, WriteNeverCreatesAControlFile) {
+    TempDir dir;
+    std::string missing = dir.path() + "/memory.max";
+    try {
+        truman::cgroup::write_file(missing, "1");
+        ADD_FAILURE() << "write to a missing control file succeeded";
+    } catch (const Error& e) {
+        EXPECT_EQ(e.err(), ENOENT) << e.what();
+    }
+    EXPECT_FALSE(fs::exists(missing));
+}
+
+TEST(CgroupFiles, RemovalWithoutAFixtureNeverDeletesFiles) {
+    // rmdir on cgroupfs takes the control files along; on anything else a directory with
+    // files in it is not a cgroup, and removing it must fail rather than empty it.
+    TempDir dir;
+    std::string cg = dir.path() + "/c";
+    put(cg + "/memory.max", "max\n");
+    try {
+        truman::cgroup::remove_cgroup_dir(cg, nullptr);
+        ADD_FAILURE() << "a directory with files in it was removed";
+    } catch (const Error& e) {
+        EXPECT_EQ(e.err(), ENOTEMPTY) << e.what();
+        EXPECT_EQ(std::string(e.what()), "rmdir " + cg + ": Directory not empty");
+    }
+    EXPECT_EQ(trimmed(cg + "/memory.max"), "max");
 }
 
 TEST(CgroupShares, WeightFormulaMatchesCrunAndRunc) {
@@ -129,16 +179,17 @@ TEST(CgroupShares, WeightFormulaMatchesCrunAndRunc) {
 
 TEST(CgroupV2Files, LimitsLandInTheRightFiles) {
     TempDir dir;
-    make_v2_root(dir.path(), "cpuset cpu io memory pids");
+    auto tree = CgroupFixtureTree::v2(dir.path(), "cpuset cpu io memory pids");
     std::vector<DeviceRule> applied;
     auto manager = truman::cgroup::make_cgroup_v2(
-        dir.path(), "truman", {[&](int fd, const std::vector<DeviceRule>& rules) {
+        dir.path(), "truman", on(tree, [&](int fd, const std::vector<DeviceRule>& rules) {
             EXPECT_GE(fd, 0);
             applied = rules;
-        }});
-    // Controllers enabled from the root down to the parent, one "+c" write each.
-    EXPECT_TRUE(fs::exists(dir.path() + "/cgroup.subtree_control"));
-    EXPECT_TRUE(fs::exists(dir.path() + "/truman/cgroup.subtree_control"));
+        }));
+    // Controllers enabled from the root down to the parent, one "+c" write each (the file
+    // keeps the last: pids is the last of truman's controllers).
+    EXPECT_EQ(trimmed(dir.path() + "/cgroup.subtree_control"), "+pids");
+    EXPECT_EQ(trimmed(dir.path() + "/truman/cgroup.subtree_control"), "+pids");
 
     auto cg = manager->create("c1", limited_spec());
     std::string c = dir.path() + "/truman/c1";
@@ -155,6 +206,9 @@ TEST(CgroupV2Files, LimitsLandInTheRightFiles) {
     ASSERT_EQ(applied.size(), 9u);
     EXPECT_EQ(applied.front().major, 1);
     EXPECT_EQ(applied.front().minor, 3);
+
+    cg->add_process(4242);
+    EXPECT_EQ(trimmed(c + "/cgroup.procs"), "4242");
 
     // Stats and OOM come from memory.current / cpu.stat / memory.events.
     put(c + "/memory.current", "4096\n");
@@ -173,6 +227,7 @@ TEST(CgroupV2Files, LimitsLandInTheRightFiles) {
     // open() finds it; a second create is a conflict; destroy removes it, twice is fine.
     EXPECT_NE(manager->open("c1"), nullptr);
     EXPECT_EQ(kind_of([&] { manager->create("c1", ContainerSpec{}); }), ErrorKind::conflict);
+    EXPECT_EQ(trimmed(c + "/memory.max"), std::to_string(64 << 20)) << "conflict touched c1";
     cg->destroy();
     cg->destroy();
     EXPECT_FALSE(fs::exists(c));
@@ -181,8 +236,8 @@ TEST(CgroupV2Files, LimitsLandInTheRightFiles) {
 
 TEST(CgroupV2Files, QuotaWithoutPeriodAndUnlimitedValues) {
     TempDir dir;
-    make_v2_root(dir.path(), "cpu memory pids");
-    auto manager = truman::cgroup::make_cgroup_v2(dir.path(), "truman", {[](int, auto&) {}});
+    auto tree = CgroupFixtureTree::v2(dir.path(), "cpu memory pids");
+    auto manager = truman::cgroup::make_cgroup_v2(dir.path(), "truman", on(tree));
     ContainerSpec spec;
     spec.linux.resources.memory.limit = -1;
     spec.linux.resources.cpu.quota = 20000;
@@ -196,8 +251,8 @@ TEST(CgroupV2Files, QuotaWithoutPeriodAndUnlimitedValues) {
 
 TEST(CgroupV2Files, MissingControllerIsUnsupportedNamingTheField) {
     TempDir dir;
-    make_v2_root(dir.path(), "cpu memory");  // no pids, no cpuset
-    auto manager = truman::cgroup::make_cgroup_v2(dir.path(), "truman", {[](int, auto&) {}});
+    auto tree = CgroupFixtureTree::v2(dir.path(), "cpu memory");  // no pids, no cpuset
+    auto manager = truman::cgroup::make_cgroup_v2(dir.path(), "truman", on(tree));
     ContainerSpec spec;
     spec.linux.resources.pids.limit = 10;
     std::string message;
@@ -206,22 +261,94 @@ TEST(CgroupV2Files, MissingControllerIsUnsupportedNamingTheField) {
     EXPECT_FALSE(fs::exists(dir.path() + "/truman/c3"));
 }
 
+TEST(CgroupV2Files, ControllerTheRootRefusesKeepsTheReasonAndErrno) {
+    TempDir dir;
+    auto tree = CgroupFixtureTree::v2(dir.path(), "cpu memory");
+    // A subtree_control that cannot be written at all (a directory: EISDIR, even for root).
+    fs::remove(dir.path() + "/cgroup.subtree_control");
+    fs::create_directory(dir.path() + "/cgroup.subtree_control");
+    auto manager = truman::cgroup::make_cgroup_v2(dir.path(), "truman", on(tree));
+    ContainerSpec spec;
+    spec.linux.resources.cpu.quota = 10000;
+    try {
+        manager->create("c", spec);
+        ADD_FAILURE() << "a quota was accepted without the cpu controller";
+    } catch (const Error& e) {
+        EXPECT_EQ(e.kind(), ErrorKind::unsupported);
+        EXPECT_EQ(e.err(), EISDIR);
+        EXPECT_EQ(std::string(e.what()),
+                  "linux.resources.cpu.quota: the cpu controller is not available (open " +
+                      dir.path() + "/cgroup.subtree_control: Is a directory)");
+    }
+    EXPECT_FALSE(fs::exists(dir.path() + "/truman/c"));
+}
+
+TEST(CgroupV2Files, MissingControlFileIsUnsupportedAndNeverCreated) {
+    // A kernel without swap accounting has the memory controller but no memory.swap.max.
+    TempDir dir;
+    auto tree = CgroupFixtureTree::v2(dir.path(), "memory", {"memory.swap.max"});
+    auto manager = truman::cgroup::make_cgroup_v2(dir.path(), "truman", on(tree));
+    ContainerSpec spec;
+    spec.linux.resources.memory.limit = 32 << 20;
+    spec.linux.resources.memory.swap = 64 << 20;
+    try {
+        manager->create("c", spec);
+        ADD_FAILURE() << "swap accepted without memory.swap.max";
+    } catch (const Error& e) {
+        EXPECT_EQ(e.kind(), ErrorKind::unsupported);
+        EXPECT_EQ(e.err(), ENOENT);
+        EXPECT_EQ(std::string(e.what()), "linux.resources.memory.swap: open " + dir.path() +
+                                             "/truman/c/memory.swap.max: No such file or "
+                                             "directory");
+    }
+    EXPECT_FALSE(fs::exists(dir.path() + "/truman/c"));
+}
+
 TEST(CgroupV2Files, FailedDeviceSetupRemovesTheDirectory) {
     TempDir dir;
-    make_v2_root(dir.path(), "memory");
+    auto tree = CgroupFixtureTree::v2(dir.path(), "memory");
     auto manager = truman::cgroup::make_cgroup_v2(
         dir.path(), "truman",
-        {[](int, auto&) { throw truman::system_error("bpf(BPF_PROG_ATTACH)", EPERM); }});
+        on(tree, [](int, auto&) { throw truman::system_error("bpf(BPF_PROG_ATTACH)", EPERM); }));
     ContainerSpec spec;
     spec.linux.resources.memory.limit = 1 << 20;
-    EXPECT_EQ(kind_of([&] { manager->create("c4", spec); }), ErrorKind::system);
+    std::string message;
+    EXPECT_EQ(kind_of([&] { manager->create("c4", spec); }, &message), ErrorKind::system);
+    EXPECT_EQ(message, "bpf(BPF_PROG_ATTACH): Operation not permitted");
     EXPECT_FALSE(fs::exists(dir.path() + "/truman/c4"));
+}
+
+TEST(CgroupV2Files, FailedCreateNamesWhatItCouldNotRemove) {
+    // A "kernel" whose rmdir leaves the files: the directory stays, and the error says so.
+    struct Sticky : truman::cgroup::Fixture {
+        std::shared_ptr<CgroupFixtureTree> inner;
+        void populate(const std::string& d) const override { inner->populate(d); }
+        void depopulate(const std::string&) const override {}
+    };
+    TempDir dir;
+    auto sticky = std::make_shared<Sticky>();
+    sticky->inner = CgroupFixtureTree::v2(dir.path(), "memory");
+    BackendOptions options = on(sticky->inner, [](int, auto&) {
+        throw truman::system_error("bpf(BPF_PROG_ATTACH)", EPERM);
+    });
+    options.fixture = sticky;
+    auto manager = truman::cgroup::make_cgroup_v2(dir.path(), "truman", options);
+    std::string c = dir.path() + "/truman/c";
+    try {
+        manager->create("c", ContainerSpec{});
+        ADD_FAILURE() << "create succeeded";
+    } catch (const Error& e) {
+        EXPECT_EQ(e.err(), EPERM);  // the failure itself, not the cleanup's
+        EXPECT_EQ(std::string(e.what()), "bpf(BPF_PROG_ATTACH): Operation not permitted; left " +
+                                             c + " behind: rmdir: Directory not empty");
+    }
+    EXPECT_TRUE(fs::exists(c));
 }
 
 TEST(CgroupV2Files, InvalidNamesAndSwapWithoutLimit) {
     TempDir dir;
-    make_v2_root(dir.path(), "memory");
-    auto manager = truman::cgroup::make_cgroup_v2(dir.path(), "truman", {[](int, auto&) {}});
+    auto tree = CgroupFixtureTree::v2(dir.path(), "memory");
+    auto manager = truman::cgroup::make_cgroup_v2(dir.path(), "truman", on(tree));
     for (std::string bad : {"", ".", "..", "a/b"})
         EXPECT_EQ(kind_of([&] { manager->create(bad, ContainerSpec{}); }), ErrorKind::invalid)
             << bad;
@@ -236,8 +363,8 @@ TEST(CgroupV2Files, InvalidNamesAndSwapWithoutLimit) {
 
 TEST(CgroupV1Files, LimitsLandInTheRightFiles) {
     TempDir dir;
-    make_v1_root(dir.path(), kAllV1);
-    auto manager = truman::cgroup::make_cgroup_v1(dir.path(), "truman");
+    auto tree = CgroupFixtureTree::v1(dir.path(), kAllV1);
+    auto manager = truman::cgroup::make_cgroup_v1(dir.path(), "truman", on(tree));
     auto cg = manager->create("c1", limited_spec());
     auto in = [&](const std::string& h) { return dir.path() + "/" + h + "/truman/c1"; };
     for (const auto& h : kAllV1) EXPECT_TRUE(fs::is_directory(in(h))) << h;
@@ -283,8 +410,8 @@ TEST(CgroupV1Files, LimitsLandInTheRightFiles) {
 
 TEST(CgroupV1Files, SwapWithoutMemswIsUnsupported) {
     TempDir dir;
-    make_v1_root(dir.path(), kAllV1, /*memsw=*/false);
-    auto manager = truman::cgroup::make_cgroup_v1(dir.path(), "truman");
+    auto tree = CgroupFixtureTree::v1(dir.path(), kAllV1, {"memory.memsw.limit_in_bytes"});
+    auto manager = truman::cgroup::make_cgroup_v1(dir.path(), "truman", on(tree));
     ContainerSpec spec;
     spec.linux.resources.memory.limit = 32 << 20;
     spec.linux.resources.memory.swap = 32 << 20;
@@ -296,8 +423,9 @@ TEST(CgroupV1Files, SwapWithoutMemswIsUnsupported) {
 
 TEST(CgroupV1Files, MissingControllerIsUnsupportedAndNothingIsLeft) {
     TempDir dir;
-    make_v1_root(dir.path(), {"memory", "cpu", "cpuacct", "devices", "freezer"});
-    auto manager = truman::cgroup::make_cgroup_v1(dir.path(), "truman");
+    auto tree =
+        CgroupFixtureTree::v1(dir.path(), {"memory", "cpu", "cpuacct", "devices", "freezer"});
+    auto manager = truman::cgroup::make_cgroup_v1(dir.path(), "truman", on(tree));
     ContainerSpec spec;
     spec.linux.resources.pids.limit = 20;
     std::string message;
@@ -310,12 +438,25 @@ TEST(CgroupV1Files, MissingControllerIsUnsupportedAndNothingIsLeft) {
     EXPECT_FALSE(fs::exists(dir.path() + "/memory/truman/c3"));
 }
 
+TEST(CgroupV1Files, FailureHalfWayRemovesEveryHierarchysDirectory) {
+    // No devices.allow: the last step of create fails, after the memory limit was written.
+    TempDir dir;
+    auto tree = CgroupFixtureTree::v1(dir.path(), kAllV1, {"devices.allow"});
+    auto manager = truman::cgroup::make_cgroup_v1(dir.path(), "truman", on(tree));
+    ContainerSpec spec;
+    spec.linux.resources.memory.limit = 1 << 20;
+    std::string message;
+    EXPECT_EQ(kind_of([&] { manager->create("c", spec); }, &message), ErrorKind::unsupported);
+    EXPECT_EQ(message.rfind("linux.resources.devices: open ", 0), 0u) << message;
+    for (const auto& h : kAllV1) EXPECT_FALSE(fs::exists(dir.path() + "/" + h + "/truman/c")) << h;
+}
+
 TEST(CgroupV1Files, CombinedCpuCpuacctMountIsOneDirectory) {
     TempDir dir;
-    make_v1_root(dir.path(), {"memory", "cpu,cpuacct", "devices"});
+    auto tree = CgroupFixtureTree::v1(dir.path(), {"memory", "cpu,cpuacct", "devices"});
     fs::create_directory_symlink("cpu,cpuacct", dir.path() + "/cpu");
     fs::create_directory_symlink("cpu,cpuacct", dir.path() + "/cpuacct");
-    auto manager = truman::cgroup::make_cgroup_v1(dir.path(), "truman");
+    auto manager = truman::cgroup::make_cgroup_v1(dir.path(), "truman", on(tree));
     ContainerSpec spec;
     spec.linux.resources.cpu.shares = 256;
     auto cg = manager->create("c4", spec);  // no EEXIST from creating it "twice"
@@ -441,11 +582,12 @@ TEST(DeviceFilterProgram, DefaultAllowListShape) {
 
 TEST(CgroupDetection, ParentMustStayBelowTheRoot) {
     TempDir dir;
-    make_v2_root(dir.path(), "memory");
+    auto tree = CgroupFixtureTree::v2(dir.path(), "memory");
     for (std::string bad : {"", "/abs", "../escape", "a/../b", "a//b"})
-        EXPECT_EQ(kind_of([&] { truman::detect_cgroups(dir.path(), bad); }), ErrorKind::invalid)
+        EXPECT_EQ(kind_of([&] { truman::cgroup::detect(dir.path(), bad, on(tree)); }),
+                  ErrorKind::invalid)
             << bad;
-    auto nested = truman::cgroup::make_cgroup_v2(dir.path(), "truman/nested", {[](int, auto&) {}});
+    auto nested = truman::cgroup::make_cgroup_v2(dir.path(), "truman/nested", on(tree));
     auto cg = nested->create("c", ContainerSpec{});
     EXPECT_EQ(cg->path(), dir.path() + "/truman/nested/c");
     EXPECT_TRUE(fs::exists(dir.path() + "/truman/nested/cgroup.subtree_control"));
