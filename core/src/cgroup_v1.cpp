@@ -70,7 +70,8 @@ class CgroupV1 final : public Cgroup {
         if (dirs_.all.empty()) return;
         std::string procs = dirs_.all.front() + "/cgroup.procs";
         std::string freezer = dirs_.get("freezer");
-        if (!freezer.empty()) {
+        // A cgroup already removed holds nothing to kill (and has no freezer.state).
+        if (!freezer.empty() && file_exists(freezer)) {
             // Frozen tasks cannot fork, so the list we read is complete; SIGKILL is delivered
             // as soon as they are thawed, so thaw whatever happens in between.
             write_file(freezer + "/freezer.state", "FROZEN");
