@@ -1,6 +1,10 @@
-// Cgroups on the real kernel (this host is hybrid: v1 controllers + a controller-less
-// cgroup2 at /sys/fs/cgroup/unified). Every test uses its own parent cgroup, removes it in
-// TearDown even on failure, and checks that the container cgroups it destroyed are gone.
+// Cgroups on the real kernel, in the mode the host has (read from /proc/self/mountinfo, not
+// from truman): limits, OOM, pids, CPU, kill and the device allow-list run on whatever
+// detect_cgroups() picks, and the v2 backend also runs for real on the host's cgroup2 mount
+// (on a hybrid host /sys/fs/cgroup/unified: no controllers there, but cgroup.procs,
+// cgroup.kill, CLONE_INTO_CGROUP and BPF device programs all work). The other mode's file
+// logic is tested against fixture trees in tests/unit. Every test uses its own parent
+// cgroup, removes it in TearDown even on failure, and fails on any cgroup left in it.
 #include "truman/cgroups.hpp"
 
 #include <fcntl.h>
@@ -14,10 +18,15 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <functional>
+#include <sstream>
 
+#include "container_helpers.hpp"
+#include "host_cgroups.hpp"
 #include "test_support.hpp"
+#include "truman/container.hpp"
 #include "truman/error.hpp"
 
 namespace fs = std::filesystem;
@@ -27,14 +36,15 @@ using truman::CgroupMode;
 using truman::ContainerSpec;
 using truman::Error;
 using truman::ErrorKind;
+using truman::test::host_cgroup2_mount;
+using truman::test::host_cgroup_mode;
+using truman::test::host_container_hierarchies;
 using truman::test::read_file;
 using truman::test::unique_name;
 
 namespace {
 
 const std::string kRoot = "/sys/fs/cgroup";
-const std::vector<std::string> kHierarchies = {"memory",  "cpu",     "cpuacct", "cpuset", "pids",
-                                               "devices", "freezer", "blkio",   "unified"};
 
 std::string trimmed(const std::string& path) {
     std::string s = read_file(path);
@@ -42,10 +52,22 @@ std::string trimmed(const std::string& path) {
     return s;
 }
 
-bool lists_pid(const std::string& procs, pid_t pid) {
-    std::istringstream in(read_file(procs));
-    for (pid_t p; in >> p;)
-        if (p == pid) return true;
+std::vector<pid_t> procs_of(const std::string& dir) {
+    std::vector<pid_t> pids;
+    std::istringstream in(read_file(dir + "/cgroup.procs"));
+    for (pid_t p; in >> p;) pids.push_back(p);
+    return pids;
+}
+
+bool lists_pid(const std::string& dir, pid_t pid) {
+    auto pids = procs_of(dir);
+    return std::find(pids.begin(), pids.end(), pid) != pids.end();
+}
+
+bool offers(const std::string& cgroup2_dir, const std::string& controller) {
+    std::istringstream in(read_file(cgroup2_dir + "/cgroup.controllers"));
+    for (std::string c; in >> c;)
+        if (c == controller) return true;
     return false;
 }
 
@@ -106,7 +128,8 @@ class Child {
     bool reaped_ = false;
 };
 
-// Kills and removes a container cgroup even when the test fails half-way.
+// Kills and removes a container cgroup even when the test fails half-way; TearDown then
+// reports it as left behind unless the test removed it itself.
 struct CgroupGuard {
     std::unique_ptr<Cgroup> cgroup;
     ~CgroupGuard() {
@@ -114,7 +137,8 @@ struct CgroupGuard {
         try {
             cgroup->kill_all();
             cgroup->destroy();
-        } catch (...) {
+        } catch (const Error& e) {
+            ADD_FAILURE() << "cleanup of " << cgroup->path() << ": " << e.what();
         }
     }
     Cgroup* operator->() const { return cgroup.get(); }
@@ -126,31 +150,36 @@ class CgroupsTest : public ::testing::Test {
         ASSERT_EQ(::geteuid(), 0u) << "integration tests run as root";
         before_ = truman::test::snapshot_host();
         parent_ = unique_name("trcg");
+        mode_ = host_cgroup_mode();
     }
 
-    // Every directory a test created under its parent must be gone by now; then the parent
-    // goes too (after killing and removing any leftovers, so nothing stays on the host).
+    // Every container cgroup a test made under its parent must be gone by now; then the
+    // parent goes too, in every hierarchy (leftovers are killed and removed first).
     void TearDown() override {
-        for (const auto& h : kHierarchies) {
-            std::string parent = kRoot + "/" + h + "/" + parent_;
-            if (!fs::exists(parent)) continue;
-            for (const auto& entry : fs::directory_iterator(parent)) {
-                if (!entry.is_directory()) continue;
-                ADD_FAILURE() << "cgroup left behind: " << entry.path();
-                std::istringstream procs(read_file(entry.path() / "cgroup.procs"));
-                for (pid_t pid; procs >> pid;) ::kill(pid, SIGKILL);
-                for (int i = 0; i < 500 && ::rmdir(entry.path().c_str()) != 0; ++i) ::usleep(10000);
-            }
-            EXPECT_EQ(::rmdir(parent.c_str()), 0) << parent << ": " << strerror(errno);
-        }
+        for (const auto& leak : truman::test::remove_cgroup_parent(parent_))
+            ADD_FAILURE() << "cgroup left behind: " << leak;
         EXPECT_EQ(truman::test::leaks_since(before_), "");
     }
 
-    std::string dir(const std::string& hierarchy, const std::string& name) const {
-        return kRoot + "/" + hierarchy + "/" + parent_ + "/" + name;
+    // The directory of container name in the hierarchy holding a v1 controller's files; on
+    // a v2 host all of them are in the one directory.
+    std::string dir(const std::string& v1_hierarchy, const std::string& name) const {
+        if (mode_ == CgroupMode::v2) return kRoot + "/" + parent_ + "/" + name;
+        return kRoot + "/" + v1_hierarchy + "/" + parent_ + "/" + name;
+    }
+    // Its directories in every hierarchy a container uses on this host.
+    std::vector<std::string> dirs(const std::string& name) const {
+        std::vector<std::string> out;
+        for (const auto& h : host_container_hierarchies())
+            out.push_back(h + "/" + parent_ + "/" + name);
+        return out;
+    }
+    void expect_gone(const std::string& name) const {
+        for (const auto& d : dirs(name)) EXPECT_FALSE(fs::exists(d)) << d;
     }
 
     std::string parent_;
+    CgroupMode mode_ = CgroupMode::v1;
     truman::test::HostSnapshot before_;
 };
 
@@ -163,6 +192,30 @@ ContainerSpec spec_with_limits() {
     spec.linux.resources.cpu.period = 100000;
     spec.linux.resources.pids.limit = 50;
     return spec;
+}
+
+void expect_v1_limits(const std::function<std::string(const std::string&)>& in) {
+    EXPECT_EQ(trimmed(in("memory") + "/memory.limit_in_bytes"), std::to_string(64 << 20));
+    EXPECT_EQ(trimmed(in("memory") + "/memory.memsw.limit_in_bytes"), std::to_string(64 << 20));
+    EXPECT_EQ(trimmed(in("cpu") + "/cpu.shares"), "512");
+    EXPECT_EQ(trimmed(in("cpu") + "/cpu.cfs_quota_us"), "50000");
+    EXPECT_EQ(trimmed(in("cpu") + "/cpu.cfs_period_us"), "100000");
+    EXPECT_EQ(trimmed(in("pids") + "/pids.max"), "50");
+    // v1 cpuset starts empty; ours inherited the host's cpus and mems.
+    EXPECT_EQ(trimmed(in("cpuset") + "/cpuset.cpus"), trimmed(kRoot + "/cpuset/cpuset.cpus"));
+    EXPECT_EQ(trimmed(in("cpuset") + "/cpuset.mems"), trimmed(kRoot + "/cpuset/cpuset.mems"));
+    std::string devices = read_file(in("devices") + "/devices.list");
+    EXPECT_NE(devices.find("c 1:3 rwm"), std::string::npos) << devices;
+    EXPECT_NE(devices.find("c 136:* rwm"), std::string::npos) << devices;
+    EXPECT_EQ(devices.find("a *:* rwm"), std::string::npos) << devices;
+}
+
+void expect_v2_limits(const std::string& dir) {
+    EXPECT_EQ(trimmed(dir + "/memory.max"), std::to_string(64 << 20));
+    EXPECT_EQ(trimmed(dir + "/memory.swap.max"), "0");  // OCI memory+swap minus memory
+    EXPECT_EQ(trimmed(dir + "/cpu.weight"), "20");      // from 512 shares
+    EXPECT_EQ(trimmed(dir + "/cpu.max"), "50000 100000");
+    EXPECT_EQ(trimmed(dir + "/pids.max"), "50");
 }
 
 // Device nodes a container must not reach, made by the test in a temp dir (so /dev's own
@@ -219,40 +272,63 @@ void expect_devices_denied(Child& child, const ForbiddenNodes& nodes) {
     EXPECT_FALSE(fs::exists(nodes.mknod_target));
 }
 
+// Fork n idle children (re-parented to the test, a subreaper), report n, then idle.
+int fork_idlers(int out, int n) {
+    int made = 0;
+    for (; made < n; ++made) {
+        pid_t pid = ::fork();
+        if (pid < 0) break;
+        if (pid == 0) {
+            for (;;) ::pause();
+        }
+    }
+    Child::report(out, made);
+    for (;;) ::pause();
+    return 0;
+}
+
+// kill_all on a cgroup of eleven processes leaves it empty in every hierarchy.
+void expect_kill_all_empties(Cgroup& cg, const std::vector<std::string>& dirs) {
+    ASSERT_EQ(::prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+    Child child([](int out) { return fork_idlers(out, 10); });
+    cg.add_process(child.pid());
+    child.release();
+    EXPECT_EQ(child.next_report(), 10);
+    for (const auto& d : dirs) EXPECT_EQ(procs_of(d).size(), 11u) << d;
+
+    cg.kill_all();
+    for (const auto& d : dirs) EXPECT_EQ(procs_of(d), std::vector<pid_t>{}) << d;
+    int status = child.wait();
+    EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << status;
+    int reaped = 0;
+    while (::waitpid(-1, nullptr, 0) > 0) ++reaped;
+    EXPECT_EQ(reaped, 10);
+    ::prctl(PR_SET_CHILD_SUBREAPER, 0);
+}
+
 }  // namespace
 
-TEST_F(CgroupsTest, HostIsDetectedAsV1WithLimitsReadBackFromTheKernel) {
+TEST_F(CgroupsTest, HostModeIsDetectedWithLimitsReadBackFromTheKernel) {
     auto manager = truman::detect_cgroups(kRoot, parent_);
-    ASSERT_EQ(manager->mode(), CgroupMode::v1);
+    ASSERT_EQ(manager->mode(), mode_) << "mountinfo says " << truman::to_string(mode_);
     std::string name = unique_name("c");
     CgroupGuard cg{manager->create(name, spec_with_limits())};
-    for (const auto& h : kHierarchies) EXPECT_TRUE(fs::is_directory(dir(h, name))) << h;
+    for (const auto& d : dirs(name)) EXPECT_TRUE(fs::is_directory(d)) << d;
     EXPECT_EQ(cg->path(), dir("memory", name));
-
-    EXPECT_EQ(trimmed(dir("memory", name) + "/memory.limit_in_bytes"), std::to_string(64 << 20));
-    EXPECT_EQ(trimmed(dir("memory", name) + "/memory.memsw.limit_in_bytes"),
-              std::to_string(64 << 20));
-    EXPECT_EQ(trimmed(dir("cpu", name) + "/cpu.shares"), "512");
-    EXPECT_EQ(trimmed(dir("cpu", name) + "/cpu.cfs_quota_us"), "50000");
-    EXPECT_EQ(trimmed(dir("cpu", name) + "/cpu.cfs_period_us"), "100000");
-    EXPECT_EQ(trimmed(dir("pids", name) + "/pids.max"), "50");
-    // v1 cpuset starts empty; ours inherited the host's cpus and mems.
-    EXPECT_EQ(trimmed(dir("cpuset", name) + "/cpuset.cpus"),
-              trimmed(kRoot + "/cpuset/cpuset.cpus"));
-    EXPECT_EQ(trimmed(dir("cpuset", name) + "/cpuset.mems"),
-              trimmed(kRoot + "/cpuset/cpuset.mems"));
-    std::string devices = read_file(dir("devices", name) + "/devices.list");
-    EXPECT_NE(devices.find("c 1:3 rwm"), std::string::npos) << devices;
-    EXPECT_NE(devices.find("c 136:* rwm"), std::string::npos) << devices;
-    EXPECT_EQ(devices.find("a *:* rwm"), std::string::npos) << devices;
+    if (mode_ == CgroupMode::v1) {
+        EXPECT_EQ(cg->dir_fd(), -1);
+        expect_v1_limits([&](const std::string& h) { return dir(h, name); });
+    } else {
+        EXPECT_GE(cg->dir_fd(), 0);
+        expect_v2_limits(cg->path());
+    }
 
     Child child([](int) {
         for (;;) ::pause();
         return 0;
     });
     cg->add_process(child.pid());
-    for (const auto& h : kHierarchies)
-        EXPECT_TRUE(lists_pid(dir(h, name) + "/cgroup.procs", child.pid())) << h;
+    for (const auto& d : dirs(name)) EXPECT_TRUE(lists_pid(d, child.pid())) << d;
     auto stats = cg->stats();
     EXPECT_EQ(stats.pids_current, 1u);
     EXPECT_FALSE(cg->oom_killed());
@@ -265,7 +341,7 @@ TEST_F(CgroupsTest, HostIsDetectedAsV1WithLimitsReadBackFromTheKernel) {
     } catch (const Error& e) {
         EXPECT_EQ(e.kind(), ErrorKind::conflict) << e.what();
     }
-    for (const auto& h : kHierarchies) EXPECT_TRUE(fs::is_directory(dir(h, name))) << h;
+    for (const auto& d : dirs(name)) EXPECT_TRUE(fs::is_directory(d)) << d;
 
     // A restarted daemon finds it again.
     auto reopened = manager->open(name);
@@ -276,10 +352,28 @@ TEST_F(CgroupsTest, HostIsDetectedAsV1WithLimitsReadBackFromTheKernel) {
     int status = child.wait();
     EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << status;
     cg->destroy();
-    for (const auto& h : kHierarchies) EXPECT_FALSE(fs::exists(dir(h, name))) << h;
+    expect_gone(name);
     EXPECT_EQ(manager->open(name), nullptr);
     cg->destroy();  // idempotent
     reopened->destroy();
+}
+
+// A hierarchy is used only where its name and its filesystem agree: a "memory" that is
+// really the cgroup2 mount, or a plain directory called "pids", would take limits that
+// nothing enforces. With none left the root is refused, and nothing is made anywhere.
+TEST_F(CgroupsTest, AHierarchyThatIsNotItsCgroupMountIsNotUsed) {
+    truman::test::TempDir root;
+    std::string cgroup2 = host_cgroup2_mount();
+    fs::create_directory_symlink(cgroup2, root.path() + "/memory");
+    fs::create_directory(root.path() + "/pids");
+    try {
+        truman::detect_cgroups(root.path(), parent_);
+        ADD_FAILURE() << "misplaced hierarchies accepted";
+    } catch (const Error& e) {
+        EXPECT_EQ(e.kind(), ErrorKind::unsupported) << e.what();
+    }
+    EXPECT_FALSE(fs::exists(cgroup2 + "/" + parent_));
+    EXPECT_FALSE(fs::exists(root.path() + "/pids/" + parent_));
 }
 
 TEST_F(CgroupsTest, ProcessOverTheMemoryLimitIsOomKilled) {
@@ -304,7 +398,7 @@ TEST_F(CgroupsTest, ProcessOverTheMemoryLimitIsOomKilled) {
     EXPECT_GE(cg->stats().oom_kills, 1u);
     EXPECT_LE(cg->stats().memory_peak, uint64_t{32 << 20});
     cg->destroy();
-    for (const auto& h : kHierarchies) EXPECT_FALSE(fs::exists(dir(h, name))) << h;
+    expect_gone(name);
 }
 
 TEST_F(CgroupsTest, ForkLoopStopsAtThePidsLimit) {
@@ -343,10 +437,11 @@ TEST_F(CgroupsTest, ForkLoopStopsAtThePidsLimit) {
     EXPECT_GT(forks, 0);
     EXPECT_LE(forks, 19);  // the forking process itself is the 20th
     cg->destroy();
-    for (const auto& h : kHierarchies) EXPECT_FALSE(fs::exists(dir(h, name))) << h;
+    expect_gone(name);
 }
 
-TEST_F(CgroupsTest, V1DeviceAllowListDeniesTheHostDisk) {
+// The allow-list of the mode the host has: devices.allow on v1, the BPF program on v2.
+TEST_F(CgroupsTest, HostModeDeviceAllowListDeniesTheHostDisk) {
     ForbiddenNodes nodes;
     // Outside the cgroup the loop node opens: a denial below comes from the cgroup.
     ASSERT_EQ(open_errno(nodes.loop.c_str()), 0);
@@ -361,23 +456,26 @@ TEST_F(CgroupsTest, V1DeviceAllowListDeniesTheHostDisk) {
     cg->destroy();
 }
 
-// On this hybrid host cgroup2 at /sys/fs/cgroup/unified is the default hierarchy, so the
-// kernel runs BPF device programs attached there: this proves the v2 program for real.
-TEST_F(CgroupsTest, V2BpfDeviceFilterDeniesTheHostDisk) {
+// The cgroup2 mount is the default hierarchy (on a hybrid host too: there it is
+// /sys/fs/cgroup/unified, without controllers), so the kernel runs BPF device programs
+// attached there: this proves the v2 program for real on any host with cgroup2.
+TEST_F(CgroupsTest, V2BpfDeviceFilterOnTheCgroup2MountDeniesTheHostDisk) {
     ForbiddenNodes nodes;
     ASSERT_EQ(open_errno(nodes.loop.c_str()), 0);
 
-    auto manager = truman::detect_cgroups(kRoot + "/unified", parent_);
+    std::string cgroup2 = host_cgroup2_mount();
+    auto manager = truman::detect_cgroups(cgroup2, parent_);
     ASSERT_EQ(manager->mode(), CgroupMode::v2);
     std::string name = unique_name("bpf");
+    std::string path = cgroup2 + "/" + parent_ + "/" + name;
     CgroupGuard cg{manager->create(name, ContainerSpec{})};
-    EXPECT_EQ(cg->path(), dir("unified", name));
+    EXPECT_EQ(cg->path(), path);
     EXPECT_GE(cg->dir_fd(), 0);
     EXPECT_NE(::fcntl(cg->dir_fd(), F_GETFD) & FD_CLOEXEC, 0);
 
     Child child([&](int out) { return probe_devices(out, nodes); });
     cg->add_process(child.pid());
-    EXPECT_TRUE(lists_pid(dir("unified", name) + "/cgroup.procs", child.pid()));
+    EXPECT_TRUE(lists_pid(path, child.pid()));
     child.release();
     expect_devices_denied(child, nodes);
 
@@ -404,23 +502,30 @@ TEST_F(CgroupsTest, V2BpfDeviceFilterDeniesTheHostDisk) {
     EXPECT_EQ(reader.wait(), 0);
     cg2->destroy();
 
-    // The controller-less hierarchy cannot enforce a memory limit: unsupported, by field,
-    // and nothing is left behind.
+    // A memory limit needs the memory controller: where this mount does not offer it (a
+    // hybrid host's unified hierarchy), it is unsupported, by field, and nothing is left
+    // behind; where it does, the kernel holds the limit.
     ContainerSpec limited;
     limited.linux.resources.memory.limit = 1 << 20;
     std::string other = unique_name("bpf");
-    try {
-        manager->create(other, limited);
-        ADD_FAILURE() << "memory limit accepted without a memory controller";
-    } catch (const Error& e) {
-        EXPECT_EQ(e.kind(), ErrorKind::unsupported);
-        EXPECT_STREQ(e.what(),
-                     "linux.resources.memory.limit: the memory controller is not available");
+    if (offers(cgroup2, "memory")) {
+        CgroupGuard cg3{manager->create(other, limited)};
+        EXPECT_EQ(trimmed(cg3->path() + "/memory.max"), std::to_string(1 << 20));
+        cg3->destroy();
+    } else {
+        try {
+            manager->create(other, limited);
+            ADD_FAILURE() << "memory limit accepted without a memory controller";
+        } catch (const Error& e) {
+            EXPECT_EQ(e.kind(), ErrorKind::unsupported);
+            EXPECT_STREQ(e.what(),
+                         "linux.resources.memory.limit: the memory controller is not available");
+        }
     }
-    EXPECT_FALSE(fs::exists(dir("unified", other)));
+    EXPECT_FALSE(fs::exists(cgroup2 + "/" + parent_ + "/" + other));
     cg->destroy();
-    EXPECT_FALSE(fs::exists(dir("unified", name)));
-    EXPECT_FALSE(fs::exists(dir("unified", allowed)));
+    EXPECT_FALSE(fs::exists(path));
+    EXPECT_FALSE(fs::exists(cgroup2 + "/" + parent_ + "/" + allowed));
 }
 
 TEST_F(CgroupsTest, CpuQuotaCapsABusyLoop) {
@@ -454,44 +559,55 @@ TEST_F(CgroupsTest, KillAllEmptiesACgroupOfManyProcesses) {
     auto manager = truman::detect_cgroups(kRoot, parent_);
     std::string name = unique_name("kill");
     CgroupGuard cg{manager->create(name, ContainerSpec{})};
-    // The grandchildren are re-parented to us, not to PID 1, so we can reap them all.
-    ASSERT_EQ(::prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
-    Child child([](int out) {
-        int n = 0;
-        for (; n < 10; ++n) {
-            pid_t pid = ::fork();
-            if (pid < 0) break;
-            if (pid == 0) {
-                for (;;) ::pause();
-            }
-        }
-        Child::report(out, n);
-        for (;;) ::pause();
-        return 0;
-    });
-    cg->add_process(child.pid());
-    child.release();
-    EXPECT_EQ(child.next_report(), 10);
-    EXPECT_EQ(cg->stats().pids_current, 11u);
-
-    cg->kill_all();
-    EXPECT_EQ(trimmed(dir("freezer", name) + "/freezer.state"), "THAWED");
-    for (const auto& h : kHierarchies) EXPECT_EQ(trimmed(dir(h, name) + "/cgroup.procs"), "") << h;
-    int status = child.wait();
-    EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << status;
-    int reaped = 0;
-    while (::waitpid(-1, nullptr, 0) > 0) ++reaped;
-    EXPECT_EQ(reaped, 10);
-    ::prctl(PR_SET_CHILD_SUBREAPER, 0);
+    expect_kill_all_empties(*cg.cgroup, dirs(name));
+    // v1 freezes the cgroup to kill it, and must thaw it again.
+    if (mode_ == CgroupMode::v1) {
+        EXPECT_EQ(trimmed(dir("freezer", name) + "/freezer.state"), "THAWED");
+    }
     cg->destroy();
-    for (const auto& h : kHierarchies) EXPECT_FALSE(fs::exists(dir(h, name))) << h;
+    expect_gone(name);
+}
+
+// v2's kill (cgroup.kill) on the cgroup2 mount, also where the host's mode is v1.
+TEST_F(CgroupsTest, V2KillAllOnTheCgroup2MountEmptiesIt) {
+    std::string cgroup2 = host_cgroup2_mount();
+    auto manager = truman::detect_cgroups(cgroup2, parent_);
+    std::string name = unique_name("kill2");
+    std::string path = cgroup2 + "/" + parent_ + "/" + name;
+    CgroupGuard cg{manager->create(name, ContainerSpec{})};
+    ASSERT_TRUE(fs::exists(path + "/cgroup.kill"));
+    expect_kill_all_empties(*cg.cgroup, {path});
+    cg->destroy();
+    EXPECT_FALSE(fs::exists(path));
+}
+
+// A v2 manager clones the container's init straight into its cgroup (CLONE_INTO_CGROUP), so
+// no instruction of it runs outside; destroy() removes the cgroup.
+TEST_F(CgroupsTest, V2ContainerIsClonedIntoItsCgroupOnTheCgroup2Mount) {
+    std::string cgroup2 = host_cgroup2_mount();
+    auto manager = truman::detect_cgroups(cgroup2, parent_);
+    std::string name = unique_name("into");
+    std::string path = cgroup2 + "/" + parent_ + "/" + name;
+    {
+        auto c = truman::Container::create(truman::test::busybox_spec("exit 0"),
+                                           truman::test::make_options(name, manager.get()));
+        ASSERT_NE(c->cgroup(), nullptr);
+        EXPECT_EQ(c->cgroup()->path(), path);
+        EXPECT_EQ(procs_of(path), std::vector<pid_t>{c->pid()});
+        std::string self = read_file("/proc/" + std::to_string(c->pid()) + "/cgroup");
+        EXPECT_NE(self.find("0::/" + parent_ + "/" + name + "\n"), std::string::npos) << self;
+        c->start();
+        EXPECT_EQ(c->wait().exit_code, 0);
+        c->destroy();
+        EXPECT_FALSE(fs::exists(path));
+    }
 }
 
 TEST_F(CgroupsTest, KernelRejectionHalfWayRemovesEverythingMade) {
     auto manager = truman::detect_cgroups(kRoot, parent_);
     ContainerSpec spec;
     spec.linux.resources.memory.limit = 64 << 20;  // written before the cpuset
-    spec.linux.resources.cpu.cpus = "0-4095";      // no such CPUs: the kernel says ERANGE
+    spec.linux.resources.cpu.cpus = "0-4095";      // no such CPUs: the kernel refuses them
     std::string name = unique_name("half");
     try {
         manager->create(name, spec);
@@ -500,5 +616,5 @@ TEST_F(CgroupsTest, KernelRejectionHalfWayRemovesEverythingMade) {
         EXPECT_EQ(e.kind(), ErrorKind::invalid) << e.what();
         EXPECT_EQ(std::string(e.what()).rfind("linux.resources.cpu.cpus: ", 0), 0u) << e.what();
     }
-    for (const auto& h : kHierarchies) EXPECT_FALSE(fs::exists(dir(h, name))) << h;
+    expect_gone(name);
 }
