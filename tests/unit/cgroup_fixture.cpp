@@ -1,5 +1,6 @@
 #include "cgroup_fixture.hpp"
 
+#include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -7,6 +8,8 @@
 #include <map>
 #include <sstream>
 #include <stdexcept>
+
+#include "test_support.hpp"
 
 namespace fs = std::filesystem;
 
@@ -146,6 +149,53 @@ void CgroupFixtureTree::populate(const std::string& dir) const {
 void CgroupFixtureTree::depopulate(const std::string& dir) const {
     for (const auto& entry : fs::directory_iterator(dir))
         if (entry.is_regular_file()) fs::remove(entry.path());
+}
+
+cgroup::BackendOptions fixture_options(
+    std::shared_ptr<const cgroup::Fixture> tree,
+    std::function<void(int, const std::vector<DeviceRule>&)> record) {
+    cgroup::BackendOptions options;
+    options.fixture = std::move(tree);
+    options.apply_device_rules = record ? std::move(record) : [](int, auto&) {};
+    return options;
+}
+
+const std::vector<std::string> kAllV1Hierarchies = {
+    "memory", "cpu", "cpuacct", "cpuset", "pids", "devices", "freezer", "blkio", "unified"};
+
+ContainerSpec limited_spec() {
+    ContainerSpec spec;
+    spec.linux.resources.memory.limit = 64 << 20;
+    spec.linux.resources.memory.swap = 96 << 20;
+    spec.linux.resources.cpu.shares = 512;
+    spec.linux.resources.cpu.quota = 50000;
+    spec.linux.resources.cpu.period = 100000;
+    spec.linux.resources.cpu.cpus = "0-1";
+    spec.linux.resources.cpu.mems = "0";
+    spec.linux.resources.pids.limit = -1;
+    return spec;
+}
+
+void put(const std::string& path, const std::string& text) {
+    fs::create_directories(fs::path(path).parent_path());
+    std::ofstream(path) << text;
+}
+
+std::string trimmed(const std::string& path) {
+    std::string s = read_file(path);
+    while (!s.empty() && s.back() == '\n') s.pop_back();
+    return s;
+}
+
+ErrorKind kind_of(const std::function<void()>& f, std::string* message) {
+    try {
+        f();
+    } catch (const Error& e) {
+        if (message) *message = e.what();
+        return e.kind();
+    }
+    ADD_FAILURE() << "no truman::Error thrown";
+    return ErrorKind::system;
 }
 
 }  // namespace truman::test

@@ -3,12 +3,15 @@
 // kernel shows, and the Fixture that plays the kernel's part on mkdir and rmdir in it.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <set>
 #include <string>
 #include <vector>
 
 #include "cgroup_backends.hpp"
+#include "truman/error.hpp"
+#include "truman/spec.hpp"
 
 namespace truman::test {
 
@@ -42,5 +45,24 @@ class CgroupFixtureTree : public cgroup::Fixture {
     std::vector<std::string> controllers_;  // v2: offered by the root
     std::set<std::string> omit_;
 };
+
+// Options for a backend on a fixture tree; v2's device rules go to record (or nowhere).
+cgroup::BackendOptions fixture_options(
+    std::shared_ptr<const cgroup::Fixture> tree,
+    std::function<void(int, const std::vector<DeviceRule>&)> record = {});
+
+// The hierarchies of a hybrid host.
+extern const std::vector<std::string> kAllV1Hierarchies;
+
+// A spec with every limit truman knows (memory+swap, cpu shares/quota/period/cpus/mems,
+// unlimited pids).
+ContainerSpec limited_spec();
+
+// Writes a file, making its directory: the test playing the kernel (stats, events).
+void put(const std::string& path, const std::string& text);
+// A file without its trailing newlines.
+std::string trimmed(const std::string& path);
+// The kind of the truman::Error f throws (and its message); a test failure if none.
+ErrorKind kind_of(const std::function<void()>& f, std::string* message = nullptr);
 
 }  // namespace truman::test
