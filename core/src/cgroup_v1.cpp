@@ -2,6 +2,7 @@
 // <root>/<hierarchy>/<parent>/<name>, plus one in the controller-less cgroup2 "unified"
 // hierarchy when there is one, so that a cgroup namespace sees the container's own cgroup
 // there too.
+#include <linux/magic.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -38,7 +39,8 @@ struct Dirs {
 
 class CgroupV1 final : public Cgroup {
   public:
-    explicit CgroupV1(Dirs dirs) : dirs_(std::move(dirs)) {}
+    CgroupV1(Dirs dirs, std::shared_ptr<const Fixture> fixture)
+        : dirs_(std::move(dirs)), fixture_(std::move(fixture)) {}
 
     void add_process(pid_t pid) override {
         for (const auto& dir : dirs_.all) write_file(dir + "/cgroup.procs", std::to_string(pid));
@@ -68,16 +70,22 @@ class CgroupV1 final : public Cgroup {
         if (dirs_.all.empty()) return;
         std::string procs = dirs_.all.front() + "/cgroup.procs";
         std::string freezer = dirs_.get("freezer");
-        if (!freezer.empty()) {
+        // A cgroup already removed holds nothing to kill (and has no freezer.state).
+        if (!freezer.empty() && file_exists(freezer)) {
             // Frozen tasks cannot fork, so the list we read is complete; SIGKILL is delivered
-            // as soon as they are thawed.
+            // as soon as they are thawed, so thaw whatever happens in between.
             write_file(freezer + "/freezer.state", "FROZEN");
-            for (int i = 0; i < 200; ++i) {
-                auto state = read_file_if_exists(freezer + "/freezer.state");
-                if (!state || state->rfind("FROZEN", 0) == 0) break;
-                ::usleep(5000);
+            try {
+                for (int i = 0; i < 200; ++i) {
+                    auto state = read_file_if_exists(freezer + "/freezer.state");
+                    if (!state || state->rfind("FROZEN", 0) == 0) break;
+                    ::usleep(5000);
+                }
+                for (pid_t pid : read_pids(freezer + "/cgroup.procs")) ::kill(pid, SIGKILL);
+            } catch (...) {
+                write_file(freezer + "/freezer.state", "THAWED");
+                throw;
             }
-            for (pid_t pid : read_pids(freezer + "/cgroup.procs")) ::kill(pid, SIGKILL);
             write_file(freezer + "/freezer.state", "THAWED");
         }
         // Without a freezer (or for a task that raced in): kill until the list is empty.
@@ -86,17 +94,21 @@ class CgroupV1 final : public Cgroup {
 
     void destroy() override {
         // The directories live in separate hierarchies, so any order works. Keep going after
-        // a failure so one busy hierarchy does not leave the others behind, then report the
-        // first failure.
-        std::optional<Error> first;
+        // a failure so one busy hierarchy does not leave the others behind, then report
+        // every failure (with the first one's errno).
+        std::optional<Error> failed;
         for (const auto& dir : dirs_.all) {
             try {
-                remove_cgroup_dir(dir);
+                remove_cgroup_dir(dir, fixture_.get());
             } catch (const Error& e) {
-                if (!first) first = e;
+                if (!failed)
+                    failed = e;
+                else
+                    failed = Error(failed->kind(), failed->err(),
+                                   std::string(failed->what()) + "; " + e.what());
             }
         }
-        if (first) throw *first;
+        if (failed) throw *failed;
     }
 
     std::string path() const override {
@@ -107,22 +119,14 @@ class CgroupV1 final : public Cgroup {
 
   private:
     Dirs dirs_;
+    std::shared_ptr<const Fixture> fixture_;
 };
 
-// Removes what a half-done create() made, unless dismissed.
-class CreateGuard {
-  public:
-    ~CreateGuard() {
-        if (dismissed_) return;
-        for (auto it = made_.rbegin(); it != made_.rend(); ++it) remove_cgroup_dir_noexcept(*it);
-    }
-    void made(const std::string& dir) { made_.push_back(dir); }
-    void dismiss() { dismissed_ = true; }
-
-  private:
-    std::vector<std::string> made_;
-    bool dismissed_ = false;
-};
+// The filesystem a hierarchy named name must be: "unified" is the cgroup2 one of a hybrid
+// host, every other name a v1 controller's.
+long expected_magic(const std::string& name) {
+    return name == "unified" ? CGROUP2_SUPER_MAGIC : CGROUP_SUPER_MAGIC;
+}
 
 bool is_empty_value(const std::optional<std::string>& text) {
     return !text || text->find_first_not_of(" \n") == std::string::npos;
@@ -142,13 +146,16 @@ void inherit_cpuset(const std::string& from, const std::string& to) {
 
 class CgroupV1Manager final : public CgroupManager {
   public:
-    CgroupV1Manager(std::string root, std::string parent)
-        : root_(std::move(root)), parent_(std::move(parent)) {
+    CgroupV1Manager(std::string root, std::string parent, BackendOptions options)
+        : root_(std::move(root)), parent_(std::move(parent)), fixture_(std::move(options.fixture)) {
         std::map<std::string, std::string> seen;  // real path -> first hierarchy name
         for (const char* name : kHierarchies) {
             std::string mount = root_ + "/" + name;
             struct stat st {};
             if (::stat(mount.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) continue;
+            // A directory that is not a mount of that hierarchy is no hierarchy: writing
+            // limits into it would enforce nothing.
+            if (!fixture_ && filesystem_magic(mount) != expected_magic(name)) continue;
             // "cpu" and "cpuacct" are often symlinks to one "cpu,cpuacct" mount: one
             // directory serves both names.
             char real[PATH_MAX];
@@ -159,10 +166,12 @@ class CgroupV1Manager final : public CgroupManager {
         }
         if (mounts_.empty())
             throw make_error(ErrorKind::unsupported,
-                             "no cgroup v1 hierarchy (memory, cpu, pids, ...) under " + root_);
+                             root_ +
+                                 " is neither a cgroup2 mount nor holds cgroup v1 "
+                                 "hierarchies (memory, cpu, pids, ...)");
         for (const auto& name : distinct_) {
-            make_dirs(mounts_[name] + "/" + parent_);
-            if (name == "cpuset") inherit_cpuset_down(mounts_[name]);
+            auto levels = make_cgroup_dirs(mounts_[name], parent_, fixture_.get());
+            if (name == "cpuset") inherit_cpuset_down(mounts_[name], levels);
         }
     }
 
@@ -176,22 +185,20 @@ class CgroupV1Manager final : public CgroupManager {
         std::vector<DeviceRule> rules = device_rules(spec);
 
         Dirs dirs = dirs_for(name);
-        CreateGuard guard;
-        for (const auto& dir : dirs.all) {
-            if (::mkdir(dir.c_str(), 0755) != 0) {
-                int err = errno;
-                if (err == EEXIST)
-                    throw make_error(ErrorKind::conflict, "cgroup " + dir + " already exists");
-                throw system_error("mkdir " + dir, err);
+        std::vector<std::string> made;
+        try {
+            for (const auto& dir : dirs.all) {
+                make_cgroup_dir(dir, fixture_.get());
+                made.push_back(dir);
             }
-            guard.made(dir);
+            std::string cpuset = dirs.get("cpuset");
+            if (!cpuset.empty()) inherit_cpuset(mounts_.at("cpuset") + "/" + parent_, cpuset);
+            apply_limits(dirs, res);
+            apply_devices(dirs.get("devices"), rules);
+        } catch (...) {
+            remove_and_rethrow(made, fixture_.get());
         }
-        std::string cpuset = dirs.get("cpuset");
-        if (!cpuset.empty()) inherit_cpuset(mounts_.at("cpuset") + "/" + parent_, cpuset);
-        apply_limits(dirs, res);
-        apply_devices(dirs.get("devices"), rules);
-        guard.dismiss();
-        return std::make_unique<CgroupV1>(std::move(dirs));
+        return std::make_unique<CgroupV1>(std::move(dirs), fixture_);
     }
 
     std::unique_ptr<Cgroup> open(const std::string& name) override {
@@ -203,20 +210,14 @@ class CgroupV1Manager final : public CgroupManager {
         for (const auto& dir : all.all)
             if (file_exists(dir)) present.all.push_back(dir);
         if (present.all.empty()) return nullptr;
-        return std::make_unique<CgroupV1>(std::move(present));
+        return std::make_unique<CgroupV1>(std::move(present), fixture_);
     }
 
   private:
-    void inherit_cpuset_down(const std::string& mount) {
+    static void inherit_cpuset_down(const std::string& mount,
+                                    const std::vector<std::string>& levels) {
         std::string from = mount;
-        std::string to = mount;
-        std::string rest = parent_;
-        while (!rest.empty()) {
-            auto slash = rest.find('/');
-            std::string part = rest.substr(0, slash);
-            rest = slash == std::string::npos ? "" : rest.substr(slash + 1);
-            if (part.empty()) continue;
-            to += "/" + part;
+        for (const auto& to : levels) {
             inherit_cpuset(from, to);
             from = to;
         }
@@ -304,14 +305,16 @@ class CgroupV1Manager final : public CgroupManager {
 
     std::string root_;
     std::string parent_;
+    std::shared_ptr<const Fixture> fixture_;
     std::map<std::string, std::string> mounts_;  // hierarchy name -> directory to use
     std::vector<std::string> distinct_;          // hierarchy names with a directory of their own
 };
 
 }  // namespace
 
-std::unique_ptr<CgroupManager> make_cgroup_v1(const std::string& root, const std::string& parent) {
-    return std::make_unique<CgroupV1Manager>(root, parent);
+std::unique_ptr<CgroupManager> make_cgroup_v1(const std::string& root, const std::string& parent,
+                                              BackendOptions options) {
+    return std::make_unique<CgroupV1Manager>(root, parent, std::move(options));
 }
 
 }  // namespace truman::cgroup

@@ -1,11 +1,13 @@
 // cgroup v2: one directory per container, <root>/<parent>/<name>, with the controllers
 // enabled from the root down to the parent, and the device allow-list as a BPF program.
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <map>
 #include <set>
 #include <sstream>
 #include <string>
@@ -24,7 +26,8 @@ constexpr const char* kWantedControllers[] = {"memory", "cpu", "cpuset", "pids"}
 
 class CgroupV2 final : public Cgroup {
   public:
-    CgroupV2(std::string dir, detail::Fd fd) : dir_(std::move(dir)), fd_(std::move(fd)) {}
+    CgroupV2(std::string dir, detail::Fd fd, std::shared_ptr<const Fixture> fixture)
+        : dir_(std::move(dir)), fd_(std::move(fd)), fixture_(std::move(fixture)) {}
 
     void add_process(pid_t pid) override {
         write_file(dir_ + "/cgroup.procs", std::to_string(pid));
@@ -49,19 +52,21 @@ class CgroupV2 final : public Cgroup {
         // cgroup.kill (Linux 5.14) kills every task atomically, forks in flight included.
         if (file_exists(dir_ + "/cgroup.kill")) {
             write_file(dir_ + "/cgroup.kill", "1");
-            wait_until_empty(procs, 2000);
+            // The kill is asynchronous: each task leaves cgroup.procs as it exits.
+            if (!wait_until_empty(procs, 2000)) expect_empty(procs);
             return;
         }
         bool frozen = file_exists(dir_ + "/cgroup.freeze");
         if (frozen) write_file(dir_ + "/cgroup.freeze", "1");
         for (pid_t pid : read_pids(procs)) ::kill(pid, SIGKILL);
+        // Thaw even if nothing was listed: a frozen task never acts on its SIGKILL.
         if (frozen) write_file(dir_ + "/cgroup.freeze", "0");
         kill_until_empty(procs);
     }
 
     void destroy() override {
         fd_.reset();
-        remove_cgroup_dir(dir_);
+        remove_cgroup_dir(dir_, fixture_.get());
     }
 
     std::string path() const override { return dir_; }
@@ -70,6 +75,7 @@ class CgroupV2 final : public Cgroup {
   private:
     std::string dir_;
     detail::Fd fd_;  // for clone3(CLONE_INTO_CGROUP) and the BPF attach
+    std::shared_ptr<const Fixture> fixture_;
 };
 
 std::set<std::string> split_words(const std::optional<std::string>& text) {
@@ -88,8 +94,10 @@ detail::Fd open_dir(const std::string& dir) {
 
 class CgroupV2Manager final : public CgroupManager {
   public:
-    CgroupV2Manager(std::string root, std::string parent, CgroupV2Options options)
+    CgroupV2Manager(std::string root, std::string parent, BackendOptions options)
         : root_(std::move(root)), parent_(std::move(parent)), options_(std::move(options)) {
+        if (!options_.fixture && filesystem_magic(root_) != CGROUP2_SUPER_MAGIC)
+            throw make_error(ErrorKind::unsupported, root_ + " is not a cgroup2 filesystem");
         if (!options_.apply_device_rules) {
             options_.apply_device_rules = [](int fd, const std::vector<DeviceRule>& rules) {
                 attach_device_filter(fd, device_filter_program(rules));
@@ -108,22 +116,16 @@ class CgroupV2Manager final : public CgroupManager {
         std::vector<DeviceRule> rules = device_rules(spec);
 
         std::string dir = parent_dir() + "/" + name;
-        if (::mkdir(dir.c_str(), 0755) != 0) {
-            int err = errno;
-            if (err == EEXIST)
-                throw make_error(ErrorKind::conflict, "cgroup " + dir + " already exists");
-            throw system_error("mkdir " + dir, err);
-        }
+        make_cgroup_dir(dir, options_.fixture.get());
         // From here on the new directory is ours: a failure removes it again.
         std::unique_ptr<CgroupV2> cgroup;
         try {
-            cgroup = std::make_unique<CgroupV2>(dir, open_dir(dir));
+            cgroup = std::make_unique<CgroupV2>(dir, open_dir(dir), options_.fixture);
             apply_limits(dir, res);
             options_.apply_device_rules(cgroup->dir_fd(), rules);
         } catch (...) {
             cgroup.reset();
-            remove_cgroup_dir_noexcept(dir);
-            throw;
+            remove_and_rethrow({dir}, options_.fixture.get());
         }
         return cgroup;
     }
@@ -136,7 +138,7 @@ class CgroupV2Manager final : public CgroupManager {
             if (errno == ENOENT) return nullptr;
             throw system_error("open " + dir);
         }
-        return std::make_unique<CgroupV2>(dir, detail::Fd(fd));
+        return std::make_unique<CgroupV2>(dir, detail::Fd(fd), options_.fixture);
     }
 
   private:
@@ -149,27 +151,19 @@ class CgroupV2Manager final : public CgroupManager {
     // must stay empty (containers live in its children).
     void enable_controllers() {
         auto offered = split_words(read_file_if_exists(root_ + "/cgroup.controllers"));
-        std::string level = root_;
         for (const char* controller : kWantedControllers) {
             if (!offered.count(controller)) continue;
             // Best effort at the root: a controller the root cannot delegate (e.g. cpu with
-            // realtime tasks around) is simply unavailable, and a limit that needs it fails
-            // with unsupported at create time.
+            // realtime tasks around) is unavailable, and a limit that needs it fails with
+            // unsupported at create time, saying why (and with the errno) it is.
             try {
-                write_file(level + "/cgroup.subtree_control", std::string("+") + controller);
+                write_file(root_ + "/cgroup.subtree_control", std::string("+") + controller);
                 enabled_.insert(controller);
-            } catch (const Error&) {
+            } catch (const Error& e) {
+                not_enabled_.emplace(controller, e);
             }
         }
-        make_dirs(parent_dir());
-        std::istringstream parts(parent_);
-        std::vector<std::string> levels;
-        for (std::string part; std::getline(parts, part, '/');) {
-            if (part.empty()) continue;
-            level += "/" + part;
-            levels.push_back(level);
-        }
-        for (const auto& dir : levels) {
+        for (const auto& dir : make_cgroup_dirs(root_, parent_, options_.fixture.get())) {
             for (const auto& controller : enabled_) {
                 try {
                     write_file(dir + "/cgroup.subtree_control", "+" + controller);
@@ -186,7 +180,9 @@ class CgroupV2Manager final : public CgroupManager {
     }
 
     void need(const std::string& controller, const std::string& field) const {
-        if (!enabled_.count(controller)) controller_missing(field, controller);
+        if (enabled_.count(controller)) return;
+        auto why = not_enabled_.find(controller);
+        controller_missing(field, controller, why == not_enabled_.end() ? nullptr : &why->second);
     }
 
     void check_available(const Resources& res) const {
@@ -230,14 +226,15 @@ class CgroupV2Manager final : public CgroupManager {
 
     std::string root_;
     std::string parent_;
-    CgroupV2Options options_;
+    BackendOptions options_;
     std::set<std::string> enabled_;
+    std::map<std::string, Error> not_enabled_;  // offered, but enabling it failed
 };
 
 }  // namespace
 
 std::unique_ptr<CgroupManager> make_cgroup_v2(const std::string& root, const std::string& parent,
-                                              CgroupV2Options options) {
+                                              BackendOptions options) {
     return std::make_unique<CgroupV2Manager>(root, parent, std::move(options));
 }
 

@@ -1,7 +1,6 @@
 // Cgroup mode detection, the helpers both backends share, and the default device allow-list.
 #include "truman/cgroups.hpp"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <linux/magic.h>
 #include <signal.h>
@@ -32,44 +31,26 @@ const char* to_string(CgroupMode mode) noexcept {
 }
 
 std::unique_ptr<CgroupManager> detect_cgroups(const std::string& root, const std::string& parent) {
-    // A relative path of plain components: it must stay below root.
-    std::istringstream parts(parent);
-    bool ok = !parent.empty() && parent.front() != '/';
-    for (std::string part; ok && std::getline(parts, part, '/');)
-        ok = !part.empty() && part != "." && part != "..";
-    if (!ok)
-        throw invalid_argument(
-            "cgroup parent",
-            "must be a relative path below the cgroup root, got \"" + parent + "\"");
-    if (cgroup::detect_mode(root) == CgroupMode::v2) return cgroup::make_cgroup_v2(root, parent);
-    return cgroup::make_cgroup_v1(root, parent);
+    return cgroup::detect(root, parent);
 }
 
 }  // namespace truman
 
 namespace truman::cgroup {
 
-namespace {
-
-std::string parent_dir(const std::string& path) {
-    auto slash = path.rfind('/');
-    if (slash == std::string::npos) return ".";
-    if (slash == 0) return "/";
-    return path.substr(0, slash);
-}
-
-}  // namespace
-
-bool is_cgroup_fs(const std::string& path) {
+long filesystem_magic(const std::string& path) {
     struct statfs st {};
-    if (::statfs(path.c_str(), &st) != 0) return false;
-    return st.f_type == CGROUP2_SUPER_MAGIC || st.f_type == CGROUP_SUPER_MAGIC;
+    if (::statfs(path.c_str(), &st) != 0) {
+        int err = errno;
+        throw make_error(err == ENOENT ? ErrorKind::not_found : ErrorKind::system, "statfs " + path,
+                         err);
+    }
+    return static_cast<long>(st.f_type);
 }
 
 void write_file(const std::string& path, const std::string& value) {
+    // O_TRUNC is a no-op on cgroupfs; in a fixture tree it makes the file hold the last write.
     int fd = ::open(path.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC);
-    if (fd < 0 && errno == ENOENT && !is_cgroup_fs(parent_dir(path)))
-        fd = ::open(path.c_str(), O_WRONLY | O_TRUNC | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0) throw system_error("open " + path);
     detail::Fd guard(fd);
     ssize_t n = ::write(fd, value.data(), value.size());
@@ -149,42 +130,25 @@ void set_limit(const std::string& field, const std::string& dir, const std::stri
     }
 }
 
-void make_dirs(const std::string& path) {
-    std::string so_far;
-    std::istringstream parts(path);
-    for (std::string part; std::getline(parts, part, '/');) {
-        if (part.empty()) continue;
-        so_far += (so_far.empty() && path.front() != '/' ? "" : "/") + part;
-        if (::mkdir(so_far.c_str(), 0755) != 0 && errno != EEXIST)
-            throw system_error("mkdir " + so_far);
-    }
-}
-
 namespace {
 
-// A cgroup directory only ever holds control files and child cgroups; on a plain directory
-// (fake root) we unlink the files, mirroring what rmdir does on cgroupfs.
-void unlink_plain_files(const std::string& dir) {
-    DIR* d = ::opendir(dir.c_str());
-    if (!d) return;
-    while (dirent* e = ::readdir(d)) {
-        if (e->d_type == DT_REG) ::unlinkat(::dirfd(d), e->d_name, 0);
-    }
-    ::closedir(d);
+// The split of a relative path of plain components (the caller checked it).
+std::vector<std::string> components(const std::string& relative) {
+    std::vector<std::string> parts;
+    std::istringstream in(relative);
+    for (std::string part; std::getline(in, part, '/');)
+        if (!part.empty()) parts.push_back(part);
+    return parts;
 }
 
-int remove_cgroup_dir_errno(const std::string& path) noexcept {
+// 0 or the errno of the last rmdir attempt.
+int remove_cgroup_dir_errno(const std::string& dir, const Fixture* fixture) {
     using namespace std::chrono;
+    if (fixture && file_exists(dir)) fixture->depopulate(dir);
     auto deadline = steady_clock::now() + seconds(5);
-    bool unlinked = false;
     for (;;) {
-        if (::rmdir(path.c_str()) == 0 || errno == ENOENT) return 0;
+        if (::rmdir(dir.c_str()) == 0 || errno == ENOENT) return 0;
         int err = errno;
-        if (err == ENOTEMPTY && !unlinked && !is_cgroup_fs(path)) {
-            unlink_plain_files(path);
-            unlinked = true;
-            continue;
-        }
         if (err != EBUSY || steady_clock::now() > deadline) return err;
         std::this_thread::sleep_for(milliseconds(10));
     }
@@ -192,12 +156,54 @@ int remove_cgroup_dir_errno(const std::string& path) noexcept {
 
 }  // namespace
 
-void remove_cgroup_dir(const std::string& path) {
-    if (int err = remove_cgroup_dir_errno(path)) throw system_error("rmdir " + path, err);
+std::vector<std::string> make_cgroup_dirs(const std::string& base, const std::string& relative,
+                                          const Fixture* fixture) {
+    std::vector<std::string> levels;
+    std::string level = base;
+    for (const auto& part : components(relative)) {
+        level += "/" + part;
+        if (::mkdir(level.c_str(), 0755) == 0) {
+            if (fixture) fixture->populate(level);
+        } else if (errno != EEXIST) {
+            throw system_error("mkdir " + level);
+        }
+        levels.push_back(level);
+    }
+    return levels;
 }
 
-bool remove_cgroup_dir_noexcept(const std::string& path) noexcept {
-    return remove_cgroup_dir_errno(path) == 0;
+void make_cgroup_dir(const std::string& dir, const Fixture* fixture) {
+    if (::mkdir(dir.c_str(), 0755) != 0) {
+        int err = errno;
+        if (err == EEXIST)
+            throw make_error(ErrorKind::conflict, "cgroup " + dir + " already exists");
+        throw system_error("mkdir " + dir, err);
+    }
+    if (fixture) fixture->populate(dir);
+}
+
+void remove_cgroup_dir(const std::string& dir, const Fixture* fixture) {
+    if (int err = remove_cgroup_dir_errno(dir, fixture)) throw system_error("rmdir " + dir, err);
+}
+
+void remove_and_rethrow(const std::vector<std::string>& dirs, const Fixture* fixture) {
+    std::string left;
+    for (auto it = dirs.rbegin(); it != dirs.rend(); ++it) {
+        int err = 0;
+        try {
+            err = remove_cgroup_dir_errno(*it, fixture);
+        } catch (const std::exception& e) {  // only a fixture's depopulate throws
+            left += std::string("; left ") + *it + " behind: " + e.what();
+            continue;
+        }
+        if (err) left += "; left " + *it + " behind: rmdir: " + std::strerror(err);
+    }
+    try {
+        throw;
+    } catch (const Error& e) {
+        if (left.empty()) throw;
+        throw Error(e.kind(), e.err(), e.what() + left);
+    }
 }
 
 bool wait_until_empty(const std::string& procs_path, int timeout_ms) {
@@ -217,6 +223,16 @@ void kill_until_empty(const std::string& procs_path) {
         for (pid_t pid : pids) ::kill(pid, SIGKILL);
         if (wait_until_empty(procs_path, 20)) return;
     }
+    expect_empty(procs_path);
+}
+
+void expect_empty(const std::string& procs_path) {
+    auto pids = read_pids(procs_path);
+    if (pids.empty()) return;
+    std::string list;
+    for (pid_t pid : pids) list += (list.empty() ? "" : " ") + std::to_string(pid);
+    throw make_error(ErrorKind::system, procs_path + " still lists " + list + " after SIGKILL",
+                     EBUSY);
 }
 
 void check_name(const std::string& name) {
@@ -225,9 +241,10 @@ void check_name(const std::string& name) {
         throw invalid_argument("cgroup name", "must be one path component, got \"" + name + "\"");
 }
 
-void controller_missing(const std::string& field, const std::string& controller) {
-    throw Error(ErrorKind::unsupported, ENOTSUP,
-                field + ": the " + controller + " controller is not available");
+void controller_missing(const std::string& field, const std::string& controller, const Error* why) {
+    std::string message = field + ": the " + controller + " controller is not available";
+    if (!why) throw Error(ErrorKind::unsupported, ENOTSUP, message);
+    throw Error(ErrorKind::unsupported, why->err(), message + " (" + why->what() + ")");
 }
 
 void check_memory(const Resources::Memory& memory) {
@@ -323,18 +340,35 @@ std::vector<std::string> v1_device_rule_texts(const DeviceRule& rule) {
     return {std::string(1, rule.type) + rest};
 }
 
-CgroupMode detect_mode(const std::string& root) {
-    struct statfs st {};
-    if (::statfs(root.c_str(), &st) != 0) {
-        int err = errno;
-        throw make_error(err == ENOENT ? ErrorKind::not_found : ErrorKind::system,
-                         "statfs cgroup root " + root, err);
-    }
-    if (st.f_type == CGROUP2_SUPER_MAGIC) return CgroupMode::v2;
-    // A plain directory standing in for a cgroup2 root (unit tests) shows the one file only
-    // cgroup2 roots have; a real v1/hybrid root is a tmpfs of per-controller mounts.
-    if (file_exists(root + "/cgroup.controllers")) return CgroupMode::v2;
+CgroupMode detect_mode(const std::string& root, const Fixture* fixture) {
+    long magic = filesystem_magic(root);
+    if (magic == CGROUP2_SUPER_MAGIC) return CgroupMode::v2;
+    // A fixture tree standing in for a cgroup2 root shows the one file only cgroup2 roots
+    // have; a real v1/hybrid root is a tmpfs of per-controller mounts, which the v1 backend
+    // checks one by one.
+    if (fixture && file_exists(root + "/cgroup.controllers")) return CgroupMode::v2;
     return CgroupMode::v1;
+}
+
+std::unique_ptr<CgroupManager> detect(const std::string& root, const std::string& parent,
+                                      BackendOptions options) {
+    // A relative path of plain components: it must stay below root.
+    std::istringstream parts(parent);
+    bool ok = !parent.empty() && parent.front() != '/';
+    for (std::string part; ok && std::getline(parts, part, '/');)
+        ok = !part.empty() && part != "." && part != "..";
+    if (!ok)
+        throw invalid_argument(
+            "cgroup parent",
+            "must be a relative path below the cgroup root, got \"" + parent + "\"");
+    CgroupMode mode = CgroupMode::v1;
+    try {
+        mode = detect_mode(root, options.fixture.get());
+    } catch (const Error& e) {
+        throw Error(e.kind(), e.err(), std::string("cgroup root: ") + e.what());
+    }
+    if (mode == CgroupMode::v2) return make_cgroup_v2(root, parent, std::move(options));
+    return make_cgroup_v1(root, parent, std::move(options));
 }
 
 }  // namespace truman::cgroup

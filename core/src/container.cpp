@@ -278,7 +278,25 @@ struct Container::State {
     std::function<void(const BlockedSyscall&)> on_blocked;
     bool started = false;
     bool reaped = false;
+    bool cgroup_removed = false;
     ExitStatus exit;
+
+    // What went wrong where no caller could be told at once (the OOM check after a reap,
+    // every step of release()); destroy() throws it.
+    std::vector<Error> failures;
+
+    // Runs one step of the cleanup; a failure is recorded, saying what was being done, and
+    // does not stop the steps after it.
+    template <class Step>
+    void attempt(const char* what, Step&& step) noexcept {
+        try {
+            step();
+        } catch (const Error& e) {
+            failures.emplace_back(e.kind(), e.err(), std::string(what) + ": " + e.what());
+        } catch (const std::exception& e) {
+            failures.emplace_back(ErrorKind::system, EIO, std::string(what) + ": " + e.what());
+        }
+    }
 
     void reap(bool block) {
         if (reaped || !pidfd) return;
@@ -293,46 +311,43 @@ struct Container::State {
         if (info.si_pid == 0) return;  // still running
         reaped = true;
         exit = exit_status_from(info);
-        if (cgroup) {
-            try {
-                exit.oom_killed = cgroup->oom_killed();
-            } catch (...) {
-            }
-        }
+        // The exit itself is known; a cgroup that cannot say whether the OOM killer struck
+        // must not cost the caller the exit code, so that goes to destroy().
+        if (cgroup)
+            attempt("tell whether the OOM killer struck",
+                    [&] { exit.oom_killed = cgroup->oom_killed(); });
     }
 
+    // Kill and reap the init, kill whatever is left in the cgroup (with no PID namespace,
+    // processes outlive the init) and remove the cgroup. Each step runs even when one before
+    // it failed; a step that failed is left undone, so release() again retries it.
     void release() noexcept {
+        if (cgroup && !cgroup_removed)
+            attempt("kill the processes in its cgroup", [&] { cgroup->kill_all(); });
         if (pidfd && !reaped) {
-            if (cgroup) {
-                try {
-                    cgroup->kill_all();
-                } catch (...) {
-                }
-            }
-            ::syscall(SYS_pidfd_send_signal, pidfd.get(), SIGKILL, nullptr, 0);
-            try {
-                reap(true);
-            } catch (...) {
-            }
+            if (::syscall(SYS_pidfd_send_signal, pidfd.get(), SIGKILL, nullptr, 0) != 0 &&
+                errno != ESRCH)
+                failures.push_back(system_error("SIGKILL its init"));
+            attempt("reap its init", [&] { reap(true); });
         }
         notifier.reset();
         sync.reset();
         prepared.reset();
-        if (cgroup) {
-            try {
+        if (cgroup && !cgroup_removed)
+            attempt("remove its cgroup", [&] {
                 cgroup->destroy();
-            } catch (...) {
-            }
-        }
+                cgroup_removed = true;
+            });
         // The host end of the veth goes away with the container's network namespace (an
         // explicit delete would cost 25-35 ms of RCU grace periods for nothing).
-        pidfd.reset();
+        if (reaped) pidfd.reset();
     }
 };
 
 Container::Container(std::unique_ptr<State> state) : state_(std::move(state)) {}
 Container::~Container() {
-    destroy();
+    // A destructor cannot report: callers that want to know call destroy() first.
+    if (state_) state_->release();
 }
 
 std::unique_ptr<Container> Container::create(const ContainerSpec& spec,
@@ -490,7 +505,16 @@ void Container::kill(int signal) {
 }
 
 void Container::destroy() {
-    if (state_) state_->release();
+    if (!state_) return;
+    State& s = *state_;
+    s.release();
+    if (s.failures.empty()) return;
+    std::vector<Error> failures = std::move(s.failures);
+    s.failures.clear();
+    std::string message = "container " + s.id + ": ";
+    for (size_t i = 0; i < failures.size(); ++i)
+        message += (i == 0 ? "" : "; ") + std::string(failures[i].what());
+    throw Error(failures.front().kind(), failures.front().err(), message);
 }
 
 }  // namespace truman

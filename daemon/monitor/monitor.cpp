@@ -76,6 +76,7 @@ class Monitor {
     bool create() {
         try {
             ContainerMeta meta = read_meta(paths_);
+            id_ = meta.id;
             ContainerSpec spec =
                 spec_from_json(nlohmann::json::parse(read_whole_file(paths_.config())));
             if (mkdir(options_.run_dir.c_str(), 0700) < 0 && errno != EEXIST)
@@ -124,7 +125,7 @@ class Monitor {
             spdlog::error("create failed: {}", e.what());
             report(encode_report_error(ErrorKind::system, e.what()), false);
         }
-        if (container_) container_->destroy();
+        if (container_) release_container();
         return false;
     }
 
@@ -280,13 +281,9 @@ class Monitor {
         if (!status) return false;
         read_output(stdout_, "stdout");
         read_output(stderr_, "stderr");
-        try {
-            // Kills whatever the init left behind (no PID namespace, or a cgroup sibling),
-            // which closes the last write ends of the pipes.
-            container_->destroy();
-        } catch (const std::exception& e) {
-            spdlog::error("destroy: {}", e.what());
-        }
+        // Kills whatever the init left behind (no PID namespace, or a cgroup sibling), which
+        // closes the last write ends of the pipes.
+        bool released = release_container();
         drain_until_eof();
         try {
             log_->flush();
@@ -307,7 +304,28 @@ class Monitor {
         }
         spdlog::info("exited with {} (signal {}, oom {})", status->exit_code, status->signal,
                      status->oom_killed);
+        // The exit is on record; now retry what could not be released, a bounded number of
+        // times (each try already waits out a busy cgroup for a few seconds).
+        for (int retry = 0; !released && retry < 2; ++retry) {
+            sleep(1);
+            released = release_container();
+        }
+        if (!released)
+            spdlog::error("container {}: giving up; the resources named above are left behind",
+                          id_);
         return true;
+    }
+
+    // Container::destroy(), logging what failed (its message starts with "container <id>:");
+    // true when everything was released.
+    bool release_container() {
+        try {
+            container_->destroy();
+            return true;
+        } catch (const std::exception& e) {
+            spdlog::error("release failed: {}", e.what());
+            return false;
+        }
     }
 
     // A process that escaped both the PID namespace and the cgroup could hold a pipe open
@@ -331,6 +349,7 @@ class Monitor {
 
     MonitorOptions options_;
     ContainerPaths paths_;
+    std::string id_;
     std::string socket_path_;
     UniqueFd listener_;
     UniqueFd stdout_, stderr_;

@@ -1,23 +1,30 @@
-// Cgroups on the real kernel (this host is hybrid: v1 controllers + a controller-less
-// cgroup2 at /sys/fs/cgroup/unified). Every test uses its own parent cgroup, removes it in
-// TearDown even on failure, and checks that the container cgroups it destroyed are gone.
+// Cgroups on the real kernel, in the mode the host has (read from /proc/self/mountinfo, not
+// from truman): limits, OOM, pids, CPU and kill run on whatever detect_cgroups() picks, and
+// the v2 backend also runs for real on the host's cgroup2 mount (on a hybrid host
+// /sys/fs/cgroup/unified: no controllers there, but cgroup.procs, cgroup.kill and
+// CLONE_INTO_CGROUP work). The device allow-list is in cgroup_devices_test.cpp; the other
+// mode's file logic is tested against fixture trees in tests/unit. Every test uses its own
+// parent cgroup, removes it in TearDown even on failure, and fails on any cgroup left in it.
 #include "truman/cgroups.hpp"
 
-#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
-#include <sys/stat.h>
-#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <functional>
+#include <sstream>
 
+#include "cgroup_test_fixture.hpp"
+#include "container_helpers.hpp"
+#include "host_cgroups.hpp"
 #include "test_support.hpp"
+#include "truman/container.hpp"
 #include "truman/error.hpp"
 
 namespace fs = std::filesystem;
@@ -27,132 +34,9 @@ using truman::CgroupMode;
 using truman::ContainerSpec;
 using truman::Error;
 using truman::ErrorKind;
-using truman::test::read_file;
-using truman::test::unique_name;
+using namespace truman::test;
 
 namespace {
-
-const std::string kRoot = "/sys/fs/cgroup";
-const std::vector<std::string> kHierarchies = {"memory",  "cpu",     "cpuacct", "cpuset", "pids",
-                                               "devices", "freezer", "blkio",   "unified"};
-
-std::string trimmed(const std::string& path) {
-    std::string s = read_file(path);
-    while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
-    return s;
-}
-
-bool lists_pid(const std::string& procs, pid_t pid) {
-    std::istringstream in(read_file(procs));
-    for (pid_t p; in >> p;)
-        if (p == pid) return true;
-    return false;
-}
-
-// A forked child that waits until release(), so the test can put it in a cgroup first, then
-// runs body. body may report ints through report(); it must stick to raw syscalls.
-class Child {
-  public:
-    explicit Child(std::function<int(int report_fd)> body) {
-        if (::pipe2(go_, O_CLOEXEC) != 0 || ::pipe2(out_, O_CLOEXEC) != 0)
-            throw std::runtime_error("pipe2");
-        pid_ = ::fork();
-        if (pid_ < 0) throw std::runtime_error("fork");
-        if (pid_ == 0) {
-            ::close(go_[1]);
-            ::close(out_[0]);
-            char c;
-            if (::read(go_[0], &c, 1) != 1) ::_exit(120);
-            ::_exit(body(out_[1]));
-        }
-        ::close(go_[0]);
-        ::close(out_[1]);
-        go_[0] = out_[1] = -1;
-    }
-    ~Child() {
-        if (pid_ > 0 && !reaped_) {
-            ::kill(pid_, SIGKILL);
-            ::waitpid(pid_, nullptr, 0);
-        }
-        for (int fd : {go_[1], out_[0]})
-            if (fd >= 0) ::close(fd);
-    }
-    pid_t pid() const { return pid_; }
-    void release() {
-        ASSERT_EQ(::write(go_[1], "x", 1), 1);
-        ::close(go_[1]);
-        go_[1] = -1;
-    }
-    int wait() {
-        int status = 0;
-        ::waitpid(pid_, &status, 0);
-        reaped_ = true;
-        return status;
-    }
-    // Reads the next int the child reported; -1 on EOF.
-    int next_report() {
-        int value = -1;
-        if (::read(out_[0], &value, sizeof value) != sizeof value) return -1;
-        return value;
-    }
-    static void report(int fd, int value) {
-        if (::write(fd, &value, sizeof value) != sizeof value) ::_exit(121);
-    }
-
-  private:
-    int go_[2] = {-1, -1};
-    int out_[2] = {-1, -1};
-    pid_t pid_ = -1;
-    bool reaped_ = false;
-};
-
-// Kills and removes a container cgroup even when the test fails half-way.
-struct CgroupGuard {
-    std::unique_ptr<Cgroup> cgroup;
-    ~CgroupGuard() {
-        if (!cgroup) return;
-        try {
-            cgroup->kill_all();
-            cgroup->destroy();
-        } catch (...) {
-        }
-    }
-    Cgroup* operator->() const { return cgroup.get(); }
-};
-
-class CgroupsTest : public ::testing::Test {
-  protected:
-    void SetUp() override {
-        ASSERT_EQ(::geteuid(), 0u) << "integration tests run as root";
-        before_ = truman::test::snapshot_host();
-        parent_ = unique_name("trcg");
-    }
-
-    // Every directory a test created under its parent must be gone by now; then the parent
-    // goes too (after killing and removing any leftovers, so nothing stays on the host).
-    void TearDown() override {
-        for (const auto& h : kHierarchies) {
-            std::string parent = kRoot + "/" + h + "/" + parent_;
-            if (!fs::exists(parent)) continue;
-            for (const auto& entry : fs::directory_iterator(parent)) {
-                if (!entry.is_directory()) continue;
-                ADD_FAILURE() << "cgroup left behind: " << entry.path();
-                std::istringstream procs(read_file(entry.path() / "cgroup.procs"));
-                for (pid_t pid; procs >> pid;) ::kill(pid, SIGKILL);
-                for (int i = 0; i < 500 && ::rmdir(entry.path().c_str()) != 0; ++i) ::usleep(10000);
-            }
-            EXPECT_EQ(::rmdir(parent.c_str()), 0) << parent << ": " << strerror(errno);
-        }
-        EXPECT_EQ(truman::test::leaks_since(before_), "");
-    }
-
-    std::string dir(const std::string& hierarchy, const std::string& name) const {
-        return kRoot + "/" + hierarchy + "/" + parent_ + "/" + name;
-    }
-
-    std::string parent_;
-    truman::test::HostSnapshot before_;
-};
 
 ContainerSpec spec_with_limits() {
     ContainerSpec spec;
@@ -165,94 +49,55 @@ ContainerSpec spec_with_limits() {
     return spec;
 }
 
-// Device nodes a container must not reach, made by the test in a temp dir (so /dev's own
-// permissions play no part):
-// - disk: the block device holding "/". This host's sandbox already denies it to everyone,
-//   so it alone proves nothing;
-// - loop: /dev/loop0's numbers (b 7:0), which the host lets root open: a denial of it inside
-//   the cgroup can only come from our allow-list.
-struct ForbiddenNodes {
-    truman::test::TempDir tmp;
-    std::string disk, loop, mknod_target;
-    dev_t disk_dev = 0;
-
-    ForbiddenNodes() {
-        struct stat st {};
-        if (::stat("/", &st) != 0) throw std::runtime_error("stat /");
-        disk_dev = st.st_dev;
-        disk = make(tmp.path() + "/disk", disk_dev);
-        loop = make(tmp.path() + "/loop", makedev(7, 0));
-        mknod_target = tmp.path() + "/disk-again";
-    }
-    static std::string make(const std::string& node, dev_t dev) {
-        if (::mknod(node.c_str(), S_IFBLK | 0600, dev) != 0)
-            throw std::runtime_error("mknod " + node + ": " + strerror(errno));
-        return node;
-    }
-};
-
-int open_errno(const char* path) {
-    int fd = ::open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return errno;
-    ::close(fd);
-    return 0;
+void expect_v1_limits(const std::function<std::string(const std::string&)>& in) {
+    EXPECT_EQ(trimmed(in("memory") + "/memory.limit_in_bytes"), std::to_string(64 << 20));
+    EXPECT_EQ(trimmed(in("memory") + "/memory.memsw.limit_in_bytes"), std::to_string(64 << 20));
+    EXPECT_EQ(trimmed(in("cpu") + "/cpu.shares"), "512");
+    EXPECT_EQ(trimmed(in("cpu") + "/cpu.cfs_quota_us"), "50000");
+    EXPECT_EQ(trimmed(in("cpu") + "/cpu.cfs_period_us"), "100000");
+    EXPECT_EQ(trimmed(in("pids") + "/pids.max"), "50");
+    // v1 cpuset starts empty; ours inherited the host's cpus and mems.
+    EXPECT_EQ(trimmed(in("cpuset") + "/cpuset.cpus"),
+              trimmed(kHostCgroupRoot + "/cpuset/cpuset.cpus"));
+    EXPECT_EQ(trimmed(in("cpuset") + "/cpuset.mems"),
+              trimmed(kHostCgroupRoot + "/cpuset/cpuset.mems"));
+    std::string devices = read_file(in("devices") + "/devices.list");
+    EXPECT_NE(devices.find("c 1:3 rwm"), std::string::npos) << devices;
+    EXPECT_NE(devices.find("c 136:* rwm"), std::string::npos) << devices;
+    EXPECT_EQ(devices.find("a *:* rwm"), std::string::npos) << devices;
 }
 
-// In the child: report the errno (0 on success) of opening the disk, the loop device and
-// /dev/null, and of mknod'ing the disk again.
-int probe_devices(int out, const ForbiddenNodes& nodes) {
-    Child::report(out, open_errno(nodes.disk.c_str()));
-    Child::report(out, open_errno(nodes.loop.c_str()));
-    Child::report(out, open_errno("/dev/null"));
-    int rc = ::mknod(nodes.mknod_target.c_str(), S_IFBLK | 0600, nodes.disk_dev);
-    Child::report(out, rc < 0 ? errno : 0);
-    return 0;
-}
-
-void expect_devices_denied(Child& child, const ForbiddenNodes& nodes) {
-    EXPECT_EQ(child.next_report(), EPERM)
-        << "open of the host disk " << major(nodes.disk_dev) << ":" << minor(nodes.disk_dev);
-    EXPECT_EQ(child.next_report(), EPERM) << "open of loop0 (b 7:0)";
-    EXPECT_EQ(child.next_report(), 0) << "open of /dev/null";
-    EXPECT_EQ(child.next_report(), EPERM) << "mknod of the host disk";
-    EXPECT_EQ(child.wait(), 0);
-    EXPECT_FALSE(fs::exists(nodes.mknod_target));
+void expect_v2_limits(const std::string& dir) {
+    EXPECT_EQ(trimmed(dir + "/memory.max"), std::to_string(64 << 20));
+    EXPECT_EQ(trimmed(dir + "/memory.swap.max"), "0");  // OCI memory+swap minus memory
+    EXPECT_EQ(trimmed(dir + "/cpu.weight"), "20");      // from 512 shares
+    EXPECT_EQ(trimmed(dir + "/cpu.max"), "50000 100000");
+    EXPECT_EQ(trimmed(dir + "/pids.max"), "50");
 }
 
 }  // namespace
 
-TEST_F(CgroupsTest, HostIsDetectedAsV1WithLimitsReadBackFromTheKernel) {
-    auto manager = truman::detect_cgroups(kRoot, parent_);
-    ASSERT_EQ(manager->mode(), CgroupMode::v1);
+TEST_F(CgroupsTest, HostModeIsDetectedWithLimitsReadBackFromTheKernel) {
+    auto manager = truman::detect_cgroups(kHostCgroupRoot, parent_);
+    ASSERT_EQ(manager->mode(), mode_) << "mountinfo says " << truman::to_string(mode_);
     std::string name = unique_name("c");
     CgroupGuard cg{manager->create(name, spec_with_limits())};
-    for (const auto& h : kHierarchies) EXPECT_TRUE(fs::is_directory(dir(h, name))) << h;
+    for (const auto& d : dirs(name)) EXPECT_TRUE(fs::is_directory(d)) << d;
     EXPECT_EQ(cg->path(), dir("memory", name));
-
-    EXPECT_EQ(trimmed(dir("memory", name) + "/memory.limit_in_bytes"), std::to_string(64 << 20));
-    EXPECT_EQ(trimmed(dir("memory", name) + "/memory.memsw.limit_in_bytes"),
-              std::to_string(64 << 20));
-    EXPECT_EQ(trimmed(dir("cpu", name) + "/cpu.shares"), "512");
-    EXPECT_EQ(trimmed(dir("cpu", name) + "/cpu.cfs_quota_us"), "50000");
-    EXPECT_EQ(trimmed(dir("cpu", name) + "/cpu.cfs_period_us"), "100000");
-    EXPECT_EQ(trimmed(dir("pids", name) + "/pids.max"), "50");
-    // v1 cpuset starts empty; ours inherited the host's cpus and mems.
-    EXPECT_EQ(trimmed(dir("cpuset", name) + "/cpuset.cpus"),
-              trimmed(kRoot + "/cpuset/cpuset.cpus"));
-    EXPECT_EQ(trimmed(dir("cpuset", name) + "/cpuset.mems"),
-              trimmed(kRoot + "/cpuset/cpuset.mems"));
-    std::string devices = read_file(dir("devices", name) + "/devices.list");
-    EXPECT_NE(devices.find("c 1:3 rwm"), std::string::npos) << devices;
-    EXPECT_NE(devices.find("c 136:* rwm"), std::string::npos) << devices;
-    EXPECT_EQ(devices.find("a *:* rwm"), std::string::npos) << devices;
+    if (mode_ == CgroupMode::v1) {
+        EXPECT_EQ(cg->dir_fd(), -1);
+        expect_v1_limits([&](const std::string& h) { return dir(h, name); });
+    } else {
+        EXPECT_GE(cg->dir_fd(), 0);
+        expect_v2_limits(cg->path());
+    }
 
     Child child([](int) {
         for (;;) ::pause();
         return 0;
     });
     cg->add_process(child.pid());
-    for (const auto& h : kHierarchies)
-        EXPECT_TRUE(lists_pid(dir(h, name) + "/cgroup.procs", child.pid())) << h;
+    for (const auto& d : dirs(name)) EXPECT_TRUE(lists_pid(d, child.pid())) << d;
     auto stats = cg->stats();
     EXPECT_EQ(stats.pids_current, 1u);
     EXPECT_FALSE(cg->oom_killed());
@@ -265,7 +110,7 @@ TEST_F(CgroupsTest, HostIsDetectedAsV1WithLimitsReadBackFromTheKernel) {
     } catch (const Error& e) {
         EXPECT_EQ(e.kind(), ErrorKind::conflict) << e.what();
     }
-    for (const auto& h : kHierarchies) EXPECT_TRUE(fs::is_directory(dir(h, name))) << h;
+    for (const auto& d : dirs(name)) EXPECT_TRUE(fs::is_directory(d)) << d;
 
     // A restarted daemon finds it again.
     auto reopened = manager->open(name);
@@ -276,14 +121,32 @@ TEST_F(CgroupsTest, HostIsDetectedAsV1WithLimitsReadBackFromTheKernel) {
     int status = child.wait();
     EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << status;
     cg->destroy();
-    for (const auto& h : kHierarchies) EXPECT_FALSE(fs::exists(dir(h, name))) << h;
+    expect_gone(name);
     EXPECT_EQ(manager->open(name), nullptr);
     cg->destroy();  // idempotent
     reopened->destroy();
 }
 
+// A hierarchy is used only where its name and its filesystem agree: a "memory" that is
+// really the cgroup2 mount, or a plain directory called "pids", would take limits that
+// nothing enforces. With none left the root is refused, and nothing is made anywhere.
+TEST_F(CgroupsTest, AHierarchyThatIsNotItsCgroupMountIsNotUsed) {
+    truman::test::TempDir root;
+    std::string cgroup2 = host_cgroup2_mount();
+    fs::create_directory_symlink(cgroup2, root.path() + "/memory");
+    fs::create_directory(root.path() + "/pids");
+    try {
+        truman::detect_cgroups(root.path(), parent_);
+        ADD_FAILURE() << "misplaced hierarchies accepted";
+    } catch (const Error& e) {
+        EXPECT_EQ(e.kind(), ErrorKind::unsupported) << e.what();
+    }
+    EXPECT_FALSE(fs::exists(cgroup2 + "/" + parent_));
+    EXPECT_FALSE(fs::exists(root.path() + "/pids/" + parent_));
+}
+
 TEST_F(CgroupsTest, ProcessOverTheMemoryLimitIsOomKilled) {
-    auto manager = truman::detect_cgroups(kRoot, parent_);
+    auto manager = truman::detect_cgroups(kHostCgroupRoot, parent_);
     ContainerSpec spec;
     spec.linux.resources.memory.limit = 32 << 20;
     spec.linux.resources.memory.swap = 32 << 20;  // no swap to escape into
@@ -304,11 +167,11 @@ TEST_F(CgroupsTest, ProcessOverTheMemoryLimitIsOomKilled) {
     EXPECT_GE(cg->stats().oom_kills, 1u);
     EXPECT_LE(cg->stats().memory_peak, uint64_t{32 << 20});
     cg->destroy();
-    for (const auto& h : kHierarchies) EXPECT_FALSE(fs::exists(dir(h, name))) << h;
+    expect_gone(name);
 }
 
 TEST_F(CgroupsTest, ForkLoopStopsAtThePidsLimit) {
-    auto manager = truman::detect_cgroups(kRoot, parent_);
+    auto manager = truman::detect_cgroups(kHostCgroupRoot, parent_);
     ContainerSpec spec;
     spec.linux.resources.pids.limit = 20;
     std::string name = unique_name("pids");
@@ -343,88 +206,11 @@ TEST_F(CgroupsTest, ForkLoopStopsAtThePidsLimit) {
     EXPECT_GT(forks, 0);
     EXPECT_LE(forks, 19);  // the forking process itself is the 20th
     cg->destroy();
-    for (const auto& h : kHierarchies) EXPECT_FALSE(fs::exists(dir(h, name))) << h;
-}
-
-TEST_F(CgroupsTest, V1DeviceAllowListDeniesTheHostDisk) {
-    ForbiddenNodes nodes;
-    // Outside the cgroup the loop node opens: a denial below comes from the cgroup.
-    ASSERT_EQ(open_errno(nodes.loop.c_str()), 0);
-
-    auto manager = truman::detect_cgroups(kRoot, parent_);
-    std::string name = unique_name("dev");
-    CgroupGuard cg{manager->create(name, ContainerSpec{})};
-    Child child([&](int out) { return probe_devices(out, nodes); });
-    cg->add_process(child.pid());
-    child.release();
-    expect_devices_denied(child, nodes);
-    cg->destroy();
-}
-
-// On this hybrid host cgroup2 at /sys/fs/cgroup/unified is the default hierarchy, so the
-// kernel runs BPF device programs attached there: this proves the v2 program for real.
-TEST_F(CgroupsTest, V2BpfDeviceFilterDeniesTheHostDisk) {
-    ForbiddenNodes nodes;
-    ASSERT_EQ(open_errno(nodes.loop.c_str()), 0);
-
-    auto manager = truman::detect_cgroups(kRoot + "/unified", parent_);
-    ASSERT_EQ(manager->mode(), CgroupMode::v2);
-    std::string name = unique_name("bpf");
-    CgroupGuard cg{manager->create(name, ContainerSpec{})};
-    EXPECT_EQ(cg->path(), dir("unified", name));
-    EXPECT_GE(cg->dir_fd(), 0);
-    EXPECT_NE(::fcntl(cg->dir_fd(), F_GETFD) & FD_CLOEXEC, 0);
-
-    Child child([&](int out) { return probe_devices(out, nodes); });
-    cg->add_process(child.pid());
-    EXPECT_TRUE(lists_pid(dir("unified", name) + "/cgroup.procs", child.pid()));
-    child.release();
-    expect_devices_denied(child, nodes);
-
-    // A spec rule re-allowing loop0 is honoured (the last matching rule wins).
-    ContainerSpec allow_loop;
-    truman::DeviceRule loop_rule;
-    loop_rule.allow = true;
-    loop_rule.type = 'b';
-    loop_rule.major = 7;
-    loop_rule.minor = 0;
-    loop_rule.access = "r";
-    allow_loop.linux.resources.devices.push_back(loop_rule);
-    std::string allowed = unique_name("bpf");
-    CgroupGuard cg2{manager->create(allowed, allow_loop)};
-    Child reader([&](int out) {
-        Child::report(out, open_errno(nodes.loop.c_str()));
-        Child::report(out, open_errno(nodes.disk.c_str()));
-        return 0;
-    });
-    cg2->add_process(reader.pid());
-    reader.release();
-    EXPECT_EQ(reader.next_report(), 0) << "loop0 allowed by linux.resources.devices";
-    EXPECT_EQ(reader.next_report(), EPERM) << "the disk stays denied";
-    EXPECT_EQ(reader.wait(), 0);
-    cg2->destroy();
-
-    // The controller-less hierarchy cannot enforce a memory limit: unsupported, by field,
-    // and nothing is left behind.
-    ContainerSpec limited;
-    limited.linux.resources.memory.limit = 1 << 20;
-    std::string other = unique_name("bpf");
-    try {
-        manager->create(other, limited);
-        ADD_FAILURE() << "memory limit accepted without a memory controller";
-    } catch (const Error& e) {
-        EXPECT_EQ(e.kind(), ErrorKind::unsupported);
-        EXPECT_STREQ(e.what(),
-                     "linux.resources.memory.limit: the memory controller is not available");
-    }
-    EXPECT_FALSE(fs::exists(dir("unified", other)));
-    cg->destroy();
-    EXPECT_FALSE(fs::exists(dir("unified", name)));
-    EXPECT_FALSE(fs::exists(dir("unified", allowed)));
+    expect_gone(name);
 }
 
 TEST_F(CgroupsTest, CpuQuotaCapsABusyLoop) {
-    auto manager = truman::detect_cgroups(kRoot, parent_);
+    auto manager = truman::detect_cgroups(kHostCgroupRoot, parent_);
     ContainerSpec spec;
     spec.linux.resources.cpu.quota = 20000;
     spec.linux.resources.cpu.period = 100000;
@@ -451,47 +237,58 @@ TEST_F(CgroupsTest, CpuQuotaCapsABusyLoop) {
 }
 
 TEST_F(CgroupsTest, KillAllEmptiesACgroupOfManyProcesses) {
-    auto manager = truman::detect_cgroups(kRoot, parent_);
+    auto manager = truman::detect_cgroups(kHostCgroupRoot, parent_);
     std::string name = unique_name("kill");
     CgroupGuard cg{manager->create(name, ContainerSpec{})};
-    // The grandchildren are re-parented to us, not to PID 1, so we can reap them all.
-    ASSERT_EQ(::prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
-    Child child([](int out) {
-        int n = 0;
-        for (; n < 10; ++n) {
-            pid_t pid = ::fork();
-            if (pid < 0) break;
-            if (pid == 0) {
-                for (;;) ::pause();
-            }
-        }
-        Child::report(out, n);
-        for (;;) ::pause();
-        return 0;
-    });
-    cg->add_process(child.pid());
-    child.release();
-    EXPECT_EQ(child.next_report(), 10);
-    EXPECT_EQ(cg->stats().pids_current, 11u);
-
-    cg->kill_all();
-    EXPECT_EQ(trimmed(dir("freezer", name) + "/freezer.state"), "THAWED");
-    for (const auto& h : kHierarchies) EXPECT_EQ(trimmed(dir(h, name) + "/cgroup.procs"), "") << h;
-    int status = child.wait();
-    EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << status;
-    int reaped = 0;
-    while (::waitpid(-1, nullptr, 0) > 0) ++reaped;
-    EXPECT_EQ(reaped, 10);
-    ::prctl(PR_SET_CHILD_SUBREAPER, 0);
+    expect_kill_all_empties(*cg.cgroup, dirs(name));
+    // v1 freezes the cgroup to kill it, and must thaw it again.
+    if (mode_ == CgroupMode::v1) {
+        EXPECT_EQ(trimmed(dir("freezer", name) + "/freezer.state"), "THAWED");
+    }
     cg->destroy();
-    for (const auto& h : kHierarchies) EXPECT_FALSE(fs::exists(dir(h, name))) << h;
+    expect_gone(name);
+}
+
+// v2's kill (cgroup.kill) on the cgroup2 mount, also where the host's mode is v1.
+TEST_F(CgroupsTest, V2KillAllOnTheCgroup2MountEmptiesIt) {
+    std::string cgroup2 = host_cgroup2_mount();
+    auto manager = truman::detect_cgroups(cgroup2, parent_);
+    std::string name = unique_name("kill2");
+    std::string path = cgroup2 + "/" + parent_ + "/" + name;
+    CgroupGuard cg{manager->create(name, ContainerSpec{})};
+    ASSERT_TRUE(fs::exists(path + "/cgroup.kill"));
+    expect_kill_all_empties(*cg.cgroup, {path});
+    cg->destroy();
+    EXPECT_FALSE(fs::exists(path));
+}
+
+// A v2 manager clones the container's init straight into its cgroup (CLONE_INTO_CGROUP), so
+// no instruction of it runs outside; destroy() removes the cgroup.
+TEST_F(CgroupsTest, V2ContainerIsClonedIntoItsCgroupOnTheCgroup2Mount) {
+    std::string cgroup2 = host_cgroup2_mount();
+    auto manager = truman::detect_cgroups(cgroup2, parent_);
+    std::string name = unique_name("into");
+    std::string path = cgroup2 + "/" + parent_ + "/" + name;
+    {
+        auto c = truman::Container::create(truman::test::busybox_spec("exit 0"),
+                                           truman::test::make_options(name, manager.get()));
+        ASSERT_NE(c->cgroup(), nullptr);
+        EXPECT_EQ(c->cgroup()->path(), path);
+        EXPECT_EQ(procs_of(path), std::vector<pid_t>{c->pid()});
+        std::string self = read_file("/proc/" + std::to_string(c->pid()) + "/cgroup");
+        EXPECT_NE(self.find("0::/" + parent_ + "/" + name + "\n"), std::string::npos) << self;
+        c->start();
+        EXPECT_EQ(c->wait().exit_code, 0);
+        c->destroy();
+        EXPECT_FALSE(fs::exists(path));
+    }
 }
 
 TEST_F(CgroupsTest, KernelRejectionHalfWayRemovesEverythingMade) {
-    auto manager = truman::detect_cgroups(kRoot, parent_);
+    auto manager = truman::detect_cgroups(kHostCgroupRoot, parent_);
     ContainerSpec spec;
     spec.linux.resources.memory.limit = 64 << 20;  // written before the cpuset
-    spec.linux.resources.cpu.cpus = "0-4095";      // no such CPUs: the kernel says ERANGE
+    spec.linux.resources.cpu.cpus = "0-4095";      // no such CPUs: the kernel refuses them
     std::string name = unique_name("half");
     try {
         manager->create(name, spec);
@@ -500,5 +297,5 @@ TEST_F(CgroupsTest, KernelRejectionHalfWayRemovesEverythingMade) {
         EXPECT_EQ(e.kind(), ErrorKind::invalid) << e.what();
         EXPECT_EQ(std::string(e.what()).rfind("linux.resources.cpu.cpus: ", 0), 0u) << e.what();
     }
-    for (const auto& h : kHierarchies) EXPECT_FALSE(fs::exists(dir(h, name))) << h;
+    expect_gone(name);
 }

@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "container_helpers.hpp"
+#include "host_cgroups.hpp"
 #include "test_support.hpp"
 #include "truman/capabilities.hpp"
 #include "truman/cgroups.hpp"
@@ -38,13 +39,9 @@ class Confinement : public ::testing::Test {
     }
     static void TearDownTestSuite() {
         delete cgroups_;
-        // The per-run parent cgroup, in every hierarchy it was made in.
-        for (auto& e : fs::directory_iterator("/sys/fs/cgroup")) {
-            std::error_code ec;
-            fs::remove(e.path() / kParent, ec);
-        }
-        std::error_code ec;
-        fs::remove("/sys/fs/cgroup/" + kParent, ec);
+        // The per-run parent cgroup, in every hierarchy; a container cgroup still in it is a leak.
+        for (const auto& leak : remove_cgroup_parent(kParent))
+            ADD_FAILURE() << "cgroup left behind: " << leak;
         delete rootfs_;
     }
 
@@ -336,16 +333,40 @@ TEST_F(Confinement, MemoryHogIsOomKilledAndReportedAsSuch) {
 }
 
 TEST_F(Confinement, CgroupIsRemovedWithTheContainer) {
-    std::string path;
+    std::string name = unique_name("cg");
     {
-        auto c = Container::create(spec("true"), make_options(unique_name("cg"), cgroups_));
+        auto c = Container::create(spec("true"), make_options(name, cgroups_));
         ASSERT_NE(c->cgroup(), nullptr);
-        path = c->cgroup()->path();
-        EXPECT_TRUE(fs::exists(path));
+        EXPECT_TRUE(fs::exists(c->cgroup()->path()));
+        // One directory in every hierarchy a container uses on this host.
+        EXPECT_EQ(host_cgroup_dirs(kParent + "/" + name).size(),
+                  host_container_hierarchies().size());
         c->start();
         c->wait();
+        c->destroy();
     }
-    EXPECT_FALSE(fs::exists(path));
+    EXPECT_EQ(host_cgroup_dirs(kParent + "/" + name), std::vector<std::string>{});
+}
+
+// Without a PID namespace the init's children outlive it: destroy() finds them through the
+// cgroup, kills them and only then can remove the cgroup.
+TEST_F(Confinement, DestroyKillsWhatTheInitLeftInItsCgroup) {
+    ContainerSpec s = spec("sleep 1000 </dev/null >/dev/null 2>&1 & echo $!");
+    std::erase_if(s.linux.namespaces, [](auto& n) { return n.type == NamespaceType::pid; });
+    std::string name = unique_name("left");
+    auto r = run_container(s, cgroups_, name);
+    ASSERT_EQ(r.status.exit_code, 0) << r.out;
+    pid_t sleeper = std::stoi(r.out);
+    // run_container destroyed the container after the init exited.
+    std::string stat;
+    try {
+        stat = read_file("/proc/" + std::to_string(sleeper) + "/stat");
+    } catch (const std::exception&) {
+        // No /proc entry: the process is gone, which is what this test wants.
+    }
+    EXPECT_TRUE(stat.empty() || stat.find(") Z ") != std::string::npos)
+        << "the init's child lives on: " << stat;
+    EXPECT_EQ(host_cgroup_dirs(kParent + "/" + name), std::vector<std::string>{});
 }
 
 TEST_F(Confinement, FailedCreateRemovesTheCgroup) {
@@ -353,8 +374,7 @@ TEST_F(Confinement, FailedCreateRemovesTheCgroup) {
     s.process.cwd = "/nowhere";
     std::string name = unique_name("cgfail");
     EXPECT_THROW(Container::create(s, make_options(name, cgroups_)), Error);
-    for (auto& e : fs::directory_iterator("/sys/fs/cgroup"))
-        EXPECT_FALSE(fs::exists(e.path() / kParent / name)) << e.path();
+    EXPECT_EQ(host_cgroup_dirs(kParent + "/" + name), std::vector<std::string>{});
 }
 
 TEST_F(Confinement, BusyboxToolsWorkUnderTheDefaultProfile) {

@@ -11,6 +11,7 @@
 
 #include "container_helpers.hpp"
 #include "test_support.hpp"
+#include "truman/cgroups.hpp"
 #include "truman/container.hpp"
 #include "truman/error.hpp"
 
@@ -23,6 +24,42 @@ CreateOptions options_for(const std::string& prefix) {
     o.id = unique_name(prefix);
     return o;
 }
+
+// A cgroup that fails every operation (while *fail) the way a kernel can: what release()
+// must report instead of swallowing. The container itself runs in no cgroup at all.
+class FailingCgroup final : public Cgroup {
+  public:
+    FailingCgroup(const bool* fail, int* destroys) : fail_(fail), destroys_(destroys) {}
+    void add_process(pid_t) override {}
+    CgroupStats stats() const override { return {}; }
+    bool oom_killed() const override {
+        if (*fail_) throw system_error("read memory.events", EIO);
+        return false;
+    }
+    void kill_all() override {
+        if (*fail_) throw make_error(ErrorKind::system, "cgroup.procs still lists 7", EBUSY);
+    }
+    void destroy() override {
+        ++*destroys_;
+        if (*fail_) throw system_error("rmdir /fake/cgroup", EBUSY);
+    }
+    std::string path() const override { return "/fake/cgroup"; }
+
+  private:
+    const bool* fail_;
+    int* destroys_;
+};
+
+class FailingCgroups final : public CgroupManager {
+  public:
+    CgroupMode mode() const override { return CgroupMode::v1; }
+    std::unique_ptr<Cgroup> create(const std::string&, const ContainerSpec&) override {
+        return std::make_unique<FailingCgroup>(&fail, &destroys);
+    }
+    std::unique_ptr<Cgroup> open(const std::string&) override { return nullptr; }
+    bool fail = true;
+    int destroys = 0;
+};
 
 // Expect create() to fail with a message containing `needle`, and nothing left behind.
 void expect_create_fails(const ContainerSpec& spec, const std::string& needle) {
@@ -101,6 +138,48 @@ TEST(ContainerLifecycle, DestroyBeforeStartKillsTheParkedProcess) {
         c->destroy();  // idempotent
     }
     EXPECT_NE(kill(pid, 0), 0);
+    EXPECT_EQ(leaks_since(before), "");
+}
+
+TEST(ContainerLifecycle, DestroyReportsEveryFailedStepAndRetriesIt) {
+    auto before = snapshot_host();
+    FailingCgroups cgroups;
+    CreateOptions options = options_for("failing");
+    options.cgroups = &cgroups;
+    {
+        auto c = Container::create(busybox_spec("exit 3"), options);
+        c->start();
+        // The OOM state cannot be read, but the exit is known all the same.
+        EXPECT_EQ(c->wait().exit_code, 3);
+        try {
+            c->destroy();
+            ADD_FAILURE() << "destroy() hid the failures";
+        } catch (const Error& e) {
+            EXPECT_EQ(e.kind(), ErrorKind::system);
+            EXPECT_EQ(e.err(), EIO);  // the first failure's
+            EXPECT_EQ(std::string(e.what()),
+                      "container " + options.id +
+                          ": tell whether the OOM killer struck: read memory.events: "
+                          "Input/output error; kill the processes in its cgroup: "
+                          "cgroup.procs still lists 7: Device or resource busy; remove its "
+                          "cgroup: rmdir /fake/cgroup: Device or resource busy");
+        }
+        EXPECT_EQ(cgroups.destroys, 1);
+        // What failed is retried by the next destroy(), and only that is reported.
+        try {
+            c->destroy();
+            ADD_FAILURE() << "destroy() hid the failures";
+        } catch (const Error& e) {
+            EXPECT_EQ(e.err(), EBUSY);
+            EXPECT_EQ(std::string(e.what()).find("OOM"), std::string::npos) << e.what();
+        }
+        EXPECT_EQ(cgroups.destroys, 2);
+        cgroups.fail = false;
+        c->destroy();
+        EXPECT_EQ(cgroups.destroys, 3);
+        c->destroy();  // done: nothing is tried again
+        EXPECT_EQ(cgroups.destroys, 3);
+    }
     EXPECT_EQ(leaks_since(before), "");
 }
 

@@ -17,6 +17,7 @@
 #include <optional>
 #include <thread>
 
+#include "host_cgroups.hpp"
 #include "test_support.hpp"
 #include "truman/daemon/names.hpp"
 #include "truman/daemon/state_store.hpp"
@@ -57,14 +58,10 @@ std::vector<std::string> texts(const std::vector<LogLine>& lines) {
     return out;
 }
 
-// Every directory named <id> in a cgroup hierarchy under truman's parent.
+// Every directory of the container's cgroup under truman's parent, in any hierarchy the
+// host has (v2 or v1).
 std::vector<std::string> cgroup_dirs(const std::string& id) {
-    std::vector<std::string> out;
-    std::error_code ec;
-    for (const auto& h : fs::directory_iterator("/sys/fs/cgroup", ec))
-        for (const auto& parent : {h.path() / "truman" / id, h.path() / id})
-            if (fs::exists(parent, ec)) out.push_back(parent);
-    return out;
+    return truman::test::host_cgroup_dirs("truman/" + id);
 }
 
 class ServiceTest : public ::testing::Test {

@@ -16,6 +16,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "host_cgroups.hpp"
 #include "test_support.hpp"
 
 namespace truman::test {
@@ -192,8 +193,9 @@ std::vector<pid_t> zombie_children(pid_t pid) {
 
 std::string container_leaks(const TrumandProcess& daemon, const std::set<std::string>& ids) {
     std::string leaks;
-    for (auto& controller : dir_entries("/sys/fs/cgroup")) {
-        std::string root = "/sys/fs/cgroup/" + controller;
+    // In every hierarchy the host has: /sys/fs/cgroup/truman*/<id> on v2, per controller on v1.
+    for (auto& mount : host_cgroup_mounts()) {
+        const std::string& root = mount.path;
         for (auto& parent : dir_entries(root)) {
             if (parent.rfind("truman", 0) != 0) continue;
             for (auto& id : ids)

@@ -63,10 +63,11 @@ ProcessUsage process_usage(pid_t pid);
 std::vector<pid_t> zombie_children(pid_t pid);
 
 // Everything a deleted container could leave behind, checked for the given ids and the
-// daemon's directory: cgroup dirs /sys/fs/cgroup/*/truman*/<id>, mounts naming the directory
-// or an id (host and daemon mountinfo), monitor processes still running from the directory,
-// entries in state/containers/, entries in the run dir other than seccomp-cache, zombies of
-// the daemon. "" when clean; else one line per leak.
+// daemon's directory: cgroup dirs <mount>/truman*/<id> in every cgroup hierarchy of the host
+// (host_cgroups.hpp), mounts naming the directory or an id (host and daemon mountinfo),
+// monitor processes still running from the directory, entries in state/containers/, entries
+// in the run dir other than seccomp-cache, zombies of the daemon. "" when clean; else one
+// line per leak.
 std::string container_leaks(const TrumandProcess& daemon, const std::set<std::string>& ids);
 
 // Links in /sys/class/net and named netns in /run/netns, to compare before/after.

@@ -1,5 +1,6 @@
-// Cgroup file logic against fake roots in a temporary directory: which values land in which
-// files, detection, the shares->weight formula, the device allow-list and its BPF program.
+// Cgroup detection and its refusal of anything that is not cgroupfs, the file helpers, the
+// shares->weight formula, the device allow-list and its BPF program. The backends' file
+// logic against fixture trees is in cgroup_backends_test.cpp.
 #include "truman/cgroups.hpp"
 
 #include <gtest/gtest.h>
@@ -10,6 +11,7 @@
 
 #include "../../core/src/cgroup_backends.hpp"
 #include "../../core/src/device_filter.hpp"
+#include "cgroup_fixture.hpp"
 #include "test_support.hpp"
 #include "truman/error.hpp"
 
@@ -19,64 +21,9 @@ using truman::ContainerSpec;
 using truman::DeviceRule;
 using truman::Error;
 using truman::ErrorKind;
-using truman::test::read_file;
-using truman::test::TempDir;
+using namespace truman::test;
 
 namespace {
-
-void put(const std::string& path, const std::string& text) {
-    fs::create_directories(fs::path(path).parent_path());
-    std::ofstream(path) << text;
-}
-
-std::string trimmed(const std::string& path) {
-    std::string s = read_file(path);
-    while (!s.empty() && s.back() == '\n') s.pop_back();
-    return s;
-}
-
-// A fake pure-v2 root offering the four controllers truman uses.
-void make_v2_root(const std::string& root, const std::string& controllers) {
-    put(root + "/cgroup.controllers", controllers + "\n");
-}
-
-// A fake v1 root: one directory per hierarchy, with the files the backend reads there.
-void make_v1_root(const std::string& root, const std::vector<std::string>& hierarchies,
-                  bool memsw = true) {
-    for (const auto& h : hierarchies) fs::create_directories(root + "/" + h);
-    if (std::find(hierarchies.begin(), hierarchies.end(), "cpuset") != hierarchies.end()) {
-        put(root + "/cpuset/cpuset.cpus", "0-3\n");
-        put(root + "/cpuset/cpuset.mems", "0\n");
-    }
-    if (memsw) put(root + "/memory/memory.memsw.limit_in_bytes", "9223372036854771712\n");
-}
-
-const std::vector<std::string> kAllV1 = {"memory",  "cpu",     "cpuacct", "cpuset", "pids",
-                                         "devices", "freezer", "blkio",   "unified"};
-
-ContainerSpec limited_spec() {
-    ContainerSpec spec;
-    spec.linux.resources.memory.limit = 64 << 20;
-    spec.linux.resources.memory.swap = 96 << 20;
-    spec.linux.resources.cpu.shares = 512;
-    spec.linux.resources.cpu.quota = 50000;
-    spec.linux.resources.cpu.period = 100000;
-    spec.linux.resources.cpu.cpus = "0-1";
-    spec.linux.resources.cpu.mems = "0";
-    spec.linux.resources.pids.limit = -1;
-    return spec;
-}
-
-ErrorKind kind_of(const std::function<void()>& f, std::string* message = nullptr) {
-    try {
-        f();
-    } catch (const Error& e) {
-        if (message) *message = e.what();
-        return e.kind();
-    }
-    ADD_FAILURE() << "no truman::Error thrown";
-    return ErrorKind::system;
-}
 
 DeviceRule rule(bool allow, char type, std::optional<int64_t> major, std::optional<int64_t> minor,
                 std::string access = "rwm") {
@@ -91,30 +38,85 @@ DeviceRule rule(bool allow, char type, std::optional<int64_t> major, std::option
 
 }  // namespace
 
-TEST(CgroupDetection, Cgroup2RootIsV2) {
+TEST(CgroupDetection, Cgroup2FixtureIsV2) {
     TempDir dir;
-    make_v2_root(dir.path(), "cpuset cpu io memory pids");
-    EXPECT_EQ(truman::cgroup::detect_mode(dir.path()), CgroupMode::v2);
-    auto manager = truman::detect_cgroups(dir.path(), "truman");
+    auto tree = CgroupFixtureTree::v2(dir.path(), "cpuset cpu io memory pids");
+    EXPECT_EQ(truman::cgroup::detect_mode(dir.path(), tree.get()), CgroupMode::v2);
+    auto manager = truman::cgroup::detect(dir.path(), "truman", fixture_options(tree));
     EXPECT_EQ(manager->mode(), CgroupMode::v2);
     EXPECT_STREQ(truman::to_string(manager->mode()), "v2");
+    EXPECT_TRUE(fs::is_directory(dir.path() + "/truman"));
 }
 
-TEST(CgroupDetection, PerControllerDirectoriesAreV1) {
+TEST(CgroupDetection, PerControllerFixtureIsV1) {
     TempDir dir;
-    make_v1_root(dir.path(), kAllV1);
-    EXPECT_EQ(truman::cgroup::detect_mode(dir.path()), CgroupMode::v1);
-    auto manager = truman::detect_cgroups(dir.path(), "truman");
+    auto tree = CgroupFixtureTree::v1(dir.path(), kAllV1Hierarchies);
+    EXPECT_EQ(truman::cgroup::detect_mode(dir.path(), tree.get()), CgroupMode::v1);
+    auto manager = truman::cgroup::detect(dir.path(), "truman", fixture_options(tree));
     EXPECT_EQ(manager->mode(), CgroupMode::v1);
     // The parent exists in every hierarchy, and the v1 cpuset parent got cpus/mems.
-    for (const auto& h : kAllV1) EXPECT_TRUE(fs::is_directory(dir.path() + "/" + h + "/truman"));
+    for (const auto& h : kAllV1Hierarchies)
+        EXPECT_TRUE(fs::is_directory(dir.path() + "/" + h + "/truman"));
     EXPECT_EQ(trimmed(dir.path() + "/cpuset/truman/cpuset.cpus"), "0-3");
     EXPECT_EQ(trimmed(dir.path() + "/cpuset/truman/cpuset.mems"), "0");
 }
 
+// Without a fixture, a tree that looks like cgroupfs but is a plain directory is refused, and
+// nothing is made in it: limits written there would enforce nothing.
+TEST(CgroupDetection, PlainDirectoryIsNotACgroupRoot) {
+    TempDir v2;
+    CgroupFixtureTree::v2(v2.path(), "cpu memory pids");
+    std::string message;
+    EXPECT_EQ(kind_of([&] { truman::detect_cgroups(v2.path(), "truman"); }, &message),
+              ErrorKind::unsupported);
+    EXPECT_NE(message.find("neither a cgroup2 mount"), std::string::npos) << message;
+    EXPECT_EQ(kind_of([&] { truman::cgroup::make_cgroup_v2(v2.path(), "truman"); }, &message),
+              ErrorKind::unsupported);
+    EXPECT_EQ(message, v2.path() + " is not a cgroup2 filesystem");
+    EXPECT_FALSE(fs::exists(v2.path() + "/truman"));
+    EXPECT_EQ(trimmed(v2.path() + "/cgroup.subtree_control"), "");
+
+    TempDir v1;
+    CgroupFixtureTree::v1(v1.path(), kAllV1Hierarchies);
+    EXPECT_EQ(kind_of([&] { truman::detect_cgroups(v1.path(), "truman"); }),
+              ErrorKind::unsupported);
+    for (const auto& h : kAllV1Hierarchies)
+        EXPECT_FALSE(fs::exists(v1.path() + "/" + h + "/truman")) << h;
+}
+
 TEST(CgroupDetection, MissingRootIsNotFound) {
-    EXPECT_EQ(kind_of([] { truman::detect_cgroups("/nonexistent/cgroup/root"); }),
+    std::string message;
+    EXPECT_EQ(kind_of([] { truman::detect_cgroups("/nonexistent/cgroup/root"); }, &message),
               ErrorKind::not_found);
+    EXPECT_EQ(message, "cgroup root: statfs /nonexistent/cgroup/root: No such file or directory");
+}
+
+TEST(CgroupFiles, WriteNeverCreatesAControlFile) {
+    TempDir dir;
+    std::string missing = dir.path() + "/memory.max";
+    try {
+        truman::cgroup::write_file(missing, "1");
+        ADD_FAILURE() << "write to a missing control file succeeded";
+    } catch (const Error& e) {
+        EXPECT_EQ(e.err(), ENOENT) << e.what();
+    }
+    EXPECT_FALSE(fs::exists(missing));
+}
+
+TEST(CgroupFiles, RemovalWithoutAFixtureNeverDeletesFiles) {
+    // rmdir on cgroupfs takes the control files along; on anything else a directory with
+    // files in it is not a cgroup, and removing it must fail rather than empty it.
+    TempDir dir;
+    std::string cg = dir.path() + "/c";
+    put(cg + "/memory.max", "max\n");
+    try {
+        truman::cgroup::remove_cgroup_dir(cg, nullptr);
+        ADD_FAILURE() << "a directory with files in it was removed";
+    } catch (const Error& e) {
+        EXPECT_EQ(e.err(), ENOTEMPTY) << e.what();
+        EXPECT_EQ(std::string(e.what()), "rmdir " + cg + ": Directory not empty");
+    }
+    EXPECT_EQ(trimmed(cg + "/memory.max"), "max");
 }
 
 TEST(CgroupShares, WeightFormulaMatchesCrunAndRunc) {
@@ -125,205 +127,6 @@ TEST(CgroupShares, WeightFormulaMatchesCrunAndRunc) {
     EXPECT_EQ(cpu_weight_from_shares(262144), 10000u);
     EXPECT_EQ(cpu_weight_from_shares(1), 1u);            // clamped
     EXPECT_EQ(cpu_weight_from_shares(1000000), 10000u);  // clamped
-}
-
-TEST(CgroupV2Files, LimitsLandInTheRightFiles) {
-    TempDir dir;
-    make_v2_root(dir.path(), "cpuset cpu io memory pids");
-    std::vector<DeviceRule> applied;
-    auto manager = truman::cgroup::make_cgroup_v2(
-        dir.path(), "truman", {[&](int fd, const std::vector<DeviceRule>& rules) {
-            EXPECT_GE(fd, 0);
-            applied = rules;
-        }});
-    // Controllers enabled from the root down to the parent, one "+c" write each.
-    EXPECT_TRUE(fs::exists(dir.path() + "/cgroup.subtree_control"));
-    EXPECT_TRUE(fs::exists(dir.path() + "/truman/cgroup.subtree_control"));
-
-    auto cg = manager->create("c1", limited_spec());
-    std::string c = dir.path() + "/truman/c1";
-    EXPECT_EQ(cg->path(), c);
-    EXPECT_GE(cg->dir_fd(), 0);
-    EXPECT_EQ(trimmed(c + "/memory.max"), std::to_string(64 << 20));
-    EXPECT_EQ(trimmed(c + "/memory.swap.max"), std::to_string(32 << 20));  // swap - limit
-    EXPECT_EQ(trimmed(c + "/cpu.weight"), "20");
-    EXPECT_EQ(trimmed(c + "/cpu.max"), "50000 100000");
-    EXPECT_EQ(trimmed(c + "/cpuset.cpus"), "0-1");
-    EXPECT_EQ(trimmed(c + "/cpuset.mems"), "0");
-    EXPECT_EQ(trimmed(c + "/pids.max"), "max");
-    // The default allow-list went to the device-rule installer.
-    ASSERT_EQ(applied.size(), 9u);
-    EXPECT_EQ(applied.front().major, 1);
-    EXPECT_EQ(applied.front().minor, 3);
-
-    // Stats and OOM come from memory.current / cpu.stat / memory.events.
-    put(c + "/memory.current", "4096\n");
-    put(c + "/memory.peak", "8192\n");
-    put(c + "/cpu.stat", "usage_usec 1234\nuser_usec 1000\n");
-    put(c + "/pids.current", "3\n");
-    put(c + "/memory.events", "low 0\nhigh 0\nmax 5\noom 1\noom_kill 2\n");
-    auto s = cg->stats();
-    EXPECT_EQ(s.memory_current, 4096u);
-    EXPECT_EQ(s.memory_peak, 8192u);
-    EXPECT_EQ(s.cpu_usage_usec, 1234u);
-    EXPECT_EQ(s.pids_current, 3u);
-    EXPECT_EQ(s.oom_kills, 2u);
-    EXPECT_TRUE(cg->oom_killed());
-
-    // open() finds it; a second create is a conflict; destroy removes it, twice is fine.
-    EXPECT_NE(manager->open("c1"), nullptr);
-    EXPECT_EQ(kind_of([&] { manager->create("c1", ContainerSpec{}); }), ErrorKind::conflict);
-    cg->destroy();
-    cg->destroy();
-    EXPECT_FALSE(fs::exists(c));
-    EXPECT_EQ(manager->open("c1"), nullptr);
-}
-
-TEST(CgroupV2Files, QuotaWithoutPeriodAndUnlimitedValues) {
-    TempDir dir;
-    make_v2_root(dir.path(), "cpu memory pids");
-    auto manager = truman::cgroup::make_cgroup_v2(dir.path(), "truman", {[](int, auto&) {}});
-    ContainerSpec spec;
-    spec.linux.resources.memory.limit = -1;
-    spec.linux.resources.cpu.quota = 20000;
-    spec.linux.resources.pids.limit = 20;
-    auto cg = manager->create("c2", spec);
-    EXPECT_EQ(trimmed(cg->path() + "/memory.max"), "max");
-    EXPECT_EQ(trimmed(cg->path() + "/cpu.max"), "20000 100000");
-    EXPECT_EQ(trimmed(cg->path() + "/pids.max"), "20");
-    cg->destroy();
-}
-
-TEST(CgroupV2Files, MissingControllerIsUnsupportedNamingTheField) {
-    TempDir dir;
-    make_v2_root(dir.path(), "cpu memory");  // no pids, no cpuset
-    auto manager = truman::cgroup::make_cgroup_v2(dir.path(), "truman", {[](int, auto&) {}});
-    ContainerSpec spec;
-    spec.linux.resources.pids.limit = 10;
-    std::string message;
-    EXPECT_EQ(kind_of([&] { manager->create("c3", spec); }, &message), ErrorKind::unsupported);
-    EXPECT_EQ(message, "linux.resources.pids.limit: the pids controller is not available");
-    EXPECT_FALSE(fs::exists(dir.path() + "/truman/c3"));
-}
-
-TEST(CgroupV2Files, FailedDeviceSetupRemovesTheDirectory) {
-    TempDir dir;
-    make_v2_root(dir.path(), "memory");
-    auto manager = truman::cgroup::make_cgroup_v2(
-        dir.path(), "truman",
-        {[](int, auto&) { throw truman::system_error("bpf(BPF_PROG_ATTACH)", EPERM); }});
-    ContainerSpec spec;
-    spec.linux.resources.memory.limit = 1 << 20;
-    EXPECT_EQ(kind_of([&] { manager->create("c4", spec); }), ErrorKind::system);
-    EXPECT_FALSE(fs::exists(dir.path() + "/truman/c4"));
-}
-
-TEST(CgroupV2Files, InvalidNamesAndSwapWithoutLimit) {
-    TempDir dir;
-    make_v2_root(dir.path(), "memory");
-    auto manager = truman::cgroup::make_cgroup_v2(dir.path(), "truman", {[](int, auto&) {}});
-    for (std::string bad : {"", ".", "..", "a/b"})
-        EXPECT_EQ(kind_of([&] { manager->create(bad, ContainerSpec{}); }), ErrorKind::invalid)
-            << bad;
-    ContainerSpec spec;
-    spec.linux.resources.memory.swap = 1 << 20;
-    std::string message;
-    EXPECT_EQ(kind_of([&] { manager->create("c5", spec); }, &message), ErrorKind::invalid);
-    EXPECT_NE(message.find("linux.resources.memory.swap"), std::string::npos);
-    spec.linux.resources.memory.limit = 2 << 20;  // swap (memory+swap) below limit
-    EXPECT_EQ(kind_of([&] { manager->create("c5", spec); }), ErrorKind::invalid);
-}
-
-TEST(CgroupV1Files, LimitsLandInTheRightFiles) {
-    TempDir dir;
-    make_v1_root(dir.path(), kAllV1);
-    auto manager = truman::cgroup::make_cgroup_v1(dir.path(), "truman");
-    auto cg = manager->create("c1", limited_spec());
-    auto in = [&](const std::string& h) { return dir.path() + "/" + h + "/truman/c1"; };
-    for (const auto& h : kAllV1) EXPECT_TRUE(fs::is_directory(in(h))) << h;
-    EXPECT_EQ(cg->path(), in("memory"));
-    EXPECT_EQ(cg->dir_fd(), -1);
-    EXPECT_EQ(trimmed(in("memory") + "/memory.limit_in_bytes"), std::to_string(64 << 20));
-    EXPECT_EQ(trimmed(in("memory") + "/memory.memsw.limit_in_bytes"), std::to_string(96 << 20));
-    EXPECT_EQ(trimmed(in("cpu") + "/cpu.shares"), "512");
-    EXPECT_EQ(trimmed(in("cpu") + "/cpu.cfs_quota_us"), "50000");
-    EXPECT_EQ(trimmed(in("cpu") + "/cpu.cfs_period_us"), "100000");
-    EXPECT_EQ(trimmed(in("cpuset") + "/cpuset.cpus"), "0-1");
-    EXPECT_EQ(trimmed(in("cpuset") + "/cpuset.mems"), "0");
-    EXPECT_EQ(trimmed(in("pids") + "/pids.max"), "max");
-    // "a" to devices.deny first; the last allow write is the last default node (pts).
-    EXPECT_EQ(trimmed(in("devices") + "/devices.deny"), "a");
-    EXPECT_EQ(trimmed(in("devices") + "/devices.allow"), "c 136:* rwm");
-
-    // add_process writes every hierarchy's cgroup.procs.
-    cg->add_process(4242);
-    for (const auto& h : kAllV1) EXPECT_EQ(trimmed(in(h) + "/cgroup.procs"), "4242") << h;
-
-    put(in("memory") + "/memory.usage_in_bytes", "100\n");
-    put(in("memory") + "/memory.max_usage_in_bytes", "200\n");
-    put(in("memory") + "/memory.oom_control", "oom_kill_disable 0\nunder_oom 0\noom_kill 1\n");
-    put(in("cpuacct") + "/cpuacct.usage", "5000000\n");
-    put(in("pids") + "/pids.current", "7\n");
-    auto s = cg->stats();
-    EXPECT_EQ(s.memory_current, 100u);
-    EXPECT_EQ(s.memory_peak, 200u);
-    EXPECT_EQ(s.cpu_usage_usec, 5000u);  // ns -> usec
-    EXPECT_EQ(s.pids_current, 7u);
-    EXPECT_EQ(s.oom_kills, 1u);
-    EXPECT_TRUE(cg->oom_killed());
-
-    EXPECT_EQ(kind_of([&] { manager->create("c1", ContainerSpec{}); }), ErrorKind::conflict);
-    for (const auto& h : kAllV1) EXPECT_TRUE(fs::is_directory(in(h))) << "conflict removed " << h;
-    EXPECT_NE(manager->open("c1"), nullptr);
-    cg->destroy();
-    cg->destroy();
-    for (const auto& h : kAllV1) EXPECT_FALSE(fs::exists(in(h))) << h;
-    EXPECT_EQ(manager->open("c1"), nullptr);
-}
-
-TEST(CgroupV1Files, SwapWithoutMemswIsUnsupported) {
-    TempDir dir;
-    make_v1_root(dir.path(), kAllV1, /*memsw=*/false);
-    auto manager = truman::cgroup::make_cgroup_v1(dir.path(), "truman");
-    ContainerSpec spec;
-    spec.linux.resources.memory.limit = 32 << 20;
-    spec.linux.resources.memory.swap = 32 << 20;
-    std::string message;
-    EXPECT_EQ(kind_of([&] { manager->create("c2", spec); }, &message), ErrorKind::unsupported);
-    EXPECT_EQ(message.rfind("linux.resources.memory.swap: ", 0), 0u) << message;
-    for (const auto& h : kAllV1) EXPECT_FALSE(fs::exists(dir.path() + "/" + h + "/truman/c2"));
-}
-
-TEST(CgroupV1Files, MissingControllerIsUnsupportedAndNothingIsLeft) {
-    TempDir dir;
-    make_v1_root(dir.path(), {"memory", "cpu", "cpuacct", "devices", "freezer"});
-    auto manager = truman::cgroup::make_cgroup_v1(dir.path(), "truman");
-    ContainerSpec spec;
-    spec.linux.resources.pids.limit = 20;
-    std::string message;
-    EXPECT_EQ(kind_of([&] { manager->create("c3", spec); }, &message), ErrorKind::unsupported);
-    EXPECT_EQ(message, "linux.resources.pids.limit: the pids controller is not available");
-    spec = ContainerSpec{};
-    spec.linux.resources.cpu.cpus = "0";
-    EXPECT_EQ(kind_of([&] { manager->create("c3", spec); }, &message), ErrorKind::unsupported);
-    EXPECT_EQ(message, "linux.resources.cpu.cpus: the cpuset controller is not available");
-    EXPECT_FALSE(fs::exists(dir.path() + "/memory/truman/c3"));
-}
-
-TEST(CgroupV1Files, CombinedCpuCpuacctMountIsOneDirectory) {
-    TempDir dir;
-    make_v1_root(dir.path(), {"memory", "cpu,cpuacct", "devices"});
-    fs::create_directory_symlink("cpu,cpuacct", dir.path() + "/cpu");
-    fs::create_directory_symlink("cpu,cpuacct", dir.path() + "/cpuacct");
-    auto manager = truman::cgroup::make_cgroup_v1(dir.path(), "truman");
-    ContainerSpec spec;
-    spec.linux.resources.cpu.shares = 256;
-    auto cg = manager->create("c4", spec);  // no EEXIST from creating it "twice"
-    EXPECT_EQ(trimmed(dir.path() + "/cpu,cpuacct/truman/c4/cpu.shares"), "256");
-    cg->add_process(7);
-    EXPECT_EQ(trimmed(dir.path() + "/cpu,cpuacct/truman/c4/cgroup.procs"), "7");
-    cg->destroy();
-    EXPECT_FALSE(fs::exists(dir.path() + "/cpu,cpuacct/truman/c4"));
 }
 
 TEST(DeviceRules, SpecRulesThenDefaultAllowListThenSpecDevices) {
@@ -441,11 +244,13 @@ TEST(DeviceFilterProgram, DefaultAllowListShape) {
 
 TEST(CgroupDetection, ParentMustStayBelowTheRoot) {
     TempDir dir;
-    make_v2_root(dir.path(), "memory");
+    auto tree = CgroupFixtureTree::v2(dir.path(), "memory");
     for (std::string bad : {"", "/abs", "../escape", "a/../b", "a//b"})
-        EXPECT_EQ(kind_of([&] { truman::detect_cgroups(dir.path(), bad); }), ErrorKind::invalid)
+        EXPECT_EQ(kind_of([&] { truman::cgroup::detect(dir.path(), bad, fixture_options(tree)); }),
+                  ErrorKind::invalid)
             << bad;
-    auto nested = truman::cgroup::make_cgroup_v2(dir.path(), "truman/nested", {[](int, auto&) {}});
+    auto nested =
+        truman::cgroup::make_cgroup_v2(dir.path(), "truman/nested", fixture_options(tree));
     auto cg = nested->create("c", ContainerSpec{});
     EXPECT_EQ(cg->path(), dir.path() + "/truman/nested/c");
     EXPECT_TRUE(fs::exists(dir.path() + "/truman/nested/cgroup.subtree_control"));

@@ -1,6 +1,9 @@
 // Cgroups: one small interface, two backends (v2, and v1 for hybrid hosts), picked once at
-// start-up by detect_cgroups(). Every path is under an injectable root so the file logic can
-// also be tested against a temporary directory.
+// start-up by detect_cgroups(). Every path is under an injectable root (a test can root a v2
+// manager at a hybrid host's /sys/fs/cgroup/unified), and the root must be cgroupfs: the
+// backends never create a control file, so a wrong root fails instead of writing limits
+// into plain files. (Unit tests drive the file logic against fixture trees through the
+// internal cgroup_backends.hpp.)
 #pragma once
 
 #include <sys/types.h>
@@ -33,8 +36,10 @@ class Cgroup {
     virtual ~Cgroup() = default;
     virtual void add_process(pid_t pid) = 0;  // cgroup.procs
     virtual CgroupStats stats() const = 0;
-    virtual bool oom_killed() const = 0;   // the OOM killer killed something in it
-    virtual void kill_all() = 0;           // SIGKILL every process in it
+    virtual bool oom_killed() const = 0;  // the OOM killer killed something in it
+    // SIGKILL every process in it; throws truman::Error (EBUSY) if some are still listed
+    // after a bounded wait.
+    virtual void kill_all() = 0;
     virtual void destroy() = 0;            // rmdir everywhere; idempotent; retries EBUSY
     virtual std::string path() const = 0;  // v2 dir, or the v1 memory (else first) dir
     // v2 only: an O_DIRECTORY fd of the cgroup for clone3(CLONE_INTO_CGROUP); -1 on v1.
@@ -53,8 +58,11 @@ class CgroupManager {
     virtual std::unique_ptr<Cgroup> open(const std::string& name) = 0;
 };
 
-// Detect the host's mode from what is mounted under root (default /sys/fs/cgroup) and return
-// the backend, creating truman's parent cgroup ("truman" by default) where needed.
+// Detect the host's mode from the filesystem types under root (default /sys/fs/cgroup): v2 if
+// root is a cgroup2 mount, else v1 with the hierarchies under root that are cgroup mounts
+// (the controller-less cgroup2 "unified" one of a hybrid host included). Returns the backend,
+// having created truman's parent cgroup ("truman" by default) where needed. Throws
+// truman::Error: not_found (no root), unsupported (root is not cgroupfs), invalid (parent).
 std::unique_ptr<CgroupManager> detect_cgroups(const std::string& root = "/sys/fs/cgroup",
                                               const std::string& parent = "truman");
 

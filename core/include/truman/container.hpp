@@ -41,7 +41,7 @@ class Container {
     static std::unique_ptr<Container> create(const ContainerSpec& spec,
                                              const CreateOptions& options);
 
-    ~Container();  // destroy()
+    ~Container();  // releases like destroy(), but can report nothing
     Container(const Container&) = delete;
     Container& operator=(const Container&) = delete;
 
@@ -65,8 +65,12 @@ class Container {
     ExitStatus wait();                     // blocks (answering seccomp notifications meanwhile)
     std::optional<ExitStatus> try_wait();  // non-blocking reap
     void kill(int signal);                 // to the init; ESRCH after exit is not an error
-    // Kill what is still running, reap it, and release every resource: cgroup, host veth,
-    // descriptors. Idempotent.
+    // Kill what is still running (the init and whatever else is in its cgroup), reap it,
+    // and release every resource: cgroup, host veth, descriptors. Idempotent. Every step is
+    // tried; if any failed, throws one truman::Error naming each (with the first one's kind
+    // and errno): "container c1: remove its cgroup: rmdir ...: Device or resource busy".
+    // What failed is left in place, so calling destroy() again retries it. A failure to
+    // read the OOM state after the exit is reported here too (the exit stays known).
     void destroy();
 
   private:
