@@ -421,6 +421,14 @@ std::unique_ptr<Container> Container::create(const ContainerSpec& spec,
             if (fd < 0) throw system_error("pidfd_getfd seccomp listener");
             state->notifier = std::make_unique<SeccompNotifier>(fd, *p.seccomp);
         }
+    } catch (const Error& e) {
+        // The create error is what the caller must see; what the cleanup could not undo is
+        // added to it, not dropped with the state.
+        state->release();
+        if (state->failures.empty()) throw;
+        std::string message = e.what();
+        for (const auto& f : state->failures) message += "; cleaning up: " + std::string(f.what());
+        throw Error(e.kind(), e.err(), message);
     } catch (...) {
         state->release();
         throw;
