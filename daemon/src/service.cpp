@@ -2,8 +2,6 @@
 // own truman-monitor process. The service never touches a container's processes itself; it
 // asks the monitor (control socket) and watches the monitor's exit (pidfd), after which the
 // monitor's state.json holds the container's final state.
-#include "truman/daemon/service.hpp"
-
 #include <poll.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
@@ -27,6 +25,7 @@
 #include "truman/daemon/atomic_file.hpp"
 #include "truman/daemon/container_log.hpp"
 #include "truman/daemon/image_store.hpp"
+#include "truman/daemon/make_service.hpp"
 #include "truman/daemon/monitor_protocol.hpp"
 #include "truman/daemon/names.hpp"
 #include "truman/daemon/state_store.hpp"

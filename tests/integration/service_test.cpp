@@ -1,7 +1,5 @@
 // The container service end to end: real monitors, real containers, state on disk, through
 // make_container_service with a temporary state and run directory and a real io_context.
-#include "truman/daemon/service.hpp"
-
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -19,6 +17,7 @@
 
 #include "host_cgroups.hpp"
 #include "test_support.hpp"
+#include "truman/daemon/make_service.hpp"
 #include "truman/daemon/names.hpp"
 #include "truman/daemon/state_store.hpp"
 #include "truman/error.hpp"
