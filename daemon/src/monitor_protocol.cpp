@@ -10,7 +10,7 @@
 #include <cstring>
 #include <nlohmann/json.hpp>
 
-#include "truman/daemon/unique_fd.hpp"
+#include "truman/fd.hpp"
 
 using nlohmann::json;
 
@@ -135,7 +135,7 @@ UnixSocketAddress::UnixSocketAddress(const std::string& path) {
         if (slash == std::string::npos || slash == 0)
             throw make_error(ErrorKind::system, "socket path too long: " + path, ENAMETOOLONG);
         std::string dir = path.substr(0, slash);
-        directory_ = UniqueFd(open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+        directory_ = Fd(open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
         if (!directory_) throw system_error("open " + dir);
         name = "/proc/self/fd/" + std::to_string(directory_.get()) + path.substr(slash);
         if (name.size() >= sizeof addr_.sun_path)
@@ -148,7 +148,7 @@ void send_monitor_command(const std::string& socket_path, const ControlCommand& 
                           int timeout_ms) {
     long long deadline = now_ms() + timeout_ms;
     UnixSocketAddress addr(socket_path);
-    UniqueFd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+    Fd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
     if (!fd) throw system_error("socket");
     if (connect(fd.get(), addr.get(), addr.size()) < 0) {
         if (errno != EINPROGRESS && errno != EAGAIN) throw system_error("connect " + socket_path);

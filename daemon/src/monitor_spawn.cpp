@@ -14,8 +14,8 @@
 #include <vector>
 
 #include "truman/daemon/atomic_file.hpp"
-#include "truman/daemon/unique_fd.hpp"
 #include "truman/error.hpp"
+#include "truman/fd.hpp"
 
 #ifndef TRUMAN_MONITOR_INSTALL_PATH
 #define TRUMAN_MONITOR_INSTALL_PATH "/usr/local/libexec/truman/truman-monitor"
@@ -98,10 +98,10 @@ std::string default_monitor_path() {
 MonitorReport spawn_monitor(const MonitorLaunch& launch) {
     int fds[2];
     if (pipe2(fds, O_CLOEXEC) < 0) throw system_error("pipe2");
-    UniqueFd sync_read(fds[0]), sync_write(fds[1]);
+    Fd sync_read(fds[0]), sync_write(fds[1]);
     if (sync_write.get() == sync_fd_in_monitor) {
         // dup2 onto itself would keep O_CLOEXEC and the monitor would lose the pipe.
-        sync_write = UniqueFd(fcntl(sync_write.get(), F_DUPFD_CLOEXEC, 10));
+        sync_write = Fd(fcntl(sync_write.get(), F_DUPFD_CLOEXEC, 10));
         if (!sync_write) throw system_error("dup sync pipe");
     }
 

@@ -30,8 +30,8 @@
 #include "truman/daemon/names.hpp"
 #include "truman/daemon/state_store.hpp"
 #include "truman/daemon/time_format.hpp"
-#include "truman/daemon/unique_fd.hpp"
 #include "truman/error.hpp"
+#include "truman/fd.hpp"
 
 namespace fs = std::filesystem;
 namespace asio = boost::asio;
@@ -491,7 +491,7 @@ class Core : public std::enable_shared_from_this<Core> {
 
     void remove(const std::string& ref, bool force) {
         std::string id, socket;
-        UniqueFd monitor;
+        Fd monitor;
         Status status;
         {
             std::lock_guard lock(mutex_);
@@ -506,7 +506,7 @@ class Core : public std::enable_shared_from_this<Core> {
                             "container " + entry.meta.name +
                                 " is running: stop it first or remove with force");
             if (entry.monitor) {
-                monitor = UniqueFd(fcntl(entry.monitor->native_handle(), F_DUPFD_CLOEXEC, 0));
+                monitor = Fd(fcntl(entry.monitor->native_handle(), F_DUPFD_CLOEXEC, 0));
                 if (!monitor) throw system_error("dup monitor pidfd");
             }
             entry.removing = true;
@@ -743,7 +743,7 @@ class Core : public std::enable_shared_from_this<Core> {
             if (name.find_first_not_of("0123456789") != std::string::npos) continue;
             pid_t pid = std::stoi(name);
             if (!is_monitor_of(pid, id)) continue;
-            UniqueFd fd(pidfd_open(pid));
+            Fd fd(pidfd_open(pid));
             if (!fd || !is_monitor_of(pid, id)) continue;
             syscall(SYS_pidfd_send_signal, fd.get(), SIGKILL, nullptr, 0);
             wait_readable(fd.get(), remove_wait_ms);

@@ -10,7 +10,7 @@
 #include <thread>
 
 #include "test_support.hpp"
-#include "truman/daemon/unique_fd.hpp"
+#include "truman/fd.hpp"
 
 using namespace truman::daemon;
 using truman::ErrorKind;
@@ -64,7 +64,7 @@ TEST(MonitorProtocol, ErrorRepliesCarryKindAndMessage) {
 TEST(MonitorProtocol, SendCommandOverAUnixSocket) {
     truman::test::TempDir dir;
     std::string path = dir.path() + "/monitor.sock";
-    UniqueFd server(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    truman::Fd server(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
     ASSERT_TRUE(server);
     sockaddr_un addr{};
     addr.sun_family = AF_UNIX;
@@ -74,7 +74,7 @@ TEST(MonitorProtocol, SendCommandOverAUnixSocket) {
     std::vector<std::string> received;
     std::thread peer([&] {
         for (const char* reply : {"ok\n", "error not_found execve /bin/nope: No such file\n"}) {
-            UniqueFd conn(accept4(server.get(), nullptr, nullptr, SOCK_CLOEXEC));
+            truman::Fd conn(accept4(server.get(), nullptr, nullptr, SOCK_CLOEXEC));
             char buf[64] = {};
             ssize_t n = read(conn.get(), buf, sizeof buf - 1);
             received.emplace_back(buf, n > 0 ? static_cast<size_t>(n) : 0);

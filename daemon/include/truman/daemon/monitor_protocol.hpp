@@ -14,8 +14,8 @@
 
 #include <string>
 
-#include "truman/daemon/unique_fd.hpp"
 #include "truman/error.hpp"
+#include "truman/fd.hpp"
 
 namespace truman::daemon {
 
@@ -60,7 +60,7 @@ class UnixSocketAddress {
 
   private:
     sockaddr_un addr_{};
-    UniqueFd directory_;
+    Fd directory_;
 };
 
 // Connect to a monitor's control socket, send one command and return once it replied "ok";
