@@ -116,14 +116,11 @@ class Monitor {
             state_.monitor_pid = getpid();
             write_state(paths_, state_);
             spdlog::info("created container {} (pid {})", meta.id, container_->pid());
-            report(encode_report_ok(container_->pid(), getpid()), true);
+            report(MonitorReply{std::nullopt, container_->pid(), getpid()});
             return true;
-        } catch (const Error& e) {
-            spdlog::error("create failed: {}", e.what());
-            report(encode_report_error(e.kind(), e.what()), false);
         } catch (const std::exception& e) {
             spdlog::error("create failed: {}", e.what());
-            report(encode_report_error(ErrorKind::system, e.what()), false);
+            report(failure_reply(e));
         }
         if (container_) release_container();
         return false;
@@ -157,10 +154,10 @@ class Monitor {
   private:
     // After a success the fd is closed at once; after a failure it stays open until we exit,
     // so that its EOF tells the service it may remove the container's directory.
-    void report(const std::string& line, bool ok) {
+    void report(const MonitorReply& reply) {
         if (options_.sync_fd < 0) return;
-        write_line(options_.sync_fd, line);
-        if (ok) {
+        write_line(options_.sync_fd, encode_reply(reply));
+        if (!reply.error) {
             close(options_.sync_fd);
             options_.sync_fd = -1;
         }
@@ -220,7 +217,8 @@ class Monitor {
             Fd fd(accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
             if (!fd) return;
             if (clients_.size() >= max_clients) {
-                write_line(fd.get(), encode_reply_error(ErrorKind::system, "monitor busy"));
+                write_line(fd.get(),
+                           encode_reply({Error(ErrorKind::system, EBUSY, "monitor busy")}));
                 continue;
             }
             clients_.push_back({std::move(fd), {}});
@@ -258,13 +256,10 @@ class Monitor {
                 container_->kill(command.signal);
                 spdlog::info("sent signal {}", command.signal);
             }
-            return encode_reply_ok();
-        } catch (const Error& e) {
-            spdlog::warn("{}: {}", line, e.what());
-            return encode_reply_error(e.kind(), e.what());
+            return encode_reply({});
         } catch (const std::exception& e) {
             spdlog::warn("{}: {}", line, e.what());
-            return encode_reply_error(ErrorKind::system, e.what());
+            return encode_reply(failure_reply(e));
         }
     }
 

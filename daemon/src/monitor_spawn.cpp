@@ -95,7 +95,7 @@ std::string default_monitor_path() {
     return TRUMAN_MONITOR_INSTALL_PATH;
 }
 
-MonitorReport spawn_monitor(const MonitorLaunch& launch) {
+MonitorReply spawn_monitor(const MonitorLaunch& launch) {
     int fds[2];
     if (pipe2(fds, O_CLOEXEC) < 0) throw system_error("pipe2");
     Fd sync_read(fds[0]), sync_write(fds[1]);
@@ -158,8 +158,10 @@ MonitorReport spawn_monitor(const MonitorLaunch& launch) {
                                                 " exited without reporting" +
                                                 (log.empty() ? "" : ": " + log));
     }
-    MonitorReport report = parse_report(line);
-    if (!report.ok && !eof) {
+    MonitorReply reply = parse_reply(line);
+    if (!reply.error && (reply.pid <= 0 || reply.monitor_pid <= 0))
+        throw make_error(ErrorKind::system, "monitor reported success without its pids: " + line);
+    if (reply.error && !eof) {
         // Wait for the failed monitor to be gone (EOF) before the caller removes its files.
         try {
             std::string rest;
@@ -167,7 +169,7 @@ MonitorReport spawn_monitor(const MonitorLaunch& launch) {
         } catch (const Error&) {
         }
     }
-    return report;
+    return reply;
 }
 
 }  // namespace truman::daemon

@@ -346,10 +346,8 @@ class Core : public std::enable_shared_from_this<Core> {
         launch.run_dir = run_dir_of(id);
         launch.log_file = paths.monitor_log();
         launch.log_max_bytes = options_.log_max_bytes;
-        MonitorReport report = spawn_monitor(launch);
-        if (!report.ok)
-            throw Error(report.kind, report.kind == ErrorKind::not_found ? ENOENT : EINVAL,
-                        report.message);
+        MonitorReply report = spawn_monitor(launch);
+        throw_if_failed(report);
 
         {
             std::lock_guard lock(mutex_);

@@ -419,6 +419,32 @@ TEST_F(ServiceTest, ErrorsHaveKindsAndLeaveNothing) {
     EXPECT_EQ(wait(nope).status, Status::exited);
 }
 
+// The monitor's error reaches the caller whole: the errno of the step that failed in the
+// container's set-up or exec, not one guessed from the error's kind.
+TEST_F(ServiceTest, MonitorErrorsKeepTheirErrno) {
+    CreateRequest missing_cwd = busybox("true");
+    missing_cwd.spec.process.cwd = "/no-such-directory";
+    try {
+        service_->create(missing_cwd);
+        ADD_FAILURE() << "created with a missing working directory";
+    } catch (const truman::Error& e) {
+        EXPECT_EQ(e.kind(), ErrorKind::invalid) << e.what();
+        EXPECT_EQ(e.err(), ENOENT) << e.what();
+        EXPECT_NE(std::string(e.what()).find("/no-such-directory"), std::string::npos);
+    }
+    CreateRequest missing_program = busybox("");
+    missing_program.spec.process.args = {"/bin/no-such-program"};
+    std::string id = service_->create(missing_program);
+    try {
+        service_->start(id);
+        ADD_FAILURE() << "started a missing program";
+    } catch (const truman::Error& e) {
+        EXPECT_EQ(e.kind(), ErrorKind::invalid) << e.what();
+        EXPECT_EQ(e.err(), ENOENT) << e.what();
+    }
+    EXPECT_EQ(wait(id).status, Status::exited);
+}
+
 TEST_F(ServiceTest, EventsFollowTheLifecycleInOrder) {
     auto events = std::make_shared<std::map<std::string, std::vector<Event>>>();
     auto mutex = std::make_shared<std::mutex>();
