@@ -1,5 +1,6 @@
 #include "truman/api/handlers.hpp"
 
+#include <csignal>
 #include <initializer_list>
 #include <nlohmann/json.hpp>
 
@@ -78,7 +79,7 @@ void list(daemon::ContainerService& service, Request& request,
     allow_params(request, {"state"});
     std::optional<daemon::Status> filter;
     if (auto state = request.param("state")) {
-        filter = parse_status(*state);
+        filter = daemon::status_from_string(*state);
         if (!filter)
             throw invalid_argument("state",
                                    "must be created, running or exited, not \"" + *state + "\"");

@@ -6,6 +6,7 @@
 #include <set>
 
 #include "truman/capabilities.hpp"
+#include "truman/daemon/container_name.hpp"
 #include "truman/error.hpp"
 #include "truman/signal_names.hpp"
 #include "truman/spec.hpp"
@@ -105,15 +106,6 @@ std::string absolute_path(const json& j, const std::string& field) {
     if (("/" + s + "/").find("/../") != std::string::npos)
         throw invalid_argument(field, "must not contain \"..\" components");
     return s;
-}
-
-bool valid_name(const std::string& name) {
-    if (name.empty() || name.size() > 128 || !std::isalnum(static_cast<unsigned char>(name[0])))
-        return false;
-    for (char c : name)
-        if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '.' && c != '-')
-            return false;
-    return true;
 }
 
 uint32_t parse_id(const std::string& text, const std::string& field) {
@@ -416,12 +408,8 @@ daemon::CreateRequest create_request_from_json(const json& body) {
     daemon::CreateRequest request;
 
     if (const json* v = f.get("name")) {
-        std::string name = as_string(*v, "name");
-        if (!valid_name(name))
-            throw invalid_argument("name",
-                                   "must match [a-zA-Z0-9][a-zA-Z0-9_.-]* and be at most "
-                                   "128 characters");
-        request.name = name;
+        request.name = as_string(*v, "name");
+        daemon::validate_name(*request.name);
     }
     const json* image = f.get("image");
     const json* rootfs = f.get("rootfs");
@@ -490,26 +478,8 @@ daemon::CreateRequest create_request_from_json(const json& body) {
     return request;
 }
 
-const char* status_name(daemon::Status status) noexcept {
-    switch (status) {
-        case daemon::Status::created:
-            return "created";
-        case daemon::Status::running:
-            return "running";
-        case daemon::Status::exited:
-            return "exited";
-    }
-    return "exited";
-}
-
-std::optional<daemon::Status> parse_status(const std::string& name) {
-    for (auto status : {daemon::Status::created, daemon::Status::running, daemon::Status::exited})
-        if (name == status_name(status)) return status;
-    return std::nullopt;
-}
-
 json to_json(const daemon::ContainerState& s) {
-    json j{{"status", status_name(s.status)},
+    json j{{"status", daemon::to_string(s.status)},
            {"pid", s.pid},
            {"exit_code", nullptr},
            {"signal", s.signal},

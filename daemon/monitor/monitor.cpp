@@ -23,8 +23,8 @@
 #include "truman/daemon/monitor_protocol.hpp"
 #include "truman/daemon/state_store.hpp"
 #include "truman/daemon/time_format.hpp"
-#include "truman/daemon/unique_fd.hpp"
 #include "truman/error.hpp"
+#include "truman/fd.hpp"
 #include "truman/spec.hpp"
 
 namespace truman::daemon {
@@ -47,9 +47,9 @@ void write_line(int fd, const std::string& line) {
     }
 }
 
-UniqueFd listen_on(const std::string& path) {
+Fd listen_on(const std::string& path) {
     UnixSocketAddress addr(path);
-    UniqueFd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+    Fd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
     if (!fd) throw system_error("socket");
     unlink(path.c_str());  // left by a monitor that was SIGKILLed
     if (bind(fd.get(), addr.get(), addr.size()) < 0) throw system_error("bind " + path);
@@ -59,7 +59,7 @@ UniqueFd listen_on(const std::string& path) {
 }
 
 struct Client {
-    UniqueFd fd;
+    Fd fd;
     std::string buffer;
 };
 
@@ -85,11 +85,11 @@ class Monitor {
 
             int out[2], err[2];
             if (pipe2(out, O_CLOEXEC) < 0) throw system_error("pipe2");
-            stdout_ = UniqueFd(out[0]);
-            UniqueFd out_w(out[1]);
+            stdout_ = Fd(out[0]);
+            Fd out_w(out[1]);
             if (pipe2(err, O_CLOEXEC) < 0) throw system_error("pipe2");
-            stderr_ = UniqueFd(err[0]);
-            UniqueFd err_w(err[1]);
+            stderr_ = Fd(err[0]);
+            Fd err_w(err[1]);
             fcntl(stdout_.get(), F_SETFL, O_NONBLOCK);
             fcntl(stderr_.get(), F_SETFL, O_NONBLOCK);
             log_ = std::make_unique<LogWriter>(paths_.log(), options_.log_max_bytes
@@ -116,14 +116,11 @@ class Monitor {
             state_.monitor_pid = getpid();
             write_state(paths_, state_);
             spdlog::info("created container {} (pid {})", meta.id, container_->pid());
-            report(encode_report_ok(container_->pid(), getpid()), true);
+            report(MonitorReply{std::nullopt, container_->pid(), getpid()});
             return true;
-        } catch (const Error& e) {
-            spdlog::error("create failed: {}", e.what());
-            report(encode_report_error(e.kind(), e.what()), false);
         } catch (const std::exception& e) {
             spdlog::error("create failed: {}", e.what());
-            report(encode_report_error(ErrorKind::system, e.what()), false);
+            report(failure_reply(e));
         }
         if (container_) release_container();
         return false;
@@ -157,16 +154,16 @@ class Monitor {
   private:
     // After a success the fd is closed at once; after a failure it stays open until we exit,
     // so that its EOF tells the service it may remove the container's directory.
-    void report(const std::string& line, bool ok) {
+    void report(const MonitorReply& reply) {
         if (options_.sync_fd < 0) return;
-        write_line(options_.sync_fd, line);
-        if (ok) {
+        write_line(options_.sync_fd, encode_reply(reply));
+        if (!reply.error) {
             close(options_.sync_fd);
             options_.sync_fd = -1;
         }
     }
 
-    void read_output(UniqueFd& fd, const char* stream) {
+    void read_output(Fd& fd, const char* stream) {
         if (!fd) return;
         char buf[65536];
         for (;;) {
@@ -206,8 +203,7 @@ class Monitor {
                                           {"syscall", blocked->name}}
                                .dump() +
                            "\n";
-        UniqueFd fd(
-            open(paths_.seccomp_log().c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
+        Fd fd(open(paths_.seccomp_log().c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
         if (!fd) {
             spdlog::error("open {}: {}", paths_.seccomp_log(), strerror(errno));
             return;
@@ -218,10 +214,11 @@ class Monitor {
 
     void accept_clients() {
         for (;;) {
-            UniqueFd fd(accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
+            Fd fd(accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
             if (!fd) return;
             if (clients_.size() >= max_clients) {
-                write_line(fd.get(), encode_reply_error(ErrorKind::system, "monitor busy"));
+                write_line(fd.get(),
+                           encode_reply({Error(ErrorKind::system, EBUSY, "monitor busy")}));
                 continue;
             }
             clients_.push_back({std::move(fd), {}});
@@ -259,13 +256,10 @@ class Monitor {
                 container_->kill(command.signal);
                 spdlog::info("sent signal {}", command.signal);
             }
-            return encode_reply_ok();
-        } catch (const Error& e) {
-            spdlog::warn("{}: {}", line, e.what());
-            return encode_reply_error(e.kind(), e.what());
+            return encode_reply({});
         } catch (const std::exception& e) {
             spdlog::warn("{}: {}", line, e.what());
-            return encode_reply_error(ErrorKind::system, e.what());
+            return encode_reply(failure_reply(e));
         }
     }
 
@@ -351,8 +345,8 @@ class Monitor {
     ContainerPaths paths_;
     std::string id_;
     std::string socket_path_;
-    UniqueFd listener_;
-    UniqueFd stdout_, stderr_;
+    Fd listener_;
+    Fd stdout_, stderr_;
     std::vector<Client> clients_;
     std::unique_ptr<LogWriter> log_;
     std::unique_ptr<CgroupManager> cgroups_;

@@ -7,8 +7,8 @@
 #include <cerrno>
 #include <cstdlib>
 
-#include "truman/daemon/unique_fd.hpp"
 #include "truman/error.hpp"
+#include "truman/fd.hpp"
 
 namespace truman::daemon {
 
@@ -33,7 +33,7 @@ void write_file_atomic(const std::string& path, std::string_view content, int mo
     std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
     // Same directory, hence same filesystem: rename() is then atomic.
     std::string temp = dir + "/." + base + ".tmp.XXXXXX";
-    UniqueFd fd(mkostemp(temp.data(), O_CLOEXEC));
+    Fd fd(mkostemp(temp.data(), O_CLOEXEC));
     if (!fd) throw system_error("create temp file for " + path);
     try {
         if (fchmod(fd.get(), static_cast<mode_t>(mode)) < 0) throw system_error("fchmod " + temp);
@@ -48,7 +48,7 @@ void write_file_atomic(const std::string& path, std::string_view content, int mo
         unlink(temp.c_str());
         throw;
     }
-    UniqueFd dir_fd(open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    Fd dir_fd(open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!dir_fd) throw system_error("open " + dir);
     if (fsync(dir_fd.get()) < 0) throw system_error("fsync " + dir);
 }
@@ -61,7 +61,7 @@ bool is_atomic_temp_name(std::string_view filename) {
 }
 
 std::string read_whole_file(const std::string& path) {
-    UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    Fd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
     if (!fd) {
         int err = errno;
         throw make_error(err == ENOENT ? ErrorKind::not_found : ErrorKind::system, "open " + path,

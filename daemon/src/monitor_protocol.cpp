@@ -10,98 +10,97 @@
 #include <cstring>
 #include <nlohmann/json.hpp>
 
-#include "truman/daemon/unique_fd.hpp"
+#include "truman/fd.hpp"
 
 using nlohmann::json;
 
 namespace truman::daemon {
 
-std::string encode_report_ok(pid_t pid, pid_t monitor_pid) {
-    return json{{"ok", true}, {"pid", pid}, {"monitor_pid", monitor_pid}}.dump() + "\n";
-}
-
-std::string encode_report_error(ErrorKind kind, const std::string& message) {
-    json doc = {{"error", {{"kind", to_string(kind)}, {"message", message}}}};
-    return doc.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
-}
-
-MonitorReport parse_report(const std::string& line) {
-    json doc = json::parse(line, nullptr, false);
-    MonitorReport report;
-    try {
-        if (doc.is_object() && doc.value("ok", false)) {
-            report.ok = true;
-            report.pid = doc.at("pid").get<pid_t>();
-            report.monitor_pid = doc.at("monitor_pid").get<pid_t>();
-            return report;
-        }
-        if (doc.is_object() && doc.contains("error")) {
-            report.kind = error_kind_from_string(doc["error"].at("kind").get<std::string>());
-            report.message = doc["error"].at("message").get<std::string>();
-            return report;
-        }
-    } catch (const json::exception&) {
-    }
-    throw make_error(ErrorKind::system, "monitor sent a malformed report: " + line);
-}
-
-std::string encode_command(const ControlCommand& command) {
-    if (command.verb == ControlCommand::Verb::start) return "start\n";
-    return "kill " + std::to_string(command.signal) + "\n";
-}
-
-ControlCommand parse_command(const std::string& line) {
-    std::string text = line;
-    while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
-    if (text == "start") return {ControlCommand::Verb::start, 0};
-    if (text.rfind("kill ", 0) == 0) {
-        std::string number = text.substr(5);
-        int signal = 0;
-        bool digits = !number.empty() && number.size() <= 3;
-        for (char c : number) {
-            if (c < '0' || c > '9')
-                digits = false;
-            else
-                signal = signal * 10 + (c - '0');
-        }
-        if (!digits || signal < 1 || signal > 64)
-            throw invalid_argument("signal", "\"" + number + "\" is not a signal number 1..64");
-        return {ControlCommand::Verb::kill, signal};
-    }
-    throw invalid_argument("command", "unknown monitor command \"" + text + "\"");
-}
-
-std::string encode_reply_ok() {
-    return "ok\n";
-}
-
-std::string encode_reply_error(ErrorKind kind, const std::string& message) {
-    std::string flat = message;
-    for (char& c : flat)
-        if (c == '\n' || c == '\r') c = ' ';
-    return std::string("error ") + to_string(kind) + " " + flat + "\n";
-}
-
-void check_reply(const std::string& reply) {
-    std::string text = reply;
-    while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
-    if (text == "ok") return;
-    if (text.rfind("error ", 0) == 0) {
-        std::string rest = text.substr(6);
-        auto space = rest.find(' ');
-        std::string kind = rest.substr(0, space);
-        std::string message = space == std::string::npos ? "" : rest.substr(space + 1);
-        ErrorKind k = error_kind_from_string(kind);
-        throw Error(k, k == ErrorKind::not_found ? ENOENT : EINVAL, message);
-    }
-    throw make_error(ErrorKind::system, "monitor sent a malformed reply: " + text);
-}
+namespace {
 
 ErrorKind error_kind_from_string(const std::string& kind) {
     for (ErrorKind k : {ErrorKind::invalid, ErrorKind::not_found, ErrorKind::conflict,
                         ErrorKind::unsupported, ErrorKind::system})
         if (kind == to_string(k)) return k;
-    return ErrorKind::system;
+    return ErrorKind::system;  // from a newer monitor: still an error, and not the caller's
+}
+
+// One line: a message's text may hold anything (paths, container output), so invalid UTF-8
+// is replaced rather than failing the encoding, and JSON escapes every newline.
+std::string encode_line(const json& doc) {
+    return doc.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+}
+
+json parse_line(const std::string& line) {
+    std::string text = line;
+    while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+    return json::parse(text, nullptr, false);
+}
+
+}  // namespace
+
+std::string encode_reply(const MonitorReply& reply) {
+    if (reply.error)
+        return encode_line({{"error",
+                             {{"kind", to_string(reply.error->kind())},
+                              {"errno", reply.error->err()},
+                              {"message", reply.error->what()}}}});
+    json doc = {{"ok", true}};
+    if (reply.pid) doc["pid"] = reply.pid;
+    if (reply.monitor_pid) doc["monitor_pid"] = reply.monitor_pid;
+    return encode_line(doc);
+}
+
+MonitorReply parse_reply(const std::string& line) {
+    json doc = parse_line(line);
+    MonitorReply reply;
+    try {
+        if (doc.is_object() && doc.contains("error")) {
+            const json& error = doc.at("error");
+            reply.error.emplace(error_kind_from_string(error.at("kind").get<std::string>()),
+                                error.at("errno").get<int>(),
+                                error.at("message").get<std::string>());
+            return reply;
+        }
+        if (doc.is_object() && doc.value("ok", false)) {
+            reply.pid = doc.value("pid", pid_t{0});
+            reply.monitor_pid = doc.value("monitor_pid", pid_t{0});
+            return reply;
+        }
+    } catch (const json::exception&) {
+    }
+    throw make_error(ErrorKind::system, "monitor sent a malformed reply: " + line);
+}
+
+void throw_if_failed(const MonitorReply& reply) {
+    if (reply.error) throw *reply.error;
+}
+
+MonitorReply failure_reply(const std::exception& failure) {
+    if (const auto* error = dynamic_cast<const Error*>(&failure)) return {*error};
+    return {Error(ErrorKind::system, 0, failure.what())};
+}
+
+std::string encode_command(const ControlCommand& command) {
+    if (command.verb == ControlCommand::Verb::start) return encode_line({{"command", "start"}});
+    return encode_line({{"command", "kill"}, {"signal", command.signal}});
+}
+
+ControlCommand parse_command(const std::string& line) {
+    json doc = parse_line(line);
+    if (!doc.is_object() || !doc.contains("command") || !doc["command"].is_string())
+        throw invalid_argument("command", "not a monitor command: " + line);
+    std::string verb = doc["command"].get<std::string>();
+    if (verb == "start") return {ControlCommand::Verb::start, 0};
+    if (verb == "kill") {
+        const json* signal = doc.contains("signal") ? &doc["signal"] : nullptr;
+        if (!signal || !signal->is_number_integer() || signal->get<long long>() < 1 ||
+            signal->get<long long>() > 64)
+            throw invalid_argument("signal", (signal ? signal->dump() : std::string("none")) +
+                                                 " is not a signal number 1..64");
+        return {ControlCommand::Verb::kill, signal->get<int>()};
+    }
+    throw invalid_argument("command", "unknown monitor command \"" + verb + "\"");
 }
 
 namespace {
@@ -135,7 +134,7 @@ UnixSocketAddress::UnixSocketAddress(const std::string& path) {
         if (slash == std::string::npos || slash == 0)
             throw make_error(ErrorKind::system, "socket path too long: " + path, ENAMETOOLONG);
         std::string dir = path.substr(0, slash);
-        directory_ = UniqueFd(open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+        directory_ = Fd(open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
         if (!directory_) throw system_error("open " + dir);
         name = "/proc/self/fd/" + std::to_string(directory_.get()) + path.substr(slash);
         if (name.size() >= sizeof addr_.sun_path)
@@ -148,7 +147,7 @@ void send_monitor_command(const std::string& socket_path, const ControlCommand& 
                           int timeout_ms) {
     long long deadline = now_ms() + timeout_ms;
     UnixSocketAddress addr(socket_path);
-    UniqueFd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+    Fd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
     if (!fd) throw system_error("socket");
     if (connect(fd.get(), addr.get(), addr.size()) < 0) {
         if (errno != EINPROGRESS && errno != EAGAIN) throw system_error("connect " + socket_path);
@@ -180,7 +179,7 @@ void send_monitor_command(const std::string& socket_path, const ControlCommand& 
     }
     if (reply.empty())
         throw make_error(ErrorKind::system, "monitor at " + socket_path + " closed without reply");
-    check_reply(reply.substr(0, reply.find('\n')));
+    throw_if_failed(parse_reply(reply.substr(0, reply.find('\n'))));
 }
 
 }  // namespace truman::daemon

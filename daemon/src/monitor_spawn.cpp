@@ -14,8 +14,8 @@
 #include <vector>
 
 #include "truman/daemon/atomic_file.hpp"
-#include "truman/daemon/unique_fd.hpp"
 #include "truman/error.hpp"
+#include "truman/fd.hpp"
 
 #ifndef TRUMAN_MONITOR_INSTALL_PATH
 #define TRUMAN_MONITOR_INSTALL_PATH "/usr/local/libexec/truman/truman-monitor"
@@ -95,13 +95,13 @@ std::string default_monitor_path() {
     return TRUMAN_MONITOR_INSTALL_PATH;
 }
 
-MonitorReport spawn_monitor(const MonitorLaunch& launch) {
+MonitorReply spawn_monitor(const MonitorLaunch& launch) {
     int fds[2];
     if (pipe2(fds, O_CLOEXEC) < 0) throw system_error("pipe2");
-    UniqueFd sync_read(fds[0]), sync_write(fds[1]);
+    Fd sync_read(fds[0]), sync_write(fds[1]);
     if (sync_write.get() == sync_fd_in_monitor) {
         // dup2 onto itself would keep O_CLOEXEC and the monitor would lose the pipe.
-        sync_write = UniqueFd(fcntl(sync_write.get(), F_DUPFD_CLOEXEC, 10));
+        sync_write = Fd(fcntl(sync_write.get(), F_DUPFD_CLOEXEC, 10));
         if (!sync_write) throw system_error("dup sync pipe");
     }
 
@@ -158,8 +158,10 @@ MonitorReport spawn_monitor(const MonitorLaunch& launch) {
                                                 " exited without reporting" +
                                                 (log.empty() ? "" : ": " + log));
     }
-    MonitorReport report = parse_report(line);
-    if (!report.ok && !eof) {
+    MonitorReply reply = parse_reply(line);
+    if (!reply.error && (reply.pid <= 0 || reply.monitor_pid <= 0))
+        throw make_error(ErrorKind::system, "monitor reported success without its pids: " + line);
+    if (reply.error && !eof) {
         // Wait for the failed monitor to be gone (EOF) before the caller removes its files.
         try {
             std::string rest;
@@ -167,7 +169,7 @@ MonitorReport spawn_monitor(const MonitorLaunch& launch) {
         } catch (const Error&) {
         }
     }
-    return report;
+    return reply;
 }
 
 }  // namespace truman::daemon

@@ -19,11 +19,11 @@ struct MonitorLaunch {
     int timeout_ms = 60000;
 };
 
-// Spawn the monitor, reap its short-lived first process, and return its report. After an
-// error report it also waits for the monitor to exit, so the caller can remove the
-// container's directory. Throws truman::Error (system) when the monitor cannot be started
-// or says nothing in time.
-MonitorReport spawn_monitor(const MonitorLaunch& launch);
+// Spawn the monitor, reap its short-lived first process, and return its start-up reply
+// (with both pids, or the error that creating the container failed with). After an error it
+// also waits for the monitor to exit, so the caller can remove the container's directory.
+// Throws truman::Error (system) when the monitor cannot be started or says nothing in time.
+MonitorReply spawn_monitor(const MonitorLaunch& launch);
 
 // The default monitor: truman-monitor next to /proc/self/exe, else the installed one.
 std::string default_monitor_path();

@@ -1,7 +1,5 @@
 // The container service end to end: real monitors, real containers, state on disk, through
 // make_container_service with a temporary state and run directory and a real io_context.
-#include "truman/daemon/service.hpp"
-
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -19,6 +17,7 @@
 
 #include "host_cgroups.hpp"
 #include "test_support.hpp"
+#include "truman/daemon/make_service.hpp"
 #include "truman/daemon/names.hpp"
 #include "truman/daemon/state_store.hpp"
 #include "truman/error.hpp"
@@ -418,6 +417,32 @@ TEST_F(ServiceTest, ErrorsHaveKindsAndLeaveNothing) {
     EXPECT_NE(kind_of([&] { service_->start(nope); }, &message), ErrorKind::conflict);
     EXPECT_NE(message.find("no-such-program"), std::string::npos) << message;
     EXPECT_EQ(wait(nope).status, Status::exited);
+}
+
+// The monitor's error reaches the caller whole: the errno of the step that failed in the
+// container's set-up or exec, not one guessed from the error's kind.
+TEST_F(ServiceTest, MonitorErrorsKeepTheirErrno) {
+    CreateRequest missing_cwd = busybox("true");
+    missing_cwd.spec.process.cwd = "/no-such-directory";
+    try {
+        service_->create(missing_cwd);
+        ADD_FAILURE() << "created with a missing working directory";
+    } catch (const truman::Error& e) {
+        EXPECT_EQ(e.kind(), ErrorKind::invalid) << e.what();
+        EXPECT_EQ(e.err(), ENOENT) << e.what();
+        EXPECT_NE(std::string(e.what()).find("/no-such-directory"), std::string::npos);
+    }
+    CreateRequest missing_program = busybox("");
+    missing_program.spec.process.args = {"/bin/no-such-program"};
+    std::string id = service_->create(missing_program);
+    try {
+        service_->start(id);
+        ADD_FAILURE() << "started a missing program";
+    } catch (const truman::Error& e) {
+        EXPECT_EQ(e.kind(), ErrorKind::invalid) << e.what();
+        EXPECT_EQ(e.err(), ENOENT) << e.what();
+    }
+    EXPECT_EQ(wait(id).status, Status::exited);
 }
 
 TEST_F(ServiceTest, EventsFollowTheLifecycleInOrder) {

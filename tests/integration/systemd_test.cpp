@@ -74,7 +74,7 @@ TEST(Systemd, VerifyCatchesABrokenUnit) {
 }
 
 TEST(Systemd, ServiceKeepsContainersAndTheSocketIsForTheTrumanGroup) {
-    auto service = unit_keys(kBuild + "/client/systemd/trumand.service");
+    auto service = unit_keys(kBuild + "/cmd/trumand/systemd/trumand.service");
     EXPECT_EQ(service["Type"], "notify");
     EXPECT_EQ(service["KillMode"], "process") << "containers' monitors must survive a restart";
     EXPECT_EQ(service["Delegate"], "yes");
@@ -90,7 +90,7 @@ TEST(Systemd, ServiceKeepsContainersAndTheSocketIsForTheTrumanGroup) {
     EXPECT_EQ(service["ExecStart"], cache_value("CMAKE_INSTALL_PREFIX") + "/" +
                                         cache_value("CMAKE_INSTALL_BINDIR") + "/trumand");
 
-    auto socket = unit_keys(kBuild + "/client/systemd/trumand.socket");
+    auto socket = unit_keys(kBuild + "/cmd/trumand/systemd/trumand.socket");
     EXPECT_EQ(socket["ListenStream"], "/run/truman.sock");
     EXPECT_EQ(socket["SocketMode"], "0660");
     EXPECT_EQ(socket["SocketGroup"], "truman");

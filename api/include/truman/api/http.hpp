@@ -12,9 +12,7 @@
 #include <utility>
 #include <vector>
 
-namespace truman::daemon {
-class Subscription;
-}
+#include "truman/daemon/subscription.hpp"
 
 namespace truman::api {
 

@@ -21,11 +21,6 @@ nlohmann::json to_json(const daemon::Event& event);
 nlohmann::json to_json(const daemon::DaemonInfo& info);
 nlohmann::json to_json(const daemon::LogLine& line);
 
-// The wire names of container states: "created", "running", "exited". The API owns its JSON
-// vocabulary (and so links without the service implementation).
-const char* status_name(daemon::Status status) noexcept;
-std::optional<daemon::Status> parse_status(const std::string& name);
-
 // "KILL", "SIGKILL", "sigkill", "9" -> 9. Throws truman::Error (invalid) naming "signal".
 int parse_signal(const std::string& text);
 

@@ -1,51 +1,55 @@
-// How the service and a container's monitor (truman-monitor) talk.
+// How the service and a container's monitor (truman-monitor) talk. Every message is one JSON
+// object on one line, and each kind of message is a type with one encoder and one parser.
 //
-// Start-up: the service passes the write end of a pipe as --sync-fd; the monitor writes one
-// line once the container is created (or creating it failed) and closes it:
-//   {"ok":true,"pid":1234,"monitor_pid":1230}
-//   {"error":{"kind":"invalid","message":"pivot_root: Invalid argument"}}
-// Control: a Unix stream socket <run-dir>/<id>/monitor.sock, one command line per connection,
-// one reply line:  "start" | "kill <signal>"  ->  "ok" | "error <kind> <message>".
+// Start-up: the service passes the write end of a pipe as --sync-fd; once the container is
+// created (or creating it failed) the monitor writes one MonitorReply there.
+// Control: a Unix stream socket <run-dir>/<id>/monitor.sock, one ControlCommand per
+// connection, answered by one MonitorReply.
+//
+//   {"command":"start"}   {"command":"kill","signal":15}
+//   {"ok":true,"pid":1234,"monitor_pid":1230}     (the pids only in the start-up reply)
+//   {"error":{"kind":"system","errno":2,"message":"mount /src on /mnt: No such file or directory"}}
+//
+// A failure carries the truman::Error the monitor caught, whole: its kind, its errno (0 when
+// no system call failed) and its message, which names the failing step. The service throws
+// that same error, so a caller sees exactly what went wrong in the monitor.
 #pragma once
 
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/un.h>
 
+#include <exception>
+#include <optional>
 #include <string>
 
-#include "truman/daemon/unique_fd.hpp"
 #include "truman/error.hpp"
+#include "truman/fd.hpp"
 
 namespace truman::daemon {
 
-struct MonitorReport {
-    bool ok = false;
-    pid_t pid = 0;          // the container's init
-    pid_t monitor_pid = 0;  // the (detached) monitor
-    ErrorKind kind = ErrorKind::system;
-    std::string message;
+struct MonitorReply {
+    std::optional<Error> error;  // nullopt: it worked
+    pid_t pid = 0;               // start-up: the container's init
+    pid_t monitor_pid = 0;       // start-up: the (detached) monitor
 };
-
-std::string encode_report_ok(pid_t pid, pid_t monitor_pid);
-std::string encode_report_error(ErrorKind kind, const std::string& message);
-// Throws truman::Error (system) for a line that is not a report.
-MonitorReport parse_report(const std::string& line);
+std::string encode_reply(const MonitorReply& reply);
+// Throws truman::Error (system) for a line that is not a reply.
+MonitorReply parse_reply(const std::string& line);
+// Throws the reply's error, if it carries one.
+void throw_if_failed(const MonitorReply& reply);
+// The reply for a failure caught in the monitor: a truman::Error as it is, anything else as a
+// system error with its what().
+MonitorReply failure_reply(const std::exception& failure);
 
 struct ControlCommand {
     enum class Verb { start, kill } verb = Verb::start;
     int signal = 0;
 };
 std::string encode_command(const ControlCommand& command);
-// Throws truman::Error (invalid) for an unknown verb or a signal outside 1..64.
+// Throws truman::Error (invalid) for a malformed line, an unknown verb or a signal outside
+// 1..64.
 ControlCommand parse_command(const std::string& line);
-
-std::string encode_reply_ok();
-std::string encode_reply_error(ErrorKind kind, const std::string& message);
-// Does nothing for "ok"; throws the reply's error as truman::Error (kind and message).
-void check_reply(const std::string& reply);
-
-ErrorKind error_kind_from_string(const std::string& kind);  // unknown -> system
 
 // The address of a Unix socket at path, whatever its length. sun_path holds 107 bytes, and
 // <run-dir>/<64-hex id>/monitor.sock outgrows it for a run dir of more than ~28 characters;
@@ -60,11 +64,12 @@ class UnixSocketAddress {
 
   private:
     sockaddr_un addr_{};
-    UniqueFd directory_;
+    Fd directory_;
 };
 
-// Connect to a monitor's control socket, send one command and return once it replied "ok";
-// throws its error, or truman::Error (system) if it cannot be reached within timeout_ms.
+// Connect to a monitor's control socket, send one command and return once it replied that it
+// worked; throws its error, or truman::Error (system) if it cannot be reached within
+// timeout_ms.
 void send_monitor_command(const std::string& socket_path, const ControlCommand& command,
                           int timeout_ms = 10000);
 

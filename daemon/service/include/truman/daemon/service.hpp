@@ -1,29 +1,34 @@
 // The container service: everything trumand does, with no knowledge of HTTP. The API layer
 // (api/) maps requests onto these calls; a second front-end could reuse them untouched.
+// This header, with subscription.hpp and container_name.hpp, is the service's interface
+// (the truman_service library): front-ends depend on it, never on the implementation in
+// daemon/ (truman_daemon, made by make_service.hpp), which only the composition root sees.
 //
 // Threading: the service is safe to call from several threads. Calls that can take long
 // (wait, following logs, events) never block: they take a callback that is invoked later on
-// the io_context the service was built with.
+// the service's io_context.
 #pragma once
 
 #include <sys/types.h>
 
-#include <boost/asio/io_context.hpp>
 #include <chrono>
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "truman/daemon/subscription.hpp"
 #include "truman/spec.hpp"
 
 namespace truman::daemon {
 
 enum class Status { created, running, exited };
+// The names of the states, "created", "running", "exited": the API's and state.json's.
 const char* to_string(Status status) noexcept;
-std::optional<Status> status_from_string(const std::string& s);
+std::optional<Status> status_from_string(const std::string& name);
 
 struct ContainerState {
     Status status = Status::created;
@@ -79,23 +84,6 @@ struct DaemonInfo {
     size_t created = 0, running = 0, exited = 0;
 };
 
-// Cancels a stream (logs, events) when destroyed or cancel()ed.
-class Subscription {
-  public:
-    virtual ~Subscription() = default;
-    virtual void cancel() = 0;
-};
-
-struct ServiceOptions {
-    std::string state_dir = "/var/lib/truman";
-    std::string run_dir = "/run/truman";
-    std::string monitor_path;  // truman-monitor binary; default: next to /proc/self/exe
-    // Added by the daemon: the static busybox the default image "busybox" is built from, and
-    // the cap of each container.log (0 = 10 MiB; one rotated file is kept besides).
-    std::string busybox_path = "/bin/busybox";
-    uint64_t log_max_bytes = 0;
-};
-
 class ContainerService {
   public:
     virtual ~ContainerService() = default;
@@ -123,10 +111,5 @@ class ContainerService {
     virtual std::unique_ptr<Subscription> events(std::function<void(const Event&)> on_event) = 0;
     virtual DaemonInfo info() = 0;
 };
-
-// The real service, backed by per-container monitor processes and state on disk. Finds every
-// container again from disk when constructed (after a restart).
-std::unique_ptr<ContainerService> make_container_service(boost::asio::io_context& io,
-                                                         const ServiceOptions& options);
 
 }  // namespace truman::daemon

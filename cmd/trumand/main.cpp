@@ -18,7 +18,7 @@
 #include "sd_notify.hpp"
 #include "truman/api/handlers.hpp"
 #include "truman/api/server.hpp"
-#include "truman/daemon/service.hpp"
+#include "truman/daemon/make_service.hpp"
 #include "truman/error.hpp"
 
 namespace {

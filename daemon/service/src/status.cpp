@@ -14,10 +14,9 @@ const char* to_string(Status status) noexcept {
     return "exited";
 }
 
-std::optional<Status> status_from_string(const std::string& s) {
-    if (s == "created") return Status::created;
-    if (s == "running") return Status::running;
-    if (s == "exited") return Status::exited;
+std::optional<Status> status_from_string(const std::string& name) {
+    for (Status status : {Status::created, Status::running, Status::exited})
+        if (name == to_string(status)) return status;
     return std::nullopt;
 }
 

@@ -11,24 +11,16 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
-#include <utility>
 #include <vector>
 
 #include "truman/error.hpp"
+#include "truman/fd.hpp"
 
 namespace truman::trumand {
 
 namespace {
 
 constexpr int kListenFdsStart = 3;  // SD_LISTEN_FDS_START
-
-struct Fd {
-    int fd = -1;
-    ~Fd() {
-        if (fd >= 0) close(fd);
-    }
-    int release() { return std::exchange(fd, -1); }
-};
 
 sockaddr_un unix_address(const std::string& path) {
     sockaddr_un addr{};
@@ -50,10 +42,10 @@ void remove_stale_socket(const std::string& path) {
     }
     if (!S_ISSOCK(st.st_mode))
         throw make_error(ErrorKind::conflict, path + " exists and is not a socket");
-    Fd probe{socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)};
-    if (probe.fd < 0) throw system_error("socket");
+    Fd probe(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    if (!probe) throw system_error("socket");
     sockaddr_un addr = unix_address(path);
-    if (connect(probe.fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0)
+    if (connect(probe.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0)
         throw make_error(ErrorKind::conflict, "another daemon is listening on " + path);
     if (errno != ECONNREFUSED)
         throw make_error(ErrorKind::conflict, "cannot tell whether " + path + " is in use", errno);
@@ -92,19 +84,19 @@ BoundSocket bind_socket(const std::string& path, const std::string& group_name) 
         result.group = gr->gr_gid;
         result.mode = 0660;
     }
-    Fd fd{socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)};
-    if (fd.fd < 0) throw system_error("socket");
+    Fd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    if (!fd) throw system_error("socket");
     // bind() creates the file with 0777 & ~umask: tighten the umask around it so that there is
     // no moment in which the socket is open to everyone.
     mode_t old = umask(0177);
-    int rc = bind(fd.fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    int rc = bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr);
     int err = errno;
     umask(old);
     if (rc != 0) throw system_error("bind " + path, err);
     if (result.group && chown(path.c_str(), static_cast<uid_t>(-1), *result.group) != 0)
         throw system_error("chown " + path);
     if (chmod(path.c_str(), result.mode) != 0) throw system_error("chmod " + path);
-    if (listen(fd.fd, SOMAXCONN) != 0) throw system_error("listen " + path);
+    if (listen(fd.get(), SOMAXCONN) != 0) throw system_error("listen " + path);
     result.fd = fd.release();
     return result;
 }

@@ -10,6 +10,8 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "truman/fd.hpp"
+
 namespace truman::trumand {
 
 bool sd_notify(const std::string& state) {
@@ -28,17 +30,15 @@ bool sd_notify(const std::string& state) {
     if (target[0] == '@') addr.sun_path[0] = '\0';
     socklen_t addr_len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + length +
                                                 (target[0] == '@' ? 0 : 1));
-    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
+    Fd fd(socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    if (!fd) {
         spdlog::warn("sd_notify: socket: {}", std::strerror(errno));
         return false;
     }
-    ssize_t sent = sendto(fd, state.data(), state.size(), MSG_NOSIGNAL,
+    ssize_t sent = sendto(fd.get(), state.data(), state.size(), MSG_NOSIGNAL,
                           reinterpret_cast<const sockaddr*>(&addr), addr_len);
-    int err = errno;
-    close(fd);
     if (sent < 0) {
-        spdlog::warn("sd_notify {} to {}: {}", state, target, std::strerror(err));
+        spdlog::warn("sd_notify {} to {}: {}", state, target, std::strerror(errno));
         return false;
     }
     return true;

@@ -1,0 +1,30 @@
+// The container service trumand runs: ContainerService (service.hpp) backed by one
+// truman-monitor process per container and by state on disk. Only a composition root (cmd/)
+// and the service's own tests make one; front-ends get a ContainerService&.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "truman/daemon/service.hpp"
+
+namespace truman::daemon {
+
+struct ServiceOptions {
+    std::string state_dir = "/var/lib/truman";
+    std::string run_dir = "/run/truman";
+    std::string monitor_path;  // truman-monitor binary; default: next to /proc/self/exe
+    // Added by the daemon: the static busybox the default image "busybox" is built from, and
+    // the cap of each container.log (0 = 10 MiB; one rotated file is kept besides).
+    std::string busybox_path = "/bin/busybox";
+    uint64_t log_max_bytes = 0;
+};
+
+// Finds every container again from disk when constructed (after a restart). Callbacks run on
+// io.
+std::unique_ptr<ContainerService> make_container_service(boost::asio::io_context& io,
+                                                         const ServiceOptions& options);
+
+}  // namespace truman::daemon

@@ -1,0 +1,122 @@
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+
+#include <boost/asio/post.hpp>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "monitor_spawn.hpp"
+#include "truman/daemon/atomic_file.hpp"
+#include "truman/daemon/image_store.hpp"
+#include "truman/daemon/names.hpp"
+#include "truman/daemon/time_format.hpp"
+#include "truman/error.hpp"
+#include "verbs.hpp"
+
+namespace fs = std::filesystem;
+
+namespace truman::daemon::verbs {
+
+namespace {
+
+// The root an image container overlays, or "" for a container on a given rootfs (checked
+// here). Errors name "rootfs": what the API calls spec.root.path for a container without an
+// image.
+std::string checked_root(const ContainerRegistry& registry, const CreateRequest& request) {
+    const ContainerSpec& spec = request.spec;
+    if (request.name) validate_name(*request.name);
+    if (!request.image.empty() && !spec.root.path.empty())
+        throw invalid_argument("image", "give an image or a rootfs, not both");
+    if (request.image.empty() && spec.root.path.empty())
+        throw invalid_argument("image", "give an image or a rootfs");
+    if (spec.root.overlay)
+        throw invalid_argument("root.overlay", "is set by the daemon for image containers");
+    if (!request.image.empty()) {
+        auto found = find_image(registry.images_dir(), request.image);
+        if (!found) throw Error(ErrorKind::not_found, ENOENT, "no such image: " + request.image);
+        return *found;
+    }
+    if (spec.root.path[0] != '/') throw invalid_argument("rootfs", "must be an absolute path");
+    struct stat st {};
+    if (stat(spec.root.path.c_str(), &st) < 0) {
+        int err = errno;
+        throw make_error(err == ENOENT ? ErrorKind::not_found : ErrorKind::system,
+                         "rootfs: " + spec.root.path, err);
+    }
+    if (!S_ISDIR(st.st_mode))
+        throw invalid_argument("rootfs", spec.root.path + " is not a directory");
+    return "";
+}
+
+}  // namespace
+
+std::string create(ContainerRegistry& registry, const CreateRequest& request) {
+    std::string image_rootfs = checked_root(registry, request);
+    ContainerSpec spec = request.spec;
+
+    std::string id = generate_id();
+    std::string name = registry.reserve_name(request.name);
+    ContainerPaths paths = registry.paths_of(id);
+    // Undo everything unless the monitor reported success.
+    struct Cleanup {
+        ContainerRegistry& registry;
+        std::string name, dir;
+        bool armed = true;
+        ~Cleanup() {
+            if (!armed) return;
+            std::error_code ec;
+            fs::remove_all(dir, ec);
+            if (ec) spdlog::error("create {}: remove {}: {}", name, dir, ec.message());
+            registry.lock().release_name(name);
+        }
+    } cleanup{registry, name, paths.dir()};
+
+    if (mkdir(paths.dir().c_str(), 0700) < 0) throw system_error("mkdir " + paths.dir());
+    if (!image_rootfs.empty()) {
+        for (const auto& d : {paths.upper(), paths.work(), paths.rootfs()})
+            if (mkdir(d.c_str(), 0755) < 0) throw system_error("mkdir " + d);
+        spec.root.path = paths.rootfs();
+        spec.root.overlay = Overlay{image_rootfs, paths.upper(), paths.work()};
+    }
+    // Like Docker: a container's hostname is its short id unless told otherwise.
+    if (spec.hostname.empty() && spec.has_namespace(NamespaceType::uts))
+        spec.hostname = id.substr(0, 12);
+    validate(spec);
+
+    ContainerMeta meta{id, name, request.image, spec.root.path, spec.process.args, rfc3339_now()};
+    write_file_atomic(paths.config(), spec_to_json(spec).dump(2) + "\n");
+    write_meta(paths, meta);
+
+    MonitorLaunch launch;
+    launch.monitor_path = registry.options().monitor_path;
+    launch.container_dir = paths.dir();
+    launch.run_dir = registry.run_dir_of(id);
+    launch.log_file = paths.monitor_log();
+    launch.log_max_bytes = registry.options().log_max_bytes;
+    MonitorReply report = spawn_monitor(launch);
+    throw_if_failed(report);
+
+    {
+        auto locked = registry.lock();
+        Entry& entry = locked.insert(meta);
+        try {
+            entry.stored = read_state(paths);
+        } catch (const Error& e) {
+            spdlog::error("{}: {}", id, e.what());
+            entry.stored.state.status = Status::created;
+            entry.stored.state.pid = report.pid;
+            entry.stored.monitor_pid = report.monitor_pid;
+        }
+        locked.release_name(name);
+        cleanup.armed = false;
+        locked.publish("create", meta);
+        if (!locked.watch(id, entry))
+            boost::asio::post(registry.io(), [registry = registry.shared_from_this(), id] {
+                registry->monitor_exited(id, nullptr);
+            });
+    }
+    spdlog::info("created container {} ({})", id, name);
+    return id;
+}
+
+}  // namespace truman::daemon::verbs

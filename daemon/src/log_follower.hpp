@@ -1,0 +1,23 @@
+// Streaming a container's log (container.log.1, then container.log) to a logs() caller.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "truman/daemon/service.hpp"
+
+namespace truman::daemon {
+
+// Delivers the lines of log_path that options select, in order, on the io_context; then,
+// unless following, calls on_end. When following, it keeps delivering what the monitor
+// appends until container_done() says the container has exited (or is gone), and calls
+// on_end after the last line.
+std::unique_ptr<Subscription> follow_log(boost::asio::io_context& io, std::string log_path,
+                                         const LogOptions& options,
+                                         std::function<bool()> container_done,
+                                         std::function<void(const LogLine&)> on_line,
+                                         std::function<void()> on_end);
+
+}  // namespace truman::daemon

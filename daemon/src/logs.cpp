@@ -1,0 +1,19 @@
+#include "log_follower.hpp"
+#include "verbs.hpp"
+
+namespace truman::daemon::verbs {
+
+std::unique_ptr<Subscription> logs(ContainerRegistry& registry, const std::string& ref,
+                                   const LogOptions& options,
+                                   std::function<void(const LogLine&)> on_line,
+                                   std::function<void()> on_end) {
+    std::string id = registry.lock().find(ref).meta.id;
+    auto done = [registry = registry.weak_from_this(), id] {
+        auto alive = registry.lock();
+        return !alive || alive->exited(id);
+    };
+    return follow_log(registry.io(), registry.paths_of(id).log(), options, std::move(done),
+                      std::move(on_line), std::move(on_end));
+}
+
+}  // namespace truman::daemon::verbs

@@ -1,0 +1,254 @@
+// The service never touches a container's processes itself: it asks the container's monitor
+// (control socket) and watches the monitor's exit (pidfd), after which the monitor's
+// state.json holds the container's final state.
+#include "registry.hpp"
+
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+
+#include <boost/asio/post.hpp>
+#include <filesystem>
+
+#include "callbacks.hpp"
+#include "monitor_spawn.hpp"
+#include "truman/daemon/image_store.hpp"
+#include "truman/daemon/names.hpp"
+#include "truman/daemon/time_format.hpp"
+#include "truman/error.hpp"
+
+namespace asio = boost::asio;
+namespace fs = std::filesystem;
+
+namespace truman::daemon {
+
+namespace {
+
+void close_watch(Entry& entry) {
+    if (!entry.monitor) return;
+    entry.monitor->close();
+    entry.monitor.reset();
+}
+
+}  // namespace
+
+ContainerRegistry::ContainerRegistry(asio::io_context& io, ServiceOptions options)
+    : io_(io), options_(std::move(options)), events_(std::make_shared<EventBus>(io)) {
+    if (options_.monitor_path.empty()) options_.monitor_path = default_monitor_path();
+    containers_dir_ = options_.state_dir + "/containers";
+    images_dir_ = options_.state_dir + "/images";
+}
+
+void ContainerRegistry::open() {
+    for (const auto& dir : {options_.state_dir, containers_dir_, images_dir_, options_.run_dir}) {
+        std::error_code ec;
+        fs::create_directories(dir, ec);
+        if (ec) throw make_error(ErrorKind::system, "create " + dir, ec.value());
+    }
+    chmod(options_.state_dir.c_str(), 0700);
+    chmod(options_.run_dir.c_str(), 0700);
+    try {
+        ensure_busybox_image(images_dir_, options_.busybox_path);
+    } catch (const std::exception& e) {
+        spdlog::error("image busybox unavailable: {}", e.what());
+    }
+    try {
+        cgroups_ = detect_cgroups();
+        cgroup_mode_ = to_string(cgroups_->mode());
+    } catch (const std::exception& e) {
+        spdlog::error("cgroups: {}", e.what());
+        cgroup_mode_ = "unknown";
+    }
+    std::vector<std::string> gone;
+    std::vector<StoredContainer> stored = load_containers(containers_dir_);
+    for (auto& c : stored) {
+        if (!c.incomplete) continue;
+        // trumand died during create(): nobody knows this id, and its monitor (if any) may
+        // still be writing state.json. Stop it; the container is recorded as exited
+        // (monitor_exited below) so that it shows up and can be removed.
+        spdlog::error("container {}: creation was interrupted; abandoning it", c.meta.id);
+        kill_stray_monitor(c.meta.id);
+        c.state.state.status = Status::created;
+        c.state.monitor_pid = 0;
+    }
+    {
+        auto locked = lock();
+        for (auto& c : stored) {
+            std::string id = c.meta.id;
+            Entry& entry = entries_[id];
+            entry.meta = std::move(c.meta);
+            entry.stored = std::move(c.state);
+            if (entry.stored.state.status == Status::exited) {
+                entry.exit_handled = true;
+                continue;
+            }
+            if (!locked.watch(id, entry)) gone.push_back(id);
+        }
+    }
+    for (const auto& id : gone) monitor_exited(id, nullptr);
+    std::lock_guard lock(mutex_);
+    spdlog::info("loaded {} containers from {}", entries_.size(), containers_dir_);
+}
+
+void ContainerRegistry::close() {
+    std::lock_guard lock(mutex_);
+    closed_ = true;
+    auto shutting_down = std::make_exception_ptr(
+        make_error(ErrorKind::system, "the container service is shutting down"));
+    for (auto& [id, entry] : entries_) {
+        close_watch(entry);
+        for (auto& waiter : entry.waiters)
+            asio::post(io_,
+                       [waiter = std::move(waiter), shutting_down, state = entry.stored.state] {
+                           call_safely("wait", waiter, shutting_down, state);
+                       });
+        entry.waiters.clear();
+    }
+    events_->close();
+}
+
+Entry& ContainerRegistry::Locked::find(const std::string& ref) {
+    std::vector<IdAndName> all;
+    all.reserve(registry_.entries_.size());
+    for (const auto& [id, entry] : registry_.entries_) all.push_back({id, entry.meta.name});
+    return registry_.entries_.at(resolve_ref(ref, all));
+}
+
+Entry* ContainerRegistry::Locked::find_id(const std::string& id) {
+    if (registry_.closed_) return nullptr;
+    auto it = registry_.entries_.find(id);
+    return it == registry_.entries_.end() ? nullptr : &it->second;
+}
+
+Entry& ContainerRegistry::Locked::insert(const ContainerMeta& meta) {
+    Entry& entry = registry_.entries_[meta.id];
+    entry.meta = meta;
+    return entry;
+}
+
+void ContainerRegistry::Locked::erase(const std::string& id) {
+    auto it = registry_.entries_.find(id);
+    if (it == registry_.entries_.end()) return;
+    close_watch(it->second);
+    registry_.entries_.erase(it);
+}
+
+void ContainerRegistry::Locked::release_name(const std::string& name) {
+    registry_.reserved_names_.erase(name);
+}
+
+bool ContainerRegistry::Locked::watch(const std::string& id, Entry& entry) {
+    entry.monitor = MonitorWatch::open(registry_.io_, entry.stored.monitor_pid, id);
+    if (!entry.monitor) return false;
+    entry.monitor->start([self = registry_.shared_from_this(), id](const MonitorWatch* watch) {
+        self->monitor_exited(id, watch);
+    });
+    return true;
+}
+
+// Each subscriber has its own strand: its events arrive in publish order.
+void ContainerRegistry::Locked::publish(const std::string& type, const ContainerMeta& meta,
+                                        std::optional<int> exit_code) {
+    registry_.events_->publish(Event{rfc3339_now(), type, meta.id, meta.name, exit_code});
+}
+
+std::string ContainerRegistry::reserve_name(const std::optional<std::string>& wanted) {
+    std::lock_guard lock(mutex_);
+    auto taken = [&](const std::string& name) -> const Entry* {
+        for (const auto& [other, entry] : entries_)
+            if (entry.meta.name == name) return &entry;
+        return nullptr;
+    };
+    std::string name;
+    if (wanted) {
+        name = *wanted;
+        if (const Entry* other = taken(name))
+            throw Error(ErrorKind::conflict, EEXIST,
+                        "name: \"" + name + "\" is already in use by container " +
+                            other->meta.id.substr(0, 12));
+        if (reserved_names_.count(name))
+            throw Error(ErrorKind::conflict, EEXIST,
+                        "name: \"" + name + "\" is being used by a container being created");
+    } else {
+        name = generate_name([&](const std::string& n) {
+            return taken(n) != nullptr || reserved_names_.count(n) > 0;
+        });
+    }
+    reserved_names_.insert(name);
+    return name;
+}
+
+void ContainerRegistry::monitor_exited(const std::string& id, const MonitorWatch* watch) {
+    std::vector<WaitCallback> waiters;
+    ContainerState state;
+    {
+        auto locked = lock();
+        if (closed_) return;
+        auto it = entries_.find(id);
+        if (it == entries_.end()) return;
+        Entry& entry = it->second;
+        if (watch && entry.monitor.get() != watch) return;
+        close_watch(entry);
+        if (entry.exit_handled) return;
+        bool start_unpublished = entry.stored.state.status == Status::created;
+        ContainerPaths paths = paths_of(id);
+        try {
+            entry.stored = read_state(paths);
+        } catch (const Error& e) {
+            spdlog::error("{}: {}", id, e.what());
+        }
+        if (entry.stored.state.status != Status::exited) {
+            // SIGKILLed, or crashed: nobody recorded the exit. The container's own processes
+            // may live on without it; destroy_leftover_cgroup ends them.
+            spdlog::error("container {}: monitor {} died without recording the exit", id,
+                          entry.stored.monitor_pid);
+            entry.stored.state.status = Status::exited;
+            entry.stored.state.exit_code = -1;
+            entry.stored.state.pid = 0;
+            entry.stored.state.finished_at = rfc3339_now();
+            entry.stored.reason = "monitor died without recording the exit";
+            try {
+                write_state(paths, entry.stored);
+            } catch (const Error& e) {
+                spdlog::error("{}: {}", id, e.what());
+            }
+            needs_cgroup_cleanup_.insert(id);
+        }
+        entry.exit_handled = true;
+        waiters = std::move(entry.waiters);
+        entry.waiters.clear();
+        state = entry.stored.state;
+        // Published under the lock so that subscribers see start, oom, die in order.
+        if (start_unpublished && !state.started_at.empty()) locked.publish("start", entry.meta);
+        if (state.oom_killed) locked.publish("oom", entry.meta);
+        locked.publish("die", entry.meta, state.exit_code);
+    }
+    destroy_leftover_cgroup(id);
+    for (auto& waiter : waiters)
+        asio::post(io_, [waiter = std::move(waiter), state] {
+            call_safely("wait", waiter, nullptr, state);
+        });
+}
+
+void ContainerRegistry::destroy_leftover_cgroup(const std::string& id) {
+    {
+        std::lock_guard lock(mutex_);
+        if (!needs_cgroup_cleanup_.erase(id)) return;
+    }
+    if (!cgroups_) return;
+    try {
+        if (auto cgroup = cgroups_->open(id)) {
+            cgroup->kill_all();
+            cgroup->destroy();
+        }
+    } catch (const std::exception& e) {
+        spdlog::error("container {}: cgroup cleanup: {}", id, e.what());
+    }
+}
+
+bool ContainerRegistry::exited(const std::string& id) {
+    std::lock_guard lock(mutex_);
+    auto it = entries_.find(id);
+    return closed_ || it == entries_.end() || it->second.exit_handled;
+}
+
+}  // namespace truman::daemon

@@ -1,0 +1,121 @@
+// The containers the service knows, mirrored from <state-dir>/containers (and found there
+// again after a restart), and what every verb shares: the io_context, the options, the
+// cgroups and the event bus. The verbs themselves (verbs.hpp) are functions over it.
+//
+// One mutex guards every entry, and every look at one goes through a Locked view that holds
+// it. Events are published only through that view, so subscribers see a container's events
+// in the order its state changed. No monitor command and no wait happens under the lock.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <exception>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "event_bus.hpp"
+#include "monitor_watch.hpp"
+#include "truman/cgroups.hpp"
+#include "truman/daemon/make_service.hpp"
+#include "truman/daemon/state_store.hpp"
+
+namespace truman::daemon {
+
+using WaitCallback = std::function<void(std::exception_ptr, ContainerState)>;
+
+struct Entry {
+    ContainerMeta meta;
+    StoredState stored;
+    std::shared_ptr<MonitorWatch> monitor;  // null once the monitor is gone
+    std::vector<WaitCallback> waiters;
+    bool exit_handled = false;  // die event published, waiters completed
+    bool removing = false;
+};
+
+class ContainerRegistry : public std::enable_shared_from_this<ContainerRegistry> {
+  public:
+    ContainerRegistry(boost::asio::io_context& io, ServiceOptions options);
+
+    // Loads every container from disk and watches the monitors still running. Separate from
+    // the constructor: watching needs shared_from_this().
+    void open();
+    // The service object is going away; handlers still queued must not act any more. The
+    // containers and their monitors carry on: a new registry finds them again.
+    void close();
+
+    class Locked {
+      public:
+        // The container ref means (id, name or id prefix); throws truman::Error (resolve_ref).
+        Entry& find(const std::string& ref);
+        // The container with this id; nullptr once it is removed or the registry is closed.
+        Entry* find_id(const std::string& id);
+        const std::map<std::string, Entry>& entries() const { return registry_.entries_; }
+
+        // A container whose monitor just reported it created (create).
+        Entry& insert(const ContainerMeta& meta);
+        void erase(const std::string& id);
+        // The name reserved by reserve_name() is in use by an entry now, or free again.
+        void release_name(const std::string& name);
+        // Watch the monitor of entry; false if it is gone already.
+        bool watch(const std::string& id, Entry& entry);
+        void publish(const std::string& type, const ContainerMeta& meta,
+                     std::optional<int> exit_code = std::nullopt);
+
+      private:
+        friend class ContainerRegistry;
+        explicit Locked(ContainerRegistry& registry)
+            : registry_(registry), lock_(registry.mutex_) {}
+        ContainerRegistry& registry_;
+        std::lock_guard<std::mutex> lock_;
+    };
+    Locked lock() { return Locked(*this); }
+
+    // The name for a container being created: wanted, unless taken (truman::Error, conflict),
+    // or a generated one. Held until release_name().
+    std::string reserve_name(const std::optional<std::string>& wanted);
+
+    // The monitor of id is gone (watch is the one that saw it, nullptr when found some other
+    // way). Its state.json is final now: record the exit, complete the waiters, tell
+    // subscribers. Does nothing the second time.
+    void monitor_exited(const std::string& id, const MonitorWatch* watch);
+    // After a monitor died without recording the exit, its container's processes may live on
+    // in its cgroup: end them and remove it.
+    void destroy_leftover_cgroup(const std::string& id);
+    // For a following log reader: has the container exited (or been removed)?
+    bool exited(const std::string& id);
+
+    std::unique_ptr<Subscription> subscribe(std::function<void(const Event&)> on_event) {
+        return events_->subscribe(std::move(on_event));
+    }
+
+    boost::asio::io_context& io() const { return io_; }
+    const ServiceOptions& options() const { return options_; }
+    const std::string& images_dir() const { return images_dir_; }
+    const std::string& cgroup_mode() const { return cgroup_mode_; }
+    ContainerPaths paths_of(const std::string& id) const {
+        return ContainerPaths(containers_dir_ + "/" + id);
+    }
+    std::string run_dir_of(const std::string& id) const { return options_.run_dir + "/" + id; }
+    std::string socket_of(const std::string& id) const { return run_dir_of(id) + "/monitor.sock"; }
+
+  private:
+    boost::asio::io_context& io_;
+    ServiceOptions options_;
+    std::string containers_dir_, images_dir_;
+    std::unique_ptr<CgroupManager> cgroups_;
+    std::string cgroup_mode_;
+    std::shared_ptr<EventBus> events_;
+
+    std::mutex mutex_;
+    std::map<std::string, Entry> entries_;
+    std::set<std::string> reserved_names_;
+    std::set<std::string> needs_cgroup_cleanup_;
+    bool closed_ = false;
+};
+
+}  // namespace truman::daemon

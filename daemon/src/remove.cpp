@@ -1,0 +1,71 @@
+#include <signal.h>
+#include <spdlog/spdlog.h>
+
+#include <filesystem>
+
+#include "truman/daemon/monitor_protocol.hpp"
+#include "truman/error.hpp"
+#include "verbs.hpp"
+
+namespace fs = std::filesystem;
+
+namespace truman::daemon::verbs {
+
+void remove(ContainerRegistry& registry, const std::string& ref, bool force) {
+    std::string id;
+    Fd monitor;
+    {
+        auto locked = registry.lock();
+        Entry& entry = locked.find(ref);
+        Status status = entry.stored.state.status;
+        if (entry.removing)
+            throw Error(ErrorKind::conflict, EBUSY,
+                        "container " + entry.meta.name + " is already being removed");
+        if (status == Status::running && !force)
+            throw Error(
+                ErrorKind::conflict, EBUSY,
+                "container " + entry.meta.name + " is running: stop it first or remove with force");
+        if (entry.monitor) {
+            monitor = entry.monitor->dup_pidfd();
+            if (!monitor) throw system_error("dup monitor pidfd");
+        }
+        entry.removing = true;
+        id = entry.meta.id;
+    }
+    std::string dir = registry.paths_of(id).dir();
+    try {
+        if (monitor) {
+            // A created container is parked in its namespaces: the monitor kills and destroys
+            // it just like a running one.
+            try {
+                send_monitor_command(registry.socket_of(id), {ControlCommand::Verb::kill, SIGKILL});
+            } catch (const Error& e) {
+                spdlog::warn("remove {}: kill: {}", id, e.what());  // exiting already
+            }
+            if (!wait_for_exit(monitor.get(), monitor_exit_timeout_ms))
+                throw make_error(ErrorKind::system, "remove " + id + ": monitor did not exit",
+                                 ETIMEDOUT);
+            monitor.reset();
+            registry.monitor_exited(id, nullptr);
+        }
+        std::error_code ec;
+        fs::remove_all(dir, ec);
+        if (ec) throw make_error(ErrorKind::system, "remove " + dir, ec.value());
+        fs::remove_all(registry.run_dir_of(id), ec);
+    } catch (...) {
+        auto locked = registry.lock();
+        if (Entry* entry = locked.find_id(id)) entry->removing = false;
+        throw;
+    }
+    registry.destroy_leftover_cgroup(id);
+    {
+        auto locked = registry.lock();
+        if (Entry* entry = locked.find_id(id)) {
+            locked.publish("destroy", entry->meta);
+            locked.erase(id);
+        }
+    }
+    spdlog::info("removed container {}", id);
+}
+
+}  // namespace truman::daemon::verbs

@@ -1,0 +1,50 @@
+// The service's verbs, one file each, as functions over the registry; the facade
+// (service.cpp) forwards ContainerService's calls to them. Each throws truman::Error; a ref is
+// an id, a name or an id prefix of at least 4 characters.
+#pragma once
+
+#include <chrono>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "registry.hpp"
+#include "truman/daemon/service.hpp"
+
+namespace truman::daemon::verbs {
+
+// create.cpp: check the request, lay out the container's directory, and have a new monitor
+// create the container; undone whole unless the monitor reports it created.
+std::string create(ContainerRegistry& registry, const CreateRequest& request);
+
+// start.cpp
+void start(ContainerRegistry& registry, const std::string& ref);
+
+// kill.cpp
+void kill(ContainerRegistry& registry, const std::string& ref, int signal);
+
+// stop.cpp: SIGTERM, SIGKILL after timeout; done once it has exited.
+void stop(ContainerRegistry& registry, const std::string& ref, std::chrono::seconds timeout,
+          std::function<void(std::exception_ptr)> done);
+
+// remove.cpp: a running container only with force; waits for its monitor to be gone.
+void remove(ContainerRegistry& registry, const std::string& ref, bool force);
+
+// wait.cpp
+void wait(ContainerRegistry& registry, const std::string& ref, WaitCallback done);
+
+// logs.cpp
+std::unique_ptr<Subscription> logs(ContainerRegistry& registry, const std::string& ref,
+                                   const LogOptions& options,
+                                   std::function<void(const LogLine&)> on_line,
+                                   std::function<void()> on_end);
+
+// inspect.cpp: what the registry holds now.
+std::vector<ContainerInfo> list(ContainerRegistry& registry, std::optional<Status> filter);
+ContainerInfo inspect(ContainerRegistry& registry, const std::string& ref);
+DaemonInfo info(ContainerRegistry& registry);
+
+}  // namespace truman::daemon::verbs
