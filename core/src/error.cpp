@@ -26,7 +26,11 @@ Error make_error(ErrorKind kind, const std::string& what, int err) {
 }
 
 Error invalid_argument(const std::string& field, const std::string& why) {
-    return Error(ErrorKind::invalid, EINVAL, field + ": " + why);
+    return Error(ErrorKind::invalid, EINVAL, field, why);
+}
+
+Error unsupported_argument(const std::string& field, const std::string& why) {
+    return Error(ErrorKind::unsupported, 0, field, why);
 }
 
 Error system_error(const std::string& what, int err) {
