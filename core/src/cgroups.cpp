@@ -15,8 +15,8 @@
 #include <thread>
 
 #include "cgroup_backends.hpp"
-#include "fd.hpp"
 #include "truman/error.hpp"
+#include "truman/fd.hpp"
 
 namespace truman {
 
@@ -52,7 +52,7 @@ void write_file(const std::string& path, const std::string& value) {
     // O_TRUNC is a no-op on cgroupfs; in a fixture tree it makes the file hold the last write.
     int fd = ::open(path.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC);
     if (fd < 0) throw system_error("open " + path);
-    detail::Fd guard(fd);
+    Fd guard(fd);
     ssize_t n = ::write(fd, value.data(), value.size());
     if (n < 0) throw system_error("write \"" + value + "\" to " + path);
     if (static_cast<size_t>(n) != value.size())
@@ -65,7 +65,7 @@ std::optional<std::string> read_file_if_exists(const std::string& path) {
         if (errno == ENOENT) return std::nullopt;
         throw system_error("open " + path);
     }
-    detail::Fd guard(fd);
+    Fd guard(fd);
     std::string out;
     char buf[4096];
     for (;;) {

@@ -4,8 +4,8 @@
 #include <sys/capability.h>
 #include <unistd.h>
 
-#include "fd.hpp"
 #include "truman/error.hpp"
+#include "truman/fd.hpp"
 
 namespace truman {
 
@@ -20,7 +20,7 @@ std::string id_map_text(const std::vector<IdMapping>& mappings) {
 namespace {
 // The kernel accepts a map in exactly one write(), and only once.
 void write_whole(const std::string& path, const std::string& text) {
-    detail::Fd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
+    Fd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
     if (!fd) throw system_error("open " + path);
     ssize_t n = ::write(fd.get(), text.data(), text.size());
     if (n < 0)

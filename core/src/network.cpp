@@ -25,8 +25,8 @@
 #include <cstdlib>
 #include <memory>
 
-#include "fd.hpp"
 #include "truman/error.hpp"
+#include "truman/fd.hpp"
 
 namespace truman {
 namespace {
@@ -90,8 +90,6 @@ int errno_from_nlerr(int nlerr) {
             return EIO;
     }
 }
-
-using detail::Fd;
 
 // A connected NETLINK_ROUTE socket. It stays bound to the network namespace that was current
 // when it was opened, whatever the thread does afterwards.
