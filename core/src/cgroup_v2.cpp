@@ -111,7 +111,7 @@ class CgroupV2Manager final : public CgroupManager {
     std::unique_ptr<Cgroup> create(const std::string& name, const ContainerSpec& spec) override {
         check_name(name);
         const Resources& res = spec.linux.resources;
-        check_memory(res.memory);
+        validate_resources(res);
         check_available(res);
         std::vector<DeviceRule> rules = device_rules(spec);
 
@@ -198,7 +198,7 @@ class CgroupV2Manager final : public CgroupManager {
 
     static void apply_limits(const std::string& dir, const Resources& res) {
         const auto& mem = res.memory;
-        if (mem.limit && *mem.limit != 0)
+        if (mem.limit)
             set_limit("linux.resources.memory.limit", dir, "memory.max",
                       *mem.limit < 0 ? "max" : std::to_string(*mem.limit));
         // OCI's swap is memory+swap; v2's memory.swap.max is the swap alone.

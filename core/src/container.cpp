@@ -24,6 +24,7 @@
 #include "truman/fd.hpp"
 #include "truman/idmap.hpp"
 #include "truman/network.hpp"
+#include "truman/rlimits.hpp"
 
 #ifndef P_PIDFD
 #define P_PIDFD 3

@@ -13,6 +13,7 @@
 
 #include <cerrno>
 #include <string>
+#include <string_view>
 #include <system_error>
 
 namespace truman {
@@ -63,6 +64,11 @@ class Error : public std::system_error {
     std::string field_;
     std::string reason_;
 };
+
+// Field paths as errors name them: "linux" + "resources" -> "linux.resources" ("" + "process"
+// -> "process"), and "process.env" + 2 -> "process.env[2]".
+std::string field_path(const std::string& parent, std::string_view key);
+std::string index_path(const std::string& parent, size_t index);
 
 // Bad input in a named field: "process.args: must not be empty".
 Error invalid_argument(const std::string& field, const std::string& why);
