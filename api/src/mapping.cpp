@@ -194,14 +194,9 @@ Rlimit rlimit(const json& j, const std::string& field) {
     return r;
 }
 
+// The body's mount is OCI's mount, read by the one OCI reader.
 Mount mount(const json& j, const std::string& field) {
-    JsonObjectReader f(j, field);
-    Mount m;
-    m.destination = json_string(f.required("destination"), f.path("destination"));
-    f.optional("source", m.source, json_string);
-    f.optional("type", m.type, json_string);
-    f.optional("options", m.options, json_strings);
-    f.finish();
+    Mount m = mount_from_json(j, field);
     // A bind mount is what a user with a source and no type means; OCI spells it
     // type "bind" plus a "bind"/"rbind" option.
     if (m.type.empty() || m.type == "bind") {

@@ -4,7 +4,9 @@
 // profile that passes here compiles on this machine.
 //
 // compile_seccomp() (seccomp.cpp) still checks the same things while it compiles; it should
-// ask this file instead (left for the seccomp.cpp rework).
+// ask this file instead (seccomp_rules.hpp; left for the seccomp.cpp rework).
+#include "seccomp_rules.hpp"
+
 #include <seccomp.h>
 
 #include <algorithm>
@@ -39,26 +41,11 @@ void validate_action(const std::string& action, const std::optional<uint32_t>& e
         throw invalid_argument(errno_field, "must be at most " + std::to_string(kMaxErrno));
 }
 
-void validate_architecture(const std::string& name, const std::string& field) {
-    const std::string prefix = "SCMP_ARCH_";
-    uint32_t token = 0;
-    if (name.rfind(prefix, 0) == 0 && name.size() > prefix.size()) {
-        std::string lower = name.substr(prefix.size());
-        std::transform(lower.begin(), lower.end(), lower.begin(),
-                       [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-        token = seccomp_arch_resolve_name(lower.c_str());
-    }
-    if (token == 0) throw invalid_argument(field, "unknown architecture \"" + name + "\"");
-}
-
 void validate_rule(const SeccompRule& rule, const std::string& item) {
     validate_action(rule.action, rule.errno_ret, item + ".action", item + ".errnoRet");
     if (rule.names.empty()) throw invalid_argument(item + ".names", "must not be empty");
-    for (size_t i = 0; i < rule.names.size(); ++i) {
-        if (seccomp_syscall_resolve_name(rule.names[i].c_str()) == __NR_SCMP_ERROR)
-            throw invalid_argument(index_path(item + ".names", i),
-                                   "unknown syscall \"" + rule.names[i] + "\"");
-    }
+    for (size_t i = 0; i < rule.names.size(); ++i)
+        seccomp_syscall_number(rule.names[i], index_path(item + ".names", i));
     static constexpr std::string_view ops[] = {"SCMP_CMP_NE",       "SCMP_CMP_LT", "SCMP_CMP_LE",
                                                "SCMP_CMP_EQ",       "SCMP_CMP_GE", "SCMP_CMP_GT",
                                                "SCMP_CMP_MASKED_EQ"};
@@ -74,6 +61,25 @@ void validate_rule(const SeccompRule& rule, const std::string& item) {
 
 }  // namespace
 
+uint32_t seccomp_architecture_token(const std::string& name, const std::string& field) {
+    const std::string prefix = "SCMP_ARCH_";
+    uint32_t token = 0;
+    if (name.rfind(prefix, 0) == 0 && name.size() > prefix.size()) {
+        std::string lower = name.substr(prefix.size());
+        std::transform(lower.begin(), lower.end(), lower.begin(),
+                       [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+        token = seccomp_arch_resolve_name(lower.c_str());
+    }
+    if (token == 0) throw invalid_argument(field, "unknown architecture \"" + name + "\"");
+    return token;
+}
+
+int seccomp_syscall_number(const std::string& name, const std::string& field) {
+    int nr = seccomp_syscall_resolve_name(name.c_str());
+    if (nr == __NR_SCMP_ERROR) throw invalid_argument(field, "unknown syscall \"" + name + "\"");
+    return nr;
+}
+
 void validate_seccomp(const Linux& l) {
     if (!l.seccomp) return;
     if (l.seccomp_disabled) {
@@ -83,8 +89,8 @@ void validate_seccomp(const Linux& l) {
     validate_action(profile.default_action, profile.default_errno_ret,
                     "linux.seccomp.defaultAction", "linux.seccomp.defaultErrnoRet");
     for (size_t i = 0; i < profile.architectures.size(); ++i)
-        validate_architecture(profile.architectures[i],
-                              index_path("linux.seccomp.architectures", i));
+        seccomp_architecture_token(profile.architectures[i],
+                                   index_path("linux.seccomp.architectures", i));
     for (size_t i = 0; i < profile.syscalls.size(); ++i)
         validate_rule(profile.syscalls[i], index_path("linux.seccomp.syscalls", i));
 }

@@ -352,4 +352,12 @@ Seccomp seccomp_from_json(const json& v, const std::string& path) {
     }
 }
 
+Mount mount_from_json(const json& v, const std::string& path) {
+    try {
+        return parse_mount(v, path);
+    } catch (const json::exception& e) {
+        throw invalid_argument(path, e.what());
+    }
+}
+
 }  // namespace truman

@@ -747,6 +747,18 @@ TEST(Spec, RejectsUnknownDeviceType) {
     }
 }
 
+// OCI: major and minor are required unless the node is a FIFO (they defaulted to 0:0).
+TEST(Spec, DeviceNumbersAreRequiredUnlessFifo) {
+    json fifo = {{"path", "/dev/f"}, {"type", "p"}};
+    json node = {{"path", "/dev/x"}, {"type", "c"}, {"major", 1}};
+    expect_parse_error(runc_config_with("/linux/devices", {node}), ErrorKind::invalid,
+                       "linux.devices[0].minor: is required");
+    node["minor"] = 3;
+    ContainerSpec spec = spec_from_json(runc_config_with("/linux/devices", {node, fifo}));
+    EXPECT_EQ(spec.linux.devices[0].minor, 3);
+    EXPECT_EQ(spec.linux.devices[1].type, 'p');
+}
+
 TEST(Spec, RejectsNegativeDeviceNumbersAndBadFileMode) {
     ContainerSpec spec = valid_spec();
     spec.linux.devices = {{"/dev/x", 'c', -2, 3, {}, {}, {}}};

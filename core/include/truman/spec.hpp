@@ -214,8 +214,10 @@ struct ContainerSpec {
 // the offending field, e.g. "linux.namespaces[2].type: unknown namespace type \"foo\"".
 ContainerSpec spec_from_json(const nlohmann::json& doc);
 nlohmann::json spec_to_json(const ContainerSpec& spec);
-// One OCI linux.seccomp object, its errors named below path (the API's "seccomp" field).
+// One OCI linux.seccomp object, or one OCI mount, its errors named below path: for the API,
+// whose "seccomp" and "mounts[i]" are these objects.
 Seccomp seccomp_from_json(const nlohmann::json& v, const std::string& path);
+Mount mount_from_json(const nlohmann::json& v, const std::string& path);
 
 // Reject invalid values (relative root path, empty args, overlapping mappings, ...) before
 // any process is created. Each rule lives in its concern's file (namespaces, mounts, devices,
