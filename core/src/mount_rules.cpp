@@ -11,8 +11,8 @@ namespace truman {
 
 namespace {
 
-void validate_absolute_path(const std::string& path, const std::string& field) {
-    if (path.empty() || path[0] != '/') throw invalid_argument(field, "must be an absolute path");
+void validate_clean_absolute_path(const std::string& path, const std::string& field) {
+    validate_absolute_path(path, field);
     if (("/" + path + "/").find("/../") != std::string::npos)
         throw invalid_argument(field, "must not contain \"..\"");
 }
@@ -35,12 +35,16 @@ void validate_paths(const std::optional<std::vector<std::string>>& paths, const 
 
 }  // namespace
 
+void validate_absolute_path(const std::string& path, const std::string& field) {
+    if (path.empty() || path[0] != '/') throw invalid_argument(field, "must be an absolute path");
+}
+
 void validate_container_path(const std::string& path, const std::string& field) {
-    validate_absolute_path(path, field);
+    validate_clean_absolute_path(path, field);
 }
 
 void validate_host_path(const std::string& path, const std::string& field) {
-    validate_absolute_path(path, field);
+    validate_clean_absolute_path(path, field);
 }
 
 void validate_mounts(const ContainerSpec& spec) {

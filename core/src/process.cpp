@@ -29,7 +29,7 @@ void validate_process(const Process& p) {
     for (size_t i = 0; i < p.args.size(); ++i)
         validate_c_string(p.args[i], index_path("process.args", i));
     for (size_t i = 0; i < p.env.size(); ++i) env_name(p.env[i], index_path("process.env", i));
-    validate_container_path(p.cwd, "process.cwd");
+    validate_absolute_path(p.cwd, "process.cwd");
     check_not_magic_link(p.cwd, "process.cwd");
     if (p.user.umask && *p.user.umask > 0777) {
         throw invalid_argument("process.user.umask", "must be at most 0777");

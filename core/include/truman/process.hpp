@@ -13,8 +13,9 @@ struct Process;
 std::string env_name(const std::string& entry, const std::string& field);
 
 // process.args (not empty, argv[0] not empty, no NUL), process.env (env_name), process.cwd
-// (a path inside the container) and process.user.umask. Capabilities and rlimits have their
-// own concern (capabilities.hpp, rlimits.hpp). Throws truman::Error (invalid) naming the field.
+// (absolute, not through a /proc magic link) and process.user.umask. Capabilities and rlimits have
+// their own concern (capabilities.hpp, rlimits.hpp). Throws truman::Error (invalid) naming the
+// field.
 void validate_process(const Process& process);
 
 }  // namespace truman
