@@ -31,7 +31,10 @@ Response error_response(std::exception_ptr error) {
         std::rethrow_exception(error);
     } catch (const Error& e) {
         if (e.kind() == ErrorKind::system) spdlog::error("request failed: {}", e.what());
-        return error_response(http_status(e.kind()), to_string(e.kind()), e.what());
+        nlohmann::json error = {{"code", to_string(e.kind())}, {"message", e.what()}};
+        // The field apart, so that a client can name it its own way (trumanctl: --memory).
+        if (!e.field().empty()) error["field"] = e.field();
+        return json_response(http_status(e.kind()), {{"error", std::move(error)}});
     } catch (const nlohmann::json::exception& e) {
         // Only reachable if a handler lets a json access slip through unchecked; the input
         // was still the client's, so it is the client's error.

@@ -69,7 +69,14 @@ void create(daemon::ContainerService& service, const ApiOptions& options, Reques
     if (body.is_discarded()) throw invalid_argument("body", "malformed JSON");
     run_blocking(options, responder,
                  [&service, responder, create = create_request_from_json(body)] {
-                     std::string id = service.create(create);
+                     std::string id;
+                     try {
+                         id = service.create(create);
+                     } catch (const Error& e) {
+                         // The service validated the spec: its fields are OCI's, the
+                         // client wrote the body's.
+                         throw in_api_terms(e);
+                     }
                      responder->respond(json_response(201, {{"id", id}}));
                  });
 }

@@ -1,13 +1,16 @@
 #include "truman/api/mapping.hpp"
 
+#include <algorithm>
 #include <csignal>
 #include <cstring>
 #include <limits>
-#include <set>
 
 #include "truman/capabilities.hpp"
 #include "truman/daemon/container_name.hpp"
+#include "truman/devices.hpp"
 #include "truman/error.hpp"
+#include "truman/json_reader.hpp"
+#include "truman/process.hpp"
 #include "truman/signal_names.hpp"
 #include "truman/spec.hpp"
 
@@ -17,97 +20,7 @@ using nlohmann::json;
 
 namespace {
 
-std::string join(const std::string& prefix, const std::string& key) {
-    return prefix.empty() ? key : prefix + "." + key;
-}
-
-std::string index(const std::string& field, size_t i) {
-    return field + "[" + std::to_string(i) + "]";
-}
-
-// One JSON object of the request: hands out its members by name and, at the end, rejects any
-// member nobody asked for, so a typo ("memroy") is an error instead of a silent default.
-class Fields {
-  public:
-    Fields(const json& object, std::string prefix) : object_(object), prefix_(std::move(prefix)) {
-        if (!object_.is_object())
-            throw invalid_argument(prefix_.empty() ? "body" : prefix_, "must be a JSON object");
-    }
-
-    // nullptr when absent or null: null means "the default", as if the field were left out.
-    const json* get(const std::string& key) {
-        seen_.insert(key);
-        auto it = object_.find(key);
-        if (it == object_.end() || it->is_null()) return nullptr;
-        return &*it;
-    }
-    std::string field(const std::string& key) const { return join(prefix_, key); }
-
-    void reject_unknown() const {
-        for (auto it = object_.begin(); it != object_.end(); ++it)
-            if (!seen_.count(it.key())) throw invalid_argument(field(it.key()), "unknown field");
-    }
-
-  private:
-    const json& object_;
-    std::string prefix_;
-    std::set<std::string> seen_;
-};
-
-std::string as_string(const json& j, const std::string& field) {
-    if (!j.is_string()) throw invalid_argument(field, "must be a string");
-    return j.get<std::string>();
-}
-
-bool as_bool(const json& j, const std::string& field) {
-    if (!j.is_boolean()) throw invalid_argument(field, "must be a boolean");
-    return j.get<bool>();
-}
-
-int64_t as_int(const json& j, const std::string& field, int64_t min,
-               int64_t max = std::numeric_limits<int64_t>::max()) {
-    int64_t v;
-    if (j.is_number_unsigned()) {
-        uint64_t u = j.get<uint64_t>();
-        if (u > static_cast<uint64_t>(max))
-            throw invalid_argument(field, "must be at most " + std::to_string(max));
-        v = static_cast<int64_t>(u);
-    } else if (j.is_number_integer()) {
-        v = j.get<int64_t>();
-    } else {
-        throw invalid_argument(field, "must be an integer");
-    }
-    if (v < min) throw invalid_argument(field, "must be at least " + std::to_string(min));
-    if (v > max) throw invalid_argument(field, "must be at most " + std::to_string(max));
-    return v;
-}
-
-uint32_t as_u32(const json& j, const std::string& field) {
-    return static_cast<uint32_t>(as_int(j, field, 0, std::numeric_limits<uint32_t>::max()));
-}
-
-const json& as_array(const json& j, const std::string& field) {
-    if (!j.is_array()) throw invalid_argument(field, "must be an array");
-    return j;
-}
-
-std::vector<std::string> as_strings(const json& j, const std::string& field) {
-    std::vector<std::string> out;
-    const json& a = as_array(j, field);
-    for (size_t i = 0; i < a.size(); ++i) out.push_back(as_string(a[i], index(field, i)));
-    return out;
-}
-
-std::string absolute_path(const json& j, const std::string& field) {
-    std::string s = as_string(j, field);
-    if (s.empty() || s[0] != '/') throw invalid_argument(field, "must be an absolute path");
-    // "/tmp/../etc" is /etc: a path that climbs out of where it appears to point is a
-    // traversal attempt or a mistake, and a clear error beats silently resolving it.
-    if (("/" + s + "/").find("/../") != std::string::npos)
-        throw invalid_argument(field, "must not contain \"..\" components");
-    return s;
-}
-
+// "uid" or "uid:gid": the API's own spelling of process.user.
 uint32_t parse_id(const std::string& text, const std::string& field) {
     if (text.empty() || text.size() > 10 ||
         text.find_first_not_of("0123456789") != std::string::npos)
@@ -124,23 +37,20 @@ void apply_user(const std::string& text, User* user) {
     user->gid = colon == std::string::npos ? 0 : parse_id(text.substr(colon + 1), "user");
 }
 
+// A given variable replaces the default one of the same name; the name is the process
+// concern's to find (env_name refuses what is not KEY=value).
 void apply_env(const json& j, std::vector<std::string>* env) {
-    auto vars = as_strings(j, "env");
+    auto vars = json_strings(j, "env");
     for (size_t i = 0; i < vars.size(); ++i) {
-        const std::string& var = vars[i];
-        size_t eq = var.find('=');
-        if (eq == std::string::npos || eq == 0)
-            throw invalid_argument(index("env", i), "must be \"KEY=value\"");
-        if (var.find('\0') != std::string::npos)
-            throw invalid_argument(index("env", i), "must not contain NUL");
-        std::string key = var.substr(0, eq + 1);
-        bool replaced = false;
-        for (std::string& existing : *env)
-            if (existing.compare(0, key.size(), key) == 0) {
-                existing = var;
-                replaced = true;
-            }
-        if (!replaced) env->push_back(var);
+        std::string prefix = env_name(vars[i], index_path("env", i)) + "=";
+        auto same = [&](const std::string& existing) { return existing.rfind(prefix, 0) == 0; };
+        auto it = std::find_if(env->begin(), env->end(), same);
+        if (it == env->end()) {
+            env->push_back(vars[i]);
+        } else {
+            *it = vars[i];
+            env->erase(std::remove_if(std::next(it), env->end(), same), env->end());
+        }
     }
 }
 
@@ -148,67 +58,44 @@ void apply_network(const json& j, Network* network) {
     if (j.is_string()) {  // shorthand: "network": "none"
         return apply_network(json{{"mode", j}}, network);
     }
-    Fields f(j, "network");
-    if (const json* v = f.get("mode")) {
-        std::string mode = as_string(*v, f.field("mode"));
-        if (mode == "none")
-            network->mode = Network::Mode::none;
-        else if (mode == "loopback")
-            network->mode = Network::Mode::loopback;
-        else if (mode == "veth")
-            network->mode = Network::Mode::veth;
-        else
-            throw invalid_argument(f.field("mode"), "must be \"none\", \"loopback\" or \"veth\"");
-    }
-    if (const json* v = f.get("address")) network->address = as_string(*v, f.field("address"));
-    if (const json* v = f.get("gateway")) network->gateway = as_string(*v, f.field("gateway"));
-    if (const json* v = f.get("host_interface"))
-        network->host_interface = as_string(*v, f.field("host_interface"));
-    f.reject_unknown();
-    if (network->mode != Network::Mode::veth &&
-        (!network->address.empty() || !network->gateway.empty() ||
-         !network->host_interface.empty()))
-        throw invalid_argument("network.address", "only with \"mode\": \"veth\"");
+    JsonObjectReader f(j, "network");
+    if (const json* v = f.get("mode"))
+        network->mode = network_mode_from_string(json_string(*v, f.path("mode")), f.path("mode"));
+    f.optional("address", network->address, json_string);
+    f.optional("gateway", network->gateway, json_string);
+    f.optional("host_interface", network->host_interface, json_string);
+    f.finish();
+    // The API's own promise (openapi.yaml): a veth always comes with an address.
     if (network->mode == Network::Mode::veth && network->address.empty())
         throw invalid_argument("network.address", "required with \"mode\": \"veth\"");
 }
 
 // {"network": false, "user": true}: which namespaces the container gets. Default: all but user.
 void apply_namespaces(const json& j, ContainerSpec* spec) {
-    Fields f(j, "namespaces");
+    JsonObjectReader f(j, "namespaces");
     for (NamespaceType type :
          {NamespaceType::pid, NamespaceType::network, NamespaceType::mount, NamespaceType::ipc,
           NamespaceType::uts, NamespaceType::user, NamespaceType::cgroup}) {
         const json* v = f.get(to_string(type));
         if (!v) continue;
-        bool want = as_bool(*v, f.field(to_string(type)));
+        bool want = json_bool(*v, f.path(to_string(type)));
         auto& list = spec->linux.namespaces;
         auto it = std::find_if(list.begin(), list.end(),
                                [&](const Namespace& ns) { return ns.type == type; });
         if (want && it == list.end()) list.push_back(Namespace{type, ""});
         if (!want && it != list.end()) list.erase(it);
     }
-    f.reject_unknown();
+    f.finish();
 }
 
-std::vector<IdMapping> id_mappings(const json& j, const std::string& field) {
-    std::vector<IdMapping> out;
-    const json& a = as_array(j, field);
-    for (size_t i = 0; i < a.size(); ++i) {
-        Fields f(a[i], index(field, i));
-        IdMapping m;
-        const json* c = f.get("container_id");
-        const json* h = f.get("host_id");
-        const json* s = f.get("size");
-        if (!c || !h || !s)
-            throw invalid_argument(index(field, i), "needs container_id, host_id and size");
-        m.container_id = as_u32(*c, f.field("container_id"));
-        m.host_id = as_u32(*h, f.field("host_id"));
-        m.size = as_u32(*s, f.field("size"));
-        f.reject_unknown();
-        out.push_back(m);
-    }
-    return out;
+IdMapping id_mapping(const json& j, const std::string& field) {
+    JsonObjectReader f(j, field);
+    IdMapping m;
+    m.container_id = json_u32(f.required("container_id"), f.path("container_id"));
+    m.host_id = json_u32(f.required("host_id"), f.path("host_id"));
+    m.size = json_u32(f.required("size"), f.path("size"));
+    f.finish();
+    return m;
 }
 
 std::string capability_name_of(const std::string& text) {
@@ -223,40 +110,28 @@ std::string capability_name_of(const std::string& text) {
 // either means every capability this kernel knows.
 void apply_capabilities(const json* add, const json* drop, Process* process) {
     std::vector<std::string> set = default_capabilities();
-    auto all = [] {
-        std::vector<std::string> v;
-        for (int cap = 0; cap <= last_capability(); ++cap) v.push_back(capability_name(cap));
-        return v;
-    };
     if (drop) {
-        auto names = as_strings(*drop, "cap_drop");
+        auto names = json_strings(*drop, "cap_drop");
         for (size_t i = 0; i < names.size(); ++i) {
-            if (capability_name_of(names[i]) == "CAP_ALL") {
+            std::string name = capability_name_of(names[i]);
+            if (name == "CAP_ALL") {
                 set.clear();
                 continue;
             }
-            std::string name = capability_name_of(names[i]);
-            try {
-                capability_from_name(name);
-            } catch (const Error& e) {
-                throw invalid_argument(index("cap_drop", i), e.what());
-            }
+            capability_from_name(name, index_path("cap_drop", i));
             std::erase(set, name);
         }
     }
     if (add) {
-        auto names = as_strings(*add, "cap_add");
+        auto names = json_strings(*add, "cap_add");
         for (size_t i = 0; i < names.size(); ++i) {
             std::string name = capability_name_of(names[i]);
             std::vector<std::string> more;
             if (name == "CAP_ALL") {
-                more = all();
+                for (int cap = 0; cap <= last_capability(); ++cap)
+                    more.push_back(capability_name(cap));
             } else {
-                try {
-                    capability_from_name(name);
-                } catch (const Error& e) {
-                    throw invalid_argument(index("cap_add", i), e.what());
-                }
+                capability_from_name(name, index_path("cap_add", i));
                 more = {name};
             }
             for (auto& m : more)
@@ -269,6 +144,7 @@ void apply_capabilities(const json* add, const json* drop, Process* process) {
 }
 
 void apply_seccomp(const json& j, ContainerSpec* spec) {
+    const char* expected = "must be \"default\", \"unconfined\" or an OCI seccomp object";
     if (j.is_string()) {
         std::string s = j.get<std::string>();
         if (s == "default") {
@@ -277,138 +153,94 @@ void apply_seccomp(const json& j, ContainerSpec* spec) {
         } else if (s == "unconfined") {
             spec->linux.seccomp_disabled = true;
         } else {
-            throw invalid_argument("seccomp",
-                                   "must be \"default\", \"unconfined\" or an OCI "
-                                   "seccomp object");
+            throw invalid_argument("seccomp", expected);
         }
         return;
     }
-    if (!j.is_object())
-        throw invalid_argument("seccomp",
-                               "must be \"default\", \"unconfined\" or an OCI "
-                               "seccomp object");
-    // The OCI profile has one parser, spec_from_json's: run it on a document holding just
-    // this spec with the profile in place, and keep its messages (they name the OCI field).
-    try {
-        json doc = spec_to_json(*spec);
-        doc["linux"]["seccomp"] = j;
-        spec->linux.seccomp = spec_from_json(doc).linux.seccomp;
-        spec->linux.seccomp_disabled = false;
-    } catch (const Error& e) {
-        throw Error(e.kind(), e.err(), std::string("seccomp: ") + e.what());
-    }
+    if (!j.is_object()) throw invalid_argument("seccomp", expected);
+    // The object is OCI's linux.seccomp, read by the one OCI reader.
+    spec->linux.seccomp = seccomp_from_json(j, "seccomp");
+    spec->linux.seccomp_disabled = false;
 }
 
 void apply_resources(const json& j, Resources* r) {
-    Fields f(j, "resources");
-    if (const json* v = f.get("memory")) r->memory.limit = as_int(*v, f.field("memory"), 0);
-    if (const json* v = f.get("memory_swap"))
-        r->memory.swap = as_int(*v, f.field("memory_swap"), -1);
-    if (const json* v = f.get("cpu_shares"))
-        r->cpu.shares = static_cast<uint64_t>(as_int(*v, f.field("cpu_shares"), 0));
-    if (const json* v = f.get("cpu_quota")) r->cpu.quota = as_int(*v, f.field("cpu_quota"), -1);
-    if (const json* v = f.get("cpu_period"))
-        r->cpu.period = static_cast<uint64_t>(as_int(*v, f.field("cpu_period"), 0));
-    if (const json* v = f.get("cpuset_cpus")) r->cpu.cpus = as_string(*v, f.field("cpuset_cpus"));
-    if (const json* v = f.get("cpuset_mems")) r->cpu.mems = as_string(*v, f.field("cpuset_mems"));
-    if (const json* v = f.get("pids_limit")) r->pids.limit = as_int(*v, f.field("pids_limit"), -1);
-    f.reject_unknown();
+    JsonObjectReader f(j, "resources");
+    if (const json* v = f.get("memory")) r->memory.limit = json_i64(*v, f.path("memory"));
+    if (const json* v = f.get("memory_swap")) r->memory.swap = json_i64(*v, f.path("memory_swap"));
+    if (const json* v = f.get("cpu_shares")) r->cpu.shares = json_u64(*v, f.path("cpu_shares"));
+    if (const json* v = f.get("cpu_quota")) r->cpu.quota = json_i64(*v, f.path("cpu_quota"));
+    if (const json* v = f.get("cpu_period")) r->cpu.period = json_u64(*v, f.path("cpu_period"));
+    f.optional("cpuset_cpus", r->cpu.cpus, json_string);
+    f.optional("cpuset_mems", r->cpu.mems, json_string);
+    if (const json* v = f.get("pids_limit")) r->pids.limit = json_i64(*v, f.path("pids_limit"));
+    f.finish();
 }
 
-std::vector<Rlimit> rlimits(const json& j) {
-    std::vector<Rlimit> out;
-    const json& a = as_array(j, "rlimits");
-    for (size_t i = 0; i < a.size(); ++i) {
-        Fields f(a[i], index("rlimits", i));
-        Rlimit r;
-        const json* type = f.get("type");
-        if (!type) throw invalid_argument(f.field("type"), "required");
-        for (char c : as_string(*type, f.field("type")))
-            r.type.push_back(static_cast<char>(std::toupper(static_cast<unsigned char>(c))));
-        if (r.type.rfind("RLIMIT_", 0) != 0) r.type = "RLIMIT_" + r.type;
-        const json* soft = f.get("soft");
-        const json* hard = f.get("hard");
-        if (!soft && !hard) throw invalid_argument(f.field("soft"), "soft or hard required");
-        int64_t max = std::numeric_limits<int64_t>::max();
-        if (soft) r.soft = static_cast<uint64_t>(as_int(*soft, f.field("soft"), 0, max));
-        if (hard) r.hard = static_cast<uint64_t>(as_int(*hard, f.field("hard"), 0, max));
-        if (!soft) r.soft = r.hard;
-        if (!hard) r.hard = r.soft;
-        f.reject_unknown();
-        out.push_back(r);
-    }
-    return out;
+// {"type": "nofile", "soft": 1024}: either limit stands for both when the other is left out.
+Rlimit rlimit(const json& j, const std::string& field) {
+    JsonObjectReader f(j, field);
+    Rlimit r;
+    for (char c : json_string(f.required("type"), f.path("type")))
+        r.type.push_back(static_cast<char>(std::toupper(static_cast<unsigned char>(c))));
+    if (r.type.rfind("RLIMIT_", 0) != 0) r.type = "RLIMIT_" + r.type;
+    const json* soft = f.get("soft");
+    const json* hard = f.get("hard");
+    if (!soft && !hard) throw invalid_argument(f.path("soft"), "soft or hard required");
+    if (soft) r.soft = json_u64(*soft, f.path("soft"));
+    if (hard) r.hard = json_u64(*hard, f.path("hard"));
+    if (!soft) r.soft = r.hard;
+    if (!hard) r.hard = r.soft;
+    f.finish();
+    return r;
 }
 
-std::vector<Mount> mounts(const json& j) {
-    std::vector<Mount> out;
-    const json& a = as_array(j, "mounts");
-    for (size_t i = 0; i < a.size(); ++i) {
-        Fields f(a[i], index("mounts", i));
-        Mount m;
-        const json* dest = f.get("destination");
-        if (!dest) throw invalid_argument(f.field("destination"), "required");
-        m.destination = absolute_path(*dest, f.field("destination"));
-        if (const json* v = f.get("source")) m.source = as_string(*v, f.field("source"));
-        if (const json* v = f.get("type")) m.type = as_string(*v, f.field("type"));
-        if (const json* v = f.get("options")) m.options = as_strings(*v, f.field("options"));
-        f.reject_unknown();
-        // A bind mount is what a user with a source and no type means; OCI spells it
-        // type "bind" plus a "bind"/"rbind" option.
-        if (m.type.empty() || m.type == "bind") {
-            if (m.source.empty() || m.source[0] != '/')
-                throw invalid_argument(f.field("source"), "a bind mount needs an absolute source");
-            m.type = "bind";
-            if (std::find(m.options.begin(), m.options.end(), "bind") == m.options.end() &&
-                std::find(m.options.begin(), m.options.end(), "rbind") == m.options.end())
-                m.options.push_back("rbind");
-        }
-        out.push_back(std::move(m));
+// The body's mount is OCI's mount, read by the one OCI reader.
+Mount mount(const json& j, const std::string& field) {
+    Mount m = mount_from_json(j, field);
+    // A bind mount is what a user with a source and no type means; OCI spells it
+    // type "bind" plus a "bind"/"rbind" option.
+    if (m.type.empty() || m.type == "bind") {
+        m.type = "bind";
+        if (std::find(m.options.begin(), m.options.end(), "bind") == m.options.end() &&
+            std::find(m.options.begin(), m.options.end(), "rbind") == m.options.end())
+            m.options.push_back("rbind");
     }
-    return out;
+    return m;
+}
+
+Device device(const json& j, const std::string& field) {
+    JsonObjectReader f(j, field);
+    Device d;
+    d.path = json_string(f.required("path"), f.path("path"));
+    f.optional("type", d.type, json_char);
+    if (device_has_numbers(d.type)) {
+        d.major = json_i64(f.required("major"), f.path("major"));
+        d.minor = json_i64(f.required("minor"), f.path("minor"));
+    }
+    if (const json* v = f.get("file_mode")) d.file_mode = json_u32(*v, f.path("file_mode"));
+    if (const json* v = f.get("uid")) d.uid = json_u32(*v, f.path("uid"));
+    if (const json* v = f.get("gid")) d.gid = json_u32(*v, f.path("gid"));
+    f.finish();
+    return d;
 }
 
 void apply_devices(const json& j, Linux* linux) {
-    const json& a = as_array(j, "devices");
-    for (size_t i = 0; i < a.size(); ++i) {
-        Fields f(a[i], index("devices", i));
-        Device d;
-        const json* path = f.get("path");
-        if (!path) throw invalid_argument(f.field("path"), "required");
-        d.path = absolute_path(*path, f.field("path"));
-        if (const json* v = f.get("type")) {
-            std::string t = as_string(*v, f.field("type"));
-            if (t != "c" && t != "b" && t != "u" && t != "p")
-                throw invalid_argument(f.field("type"), "must be \"c\", \"b\", \"u\" or \"p\"");
-            d.type = t[0];
-        }
-        const json* major = f.get("major");
-        const json* minor = f.get("minor");
-        if (d.type != 'p' && (!major || !minor))
-            throw invalid_argument(index("devices", i), "major and minor are required");
-        if (major) d.major = as_int(*major, f.field("major"), 0, 0xfffff);
-        if (minor) d.minor = as_int(*minor, f.field("minor"), 0, 0xfffff);
-        if (const json* v = f.get("file_mode"))
-            d.file_mode = static_cast<uint32_t>(as_int(*v, f.field("file_mode"), 0, 07777));
-        if (const json* v = f.get("uid")) d.uid = as_u32(*v, f.field("uid"));
-        if (const json* v = f.get("gid")) d.gid = as_u32(*v, f.field("gid"));
-        f.reject_unknown();
-        // A device node is useless if the devices cgroup denies it: allow exactly this one.
-        if (d.type != 'p')
+    linux->devices = json_array<Device>(j, "devices", device);
+    // A device node is useless if the devices cgroup denies it: allow exactly this one.
+    for (const Device& d : linux->devices)
+        if (device_has_numbers(d.type))
             linux->resources.devices.push_back(
                 DeviceRule{true, d.type == 'b' ? 'b' : 'c', d.major, d.minor, "rwm"});
-        linux->devices.push_back(std::move(d));
-    }
 }
 
 }  // namespace
 
 daemon::CreateRequest create_request_from_json(const json& body) {
-    Fields f(body, "");
+    JsonObjectReader f(body, "", "body");
     daemon::CreateRequest request;
 
     if (const json* v = f.get("name")) {
-        request.name = as_string(*v, "name");
+        request.name = json_string(*v, "name");
         daemon::validate_name(*request.name);
     }
     const json* image = f.get("image");
@@ -417,26 +249,23 @@ daemon::CreateRequest create_request_from_json(const json& body) {
     if (!image && !rootfs) throw invalid_argument("image", "image or rootfs is required");
     std::string root;
     if (image) {
-        request.image = as_string(*image, "image");
+        request.image = json_string(*image, "image");
         if (request.image.empty()) throw invalid_argument("image", "must not be empty");
     } else {
-        root = absolute_path(*rootfs, "rootfs");
+        root = json_string(*rootfs, "rootfs");
     }
 
     std::vector<std::string> cmd{"/bin/sh"};
-    if (const json* v = f.get("cmd")) {
-        cmd = as_strings(*v, "cmd");
-        if (cmd.empty()) throw invalid_argument("cmd", "must not be empty");
-    }
+    f.optional("cmd", cmd, json_strings);
     ContainerSpec spec = default_spec(root, cmd);
     // Like docker: without a hostname the service names the container's UTS after its short id.
     spec.hostname.clear();
 
     if (const json* v = f.get("env")) apply_env(*v, &spec.process.env);
-    if (const json* v = f.get("cwd")) spec.process.cwd = absolute_path(*v, "cwd");
-    if (const json* v = f.get("user")) apply_user(as_string(*v, "user"), &spec.process.user);
-    if (const json* v = f.get("hostname")) spec.hostname = as_string(*v, "hostname");
-    if (const json* v = f.get("read_only")) spec.root.readonly = as_bool(*v, "read_only");
+    f.optional("cwd", spec.process.cwd, json_string);
+    if (const json* v = f.get("user")) apply_user(json_string(*v, "user"), &spec.process.user);
+    f.optional("hostname", spec.hostname, json_string);
+    f.optional("read_only", spec.root.readonly, json_bool);
     if (const json* v = f.get("namespaces")) apply_namespaces(*v, &spec);
     bool network_given = false;
     if (const json* v = f.get("network")) {
@@ -450,30 +279,22 @@ daemon::CreateRequest create_request_from_json(const json& body) {
         spec.network.mode = Network::Mode::none;
     }
     if (const json* v = f.get("uid_mappings"))
-        spec.linux.uid_mappings = id_mappings(*v, "uid_mappings");
+        spec.linux.uid_mappings = json_array<IdMapping>(*v, "uid_mappings", id_mapping);
     if (const json* v = f.get("gid_mappings"))
-        spec.linux.gid_mappings = id_mappings(*v, "gid_mappings");
+        spec.linux.gid_mappings = json_array<IdMapping>(*v, "gid_mappings", id_mapping);
     const json* cap_add = f.get("cap_add");
     const json* cap_drop = f.get("cap_drop");
     if (cap_add || cap_drop) apply_capabilities(cap_add, cap_drop, &spec.process);
-    if (const json* v = f.get("no_new_privileges"))
-        spec.process.no_new_privileges = as_bool(*v, "no_new_privileges");
+    f.optional("no_new_privileges", spec.process.no_new_privileges, json_bool);
     if (const json* v = f.get("resources")) apply_resources(*v, &spec.linux.resources);
-    if (const json* v = f.get("rlimits")) spec.process.rlimits = rlimits(*v);
-    if (const json* v = f.get("mounts")) spec.mounts = mounts(*v);
+    if (const json* v = f.get("rlimits"))
+        spec.process.rlimits = json_array<Rlimit>(*v, "rlimits", rlimit);
+    if (const json* v = f.get("mounts")) spec.mounts = json_array<Mount>(*v, "mounts", mount);
     if (const json* v = f.get("devices")) apply_devices(*v, &spec.linux);
-    if (const json* v = f.get("seccomp")) apply_seccomp(*v, &spec);  // last: sees the final spec
-    f.reject_unknown();
-
-    if (image) {
-        // The service puts the image's root in place; validate everything else against a
-        // stand-in root so errors still come back before anything is created.
-        ContainerSpec check = spec;
-        check.root.path = "/";
-        validate(check);
-    } else {
-        validate(spec);
-    }
+    if (const json* v = f.get("seccomp")) apply_seccomp(*v, &spec);
+    f.finish();
+    // The values are the service's to judge: it validates the spec once, when it is complete
+    // (with the image's root in place), and the create handler names its errors in our terms.
     request.spec = std::move(spec);
     return request;
 }
@@ -519,9 +340,7 @@ json to_json(const daemon::LogLine& line) {
 
 int parse_signal(const std::string& text) {
     if (auto number = parse_signal_name(text)) return *number;
-    throw invalid_argument("signal", "unknown signal \"" + text +
-                                         "\" (a name like TERM or SIGKILL, or 1-" +
-                                         std::to_string(SIGRTMAX) + ")");
+    throw invalid_argument("signal", unknown_signal_reason(text));
 }
 
 bool parse_bool_param(const std::string& name, const std::string& value) {

@@ -19,12 +19,20 @@ ApiError api_error(unsigned status, const std::string& body) {
         const auto& e = j["error"];
         std::string code = e.value("code", "");
         std::string message = e.value("message", "");
-        if (!message.empty()) return ApiError(status, code, message);
+        std::string field = e.value("field", "");
+        if (!message.empty()) return ApiError(status, code, message, field);
     }
     std::string text = body;
     while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
     return ApiError(status, "",
                     "HTTP " + std::to_string(status) + (text.empty() ? "" : ": " + text));
+}
+
+std::string ApiError::reason() const {
+    std::string message = what();
+    std::string prefix = field_ + ": ";
+    if (!field_.empty() && message.rfind(prefix, 0) == 0) return message.substr(prefix.size());
+    return message;
 }
 
 std::string url_encode(std::string_view text) {

@@ -67,7 +67,11 @@ std::string text_of(const json& j) {
 
 std::string create(const ApiClient& api, const CreateOptions& options) {
     json body = create_body(options);
-    return api.call_json("POST", "/v1/containers", &body).at("id").get<std::string>();
+    try {
+        return api.call_json("POST", "/v1/containers", &body).at("id").get<std::string>();
+    } catch (const ApiError& e) {
+        throw in_flag_terms(e, options);
+    }
 }
 
 }  // namespace

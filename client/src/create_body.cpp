@@ -4,6 +4,8 @@
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
+#include <string_view>
+#include <utility>
 
 #include "truman/client/format.hpp"
 
@@ -86,9 +88,6 @@ json create_body(const CreateOptions& o) {
     if (!o.cap_drop.empty()) body["cap_drop"] = o.cap_drop;
 
     if (!o.network.empty()) {
-        if (o.network != "none" && o.network != "loopback" && o.network != "veth")
-            throw std::invalid_argument("--network must be none, loopback or veth, not \"" +
-                                        o.network + "\"");
         json network{{"mode", o.network}};
         if (!o.ip.empty()) network["address"] = o.ip;
         if (!o.gateway.empty()) network["gateway"] = o.gateway;
@@ -111,6 +110,49 @@ json create_body(const CreateOptions& o) {
 
     for (const auto& opt : o.security_opts) apply_security_opt(opt, &body);
     return body;
+}
+
+std::string flag_for_field(const CreateOptions& o, const std::string& field) {
+    // Body field (a whole prefix of components) -> the flag that sets it.
+    static const std::pair<std::string_view, std::string_view> flags[] = {
+        {"name", "--name"},
+        {"hostname", "--hostname"},
+        {"cwd", "--workdir"},
+        {"user", "--user"},
+        {"env", "--env"},
+        {"read_only", "--read-only"},
+        {"cap_add", "--cap-add"},
+        {"cap_drop", "--cap-drop"},
+        {"network.address", "--ip"},
+        {"network.gateway", "--gateway"},
+        {"network", "--network"},
+        {"resources.memory", "--memory"},
+        {"resources.pids_limit", "--pids-limit"},
+        {"resources.cpu_period", "--cpus"},
+        {"seccomp", "--security-opt seccomp"},
+        {"no_new_privileges", "--security-opt no-new-privileges"},
+        {"rootfs", "--rootfs"},
+    };
+    // --cpus and --cpu-quota both set the quota.
+    if (field == "resources.cpu_quota") return o.cpus.empty() ? "--cpu-quota" : "--cpus";
+    for (const auto& [prefix, flag] : flags) {
+        if (field.compare(0, prefix.size(), prefix) != 0) continue;
+        if (field.size() > prefix.size() && field[prefix.size()] != '.' &&
+            field[prefix.size()] != '[')
+            continue;  // "resources.memory_swap" is not "resources.memory"
+        std::string rest = field.substr(prefix.size());
+        // Inside a seccomp profile file the profile's own path still helps.
+        if (prefix == "seccomp" && rest.size() > 1)
+            return std::string(flag) + " (" + rest.substr(1) + ")";
+        return std::string(flag);
+    }
+    return "";
+}
+
+ApiError in_flag_terms(const ApiError& e, const CreateOptions& options) {
+    std::string flag = e.field().empty() ? "" : flag_for_field(options, e.field());
+    if (flag.empty()) return e;
+    return ApiError(e.status(), e.code(), flag + ": " + e.reason(), e.field());
 }
 
 }  // namespace truman::client

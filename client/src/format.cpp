@@ -5,6 +5,7 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "truman/cgroup_limits.hpp"
 #include "truman/signal_names.hpp"
 
 namespace truman::client {
@@ -145,17 +146,19 @@ int64_t cpus_to_quota(const std::string& text) {
         throw std::invalid_argument("invalid --cpus \"" + text +
                                     "\": a positive number like 0.5 or 2");
     auto quota = static_cast<int64_t>(cpus * static_cast<double>(kCpuPeriod) + 0.5);
-    // The kernel's minimum CFS quota is 1 ms.
-    if (quota < 1000)
-        throw std::invalid_argument("--cpus " + text + " is below the minimum of 0.01");
+    // Said in --cpus terms: the kernel's minimum CFS quota is a share of the period.
+    if (quota < kMinCpuQuotaMicros) {
+        char minimum[32];
+        std::snprintf(minimum, sizeof minimum, "%g",
+                      static_cast<double>(kMinCpuQuotaMicros) / static_cast<double>(kCpuPeriod));
+        throw std::invalid_argument("--cpus " + text + " is below the minimum of " + minimum);
+    }
     return quota;
 }
 
 int parse_signal(const std::string& text) {
     if (auto number = parse_signal_name(text)) return *number;
-    throw std::invalid_argument("unknown signal \"" + text +
-                                "\": a name like TERM or SIGKILL, or 1-" +
-                                std::to_string(SIGRTMAX));
+    throw std::invalid_argument(unknown_signal_reason(text));
 }
 
 namespace {

@@ -1,5 +1,5 @@
-// Capability names -> bit masks, and rlimit names -> a flat plan; both prepared in the parent so
-// that the child only calls capset/prctl/prlimit with ready numbers.
+// Capability names -> bit masks, prepared in the parent so that the child only calls
+// capset/prctl with ready numbers.
 #include "truman/capabilities.hpp"
 
 #include <fcntl.h>
@@ -9,7 +9,6 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdlib>
-#include <set>
 
 #include "truman/error.hpp"
 
@@ -30,10 +29,10 @@ int capability_for_field(const std::string& name, const std::string& field) {
     if (!oci_capability_spelling(name) || cap_from_name(name.c_str(), &value) != 0 || value < 0)
         throw invalid_argument(field, "unknown capability \"" + name + "\"");
     if (value > last_capability())
-        throw make_error(ErrorKind::unsupported,
-                         field + ": " + name + " (" + std::to_string(value) +
-                             ") is not supported by this kernel (last capability is " +
-                             std::to_string(last_capability()) + ")");
+        throw unsupported_argument(field, name + " (" + std::to_string(value) +
+                                              ") is not supported by this kernel (last "
+                                              "capability is " +
+                                              std::to_string(last_capability()) + ")");
     return value;
 }
 
@@ -71,8 +70,8 @@ int read_last_capability() noexcept {
 
 }  // namespace
 
-int capability_from_name(const std::string& name) {
-    return capability_for_field(name, "capability");
+int capability_from_name(const std::string& name, const std::string& field) {
+    return capability_for_field(name, field);
 }
 
 std::string capability_name(int cap) {
@@ -127,46 +126,8 @@ CapabilityMasks capability_masks(const std::optional<Capabilities>& caps) {
     return masks;
 }
 
-int rlimit_from_name(const std::string& name) {
-    static const std::pair<const char*, int> table[] = {
-        {"RLIMIT_CPU", RLIMIT_CPU},           {"RLIMIT_FSIZE", RLIMIT_FSIZE},
-        {"RLIMIT_DATA", RLIMIT_DATA},         {"RLIMIT_STACK", RLIMIT_STACK},
-        {"RLIMIT_CORE", RLIMIT_CORE},         {"RLIMIT_RSS", RLIMIT_RSS},
-        {"RLIMIT_NPROC", RLIMIT_NPROC},       {"RLIMIT_NOFILE", RLIMIT_NOFILE},
-        {"RLIMIT_MEMLOCK", RLIMIT_MEMLOCK},   {"RLIMIT_AS", RLIMIT_AS},
-        {"RLIMIT_LOCKS", RLIMIT_LOCKS},       {"RLIMIT_SIGPENDING", RLIMIT_SIGPENDING},
-        {"RLIMIT_MSGQUEUE", RLIMIT_MSGQUEUE}, {"RLIMIT_NICE", RLIMIT_NICE},
-        {"RLIMIT_RTPRIO", RLIMIT_RTPRIO},     {"RLIMIT_RTTIME", RLIMIT_RTTIME},
-    };
-    for (const auto& [text, resource] : table)
-        if (name == text) return resource;
-    throw invalid_argument("rlimit", "unknown rlimit type \"" + name + "\"");
-}
-
-std::vector<RlimitValue> rlimit_plan(const std::vector<Rlimit>& rlimits) {
-    std::vector<RlimitValue> plan;
-    std::set<int> seen;
-    for (size_t i = 0; i < rlimits.size(); ++i) {
-        const Rlimit& limit = rlimits[i];
-        const std::string field = "process.rlimits[" + std::to_string(i) + "]";
-        int resource = 0;
-        try {
-            resource = rlimit_from_name(limit.type);
-        } catch (const Error&) {
-            throw invalid_argument(field + ".type", "unknown rlimit type \"" + limit.type + "\"");
-        }
-        if (!seen.insert(resource).second)
-            throw invalid_argument(field + ".type", "duplicate " + limit.type);
-        if (limit.soft > limit.hard)
-            throw invalid_argument(field, "soft limit " + std::to_string(limit.soft) +
-                                              " exceeds hard limit " + std::to_string(limit.hard));
-        RlimitValue value;
-        value.resource = resource;
-        value.value.rlim_cur = static_cast<rlim_t>(limit.soft);
-        value.value.rlim_max = static_cast<rlim_t>(limit.hard);
-        plan.push_back(value);
-    }
-    return plan;
+void validate_capabilities(const std::optional<Capabilities>& caps) {
+    capability_masks(caps);
 }
 
 }  // namespace truman

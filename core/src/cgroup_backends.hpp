@@ -84,8 +84,6 @@ void check_name(const std::string& name);
 // followed by " (<why>)" with why's errno when enabling it failed.
 [[noreturn]] void controller_missing(const std::string& field, const std::string& controller,
                                      const Error* why = nullptr);
-// Throws invalid on inconsistent memory values (swap without limit, swap < limit, ...).
-void check_memory(const Resources::Memory& memory);
 
 // cgroup v1 cpu.shares [2, 262144] -> cgroup v2 cpu.weight [1, 10000], the formula crun and
 // runc use so that a container gets the same share on either host.
@@ -95,7 +93,7 @@ uint64_t cpu_weight_from_shares(uint64_t shares);
 // The default nodes every container may use (null, zero, full, random, urandom, tty, console,
 // ptmx, pts/*), then spec.linux.devices (rwm on each node), then
 // spec.linux.resources.devices in order. The last matching rule wins; anything unmatched
-// is denied. Throws invalid on a bad type or access string.
+// is denied. Throws invalid for devices that validate_devices() refuses.
 std::vector<DeviceRule> device_rules(const ContainerSpec& spec);
 // The v1 devices.allow/devices.deny text of one rule: "c 1:3 rwm", "c 136:* rwm", "a".
 // An 'a' rule narrower than "everything" has no v1 spelling, so it becomes a 'c' and a 'b'

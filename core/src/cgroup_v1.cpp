@@ -180,7 +180,7 @@ class CgroupV1Manager final : public CgroupManager {
     std::unique_ptr<Cgroup> create(const std::string& name, const ContainerSpec& spec) override {
         check_name(name);
         const Resources& res = spec.linux.resources;
-        check_memory(res.memory);
+        validate_resources(res);
         check_available(res);
         std::vector<DeviceRule> rules = device_rules(spec);
 
@@ -261,7 +261,7 @@ class CgroupV1Manager final : public CgroupManager {
 
     static void apply_limits(const Dirs& dirs, const Resources& res) {
         std::string memory = dirs.get("memory");
-        if (res.memory.limit && *res.memory.limit != 0)
+        if (res.memory.limit)
             set_limit("linux.resources.memory.limit", memory, "memory.limit_in_bytes",
                       std::to_string(*res.memory.limit));
         // After the memory limit: the kernel keeps limit_in_bytes <= memsw.limit_in_bytes.

@@ -15,8 +15,8 @@
 
 #include "cgroup_backends.hpp"
 #include "device_filter.hpp"
-#include "fd.hpp"
 #include "truman/error.hpp"
+#include "truman/fd.hpp"
 
 namespace truman::cgroup {
 
@@ -26,7 +26,7 @@ constexpr const char* kWantedControllers[] = {"memory", "cpu", "cpuset", "pids"}
 
 class CgroupV2 final : public Cgroup {
   public:
-    CgroupV2(std::string dir, detail::Fd fd, std::shared_ptr<const Fixture> fixture)
+    CgroupV2(std::string dir, Fd fd, std::shared_ptr<const Fixture> fixture)
         : dir_(std::move(dir)), fd_(std::move(fd)), fixture_(std::move(fixture)) {}
 
     void add_process(pid_t pid) override {
@@ -74,7 +74,7 @@ class CgroupV2 final : public Cgroup {
 
   private:
     std::string dir_;
-    detail::Fd fd_;  // for clone3(CLONE_INTO_CGROUP) and the BPF attach
+    Fd fd_;  // for clone3(CLONE_INTO_CGROUP) and the BPF attach
     std::shared_ptr<const Fixture> fixture_;
 };
 
@@ -86,10 +86,10 @@ std::set<std::string> split_words(const std::optional<std::string>& text) {
     return words;
 }
 
-detail::Fd open_dir(const std::string& dir) {
+Fd open_dir(const std::string& dir) {
     int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) throw system_error("open " + dir);
-    return detail::Fd(fd);
+    return Fd(fd);
 }
 
 class CgroupV2Manager final : public CgroupManager {
@@ -111,7 +111,7 @@ class CgroupV2Manager final : public CgroupManager {
     std::unique_ptr<Cgroup> create(const std::string& name, const ContainerSpec& spec) override {
         check_name(name);
         const Resources& res = spec.linux.resources;
-        check_memory(res.memory);
+        validate_resources(res);
         check_available(res);
         std::vector<DeviceRule> rules = device_rules(spec);
 
@@ -138,7 +138,7 @@ class CgroupV2Manager final : public CgroupManager {
             if (errno == ENOENT) return nullptr;
             throw system_error("open " + dir);
         }
-        return std::make_unique<CgroupV2>(dir, detail::Fd(fd), options_.fixture);
+        return std::make_unique<CgroupV2>(dir, Fd(fd), options_.fixture);
     }
 
   private:
@@ -198,7 +198,7 @@ class CgroupV2Manager final : public CgroupManager {
 
     static void apply_limits(const std::string& dir, const Resources& res) {
         const auto& mem = res.memory;
-        if (mem.limit && *mem.limit != 0)
+        if (mem.limit)
             set_limit("linux.resources.memory.limit", dir, "memory.max",
                       *mem.limit < 0 ? "max" : std::to_string(*mem.limit));
         // OCI's swap is memory+swap; v2's memory.swap.max is the swap alone.

@@ -15,8 +15,9 @@
 #include <thread>
 
 #include "cgroup_backends.hpp"
-#include "fd.hpp"
+#include "truman/devices.hpp"
 #include "truman/error.hpp"
+#include "truman/fd.hpp"
 
 namespace truman {
 
@@ -52,7 +53,7 @@ void write_file(const std::string& path, const std::string& value) {
     // O_TRUNC is a no-op on cgroupfs; in a fixture tree it makes the file hold the last write.
     int fd = ::open(path.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC);
     if (fd < 0) throw system_error("open " + path);
-    detail::Fd guard(fd);
+    Fd guard(fd);
     ssize_t n = ::write(fd, value.data(), value.size());
     if (n < 0) throw system_error("write \"" + value + "\" to " + path);
     if (static_cast<size_t>(n) != value.size())
@@ -65,7 +66,7 @@ std::optional<std::string> read_file_if_exists(const std::string& path) {
         if (errno == ENOENT) return std::nullopt;
         throw system_error("open " + path);
     }
-    detail::Fd guard(fd);
+    Fd guard(fd);
     std::string out;
     char buf[4096];
     for (;;) {
@@ -247,22 +248,6 @@ void controller_missing(const std::string& field, const std::string& controller,
     throw Error(ErrorKind::unsupported, why->err(), message + " (" + why->what() + ")");
 }
 
-void check_memory(const Resources::Memory& memory) {
-    if (memory.limit && *memory.limit < -1)
-        throw invalid_argument("linux.resources.memory.limit", "must be -1 or a byte count");
-    if (!memory.swap) return;
-    if (*memory.swap < -1)
-        throw invalid_argument("linux.resources.memory.swap", "must be -1 or a byte count");
-    if (*memory.swap == -1) return;
-    // OCI swap is memory+swap: it only makes sense on top of a finite memory limit.
-    if (!memory.limit || *memory.limit <= 0)
-        throw invalid_argument("linux.resources.memory.swap",
-                               "needs a linux.resources.memory.limit");
-    if (*memory.swap < *memory.limit)
-        throw invalid_argument("linux.resources.memory.swap",
-                               "is memory+swap and must be >= linux.resources.memory.limit");
-}
-
 uint64_t cpu_weight_from_shares(uint64_t shares) {
     if (shares < 2) shares = 2;
     if (shares > 262144) shares = 262144;
@@ -281,28 +266,14 @@ DeviceRule allow_char(int64_t major, std::optional<int64_t> minor) {
     return rule;
 }
 
-void check_access(const std::string& field, const std::string& access) {
-    if (access.empty() || access.find_first_not_of("rwm") != std::string::npos)
-        throw invalid_argument(field, "must be made of r, w and m, got \"" + access + "\"");
-}
-
 }  // namespace
 
 std::vector<DeviceRule> device_rules(const ContainerSpec& spec) {
     // The spec's own rules come first and the nodes every container must be able to use
     // last (the last matching rule wins), as runc does: `runc spec` writes a deny-all rule
     // into linux.resources.devices, which must not take /dev/null away.
-    std::vector<DeviceRule> rules;
-    for (size_t i = 0; i < spec.linux.resources.devices.size(); ++i) {
-        const DeviceRule& rule = spec.linux.resources.devices[i];
-        std::string field = "linux.resources.devices[" + std::to_string(i) + "]";
-        if (rule.type != 'a' && rule.type != 'c' && rule.type != 'b')
-            throw invalid_argument(field + ".type", "must be a, c or b");
-        check_access(field + ".access", rule.access);
-        if ((rule.major && *rule.major < 0) || (rule.minor && *rule.minor < 0))
-            throw invalid_argument(field, "major and minor must be >= 0");
-        rules.push_back(rule);
-    }
+    validate_devices(spec.linux);
+    std::vector<DeviceRule> rules = spec.linux.resources.devices;
     rules.insert(rules.end(), {
                                   allow_char(1, 3),               // null
                                   allow_char(1, 5),               // zero
@@ -314,12 +285,9 @@ std::vector<DeviceRule> device_rules(const ContainerSpec& spec) {
                                   allow_char(5, 2),               // ptmx
                                   allow_char(136, std::nullopt),  // pts/*
                               });
-    for (size_t i = 0; i < spec.linux.devices.size(); ++i) {
-        const Device& dev = spec.linux.devices[i];
-        std::string field = "linux.devices[" + std::to_string(i) + "]";
-        if (dev.type == 'p') continue;  // a FIFO is not a device: the controller never asks
-        if (dev.type != 'c' && dev.type != 'u' && dev.type != 'b')
-            throw invalid_argument(field + ".type", "must be c, u, b or p");
+    for (const Device& dev : spec.linux.devices) {
+        // A FIFO is not a device: the controller never asks about it.
+        if (!device_has_numbers(dev.type)) continue;
         DeviceRule rule = allow_char(dev.major, dev.minor);
         rule.type = dev.type == 'b' ? 'b' : 'c';
         rules.push_back(rule);

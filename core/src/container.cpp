@@ -18,12 +18,13 @@
 #include <filesystem>
 
 #include "child.hpp"
-#include "fd.hpp"
 #include "mount_plan.hpp"
 #include "truman/capabilities.hpp"
 #include "truman/error.hpp"
+#include "truman/fd.hpp"
 #include "truman/idmap.hpp"
 #include "truman/network.hpp"
+#include "truman/rlimits.hpp"
 
 #ifndef P_PIDFD
 #define P_PIDFD 3
@@ -34,15 +35,6 @@ namespace truman {
 using detail::ChildPlan;
 using detail::ChildReport;
 using detail::ChildStep;
-using detail::Fd;
-
-namespace detail {
-Pipe make_pipe() {
-    int fds[2];
-    if (::pipe2(fds, O_CLOEXEC) != 0) throw system_error("pipe2");
-    return Pipe{Fd(fds[0]), Fd(fds[1])};
-}
-}  // namespace detail
 
 namespace {
 

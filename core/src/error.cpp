@@ -25,8 +25,21 @@ Error make_error(ErrorKind kind, const std::string& what, int err) {
     return Error(kind, err, what + ": " + std::strerror(err));
 }
 
+std::string field_path(const std::string& parent, std::string_view key) {
+    if (parent.empty()) return std::string(key);
+    return parent + "." + std::string(key);
+}
+
+std::string index_path(const std::string& parent, size_t index) {
+    return parent + "[" + std::to_string(index) + "]";
+}
+
 Error invalid_argument(const std::string& field, const std::string& why) {
-    return Error(ErrorKind::invalid, EINVAL, field + ": " + why);
+    return Error(ErrorKind::invalid, EINVAL, field, why);
+}
+
+Error unsupported_argument(const std::string& field, const std::string& why) {
+    return Error(ErrorKind::unsupported, 0, field, why);
 }
 
 Error system_error(const std::string& what, int err) {

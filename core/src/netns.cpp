@@ -12,8 +12,8 @@
 #include <filesystem>
 #include <thread>
 
-#include "fd.hpp"
 #include "truman/error.hpp"
+#include "truman/fd.hpp"
 #include "truman/network.hpp"
 
 namespace truman {
@@ -29,8 +29,6 @@ ErrorKind kind_for(int err) {
             return ErrorKind::system;
     }
 }
-
-using detail::Fd;
 
 // Make `dir` a shared mount point once, so that unmounting <dir>/<name> in any mount namespace
 // that inherited it propagates back here and the namespace can really be freed. Like iproute2

@@ -19,14 +19,15 @@
 #include <sched.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
 
-#include "fd.hpp"
 #include "truman/error.hpp"
+#include "truman/fd.hpp"
 
 namespace truman {
 namespace {
@@ -90,8 +91,6 @@ int errno_from_nlerr(int nlerr) {
             return EIO;
     }
 }
-
-using detail::Fd;
 
 // A connected NETLINK_ROUTE socket. It stays bound to the network namespace that was current
 // when it was opened, whatever the thread does afterwards.
@@ -294,12 +293,74 @@ Ipv4Cidr parse_ipv4_cidr(const std::string& text, const std::string& field) {
         throw invalid_argument(field, why);
     Ipv4Cidr cidr;
     cidr.prefix_length = static_cast<unsigned>(std::stoul(prefix));
-    if (cidr.prefix_length > 32) throw invalid_argument(field, why);
+    // Not /0: the kernel adds no on-link route for it, so the address reaches nothing and a
+    // default route through any gateway fails ("Nexthop has invalid gateway").
+    if (cidr.prefix_length < 1 || cidr.prefix_length > 32) throw invalid_argument(field, why);
     std::array<std::uint8_t, 4> bytes{};
     if (::inet_pton(AF_INET, text.substr(0, slash).c_str(), bytes.data()) != 1)
         throw invalid_argument(field, why);
     cidr.address = bytes;
     return cidr;
+}
+
+const char* to_string(Network::Mode mode) noexcept {
+    switch (mode) {
+        case Network::Mode::none:
+            return "none";
+        case Network::Mode::loopback:
+            return "loopback";
+        case Network::Mode::veth:
+            return "veth";
+    }
+    return "unknown";
+}
+
+Network::Mode network_mode_from_string(const std::string& name, const std::string& field) {
+    for (auto mode : {Network::Mode::none, Network::Mode::loopback, Network::Mode::veth})
+        if (name == to_string(mode)) return mode;
+    throw invalid_argument(
+        field, "unknown network mode \"" + name + "\" (expected none, loopback or veth)");
+}
+
+void validate_network(const ContainerSpec& spec) {
+    const Network& net = spec.network;
+    if (net.mode != Network::Mode::veth) {
+        const std::pair<const std::string*, const char*> veth_only[] = {
+            {&net.address, "truman.network.address"},
+            {&net.gateway, "truman.network.gateway"},
+            {&net.host_interface, "truman.network.hostInterface"}};
+        for (const auto& [value, field] : veth_only)
+            if (!value->empty()) throw invalid_argument(field, "only used with mode \"veth\"");
+        return;
+    }
+    auto netns =
+        std::find_if(spec.linux.namespaces.begin(), spec.linux.namespaces.end(),
+                     [](const Namespace& ns) { return ns.type == NamespaceType::network; });
+    if (netns == spec.linux.namespaces.end() || !netns->path.empty()) {
+        throw invalid_argument("truman.network.mode",
+                               "\"veth\" needs a new network namespace in linux.namespaces");
+    }
+    if (!net.host_interface.empty())
+        validate_link_name(net.host_interface, "truman.network.hostInterface");
+    if (net.address.empty()) {
+        if (!net.gateway.empty())
+            throw invalid_argument("truman.network.gateway", "needs truman.network.address");
+        return;
+    }
+    Ipv4Cidr cidr = parse_ipv4_cidr(net.address, "truman.network.address");
+    if (net.gateway.empty()) return;
+    std::array<std::uint8_t, 4> gateway = parse_ipv4(net.gateway, "truman.network.gateway");
+    auto host_order = [](const std::array<std::uint8_t, 4>& a) {
+        return uint32_t{a[0]} << 24 | uint32_t{a[1]} << 16 | uint32_t{a[2]} << 8 | a[3];
+    };
+    // A default route needs its gateway on the link's subnet.
+    uint32_t mask = ~uint32_t{0} << (32 - cidr.prefix_length);
+    if ((host_order(gateway) & mask) != (host_order(cidr.address) & mask)) {
+        throw invalid_argument("truman.network.gateway",
+                               net.gateway + " is not in the subnet of " + net.address);
+    }
+    if (gateway == cidr.address)
+        throw invalid_argument("truman.network.gateway", "must differ from the address");
 }
 
 std::string host_link_name(const std::string& container_id) {

@@ -40,6 +40,7 @@
 
 #include "child.hpp"
 #include "truman/error.hpp"
+#include "truman/fd.hpp"
 
 namespace truman {
 namespace {
@@ -192,20 +193,13 @@ struct FilterContext {
     FilterContext& operator=(const FilterContext&) = delete;
 };
 
-struct Fd {
-    int fd;
-    ~Fd() {
-        if (fd >= 0) ::close(fd);
-    }
-};
-
 std::vector<sock_filter> export_bpf(scmp_filter_ctx ctx) {
-    Fd mem{::memfd_create("truman-seccomp-bpf", MFD_CLOEXEC)};
-    if (mem.fd < 0) throw system_error("memfd_create for the seccomp program");
-    if (int rc = seccomp_export_bpf(ctx, mem.fd); rc < 0)
+    Fd mem(::memfd_create("truman-seccomp-bpf", MFD_CLOEXEC));
+    if (!mem) throw system_error("memfd_create for the seccomp program");
+    if (int rc = seccomp_export_bpf(ctx, mem.get()); rc < 0)
         throw system_error("seccomp_export_bpf", -rc);
     struct stat st {};
-    if (::fstat(mem.fd, &st) < 0) throw system_error("fstat seccomp program memfd");
+    if (::fstat(mem.get(), &st) < 0) throw system_error("fstat seccomp program memfd");
     if (st.st_size <= 0 || st.st_size % sizeof(sock_filter) != 0)
         throw system_error(
             "seccomp_export_bpf: unexpected program size " + std::to_string(st.st_size), EPROTO);
@@ -219,7 +213,7 @@ std::vector<sock_filter> export_bpf(scmp_filter_ctx ctx) {
     auto* out = reinterpret_cast<char*>(program.data());
     size_t done = 0, total = static_cast<size_t>(st.st_size);
     while (done < total) {
-        ssize_t n = ::pread(mem.fd, out + done, total - done, static_cast<off_t>(done));
+        ssize_t n = ::pread(mem.get(), out + done, total - done, static_cast<off_t>(done));
         if (n < 0 && errno == EINTR) continue;
         if (n <= 0) throw system_error("read back the seccomp program", n < 0 ? errno : EIO);
         done += static_cast<size_t>(n);

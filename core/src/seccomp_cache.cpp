@@ -11,8 +11,8 @@
 #include <nlohmann/json.hpp>
 #include <unordered_map>
 
-#include "fd.hpp"
 #include "truman/error.hpp"
+#include "truman/fd.hpp"
 #include "truman/seccomp.hpp"
 
 namespace truman {
@@ -91,7 +91,7 @@ std::optional<SeccompProgram> deserialize(const std::string& key, const std::str
 }
 
 std::optional<std::string> read_whole(const std::string& path) {
-    detail::Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
     if (!fd) return std::nullopt;
     std::string out;
     char buf[16384];
@@ -107,7 +107,7 @@ std::optional<std::string> read_whole(const std::string& path) {
 void write_atomically(const std::string& dir, const std::string& name, const std::string& data) {
     ::mkdir(dir.c_str(), 0700);
     std::string tmp = dir + "/." + name + "." + std::to_string(::getpid());
-    detail::Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+    Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
     if (!fd) return;
     bool ok = ::write(fd.get(), data.data(), data.size()) == static_cast<ssize_t>(data.size()) &&
               ::fsync(fd.get()) == 0;

@@ -1,8 +1,9 @@
 // libFuzzer target over trumand's request path, minus the socket: the raw bytes go through
 // Beast's request parser with the server's limits, then target parsing, the Router and the v1
-// handlers, which map JSON bodies onto a ContainerSpec and validate it. The service behind
-// them is a fake that creates nothing; what is fuzzed is everything in front of it. Any crash,
-// sanitizer report, uncaught exception or handler that never answers is a finding.
+// handlers, which map JSON bodies onto a ContainerSpec. The service behind them is a fake
+// that validates the spec as trumand's does and creates nothing; what is fuzzed is everything in
+// front of it. Any crash, sanitizer report, uncaught exception or handler that never answers is a
+// finding.
 #include <boost/asio/buffer.hpp>
 #include <boost/beast/http.hpp>
 #include <cstdint>
@@ -16,6 +17,7 @@
 #include "truman/api/router.hpp"
 #include "truman/api/server.hpp"
 #include "truman/daemon/service.hpp"
+#include "truman/spec.hpp"
 
 namespace {
 
@@ -33,7 +35,14 @@ class NullSubscription : public daemon::Subscription {
 // ("aaaa...", name "fuzz") or not (anything else: not_found), and never touches the system.
 class FakeService : public daemon::ContainerService {
   public:
-    std::string create(const daemon::CreateRequest&) override { return kId; }
+    // Validates the spec as the real service does (the API leaves that to it), so that every
+    // rule is fuzzed too.
+    std::string create(const daemon::CreateRequest& request) override {
+        ContainerSpec spec = request.spec;
+        if (!request.image.empty()) spec.root.path = "/";
+        validate(spec);
+        return kId;
+    }
     std::vector<daemon::ContainerInfo> list(std::optional<daemon::Status>) override {
         return {container_info()};
     }

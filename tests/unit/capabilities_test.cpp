@@ -9,6 +9,7 @@
 #include <string>
 
 #include "truman/error.hpp"
+#include "truman/rlimits.hpp"
 
 namespace truman {
 namespace {
@@ -165,7 +166,7 @@ TEST(Rlimits, ErrorsNameTheEntry) {
         [] {
             rlimit_plan({{"RLIMIT_NOFILE", 10, 10}, {"RLIMIT_CPU", 1, 2}});
         },
-        ErrorKind::invalid, "process.rlimits[1]", "soft limit 2 exceeds hard limit 1");
+        ErrorKind::invalid, "process.rlimits[1].soft", "soft limit 2 exceeds hard limit 1");
     expect_error(
         [] {
             rlimit_plan({{"RLIMIT_NOFILE", 10, 10}, {"RLIMIT_NOFILE", 20, 20}});

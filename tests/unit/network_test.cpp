@@ -25,14 +25,17 @@ TEST(NetworkCidr, ParsesAddressAndPrefix) {
     Ipv4Cidr c = parse_ipv4_cidr("10.88.0.2/16", "network.address");
     EXPECT_EQ(c.address, (std::array<std::uint8_t, 4>{10, 88, 0, 2}));
     EXPECT_EQ(c.prefix_length, 16u);
-    EXPECT_EQ(parse_ipv4_cidr("0.0.0.0/0", "f").prefix_length, 0u);
+    EXPECT_EQ(parse_ipv4_cidr("10.0.0.1/1", "f").prefix_length, 1u);
     EXPECT_EQ(parse_ipv4_cidr("255.255.255.255/32", "f").address[3], 255);
 }
 
 TEST(NetworkCidr, RejectsMalformedAddressesNamingTheField) {
-    for (const char* bad : {"", "10.88.0.2", "10.88.0.2/", "10.88.0.2/33", "10.88.0.2/-1",
-                            "10.88.0.2/1a", "10.88.0.256/24", "10.88.0/24", "10.88.0.2/16/2",
-                            "fd00::1/64", " 10.88.0.2/16", "10.88.0.2/016", "a.b.c.d/8"}) {
+    // A /0 address gets no on-link route from the kernel: it reaches nothing, and a default
+    // route through any gateway is refused ("Nexthop has invalid gateway").
+    for (const char* bad :
+         {"", "10.88.0.2", "10.88.0.2/", "10.88.0.2/33", "10.88.0.2/-1", "0.0.0.0/0", "10.88.0.2/0",
+          "10.88.0.2/1a", "10.88.0.256/24", "10.88.0/24", "10.88.0.2/16/2", "fd00::1/64",
+          " 10.88.0.2/16", "10.88.0.2/016", "a.b.c.d/8"}) {
         Error e = error_of([&] { parse_ipv4_cidr(bad, "network.address"); });
         EXPECT_EQ(e.kind(), ErrorKind::invalid) << bad;
         EXPECT_EQ(e.err(), EINVAL) << bad;

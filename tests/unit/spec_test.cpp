@@ -128,7 +128,13 @@ ContainerSpec fully_populated_spec() {
     spec.process.cwd = "/work";
     spec.process.user = {1000, 1001, {10, 20}, 022};
     spec.process.capabilities =
-        Capabilities{{"CAP_KILL"}, {"CAP_CHOWN"}, {"CAP_SETUID"}, {"CAP_SETGID"}, {"CAP_NET_RAW"}};
+        // Each set different, and as the kernel wants them: effective within permitted,
+        // ambient within permitted and inheritable.
+        Capabilities{{"CAP_KILL", "CAP_CHOWN"},
+                     {"CAP_CHOWN"},
+                     {"CAP_CHOWN", "CAP_NET_RAW"},
+                     {"CAP_NET_RAW", "CAP_SETGID"},
+                     {"CAP_NET_RAW"}};
     spec.process.no_new_privileges = false;
     spec.process.rlimits = {{"RLIMIT_NOFILE", 4096, 1024}, {"RLIMIT_NPROC", 100, 50}};
     spec.root.path = "/run/truman/c1/rootfs";
@@ -150,7 +156,7 @@ ContainerSpec fully_populated_spec() {
     l.resources.pids.limit = 64;
     l.resources.devices = {{true, 'c', 10, 229, "rw"}, {false, 'b', std::nullopt, 3, "m"}};
     l.cgroups_path = "truman/c1";
-    l.seccomp = Seccomp{"SCMP_ACT_KILL_PROCESS",
+    l.seccomp = Seccomp{"SCMP_ACT_ERRNO",
                         1,
                         {"SCMP_ARCH_X86_64", "SCMP_ARCH_X86"},
                         {{{"read", "write"}, "SCMP_ACT_ALLOW", std::nullopt, {}},
@@ -204,6 +210,12 @@ TEST(Spec, ParsesRuncStyleConfig) {
     ASSERT_TRUE(spec.linux.readonly_paths.has_value());
     EXPECT_EQ(spec.linux.readonly_paths->back(), "/proc/sysrq-trigger");
     EXPECT_FALSE(spec.linux.seccomp.has_value());
+    // runc lists ambient capabilities and no inheritable ones; the kernel refuses to raise an
+    // ambient capability that is not in both sets, so truman refuses the spec up front.
+    expect_invalid(spec,
+                   "process.capabilities.ambient: CAP_KILL must be in both the permitted "
+                   "and the inheritable set");
+    spec.process.capabilities->ambient.clear();
     EXPECT_NO_THROW(validate(spec));
 }
 
@@ -557,11 +569,11 @@ TEST(Spec, RejectsRelativeCwd) {
 TEST(Spec, RejectsUnknownAndInconsistentRlimits) {
     ContainerSpec spec = valid_spec();
     spec.process.rlimits = {{"RLIMIT_NOFILE", 10, 10}, {"RLIMIT_BOGUS", 1, 1}};
-    expect_invalid(spec, "process.rlimits[1].type: unknown rlimit \"RLIMIT_BOGUS\"");
+    expect_invalid(spec, "process.rlimits[1].type: unknown rlimit type \"RLIMIT_BOGUS\"");
     spec.process.rlimits = {{"RLIMIT_NOFILE", 10, 10}, {"RLIMIT_NOFILE", 1, 1}};
     expect_invalid(spec, "process.rlimits[1].type: duplicate");
     spec.process.rlimits = {{"RLIMIT_NOFILE", 10, 11}};
-    expect_invalid(spec, "process.rlimits[0].soft: must not exceed hard");
+    expect_invalid(spec, "process.rlimits[0].soft: soft limit 11 exceeds hard limit 10");
 }
 
 TEST(Spec, RejectsUmaskAbove0777) {
@@ -735,6 +747,18 @@ TEST(Spec, RejectsUnknownDeviceType) {
     }
 }
 
+// OCI: major and minor are required unless the node is a FIFO (they defaulted to 0:0).
+TEST(Spec, DeviceNumbersAreRequiredUnlessFifo) {
+    json fifo = {{"path", "/dev/f"}, {"type", "p"}};
+    json node = {{"path", "/dev/x"}, {"type", "c"}, {"major", 1}};
+    expect_parse_error(runc_config_with("/linux/devices", {node}), ErrorKind::invalid,
+                       "linux.devices[0].minor: is required");
+    node["minor"] = 3;
+    ContainerSpec spec = spec_from_json(runc_config_with("/linux/devices", {node, fifo}));
+    EXPECT_EQ(spec.linux.devices[0].minor, 3);
+    EXPECT_EQ(spec.linux.devices[1].type, 'p');
+}
+
 TEST(Spec, RejectsNegativeDeviceNumbersAndBadFileMode) {
     ContainerSpec spec = valid_spec();
     spec.linux.devices = {{"/dev/x", 'c', -2, 3, {}, {}, {}}};
@@ -771,12 +795,19 @@ TEST(Spec, RejectsUnknownRootfsPropagation) {
     expect_invalid(spec, "linux.rootfsPropagation: unknown propagation \"recursive\"");
 }
 
-TEST(Spec, RejectsNonPositiveMemoryLimit) {
-    for (int64_t limit : {int64_t{0}, int64_t{-1}}) {
+TEST(Spec, MemoryLimitIsPositiveOrMinusOneForUnlimited) {
+    for (int64_t limit : {int64_t{0}, int64_t{-2}}) {
         ContainerSpec spec = valid_spec();
         spec.linux.resources.memory.limit = limit;
-        expect_invalid(spec, "linux.resources.memory.limit: must be positive");
+        expect_invalid(spec,
+                       "linux.resources.memory.limit: must be a positive number of bytes, "
+                       "or -1 for unlimited");
     }
+    ContainerSpec spec = valid_spec();
+    spec.linux.resources.memory.limit = -1;  // OCI: unlimited, as the cgroup backends take it
+    EXPECT_NO_THROW(validate(spec));
+    spec.linux.resources.memory.swap = 1 << 30;  // memory+swap needs a finite memory limit
+    expect_invalid(spec, "linux.resources.memory.swap: needs a finite");
 }
 
 TEST(Spec, RejectsSwapBelowLimit) {
@@ -793,7 +824,8 @@ TEST(Spec, RejectsSwapBelowLimit) {
 TEST(Spec, RejectsSwapWithoutLimit) {
     ContainerSpec spec = valid_spec();
     spec.linux.resources.memory.swap = 64 << 20;
-    expect_invalid(spec, "linux.resources.memory.swap: needs linux.resources.memory.limit");
+    expect_invalid(spec,
+                   "linux.resources.memory.swap: needs a finite linux.resources.memory.limit");
 }
 
 TEST(Spec, RejectsPidsLimitBelowMinusOne) {
@@ -887,7 +919,7 @@ TEST(Spec, RejectsSeccompProfileWhenSeccompDisabled) {
 TEST(Spec, RejectsUnknownSeccompActionsAndOperators) {
     ContainerSpec spec = valid_spec();
     spec.linux.seccomp = Seccomp{"SCMP_ACT_BOGUS", {}, {}, {}};
-    expect_invalid(spec, "linux.seccomp.defaultAction: unknown seccomp action \"SCMP_ACT_BOGUS\"");
+    expect_invalid(spec, "linux.seccomp.defaultAction: unknown action \"SCMP_ACT_BOGUS\"");
     spec.linux.seccomp =
         Seccomp{"SCMP_ACT_ERRNO",
                 {},

@@ -110,8 +110,8 @@ TEST(TrumanctlCreateBody, BadFlagsAreUsageErrorsNamingTheFlag) {
     o.security_opts = {"apparmor=x"};
     EXPECT_NE(message(o).find("apparmor=x"), std::string::npos);
     o = {};
-    o.network = "bridge";
-    EXPECT_NE(message(o).find("bridge"), std::string::npos);
+    o.network = "bridge";  // a value, not syntax: trumand judges it and names --network
+    EXPECT_EQ(message(o), "(no error)");
     CreateOptions no_image;
     EXPECT_THROW(create_body(no_image), std::invalid_argument);
 }

@@ -1,7 +1,6 @@
 // Capabilities by name, turned into the bit masks the child applies with raw syscalls.
+// (rlimits, prepared the same way, have their own concern: truman/rlimits.hpp.)
 #pragma once
-
-#include <sys/resource.h>
 
 #include <cstdint>
 #include <optional>
@@ -16,7 +15,9 @@ struct CapabilityMasks {  // bit n = capability n
     uint64_t bounding = 0, effective = 0, permitted = 0, inheritable = 0, ambient = 0;
 };
 
-int capability_from_name(const std::string& name);  // "CAP_NET_ADMIN" -> 12; throws invalid
+// "CAP_NET_ADMIN" -> 12. Throws truman::Error naming field: invalid for a name that is not
+// an OCI capability name, unsupported for one this kernel does not have.
+int capability_from_name(const std::string& name, const std::string& field = "capability");
 std::string capability_name(int cap);
 int last_capability() noexcept;  // highest capability number this kernel knows
 
@@ -24,13 +25,12 @@ int last_capability() noexcept;  // highest capability number this kernel knows
 const std::vector<std::string>& default_capabilities();
 
 // The spec's sets (or the default set in bounding/effective/permitted, none inheritable/ambient).
+// Throws truman::Error naming the process.capabilities field: an unknown name, or a set the
+// kernel would refuse at capset time (effective outside permitted, ambient outside both
+// permitted and inheritable).
 CapabilityMasks capability_masks(const std::optional<Capabilities>& caps);
 
-struct RlimitValue {
-    int resource = 0;  // RLIMIT_NOFILE, ...
-    struct rlimit value {};
-};
-int rlimit_from_name(const std::string& name);  // "RLIMIT_NOFILE"; throws invalid
-std::vector<RlimitValue> rlimit_plan(const std::vector<Rlimit>& rlimits);
+// The rules of process.capabilities for validate(): capability_masks() without the masks.
+void validate_capabilities(const std::optional<Capabilities>& caps);
 
 }  // namespace truman

@@ -58,6 +58,12 @@ class CgroupManager {
     virtual std::unique_ptr<Cgroup> open(const std::string& name) = 0;
 };
 
+// The rules of linux.resources' memory, cpu and pids values (core/src/cgroup_rules.cpp),
+// asked by validate() and by every backend's create(): -1 means unlimited (OCI), 0 is refused
+// where runtimes disagree on it, swap is memory+swap on top of a finite limit. Device rules
+// are in truman/devices.hpp. Throws truman::Error (invalid) naming the OCI field.
+void validate_resources(const Resources& resources);
+
 // Detect the host's mode from the filesystem types under root (default /sys/fs/cgroup): v2 if
 // root is a cgroup2 mount, else v1 with the hierarchies under root that are cgroup mounts
 // (the controller-less cgroup2 "unified" one of a hybrid host included). Returns the backend,

@@ -20,6 +20,11 @@ void write_id_maps(pid_t pid, const std::vector<IdMapping>& uid_mappings,
                    const std::vector<IdMapping>& gid_mappings, bool deny_setgroups,
                    const std::string& proc = "/proc");
 
+// The kernel's rules for one map (at most 340 lines, no empty or overlapping ranges, nothing
+// past the 32-bit id space), checked before the single write() that would otherwise fail
+// with a bare EINVAL. Throws truman::Error (invalid) naming field ("linux.uidMappings[1]").
+void validate_id_mappings(const std::vector<IdMapping>& maps, const std::string& field);
+
 // Whether the caller must deny setgroups before writing gid_map (no CAP_SETGID in its own
 // user namespace, i.e. a rootless caller).
 bool must_deny_setgroups();

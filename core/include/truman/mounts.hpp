@@ -36,4 +36,23 @@ bool is_magic_link_path(const std::string& path);
 // Throws invalid_argument(field, ...) when is_magic_link_path(path).
 void check_not_magic_link(const std::string& path, const std::string& field);
 
+// The mount rules validate() asks (core/src/mount_rules.cpp). Each throws truman::Error
+// (invalid) naming the field.
+//
+// Paths truman is given are absolute.
+void validate_absolute_path(const std::string& path, const std::string& field);
+// Paths where a ".." would climb out of where the path appears to point ("/tmp/../etc" is
+// /etc) must not have one either: a traversal attempt or a mistake. A path inside the
+// container (a mount destination, a masked path, a device node):
+void validate_container_path(const std::string& path, const std::string& field);
+// A path on the host (the root, the overlay's directories, a bind mount's source):
+void validate_host_path(const std::string& path, const std::string& field);
+// (The cwd is only absolute: the child resolves it inside the root, where ".." stops at "/",
+// as it does for any path the container itself uses.)
+
+struct ContainerSpec;
+// root.path and the overlay's directories, mounts (destinations, a bind mount's source,
+// options), linux.maskedPaths, linux.readonlyPaths and linux.rootfsPropagation.
+void validate_mounts(const ContainerSpec& spec);
+
 }  // namespace truman

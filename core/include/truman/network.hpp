@@ -40,10 +40,16 @@ void configure_container_network(pid_t pid, const std::string& ifname, const std
 // before releasing the child). Returns the host-side link name ("" if none).
 std::string setup_network(pid_t pid, const Network& net, const std::string& container_id);
 
+// The rules of truman.network for validate(): address, gateway and host interface only with
+// mode veth, which needs a network namespace of the container's own; the address an IPv4 CIDR
+// with a prefix of 1..32, the gateway an IPv4 address in its subnet other than the address;
+// the host interface a valid link name. Throws truman::Error (invalid) naming the field.
+void validate_network(const ContainerSpec& spec);
+
 // Pure helpers, checked before any kernel work (throw truman::Error kind invalid naming `field`).
 struct Ipv4Cidr {
     std::array<std::uint8_t, 4> address{};  // network byte order
-    unsigned prefix_length = 0;             // 0..32
+    unsigned prefix_length = 0;             // 1..32
 };
 Ipv4Cidr parse_ipv4_cidr(const std::string& text, const std::string& field);  // "10.88.0.2/16"
 std::array<std::uint8_t, 4> parse_ipv4(const std::string& text, const std::string& field);

@@ -33,6 +33,12 @@ inline constexpr uint64_t kAllowedSocketFamilies[] = {1, 2, 10, 16, 17};
 // clone flags denied; socket() only for kAllowedSocketFamilies; socketcall -> ENOSYS).
 Seccomp default_seccomp_profile();
 
+// The rules of linux.seccomp for validate() (core/src/seccomp_rules.cpp): known actions (not
+// SCMP_ACT_NOTIFY: the monitor owns the listener), errnoRet only with ERRNO or TRACE, known
+// architectures and syscall names, argument index 0..5, known operators, and no profile when
+// truman.seccompDisabled. Throws truman::Error (invalid, unsupported) naming the OCI field.
+void validate_seccomp(const Linux& linux);
+
 // Compile a profile (validated: unknown syscall, action, arch or operator -> Error invalid).
 SeccompProgram compile_seccomp(const Seccomp& profile);
 

@@ -13,13 +13,19 @@
 
 namespace truman {
 
+// The signals there are: 1..SIGRTMAX (64 on Linux, the kernel's _NSIG). Every range check
+// of a signal number asks this.
+inline bool is_signal_number(int n) {
+    return n >= 1 && n <= SIGRTMAX;
+}
+
 // The signal number, or nullopt when text names no signal of 1..SIGRTMAX.
 inline std::optional<int> parse_signal_name(const std::string& text) {
     if (text.empty()) return std::nullopt;
     if (text.find_first_not_of("0123456789") == std::string::npos) {
         if (text.size() > 3) return std::nullopt;
         int n = std::stoi(text);
-        if (n < 1 || n > SIGRTMAX) return std::nullopt;
+        if (!is_signal_number(n)) return std::nullopt;
         return n;
     }
     std::string name;
@@ -48,6 +54,12 @@ inline std::optional<int> parse_signal_name(const std::string& text) {
         }
     }
     return std::nullopt;
+}
+
+// What to say about text that parse_signal_name() refuses.
+inline std::string unknown_signal_reason(const std::string& text) {
+    return "unknown signal \"" + text + "\" (a name like TERM or SIGKILL, or 1-" +
+           std::to_string(SIGRTMAX) + ")";
 }
 
 }  // namespace truman

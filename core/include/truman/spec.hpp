@@ -14,9 +14,9 @@
 #include <string>
 #include <vector>
 
-namespace truman {
+#include "truman/namespaces.hpp"
 
-enum class NamespaceType { pid, network, mount, ipc, uts, user, cgroup };
+namespace truman {
 
 struct Namespace {
     NamespaceType type;
@@ -214,9 +214,15 @@ struct ContainerSpec {
 // the offending field, e.g. "linux.namespaces[2].type: unknown namespace type \"foo\"".
 ContainerSpec spec_from_json(const nlohmann::json& doc);
 nlohmann::json spec_to_json(const ContainerSpec& spec);
+// One OCI linux.seccomp object, or one OCI mount, its errors named below path: for the API,
+// whose "seccomp" and "mounts[i]" are these objects.
+Seccomp seccomp_from_json(const nlohmann::json& v, const std::string& path);
+Mount mount_from_json(const nlohmann::json& v, const std::string& path);
 
 // Reject invalid values (relative root path, empty args, overlapping mappings, ...) before
-// any process is created. Throws truman::Error of kind invalid.
+// any process is created. Each rule lives in its concern's file (namespaces, mounts, devices,
+// cgroups, capabilities, rlimits, seccomp, network); validate() asks each of them in turn.
+// Throws truman::Error (invalid, or unsupported) whose field() is the OCI path of the value.
 void validate(const ContainerSpec& spec);
 
 // A spec with the pid, network, mount, ipc, uts and cgroup namespaces (no user namespace, like
@@ -224,10 +230,9 @@ void validate(const ContainerSpec& spec);
 // network: what a container gets when the caller says nothing else.
 ContainerSpec default_spec(const std::string& rootfs, std::vector<std::string> args);
 
-const char* to_string(NamespaceType type) noexcept;  // OCI names: "pid", "network", ...
-std::optional<NamespaceType> namespace_type_from_string(const std::string& name);
-int clone_flag(NamespaceType type) noexcept;            // CLONE_NEWPID, ...
-const char* proc_ns_name(NamespaceType type) noexcept;  // "pid", "net", "mnt", ...
-const char* to_string(Network::Mode mode) noexcept;     // "none", "loopback", "veth"
+// truman.network.mode names: "none", "loopback", "veth" (network.cpp owns them). The parser
+// throws truman::Error (invalid) naming field for any other name.
+const char* to_string(Network::Mode mode) noexcept;
+Network::Mode network_mode_from_string(const std::string& name, const std::string& field);
 
 }  // namespace truman

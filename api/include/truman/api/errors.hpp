@@ -1,5 +1,7 @@
-// Errors on the wire: {"error": {"code": "...", "message": "..."}} with the HTTP status that
-// the truman::Error kind implies. The only place that maps kinds to statuses.
+// Errors on the wire: {"error": {"code": "...", "message": "...", "field": "..."}} with the
+// HTTP status that the truman::Error kind implies; "field" (the body field or parameter the
+// error is about, which "message" then starts with) only when there is one. The only place
+// that maps kinds to statuses.
 #pragma once
 
 #include <exception>

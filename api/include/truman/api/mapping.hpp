@@ -1,6 +1,8 @@
 // JSON <-> the service's types. The create body is the API's own shape (documented in
-// openapi.yaml): flat, Docker-like names, mapped onto truman::default_spec() and then checked
-// by truman::validate(). Every type error and every unknown field names the field.
+// openapi.yaml): flat, Docker-like names, mapped onto truman::default_spec(). The mapping only
+// reads (every type error and every unknown field names the body's field); the values are
+// judged once, by the service's truman::validate(), whose errors name OCI fields and are
+// renamed to the body's fields by in_api_terms().
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -8,12 +10,22 @@
 #include <string>
 
 #include "truman/daemon/service.hpp"
+#include "truman/error.hpp"
 
 namespace truman::api {
 
 // Throws truman::Error (invalid / unsupported) naming the field: "cmd[1]: must be a string",
 // "resources.memory: must be an integer", "bogus: unknown field".
 daemon::CreateRequest create_request_from_json(const nlohmann::json& body);
+
+// The create body's name for an OCI spec field, indices kept: "linux.resources.memory.limit"
+// -> "resources.memory", "linux.devices[2].fileMode" -> "devices[2].file_mode". nullopt for a
+// field the body has no name for.
+std::optional<std::string> api_field(const std::string& oci_field);
+
+// e with its field renamed by api_field(); unchanged when it names no OCI field the body has
+// (the service's own "name" or "rootfs", or an error about no field at all).
+Error in_api_terms(const Error& e);
 
 nlohmann::json to_json(const daemon::ContainerInfo& info);
 nlohmann::json to_json(const daemon::ContainerState& state);

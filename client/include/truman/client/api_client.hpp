@@ -18,14 +18,23 @@ class ConnectionError : public std::runtime_error {
 // trumand answered with an error status; what() is the daemon's message as sent.
 class ApiError : public std::runtime_error {
   public:
-    ApiError(unsigned status, std::string code, const std::string& message)
-        : std::runtime_error(message), status_(status), code_(std::move(code)) {}
+    ApiError(unsigned status, std::string code, const std::string& message, std::string field = "")
+        : std::runtime_error(message),
+          status_(status),
+          code_(std::move(code)),
+          field_(std::move(field)) {}
     unsigned status() const noexcept { return status_; }
     const std::string& code() const noexcept { return code_; }
+    // The request field the error is about, in the API's names ("resources.memory"); "" if
+    // none. The message then starts with "<field>: ".
+    const std::string& field() const noexcept { return field_; }
+    // The message without its "<field>: " (the whole message when there is no field).
+    std::string reason() const;
 
   private:
     unsigned status_;
     std::string code_;
+    std::string field_;
 };
 
 // The error a non-2xx response stands for: the "message" of the API's {"error": {...}} body,

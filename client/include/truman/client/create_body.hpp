@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "truman/client/api_client.hpp"
+
 namespace truman::client {
 
 struct CreateOptions {
@@ -28,7 +30,17 @@ struct CreateOptions {
     std::vector<std::string> args;  // IMAGE CMD... (or CMD... with --rootfs)
 };
 
-// Throws std::invalid_argument (a usage error: nothing was sent) naming the flag.
+// Throws std::invalid_argument (a usage error: nothing was sent) naming the flag. Only the
+// flags' own syntax is checked here ("128m", "1.5" CPUs); the values are judged by trumand,
+// with the same rules as every other caller's, and in_flag_terms() names its errors.
 nlohmann::json create_body(const CreateOptions& options);
+
+// The flag behind a body field, for trumand's errors about it: "resources.memory" ->
+// "--memory", "cap_add[0]" -> "--cap-add". "" for a field no flag sets.
+std::string flag_for_field(const CreateOptions& options, const std::string& api_field);
+
+// e renamed by flag_for_field() ("--memory: must be a positive number of bytes, ..."), or e
+// as sent when its field came from no flag.
+ApiError in_flag_terms(const ApiError& e, const CreateOptions& options);
 
 }  // namespace truman::client
