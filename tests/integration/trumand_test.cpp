@@ -17,7 +17,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
-#include "../unit/api_test_client.hpp"
+#include "api_test_client.hpp"
 #include "test_support.hpp"
 
 namespace truman::test {

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "../unit/api_test_client.hpp"
+#include "api_test_client.hpp"
 
 namespace truman::test {
 

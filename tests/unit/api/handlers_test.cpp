@@ -1,5 +1,7 @@
 // The v1 handlers against a mocked ContainerService: each maps HTTP onto one service call
 // and the result (or the error) back onto HTTP.
+#include "truman/api/handlers.hpp"
+
 #include <gtest/gtest.h>
 
 #include <csignal>
@@ -9,7 +11,6 @@
 #include <set>
 
 #include "api_mock_service.hpp"
-#include "truman/api/handlers.hpp"
 #include "truman/api/router.hpp"
 #include "truman/error.hpp"
 
@@ -282,8 +283,7 @@ namespace {
 // openapi.yaml at the repository root must describe exactly the routes the router has: every
 // route appears under its path with its method, and the document has no path the router lacks.
 TEST(OpenApi, DocumentsEveryRouteAndNoOther) {
-    std::string yaml_path =
-        std::filesystem::path(__FILE__).parent_path().parent_path().parent_path() / "openapi.yaml";
+    std::string yaml_path = std::filesystem::path(TRUMAN_SOURCE_DIR) / "openapi.yaml";
     std::ifstream in(yaml_path);
     ASSERT_TRUE(in) << "cannot read " << yaml_path;
     // path -> methods, from the two-space-indented path keys under "paths:".
