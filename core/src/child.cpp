@@ -10,23 +10,19 @@
 
 #include <fcntl.h>
 #include <linux/capability.h>
-#include <linux/openat2.h>
 #include <linux/sched.h>
 #include <linux/seccomp.h>
-#include <net/if.h>
 #include <sched.h>
 #include <signal.h>
-#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/statfs.h>
-#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
+
+#include "child_syscalls.hpp"
 
 namespace truman::detail {
 
@@ -112,20 +108,7 @@ const char* to_string(ChildStep step) noexcept {
 
 namespace {
 
-// Raw wrappers: each returns 0 (or a non-negative result) or -errno. syscall(2) sets errno,
-// a thread-local the child may read; it is the only libc function the child calls (it has no
-// sanitizer interceptor, unlike mount(), open() and friends).
-long sys(long r) noexcept {
-    return r < 0 ? -errno : r;
-}
-
-void close_fd(int fd) noexcept {
-    if (fd >= 0) ::syscall(SYS_close, fd);
-}
-
-[[noreturn]] void exit_now(int status) noexcept {
-    for (;;) ::syscall(SYS_exit_group, status);
-}
+using namespace child;
 
 [[noreturn]] void fail(const ChildPlan& plan, ChildStep step, long neg_errno,
                        int32_t value = 0) noexcept {
@@ -146,268 +129,6 @@ void close_fd(int fd) noexcept {
         long r_ = sys(expr);                                                      \
         if (r_ < 0) fail(plan, ChildStep::step, r_, static_cast<int32_t>(index)); \
     } while (0)
-
-size_t length(const char* s) noexcept {
-    size_t n = 0;
-    while (s[n]) ++n;
-    return n;
-}
-
-// "/proc/self/fd/<fd>": how mount(2), which takes paths, reaches a directory the child
-// resolved itself. The kernel follows that magic link to exactly the dentry the descriptor
-// holds, so nothing can swap the path between resolving and mounting (runc does the same).
-struct FdPath {
-    char text[32];
-    explicit FdPath(int fd) noexcept {
-        static constexpr char prefix[] = "/proc/self/fd/";
-        size_t n = 0;
-        for (; prefix[n]; ++n) text[n] = prefix[n];
-        char digits[12];
-        size_t d = 0;
-        unsigned v = static_cast<unsigned>(fd);
-        do {
-            digits[d++] = static_cast<char>('0' + v % 10);
-            v /= 10;
-        } while (v && d < sizeof digits);
-        while (d) text[n++] = digits[--d];
-        text[n] = '\0';
-    }
-    const char* get() const noexcept { return text; }
-};
-
-// An fd that the child closes on every path out of a scope (a destructor, not an
-// allocation: it is fine here).
-struct ChildFd {
-    int fd;
-    explicit ChildFd(long r) noexcept : fd(r >= 0 ? static_cast<int>(r) : -1) {}
-    ~ChildFd() { close_fd(fd); }
-    ChildFd(const ChildFd&) = delete;
-    ChildFd& operator=(const ChildFd&) = delete;
-};
-
-constexpr uint64_t kInRoot = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
-
-// Resolve path beneath root (a directory fd that acts as "/" for the walk: absolute links and
-// ".." stop there), never through a magic link such as /proc/self/fd/N.
-long open_beneath(int root, const char* path, uint64_t flags, uint64_t resolve = kInRoot,
-                  uint64_t mode = 0) noexcept {
-    struct open_how how {};
-    how.flags = flags | O_CLOEXEC;
-    how.mode = mode;
-    how.resolve = resolve;
-    return sys(::syscall(SYS_openat2, root, path, &how, sizeof how));
-}
-
-// Flags that a remount must keep: in a user namespace the kernel locks nosuid/nodev/noexec
-// (and atime flags) of mounts it inherited, and a remount that drops them fails with EPERM.
-// statfs, not statvfs: the latter is a libc function that may read /proc/mounts.
-unsigned long locked_flags(int fd) noexcept {
-    struct statfs st;
-    if (::syscall(SYS_fstatfs, fd, &st) != 0) return 0;
-    unsigned long flags = 0;
-    if (st.f_flags & ST_NOSUID) flags |= MS_NOSUID;
-    if (st.f_flags & ST_NODEV) flags |= MS_NODEV;
-    if (st.f_flags & ST_NOEXEC) flags |= MS_NOEXEC;
-    if (st.f_flags & ST_NOATIME) flags |= MS_NOATIME;
-    if (st.f_flags & ST_NODIRATIME) flags |= MS_NODIRATIME;
-    if (st.f_flags & ST_RELATIME) flags |= MS_RELATIME;
-    return flags;
-}
-
-long mount_at(const char* source, int target, const char* fstype, unsigned long flags,
-              const char* data) noexcept {
-    return sys(::syscall(SYS_mount, source, FdPath(target).get(), fstype, flags, data));
-}
-
-long bind_remount(int target, unsigned long flags) noexcept {
-    return mount_at(nullptr, target, nullptr, MS_REMOUNT | MS_BIND | flags | locked_flags(target),
-                    nullptr);
-}
-
-// The op's target, resolved now beneath root. O_PATH: the child needs the location, not
-// access to the file; it may be a device node or a directory the user cannot read.
-long open_target(int root, const FsOp& op) noexcept {
-    return open_beneath(root, op.target, O_PATH);
-}
-
-long open_parent(int root, const FsOp& op) noexcept {
-    return open_beneath(root, op.parent, O_PATH | O_DIRECTORY);
-}
-
-long bind_mount(int root, const FsOp& op) noexcept {
-    // The source is a host path chosen by the caller; it may follow ordinary symlinks but not
-    // magic ones (/proc/self/fd/N would hand over whatever descriptor the child holds).
-    long fd = open_beneath(AT_FDCWD, op.source, O_PATH, RESOLVE_NO_MAGICLINKS);
-    if (fd < 0) return fd;
-    ChildFd source(fd);
-    fd = open_target(root, op);
-    if (fd < 0) return fd;
-    ChildFd target(fd);
-    return mount_at(FdPath(source.fd).get(), target.fd, nullptr, op.flags, nullptr);
-}
-
-long run_fs_op(int root, const FsOp& op) noexcept {
-    switch (op.kind) {
-        case FsOpKind::mount: {
-            if (op.source && (op.flags & MS_BIND)) return bind_mount(root, op);
-            long fd = open_target(root, op);
-            if (fd < 0) return fd;
-            ChildFd target(fd);
-            return mount_at(op.source, target.fd, op.fstype, op.flags, op.data);
-        }
-        case FsOpKind::bind_remount: {
-            long fd = open_target(root, op);  // now the root of the mount made before
-            if (fd < 0) return fd;
-            ChildFd target(fd);
-            return bind_remount(target.fd, op.flags);
-        }
-        case FsOpKind::mkdir: {
-            long fd = open_parent(root, op);
-            if (fd < 0) return fd;
-            ChildFd parent(fd);
-            long r = sys(::syscall(SYS_mkdirat, parent.fd, op.name, op.mode));
-            return r == -EEXIST ? 0 : r;
-        }
-        case FsOpKind::mknod: {
-            long fd = open_parent(root, op);
-            if (fd < 0) return fd;
-            ChildFd parent(fd);
-            long r = sys(::syscall(SYS_mknodat, parent.fd, op.name, op.mode, op.dev));
-            if (r < 0) return r;
-            return sys(
-                ::syscall(SYS_fchownat, parent.fd, op.name, op.uid, op.gid, AT_SYMLINK_NOFOLLOW));
-        }
-        case FsOpKind::create_file: {
-            // An existing target (a file, or a link that resolves inside the root) is used
-            // as it is. Otherwise the file is made in the resolved parent, never through a
-            // dangling link: O_EXCL|O_NOFOLLOW refuse whatever sits at the name meanwhile.
-            long fd = open_target(root, op);
-            if (fd >= 0) {
-                close_fd(static_cast<int>(fd));
-                return 0;
-            }
-            if (fd != -ENOENT) return fd;
-            fd = open_parent(root, op);
-            if (fd < 0) return fd;
-            ChildFd parent(fd);
-            long file = sys(::syscall(SYS_openat, parent.fd, op.name,
-                                      O_CREAT | O_EXCL | O_NOFOLLOW | O_WRONLY | O_CLOEXEC, 0644));
-            if (file < 0) return file;
-            close_fd(static_cast<int>(file));
-            return 0;
-        }
-        case FsOpKind::symlink: {
-            long fd = open_parent(root, op);
-            if (fd < 0) return fd;
-            ChildFd parent(fd);
-            long r = sys(::syscall(SYS_symlinkat, op.source, parent.fd, op.name));
-            return r == -EEXIST ? 0 : r;
-        }
-        case FsOpKind::mask: {
-            long fd = open_target(root, op);
-            if (fd < 0) return fd;
-            ChildFd target(fd);
-            struct stat st;
-            long r = sys(::syscall(SYS_fstat, target.fd, &st));
-            if (r < 0) return r;
-            if (S_ISDIR(st.st_mode))
-                return mount_at("tmpfs", target.fd, "tmpfs",
-                                MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=0,mode=0555");
-            // source: the container's own /dev/null, resolved like any other path.
-            long null_fd = open_beneath(root, op.source, O_PATH);
-            if (null_fd < 0) return null_fd;
-            ChildFd null(null_fd);
-            return mount_at(FdPath(null.fd).get(), target.fd, nullptr, MS_BIND, nullptr);
-        }
-        case FsOpKind::make_readonly: {
-            long fd = open_target(root, op);
-            if (fd < 0) return fd;
-            {
-                ChildFd target(fd);
-                long r = mount_at(FdPath(target.fd).get(), target.fd, nullptr, MS_BIND | MS_REC,
-                                  nullptr);
-                if (r < 0) return r;
-            }
-            fd = open_target(root, op);  // the bind mount just made, not the dentry under it
-            if (fd < 0) return fd;
-            ChildFd bound(fd);
-            return bind_remount(bound.fd, MS_RDONLY | MS_REC);
-        }
-    }
-    return -EINVAL;
-}
-
-// Read one byte: 1 means go on, 0 (EOF) means the parent gave up on us.
-long wait_byte(int fd) noexcept {
-    char c;
-    for (;;) {
-        long n = sys(::syscall(SYS_read, fd, &c, 1));
-        if (n == -EINTR) continue;
-        return n;
-    }
-}
-
-// lo up with two ioctls: no netlink message to build, nothing to allocate, and it works for a
-// rootless caller, which may not setns() into the namespace from outside.
-long bring_loopback_up() noexcept {
-    long fd = sys(::syscall(SYS_socket, AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
-    if (fd < 0) return fd;
-    ChildFd sock(fd);
-    struct ifreq req {};
-    req.ifr_name[0] = 'l';
-    req.ifr_name[1] = 'o';
-    long r = sys(::syscall(SYS_ioctl, sock.fd, SIOCGIFFLAGS, &req));
-    if (r < 0) return r;
-    req.ifr_flags = static_cast<short>(req.ifr_flags | IFF_UP);
-    return sys(::syscall(SYS_ioctl, sock.fd, SIOCSIFFLAGS, &req));
-}
-
-// The kernel's struct sigaction for rt_sigaction (not glibc's, which has a larger mask).
-struct KernelSigaction {
-    void (*handler)(int);
-    unsigned long flags;
-    void (*restorer)();
-    uint64_t mask;
-};
-
-// What the caller blocked or ignored must not reach the container: execve keeps both the
-// signal mask and ignored dispositions (it resets only caught ones). posix_spawn of the
-// monitor clears them today, but a runtime run by containerd or a shell must not rely on its
-// caller.
-long reset_signals() noexcept {
-    uint64_t empty = 0;
-    long r = sys(::syscall(SYS_rt_sigprocmask, SIG_SETMASK, &empty, nullptr, sizeof empty));
-    if (r < 0) return r;
-    KernelSigaction dfl{SIG_DFL, 0, nullptr, 0};
-    for (int sig = 1; sig <= 64; ++sig) {
-        if (sig == SIGKILL || sig == SIGSTOP) continue;
-        r = sys(::syscall(SYS_rt_sigaction, sig, &dfl, nullptr, sizeof dfl.mask));
-        if (r < 0 && r != -EINVAL) return r;
-    }
-    return 0;
-}
-
-// Close every descriptor except those in keep (at most a handful, unordered; -1 entries are
-// ignored) with one close_range per gap, so no inherited descriptor outlives this point.
-long close_all_except(int* keep, size_t n) noexcept {
-    for (size_t i = 1; i < n; ++i)  // insertion sort: n <= 8
-        for (size_t j = i; j > 0 && keep[j - 1] > keep[j]; --j) {
-            int t = keep[j];
-            keep[j] = keep[j - 1];
-            keep[j - 1] = t;
-        }
-    unsigned next = 0;
-    for (size_t i = 0; i < n; ++i) {
-        if (keep[i] < 0 || static_cast<unsigned>(keep[i]) < next) continue;
-        unsigned fd = static_cast<unsigned>(keep[i]);
-        if (fd > next) {
-            long r = sys(::syscall(SYS_close_range, next, fd - 1, 0));
-            if (r < 0) return r;
-        }
-        next = fd + 1;
-    }
-    return sys(::syscall(SYS_close_range, next, ~0U, 0));
-}
 
 // Make plan.stdio[0..2] the container's 0, 1 and 2. Every source is first copied above 2,
 // so that a source sitting in 0-2 for another slot (stdio = {1, 0, 2}) is not overwritten
