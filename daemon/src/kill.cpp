@@ -1,12 +1,13 @@
 #include "truman/daemon/monitor_protocol.hpp"
 #include "truman/error.hpp"
+#include "truman/signal_names.hpp"
 #include "verbs.hpp"
 
 namespace truman::daemon::verbs {
 
 void kill(ContainerRegistry& registry, const std::string& ref, int signal) {
-    if (signal < 1 || signal > 64)
-        throw invalid_argument("signal", std::to_string(signal) + " is not a signal 1..64");
+    if (!is_signal_number(signal))
+        throw invalid_argument("signal", unknown_signal_reason(std::to_string(signal)));
     std::string id;
     {
         auto locked = registry.lock();

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "truman/fd.hpp"
+#include "truman/signal_names.hpp"
 
 using nlohmann::json;
 
@@ -95,9 +96,9 @@ ControlCommand parse_command(const std::string& line) {
     if (verb == "kill") {
         const json* signal = doc.contains("signal") ? &doc["signal"] : nullptr;
         if (!signal || !signal->is_number_integer() || signal->get<long long>() < 1 ||
-            signal->get<long long>() > 64)
-            throw invalid_argument("signal", (signal ? signal->dump() : std::string("none")) +
-                                                 " is not a signal number 1..64");
+            signal->get<long long>() > 1024 || !is_signal_number(signal->get<int>()))
+            throw invalid_argument("signal",
+                                   unknown_signal_reason(signal ? signal->dump() : "none"));
         return {ControlCommand::Verb::kill, signal->get<int>()};
     }
     throw invalid_argument("command", "unknown monitor command \"" + verb + "\"");
