@@ -9,6 +9,7 @@ packages=(
   libgtest-dev libgmock-dev googletest
   busybox-static iproute2 curl procps
   clang libclang-rt-14-dev systemd
+  clang-format clang-tidy
 )
 # The contract tests' OpenAPI linter and validator run on node (>= 18; Debian's is 18). A
 # node installed otherwise (e.g. a newer one with its own npm) is kept: Debian's npm package

@@ -26,7 +26,7 @@ Response error_response(unsigned status, const std::string& code, const std::str
     return json_response(status, {{"error", {{"code", code}, {"message", message}}}});
 }
 
-Response error_response(std::exception_ptr error) {
+Response error_response(const std::exception_ptr& error) {
     try {
         std::rethrow_exception(error);
     } catch (const Error& e) {

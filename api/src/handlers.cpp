@@ -114,7 +114,8 @@ void stop(daemon::ContainerService& service, Request& request,
           const std::shared_ptr<Responder>& responder) {
     allow_params(request, {"timeout"});
     long long timeout = 10;
-    if (auto t = request.param("timeout")) timeout = parse_int_param("timeout", *t, 0, 24 * 3600);
+    if (auto t = request.param("timeout"))
+        timeout = parse_int_param("timeout", *t, 0, int64_t{24} * 3600);
     service.async_stop(request.path_params.at("id"), std::chrono::seconds(timeout),
                        [responder](std::exception_ptr error) {
                            answer(responder, [&] {
@@ -171,16 +172,16 @@ void events(daemon::ContainerService& service, Request& request,
 void add_v1_routes(Router& router, daemon::ContainerService& service, ApiOptions options) {
     using R = std::shared_ptr<Responder>;
     auto& s = service;
-    router.add("GET", "/v1/_ping", [](Request& req, R r) {
+    router.add("GET", "/v1/_ping", [](Request& req, const R& r) {
         allow_params(req, {});
         r->respond(text_response(200, "OK"));
     });
-    router.add("GET", "/v1/version", [options](Request& req, R r) {
+    router.add("GET", "/v1/version", [options](Request& req, const R& r) {
         allow_params(req, {});
         r->respond(
             json_response(200, {{"version", options.version}, {"api_version", kApiVersion}}));
     });
-    router.add("GET", "/v1/info", [&s, options](Request& req, R r) {
+    router.add("GET", "/v1/info", [&s, options](Request& req, const R& r) {
         allow_params(req, {});
         json info = to_json(s.info());
         info["version"] = options.version;
@@ -188,13 +189,13 @@ void add_v1_routes(Router& router, daemon::ContainerService& service, ApiOptions
         r->respond(json_response(200, info));
     });
     router.add("POST", "/v1/containers",
-               [&s, options](Request& req, R r) { create(s, options, req, r); });
-    router.add("GET", "/v1/containers", [&s](Request& req, R r) { list(s, req, r); });
-    router.add("GET", "/v1/containers/{id}", [&s](Request& req, R r) {
+               [&s, options](Request& req, const R& r) { create(s, options, req, r); });
+    router.add("GET", "/v1/containers", [&s](Request& req, const R& r) { list(s, req, r); });
+    router.add("GET", "/v1/containers/{id}", [&s](Request& req, const R& r) {
         allow_params(req, {});
         r->respond(json_response(200, to_json(s.inspect(req.path_params.at("id")))));
     });
-    router.add("DELETE", "/v1/containers/{id}", [&s, options](Request& req, R r) {
+    router.add("DELETE", "/v1/containers/{id}", [&s, options](Request& req, const R& r) {
         allow_params(req, {"force"});
         run_blocking(
             options, r,
@@ -203,14 +204,14 @@ void add_v1_routes(Router& router, daemon::ContainerService& service, ApiOptions
                 r->respond(empty_response(204));
             });
     });
-    router.add("POST", "/v1/containers/{id}/start", [&s, options](Request& req, R r) {
+    router.add("POST", "/v1/containers/{id}/start", [&s, options](Request& req, const R& r) {
         allow_params(req, {});
         run_blocking(options, r, [&s, r, id = req.path_params.at("id")] {
             s.start(id);
             r->respond(empty_response(204));
         });
     });
-    router.add("POST", "/v1/containers/{id}/kill", [&s, options](Request& req, R r) {
+    router.add("POST", "/v1/containers/{id}/kill", [&s, options](Request& req, const R& r) {
         allow_params(req, {"signal"});
         auto signal = req.param("signal");
         run_blocking(options, r,
@@ -220,10 +221,13 @@ void add_v1_routes(Router& router, daemon::ContainerService& service, ApiOptions
                          r->respond(empty_response(204));
                      });
     });
-    router.add("POST", "/v1/containers/{id}/stop", [&s](Request& req, R r) { stop(s, req, r); });
-    router.add("POST", "/v1/containers/{id}/wait", [&s](Request& req, R r) { wait(s, req, r); });
-    router.add("GET", "/v1/containers/{id}/logs", [&s](Request& req, R r) { logs(s, req, r); });
-    router.add("GET", "/v1/events", [&s](Request& req, R r) { events(s, req, r); });
+    router.add("POST", "/v1/containers/{id}/stop",
+               [&s](Request& req, const R& r) { stop(s, req, r); });
+    router.add("POST", "/v1/containers/{id}/wait",
+               [&s](Request& req, const R& r) { wait(s, req, r); });
+    router.add("GET", "/v1/containers/{id}/logs",
+               [&s](Request& req, const R& r) { logs(s, req, r); });
+    router.add("GET", "/v1/events", [&s](Request& req, const R& r) { events(s, req, r); });
 }
 
 }  // namespace truman::api

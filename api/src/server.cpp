@@ -110,7 +110,7 @@ class Session : public std::enable_shared_from_this<Session> {
         stream_status_ = status;
         stream_type_ = std::move(content_type);
     }
-    void chunk(uint64_t generation, std::string data) {
+    void chunk(uint64_t generation, const std::string& data) {
         if (generation != generation_ || data.empty()) return;
         if (phase_ == Phase::stream_opened) begin_stream();
         if (phase_ != Phase::streaming) return;
@@ -353,9 +353,7 @@ class SessionResponder : public Responder {
         });
     }
     void chunk(std::string data) override {
-        post([g = generation_, d = std::move(data)](Session& s) mutable {
-            s.chunk(g, std::move(d));
-        });
+        post([g = generation_, d = std::move(data)](Session& s) { s.chunk(g, d); });
     }
     void end_stream() override {
         post([g = generation_](Session& s) { s.end_stream(g); });

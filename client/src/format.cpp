@@ -1,5 +1,6 @@
 #include "truman/client/format.hpp"
 
+#include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
@@ -45,9 +46,9 @@ std::string human_duration(std::time_t seconds) {
     long long hours = (seconds + 1800) / 3600;  // rounded, as docker does
     if (hours == 1) return "About an hour";
     if (hours < 48) return plural(hours, "hour");
-    if (hours < 24 * 7 * 2) return plural(hours / 24, "day");
-    if (hours < 24 * 30 * 2) return plural(hours / 24 / 7, "week");
-    if (hours < 24 * 365 * 2) return plural(hours / 24 / 30, "month");
+    if (hours < 24LL * 7 * 2) return plural(hours / 24, "day");
+    if (hours < 24LL * 30 * 2) return plural(hours / 24 / 7, "week");
+    if (hours < 24LL * 365 * 2) return plural(hours / 24 / 30, "month");
     return plural(hours / 24 / 365, "year");
 }
 
@@ -145,7 +146,7 @@ int64_t cpus_to_quota(const std::string& text) {
     if (used == 0 || used != text.size() || !(cpus > 0) || cpus > 4096)
         throw std::invalid_argument("invalid --cpus \"" + text +
                                     "\": a positive number like 0.5 or 2");
-    auto quota = static_cast<int64_t>(cpus * static_cast<double>(kCpuPeriod) + 0.5);
+    auto quota = std::llround(cpus * static_cast<double>(kCpuPeriod));
     // Said in --cpus terms: the kernel's minimum CFS quota is a share of the period.
     if (quota < kMinCpuQuotaMicros) {
         char minimum[32];

@@ -58,7 +58,7 @@ std::string socket_path(const std::string& flag) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+static int trumanctl_main(int argc, char** argv) {
     CLI::App app{"trumanctl: run and manage truman containers through trumand", "trumanctl"};
     app.footer(kFooter);
     app.require_subcommand(1);
@@ -167,4 +167,15 @@ int main(int argc, char** argv) {
         return kExitUsage;
     }
     return kExitUsage;
+}
+
+int main(int argc, char** argv) {
+    // Whatever escapes (std::bad_alloc while setting up the flags...) is still a message and
+    // an exit code, never std::terminate.
+    try {
+        return trumanctl_main(argc, argv);
+    } catch (const std::exception& e) {
+        std::cerr << "trumanctl: " << e.what() << std::endl;
+        return kExitUsage;
+    }
 }

@@ -54,14 +54,16 @@ void remove_stale_socket(const std::string& path) {
 
 }  // namespace
 
+// Called once at start-up, before trumand starts any thread: the environment is still ours
+// alone (hence the NOLINTs for getenv/unsetenv).
 std::optional<int> activated_socket() {
-    const char* pid = std::getenv("LISTEN_PID");
-    const char* fds = std::getenv("LISTEN_FDS");
+    const char* pid = std::getenv("LISTEN_PID");  // NOLINT(concurrency-mt-unsafe)
+    const char* fds = std::getenv("LISTEN_FDS");  // NOLINT(concurrency-mt-unsafe)
     if (!pid || !fds) return std::nullopt;
     bool ours = std::strtol(pid, nullptr, 10) == getpid() && std::strtol(fds, nullptr, 10) >= 1;
-    unsetenv("LISTEN_PID");
-    unsetenv("LISTEN_FDS");
-    unsetenv("LISTEN_FDNAMES");
+    unsetenv("LISTEN_PID");      // NOLINT(concurrency-mt-unsafe)
+    unsetenv("LISTEN_FDS");      // NOLINT(concurrency-mt-unsafe)
+    unsetenv("LISTEN_FDNAMES");  // NOLINT(concurrency-mt-unsafe)
     if (!ours) return std::nullopt;
     // systemd hands the fds over without O_CLOEXEC; every fd of ours must have it.
     if (fcntl(kListenFdsStart, F_SETFD, FD_CLOEXEC) != 0)
@@ -80,9 +82,15 @@ BoundSocket bind_socket(const std::string& path, const std::string& group_name) 
     remove_stale_socket(path);
 
     BoundSocket result;
-    if (struct group* gr = group_name.empty() ? nullptr : getgrnam(group_name.c_str())) {
-        result.group = gr->gr_gid;
-        result.mode = 0660;
+    if (!group_name.empty()) {
+        struct group entry {};
+        struct group* found = nullptr;
+        std::vector<char> buffer(16384);
+        if (getgrnam_r(group_name.c_str(), &entry, buffer.data(), buffer.size(), &found) == 0 &&
+            found) {
+            result.group = found->gr_gid;
+            result.mode = 0660;
+        }
     }
     Fd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
     if (!fd) throw system_error("socket");

@@ -11,6 +11,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/thread_pool.hpp>
+#include <cstdio>
 #include <cstring>
 #include <thread>
 
@@ -81,7 +82,7 @@ int run(const Options& options) {
     net::signal_set signals(io, SIGTERM, SIGINT);
     signals.async_wait([&](const boost::system::error_code& ec, int signal) {
         if (ec) return;
-        spdlog::info("{}: shutting down (containers keep running)", strsignal(signal));
+        spdlog::info("{}: shutting down (containers keep running)", sigabbrev_np(signal));
         trumand::sd_notify("STOPPING=1");
         server.shutdown(std::chrono::milliseconds(options.shutdown_grace_ms), [&io] { io.stop(); });
     });
@@ -105,7 +106,7 @@ int run(const Options& options) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+static int trumand_main(int argc, char** argv) {
     Options options;
     CLI::App app{"trumand: the truman container daemon (HTTP/JSON API on a Unix socket)"};
     app.set_config("--config", "", "read these options from a TOML/INI file (same keys)");
@@ -146,6 +147,15 @@ int main(int argc, char** argv) {
         return 1;
     } catch (const std::exception& e) {
         spdlog::critical("{}", e.what());
+        return 1;
+    }
+}
+
+int main(int argc, char** argv) {
+    try {
+        return trumand_main(argc, argv);
+    } catch (const std::exception& e) {  // before the logger exists, or from the flags
+        std::fprintf(stderr, "trumand: %s\n", e.what());
         return 1;
     }
 }

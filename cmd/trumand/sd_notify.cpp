@@ -8,13 +8,14 @@
 #include <cerrno>
 #include <cstddef>
 #include <cstdlib>
-#include <cstring>
 
+#include "truman/error.hpp"
 #include "truman/fd.hpp"
 
 namespace truman::trumand {
 
 bool sd_notify(const std::string& state) {
+    // NOLINTNEXTLINE(concurrency-mt-unsafe): nothing in trumand sets the environment
     const char* target = std::getenv("NOTIFY_SOCKET");
     if (!target || !*target) return false;
     size_t length = std::strlen(target);
@@ -32,13 +33,13 @@ bool sd_notify(const std::string& state) {
                                                 (target[0] == '@' ? 0 : 1));
     Fd fd(socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
     if (!fd) {
-        spdlog::warn("sd_notify: socket: {}", std::strerror(errno));
+        spdlog::warn("sd_notify: socket: {}", truman::errno_text(errno));
         return false;
     }
     ssize_t sent = sendto(fd.get(), state.data(), state.size(), MSG_NOSIGNAL,
                           reinterpret_cast<const sockaddr*>(&addr), addr_len);
     if (sent < 0) {
-        spdlog::warn("sd_notify {} to {}: {}", state, target, std::strerror(errno));
+        spdlog::warn("sd_notify {} to {}: {}", state, target, truman::errno_text(errno));
         return false;
     }
     return true;

@@ -225,8 +225,8 @@ class CgroupV1Manager final : public CgroupManager {
 
     Dirs dirs_for(const std::string& name) const {
         Dirs dirs;
-        for (const auto& [hierarchy, mount] : mounts_)
-            dirs.by_hierarchy[hierarchy] = mount + "/" + parent_ + "/" + name;
+        const std::string below = "/" + parent_ + "/" + name;
+        for (const auto& [hierarchy, mount] : mounts_) dirs.by_hierarchy[hierarchy] = mount + below;
         for (const auto& hierarchy : distinct_)
             dirs.all.push_back(mounts_.at(hierarchy) + "/" + parent_ + "/" + name);
         return dirs;

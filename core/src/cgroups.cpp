@@ -197,7 +197,7 @@ void remove_and_rethrow(const std::vector<std::string>& dirs, const Fixture* fix
             left += std::string("; left ") + *it + " behind: " + e.what();
             continue;
         }
-        if (err) left += "; left " + *it + " behind: rmdir: " + std::strerror(err);
+        if (err) left += "; left " + *it + " behind: rmdir: " + errno_text(err);
     }
     try {
         throw;

@@ -139,7 +139,7 @@ void attach_device_filter(int cgroup_dir_fd, const std::vector<bpf_insn>& progra
     if (prog_fd < 0) {
         int err = errno;
         // Load again with the verifier's log so the error says why it was rejected.
-        std::string log(64 * 1024, '\0');
+        std::string log(size_t{64} * 1024, '\0');
         attr.log_level = 1;
         attr.log_buf = reinterpret_cast<uint64_t>(log.data());
         attr.log_size = static_cast<uint32_t>(log.size());

@@ -20,9 +20,13 @@ const char* to_string(ErrorKind kind) noexcept {
     return "system";
 }
 
+std::string errno_text(int err) {
+    return std::generic_category().message(err);  // strerror_r underneath
+}
+
 Error make_error(ErrorKind kind, const std::string& what, int err) {
     if (err == 0) return Error(kind, 0, what);
-    return Error(kind, err, what + ": " + std::strerror(err));
+    return Error(kind, err, what + ": " + errno_text(err));
 }
 
 std::string field_path(const std::string& parent, std::string_view key) {

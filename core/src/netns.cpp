@@ -47,7 +47,7 @@ void ensure_shared_netns_dir(const std::string& dir) {
     while (::mount("", dir.c_str(), "none", MS_SHARED | MS_REC, nullptr) < 0) {
         if (errno != EINVAL || made_mount_point) throw system_error("mount --make-shared " + dir);
         if (::mount(dir.c_str(), dir.c_str(), "none", MS_BIND | MS_REC, nullptr) < 0)
-            throw system_error("mount --bind " + dir + " " + dir);
+            throw system_error("mount --bind " + dir + " onto itself");
         made_mount_point = true;
     }
 }

@@ -446,7 +446,7 @@ std::string setup_network(pid_t pid, const Network& net, const std::string& cont
         case Network::Mode::veth:
             break;
     }
-    const std::string host =
+    std::string host =
         net.host_interface.empty() ? host_link_name(container_id) : net.host_interface;
     validate_link_name(host, "network.host_interface");
     if (!net.address.empty()) parse_ipv4_cidr(net.address, "network.address");

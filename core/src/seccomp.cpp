@@ -106,6 +106,7 @@ std::vector<std::vector<scmp_arg_cmp>> condition_chains(const std::vector<scmp_a
     for (const auto& c : conds) repeated |= !seen.insert(c.arg).second;
     if (!repeated) return {conds};
     std::vector<std::vector<scmp_arg_cmp>> chains;
+    chains.reserve(conds.size());
     for (const auto& c : conds) chains.push_back({c});
     return chains;
 }
@@ -235,7 +236,7 @@ SeccompProgram compile_seccomp(const Seccomp& profile) {
         ++rules_added;
         if (rc < 0)
             throw invalid_argument(
-                field, "cannot add rule for syscall \"" + name + "\": " + std::strerror(-rc));
+                field, "cannot add rule for syscall \"" + name + "\": " + errno_text(-rc));
     };
     for (const auto& rule : rules)
         for (const auto& [name, nr] : rule.syscalls)

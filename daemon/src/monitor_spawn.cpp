@@ -128,6 +128,7 @@ MonitorReply spawn_monitor(const MonitorLaunch& launch) {
         launch.monitor_path, "--container-dir", launch.container_dir, "--run-dir", launch.run_dir,
         "--sync-fd",         sync_arg,          "--log-max-bytes",    max_arg};
     std::vector<char*> argv;
+    argv.reserve(args.size() + 1);
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
 

@@ -62,7 +62,7 @@ std::shared_ptr<MonitorWatch> MonitorWatch::open(asio::io_context& io, pid_t pid
 MonitorWatch::MonitorWatch(asio::io_context& io, Fd pidfd, std::string id)
     : descriptor_(io, pidfd.release()), id_(std::move(id)) {}
 
-void MonitorWatch::start(OnExit on_exit) {
+void MonitorWatch::start(const OnExit& on_exit) {
     std::lock_guard lock(mutex_);
     if (closed_) return;
     arm(on_exit);

@@ -30,7 +30,7 @@ class MonitorWatch : public std::enable_shared_from_this<MonitorWatch> {
 
     // Calls on_exit once, on the io_context, when the monitor has exited, unless close()d
     // first.
-    void start(OnExit on_exit);
+    void start(const OnExit& on_exit);
     void close();
     // A descriptor of the monitor that outlives the watch (for wait_for_exit); invalid once
     // closed.

@@ -14,7 +14,7 @@ namespace asio = boost::asio;
 namespace truman::daemon::verbs {
 
 void stop(ContainerRegistry& registry, const std::string& ref, std::chrono::seconds timeout,
-          std::function<void(std::exception_ptr)> done) {
+          const std::function<void(std::exception_ptr)>& done) {
     std::string id;
     ContainerMeta meta;
     auto timer = std::make_shared<asio::steady_timer>(registry.io());
@@ -27,10 +27,11 @@ void stop(ContainerRegistry& registry, const std::string& ref, std::chrono::seco
         }
         id = entry.meta.id;
         meta = entry.meta;
-        entry.waiters.push_back([timer, done](std::exception_ptr error, ContainerState) {
-            timer->cancel();
-            call_safely("stop", done, error);
-        });
+        entry.waiters.push_back(
+            [timer, done](const std::exception_ptr& error, const ContainerState&) {
+                timer->cancel();
+                call_safely("stop", done, error);
+            });
         locked.publish("kill", meta);
     }
     std::string socket = registry.socket_of(id);

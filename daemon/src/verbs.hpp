@@ -28,7 +28,7 @@ void kill(ContainerRegistry& registry, const std::string& ref, int signal);
 
 // stop.cpp: SIGTERM, SIGKILL after timeout; done once it has exited.
 void stop(ContainerRegistry& registry, const std::string& ref, std::chrono::seconds timeout,
-          std::function<void(std::exception_ptr)> done);
+          const std::function<void(std::exception_ptr)>& done);
 
 // remove.cpp: a running container only with force; waits for its monitor to be gone.
 void remove(ContainerRegistry& registry, const std::string& ref, bool force);

@@ -76,6 +76,10 @@ Error invalid_argument(const std::string& field, const std::string& why);
 // A field asking for something truman does not do: "process.terminal: not supported by truman".
 Error unsupported_argument(const std::string& field, const std::string& why);
 
+// strerror(err), thread-safe: trumand's threads build error messages concurrently, and
+// strerror may return a buffer another thread overwrites.
+std::string errno_text(int err);
+
 // A system call failed: "what: strerror(err)". err defaults to the current errno.
 Error system_error(const std::string& what, int err = errno);
 

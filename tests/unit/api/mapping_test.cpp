@@ -1,11 +1,12 @@
 // The create body -> CreateRequest mapping (every field, every type error names its field,
 // unknown fields rejected) and the service types -> JSON.
+#include "truman/api/mapping.hpp"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
-#include "truman/api/mapping.hpp"
 #include "truman/error.hpp"
 #include "truman/spec.hpp"
 

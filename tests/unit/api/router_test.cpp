@@ -1,5 +1,7 @@
 // The router (404/405 + Allow, placeholders, targets), the error mapping and the query-string
 // parsers: the parts of the API that need neither a service nor a socket.
+#include "truman/api/router.hpp"
+
 #include <gtest/gtest.h>
 
 #include <csignal>
@@ -8,7 +10,6 @@
 #include "api_mock_service.hpp"
 #include "truman/api/errors.hpp"
 #include "truman/api/mapping.hpp"
-#include "truman/api/router.hpp"
 
 namespace truman::api {
 namespace {

@@ -1,5 +1,7 @@
 // Real sessions over a temporary Unix socket, against a mocked service: the limits (413, 415,
 // 431, idle timeout, connection cap), keep-alive, streams and the peer check, over the wire.
+#include "truman/api/server.hpp"
+
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -16,7 +18,6 @@
 #include "api_test_client.hpp"
 #include "test_support.hpp"
 #include "truman/api/handlers.hpp"
-#include "truman/api/server.hpp"
 #include "truman/error.hpp"
 
 namespace truman::api {

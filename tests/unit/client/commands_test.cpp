@@ -1,4 +1,6 @@
 // trumanctl's mapping of flags onto the API's create body, the ps table, and error bodies.
+#include "truman/client/commands.hpp"
+
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -7,7 +9,6 @@
 
 #include "test_support.hpp"
 #include "truman/client/api_client.hpp"
-#include "truman/client/commands.hpp"
 #include "truman/client/create_body.hpp"
 #include "truman/client/format.hpp"
 

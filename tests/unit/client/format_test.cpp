@@ -1,10 +1,10 @@
 // trumanctl's presentation logic: durations, status text, sizes, CPUs, signals, tables.
+#include "truman/client/format.hpp"
+
 #include <gtest/gtest.h>
 
 #include <csignal>
 #include <stdexcept>
-
-#include "truman/client/format.hpp"
 
 namespace truman::client {
 namespace {

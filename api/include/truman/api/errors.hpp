@@ -20,6 +20,6 @@ Response error_response(unsigned status, const std::string& code, const std::str
 
 // Whatever was thrown, as a response: truman::Error by its kind, nlohmann::json errors as 400
 // "invalid", anything else as 500 "internal" (logged: it is a bug or a real fault).
-Response error_response(std::exception_ptr error);
+Response error_response(const std::exception_ptr& error);
 
 }  // namespace truman::api

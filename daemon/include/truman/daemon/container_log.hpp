@@ -16,10 +16,10 @@
 
 namespace truman::daemon {
 
-constexpr uint64_t default_log_max_bytes = 10 * 1024 * 1024;
+constexpr uint64_t default_log_max_bytes = uint64_t{10} * 1024 * 1024;
 // A line longer than this is cut into several records, so a container writing without
 // newlines cannot grow the monitor's memory.
-constexpr size_t max_log_line_bytes = 16 * 1024;
+constexpr size_t max_log_line_bytes = size_t{16} * 1024;
 
 // One JSON record with its trailing '\n'. Invalid UTF-8 in text is replaced (U+FFFD), never
 // an error: container output is arbitrary bytes.
