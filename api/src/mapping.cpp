@@ -31,7 +31,12 @@ uint32_t parse_id(const std::string& text, const std::string& field) {
     return static_cast<uint32_t>(v);
 }
 
-void apply_user(const std::string& text, User* user) {
+// Numeric ids are the process's as they stand; a name ("app", "app:staff", "1000:staff") is
+// the service's to resolve through the root's /etc/passwd and /etc/group, as are the
+// primary and supplementary groups of a uid.
+void apply_user(const std::string& text, User* user, std::string* named) {
+    *named = text;
+    if (!text.empty() && text.find_first_not_of("0123456789:") != std::string::npos) return;
     size_t colon = text.find(':');
     user->uid = parse_id(text.substr(0, colon), "user");
     user->gid = colon == std::string::npos ? 0 : parse_id(text.substr(colon + 1), "user");
@@ -260,10 +265,18 @@ daemon::CreateRequest create_request_from_json(const json& body) {
     ContainerSpec spec = default_spec(root, cmd);
     // Like docker: without a hostname the service names the container's UTS after its short id.
     spec.hostname.clear();
+    // What the body leaves out, an image's config fills in (the service applies it).
+    request.chosen.args = f.get("cmd") != nullptr;
+    request.chosen.cwd = f.get("cwd") != nullptr;
+    request.chosen.user = f.get("user") != nullptr;
+    if (const json* v = f.get("entrypoint")) request.entrypoint = json_strings(*v, "entrypoint");
+    // An image brings its own PATH; the body's variables go over the image's Env.
+    if (image) spec.process.env.clear();
 
     if (const json* v = f.get("env")) apply_env(*v, &spec.process.env);
     f.optional("cwd", spec.process.cwd, json_string);
-    if (const json* v = f.get("user")) apply_user(json_string(*v, "user"), &spec.process.user);
+    if (const json* v = f.get("user"))
+        apply_user(json_string(*v, "user"), &spec.process.user, &request.user);
     f.optional("hostname", spec.hostname, json_string);
     f.optional("read_only", spec.root.readonly, json_bool);
     if (const json* v = f.get("namespaces")) apply_namespaces(*v, &spec);

@@ -234,6 +234,10 @@ void child_main(const ChildPlan& plan) noexcept {
     //    earlier mount brought in (a volume) is followed inside the root, never out of it.
     CHECK(make_root_private,
           ::syscall(SYS_mount, nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr));
+    // An image's layers are named relative to the store's short links (overlay_cwd): the
+    // kernel resolves relative lowerdirs against the cwd of the caller of mount(2). The cwd
+    // moves into the new root before pivot_root below, so nothing keeps the store pinned.
+    if (plan.overlay_cwd) CHECK(mount_root, ::syscall(SYS_chdir, plan.overlay_cwd));
     if (plan.overlay_data)
         CHECK(mount_root,
               ::syscall(SYS_mount, "overlay", plan.rootfs, "overlay", 0, plan.overlay_data));

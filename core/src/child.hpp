@@ -135,6 +135,7 @@ struct ChildPlan {
     // (MS_REC|MS_PRIVATE); the root is an overlay (overlay_data != nullptr) or a recursive bind.
     const char* rootfs = nullptr;
     const char* overlay_data = nullptr;
+    const char* overlay_cwd = nullptr;  // chdir here first: lowerdir names are relative to it
     const FsOp* fs_ops = nullptr;
     size_t nfs_ops = 0;
     bool readonly_root = false;

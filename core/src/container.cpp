@@ -115,6 +115,7 @@ std::unique_ptr<Prepared> prepare(const ContainerSpec& spec, const CreateOptions
     p->mounts = detail::build_mount_plan(spec, user_ns);
     plan.rootfs = p->mounts.rootfs.c_str();
     plan.overlay_data = p->mounts.overlay_data.empty() ? nullptr : p->mounts.overlay_data.c_str();
+    plan.overlay_cwd = p->mounts.overlay_cwd.empty() ? nullptr : p->mounts.overlay_cwd.c_str();
     plan.fs_ops = p->mounts.ops.data();
     plan.nfs_ops = p->mounts.ops.size();
     plan.readonly_root = spec.root.readonly;

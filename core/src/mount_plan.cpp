@@ -221,11 +221,21 @@ MountPlan build_mount_plan(const ContainerSpec& spec, bool user_namespace) {
     if (plan.rootfs.size() > 1 && plan.rootfs.back() == '/') plan.rootfs.pop_back();
     if (spec.root.overlay) {
         const Overlay& o = *spec.root.overlay;
-        for (auto* dir : {&o.lower, &o.upper, &o.work})
-            if (dir->find_first_of(",:") != std::string::npos)
+        for (auto* dir : {&o.lower, &o.upper, &o.work, &o.layer_dir}) {
+            // With a layerdir, ':' is what separates the layers' names in lower.
+            bool names = dir == &o.lower && !o.layer_dir.empty();
+            if (dir->find_first_of(names ? "," : ",:") != std::string::npos)
                 throw invalid_argument("root.overlay",
                                        "directory names must not contain ',' or ':'");
+        }
         plan.overlay_data = "lowerdir=" + o.lower + ",upperdir=" + o.upper + ",workdir=" + o.work;
+        // mount(2) copies one page of data: what does not fit is cut off, not an error.
+        if (plan.overlay_data.size() >= kMountDataMax)
+            throw invalid_argument("root.overlay", "the layers' names and directories take " +
+                                                       std::to_string(plan.overlay_data.size()) +
+                                                       " bytes of mount data, more than " +
+                                                       std::to_string(kMountDataMax - 1));
+        plan.overlay_cwd = o.layer_dir;
     }
     plan.root_propagation = propagation_flags(spec.linux.rootfs_propagation);
 

@@ -14,11 +14,15 @@
 
 namespace truman::detail {
 
+// What mount(2) takes of its data argument: one page (with the terminating NUL).
+constexpr size_t kMountDataMax = 4096;
+
 struct MountPlan {
     std::vector<FsOp> ops;
     std::vector<std::string> descriptions;  // per op: "mount proc on /proc" (container paths)
     std::string rootfs;
     std::string overlay_data;  // "lowerdir=...,upperdir=...,workdir=..." or ""
+    std::string overlay_cwd;   // where the overlay is mounted from (its layerdir), or ""
     unsigned long root_propagation = 0;
 
     // Stable storage for the C strings in ops (a deque never moves what it holds).

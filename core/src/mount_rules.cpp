@@ -1,6 +1,7 @@
 // The rules a spec's root and mounts follow, checked by validate() before any process exists
 // (mounts.hpp). The paths are checked as text here; they are resolved, inside the root, only
 // when the child uses them.
+#include <algorithm>
 #include <string>
 
 #include "truman/error.hpp"
@@ -17,11 +18,30 @@ void validate_clean_absolute_path(const std::string& path, const std::string& fi
         throw invalid_argument(field, "must not contain \"..\"");
 }
 
+// Names in layerdir, top-most first: "A:B:C". Each stays in layerdir (no '/', no "..").
+void validate_layer_names(const std::string& lower) {
+    const char* field = "root.overlay.lowerdir";
+    if (lower.empty()) throw invalid_argument(field, "must name at least one layer");
+    for (size_t begin = 0; begin <= lower.size();) {
+        size_t end = std::min(lower.find(':', begin), lower.size());
+        std::string name = lower.substr(begin, end - begin);
+        if (name.empty() || name == "." || name == ".." ||
+            name.find_first_of("/,\\") != std::string::npos)
+            throw invalid_argument(field, "\"" + name + "\" is not a layer name in layerdir");
+        begin = end + 1;
+    }
+}
+
 void validate_root(const Root& root) {
     if (root.path.empty()) throw invalid_argument("root.path", "must not be empty");
     validate_host_path(root.path, "root.path");
     if (const auto& overlay = root.overlay) {
-        validate_host_path(overlay->lower, "root.overlay.lowerdir");
+        if (overlay->layer_dir.empty()) {
+            validate_host_path(overlay->lower, "root.overlay.lowerdir");
+        } else {
+            validate_host_path(overlay->layer_dir, "root.overlay.layerdir");
+            validate_layer_names(overlay->lower);
+        }
         validate_host_path(overlay->upper, "root.overlay.upperdir");
         validate_host_path(overlay->work, "root.overlay.workdir");
     }

@@ -82,6 +82,7 @@ Overlay parse_overlay(const json& v, const std::string& path) {
     overlay.lower = json_string(o.required("lowerdir"), o.path("lowerdir"));
     overlay.upper = json_string(o.required("upperdir"), o.path("upperdir"));
     overlay.work = json_string(o.required("workdir"), o.path("workdir"));
+    o.optional("layerdir", overlay.layer_dir, json_string);
     o.finish();
     return overlay;
 }

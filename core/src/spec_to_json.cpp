@@ -144,6 +144,7 @@ json spec_to_json(const ContainerSpec& spec) {
     if (const auto& overlay = spec.root.overlay) {
         root["overlay"] = {
             {"lowerdir", overlay->lower}, {"upperdir", overlay->upper}, {"workdir", overlay->work}};
+        if (!overlay->layer_dir.empty()) root["overlay"]["layerdir"] = overlay->layer_dir;
     }
     json mounts = json::array();
     for (const Mount& m : spec.mounts) {

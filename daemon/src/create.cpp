@@ -7,7 +7,8 @@
 
 #include "monitor_spawn.hpp"
 #include "truman/daemon/atomic_file.hpp"
-#include "truman/daemon/image_store.hpp"
+#include "truman/daemon/images/image_defaults.hpp"
+#include "truman/daemon/images/local_images.hpp"
 #include "truman/daemon/names.hpp"
 #include "truman/daemon/time_format.hpp"
 #include "truman/error.hpp"
@@ -19,10 +20,11 @@ namespace truman::daemon::verbs {
 
 namespace {
 
-// The root an image container overlays, or "" for a container on a given rootfs (checked
+// The image a container overlays, or nullopt for a container on a given rootfs (checked
 // here). Errors name "rootfs": what the API calls spec.root.path for a container without an
 // image.
-std::string checked_root(const ContainerRegistry& registry, const CreateRequest& request) {
+std::optional<images::StoredImage> checked_root(const ContainerRegistry& registry,
+                                                const CreateRequest& request) {
     const ContainerSpec& spec = request.spec;
     if (request.name) validate_name(*request.name);
     if (!request.image.empty() && !spec.root.path.empty())
@@ -32,9 +34,12 @@ std::string checked_root(const ContainerRegistry& registry, const CreateRequest&
     if (spec.root.overlay)
         throw invalid_argument("root.overlay", "is set by the daemon for image containers");
     if (!request.image.empty()) {
-        auto found = find_image(registry.images_dir(), request.image);
-        if (!found) throw Error(ErrorKind::not_found, ENOENT, "no such image: " + request.image);
-        return *found;
+        auto found = images::find_image(registry.image_store(), request.image);
+        if (!found)
+            throw Error(ErrorKind::not_found, ENOENT,
+                        "no such image: " + request.image + " (pull it first: trumanctl pull " +
+                            request.image + ")");
+        return found;
     }
     if (spec.root.path[0] != '/') throw invalid_argument("rootfs", "must be an absolute path");
     struct stat st {};
@@ -45,14 +50,33 @@ std::string checked_root(const ContainerRegistry& registry, const CreateRequest&
     }
     if (!S_ISDIR(st.st_mode))
         throw invalid_argument("rootfs", spec.root.path + " is not a directory");
-    return "";
+    return std::nullopt;
 }
 
 }  // namespace
 
 std::string create(ContainerRegistry& registry, const CreateRequest& request) {
-    std::string image_rootfs = checked_root(registry, request);
+    std::optional<images::StoredImage> image = checked_root(registry, request);
     ContainerSpec spec = request.spec;
+    // The image's layers, top-most first, as overlayfs stacks its lowers.
+    std::vector<std::string> layers;
+    const images::ImageStore& store = registry.image_store();
+    if (image)
+        for (auto it = image->layer_links.rbegin(); it != image->layer_links.rend(); ++it)
+            layers.push_back(*it);
+    {
+        std::vector<std::string> layer_dirs;
+        layer_dirs.reserve(layers.size() + 1);
+        for (const auto& link : layers) layer_dirs.push_back(store.links_dir() + "/" + link);
+        // A rootfs is a one-layer image whose only default is the command it was given.
+        images::ImageConfig rootfs_defaults;
+        if (!image) {
+            layer_dirs.push_back(spec.root.path);
+            rootfs_defaults.cmd = request.spec.process.args;
+        }
+        spec.process = images::process_from_image(image ? image->config : rootfs_defaults, request,
+                                                  layer_dirs);
+    }
 
     std::string id = generate_id();
     std::string name = registry.reserve_name(request.name);
@@ -72,11 +96,13 @@ std::string create(ContainerRegistry& registry, const CreateRequest& request) {
     } cleanup{registry, name, paths.dir()};
 
     if (mkdir(paths.dir().c_str(), 0700) < 0) throw system_error("mkdir " + paths.dir());
-    if (!image_rootfs.empty()) {
+    if (image) {
         for (const auto& d : {paths.upper(), paths.work(), paths.rootfs()})
             if (mkdir(d.c_str(), 0755) < 0) throw system_error("mkdir " + d);
         spec.root.path = paths.rootfs();
-        spec.root.overlay = Overlay{image_rootfs, paths.upper(), paths.work()};
+        std::string lower;
+        for (const auto& link : layers) lower += (lower.empty() ? "" : ":") + link;
+        spec.root.overlay = Overlay{lower, paths.upper(), paths.work(), store.links_dir()};
     }
     // Like Docker: a container's hostname is its short id unless told otherwise.
     if (spec.hostname.empty() && spec.has_namespace(NamespaceType::uts))

@@ -11,7 +11,7 @@
 
 #include "callbacks.hpp"
 #include "monitor_spawn.hpp"
-#include "truman/daemon/image_store.hpp"
+#include "truman/daemon/images/local_images.hpp"
 #include "truman/daemon/names.hpp"
 #include "truman/daemon/time_format.hpp"
 #include "truman/error.hpp"
@@ -46,8 +46,9 @@ void ContainerRegistry::open() {
     }
     chmod(options_.state_dir.c_str(), 0700);
     chmod(options_.run_dir.c_str(), 0700);
+    image_store_ = std::make_unique<images::ImageStore>(images_dir_);
     try {
-        ensure_busybox_image(images_dir_, options_.busybox_path);
+        images::ensure_busybox_image(*image_store_, options_.busybox_path);
     } catch (const std::exception& e) {
         spdlog::error("image busybox unavailable: {}", e.what());
     }

@@ -21,6 +21,7 @@
 #include "event_bus.hpp"
 #include "monitor_watch.hpp"
 #include "truman/cgroups.hpp"
+#include "truman/daemon/images/store.hpp"
 #include "truman/daemon/make_service.hpp"
 #include "truman/daemon/state_store.hpp"
 
@@ -95,7 +96,8 @@ class ContainerRegistry : public std::enable_shared_from_this<ContainerRegistry>
 
     boost::asio::io_context& io() const { return io_; }
     const ServiceOptions& options() const { return options_; }
-    const std::string& images_dir() const { return images_dir_; }
+    // The image store (<state-dir>/images); made by open().
+    images::ImageStore& image_store() const { return *image_store_; }
     const std::string& cgroup_mode() const { return cgroup_mode_; }
     ContainerPaths paths_of(const std::string& id) const {
         return ContainerPaths(containers_dir_ + "/" + id);
@@ -107,6 +109,7 @@ class ContainerRegistry : public std::enable_shared_from_this<ContainerRegistry>
     boost::asio::io_context& io_;
     ServiceOptions options_;
     std::string containers_dir_, images_dir_;
+    std::unique_ptr<images::ImageStore> image_store_;
     std::unique_ptr<CgroupManager> cgroups_;
     std::string cgroup_mode_;
     std::shared_ptr<EventBus> events_;

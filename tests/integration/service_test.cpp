@@ -107,7 +107,12 @@ class ServiceTest : public ::testing::Test {
     std::string container_dir(const std::string& id) const {
         return options().state_dir + "/containers/" + id;
     }
-    std::string image_rootfs() const { return options().state_dir + "/images/busybox/rootfs"; }
+    // The busybox image's one layer in the store (the only layer these tests have).
+    std::string image_rootfs() const {
+        for (const auto& e : fs::directory_iterator(options().state_dir + "/images/layers"))
+            return e.path().string() + "/diff";
+        throw std::runtime_error("no busybox layer in the image store");
+    }
 
     ContainerState wait(const std::string& ref) {
         auto promise = std::make_shared<std::promise<ContainerState>>();

@@ -170,7 +170,12 @@ std::string ImageStore::ensure_layer(const std::string& diff_id, const std::stri
         write_all(blob_fd.get(), static_cast<const char*>(buf), n, blob_temp);
         return n;
     };
-    UnpackedLayer unpacked = unpack_layer(tee, diff_fd.get());
+    UnpackedLayer unpacked;
+    try {
+        unpacked = unpack_layer(tee, diff_fd.get());
+    } catch (const Error& e) {
+        throw Error(e.kind(), e.err(), "layer blob " + blob_digest + ": " + e.what());
+    }
     if (unpacked.compressed_digest != blob_digest)
         throw make_error(ErrorKind::invalid, "layer blob " + blob_digest + ": content has digest " +
                                                  unpacked.compressed_digest + ", refused");

@@ -63,6 +63,26 @@ TEST(CreateBody, ImageLeavesTheRootToTheService) {
     EXPECT_EQ(req.image, "busybox");
     EXPECT_EQ(req.spec.root.path, "");
     EXPECT_EQ(req.spec.process.args, (std::vector<std::string>{"echo", "hi"}));
+    EXPECT_TRUE(req.chosen.args);
+    EXPECT_FALSE(req.chosen.cwd);
+    EXPECT_FALSE(req.chosen.user);
+    EXPECT_FALSE(req.entrypoint);
+}
+
+// What the body leaves out, the image's config fills in: the request says what was chosen.
+TEST(CreateBody, ImageDefaultsAreLeftToTheImage) {
+    auto req = create_request_from_json(
+        {{"image", "app"}, {"entrypoint", json::array()}, {"env", {"A=1"}}});
+    EXPECT_FALSE(req.chosen.args);
+    ASSERT_TRUE(req.entrypoint);
+    EXPECT_TRUE(req.entrypoint->empty());
+    // No default PATH over the image's own.
+    EXPECT_EQ(req.spec.process.env, (std::vector<std::string>{"A=1"}));
+    auto with = create_request_from_json(
+        {{"image", "app"}, {"entrypoint", {"/init", "-v"}}, {"cwd", "/srv"}});
+    EXPECT_EQ(*with.entrypoint, (std::vector<std::string>{"/init", "-v"}));
+    EXPECT_TRUE(with.chosen.cwd);
+    EXPECT_EQ(error_of({{"image", "app"}, {"entrypoint", "/init"}}).rfind("entrypoint", 0), 0u);
 }
 
 TEST(CreateBody, ExactlyOneOfImageAndRootfs) {
@@ -230,12 +250,16 @@ TEST(CreateBody, NamesAreChecked) {
         EXPECT_EQ(error_of({{"rootfs", "/r"}, {"name", bad}}).rfind("name: ", 0), 0u) << bad;
 }
 
-TEST(CreateBody, UserMustBeNumeric) {
+TEST(CreateBody, NumericUsersAreMappedAndNamesLeftToTheService) {
     auto req = create_request_from_json({{"rootfs", "/r"}, {"user", "1000"}});
     EXPECT_EQ(req.spec.process.user.uid, 1000u);
     EXPECT_EQ(req.spec.process.user.gid, 0u);
-    for (std::string bad :
-         {"", "root", "1000:", ":100", "1:2:3", "-1", "4294967295", "99999999999"})
+    EXPECT_EQ(req.user, "1000");
+    EXPECT_TRUE(req.chosen.user);
+    auto named = create_request_from_json({{"image", "busybox"}, {"user", "app:staff"}});
+    EXPECT_EQ(named.user, "app:staff");
+    EXPECT_EQ(named.spec.process.user.uid, 0u);
+    for (std::string bad : {"", "1000:", ":100", "1:2:3", "4294967295", "99999999999"})
         EXPECT_EQ(error_of({{"rootfs", "/r"}, {"user", bad}}).rfind("user: ", 0), 0u) << bad;
 }
 

@@ -139,6 +139,31 @@ TEST(MountPlan, OverlayDataAndPropagation) {
     EXPECT_THROW(build_mount_plan(s, false), Error);
 }
 
+// An image's layers are short names in a layer directory the overlay is mounted from, so
+// that many layers fit in mount(2)'s one page of data; what does not fit is refused, since
+// the kernel would silently cut it off.
+TEST(MountPlan, LayersAreShortNamesMountedFromTheLayerDir) {
+    ContainerSpec s = spec_at("/c/rootfs");
+    s.root.overlay = Overlay{"TOP123:MID456:BAS789", "/c/upper", "/c/work", "/var/lib/truman/l"};
+    validate_mounts(s);
+    MountPlan p = build_mount_plan(s, false);
+    EXPECT_EQ(p.overlay_data, "lowerdir=TOP123:MID456:BAS789,upperdir=/c/upper,workdir=/c/work");
+    EXPECT_EQ(p.overlay_cwd, "/var/lib/truman/l");
+    std::string many;
+    for (int i = 0; i < 500; ++i) many += (i ? ":" : "") + std::string("ABCDEF");
+    s.root.overlay->lower = many;
+    EXPECT_LT(build_mount_plan(s, false).overlay_data.size(), kMountDataMax);
+    s.root.overlay->lower = many + ":" + many;
+    EXPECT_THROW(build_mount_plan(s, false), Error);
+    for (const char* bad : {"A::B", "../x", "a/b", "", "x,y"}) {
+        s.root.overlay->lower = bad;
+        EXPECT_THROW(validate_mounts(s), Error) << bad;
+    }
+    s.root.overlay->lower = "A";
+    s.root.overlay->layer_dir = "relative/l";
+    EXPECT_THROW(validate_mounts(s), Error);
+}
+
 TEST(MountPlan, SysIsBoundReadOnlyInAUserNamespaceWithoutItsOwnNetwork) {
     ContainerSpec s = spec_at("/r");
     s.linux.namespaces = {{NamespaceType::mount, ""}, {NamespaceType::user, ""}};

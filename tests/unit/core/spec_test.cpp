@@ -274,6 +274,16 @@ TEST(Spec, ParsesTrumanExtensions) {
     EXPECT_TRUE(spec.linux.seccomp_disabled);
 }
 
+TEST(Spec, OverlayLayerDirRoundTrips) {
+    ContainerSpec spec = default_spec("/r", {"sh"});
+    spec.root.overlay = Overlay{"AAAAAA:BBBBBB", "/u", "/w", "/store/l"};
+    json doc = spec_to_json(spec);
+    EXPECT_EQ(doc["root"]["overlay"]["layerdir"], "/store/l");
+    EXPECT_EQ(spec_from_json(doc).root.overlay, spec.root.overlay);
+    spec.root.overlay->layer_dir.clear();
+    EXPECT_FALSE(spec_to_json(spec)["root"]["overlay"].contains("layerdir"));
+}
+
 TEST(Spec, RejectsUnknownNetworkMode) {
     expect_parse_error(json::parse(R"({"truman": {"network": {"mode": "bridge"}}})"),
                        ErrorKind::invalid, "truman.network.mode: unknown network mode \"bridge\"");

@@ -54,6 +54,21 @@ struct CreateRequest {
     std::optional<std::string> name;  // generated when absent
     std::string image;                // exactly one of image / spec.root.path
     ContainerSpec spec;               // process, hostname, namespaces, resources, security...
+
+    // A container from an image takes the image config's defaults, by Docker's rules, for
+    // what the caller did not choose: spec.process.args replaces Cmd; an entrypoint replaces
+    // Entrypoint and clears Cmd; WorkingDir and User apply unless cwd and user were chosen;
+    // spec.process.env is merged by name over the image's Env. Everything counts as chosen
+    // unless a front-end says otherwise.
+    struct Chosen {
+        bool args = true;
+        bool cwd = true;
+        bool user = true;
+    } chosen;
+    std::optional<std::vector<std::string>> entrypoint;  // runs before args
+    // "user", "uid", "user:group", "uid:gid"...: resolved through the root's own /etc/passwd
+    // and /etc/group, replacing spec.process.user; "" keeps spec.process.user.
+    std::string user;
 };
 
 struct LogOptions {
