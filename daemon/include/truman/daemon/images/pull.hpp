@@ -1,0 +1,49 @@
+// Pulling an image from an OCI distribution registry (libcurl): the manifest (an OCI index
+// or manifest, a Docker schema 2 manifest or manifest list; the platform picked from an
+// index), the config, then the layers, in parallel, each unpacked while it downloads.
+// Every byte is checked against its digest as it streams; the store keeps a layer only once
+// both of its digests matched, and the manifest, config and tag only once every layer is in.
+//
+// Auth: anonymous, HTTP basic, and the bearer-token flow (WWW-Authenticate: Bearer
+// realm=...), with credentials from a docker-style auth file. HTTPS with the system CAs;
+// plain HTTP only for localhost, 127.0.0.0/8 and the registries named insecure.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "truman/daemon/images/image.hpp"
+#include "truman/daemon/images/local_images.hpp"
+#include "truman/daemon/images/store.hpp"
+
+namespace truman::daemon::images {
+
+struct PullOptions {
+    Platform platform;                             // linux/amd64 unless told
+    std::vector<std::string> insecure_registries;  // "host:port" spoken to over plain HTTP
+    std::string auth_file;  // docker-style {"auths": {"host": {"auth": base64(user:pass)}}}
+    unsigned parallel_layers = 3;
+};
+
+struct PullProgress {
+    std::string layer;   // the layer's (compressed) digest
+    std::string status;  // "waiting", "downloading", "exists", "unpacked"
+    uint64_t done = 0;   // bytes downloaded so far
+    uint64_t total = 0;  // the manifest's size for the layer
+};
+
+// Called from the pulling threads, never two at once.
+using PullProgressFn = std::function<void(const PullProgress&)>;
+
+// True when the registry (a reference's domain) is spoken to over plain HTTP.
+bool is_plain_http_registry(const std::string& domain, const std::vector<std::string>& insecure);
+
+// Pull ref into store and tag it. Throws truman::Error: not_found (no such image or tag,
+// no manifest for the platform), invalid (a digest mismatch, a broken manifest or layer),
+// unsupported (media types), system (network, TLS: the message says which).
+StoredImage pull_image(ImageStore& store, const std::string& ref, const PullOptions& options,
+                       const PullProgressFn& progress = {});
+
+}  // namespace truman::daemon::images

@@ -1,0 +1,276 @@
+// Pulling from a real OCI registry: Debian's docker-registry (the CNCF distribution
+// registry), started by the test on 127.0.0.1 with its own storage; images built with umoci
+// (from busybox files the test writes, a whiteout, an opaque directory, a non-root User, an
+// Entrypoint) and pushed with skopeo. The pulled image runs in a container; a corrupted
+// blob in the registry's storage is refused by its digest and nothing of it is kept.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <optional>
+#include <thread>
+
+#include "test_support.hpp"
+#include "truman/daemon/images/digest.hpp"
+#include "truman/daemon/images/local_images.hpp"
+#include "truman/daemon/images/pull.hpp"
+#include "truman/daemon/images/store.hpp"
+#include "truman/daemon/images/tar_writer.hpp"
+#include "truman/daemon/make_service.hpp"
+#include "truman/error.hpp"
+
+namespace fs = std::filesystem;
+using namespace truman::daemon;
+using namespace std::chrono_literals;
+using truman::test::run_host;
+
+namespace {
+
+int free_port() {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    socklen_t len = sizeof addr;
+    getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+    close(fd);
+    return ntohs(addr.sin_port);
+}
+
+bool accepts(int port) {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bool ok = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+    close(fd);
+    return ok;
+}
+
+// docker-registry on 127.0.0.1:<free port>, its storage in dir; stopped by the destructor.
+class LocalRegistry {
+  public:
+    explicit LocalRegistry(const std::string& dir) : dir_(dir), port_(free_port()) {
+        fs::create_directories(dir + "/storage");
+        std::ofstream(dir + "/config.yml")
+            << "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\n"
+            << "storage:\n  filesystem:\n    rootdirectory: " << dir << "/storage\n"
+            << "http:\n  addr: 127.0.0.1:" << port_ << "\n";
+        pid_ = fork();
+        if (pid_ == 0) {
+            int null = open("/dev/null", O_WRONLY);
+            dup2(null, 1);
+            execl("/usr/bin/docker-registry", "docker-registry", "serve",
+                  (dir + "/config.yml").c_str(), nullptr);
+            _exit(127);
+        }
+        for (int i = 0; i < 500 && !accepts(port_); ++i) std::this_thread::sleep_for(20ms);
+    }
+    ~LocalRegistry() {
+        if (pid_ > 0) {
+            kill(pid_, SIGTERM);
+            waitpid(pid_, nullptr, 0);
+        }
+    }
+    LocalRegistry(const LocalRegistry&) = delete;
+    LocalRegistry& operator=(const LocalRegistry&) = delete;
+
+    std::string host() const { return "127.0.0.1:" + std::to_string(port_); }
+    std::string blob_path(const std::string& digest) const {
+        std::string hex = images::digest_hex(digest);
+        return dir_ + "/storage/docker/registry/v2/blobs/sha256/" + hex.substr(0, 2) + "/" + hex +
+               "/data";
+    }
+
+  private:
+    std::string dir_;
+    int port_;
+    pid_t pid_ = -1;
+};
+
+void sh(const std::string& command) {
+    std::string out;
+    int status = run_host(command, &out);
+    ASSERT_EQ(status, 0) << command << "\n" << out;
+}
+
+// An image of three layers built with umoci: busybox plus users and files; then /etc/gone
+// deleted (umoci writes the whiteout); then a layer of our own with an opaque /var/data.
+void build_and_push(const std::string& dir, const std::string& target) {
+    std::string layout = dir + "/layout", bundle = dir + "/bundle";
+    sh("umoci init --layout " + layout + " && umoci new --image " + layout + ":app");
+    sh("umoci unpack --image " + layout + ":app " + bundle);
+    std::string root = bundle + "/rootfs";
+    sh("cp -a " + truman::test::busybox_rootfs() + "/. " + root + "/");
+    std::ofstream(root + "/etc/passwd")
+        << "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n";
+    std::ofstream(root + "/etc/group") << "root:x:0:\napp:x:1000:\nstaff:x:50:app\n";
+    std::ofstream(root + "/etc/gone") << "deleted in layer 2";
+    fs::create_directories(root + "/var/data");
+    std::ofstream(root + "/var/data/old") << "hidden by the opaque directory";
+    sh("umoci repack --image " + layout + ":app " + bundle);
+    // A repack replaces the layer its bundle was unpacked on top of: unpack again for the next.
+    std::string bundle2 = dir + "/bundle2", root2 = bundle2 + "/rootfs";
+    sh("umoci unpack --image " + layout + ":app " + bundle2);
+    fs::remove(root2 + "/etc/gone");
+    std::ofstream(root2 + "/etc/second") << "layer 2\n";
+    sh("umoci repack --image " + layout + ":app " + bundle2);
+    images::TarWriter w;
+    w.directory("var/data", {.mode = 0755});
+    w.file("var/data/.wh..wh..opq", "");
+    w.file("var/data/new", "layer 3");
+    std::ofstream(dir + "/layer3.tar") << w.finish();
+    sh("umoci raw add-layer --image " + layout + ":app " + dir + "/layer3.tar");
+    sh("umoci config --image " + layout +
+       ":app --config.user app --config.workingdir /var/data --config.env FOO=image "
+       "--config.entrypoint /bin/sh --config.entrypoint -c --config.entrypoint "
+       "'echo args:$*; id -u; pwd; echo FOO=$FOO; ls /var/data; cat /etc/second; "
+       "test -e /etc/gone && echo gone-visible || echo gone-hidden' "
+       "--config.entrypoint sh --config.cmd default-cmd");
+    sh("skopeo copy --quiet --dest-tls-verify=false oci:" + layout + ":app docker://" + target);
+}
+
+size_t count(const std::string& dir) {
+    return static_cast<size_t>(
+        std::distance(fs::directory_iterator(dir), fs::directory_iterator{}));
+}
+
+class ImagePullTest : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        before_ = truman::test::snapshot_host();
+        registry_.emplace(dir_.path() + "/registry");
+        build_and_push(dir_.path() + "/build", registry_->host() + "/test/app:1");
+    }
+    void TearDown() override {
+        registry_.reset();
+        EXPECT_EQ(truman::test::leaks_since(before_), "");
+    }
+
+    std::vector<std::string> run_in_service(const std::string& image) {
+        boost::asio::io_context io;
+        auto work = boost::asio::make_work_guard(io);
+        std::thread thread([&] { io.run(); });
+        ServiceOptions o;
+        o.state_dir = state_dir();
+        o.run_dir = dir_.path() + "/run";
+        o.monitor_path = std::string(TRUMAN_BINARY_DIR) + "/bin/truman-monitor";
+        o.busybox_path = TRUMAN_BUSYBOX;
+        std::vector<std::string> lines;
+        {
+            auto service = make_container_service(io, o);
+            CreateRequest r;
+            r.image = image;
+            r.spec = truman::default_spec("", {"/bin/sh"});
+            r.spec.process.env.clear();
+            r.chosen = {.args = false, .cwd = false, .user = false};
+            std::string id = service->create(r);
+            auto done = std::make_shared<std::promise<void>>();
+            auto future = done->get_future();
+            LogOptions follow;
+            follow.follow = true;
+            auto sub = service->logs(
+                id, follow, [&lines](const LogLine& l) { lines.push_back(l.text); },
+                [done] { done->set_value(); });
+            service->start(id);
+            EXPECT_EQ(future.wait_for(20s), std::future_status::ready);
+            sub.reset();
+            service->remove(id, true);
+        }
+        work.reset();
+        thread.join();
+        return lines;
+    }
+
+    std::string state_dir() const { return dir_.path() + "/state"; }
+
+    truman::test::HostSnapshot before_;
+    truman::test::TempDir dir_;
+    std::optional<LocalRegistry> registry_;
+};
+
+}  // namespace
+
+TEST_F(ImagePullTest, PulledImageRunsWithItsLayersWhiteoutsUserAndEntrypoint) {
+    std::string ref = registry_->host() + "/test/app:1";
+    std::vector<images::PullProgress> events;
+    {
+        images::ImageStore store(state_dir() + "/images");
+        auto image = images::pull_image(
+            store, ref, {}, [&](const images::PullProgress& p) { events.push_back(p); });
+        EXPECT_EQ(image.layer_links.size(), 3u);
+        EXPECT_EQ(image.config.user, "app");
+        EXPECT_EQ(store.find_ref(images::parse_reference(ref)), image.manifest_digest);
+        for (const auto& layer : image.manifest.layers)
+            EXPECT_EQ(images::sha256_digest(store.read_blob(layer.digest)), layer.digest);
+        EXPECT_EQ(std::count_if(events.begin(), events.end(),
+                                [](auto& e) { return e.status == "unpacked"; }),
+                  3);
+        // Pulled again: every layer is there already.
+        events.clear();
+        images::pull_image(store, ref, {},
+                           [&](const images::PullProgress& p) { events.push_back(p); });
+        EXPECT_EQ(std::count_if(events.begin(), events.end(),
+                                [](auto& e) { return e.status == "exists"; }),
+                  3);
+        EXPECT_EQ(count(store.root() + "/tmp"), 0u);
+    }
+    EXPECT_EQ(run_in_service(ref),
+              (std::vector<std::string>{"args:default-cmd", "1000", "/var/data", "FOO=image", "new",
+                                        "layer 2", "gone-hidden"}));
+}
+
+TEST_F(ImagePullTest, ACorruptedBlobIsRefusedByItsDigestAndNothingIsKept) {
+    std::string ref = registry_->host() + "/test/app:1";
+    // Find the top layer's blob through a pull into a scratch store, then corrupt it.
+    std::string top;
+    {
+        images::ImageStore scratch(dir_.path() + "/scratch");
+        top = images::pull_image(scratch, ref, {}).manifest.layers.back().digest;
+    }
+    std::string blob = truman::test::read_file(registry_->blob_path(top));
+    blob[blob.size() / 2] ^= 0x55;
+    std::ofstream(registry_->blob_path(top), std::ios::trunc) << blob;
+
+    images::ImageStore store(state_dir() + "/images");
+    try {
+        images::pull_image(store, ref, {});
+        FAIL() << "pulled a corrupted layer";
+    } catch (const truman::Error& e) {
+        EXPECT_EQ(e.kind(), truman::ErrorKind::invalid) << e.what();
+        EXPECT_NE(std::string(e.what()).find(top), std::string::npos) << e.what();
+    }
+    EXPECT_FALSE(store.find_ref(images::parse_reference(ref)));
+    EXPECT_FALSE(store.has_blob(top));
+    EXPECT_EQ(count(store.root() + "/tmp"), 0u);
+    EXPECT_TRUE(store.refs().empty());
+}
+
+TEST_F(ImagePullTest, UnknownImagesAndPlainHttpRules) {
+    images::ImageStore store(state_dir() + "/images");
+    try {
+        images::pull_image(store, registry_->host() + "/test/nothing:1", {});
+        FAIL();
+    } catch (const truman::Error& e) {
+        EXPECT_EQ(e.kind(), truman::ErrorKind::not_found) << e.what();
+    }
+    EXPECT_TRUE(images::is_plain_http_registry("127.0.0.1:5000", {}));
+    EXPECT_TRUE(images::is_plain_http_registry("localhost", {}));
+    EXPECT_TRUE(images::is_plain_http_registry("127.8.9.10", {}));
+    EXPECT_FALSE(images::is_plain_http_registry("192.0.2.1:5000", {}));
+    EXPECT_TRUE(images::is_plain_http_registry("192.0.2.1:5000", {"192.0.2.1:5000"}));
+    EXPECT_FALSE(images::is_plain_http_registry("docker.io", {}));
+}
