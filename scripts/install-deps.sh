@@ -10,6 +10,7 @@ packages=(
   busybox-static iproute2 curl procps
   clang libclang-rt-14-dev systemd
   clang-format clang-tidy
+  libarchive-dev libssl-dev libcurl4-openssl-dev docker-registry skopeo umoci
 )
 # The contract tests' OpenAPI linter and validator run on node (>= 18; Debian's is 18). A
 # node installed otherwise (e.g. a newer one with its own npm) is kept: Debian's npm package
@@ -24,5 +25,10 @@ if ! command -v node >/dev/null || ! command -v npm >/dev/null; then missing+=("
 if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
+  # docker-registry's package would start a system registry: the image tests run their own.
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+    chmod 755 /usr/sbin/policy-rc.d
+  fi
   apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
