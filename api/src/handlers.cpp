@@ -167,6 +167,61 @@ void events(daemon::ContainerService& service, Request& request,
     }));
 }
 
+// A body that is there but not JSON is answered 415, as for create: true then.
+bool refuse_non_json(const Request& request, const std::shared_ptr<Responder>& responder) {
+    if (request.body.empty() || is_json(request.content_type)) return false;
+    responder->respond(error_response(
+        415, "unsupported_media_type",
+        "Content-Type must be application/json, not \"" + request.content_type + "\""));
+    return true;
+}
+
+// The body of a POST that may come without one, as JSON (null when empty).
+json optional_json_body(const Request& request) {
+    if (request.body.empty()) return nullptr;
+    json body = json::parse(request.body, nullptr, /*allow_exceptions=*/false);
+    if (body.is_discarded()) throw invalid_argument("body", "malformed JSON");
+    return body;
+}
+
+void create_exec(daemon::ContainerService& service, const ApiOptions& options, Request& request,
+                 const std::shared_ptr<Responder>& responder) {
+    allow_params(request, {});
+    if (refuse_non_json(request, responder)) return;
+    json body = optional_json_body(request);
+    if (body.is_null()) throw invalid_argument("cmd", "is required");
+    run_blocking(
+        options, responder,
+        [&service, responder, id = request.path_params.at("id"),
+         exec = exec_request_from_json(body)] {
+            responder->respond(json_response(201, {{"id", service.create_exec(id, exec)}}));
+        });
+}
+
+// Detached: once it runs, its inspect. Otherwise once it has exited, everything it wrote as
+// Docker stream frames (live streams come with attach).
+void start_exec(daemon::ContainerService& service, const ApiOptions& options, Request& request,
+                const std::shared_ptr<Responder>& responder) {
+    allow_params(request, {});
+    if (refuse_non_json(request, responder)) return;
+    bool detach = exec_detach_from_json(optional_json_body(request));
+    run_blocking(
+        options, responder, [&service, responder, id = request.path_params.at("id"), detach] {
+            daemon::ExecInfo info = service.start_exec(id);
+            if (detach) return responder->respond(json_response(200, to_json(info)));
+            service.async_wait_exec(
+                id, [&service, responder, id](std::exception_ptr error, const daemon::ExecInfo&) {
+                    answer(responder, [&] {
+                        if (error) std::rethrow_exception(error);
+                        Response r;
+                        r.content_type = "application/vnd.docker.multiplexed-stream";
+                        r.body = service.exec_output(id);
+                        responder->respond(std::move(r));
+                    });
+                });
+        });
+}
+
 }  // namespace
 
 void add_v1_routes(Router& router, daemon::ContainerService& service, ApiOptions options) {
@@ -228,6 +283,14 @@ void add_v1_routes(Router& router, daemon::ContainerService& service, ApiOptions
     router.add("GET", "/v1/containers/{id}/logs",
                [&s](Request& req, const R& r) { logs(s, req, r); });
     router.add("GET", "/v1/events", [&s](Request& req, const R& r) { events(s, req, r); });
+    router.add("POST", "/v1/containers/{id}/exec",
+               [&s, options](Request& req, const R& r) { create_exec(s, options, req, r); });
+    router.add("POST", "/v1/exec/{id}/start",
+               [&s, options](Request& req, const R& r) { start_exec(s, options, req, r); });
+    router.add("GET", "/v1/exec/{id}", [&s](Request& req, const R& r) {
+        allow_params(req, {});
+        r->respond(json_response(200, to_json(s.inspect_exec(req.path_params.at("id")))));
+    });
 }
 
 }  // namespace truman::api

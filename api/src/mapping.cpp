@@ -376,4 +376,38 @@ long long parse_int_param(const std::string& name, const std::string& value, lon
     return v;
 }
 
+daemon::ExecRequest exec_request_from_json(const json& body) {
+    JsonObjectReader f(body, "", "body");
+    daemon::ExecRequest request;
+    request.cmd = json_strings(f.required("cmd"), "cmd");
+    f.optional("env", request.env, json_strings);
+    if (const json* v = f.get("cwd")) request.cwd = json_string(*v, "cwd");
+    if (const json* v = f.get("user")) {
+        User user;
+        apply_user(json_string(*v, "user"), &user);
+        request.user = user;
+    }
+    f.optional("tty", request.tty, json_bool);
+    f.finish();
+    return request;
+}
+
+bool exec_detach_from_json(const json& body) {
+    if (body.is_null()) return false;
+    JsonObjectReader f(body, "", "body");
+    bool detach = false;
+    f.optional("detach", detach, json_bool);
+    f.finish();
+    return detach;
+}
+
+json to_json(const daemon::ExecInfo& info) {
+    json j{{"id", info.id},        {"container_id", info.container_id},
+           {"cmd", info.cmd},      {"running", info.running},
+           {"pid", info.pid},      {"exit_code", nullptr},
+           {"signal", info.signal}};
+    if (info.exit_code) j["exit_code"] = *info.exit_code;
+    return j;
+}
+
 }  // namespace truman::api

@@ -19,8 +19,10 @@
 
 #include "child.hpp"
 #include "mount_plan.hpp"
+#include "process_plan.hpp"
 #include "truman/capabilities.hpp"
 #include "truman/error.hpp"
+#include "truman/exec.hpp"
 #include "truman/fd.hpp"
 #include "truman/idmap.hpp"
 #include "truman/network.hpp"
@@ -35,6 +37,38 @@ namespace truman {
 using detail::ChildPlan;
 using detail::ChildReport;
 using detail::ChildStep;
+
+namespace detail {
+
+namespace {
+
+std::string env_value(const std::vector<std::string>& env, const std::string& key) {
+    for (const auto& e : env)
+        if (e.compare(0, key.size() + 1, key + "=") == 0) return e.substr(key.size() + 1);
+    return "";
+}
+
+}  // namespace
+
+std::vector<std::string> exec_candidates(const std::vector<std::string>& args,
+                                         const std::vector<std::string>& env) {
+    const std::string& name = args.at(0);
+    if (name.find('/') != std::string::npos) return {name};
+    std::string path = env_value(env, "PATH");
+    if (path.empty()) path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+    std::vector<std::string> out;
+    size_t start = 0;
+    for (;;) {
+        size_t end = path.find(':', start);
+        std::string dir = path.substr(start, end == std::string::npos ? end : end - start);
+        out.push_back((dir.empty() ? std::string(".") : dir) + "/" + name);
+        if (end == std::string::npos) break;
+        start = end + 1;
+    }
+    return out;
+}
+
+}  // namespace detail
 
 namespace {
 
@@ -54,30 +88,6 @@ struct Prepared {
     std::optional<SeccompProgram> seccomp;
     Fd dev_null;
 };
-
-std::string env_value(const std::vector<std::string>& env, const std::string& key) {
-    for (const auto& e : env)
-        if (e.compare(0, key.size() + 1, key + "=") == 0) return e.substr(key.size() + 1);
-    return "";
-}
-
-// Like execvp, but the PATH walk is prepared here: the child only tries each candidate.
-std::vector<std::string> exec_candidates(const Process& process) {
-    const std::string& name = process.args.at(0);
-    if (name.find('/') != std::string::npos) return {name};
-    std::string path = env_value(process.env, "PATH");
-    if (path.empty()) path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-    std::vector<std::string> out;
-    size_t start = 0;
-    for (;;) {
-        size_t end = path.find(':', start);
-        std::string dir = path.substr(start, end == std::string::npos ? end : end - start);
-        out.push_back((dir.empty() ? std::string(".") : dir) + "/" + name);
-        if (end == std::string::npos) break;
-        start = end + 1;
-    }
-    return out;
-}
 
 std::unique_ptr<Prepared> prepare(const ContainerSpec& spec, const CreateOptions& options) {
     auto p = std::make_unique<Prepared>();
@@ -164,7 +174,7 @@ std::unique_ptr<Prepared> prepare(const ContainerSpec& spec, const CreateOptions
 
     // argv, envp and the exec candidates: one vector of strings reserved up front so the
     // pointers taken below stay valid.
-    auto candidates = exec_candidates(spec.process);
+    auto candidates = detail::exec_candidates(spec.process.args, spec.process.env);
     p->strings.reserve(spec.process.args.size() + spec.process.env.size() + candidates.size());
     for (const auto& a : spec.process.args) p->argv.push_back(p->strings.emplace_back(a).data());
     p->argv.push_back(nullptr);
@@ -266,6 +276,7 @@ struct Container::State {
     Fd pidfd;
     Fd sync;  // the parent's end of the socketpair
     std::unique_ptr<Cgroup> cgroup;
+    std::string seccomp_cache_dir;  // for the filters of execs
     std::string host_link;
     std::unique_ptr<SeccompNotifier> notifier;
     std::function<void(const BlockedSyscall&)> on_blocked;
@@ -351,6 +362,7 @@ std::unique_ptr<Container> Container::create(const ContainerSpec& spec,
     auto state = std::make_unique<State>();
     state->id = options.id;
     state->spec = spec;
+    state->seccomp_cache_dir = options.seccomp_cache_dir;
     state->prepared = prepare(spec, options);
     Prepared& p = *state->prepared;
 
@@ -503,6 +515,13 @@ void Container::kill(int signal) {
         throw make_error(errno == EINVAL ? ErrorKind::invalid : ErrorKind::system,
                          "kill container " + s.id + " with signal " + std::to_string(signal),
                          errno);
+}
+
+std::unique_ptr<ExecProcess> Container::exec(const ExecSpec& spec) {
+    State& s = *state_;
+    if (!s.started || s.reaped || !s.pidfd)
+        throw make_error(ErrorKind::conflict, "container " + s.id + " is not running");
+    return detail::spawn_exec(s.spec, s.pidfd.get(), s.cgroup.get(), s.seccomp_cache_dir, spec);
 }
 
 void Container::destroy() {

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -14,18 +15,22 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <utility>
 #include <vector>
 
 #include "truman/cgroups.hpp"
 #include "truman/container.hpp"
 #include "truman/daemon/atomic_file.hpp"
 #include "truman/daemon/container_log.hpp"
+#include "truman/daemon/exec_store.hpp"
 #include "truman/daemon/monitor_protocol.hpp"
 #include "truman/daemon/state_store.hpp"
 #include "truman/daemon/time_format.hpp"
 #include "truman/error.hpp"
+#include "truman/exec.hpp"
 #include "truman/fd.hpp"
 #include "truman/spec.hpp"
+#include "truman/stream_frame.hpp"
 
 namespace truman::daemon {
 
@@ -63,6 +68,26 @@ struct Client {
     std::string buffer;
 };
 
+// An exec that runs: its process, the read ends of its stdout and stderr, the file its
+// output goes to (as stream frames) and the clients waiting for its exit.
+struct RunningExec {
+    std::string id;
+    ExecPaths paths;
+    std::unique_ptr<ExecProcess> process;
+    Fd out, err;
+    Fd output;
+    uint64_t output_bytes = 0;
+    std::vector<Fd> waiters = {};
+};
+
+// A pipe's two ends, close-on-exec; the read end non-blocking (the monitor's poll loop).
+std::pair<Fd, Fd> output_pipe() {
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) < 0) throw system_error("pipe2");
+    fcntl(fds[0], F_SETFL, O_NONBLOCK);
+    return {Fd(fds[0]), Fd(fds[1])};
+}
+
 class Monitor {
   public:
     explicit Monitor(const MonitorOptions& options)
@@ -77,8 +102,8 @@ class Monitor {
         try {
             ContainerMeta meta = read_meta(paths_);
             id_ = meta.id;
-            ContainerSpec spec =
-                spec_from_json(nlohmann::json::parse(read_whole_file(paths_.config())));
+            spec_ = spec_from_json(nlohmann::json::parse(read_whole_file(paths_.config())));
+            const ContainerSpec& spec = spec_;
             if (mkdir(options_.run_dir.c_str(), 0700) < 0 && errno != EEXIST)
                 throw system_error("mkdir " + options_.run_dir);
             listener_ = listen_on(socket_path_);
@@ -136,6 +161,15 @@ class Monitor {
             fds.push_back({stderr_.get(), POLLIN, 0});
             fds.push_back({container_->seccomp_fd(), POLLIN, 0});
             for (const auto& c : clients_) fds.push_back({c.fd.get(), POLLIN, 0});
+            // Four per exec, after the clients: its pidfd, stdout, stderr and listener.
+            size_t exec_base = fds.size();
+            size_t nexecs = execs_.size();
+            for (const auto& e : execs_) {
+                fds.push_back({e->process->pidfd(), POLLIN, 0});
+                fds.push_back({e->out.get(), POLLIN, 0});
+                fds.push_back({e->err.get(), POLLIN, 0});
+                fds.push_back({e->process->seccomp_fd(), POLLIN, 0});
+            }
             if (poll(fds.data(), fds.size(), -1) < 0) {
                 if (errno == EINTR) continue;  // SIGTERM and friends land here, on purpose
                 spdlog::error("poll: {}", strerror(errno));
@@ -143,8 +177,20 @@ class Monitor {
             }
             if (fds[2].revents) read_output(stdout_, "stdout");
             if (fds[3].revents) read_output(stderr_, "stderr");
-            if (fds[4].revents) record_blocked_syscall();
-            for (size_t i = fds.size(); i-- > 5;)
+            if (fds[4].revents)
+                record_blocked_syscall([&] { return container_->handle_seccomp(); });
+            // Execs before clients: a client may start a new exec (appended, not polled yet).
+            for (size_t i = nexecs; i-- > 0;) {
+                const pollfd* f = &fds[exec_base + 4 * i];
+                RunningExec& e = *execs_[i];
+                if (f[1].revents) read_exec_output(e, e.out, StreamType::stdout_stream);
+                if (f[2].revents) read_exec_output(e, e.err, StreamType::stderr_stream);
+                if (f[3].revents)
+                    record_blocked_syscall([&] { return e.process->handle_seccomp(); });
+                if (f[0].revents && finish_exec(e, false))
+                    execs_.erase(execs_.begin() + static_cast<std::ptrdiff_t>(i));
+            }
+            for (size_t i = exec_base; i-- > 5;)
                 if (fds[i].revents) serve_client(i - 5);
             if (fds[1].revents) accept_clients();
             if (fds[0].revents && finish()) return 0;
@@ -184,10 +230,12 @@ class Monitor {
         }
     }
 
-    void record_blocked_syscall() {
+    // The init's and every exec's denials, in one seccomp.log.
+    template <typename Handle>
+    void record_blocked_syscall(Handle&& handle) {
         std::optional<BlockedSyscall> blocked;
         try {
-            blocked = container_->handle_seccomp();
+            blocked = handle();
         } catch (const std::exception& e) {
             spdlog::error("seccomp notification: {}", e.what());
             return;
@@ -237,7 +285,14 @@ class Monitor {
         client.buffer.append(buf, static_cast<size_t>(n));
         auto nl = client.buffer.find('\n');
         if (nl == std::string::npos && client.buffer.size() < max_command_bytes) return;
-        std::string reply = execute(client.buffer.substr(0, nl));
+        std::string line = client.buffer.substr(0, nl);
+        if (RunningExec* e = exec_to_wait_for(line)) {
+            // Answered by finish_exec once it has exited.
+            e->waiters.push_back(std::move(client.fd));
+            clients_.erase(clients_.begin() + static_cast<std::ptrdiff_t>(index));
+            return;
+        }
+        std::string reply = execute(line);
         // Replies are a few bytes: the socket buffer takes them whole.
         send(client.fd.get(), reply.data(), reply.size(), MSG_NOSIGNAL);
         clients_.erase(clients_.begin() + static_cast<std::ptrdiff_t>(index));
@@ -252,9 +307,15 @@ class Monitor {
                 state_.state.started_at = rfc3339_now();
                 write_state(paths_, state_);
                 spdlog::info("started");
-            } else {
+            } else if (command.verb == ControlCommand::Verb::kill) {
                 container_->kill(command.signal);
                 spdlog::info("sent signal {}", command.signal);
+            } else if (command.verb == ControlCommand::Verb::exec) {
+                MonitorReply reply;
+                reply.pid = start_exec(command.exec_id);
+                return encode_reply(reply);
+            } else {
+                return encode_reply(exited_exec_reply(command.exec_id));
             }
             return encode_reply({});
         } catch (const std::exception& e) {
@@ -277,6 +338,17 @@ class Monitor {
         read_output(stderr_, "stderr");
         // Kills whatever the init left behind (no PID namespace, or a cgroup sibling), which
         // closes the last write ends of the pipes.
+        // Its execs end with it: with its PID namespace, or here. Reaped before the cgroup is
+        // emptied, which a zombie exec (ours to reap) would otherwise keep busy on v1.
+        for (auto& e : execs_) {
+            try {
+                e->process->kill(SIGKILL);
+            } catch (const std::exception& ex) {
+                spdlog::error("exec {}: {}", e->id, ex.what());
+            }
+            finish_exec(*e, true);
+        }
+        execs_.clear();
         bool released = release_container();
         drain_until_eof();
         try {
@@ -333,6 +405,115 @@ class Monitor {
         }
     }
 
+    // Start the exec whose config.json the service wrote; returns its host PID.
+    pid_t start_exec(const std::string& id) {
+        if (state_.state.status != Status::running)
+            throw make_error(ErrorKind::conflict, "container " + id_ + " is not running");
+        ExecPaths paths(paths_, id);
+        for (const auto& e : execs_)
+            if (e->id == id) throw make_error(ErrorKind::conflict, "exec " + id + " was started");
+        if (read_exec_state(paths))
+            throw make_error(ErrorKind::conflict, "exec " + id + " was started");
+        ExecRequest request = read_exec_config(paths);
+        if (request.tty)
+            throw make_error(ErrorKind::unsupported, "exec with a tty is not supported yet");
+        auto [out, out_w] = output_pipe();
+        auto [err, err_w] = output_pipe();
+        ExecSpec spec;
+        spec.args = request.cmd;
+        spec.env = request.env;
+        spec.cwd = request.cwd;
+        spec.user = request.user;
+        spec.stdout_fd = out_w.get();
+        spec.stderr_fd = err_w.get();
+        Fd output(open(paths.output().c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
+        if (!output) throw system_error("open " + paths.output());
+        auto running = std::make_unique<RunningExec>(
+            RunningExec{id, paths, nullptr, std::move(out), std::move(err), std::move(output)});
+        running->process = container_->exec(spec);
+        pid_t pid = running->process->pid();
+        // Only the exec may hold the write ends, or EOF would never come.
+        out_w.reset();
+        err_w.reset();
+        write_exec_state(paths, {true, pid, std::nullopt, 0});
+        spdlog::info("exec {} started (pid {})", id, pid);
+        execs_.push_back(std::move(running));
+        return pid;
+    }
+
+    // The running exec a wait_exec line asks for; nullptr for any other line (execute()
+    // answers it).
+    RunningExec* exec_to_wait_for(const std::string& line) {
+        try {
+            ControlCommand command = parse_command(line);
+            if (command.verb != ControlCommand::Verb::wait_exec) return nullptr;
+            for (auto& e : execs_)
+                if (e->id == command.exec_id) return e.get();
+        } catch (const std::exception&) {
+        }
+        return nullptr;
+    }
+
+    // wait_exec for an exec that does not run: its recorded exit.
+    MonitorReply exited_exec_reply(const std::string& id) {
+        auto state = read_exec_state(ExecPaths(paths_, id));
+        if (!state) throw make_error(ErrorKind::conflict, "exec " + id + " was not started");
+        MonitorReply reply;
+        reply.exit_code = state->exit_code.value_or(-1);
+        reply.signal = state->signal;
+        return reply;
+    }
+
+    void read_exec_output(RunningExec& e, Fd& fd, StreamType type) {
+        if (!fd) return;
+        char buf[65536];
+        for (;;) {
+            ssize_t n = ::read(fd.get(), buf, sizeof buf);
+            if (n < 0 && errno == EINTR) continue;
+            if (n < 0 && errno == EAGAIN) return;
+            if (n <= 0) {
+                fd.reset();
+                return;
+            }
+            // Past the cap the output is dropped, but the pipe still drained.
+            uint64_t cap = options_.log_max_bytes ? options_.log_max_bytes : default_log_max_bytes;
+            std::string frames = encode_frames(type, std::string_view(buf, static_cast<size_t>(n)));
+            if (e.output_bytes + frames.size() <= cap) {
+                write_line(e.output.get(), frames);
+                e.output_bytes += frames.size();
+            }
+            if (static_cast<size_t>(n) < sizeof buf) return;
+        }
+    }
+
+    // The exec's pidfd is readable (or, with block, the container is gone): reap it, keep
+    // what it wrote, record the exit and answer its waiters. False on a spurious wake-up.
+    bool finish_exec(RunningExec& e, bool block) {
+        std::optional<ExitStatus> status;
+        try {
+            status = block ? std::optional(e.process->wait()) : e.process->try_wait();
+        } catch (const std::exception& ex) {
+            spdlog::error("exec {}: wait: {}", e.id, ex.what());
+            status = ExitStatus{-1, 0, false};
+        }
+        if (!status) return false;
+        // What is in the pipes now; a child it left behind does not hold the exit up.
+        read_exec_output(e, e.out, StreamType::stdout_stream);
+        read_exec_output(e, e.err, StreamType::stderr_stream);
+        try {
+            write_exec_state(e.paths, {false, e.process->pid(), status->exit_code, status->signal});
+        } catch (const std::exception& ex) {
+            spdlog::error("exec {}: cannot record the exit: {}", e.id, ex.what());
+        }
+        spdlog::info("exec {} exited with {} (signal {})", e.id, status->exit_code, status->signal);
+        MonitorReply reply;
+        reply.exit_code = status->exit_code;
+        reply.signal = status->signal;
+        std::string line = encode_reply(reply);
+        for (const auto& w : e.waiters) send(w.get(), line.data(), line.size(), MSG_NOSIGNAL);
+        return true;
+    }
+
     void remove_runtime_files() {
         if (listener_) {
             unlink(socket_path_.c_str());
@@ -350,7 +531,9 @@ class Monitor {
     std::vector<Client> clients_;
     std::unique_ptr<LogWriter> log_;
     std::unique_ptr<CgroupManager> cgroups_;
+    ContainerSpec spec_;
     std::unique_ptr<Container> container_;
+    std::vector<std::unique_ptr<RunningExec>> execs_;
     StoredState state_;
     uint64_t seccomp_log_bytes_ = 0;
 };

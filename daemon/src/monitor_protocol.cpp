@@ -10,6 +10,7 @@
 #include <cstring>
 #include <nlohmann/json.hpp>
 
+#include "truman/daemon/names.hpp"
 #include "truman/fd.hpp"
 #include "truman/signal_names.hpp"
 
@@ -49,6 +50,10 @@ std::string encode_reply(const MonitorReply& reply) {
     json doc = {{"ok", true}};
     if (reply.pid) doc["pid"] = reply.pid;
     if (reply.monitor_pid) doc["monitor_pid"] = reply.monitor_pid;
+    if (reply.exit_code) {
+        doc["exit_code"] = *reply.exit_code;
+        doc["signal"] = reply.signal;
+    }
     return encode_line(doc);
 }
 
@@ -66,6 +71,10 @@ MonitorReply parse_reply(const std::string& line) {
         if (doc.is_object() && doc.value("ok", false)) {
             reply.pid = doc.value("pid", pid_t{0});
             reply.monitor_pid = doc.value("monitor_pid", pid_t{0});
+            if (doc.contains("exit_code")) {
+                reply.exit_code = doc.at("exit_code").get<int>();
+                reply.signal = doc.value("signal", 0);
+            }
             return reply;
         }
     } catch (const json::exception&) {
@@ -83,8 +92,17 @@ MonitorReply failure_reply(const std::exception& failure) {
 }
 
 std::string encode_command(const ControlCommand& command) {
-    if (command.verb == ControlCommand::Verb::start) return encode_line({{"command", "start"}});
-    return encode_line({{"command", "kill"}, {"signal", command.signal}});
+    switch (command.verb) {
+        case ControlCommand::Verb::start:
+            return encode_line({{"command", "start"}});
+        case ControlCommand::Verb::kill:
+            return encode_line({{"command", "kill"}, {"signal", command.signal}});
+        case ControlCommand::Verb::exec:
+            return encode_line({{"command", "exec"}, {"exec", command.exec_id}});
+        case ControlCommand::Verb::wait_exec:
+            return encode_line({{"command", "wait_exec"}, {"exec", command.exec_id}});
+    }
+    throw make_error(ErrorKind::invalid, "unknown monitor command");
 }
 
 ControlCommand parse_command(const std::string& line) {
@@ -100,6 +118,13 @@ ControlCommand parse_command(const std::string& line) {
             throw invalid_argument("signal",
                                    unknown_signal_reason(signal ? signal->dump() : "none"));
         return {ControlCommand::Verb::kill, signal->get<int>()};
+    }
+    if (verb == "exec" || verb == "wait_exec") {
+        const json* exec = doc.contains("exec") ? &doc["exec"] : nullptr;
+        if (!exec || !exec->is_string() || !is_valid_id(exec->get<std::string>()))
+            throw invalid_argument("exec", "not an exec id");
+        return {verb == "exec" ? ControlCommand::Verb::exec : ControlCommand::Verb::wait_exec, 0,
+                exec->get<std::string>()};
     }
     throw invalid_argument("command", "unknown monitor command \"" + verb + "\"");
 }
@@ -146,6 +171,11 @@ UnixSocketAddress::UnixSocketAddress(const std::string& path) {
 
 void send_monitor_command(const std::string& socket_path, const ControlCommand& command,
                           int timeout_ms) {
+    ask_monitor(socket_path, command, timeout_ms);
+}
+
+MonitorReply ask_monitor(const std::string& socket_path, const ControlCommand& command,
+                         int timeout_ms) {
     long long deadline = now_ms() + timeout_ms;
     UnixSocketAddress addr(socket_path);
     Fd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
@@ -180,7 +210,9 @@ void send_monitor_command(const std::string& socket_path, const ControlCommand& 
     }
     if (reply.empty())
         throw make_error(ErrorKind::system, "monitor at " + socket_path + " closed without reply");
-    throw_if_failed(parse_reply(reply.substr(0, reply.find('\n'))));
+    MonitorReply parsed = parse_reply(reply.substr(0, reply.find('\n')));
+    throw_if_failed(parsed);
+    return parsed;
 }
 
 }  // namespace truman::daemon

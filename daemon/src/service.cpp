@@ -66,6 +66,29 @@ class Service : public ContainerService {
     }
     DaemonInfo info() override { return verbs::info(*registry_); }
 
+    std::string create_exec(const std::string& ref, const ExecRequest& request) override {
+        return verbs::create_exec(*registry_, ref, request);
+    }
+    ExecInfo start_exec(const std::string& exec_id) override {
+        return verbs::start_exec(*registry_, exec_id);
+    }
+    ExecInfo inspect_exec(const std::string& exec_id) override {
+        return verbs::inspect_exec(*registry_, exec_id);
+    }
+    void async_wait_exec(const std::string& exec_id,
+                         std::function<void(std::exception_ptr, ExecInfo)> done) override {
+        try {
+            verbs::wait_exec(*registry_, exec_id, done);
+        } catch (const std::exception&) {
+            asio::post(io_, [done, error = std::current_exception()] {
+                call_safely("wait exec", done, error, ExecInfo{});
+            });
+        }
+    }
+    std::string exec_output(const std::string& exec_id) override {
+        return verbs::exec_output(*registry_, exec_id);
+    }
+
   private:
     asio::io_context& io_;
     std::shared_ptr<ContainerRegistry> registry_;

@@ -47,4 +47,13 @@ std::vector<ContainerInfo> list(ContainerRegistry& registry, std::optional<Statu
 ContainerInfo inspect(ContainerRegistry& registry, const std::string& ref);
 DaemonInfo info(ContainerRegistry& registry);
 
+// exec.cpp: an exec's config next to its container; its monitor runs it and records the exit.
+std::string create_exec(ContainerRegistry& registry, const std::string& ref,
+                        const ExecRequest& request);
+ExecInfo start_exec(ContainerRegistry& registry, const std::string& exec_id);
+ExecInfo inspect_exec(ContainerRegistry& registry, const std::string& exec_id);
+void wait_exec(ContainerRegistry& registry, const std::string& exec_id,
+               const std::function<void(std::exception_ptr, ExecInfo)>& done);
+std::string exec_output(ContainerRegistry& registry, const std::string& exec_id);
+
 }  // namespace truman::daemon::verbs

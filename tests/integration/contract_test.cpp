@@ -263,6 +263,35 @@ TEST_F(ContractTest, RecordsEveryOperationWithSuccessAndErrorAnswers) {
     expect(204, "POST", one + "/stop", c + "/" + stopped + "/stop?timeout=1");
     expect(404, "POST", one + "/stop", c + "/no-such-container/stop");
 
+    // exec: refused while not running; create, inspect, start (not detached: its output as
+    // stream frames; detached: its inspect), start again; bad input.
+    std::string execs_in = create({"sleep", "1000"}, unique_name("contract-exec"));
+    const std::string ce = one + "/exec", ex = "/v1/exec/{id}", exs = "/v1/exec/{id}/start";
+    expect(409, "POST", ce, c + "/" + execs_in + "/exec", R"({"cmd":["true"]})");
+    expect(204, "POST", one + "/start", c + "/" + execs_in + "/start");
+    auto made = expect(201, "POST", ce, c + "/" + execs_in + "/exec",
+                       R"({"cmd":["sh","-c","echo hi; exit 2"],"env":["A=b"],"cwd":"/tmp"})");
+    std::string exec_id = json::parse(made.body).value("id", "");
+    expect(400, "POST", ce, c + "/" + execs_in + "/exec", R"({"cmd":[]})");
+    expect(404, "POST", ce, c + "/no-such-container/exec", R"({"cmd":["true"]})");
+    expect(415, "POST", ce, c + "/" + execs_in + "/exec", "x", "text/plain");
+    expect(200, "GET", ex, "/v1/exec/" + exec_id);  // created: not running, pid 0
+    auto output = expect(200, "POST", exs, "/v1/exec/" + exec_id + "/start");
+    EXPECT_EQ(output.body, std::string("\x01\0\0\0\0\0\0\x03hi\n", 11));
+    expect(409, "POST", exs, "/v1/exec/" + exec_id + "/start");
+    auto finished = expect(200, "GET", ex, "/v1/exec/" + exec_id);
+    EXPECT_EQ(json::parse(finished.body)["exit_code"], 2) << finished.body;
+    auto sleeping =
+        expect(201, "POST", ce, c + "/" + execs_in + "/exec", R"({"cmd":["sleep","1000"]})");
+    std::string sleeping_id = json::parse(sleeping.body).value("id", "");
+    expect(400, "POST", exs, "/v1/exec/" + sleeping_id + "/start", R"({"detach":"yes"})");
+    auto detached =
+        expect(200, "POST", exs, "/v1/exec/" + sleeping_id + "/start", R"({"detach":true})");
+    EXPECT_EQ(json::parse(detached.body)["running"], true) << detached.body;
+    expect(404, "GET", ex, "/v1/exec/no-such-exec");
+    expect(404, "POST", exs, "/v1/exec/no-such-exec/start");
+    expect(204, "DELETE", one, c + "/" + execs_in + "?force=true");
+
     // Delete, also with force, and again.
     expect(204, "DELETE", one, c + "/" + echo);
     expect(404, "DELETE", one, c + "/" + echo);

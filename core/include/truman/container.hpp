@@ -18,6 +18,9 @@
 
 namespace truman {
 
+struct ExecSpec;    // exec.hpp
+class ExecProcess;  // exec.hpp
+
 struct ExitStatus {
     int exit_code = 0;  // WEXITSTATUS, or 128+signal when killed (shell convention)
     int signal = 0;     // the signal that killed it, 0 if it exited
@@ -65,6 +68,10 @@ class Container {
     ExitStatus wait();                     // blocks (answering seccomp notifications meanwhile)
     std::optional<ExitStatus> try_wait();  // non-blocking reap
     void kill(int signal);                 // to the init; ESRCH after exit is not an error
+    // Run another process in the started, running container (exec.hpp). Throws
+    // truman::Error: conflict if it is not running, invalid for a bad spec or a cwd or
+    // program that is not there, else the failing step.
+    std::unique_ptr<ExecProcess> exec(const ExecSpec& spec);
     // Kill what is still running (the init and whatever else is in its cgroup), reap it,
     // and release every resource: cgroup, host veth, descriptors. Idempotent. Every step is
     // tried; if any failed, throws one truman::Error naming each (with the first one's kind

@@ -41,4 +41,10 @@ bool parse_bool_param(const std::string& name, const std::string& value);
 long long parse_int_param(const std::string& name, const std::string& value, long long min,
                           long long max);
 
+// The exec create body: {"cmd": [...], "env": [...], "cwd": "/", "user": "uid:gid", "tty":
+// false}, and the start body {"detach": bool} (an empty body: not detached).
+daemon::ExecRequest exec_request_from_json(const nlohmann::json& body);
+bool exec_detach_from_json(const nlohmann::json& body);
+nlohmann::json to_json(const daemon::ExecInfo& info);
+
 }  // namespace truman::api

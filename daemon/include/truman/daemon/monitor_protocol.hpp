@@ -7,7 +7,11 @@
 // connection, answered by one MonitorReply.
 //
 //   {"command":"start"}   {"command":"kill","signal":15}
+//   {"command":"exec","exec":"<exec id>"}       start the exec whose config.json is on disk
+//   {"command":"wait_exec","exec":"<exec id>"}  answered once that exec has exited
 //   {"ok":true,"pid":1234,"monitor_pid":1230}     (the pids only in the start-up reply)
+//   {"ok":true,"pid":1240}                        (exec: the exec's host PID)
+//   {"ok":true,"exit_code":0,"signal":0}          (wait_exec)
 //   {"error":{"kind":"system","errno":2,"message":"mount /src on /mnt: No such file or directory"}}
 //
 // A failure carries the truman::Error the monitor caught, whole: its kind, its errno (0 when
@@ -29,9 +33,11 @@
 namespace truman::daemon {
 
 struct MonitorReply {
-    std::optional<Error> error;  // nullopt: it worked
-    pid_t pid = 0;               // start-up: the container's init
-    pid_t monitor_pid = 0;       // start-up: the (detached) monitor
+    std::optional<Error> error;         // nullopt: it worked
+    pid_t pid = 0;                      // start-up: the container's init
+    pid_t monitor_pid = 0;              // start-up: the (detached) monitor
+    std::optional<int> exit_code = {};  // wait_exec
+    int signal = 0;                     // wait_exec
 };
 std::string encode_reply(const MonitorReply& reply);
 // Throws truman::Error (system) for a line that is not a reply.
@@ -43,12 +49,13 @@ void throw_if_failed(const MonitorReply& reply);
 MonitorReply failure_reply(const std::exception& failure);
 
 struct ControlCommand {
-    enum class Verb { start, kill } verb = Verb::start;
+    enum class Verb { start, kill, exec, wait_exec } verb = Verb::start;
     int signal = 0;
+    std::string exec_id = {};  // exec, wait_exec: 64 hex characters
 };
 std::string encode_command(const ControlCommand& command);
-// Throws truman::Error (invalid) for a malformed line, an unknown verb or a signal outside
-// 1..64.
+// Throws truman::Error (invalid) for a malformed line, an unknown verb, a signal outside
+// 1..SIGRTMAX or an exec id that is not 64 hex characters.
 ControlCommand parse_command(const std::string& line);
 
 // The address of a Unix socket at path, whatever its length. sun_path holds 107 bytes, and
@@ -72,5 +79,8 @@ class UnixSocketAddress {
 // timeout_ms.
 void send_monitor_command(const std::string& socket_path, const ControlCommand& command,
                           int timeout_ms = 10000);
+// The same, returning the reply (exec: the exec's PID).
+MonitorReply ask_monitor(const std::string& socket_path, const ControlCommand& command,
+                         int timeout_ms = 10000);
 
 }  // namespace truman::daemon

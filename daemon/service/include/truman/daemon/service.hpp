@@ -99,6 +99,25 @@ struct DaemonInfo {
     size_t created = 0, running = 0, exited = 0;
 };
 
+// exec: a second process in a running container.
+struct ExecRequest {
+    std::vector<std::string> cmd;    // not empty
+    std::vector<std::string> env;    // KEY=VALUE, over the container's
+    std::optional<std::string> cwd;  // default: the container's
+    std::optional<User> user;        // default: the container's
+    bool tty = false;                // not supported yet
+};
+
+struct ExecInfo {
+    std::string id;  // 64 hex characters
+    std::string container_id;
+    std::vector<std::string> cmd;
+    bool running = false;
+    pid_t pid = 0;                 // host PID once started (kept after the exit)
+    std::optional<int> exit_code;  // set once exited
+    int signal = 0;
+};
+
 class ContainerService {
   public:
     virtual ~ContainerService() = default;
@@ -125,6 +144,18 @@ class ContainerService {
                                                std::function<void()> on_end) = 0;
     virtual std::unique_ptr<Subscription> events(std::function<void(const Event&)> on_event) = 0;
     virtual DaemonInfo info() = 0;
+
+    // exec. create_exec: the container must be running (conflict otherwise) -> exec id.
+    // start_exec returns once the process runs (conflict if started before); its output is
+    // kept as Docker stream frames (exec_output) and its exit recorded by the container's
+    // monitor, so inspect_exec knows it after a trumand restart too. async_wait_exec calls
+    // done once it has exited (on the io_context; never throws).
+    virtual std::string create_exec(const std::string& ref, const ExecRequest& request);
+    virtual ExecInfo start_exec(const std::string& exec_id);
+    virtual ExecInfo inspect_exec(const std::string& exec_id);
+    virtual void async_wait_exec(const std::string& exec_id,
+                                 std::function<void(std::exception_ptr, ExecInfo)> done);
+    virtual std::string exec_output(const std::string& exec_id);
 };
 
 }  // namespace truman::daemon

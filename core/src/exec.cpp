@@ -1,0 +1,423 @@
+// The parent side of an exec: validate, prepare the plan from the container's spec and the
+// exec's overrides, clone the child into the container's PID namespace and cgroup, and own
+// the process it becomes.
+
+#include "truman/exec.hpp"
+
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <linux/sched.h>
+#include <linux/seccomp.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <utility>
+
+#include "exec_child.hpp"
+#include "process_plan.hpp"
+#include "truman/capabilities.hpp"
+#include "truman/error.hpp"
+#include "truman/fd.hpp"
+#include "truman/idmap.hpp"
+#include "truman/namespaces.hpp"
+#include "truman/process.hpp"
+#include "truman/rlimits.hpp"
+
+#ifndef P_PIDFD
+#define P_PIDFD 3
+#endif
+
+namespace truman {
+
+using detail::ExecPlan;
+using detail::ExecReport;
+using detail::ExecStep;
+
+namespace {
+
+std::string env_key(const std::string& entry) {
+    return entry.substr(0, entry.find('='));
+}
+
+}  // namespace
+
+void validate(const ExecSpec& spec) {
+    // The process concern's rules, in the exec's own field names.
+    Process p;
+    p.args = spec.args;
+    p.env = spec.env;
+    if (spec.cwd) p.cwd = *spec.cwd;
+    if (spec.user) p.user = *spec.user;
+    try {
+        validate_process(p);
+    } catch (const Error& e) {
+        std::string field = e.field();
+        for (auto [oci, own] : {std::pair{"process.args", "cmd"},
+                                {"process.env", "env"},
+                                {"process.cwd", "cwd"},
+                                {"process.user", "user"}})
+            if (field.rfind(oci, 0) == 0) field = own + field.substr(std::strlen(oci));
+        throw e.with_field(field);
+    }
+}
+
+std::vector<std::string> merge_env(const std::vector<std::string>& container,
+                                   const std::vector<std::string>& exec) {
+    std::vector<std::string> out = container;
+    for (const auto& e : exec) {
+        bool replaced = false;
+        for (auto& c : out)
+            if (env_key(c) == env_key(e)) {
+                c = e;
+                replaced = true;
+            }
+        if (!replaced) out.push_back(e);
+    }
+    return out;
+}
+
+struct ExecProcess::State {
+    pid_t pid = -1;
+    Fd pidfd;
+    std::unique_ptr<SeccompNotifier> notifier;
+    bool reaped = false;
+    ExitStatus exit;
+
+    void reap(bool block) {
+        if (reaped || !pidfd) return;
+        siginfo_t info{};
+        for (;;) {
+            int r = ::waitid(static_cast<idtype_t>(P_PIDFD), pidfd.get(), &info,
+                             WEXITED | (block ? 0 : WNOHANG));
+            if (r < 0 && errno == EINTR) continue;
+            if (r < 0) throw system_error("waitid exec " + std::to_string(pid));
+            break;
+        }
+        if (info.si_pid == 0) return;
+        reaped = true;
+        if (info.si_code == CLD_EXITED) {
+            exit.exit_code = info.si_status;
+        } else {
+            exit.signal = info.si_status;
+            exit.exit_code = 128 + info.si_status;
+        }
+    }
+
+    // Best effort: a destructor cannot report, and a reap only fails for a pidfd that is
+    // not ours.
+    void release() noexcept {
+        if (pidfd && !reaped) {
+            ::syscall(SYS_pidfd_send_signal, pidfd.get(), SIGKILL, nullptr, 0);
+            try {
+                reap(true);
+            } catch (...) {
+            }
+        }
+        notifier.reset();
+    }
+};
+
+ExecProcess::ExecProcess(std::unique_ptr<State> state) : state_(std::move(state)) {}
+ExecProcess::~ExecProcess() {
+    if (state_) state_->release();
+}
+pid_t ExecProcess::pid() const noexcept {
+    return state_->pid;
+}
+int ExecProcess::pidfd() const noexcept {
+    return state_->pidfd.get();
+}
+int ExecProcess::seccomp_fd() const noexcept {
+    return state_->notifier ? state_->notifier->fd() : -1;
+}
+std::optional<BlockedSyscall> ExecProcess::handle_seccomp() {
+    if (!state_->notifier) return std::nullopt;
+    return state_->notifier->handle_one();
+}
+std::optional<ExitStatus> ExecProcess::try_wait() {
+    state_->reap(false);
+    if (!state_->reaped) return std::nullopt;
+    return state_->exit;
+}
+ExitStatus ExecProcess::wait() {
+    State& s = *state_;
+    while (!s.reaped) {
+        struct pollfd fds[2] = {{s.pidfd.get(), POLLIN, 0}, {seccomp_fd(), POLLIN, 0}};
+        int n = ::poll(fds, s.notifier ? 2 : 1, -1);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) throw system_error("poll exec " + std::to_string(s.pid));
+        if (s.notifier && (fds[1].revents & POLLIN)) handle_seccomp();
+        if (fds[0].revents & POLLIN) s.reap(true);
+    }
+    return s.exit;
+}
+void ExecProcess::kill(int signal) {
+    State& s = *state_;
+    if (s.reaped) return;
+    if (::syscall(SYS_pidfd_send_signal, s.pidfd.get(), signal, nullptr, 0) != 0 && errno != ESRCH)
+        throw make_error(
+            errno == EINVAL ? ErrorKind::invalid : ErrorKind::system,
+            "kill exec " + std::to_string(s.pid) + " with signal " + std::to_string(signal), errno);
+}
+
+namespace detail {
+
+namespace {
+
+// Everything the child reads, alive in the parent until the child has exec'd.
+struct PreparedExec {
+    ExecPlan plan;
+    std::vector<std::string> strings;  // reserved up front: the pointers below stay valid
+    std::vector<char*> argv, envp;
+    std::vector<const char*> exec_paths;
+    std::vector<int> rlimit_resources;
+    std::vector<struct rlimit> rlimit_values;
+    std::vector<gid_t> groups;
+    std::optional<SeccompProgram> seccomp;
+    Fd dev_null;
+    std::string cwd;
+};
+
+std::unique_ptr<PreparedExec> prepare(const ContainerSpec& container, int init_pidfd,
+                                      const std::string& seccomp_cache_dir, const ExecSpec& spec) {
+    auto p = std::make_unique<PreparedExec>();
+    ExecPlan& plan = p->plan;
+    bool user_ns = false;
+    for (const auto& ns : container.linux.namespaces) {
+        if (ns.type == NamespaceType::user) user_ns = true;
+        // The PID namespace is entered at birth (spawn_exec), not by setns.
+        if (ns.type != NamespaceType::pid) plan.ns_flags |= clone_flag(ns.type);
+    }
+    plan.init_pidfd = init_pidfd;
+    plan.may_setgroups = !(user_ns && must_deny_setgroups());
+
+    CapabilityMasks caps = capability_masks(container.process.capabilities);
+    // Non-dumpable keeps a process in a user namespace from ptracing or opening
+    // /proc/<pid>/exe of the child while it is still the monitor's binary: the kernel wants
+    // CAP_SYS_PTRACE in the user namespace of the child's memory, the host's. Without a user
+    // namespace, a container holding CAP_SYS_PTRACE has exactly that, so refuse rather than
+    // hand it the host binary (runc CVE-2019-5736).
+    if (!user_ns && ((caps.bounding | caps.permitted | caps.ambient) >> CAP_SYS_PTRACE) & 1)
+        throw make_error(ErrorKind::unsupported,
+                         "exec into a container with CAP_SYS_PTRACE and no user namespace");
+    plan.cap_bounding = caps.bounding;
+    plan.cap_effective = caps.effective;
+    plan.cap_permitted = caps.permitted;
+    plan.cap_inheritable = caps.inheritable;
+    plan.cap_ambient = caps.ambient;
+    plan.last_cap = last_capability();
+
+    for (const auto& r : rlimit_plan(container.process.rlimits)) {
+        p->rlimit_resources.push_back(r.resource);
+        p->rlimit_values.push_back(r.value);
+    }
+    plan.rlimit_resources = p->rlimit_resources.data();
+    plan.rlimit_values = p->rlimit_values.data();
+    plan.nrlimits = p->rlimit_values.size();
+
+    const User& user = spec.user ? *spec.user : container.process.user;
+    plan.uid = user.uid;
+    plan.gid = user.gid;
+    p->groups.assign(user.additional_gids.begin(), user.additional_gids.end());
+    if (!plan.may_setgroups && !p->groups.empty())
+        throw invalid_argument("user",
+                               "additional groups are not possible in a user namespace "
+                               "whose setgroups is denied (rootless)");
+    plan.groups = p->groups.data();
+    plan.ngroups = p->groups.size();
+    std::optional<uint32_t> umask = user.umask ? user.umask : container.process.user.umask;
+    plan.umask = umask ? static_cast<int>(*umask) : -1;
+    p->cwd = spec.cwd ? *spec.cwd : container.process.cwd;
+    plan.cwd = p->cwd.c_str();
+    plan.no_new_privs = container.process.no_new_privileges;
+
+    if (!container.linux.seccomp_disabled) {
+        static const Seccomp default_profile = default_seccomp_profile();
+        p->seccomp =
+            cached_seccomp(container.linux.seccomp ? *container.linux.seccomp : default_profile,
+                           seccomp_cache_dir);
+        if (p->seccomp->filter.size() > 0xffff)
+            throw invalid_argument("linux.seccomp", "the compiled filter is too long");
+        plan.seccomp_filter = p->seccomp->filter.data();
+        plan.seccomp_len = static_cast<unsigned short>(p->seccomp->filter.size());
+        plan.seccomp_flags = p->seccomp->needs_listener ? SECCOMP_FILTER_FLAG_NEW_LISTENER : 0;
+    }
+
+    std::vector<std::string> env = merge_env(container.process.env, spec.env);
+    auto candidates = exec_candidates(spec.args, env);
+    p->strings.reserve(spec.args.size() + env.size() + candidates.size());
+    for (const auto& a : spec.args) p->argv.push_back(p->strings.emplace_back(a).data());
+    p->argv.push_back(nullptr);
+    for (const auto& e : env) p->envp.push_back(p->strings.emplace_back(e).data());
+    p->envp.push_back(nullptr);
+    for (const auto& c : candidates) p->exec_paths.push_back(p->strings.emplace_back(c).c_str());
+    plan.argv = p->argv.data();
+    plan.envp = p->envp.data();
+    plan.exec_paths = p->exec_paths.data();
+    plan.nexec_paths = p->exec_paths.size();
+
+    if (spec.stdin_fd < 0 || spec.stdout_fd < 0 || spec.stderr_fd < 0) {
+        p->dev_null.reset(::open("/dev/null", O_RDWR | O_CLOEXEC));
+        if (!p->dev_null) throw system_error("open /dev/null");
+    }
+    plan.stdio[0] = spec.stdin_fd >= 0 ? spec.stdin_fd : p->dev_null.get();
+    plan.stdio[1] = spec.stdout_fd >= 0 ? spec.stdout_fd : p->dev_null.get();
+    plan.stdio[2] = spec.stderr_fd >= 0 ? spec.stderr_fd : p->dev_null.get();
+    return p;
+}
+
+Error exec_error(const ExecReport& r, const ExecSpec& spec, const PreparedExec& p) {
+    std::string what = to_string(r.step);
+    ErrorKind kind = ErrorKind::system;
+    switch (r.step) {
+        case ExecStep::chdir_cwd:
+            what += " " + p.cwd;
+            if (r.err == ELOOP)
+                what += " (a link in it loops or leads through a magic link such as /proc/self/fd)";
+            kind = ErrorKind::invalid;
+            break;
+        case ExecStep::verify_cwd:
+            return Error(ErrorKind::invalid, r.err,
+                         "cwd " + p.cwd + " is not inside the container's root");
+        case ExecStep::drop_bounding_capability:
+        case ExecStep::raise_ambient_capability:
+            what += " " + capability_name(r.value);
+            break;
+        case ExecStep::setresuid:
+        case ExecStep::setresgid:
+            // An id the container's user namespace does not map.
+            if (r.err == EINVAL) kind = ErrorKind::invalid;
+            break;
+        case ExecStep::execve:
+            what += " " + spec.args.at(0);
+            if (r.err == ENOENT || r.err == EACCES || r.err == ENOTDIR || r.err == ENOEXEC ||
+                r.err == ELOOP)
+                kind = ErrorKind::invalid;
+            break;
+        default:
+            break;
+    }
+    Error e = make_error(kind, what, r.err);
+    if (kind == ErrorKind::invalid) {
+        const char* field = r.step == ExecStep::execve ? "cmd"
+                            : (r.step == ExecStep::setresuid || r.step == ExecStep::setresgid)
+                                ? "user"
+                                : "cwd";
+        return e.with_field(field);
+    }
+    return e;
+}
+
+// Read one report; false on EOF (the child exec'd or died).
+bool read_report(int fd, ExecReport& r) {
+    for (;;) {
+        ssize_t n = ::recv(fd, &r, sizeof r, 0);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) throw system_error("read the exec's report");
+        if (n == 0) return false;
+        if (n != sizeof r) throw system_error("short report from the exec", EPROTO);
+        return true;
+    }
+}
+
+void send_byte(int fd, const char* what) {
+    char c = 1;
+    if (::send(fd, &c, 1, MSG_NOSIGNAL) != 1) throw system_error(what);
+}
+
+}  // namespace
+
+std::unique_ptr<ExecProcess> spawn_exec(const ContainerSpec& container, int init_pidfd,
+                                        Cgroup* cgroup, const std::string& seccomp_cache_dir,
+                                        const ExecSpec& spec) {
+    validate(spec);
+    auto p = prepare(container, init_pidfd, seccomp_cache_dir, spec);
+    auto state = std::make_unique<ExecProcess::State>();
+
+    // Whatever this process forks is born non-dumpable (the flag lives in the memory image,
+    // which the child copies): the child is visible inside the container from its first
+    // instruction, long before it is the container's program. The caller, a monitor, needs
+    // no core dumps and no ptrace by unprivileged users either.
+    if (::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) throw system_error("prctl(PR_SET_DUMPABLE)");
+
+    int sv[2];
+    if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
+        throw system_error("socketpair");
+    Fd sync(sv[0]);
+    Fd child_end(sv[1]);
+    p->plan.sync_fd = child_end.get();
+    p->plan.parent_end = sync.get();
+
+    bool pid_ns = false;
+    for (const auto& ns : container.linux.namespaces)
+        pid_ns = pid_ns || ns.type == NamespaceType::pid;
+
+    // A process enters a PID namespace only at birth. So the caller points its
+    // pid_for_children at the container's for the one clone3 and back right after (setns
+    // allows returning to one's own active namespace). The child is then a direct child of
+    // the caller -- no intermediate process whose death would orphan it to the host's init
+    // and lose its exit status -- and PID n of the container from the start.
+    Fd own_pid_ns;
+    if (pid_ns) {
+        own_pid_ns.reset(::open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC));
+        if (!own_pid_ns) throw system_error("open /proc/self/ns/pid");
+        if (::setns(init_pidfd, CLONE_NEWPID) != 0)
+            throw system_error("setns into the container's PID namespace");
+    }
+    int pidfd = -1;
+    struct clone_args args {};
+    args.flags = CLONE_PIDFD;
+    args.pidfd = reinterpret_cast<uint64_t>(&pidfd);
+    args.exit_signal = SIGCHLD;
+    if (cgroup && cgroup->dir_fd() >= 0) {
+        args.flags |= CLONE_INTO_CGROUP;
+        args.cgroup = static_cast<uint64_t>(cgroup->dir_fd());
+    }
+    long pid = ::syscall(SYS_clone3, &args, sizeof args);
+    if (pid == 0) detail::exec_child_main(p->plan);  // never returns
+    int clone_errno = errno;
+    if (own_pid_ns && ::setns(own_pid_ns.get(), CLONE_NEWPID) != 0) {
+        // Every later exec would land in this container: stop here, loudly.
+        int e = errno;
+        if (pid > 0) {
+            ::syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, nullptr, 0);
+            siginfo_t info{};
+            ::waitid(static_cast<idtype_t>(P_PIDFD), pidfd, &info, WEXITED);
+            ::close(pidfd);
+        }
+        throw system_error("setns back into the monitor's PID namespace", e);
+    }
+    if (pid < 0) throw system_error("clone3 exec", clone_errno);
+    state->pid = static_cast<pid_t>(pid);
+    state->pidfd.reset(pidfd);
+    child_end.reset();
+    ExecProcess::State& s = *state;
+    auto process = std::make_unique<ExecProcess>(std::move(state));  // kills it on any throw
+
+    if (cgroup && cgroup->dir_fd() < 0) cgroup->add_process(s.pid);
+    send_byte(sync.get(), "release the exec");
+    ExecReport report{};
+    if (!read_report(sync.get(), report))
+        throw system_error("exec exited before it was ready", ECHILD);
+    if (report.step != ExecStep::ready) throw exec_error(report, spec, *p);
+    if (report.value >= 0) {
+        int fd = static_cast<int>(::syscall(SYS_pidfd_getfd, s.pidfd.get(), report.value, 0));
+        if (fd < 0) throw system_error("pidfd_getfd seccomp listener");
+        s.notifier = std::make_unique<SeccompNotifier>(fd, *p->seccomp);
+    }
+    send_byte(sync.get(), "start the exec");
+    // EOF: execveat succeeded (the child's end is close-on-exec).
+    if (read_report(sync.get(), report)) throw exec_error(report, spec, *p);
+    return process;
+}
+
+}  // namespace detail
+
+}  // namespace truman

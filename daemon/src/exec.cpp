@@ -1,0 +1,144 @@
+// The exec verbs: the service writes an exec's config next to its container, the container's
+// monitor runs it and records its exit (exec_store.hpp), and the service reads it back.
+#include "truman/exec.hpp"
+
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+
+#include <boost/asio/post.hpp>
+#include <cerrno>
+
+#include "callbacks.hpp"
+#include "monitor_async.hpp"
+#include "truman/daemon/atomic_file.hpp"
+#include "truman/daemon/exec_store.hpp"
+#include "truman/daemon/monitor_protocol.hpp"
+#include "truman/daemon/names.hpp"
+#include "truman/error.hpp"
+#include "verbs.hpp"
+
+namespace asio = boost::asio;
+
+namespace truman::daemon::verbs {
+
+namespace {
+
+struct FoundExec {
+    std::string container_id;
+    ExecPaths paths;
+    bool container_running;
+};
+
+bool exists(const std::string& path) {
+    struct stat st {};
+    return ::stat(path.c_str(), &st) == 0;
+}
+
+// Which container holds the exec: its directory, found under the containers the registry
+// knows (after a restart too: they are on disk).
+FoundExec find_exec(ContainerRegistry& registry, const std::string& exec_id) {
+    if (is_valid_id(exec_id)) {
+        auto locked = registry.lock();
+        for (const auto& [id, entry] : locked.entries()) {
+            ExecPaths paths(registry.paths_of(id), exec_id);
+            if (exists(paths.config()))
+                return {id, paths, entry.stored.state.status == Status::running};
+        }
+    }
+    throw make_error(ErrorKind::not_found, "no such exec: " + exec_id, ENOENT);
+}
+
+ExecInfo info_of(const std::string& exec_id, const FoundExec& found) {
+    ExecRequest request = read_exec_config(found.paths);
+    ExecInfo info;
+    info.id = exec_id;
+    info.container_id = found.container_id;
+    info.cmd = request.cmd;
+    if (auto state = read_exec_state(found.paths)) {
+        // A monitor that was SIGKILLed could not record the end: the exec died with its
+        // container, its exit status unknown.
+        info.running = state->running && found.container_running;
+        info.pid = state->pid;
+        info.exit_code = state->exit_code;
+        info.signal = state->signal;
+    }
+    return info;
+}
+
+}  // namespace
+
+std::string create_exec(ContainerRegistry& registry, const std::string& ref,
+                        const ExecRequest& request) {
+    ExecSpec spec;
+    spec.args = request.cmd;
+    spec.env = request.env;
+    spec.cwd = request.cwd;
+    spec.user = request.user;
+    std::string container_id;
+    {
+        auto locked = registry.lock();
+        Entry& entry = locked.find(ref);
+        validate(spec);
+        if (request.tty)
+            throw make_error(ErrorKind::unsupported, "exec with a tty is not supported yet")
+                .with_field("tty");
+        if (entry.stored.state.status != Status::running)
+            throw Error(ErrorKind::conflict, EBUSY,
+                        "container " + entry.meta.name + " is " +
+                            to_string(entry.stored.state.status) + ", not running");
+        container_id = entry.meta.id;
+    }
+    std::string id = generate_id();
+    write_exec_config(ExecPaths(registry.paths_of(container_id), id), request);
+    return id;
+}
+
+ExecInfo start_exec(ContainerRegistry& registry, const std::string& exec_id) {
+    FoundExec found = find_exec(registry, exec_id);
+    if (read_exec_state(found.paths))
+        throw make_error(ErrorKind::conflict, "exec " + exec_id + " was already started");
+    if (!found.container_running)
+        throw make_error(ErrorKind::conflict,
+                         "container " + found.container_id + " is not running");
+    ask_monitor(registry.socket_of(found.container_id), {ControlCommand::Verb::exec, 0, exec_id});
+    return info_of(exec_id, found);
+}
+
+ExecInfo inspect_exec(ContainerRegistry& registry, const std::string& exec_id) {
+    return info_of(exec_id, find_exec(registry, exec_id));
+}
+
+void wait_exec(ContainerRegistry& registry, const std::string& exec_id,
+               const std::function<void(std::exception_ptr, ExecInfo)>& done) {
+    FoundExec found = find_exec(registry, exec_id);
+    ExecInfo info = info_of(exec_id, found);
+    if (!info.running) {
+        if (!read_exec_state(found.paths))
+            throw make_error(ErrorKind::conflict, "exec " + exec_id + " was not started");
+        asio::post(registry.io(), [done, info] { call_safely("wait exec", done, nullptr, info); });
+        return;
+    }
+    async_ask_monitor(registry.io(), registry.socket_of(found.container_id),
+                      {ControlCommand::Verb::wait_exec, 0, exec_id},
+                      [registry = registry.shared_from_this(), exec_id, done](
+                          const std::exception_ptr& error, const MonitorReply&) {
+                          // The exit is on disk now; and if the monitor went away meanwhile, what
+                          // is on disk is all there is to know.
+                          try {
+                              ExecInfo info = info_of(exec_id, find_exec(*registry, exec_id));
+                              if (error)
+                                  spdlog::warn("exec {}: waiting for it: monitor gone", exec_id);
+                              call_safely("wait exec", done, nullptr, info);
+                          } catch (...) {
+                              call_safely("wait exec", done, std::current_exception(), ExecInfo{});
+                          }
+                      });
+}
+
+std::string exec_output(ContainerRegistry& registry, const std::string& exec_id) {
+    FoundExec found = find_exec(registry, exec_id);
+    if (!exists(found.paths.output())) return "";
+    return read_whole_file(found.paths.output());
+}
+
+}  // namespace truman::daemon::verbs
