@@ -222,6 +222,28 @@ void start_exec(daemon::ContainerService& service, const ApiOptions& options, Re
         });
 }
 
+void seccomp(daemon::ContainerService& service, Request& request,
+             const std::shared_ptr<Responder>& responder) {
+    allow_params(request, {"follow", "since", "tail"});
+    daemon::SeccompOptions options;
+    options.follow = bool_param(request, "follow", false);
+    options.since = request.param("since").value_or("");
+    if (auto tail = request.param("tail"); tail && *tail != "all")
+        options.tail = static_cast<size_t>(parse_int_param("tail", *tail, 0, 1LL << 40));
+    // Opened before the service call, whose first records may come from another thread at
+    // once; the header goes out only with keep(), so a bad since or an unknown container is
+    // still a plain 400 or 404.
+    responder->open_stream(200, "application/x-ndjson");
+    auto on_record = [responder](const daemon::SeccompRecord& record) {
+        answer(responder, [&] {
+            responder->chunk(to_json(record).dump(-1, ' ', false, json::error_handler_t::replace) +
+                             "\n");
+        });
+    };
+    auto on_end = [responder] { answer(responder, [&] { responder->end_stream(); }); };
+    responder->keep(service.seccomp(request.path_params.at("id"), options, on_record, on_end));
+}
+
 }  // namespace
 
 void add_v1_routes(Router& router, daemon::ContainerService& service, ApiOptions options) {
@@ -291,6 +313,8 @@ void add_v1_routes(Router& router, daemon::ContainerService& service, ApiOptions
         allow_params(req, {});
         r->respond(json_response(200, to_json(s.inspect_exec(req.path_params.at("id")))));
     });
+    router.add("GET", "/v1/containers/{id}/seccomp",
+               [&s](Request& req, const R& r) { seccomp(s, req, r); });
 }
 
 }  // namespace truman::api

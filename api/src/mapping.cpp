@@ -351,6 +351,17 @@ json to_json(const daemon::LogLine& line) {
     return json{{"stream", line.stream}, {"time", line.time}, {"log", line.text}};
 }
 
+json to_json(const daemon::SeccompRecord& r) {
+    if (r.dropped > 0)
+        return json{
+            {"time", r.time}, {"dropped", r.dropped}, {"dropped_by_syscall", r.dropped_by_syscall}};
+    json j{{"time", r.time},       {"pid", r.pid},  {"host_pid", r.host_pid}, {"comm", r.comm},
+           {"syscall", r.syscall}, {"nr", r.nr},    {"arch", r.arch},         {"action", r.action},
+           {"errno", nullptr},     {"args", r.args}};
+    if (!r.error.empty()) j["errno"] = r.error;
+    return j;
+}
+
 int parse_signal(const std::string& text) {
     if (auto number = parse_signal_name(text)) return *number;
     throw invalid_argument("signal", unknown_signal_reason(text));

@@ -24,6 +24,7 @@
 //     never comes. Their denials are answered with the right errno but not recorded.
 #include "truman/seccomp.hpp"
 
+#include <fcntl.h>
 #include <seccomp.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -31,6 +32,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -157,7 +159,47 @@ const std::set<std::string>& pre_exec_syscalls() {
     return names;
 }
 
+// The first line of a small /proc file, without its newline; "" if it cannot be read.
+std::string read_proc_line(const std::string& path, const char* prefix = nullptr) {
+    Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) return {};
+    char buf[4096];
+    ssize_t n = ::read(fd.get(), buf, sizeof buf - 1);
+    if (n <= 0) return {};
+    std::string text(buf, static_cast<size_t>(n));
+    size_t start = 0;
+    if (prefix) {
+        size_t at = text.find(std::string("\n") + prefix);
+        if (at == std::string::npos) return {};
+        start = at + 1 + std::strlen(prefix);
+    }
+    size_t end = text.find('\n', start);
+    return text.substr(start, end == std::string::npos ? std::string::npos : end - start);
+}
+
+// The innermost PID of a thread: the last field of NSpid in /proc/<pid>/status.
+pid_t innermost_pid(pid_t pid) {
+    std::string line = read_proc_line("/proc/" + std::to_string(pid) + "/status", "NSpid:");
+    auto last = line.find_last_of(" \t");
+    std::string field = last == std::string::npos ? line : line.substr(last + 1);
+    if (field.empty() || field.find_first_not_of("0123456789") != std::string::npos) return 0;
+    return static_cast<pid_t>(std::stol(field));
+}
+
 }  // namespace
+
+std::string seccomp_arch_name(uint32_t audit_arch) {
+    // libseccomp knows the names; ask it for each rather than keep a second table.
+    static const char* const names[] = {
+        "x86",    "x86_64",   "x32",       "arm",         "aarch64", "mips",  "mipsel",
+        "mips64", "mipsel64", "mips64n32", "mipsel64n32", "ppc",     "ppc64", "ppc64le",
+        "s390",   "s390x",    "parisc",    "parisc64",    "riscv64"};
+    for (const char* name : names)
+        if (seccomp_arch_resolve_name(name) == audit_arch) return name;
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "arch_0x%x", audit_arch);
+    return buf;
+}
 
 SeccompProgram compile_seccomp(const Seccomp& profile) {
     // Also makes libseccomp probe the kernel for SCMP_ACT_NOTIFY before it is used.
@@ -299,10 +341,16 @@ std::optional<BlockedSyscall> SeccompNotifier::handle_one() {
     blocked.pid = static_cast<pid_t>(req->pid);
     blocked.nr = req->data.nr;
     blocked.when = std::chrono::system_clock::now();
+    for (size_t i = 0; i < blocked.args.size(); ++i) blocked.args[i] = req->data.args[i];
     int native_nr = req->data.nr;
     uint32_t arch = req->data.arch;
     // x32 calls arrive with x86_64's audit arch and __X32_SYSCALL_BIT set in the number.
     if (arch == SCMP_ARCH_X86_64 && (req->data.nr & 0x40000000)) arch = SCMP_ARCH_X32;
+    blocked.arch = seccomp_arch_name(arch);
+    // The caller waits for our answer, so its /proc entry is its own; the id check below
+    // proves that it still is (a PID reused in between would fail it).
+    blocked.comm = read_proc_line("/proc/" + std::to_string(blocked.pid) + "/comm");
+    blocked.ns_pid = innermost_pid(blocked.pid);
     if (char* name = seccomp_syscall_resolve_num_arch(arch, req->data.nr)) {
         blocked.name = name;
         std::free(name);
@@ -321,6 +369,7 @@ std::optional<BlockedSyscall> SeccompNotifier::handle_one() {
     resp->id = req->id;
     resp->val = 0;
     resp->error = -err;
+    blocked.error = err;
     resp->flags = 0;
     errno = 0;
     if (seccomp_notify_respond(fd_, resp) < 0) {

@@ -24,6 +24,7 @@
 #include "truman/daemon/container_log.hpp"
 #include "truman/daemon/exec_store.hpp"
 #include "truman/daemon/monitor_protocol.hpp"
+#include "truman/daemon/seccomp_log.hpp"
 #include "truman/daemon/state_store.hpp"
 #include "truman/daemon/time_format.hpp"
 #include "truman/error.hpp"
@@ -38,7 +39,6 @@ namespace {
 
 constexpr size_t max_clients = 16;
 constexpr size_t max_command_bytes = 256;
-constexpr uint64_t max_seccomp_log_bytes = uint64_t{1024} * 1024;
 
 void write_line(int fd, const std::string& line) {
     const char* p = line.data();
@@ -240,24 +240,18 @@ class Monitor {
             spdlog::error("seccomp notification: {}", e.what());
             return;
         }
-        if (!blocked) return;
-        if (seccomp_log_bytes_ > max_seccomp_log_bytes) return;
-        auto since_epoch = blocked->when.time_since_epoch();
-        auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(since_epoch).count();
-        timespec ts{static_cast<time_t>(ns / 1000000000), static_cast<long>(ns % 1000000000)};
-        std::string line = nlohmann::json{{"time", rfc3339(ts)},
-                                          {"pid", blocked->pid},
-                                          {"nr", blocked->nr},
-                                          {"syscall", blocked->name}}
-                               .dump() +
-                           "\n";
-        Fd fd(open(paths_.seccomp_log().c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
-        if (!fd) {
-            spdlog::error("open {}: {}", paths_.seccomp_log(), strerror(errno));
-            return;
+        if (blocked) record_denial(denial_record(*blocked));
+    }
+
+    void record_denial(const SeccompRecord& record) {
+        try {
+            if (!seccomp_log_)
+                seccomp_log_ = std::make_unique<SeccompLogWriter>(paths_.seccomp_log());
+            seccomp_log_->append(record);
+        } catch (const std::exception& e) {
+            // The call was answered already; only its record is lost.
+            spdlog::error("seccomp.log: {}", e.what());
         }
-        write_line(fd.get(), line);
-        seccomp_log_bytes_ += line.size();
     }
 
     void accept_clients() {
@@ -535,7 +529,7 @@ class Monitor {
     std::unique_ptr<Container> container_;
     std::vector<std::unique_ptr<RunningExec>> execs_;
     StoredState state_;
-    uint64_t seccomp_log_bytes_ = 0;
+    std::unique_ptr<SeccompLogWriter> seccomp_log_;  // opened at the first denial
 };
 
 }  // namespace

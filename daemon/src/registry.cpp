@@ -32,7 +32,10 @@ void close_watch(Entry& entry) {
 }  // namespace
 
 ContainerRegistry::ContainerRegistry(asio::io_context& io, ServiceOptions options)
-    : io_(io), options_(std::move(options)), events_(std::make_shared<EventBus>(io)) {
+    : io_(io),
+      options_(std::move(options)),
+      events_(std::make_shared<EventBus>(io)),
+      dir_watch_(DirWatch::open(io)) {
     if (options_.monitor_path.empty()) options_.monitor_path = default_monitor_path();
     containers_dir_ = options_.state_dir + "/containers";
     images_dir_ = options_.state_dir + "/images";
@@ -105,6 +108,7 @@ void ContainerRegistry::close() {
         entry.waiters.clear();
     }
     events_->close();
+    dir_watch_->close();
 }
 
 Entry& ContainerRegistry::Locked::find(const std::string& ref) {

@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "dir_watch.hpp"
 #include "event_bus.hpp"
 #include "monitor_watch.hpp"
 #include "truman/cgroups.hpp"
@@ -94,6 +95,8 @@ class ContainerRegistry : public std::enable_shared_from_this<ContainerRegistry>
         return events_->subscribe(std::move(on_event));
     }
 
+    // The one inotify instance of the service (seccomp.log followers).
+    DirWatch& dir_watch() const { return *dir_watch_; }
     boost::asio::io_context& io() const { return io_; }
     const ServiceOptions& options() const { return options_; }
     // The image store (<state-dir>/images); made by open().
@@ -113,6 +116,7 @@ class ContainerRegistry : public std::enable_shared_from_this<ContainerRegistry>
     std::unique_ptr<CgroupManager> cgroups_;
     std::string cgroup_mode_;
     std::shared_ptr<EventBus> events_;
+    std::shared_ptr<DirWatch> dir_watch_;
 
     std::mutex mutex_;
     std::map<std::string, Entry> entries_;

@@ -65,6 +65,11 @@ class Service : public ContainerService {
         return registry_->subscribe(std::move(on_event));
     }
     DaemonInfo info() override { return verbs::info(*registry_); }
+    std::unique_ptr<Subscription> seccomp(const std::string& ref, const SeccompOptions& options,
+                                          std::function<void(const SeccompRecord&)> on_record,
+                                          std::function<void()> on_end) override {
+        return verbs::seccomp(*registry_, ref, options, std::move(on_record), std::move(on_end));
+    }
 
     std::string create_exec(const std::string& ref, const ExecRequest& request) override {
         return verbs::create_exec(*registry_, ref, request);

@@ -42,6 +42,12 @@ std::unique_ptr<Subscription> logs(ContainerRegistry& registry, const std::strin
                                    std::function<void(const LogLine&)> on_line,
                                    std::function<void()> on_end);
 
+// seccomp.cpp: the container's seccomp.log, followed through the registry's DirWatch.
+std::unique_ptr<Subscription> seccomp(ContainerRegistry& registry, const std::string& ref,
+                                      const SeccompOptions& options,
+                                      std::function<void(const SeccompRecord&)> on_record,
+                                      std::function<void()> on_end);
+
 // inspect.cpp: what the registry holds now.
 std::vector<ContainerInfo> list(ContainerRegistry& registry, std::optional<Status> filter);
 ContainerInfo inspect(ContainerRegistry& registry, const std::string& ref);

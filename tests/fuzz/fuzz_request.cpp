@@ -71,6 +71,19 @@ class FakeService : public daemon::ContainerService {
             done(std::current_exception(), {});
         }
     }
+    std::unique_ptr<daemon::Subscription> seccomp(
+        const std::string& ref, const daemon::SeccompOptions&,
+        std::function<void(const daemon::SeccompRecord&)> on_record,
+        std::function<void()> on_end) override {
+        check(ref);
+        daemon::SeccompRecord record;
+        record.time = "2026-01-01T00:00:00.000000000Z";
+        record.syscall = "mount";
+        record.comm = "sh \xff";
+        on_record(record);
+        on_end();
+        return std::make_unique<NullSubscription>();
+    }
     std::unique_ptr<daemon::Subscription> logs(const std::string& ref, const daemon::LogOptions&,
                                                std::function<void(const daemon::LogLine&)> on_line,
                                                std::function<void()> on_end) override {

@@ -291,6 +291,19 @@ TEST_F(ContractTest, RecordsEveryOperationWithSuccessAndErrorAnswers) {
     expect(404, "GET", ex, "/v1/exec/no-such-exec");
     expect(404, "POST", exs, "/v1/exec/no-such-exec/start");
     expect(204, "DELETE", one, c + "/" + execs_in + "?force=true");
+    // Seccomp denials: busybox mount is refused by the default profile.
+    std::string denied =
+        create({"sh", "-c", "mount -t tmpfs none /mnt; exit 0"}, unique_name("contract-seccomp"));
+    std::string seccomp = one + "/seccomp";
+    expect(204, "POST", one + "/start", c + "/" + denied + "/start");
+    expect(200, "POST", one + "/wait", c + "/" + denied + "/wait");
+    auto denials = expect(200, "GET", seccomp, c + "/" + denied + "/seccomp");
+    EXPECT_NE(denials.body.find("\"mount\""), std::string::npos) << denials.body;
+    expect(200, "GET", seccomp,
+           c + "/" + denied + "/seccomp?follow=true&tail=1&since=2020-01-01T00:00:00Z");
+    expect(400, "GET", seccomp, c + "/" + denied + "/seccomp?since=yesterday");
+    expect(404, "GET", seccomp, c + "/no-such-container/seccomp");
+    expect(204, "DELETE", one, c + "/" + denied);
 
     // Delete, also with force, and again.
     expect(204, "DELETE", one, c + "/" + echo);

@@ -34,6 +34,10 @@ class MockService : public daemon::ContainerService {
     MOCK_METHOD(std::unique_ptr<daemon::Subscription>, events,
                 (std::function<void(const daemon::Event&)>), (override));
     MOCK_METHOD(daemon::DaemonInfo, info, (), (override));
+    MOCK_METHOD(std::unique_ptr<daemon::Subscription>, seccomp,
+                (const std::string&, const daemon::SeccompOptions&,
+                 std::function<void(const daemon::SeccompRecord&)>, std::function<void()>),
+                (override));
 };
 
 // Counts cancellations so tests can prove a stream's subscription was released.

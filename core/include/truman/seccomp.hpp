@@ -7,6 +7,7 @@
 #include <linux/filter.h>
 #include <sys/types.h>
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -50,11 +51,20 @@ SeccompProgram compile_seccomp(const Seccomp& profile);
 SeccompProgram cached_seccomp(const Seccomp& profile, const std::string& cache_dir = "");
 
 struct BlockedSyscall {
-    pid_t pid = 0;
+    pid_t pid = 0;     // the caller's thread id in the listener's (the monitor's) PID namespace
+    pid_t ns_pid = 0;  // the same thread as the container sees it (0 if /proc could not say)
+    std::string comm;  // /proc/<pid>/comm, read while the caller waits for the answer
     int nr = 0;
     std::string name;  // "mount", or "syscall_<nr>" if libseccomp does not know it
+    std::string arch;  // libseccomp's name of the caller's architecture: "x86_64", "x86", "x32"
+    std::array<uint64_t, 6> args{};
+    int error = 0;  // the errno it was answered with
     std::chrono::system_clock::time_point when;
 };
+
+// libseccomp's name of an audit architecture ("x86_64"), "arch_0x<hex>" for one it does not
+// know.
+std::string seccomp_arch_name(uint32_t audit_arch);
 
 // Answers notifications on a seccomp listener fd. Not thread-safe; one per container.
 class SeccompNotifier {

@@ -274,6 +274,58 @@ TEST_F(HandlersTest, EventsStreamJsonLines) {
     EXPECT_EQ(r->chunks[1].back(), '\n');
 }
 
+TEST_F(HandlersTest, SeccompStreamsRecordsAsJsonLines) {
+    EXPECT_CALL(service, seccomp("c", _, _, _))
+        .WillOnce([](auto, const daemon::SeccompOptions& o, auto on_record, auto on_end) {
+            EXPECT_TRUE(o.follow);
+            EXPECT_EQ(o.tail, 3u);
+            EXPECT_EQ(o.since, "2026-01-01T00:00:00Z");  // the service judges it
+            daemon::SeccompRecord denial;
+            denial.time = "t";
+            denial.pid = 7;
+            denial.comm = "sh";
+            denial.syscall = "mount";
+            denial.nr = 165;
+            denial.action = "errno";
+            denial.error = "EPERM";
+            on_record(denial);
+            daemon::SeccompRecord note;
+            note.time = "t2";
+            note.dropped = 5;
+            note.dropped_by_syscall = {{"mount", 5}};
+            on_record(note);
+            on_end();
+            return nullptr;
+        });
+    auto r = call("GET", "/v1/containers/c/seccomp?follow=1&tail=3&since=2026-01-01T00:00:00Z");
+    EXPECT_EQ(r->stream_status, 200u);
+    EXPECT_EQ(r->stream_type, "application/x-ndjson");
+    ASSERT_EQ(r->chunks.size(), 2u);
+    json denial = json::parse(r->chunks[0]);
+    EXPECT_EQ(denial["syscall"], "mount");
+    EXPECT_EQ(denial["pid"], 7);
+    EXPECT_EQ(denial["errno"], "EPERM");
+    EXPECT_EQ(json::parse(r->chunks[1]),
+              json({{"time", "t2"}, {"dropped", 5}, {"dropped_by_syscall", {{"mount", 5}}}}));
+    EXPECT_TRUE(r->ended);
+    EXPECT_EQ(call("GET", "/v1/containers/c/seccomp?tail=x")->response.status, 400u);
+    EXPECT_EQ(call("GET", "/v1/containers/c/seccomp?follow=maybe")->response.status, 400u);
+}
+
+TEST_F(HandlersTest, SeccompErrorsAreAnsweredBeforeAStreamOpens) {
+    EXPECT_CALL(service, seccomp("nope", _, _, _))
+        .WillOnce(Throw(make_error(ErrorKind::not_found, "no such container: nope")));
+    EXPECT_CALL(service, seccomp("c", _, _, _))
+        .WillOnce(Throw(invalid_argument("since", "must be an RFC 3339 time")));
+    auto missing = call("GET", "/v1/containers/nope/seccomp");
+    EXPECT_EQ(missing->responses, 1);
+    EXPECT_EQ(missing->response.status, 404u);
+    EXPECT_FALSE(missing->subscription);
+    auto bad = call("GET", "/v1/containers/c/seccomp?since=yesterday");
+    EXPECT_EQ(bad->responses, 1);
+    EXPECT_EQ(bad->response.status, 400u);
+}
+
 }  // namespace
 }  // namespace truman::api
 

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <exception>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -83,6 +84,29 @@ struct LogLine {
     std::string stream;  // "stdout" or "stderr"
     std::string time;    // RFC 3339
     std::string text;    // without the trailing newline
+};
+
+// One line of a container's seccomp log: a system call its seccomp profile denied, or (when
+// dropped > 0) a note that the log's size cap discarded that many older denials.
+struct SeccompRecord {
+    std::string time;            // RFC 3339
+    pid_t pid = 0;               // as the container sees it (0 if unknown)
+    pid_t host_pid = 0;          // as the host sees it
+    std::string comm;            // the caller's command name, "" if unknown
+    std::string syscall;         // "mount"; "unknown" for a kill seen only in the wait status
+    int nr = -1;                 // the caller's architecture's number, -1 if unknown
+    std::string arch;            // "x86_64", "" if unknown
+    std::string action;          // "errno" (answered), "kill" (the container's init died of SIGSYS)
+    std::string error;           // "EPERM" for an errno action, "" otherwise
+    std::vector<uint64_t> args;  // the six raw arguments (pointers are the caller's addresses)
+    uint64_t dropped = 0;        // a drop note: denials discarded so far
+    std::map<std::string, uint64_t> dropped_by_syscall;  // ... by syscall name
+};
+
+struct SeccompOptions {
+    bool follow = false;
+    std::optional<size_t> tail;  // the last N denials
+    std::string since;           // only denials at or after: RFC 3339 or Unix seconds; "" = all
 };
 
 struct Event {
@@ -156,6 +180,11 @@ class ContainerService {
     virtual void async_wait_exec(const std::string& exec_id,
                                  std::function<void(std::exception_ptr, ExecInfo)> done);
     virtual std::string exec_output(const std::string& exec_id);
+    // The container's seccomp denials, oldest first, as seccomp_log.hpp keeps them; like logs()
+    // otherwise. A bad since is Error invalid naming "since".
+    virtual std::unique_ptr<Subscription> seccomp(
+        const std::string& ref, const SeccompOptions& options,
+        std::function<void(const SeccompRecord&)> on_record, std::function<void()> on_end) = 0;
 };
 
 }  // namespace truman::daemon
