@@ -22,6 +22,7 @@
 #include "monitor_watch.hpp"
 #include "truman/cgroups.hpp"
 #include "truman/daemon/make_service.hpp"
+#include "truman/daemon/network_store.hpp"
 #include "truman/daemon/state_store.hpp"
 
 namespace truman::daemon {
@@ -102,6 +103,7 @@ class ContainerRegistry : public std::enable_shared_from_this<ContainerRegistry>
     }
     std::string run_dir_of(const std::string& id) const { return options_.run_dir + "/" + id; }
     std::string socket_of(const std::string& id) const { return run_dir_of(id) + "/monitor.sock"; }
+    NetworkStore& networks() { return *networks_; }
 
   private:
     boost::asio::io_context& io_;
@@ -110,6 +112,7 @@ class ContainerRegistry : public std::enable_shared_from_this<ContainerRegistry>
     std::unique_ptr<CgroupManager> cgroups_;
     std::string cgroup_mode_;
     std::shared_ptr<EventBus> events_;
+    std::unique_ptr<NetworkStore> networks_;
 
     std::mutex mutex_;
     std::map<std::string, Entry> entries_;

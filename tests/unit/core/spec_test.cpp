@@ -275,8 +275,8 @@ TEST(Spec, ParsesTrumanExtensions) {
 }
 
 TEST(Spec, RejectsUnknownNetworkMode) {
-    expect_parse_error(json::parse(R"({"truman": {"network": {"mode": "bridge"}}})"),
-                       ErrorKind::invalid, "truman.network.mode: unknown network mode \"bridge\"");
+    expect_parse_error(json::parse(R"({"truman": {"network": {"mode": "macvlan"}}})"),
+                       ErrorKind::invalid, "truman.network.mode: unknown network mode \"macvlan\"");
 }
 
 TEST(Spec, AcceptsTerminalFalseAndRejectsTerminalTrue) {

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "truman/daemon/service.hpp"
 #include "truman/error.hpp"
@@ -40,5 +41,12 @@ int parse_signal(const std::string& text);
 bool parse_bool_param(const std::string& name, const std::string& value);
 long long parse_int_param(const std::string& name, const std::string& value, long long min,
                           long long max);
+
+// Networks (network_mapping.cpp). Throw truman::Error (invalid) naming the body's field.
+daemon::NetworkCreateRequest network_create_request_from_json(const nlohmann::json& body);
+// A create body's "networks": ["name", {"name": "...", "ip": "..."}].
+std::vector<daemon::NetworkAttachRequest> attach_requests_from_json(const nlohmann::json& v);
+nlohmann::json to_json(const daemon::NetworkInfo& network);
+nlohmann::json to_json(const std::vector<daemon::ContainerEndpoint>& endpoints);
 
 }  // namespace truman::api

@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "truman/daemon/network_service.hpp"
 #include "truman/daemon/subscription.hpp"
 #include "truman/spec.hpp"
 
@@ -48,12 +49,16 @@ struct ContainerInfo {
     std::vector<std::string> cmd;
     std::string created_at;
     ContainerState state;
+    std::vector<ContainerEndpoint> networks;  // its addresses on named networks
 };
 
 struct CreateRequest {
     std::optional<std::string> name;  // generated when absent
     std::string image;                // exactly one of image / spec.root.path
     ContainerSpec spec;               // process, hostname, namespaces, resources, security...
+    // Named networks to join (network_service.hpp has the model). nullopt: the daemon's
+    // default network, if it has one and the spec asks for nothing else; empty: none.
+    std::optional<std::vector<NetworkAttachRequest>> networks;
 };
 
 struct LogOptions {
@@ -110,6 +115,8 @@ class ContainerService {
                                                std::function<void()> on_end) = 0;
     virtual std::unique_ptr<Subscription> events(std::function<void(const Event&)> on_event) = 0;
     virtual DaemonInfo info() = 0;
+    // The networks this service manages; nullptr when it has none (/v1/networks: 400).
+    virtual NetworkService* network_service() { return nullptr; }
 };
 
 }  // namespace truman::daemon
