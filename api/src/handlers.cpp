@@ -244,6 +244,51 @@ void seccomp(daemon::ContainerService& service, Request& request,
     responder->keep(service.seccomp(request.path_params.at("id"), options, on_record, on_end));
 }
 
+// /v1/networks: plain calls on the service's networks; create and delete make and remove a
+// bridge (the kernel's RCU grace periods make a delete take tens of ms), so they run blocking.
+daemon::NetworkService& networks_of(daemon::ContainerService& service) {
+    daemon::NetworkService* networks = service.network_service();
+    if (!networks)
+        throw make_error(ErrorKind::unsupported, "this daemon manages no networks", ENOSYS);
+    return *networks;
+}
+
+void add_network_routes(Router& router, daemon::ContainerService& s, const ApiOptions& options) {
+    using R = std::shared_ptr<Responder>;
+    router.add("POST", "/v1/networks", [&s, options](Request& req, const R& r) {
+        allow_params(req, {});
+        if (!is_json(req.content_type)) {
+            r->respond(error_response(
+                415, "unsupported_media_type",
+                "Content-Type must be application/json, not \"" + req.content_type + "\""));
+            return;
+        }
+        json body = json::parse(req.body, nullptr, /*allow_exceptions=*/false);
+        if (body.is_discarded()) throw invalid_argument("body", "malformed JSON");
+        run_blocking(options, r, [&s, r, create = network_create_request_from_json(body)] {
+            r->respond(json_response(201, to_json(networks_of(s).create_network(create))));
+        });
+    });
+    router.add("GET", "/v1/networks", [&s](Request& req, const R& r) {
+        allow_params(req, {});
+        json out = json::array();
+        for (const auto& n : networks_of(s).list_networks()) out.push_back(to_json(n));
+        r->respond(json_response(200, out));
+    });
+    router.add("GET", "/v1/networks/{name}", [&s](Request& req, const R& r) {
+        allow_params(req, {});
+        r->respond(json_response(
+            200, to_json(networks_of(s).inspect_network(req.path_params.at("name")))));
+    });
+    router.add("DELETE", "/v1/networks/{name}", [&s, options](Request& req, const R& r) {
+        allow_params(req, {});
+        run_blocking(options, r, [&s, r, name = req.path_params.at("name")] {
+            networks_of(s).remove_network(name);
+            r->respond(empty_response(204));
+        });
+    });
+}
+
 }  // namespace
 
 void add_v1_routes(Router& router, daemon::ContainerService& service, ApiOptions options) {
@@ -315,6 +360,7 @@ void add_v1_routes(Router& router, daemon::ContainerService& service, ApiOptions
     });
     router.add("GET", "/v1/containers/{id}/seccomp",
                [&s](Request& req, const R& r) { seccomp(s, req, r); });
+    add_network_routes(router, s, options);
 }
 
 }  // namespace truman::api

@@ -59,6 +59,11 @@ void apply_env(const json& j, std::vector<std::string>* env) {
     }
 }
 
+// "host": the host's network namespace, as namespaces.network false says it.
+bool is_host_network(const json& j) {
+    return j.is_string() && j.get<std::string>() == "host";
+}
+
 void apply_network(const json& j, Network* network) {
     if (j.is_string()) {  // shorthand: "network": "none"
         return apply_network(json{{"mode", j}}, network);
@@ -70,6 +75,9 @@ void apply_network(const json& j, Network* network) {
     f.optional("gateway", network->gateway, json_string);
     f.optional("host_interface", network->host_interface, json_string);
     f.finish();
+    // Bridge ports are the daemon's to make, from "networks".
+    if (network->mode == Network::Mode::bridge)
+        throw invalid_argument("network.mode", "join a bridge through \"networks\"");
     // The API's own promise (openapi.yaml): a veth always comes with an address.
     if (network->mode == Network::Mode::veth && network->address.empty())
         throw invalid_argument("network.address", "required with \"mode\": \"veth\"");
@@ -282,14 +290,26 @@ daemon::CreateRequest create_request_from_json(const json& body) {
     if (const json* v = f.get("namespaces")) apply_namespaces(*v, &spec);
     bool network_given = false;
     if (const json* v = f.get("network")) {
-        apply_network(*v, &spec.network);
-        network_given = true;
+        if (is_host_network(*v)) {
+            std::erase_if(spec.linux.namespaces,
+                          [](const Namespace& ns) { return ns.type == NamespaceType::network; });
+        } else {
+            apply_network(*v, &spec.network);
+            network_given = true;
+        }
+        request.networks.emplace();  // a mode asked for: no default network
+    }
+    if (const json* v = f.get("networks")) {
+        if (request.networks)
+            throw invalid_argument("networks", "give network or networks, not both");
+        request.networks = attach_requests_from_json(*v);
     }
     if (!spec.has_namespace(NamespaceType::network)) {
         // Sharing the host's network: there is nothing of our own to wire.
         if (network_given && spec.network.mode != Network::Mode::none)
             throw invalid_argument("network", "needs the network namespace (namespaces.network)");
         spec.network.mode = Network::Mode::none;
+        if (!request.networks) request.networks.emplace();
     }
     if (const json* v = f.get("uid_mappings"))
         spec.linux.uid_mappings = json_array<IdMapping>(*v, "uid_mappings", id_mapping);
@@ -331,7 +351,8 @@ json to_json(const daemon::ContainerInfo& info) {
                 {"rootfs", info.rootfs},
                 {"cmd", info.cmd},
                 {"created_at", info.created_at},
-                {"state", to_json(info.state)}};
+                {"state", to_json(info.state)},
+                {"networks", to_json(info.networks)}};
 }
 
 json to_json(const daemon::Event& e) {

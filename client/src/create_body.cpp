@@ -87,7 +87,20 @@ json create_body(const CreateOptions& o) {
     if (!o.cap_add.empty()) body["cap_add"] = o.cap_add;
     if (!o.cap_drop.empty()) body["cap_drop"] = o.cap_drop;
 
-    if (!o.network.empty()) {
+    const bool is_mode =
+        o.network == "none" || o.network == "loopback" || o.network == "veth" || o.network.empty();
+    if (o.network == "host") {
+        if (!o.ip.empty() || !o.gateway.empty())
+            throw std::invalid_argument("--ip and --gateway do not go with --network host");
+        body["network"] = "host";
+    } else if (!is_mode) {
+        // Any other word names a network (trumanctl network create).
+        if (!o.gateway.empty())
+            throw std::invalid_argument("--gateway is the network's: only with --network veth");
+        json network{{"name", o.network}};
+        if (!o.ip.empty()) network["ip"] = o.ip;
+        body["networks"] = json::array({network});
+    } else if (!o.network.empty()) {
         json network{{"mode", o.network}};
         if (!o.ip.empty()) network["address"] = o.ip;
         if (!o.gateway.empty()) network["gateway"] = o.gateway;
@@ -126,6 +139,8 @@ std::string flag_for_field(const CreateOptions& o, const std::string& field) {
         {"network.address", "--ip"},
         {"network.gateway", "--gateway"},
         {"network", "--network"},
+        {"networks[0].ip", "--ip"},
+        {"networks", "--network"},
         {"resources.memory", "--memory"},
         {"resources.pids_limit", "--pids-limit"},
         {"resources.cpu_period", "--cpus"},

@@ -7,6 +7,7 @@
 #include "truman/client/api_client.hpp"
 #include "truman/client/commands.hpp"
 #include "truman/client/format.hpp"
+#include "truman/client/network_commands.hpp"
 
 using namespace truman::client;
 
@@ -37,9 +38,10 @@ void add_create_flags(CLI::App* cmd, CreateOptions& o) {
         ->allow_extra_args(false);
     cmd->add_option("--cap-drop", o.cap_drop, "drop a capability (CHOWN, ALL...)")
         ->allow_extra_args(false);
-    cmd->add_option("--network", o.network, "none, loopback or veth")
-        ->check(CLI::IsMember({"none", "loopback", "veth"}));
-    cmd->add_option("--ip", o.ip, "the container's address with --network veth (10.0.0.2/24)");
+    cmd->add_option("--network", o.network,
+                    "a network's name (trumanctl network create), or host, none, loopback, veth");
+    cmd->add_option("--ip", o.ip,
+                    "the container's address: on a named network 10.89.0.9, with veth a CIDR");
     cmd->add_option("--gateway", o.gateway, "default route with --network veth");
     cmd->add_option("--security-opt", o.security_opts,
                     "seccomp=unconfined|default|PROFILE.json, no-new-privileges")
@@ -122,12 +124,34 @@ static int trumanctl_main(int argc, char** argv) {
     auto* version = app.add_subcommand("version", "client and daemon versions");
     version->add_flag("--json", json, "print the API's JSON");
 
+    auto* network = app.add_subcommand("network", "manage networks");
+    network->require_subcommand(1);
+    NetworkCreateOptions network_options;
+    auto* network_create = network->add_subcommand("create", "create a bridge network");
+    network_create->add_option("NAME", network_options.name, "the network's name")->required();
+    network_create->add_option("--subnet", network_options.subnet,
+                               "IPv4 CIDR, e.g. 10.89.7.0/24 (default: from trumand's pool)");
+    network_create->add_option("--gateway", network_options.gateway,
+                               "the bridge's address (default: the subnet's first)");
+    network_create->add_option("--bridge", network_options.bridge, "the host bridge's name");
+    network_create->add_flag("--internal", network_options.internal, "no outbound traffic");
+    network_create->add_option("--label", network_options.labels, "KEY=VALUE")
+        ->allow_extra_args(false);
+    auto* network_ls = network->add_subcommand("ls", "list networks");
+    network_ls->add_flag("-q,--quiet", quiet, "only names");
+    network_ls->add_flag("--json", json, "print the API's JSON");
+    auto* network_inspect = network->add_subcommand("inspect", "a network's details as JSON");
+    network_inspect->add_option("NETWORK", refs, "name")->required();
+    auto* network_rm = network->add_subcommand("rm", "remove networks nobody uses");
+    network_rm->add_option("NETWORK", refs, "name")->required();
+
     int signal_number = 0;
     try {
         app.parse(argc, argv);
         if (kill->parsed()) signal_number = parse_signal(signal_name);
         if (tail != "all" && tail.find_first_not_of("0123456789") != std::string::npos)
             throw std::invalid_argument("--tail must be a number or \"all\", not \"" + tail + "\"");
+        if (network_create->parsed()) network_create_body(network_options);
         if (run->parsed() || create->parsed()) {
             create_options.args = (run->parsed() ? run : create)->remaining();
             create_body(create_options);  // flag errors before anything is sent
@@ -156,6 +180,10 @@ static int trumanctl_main(int argc, char** argv) {
         if (events->parsed()) return events_command(api, json);
         if (info->parsed()) return info_command(api, json);
         if (version->parsed()) return version_command(api, json, TRUMAN_VERSION);
+        if (network_create->parsed()) return network_create_command(api, network_options);
+        if (network_ls->parsed()) return network_ls_command(api, quiet, json);
+        if (network_inspect->parsed()) return network_inspect_command(api, refs);
+        if (network_rm->parsed()) return network_rm_command(api, refs);
     } catch (const ApiError& e) {
         std::cerr << "trumanctl: " << e.what() << std::endl;
         return kExitApiError;

@@ -37,6 +37,10 @@ struct Options {
     // and this many containers can be set up at once.
     unsigned worker_threads = 8;
     unsigned shutdown_grace_ms = 5000;
+    // The network a container joins when it asks for none; "none": loopback only.
+    std::string default_network = "none";
+    std::string network_pool = "10.89.0.0/16";
+    unsigned network_pool_prefix = 24;
 };
 
 int run(const Options& options) {
@@ -44,8 +48,13 @@ int run(const Options& options) {
     using namespace truman;
 
     net::io_context io;
-    std::unique_ptr<daemon::ContainerService> service = daemon::make_container_service(
-        io, daemon::ServiceOptions{options.state_dir, options.run_dir, ""});
+    daemon::ServiceOptions service_options{options.state_dir, options.run_dir, ""};
+    if (options.default_network != "none")
+        service_options.default_network = options.default_network;
+    service_options.network_pool = options.network_pool;
+    service_options.network_pool_prefix = options.network_pool_prefix;
+    std::unique_ptr<daemon::ContainerService> service =
+        daemon::make_container_service(io, service_options);
 
     // Declared after the service and joined before it goes: its tasks call the service.
     net::thread_pool workers(options.worker_threads);
@@ -131,6 +140,17 @@ static int trumand_main(int argc, char** argv) {
         ->capture_default_str();
     app.add_option("--shutdown-grace-ms", options.shutdown_grace_ms,
                    "on SIGTERM, how long requests in flight may take to finish")
+        ->capture_default_str();
+    app.add_option("--default-network", options.default_network,
+                   "the network containers join unless they ask otherwise (made at the first "
+                   "start, bridge truman0), or none for loopback only")
+        ->capture_default_str();
+    app.add_option("--network-pool", options.network_pool,
+                   "IPv4 block new networks' subnets are chosen from")
+        ->capture_default_str();
+    app.add_option("--network-pool-prefix", options.network_pool_prefix,
+                   "prefix length of each subnet chosen from the pool")
+        ->check(CLI::Range(1, 30))
         ->capture_default_str();
     CLI11_PARSE(app, argc, argv);
 

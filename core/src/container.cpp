@@ -408,7 +408,8 @@ std::unique_ptr<Container> Container::create(const ContainerSpec& spec,
         for (const auto& ns : spec.linux.namespaces)
             if (ns.type == NamespaceType::network && ns.path.empty()) new_netns = true;
         // A veth needs the parent (the host end lives here); lo is brought up by the child.
-        if (new_netns && spec.network.mode == Network::Mode::veth)
+        if (new_netns && (spec.network.mode == Network::Mode::veth ||
+                          spec.network.mode == Network::Mode::bridge))
             state->host_link = setup_network(state->pid, spec.network, options.id);
         send_byte(state->sync.get(), "release the container's init");
 

@@ -1,9 +1,4 @@
-// Links, addresses and routes over rtnetlink with libnl-route-3.
-//
-// libnl folds the kernel's errno into its own NLE_* codes, and several errnos share one code
-// (ESRCH and ENOENT both become NLE_OBJ_NOTFOUND). Each RouteSocket therefore installs an error
-// callback that keeps the errno the kernel put in NLMSG_ERROR, so messages and Error::err() say
-// what the kernel said.
+// Links, addresses and routes over rtnetlink with libnl-route-3 (rtnetlink.hpp).
 #include "truman/network.hpp"
 
 #include <arpa/inet.h>
@@ -26,226 +21,25 @@
 #include <cstdlib>
 #include <memory>
 
+#include "rtnetlink.hpp"
 #include "truman/error.hpp"
 #include "truman/fd.hpp"
 
 namespace truman {
 namespace {
 
-template <typename T, void (*Free)(T*)>
-struct NlFree {
-    void operator()(T* p) const { Free(p); }
+using namespace rtnl;
+
+// Optional settings of the host end, made in the same RTM_NEWLINK: enslaved to master
+// (IFLA_MASTER), both ends with mtu (IFLA_MTU), the host end up.
+struct VethOptions {
+    int master_ifindex = 0;
+    unsigned mtu = 0;
+    bool up = false;
 };
-using LinkPtr = std::unique_ptr<rtnl_link, NlFree<rtnl_link, rtnl_link_put>>;
-using AddrPtr = std::unique_ptr<rtnl_addr, NlFree<rtnl_addr, rtnl_addr_put>>;
-using RoutePtr = std::unique_ptr<rtnl_route, NlFree<rtnl_route, rtnl_route_put>>;
-using NlAddrPtr = std::unique_ptr<nl_addr, NlFree<nl_addr, nl_addr_put>>;
-
-ErrorKind kind_for(int err) {
-    switch (err) {
-        case EEXIST:
-            return ErrorKind::conflict;
-        case ENODEV:
-        case ESRCH:
-        case ENOENT:
-            return ErrorKind::not_found;
-        case EOPNOTSUPP:
-            return ErrorKind::unsupported;
-        default:
-            return ErrorKind::system;
-    }
-}
-
-// For failures that never reached the kernel (allocation, socket errors).
-int errno_from_nlerr(int nlerr) {
-    switch (std::abs(nlerr)) {
-        case NLE_NOMEM:
-            return ENOMEM;
-        case NLE_EXIST:
-            return EEXIST;
-        case NLE_OBJ_NOTFOUND:
-            return ENOENT;
-        case NLE_NODEV:
-            return ENODEV;
-        case NLE_INVAL:
-            return EINVAL;
-        case NLE_PERM:
-            return EPERM;
-        case NLE_NOACCESS:
-            return EACCES;
-        case NLE_BUSY:
-            return EBUSY;
-        case NLE_OPNOTSUPP:
-            return EOPNOTSUPP;
-        case NLE_AGAIN:
-            return EAGAIN;
-        case NLE_INTR:
-            return EINTR;
-        case NLE_BAD_SOCK:
-            return EBADF;
-        case NLE_RANGE:
-            return ERANGE;
-        case NLE_AF_NOSUPPORT:
-            return EAFNOSUPPORT;
-        default:
-            return EIO;
-    }
-}
-
-// A connected NETLINK_ROUTE socket. It stays bound to the network namespace that was current
-// when it was opened, whatever the thread does afterwards.
-class RouteSocket {
-  public:
-    RouteSocket() : sock_(nl_socket_alloc()) {
-        if (!sock_) throw make_error(ErrorKind::system, "nl_socket_alloc", ENOMEM);
-        nl_socket_modify_err_cb(sock_, NL_CB_CUSTOM, &RouteSocket::keep_kernel_errno, this);
-        if (int rc = nl_connect(sock_, NETLINK_ROUTE); rc < 0) {
-            nl_socket_free(sock_);
-            throw make_error(ErrorKind::system, "connect NETLINK_ROUTE socket",
-                             errno_from_nlerr(rc));
-        }
-        // libnl 3.7 opens it with SOCK_CLOEXEC; make sure for older builds (rule 3).
-        int fd = nl_socket_get_fd(sock_);
-        int flags = ::fcntl(fd, F_GETFD);
-        if (flags >= 0 && !(flags & FD_CLOEXEC)) ::fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
-    }
-    ~RouteSocket() { nl_socket_free(sock_); }
-    RouteSocket(const RouteSocket&) = delete;  // the error callback points at this object
-    RouteSocket& operator=(const RouteSocket&) = delete;
-
-    nl_sock* get() const { return sock_; }
-
-    // Runs one libnl request and returns 0 or the errno it failed with.
-    template <typename Request>
-    int run(Request request) {
-        kernel_errno_ = 0;
-        int rc = request(sock_);
-        if (rc >= 0) return 0;
-        return kernel_errno_ != 0 ? kernel_errno_ : errno_from_nlerr(rc);
-    }
-
-    template <typename Request>
-    void run_or_throw(const std::string& what, Request request) {
-        if (int err = run(request); err != 0) throw make_error(kind_for(err), what, err);
-    }
-
-  private:
-    static int keep_kernel_errno(sockaddr_nl*, nlmsgerr* e, void* self) {
-        static_cast<RouteSocket*>(self)->kernel_errno_ = -e->error;
-        return NL_STOP;
-    }
-
-    nl_sock* sock_;
-    int kernel_errno_ = 0;
-};
-
-// Opens a route socket inside the network namespace of pid. The caller (the per-container
-// monitor) is single-threaded, so switching this thread's namespace for the few microseconds
-// it takes to open the socket cannot be observed by another thread of ours; the namespace is
-// restored on every path before returning.
-std::unique_ptr<RouteSocket> route_socket_in_netns_of(pid_t pid) {
-    const std::string target_path = "/proc/" + std::to_string(pid) + "/ns/net";
-    Fd target(::open(target_path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (target.get() < 0) {
-        int err = errno;
-        throw make_error(err == ENOENT ? ErrorKind::not_found : ErrorKind::system,
-                         "open " + target_path, err);
-    }
-    Fd original(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
-    if (original.get() < 0) throw system_error("open /proc/thread-self/ns/net");
-    if (::setns(target.get(), CLONE_NEWNET) < 0) throw system_error("setns " + target_path);
-
-    struct RestoreNetns {
-        int fd;
-        ~RestoreNetns() {
-            // Carrying on in the container's namespace would make every later "host" link,
-            // address and route land inside the container: stopping is the only safe answer.
-            if (::setns(fd, CLONE_NEWNET) < 0) {
-                std::perror("truman: cannot return to the original network namespace");
-                std::abort();
-            }
-        }
-    } restore{original.get()};
-    return std::make_unique<RouteSocket>();
-}
-
-int link_index(RouteSocket& sock, const std::string& name, const std::string& where) {
-    rtnl_link* raw = nullptr;
-    sock.run_or_throw("RTM_GETLINK " + name + where,
-                      [&](nl_sock* s) { return rtnl_link_get_kernel(s, 0, name.c_str(), &raw); });
-    LinkPtr link(raw);
-    return rtnl_link_get_ifindex(link.get());
-}
-
-void set_up(RouteSocket& sock, const std::string& name, const std::string& where) {
-    // ifindex 0 plus IFLA_IFNAME: the kernel looks the link up by name, no RTM_GETLINK first.
-    LinkPtr orig(rtnl_link_alloc());
-    LinkPtr change(rtnl_link_alloc());
-    if (!orig || !change) throw make_error(ErrorKind::system, "rtnl_link_alloc", ENOMEM);
-    rtnl_link_set_name(change.get(), name.c_str());
-    rtnl_link_set_flags(change.get(), IFF_UP);
-    sock.run_or_throw("set link " + name + " up" + where,
-                      [&](nl_sock* s) { return rtnl_link_change(s, orig.get(), change.get(), 0); });
-}
-
-NlAddrPtr make_nl_addr(const std::array<std::uint8_t, 4>& bytes, unsigned prefix_length) {
-    NlAddrPtr addr(nl_addr_build(AF_INET, bytes.data(), bytes.size()));
-    if (!addr) throw make_error(ErrorKind::system, "nl_addr_build", ENOMEM);
-    nl_addr_set_prefixlen(addr.get(), static_cast<int>(prefix_length));
-    return addr;
-}
-
-void add_address(RouteSocket& sock, int ifindex, const Ipv4Cidr& cidr, const std::string& what) {
-    AddrPtr addr(rtnl_addr_alloc());
-    if (!addr) throw make_error(ErrorKind::system, "rtnl_addr_alloc", ENOMEM);
-    NlAddrPtr local = make_nl_addr(cidr.address, cidr.prefix_length);
-    rtnl_addr_set_ifindex(addr.get(), ifindex);
-    rtnl_addr_set_family(addr.get(), AF_INET);
-    if (int rc = rtnl_addr_set_local(addr.get(), local.get()); rc < 0)
-        throw make_error(ErrorKind::system, what, errno_from_nlerr(rc));
-    // IFA_BROADCAST as `ip addr add ... brd +` would; harmless for /31 and /32.
-    std::array<std::uint8_t, 4> broadcast = cidr.address;
-    for (unsigned bit = cidr.prefix_length; bit < 32; ++bit)
-        broadcast[bit / 8] |= static_cast<std::uint8_t>(0x80u >> (bit % 8));
-    if (cidr.prefix_length < 31) {
-        NlAddrPtr brd = make_nl_addr(broadcast, 32);
-        rtnl_addr_set_broadcast(addr.get(), brd.get());
-    }
-    sock.run_or_throw(what, [&](nl_sock* s) { return rtnl_addr_add(s, addr.get(), 0); });
-}
-
-void add_default_route(RouteSocket& sock, int ifindex, const std::array<std::uint8_t, 4>& gateway,
-                       const std::string& what) {
-    RoutePtr route(rtnl_route_alloc());
-    if (!route) throw make_error(ErrorKind::system, "rtnl_route_alloc", ENOMEM);
-    NlAddrPtr dst = make_nl_addr({0, 0, 0, 0}, 0);
-    NlAddrPtr via = make_nl_addr(gateway, 32);
-    rtnl_route_set_family(route.get(), AF_INET);
-    rtnl_route_set_table(route.get(), RT_TABLE_MAIN);
-    rtnl_route_set_protocol(route.get(), RTPROT_BOOT);
-    rtnl_route_set_scope(route.get(), RT_SCOPE_UNIVERSE);
-    rtnl_route_set_type(route.get(), RTN_UNICAST);
-    if (int rc = rtnl_route_set_dst(route.get(), dst.get()); rc < 0)
-        throw make_error(ErrorKind::system, what, errno_from_nlerr(rc));
-    rtnl_nexthop* nh = rtnl_route_nh_alloc();
-    if (!nh) throw make_error(ErrorKind::system, "rtnl_route_nh_alloc", ENOMEM);
-    rtnl_route_nh_set_ifindex(nh, ifindex);
-    rtnl_route_nh_set_gateway(nh, via.get());
-    rtnl_route_add_nexthop(route.get(), nh);  // the route owns nh from here
-    sock.run_or_throw(what, [&](nl_sock* s) { return rtnl_route_add(s, route.get(), NLM_F_EXCL); });
-}
-
-std::string in_pid(pid_t pid) {
-    return " in pid " + std::to_string(pid);
-}
-
-std::string format_ipv4(const std::array<std::uint8_t, 4>& a) {
-    return std::to_string(a[0]) + "." + std::to_string(a[1]) + "." + std::to_string(a[2]) + "." +
-           std::to_string(a[3]);
-}
 
 void create_veth(const std::string& name, const std::string& peer_name, pid_t peer_pid,
-                 const std::string& what) {
+                 const std::string& what, const VethOptions& options = {}) {
     validate_link_name(name, "veth name");
     validate_link_name(peer_name, "veth peer name");
     LinkPtr link(rtnl_link_veth_alloc());
@@ -257,6 +51,12 @@ void create_veth(const std::string& name, const std::string& peer_name, pid_t pe
     // IFLA_NET_NS_PID inside VETH_INFO_PEER: the kernel creates the peer directly in that
     // namespace, with no second request to move it (a move costs 25-35 ms, this 0.3 ms).
     if (peer_pid > 0) rtnl_link_set_ns_pid(peer.get(), peer_pid);
+    if (options.master_ifindex > 0) rtnl_link_set_master(link.get(), options.master_ifindex);
+    if (options.mtu > 0) {
+        rtnl_link_set_mtu(link.get(), options.mtu);
+        rtnl_link_set_mtu(peer.get(), options.mtu);
+    }
+    if (options.up) rtnl_link_set_flags(link.get(), IFF_UP);
     RouteSocket sock;
     sock.run_or_throw(
         what, [&](nl_sock* s) { return rtnl_link_add(s, link.get(), NLM_F_CREATE | NLM_F_EXCL); });
@@ -311,19 +111,91 @@ const char* to_string(Network::Mode mode) noexcept {
             return "loopback";
         case Network::Mode::veth:
             return "veth";
+        case Network::Mode::bridge:
+            return "bridge";
     }
     return "unknown";
 }
 
 Network::Mode network_mode_from_string(const std::string& name, const std::string& field) {
-    for (auto mode : {Network::Mode::none, Network::Mode::loopback, Network::Mode::veth})
+    for (auto mode :
+         {Network::Mode::none, Network::Mode::loopback, Network::Mode::veth, Network::Mode::bridge})
         if (name == to_string(mode)) return mode;
     throw invalid_argument(
-        field, "unknown network mode \"" + name + "\" (expected none, loopback or veth)");
+        field, "unknown network mode \"" + name + "\" (expected none, loopback, veth or bridge)");
 }
+
+namespace {
+
+// A default route needs its gateway on the link's subnet, and not the address itself.
+void check_gateway_of(const std::string& address, const std::string& gateway,
+                      const std::string& address_field, const std::string& gateway_field) {
+    Ipv4Cidr cidr = parse_ipv4_cidr(address, address_field);
+    if (gateway.empty()) return;
+    std::array<std::uint8_t, 4> via = parse_ipv4(gateway, gateway_field);
+    auto host_order = [](const std::array<std::uint8_t, 4>& a) {
+        return uint32_t{a[0]} << 24 | uint32_t{a[1]} << 16 | uint32_t{a[2]} << 8 | a[3];
+    };
+    uint32_t mask = ~uint32_t{0} << (32 - cidr.prefix_length);
+    if ((host_order(via) & mask) != (host_order(cidr.address) & mask))
+        throw invalid_argument(gateway_field, gateway + " is not in the subnet of " + address);
+    if (via == cidr.address) throw invalid_argument(gateway_field, "must differ from the address");
+}
+
+bool has_own_netns(const ContainerSpec& spec) {
+    return std::any_of(
+        spec.linux.namespaces.begin(), spec.linux.namespaces.end(),
+        [](const Namespace& ns) { return ns.type == NamespaceType::network && ns.path.empty(); });
+}
+
+// Mode bridge: the daemon fills these from its networks; checked like any other input.
+void validate_bridge_ports(const ContainerSpec& spec) {
+    const Network& net = spec.network;
+    if (!has_own_netns(spec))
+        throw invalid_argument("truman.network.mode",
+                               "\"bridge\" needs a new network namespace in linux.namespaces");
+    if (net.bridges.empty())
+        throw invalid_argument("truman.network.bridges", "mode \"bridge\" needs at least one");
+    if (net.bridges.size() > max_bridge_ports)
+        throw invalid_argument("truman.network.bridges",
+                               "at most " + std::to_string(max_bridge_ports) + " networks");
+    for (size_t i = 0; i < net.bridges.size(); ++i) {
+        const BridgePort& port = net.bridges[i];
+        const std::string at = "truman.network.bridges[" + std::to_string(i) + "].";
+        validate_link_name(port.bridge, at + "bridge");
+        validate_link_name(port.host_interface, at + "hostInterface");
+        validate_link_name(port.interface, at + "interface");
+        if (port.interface == "lo") throw invalid_argument(at + "interface", "must not be lo");
+        for (size_t j = 0; j < i; ++j) {
+            if (net.bridges[j].interface == port.interface)
+                throw invalid_argument(at + "interface",
+                                       "\"" + port.interface + "\" is used twice");
+            if (net.bridges[j].host_interface == port.host_interface)
+                throw invalid_argument(at + "hostInterface",
+                                       "\"" + port.host_interface + "\" is used twice");
+        }
+        check_gateway_of(port.address, port.gateway, at + "address", at + "gateway");
+        if (i > 0 && !port.gateway.empty())
+            throw invalid_argument(at + "gateway", "only the first network has the default route");
+    }
+}
+
+}  // namespace
 
 void validate_network(const ContainerSpec& spec) {
     const Network& net = spec.network;
+    if (net.mode != Network::Mode::bridge && !net.bridges.empty())
+        throw invalid_argument("truman.network.bridges", "only used with mode \"bridge\"");
+    if (net.mode == Network::Mode::bridge) {
+        const std::pair<const std::string*, const char*> veth_only[] = {
+            {&net.address, "truman.network.address"},
+            {&net.gateway, "truman.network.gateway"},
+            {&net.host_interface, "truman.network.hostInterface"}};
+        for (const auto& [value, field] : veth_only)
+            if (!value->empty()) throw invalid_argument(field, "only used with mode \"veth\"");
+        validate_bridge_ports(spec);
+        return;
+    }
     if (net.mode != Network::Mode::veth) {
         const std::pair<const std::string*, const char*> veth_only[] = {
             {&net.address, "truman.network.address"},
@@ -333,10 +205,7 @@ void validate_network(const ContainerSpec& spec) {
             if (!value->empty()) throw invalid_argument(field, "only used with mode \"veth\"");
         return;
     }
-    auto netns =
-        std::find_if(spec.linux.namespaces.begin(), spec.linux.namespaces.end(),
-                     [](const Namespace& ns) { return ns.type == NamespaceType::network; });
-    if (netns == spec.linux.namespaces.end() || !netns->path.empty()) {
+    if (!has_own_netns(spec)) {
         throw invalid_argument("truman.network.mode",
                                "\"veth\" needs a new network namespace in linux.namespaces");
     }
@@ -347,20 +216,7 @@ void validate_network(const ContainerSpec& spec) {
             throw invalid_argument("truman.network.gateway", "needs truman.network.address");
         return;
     }
-    Ipv4Cidr cidr = parse_ipv4_cidr(net.address, "truman.network.address");
-    if (net.gateway.empty()) return;
-    std::array<std::uint8_t, 4> gateway = parse_ipv4(net.gateway, "truman.network.gateway");
-    auto host_order = [](const std::array<std::uint8_t, 4>& a) {
-        return uint32_t{a[0]} << 24 | uint32_t{a[1]} << 16 | uint32_t{a[2]} << 8 | a[3];
-    };
-    // A default route needs its gateway on the link's subnet.
-    uint32_t mask = ~uint32_t{0} << (32 - cidr.prefix_length);
-    if ((host_order(gateway) & mask) != (host_order(cidr.address) & mask)) {
-        throw invalid_argument("truman.network.gateway",
-                               net.gateway + " is not in the subnet of " + net.address);
-    }
-    if (gateway == cidr.address)
-        throw invalid_argument("truman.network.gateway", "must differ from the address");
+    check_gateway_of(net.address, net.gateway, "truman.network.address", "truman.network.gateway");
 }
 
 std::string host_link_name(const std::string& container_id) {
@@ -436,6 +292,81 @@ void configure_container_network(pid_t pid, const std::string& ifname, const std
                           "add default route via " + format_ipv4(via) + " dev " + ifname + where);
 }
 
+namespace {
+
+// Mode bridge. Per port one RTM_NEWLINK makes the pair with the peer inside the container,
+// the host end already enslaved, up and with the bridge's MTU (a veth defaults to 1500,
+// whatever the bridge carries); then, over one socket inside the container, the address, the
+// link up and the default route. lo is the child's (plan.loopback_up).
+std::string setup_bridge_ports(pid_t pid, const Network& net) {
+    std::vector<Ipv4Cidr> cidrs;
+    std::vector<std::array<std::uint8_t, 4>> gateways;
+    for (const BridgePort& port : net.bridges) {
+        validate_link_name(port.bridge, "network.bridge");
+        validate_link_name(port.host_interface, "network.host_interface");
+        validate_link_name(port.interface, "network.interface");
+        cidrs.push_back(parse_ipv4_cidr(port.address, "network.address"));
+        gateways.push_back(port.gateway.empty() ? std::array<std::uint8_t, 4>{}
+                                                : parse_ipv4(port.gateway, "network.gateway"));
+    }
+    std::vector<std::string> made;
+    try {
+        {
+            RouteSocket host;
+            for (const BridgePort& port : net.bridges) {
+                rtnl_link* raw = nullptr;
+                host.run_or_throw("RTM_GETLINK bridge " + port.bridge, [&](nl_sock* s) {
+                    return rtnl_link_get_kernel(s, 0, port.bridge.c_str(), &raw);
+                });
+                LinkPtr bridge(raw);
+                VethOptions options;
+                options.master_ifindex = rtnl_link_get_ifindex(bridge.get());
+                options.mtu = rtnl_link_get_mtu(bridge.get());
+                options.up = true;
+                create_veth(port.host_interface, port.interface, pid,
+                            "RTM_NEWLINK veth " + port.host_interface + " (peer " + port.interface +
+                                in_pid(pid) + ", master " + port.bridge + ")",
+                            options);
+                made.push_back(port.host_interface);
+            }
+        }
+        auto sock = route_socket_in_netns_of(pid);
+        const std::string where = in_pid(pid);
+        for (size_t i = 0; i < net.bridges.size(); ++i) {
+            const BridgePort& port = net.bridges[i];
+            int ifindex = link_index(*sock, port.interface, where);
+            add_address(*sock, ifindex, cidrs[i],
+                        "add address " + port.address + " to " + port.interface + where);
+            set_up(*sock, port.interface, where);
+            if (!port.gateway.empty())
+                add_default_route(
+                    *sock, ifindex, gateways[i],
+                    "add default route via " + port.gateway + " dev " + port.interface + where);
+        }
+    } catch (...) {
+        // Deleting a host end takes the container's end with it.
+        for (const auto& name : made) {
+            try {
+                delete_link(name);
+            } catch (const Error& e) {
+                // Keep the first error; the pair still dies with the container's namespace.
+                std::fprintf(stderr, "truman: %s\n", e.what());
+            }
+        }
+        throw;
+    }
+    return net.bridges.front().host_interface;
+}
+
+}  // namespace
+
+std::string bridge_port_name(const std::string& container_id, size_t index) {
+    std::string name = host_link_name(container_id);
+    if (index > 0) name += "-" + std::to_string(index);
+    validate_link_name(name, "network.host_interface (generated from the container id)");
+    return name;
+}
+
 std::string setup_network(pid_t pid, const Network& net, const std::string& container_id) {
     switch (net.mode) {
         case Network::Mode::none:
@@ -443,6 +374,9 @@ std::string setup_network(pid_t pid, const Network& net, const std::string& cont
         case Network::Mode::loopback:
             configure_container_network(pid, "", "", "");
             return "";
+        case Network::Mode::bridge:
+            if (pid <= 0) throw invalid_argument("pid", std::to_string(pid));
+            return setup_bridge_ports(pid, net);
         case Network::Mode::veth:
             break;
     }

@@ -299,6 +299,23 @@ Network::Mode parse_network_mode(const json& v, const std::string& path) {
     return network_mode_from_string(json_string(v, path), path);
 }
 
+std::vector<BridgePort> parse_bridge_ports(const json& v, const std::string& path) {
+    if (!v.is_array()) throw invalid_argument(path, "must be an array");
+    std::vector<BridgePort> out;
+    for (size_t i = 0; i < v.size(); ++i) {
+        JsonObjectReader p(v[i], path + "[" + std::to_string(i) + "]");
+        BridgePort port;
+        p.optional("bridge", port.bridge, json_string);
+        p.optional("hostInterface", port.host_interface, json_string);
+        p.optional("interface", port.interface, json_string);
+        p.optional("address", port.address, json_string);
+        p.optional("gateway", port.gateway, json_string);
+        p.finish();
+        out.push_back(std::move(port));
+    }
+    return out;
+}
+
 // truman's own top-level object.
 void parse_truman(const json& v, const std::string& path, ContainerSpec& spec) {
     JsonObjectReader o(v, path);
@@ -308,6 +325,7 @@ void parse_truman(const json& v, const std::string& path, ContainerSpec& spec) {
         n.optional("hostInterface", spec.network.host_interface, json_string);
         n.optional("address", spec.network.address, json_string);
         n.optional("gateway", spec.network.gateway, json_string);
+        n.optional("bridges", spec.network.bridges, parse_bridge_ports);
         n.finish();
     }
     o.optional("seccompDisabled", spec.linux.seccomp_disabled, json_bool);

@@ -158,6 +158,18 @@ json spec_to_json(const ContainerSpec& spec) {
         network["hostInterface"] = spec.network.host_interface;
     if (!spec.network.address.empty()) network["address"] = spec.network.address;
     if (!spec.network.gateway.empty()) network["gateway"] = spec.network.gateway;
+    if (!spec.network.bridges.empty()) {
+        json ports = json::array();
+        for (const auto& p : spec.network.bridges) {
+            json port = {{"bridge", p.bridge},
+                         {"hostInterface", p.host_interface},
+                         {"interface", p.interface},
+                         {"address", p.address}};
+            if (!p.gateway.empty()) port["gateway"] = p.gateway;
+            ports.push_back(std::move(port));
+        }
+        network["bridges"] = std::move(ports);
+    }
 
     json doc = {
         {"ociVersion", spec.oci_version},

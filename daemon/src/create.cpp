@@ -12,6 +12,7 @@
 #include "truman/daemon/names.hpp"
 #include "truman/daemon/time_format.hpp"
 #include "truman/error.hpp"
+#include "truman/network.hpp"
 #include "verbs.hpp"
 
 namespace fs = std::filesystem;
@@ -53,6 +54,26 @@ std::optional<images::StoredImage> checked_root(const ContainerRegistry& registr
     return std::nullopt;
 }
 
+// The named networks the container joins (network_service.hpp has the model).
+std::vector<NetworkAttachRequest> networks_to_join(const ContainerRegistry& registry,
+                                                   const CreateRequest& request) {
+    const ContainerSpec& spec = request.spec;
+    bool own_netns = false;
+    for (const auto& ns : spec.linux.namespaces)
+        if (ns.type == NamespaceType::network && ns.path.empty()) own_netns = true;
+    if (!request.networks) {
+        const std::string& fallback = registry.options().default_network;
+        if (fallback.empty() || !own_netns || !(spec.network == Network{})) return {};
+        return {{fallback, ""}};
+    }
+    if (request.networks->empty()) return {};
+    if (!own_netns)
+        throw invalid_argument("networks", "needs a network namespace of the container's own");
+    if (!(spec.network == Network{}))
+        throw invalid_argument("networks", "give network or networks, not both");
+    return *request.networks;
+}
+
 }  // namespace
 
 std::string create(ContainerRegistry& registry, const CreateRequest& request) {
@@ -84,16 +105,25 @@ std::string create(ContainerRegistry& registry, const CreateRequest& request) {
     // Undo everything unless the monitor reported success.
     struct Cleanup {
         ContainerRegistry& registry;
-        std::string name, dir;
+        std::string id, name, dir;
         bool armed = true;
+        bool leased = false;
         ~Cleanup() {
             if (!armed) return;
+            if (leased) {
+                try {
+                    registry.networks().release(id);
+                } catch (const std::exception& e) {
+                    // The directory goes below: the next start drops the lease.
+                    spdlog::error("create {}: release its addresses: {}", name, e.what());
+                }
+            }
             std::error_code ec;
             fs::remove_all(dir, ec);
             if (ec) spdlog::error("create {}: remove {}: {}", name, dir, ec.message());
             registry.lock().release_name(name);
         }
-    } cleanup{registry, name, paths.dir()};
+    } cleanup{registry, id, name, paths.dir()};
 
     if (mkdir(paths.dir().c_str(), 0700) < 0) throw system_error("mkdir " + paths.dir());
     if (image) {
@@ -108,6 +138,13 @@ std::string create(ContainerRegistry& registry, const CreateRequest& request) {
     if (spec.hostname.empty() && spec.has_namespace(NamespaceType::uts))
         spec.hostname = id.substr(0, 12);
     validate(spec);
+    if (auto join = networks_to_join(registry, request); !join.empty()) {
+        // Recorded on disk before the monitor can use them: never handed out twice.
+        spec.network.bridges = registry.networks().attach(id, name, join);
+        cleanup.leased = true;
+        spec.network.mode = Network::Mode::bridge;
+        validate_network(spec);
+    }
 
     ContainerMeta meta{id, name, request.image, spec.root.path, spec.process.args, rfc3339_now()};
     write_file_atomic(paths.config(), spec_to_json(spec).dump(2) + "\n");

@@ -8,9 +8,11 @@ namespace truman::daemon::verbs {
 
 namespace {
 
-ContainerInfo info_of(const Entry& entry) {
-    return {entry.meta.id,  entry.meta.name,       entry.meta.image,  entry.meta.rootfs,
-            entry.meta.cmd, entry.meta.created_at, entry.stored.state};
+ContainerInfo info_of(ContainerRegistry& registry, const Entry& entry) {
+    return {entry.meta.id,      entry.meta.name,
+            entry.meta.image,   entry.meta.rootfs,
+            entry.meta.cmd,     entry.meta.created_at,
+            entry.stored.state, registry.networks().endpoints_of(entry.meta.id)};
 }
 
 }  // namespace
@@ -19,7 +21,8 @@ std::vector<ContainerInfo> list(ContainerRegistry& registry, std::optional<Statu
     auto locked = registry.lock();
     std::vector<ContainerInfo> out;
     for (const auto& [id, entry] : locked.entries())
-        if (!filter || entry.stored.state.status == *filter) out.push_back(info_of(entry));
+        if (!filter || entry.stored.state.status == *filter)
+            out.push_back(info_of(registry, entry));
     std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
         return a.created_at > b.created_at;  // newest first, like docker ps
     });
@@ -28,7 +31,7 @@ std::vector<ContainerInfo> list(ContainerRegistry& registry, std::optional<Statu
 
 ContainerInfo inspect(ContainerRegistry& registry, const std::string& ref) {
     auto locked = registry.lock();
-    return info_of(locked.find(ref));
+    return info_of(registry, locked.find(ref));
 }
 
 DaemonInfo info(ContainerRegistry& registry) {

@@ -39,6 +39,11 @@ ContainerRegistry::ContainerRegistry(asio::io_context& io, ServiceOptions option
     if (options_.monitor_path.empty()) options_.monitor_path = default_monitor_path();
     containers_dir_ = options_.state_dir + "/containers";
     images_dir_ = options_.state_dir + "/images";
+    NetworkStoreOptions networks;
+    networks.dir = options_.state_dir + "/networks";
+    networks.pool = options_.network_pool;
+    networks.pool_prefix = options_.network_pool_prefix;
+    networks_ = std::make_unique<NetworkStore>(std::move(networks));
 }
 
 void ContainerRegistry::open() {
@@ -89,6 +94,14 @@ void ContainerRegistry::open() {
         }
     }
     for (const auto& id : gone) monitor_exited(id, nullptr);
+    // A lease outlives its container only when trumand died between the two: a container
+    // directory is made before its addresses and removed before they are freed.
+    networks_->open([this](const std::string& id) {
+        std::error_code ec;
+        return fs::exists(containers_dir_ + "/" + id, ec);
+    });
+    if (!options_.default_network.empty())
+        networks_->ensure_default(options_.default_network, default_bridge_name);
     std::lock_guard lock(mutex_);
     spdlog::info("loaded {} containers from {}", entries_.size(), containers_dir_);
 }

@@ -24,6 +24,7 @@
 #include "truman/cgroups.hpp"
 #include "truman/daemon/images/store.hpp"
 #include "truman/daemon/make_service.hpp"
+#include "truman/daemon/network_store.hpp"
 #include "truman/daemon/state_store.hpp"
 
 namespace truman::daemon {
@@ -107,6 +108,7 @@ class ContainerRegistry : public std::enable_shared_from_this<ContainerRegistry>
     }
     std::string run_dir_of(const std::string& id) const { return options_.run_dir + "/" + id; }
     std::string socket_of(const std::string& id) const { return run_dir_of(id) + "/monitor.sock"; }
+    NetworkStore& networks() { return *networks_; }
 
   private:
     boost::asio::io_context& io_;
@@ -117,6 +119,7 @@ class ContainerRegistry : public std::enable_shared_from_this<ContainerRegistry>
     std::string cgroup_mode_;
     std::shared_ptr<EventBus> events_;
     std::shared_ptr<DirWatch> dir_watch_;
+    std::unique_ptr<NetworkStore> networks_;
 
     std::mutex mutex_;
     std::map<std::string, Entry> entries_;

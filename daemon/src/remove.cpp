@@ -52,6 +52,12 @@ void remove(ContainerRegistry& registry, const std::string& ref, bool force) {
         fs::remove_all(dir, ec);
         if (ec) throw make_error(ErrorKind::system, "remove " + dir, ec.value());
         fs::remove_all(registry.run_dir_of(id), ec);
+        try {
+            registry.networks().release(id);
+        } catch (const std::exception& e) {
+            // Its directory is gone: the next start of trumand drops the lease.
+            spdlog::error("remove {}: release its addresses: {}", id, e.what());
+        }
     } catch (...) {
         auto locked = registry.lock();
         if (Entry* entry = locked.find_id(id)) entry->removing = false;

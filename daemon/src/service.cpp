@@ -13,7 +13,7 @@ namespace truman::daemon {
 
 namespace {
 
-class Service : public ContainerService {
+class Service : public ContainerService, public NetworkService {
   public:
     Service(asio::io_context& io, const ServiceOptions& options)
         : io_(io), registry_(std::make_shared<ContainerRegistry>(io, options)) {
@@ -93,6 +93,16 @@ class Service : public ContainerService {
     std::string exec_output(const std::string& exec_id) override {
         return verbs::exec_output(*registry_, exec_id);
     }
+    NetworkService* network_service() override { return this; }
+
+    NetworkInfo create_network(const NetworkCreateRequest& request) override {
+        return registry_->networks().create(request);
+    }
+    std::vector<NetworkInfo> list_networks() override { return registry_->networks().list(); }
+    NetworkInfo inspect_network(const std::string& name) override {
+        return registry_->networks().get(name);
+    }
+    void remove_network(const std::string& name) override { registry_->networks().remove(name); }
 
   private:
     asio::io_context& io_;

@@ -6,6 +6,7 @@
 // that stops answering 409 or 415 fails here rather than silently recording something else.
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -18,6 +19,7 @@
 #include <thread>
 
 #include "api_test_client.hpp"
+#include "test_netns.hpp"
 #include "test_support.hpp"
 
 namespace truman::test {
@@ -42,9 +44,16 @@ class ContractDaemon {
                                             dir_.path() + "/run",
                                             "--group",
                                             "truman-test-nonexistent"};
+        // In a network namespace of the test's own: POST /v1/networks makes a bridge.
+        int netns = open(netns_.path().c_str(), O_RDONLY | O_CLOEXEC);
+        if (netns < 0) throw std::runtime_error("open " + netns_.path());
         pid_ = fork();
-        if (pid_ < 0) throw std::runtime_error("fork");
+        if (pid_ < 0) {
+            close(netns);
+            throw std::runtime_error("fork");
+        }
         if (pid_ == 0) {
+            if (setns(netns, CLONE_NEWNET) != 0) _exit(126);
             std::vector<char*> argv;
             for (auto& a : command) argv.push_back(const_cast<char*>(a.c_str()));
             argv.push_back(nullptr);
@@ -54,6 +63,7 @@ class ContractDaemon {
             execv(argv[0], argv.data());
             _exit(127);
         }
+        close(netns);
         for (int i = 0; i < 2000; ++i) {
             try {
                 HttpClient c(socket_);
@@ -105,6 +115,7 @@ class ContractDaemon {
         pid_ = -1;
     }
 
+    TestNetns netns_{"tmct"};    // outlives the daemon: declared first
     TempDir dir_{"trumand-ct"};  // short: the API socket path must fit sun_path
     std::string socket_;
     pid_t pid_ = -1;
@@ -311,6 +322,32 @@ TEST_F(ContractTest, RecordsEveryOperationWithSuccessAndErrorAnswers) {
     expect(204, "DELETE", one, c + "/" + sleeper + "?force=true");
     expect(400, "DELETE", one, c + "/" + stopped + "?force=maybe");
     expect(204, "DELETE", one, c + "/" + stopped);
+
+    // Networks: create (and each refusal), list, inspect, a container on one, delete.
+    const std::string n = "/v1/networks", net = "/v1/networks/{name}";
+    expect(201, "POST", n, n, R"({"name":"ct-net","subnet":"192.0.2.0/24","labels":{"a":"b"}})");
+    expect(409, "POST", n, n, R"({"name":"ct-net"})");
+    expect(409, "POST", n, n, R"({"name":"ct-other","subnet":"192.0.2.128/25"})");
+    expect(400, "POST", n, n, R"({"name":"ct-other","subnet":"192.0.2.1/24"})");
+    expect(400, "POST", n, n, R"({"name":"ct-other","bogus":true})");
+    expect(415, "POST", n, n, "{}", "text/plain");
+    expect(200, "GET", n, n);
+    expect(404, "GET", net, n + "/no-such-network");
+    json on_net = {{"rootfs", busybox_rootfs()},
+                   {"cmd", {"true"}},
+                   {"networks", {json{{"name", "ct-net"}, {"ip", "192.0.2.10"}}}}};
+    auto joined = expect(201, "POST", c, c, on_net.dump());
+    expect(409, "POST", c, c, on_net.dump());  // the address is taken
+    on_net["networks"] = {"no-such-network"};
+    expect(404, "POST", c, c, on_net.dump());
+    std::string joined_id = json::parse(joined.body).value("id", "");
+    auto shown = expect(200, "GET", one, c + "/" + joined_id);
+    EXPECT_EQ(json::parse(shown.body)["networks"][0]["address"], "192.0.2.10/24") << shown.body;
+    expect(200, "GET", net, n + "/ct-net");  // lists the container
+    expect(409, "DELETE", net, n + "/ct-net");
+    expect(204, "DELETE", one, c + "/" + joined_id);
+    expect(204, "DELETE", net, n + "/ct-net");
+    expect(404, "DELETE", net, n + "/ct-net");
 
     // Methods and paths the API does not have.
     expect(405, "PUT", c, c, "{}");

@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -101,9 +102,15 @@ void TrumandProcess::start() {
     argv.push_back(nullptr);
     std::string log_path = dir_ + "/trumand.log";
     rlim_t nofile = options_.nofile;
+    int netns = -1;
+    if (!options_.netns.empty()) {
+        netns = open(options_.netns.c_str(), O_RDONLY | O_CLOEXEC);
+        if (netns < 0) throw std::runtime_error("open " + options_.netns);
+    }
     pid_ = fork();
     if (pid_ < 0) throw std::runtime_error("fork");
     if (pid_ == 0) {
+        if (netns >= 0 && setns(netns, CLONE_NEWNET) != 0) _exit(126);
         if (nofile) {
             rlimit limit{nofile, nofile};
             setrlimit(RLIMIT_NOFILE, &limit);
@@ -113,6 +120,7 @@ void TrumandProcess::start() {
         execv(argv[0], argv.data());
         _exit(127);
     }
+    if (netns >= 0) close(netns);
     for (int i = 0; i < 2000; ++i) {
         int status;
         if (waitpid(pid_, &status, WNOHANG) == pid_) {

@@ -18,6 +18,9 @@ struct TrumandOptions {
     std::vector<std::string> extra_args;
     // RLIMIT_NOFILE (soft and hard) set in the child before exec; 0 keeps the test's.
     rlim_t nofile = 0;
+    // A network namespace (a path like /run/netns/NAME, see test_netns.hpp) the child joins
+    // before exec: trumand's bridges and routes then live there, never in the host's.
+    std::string netns;
 };
 
 // trumand as a child of the test. The destructor force-deletes every container it still lists

@@ -9,6 +9,7 @@
 #include <sys/types.h>
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -60,5 +61,19 @@ void validate_netns_name(const std::string& name, const std::string& field);
 // The generated host end of a container's veth: "tm" + the first 11 characters of the id
 // (IFNAMSIZ is 16 including the NUL).
 std::string host_link_name(const std::string& container_id);
+// The host end of a container's port on its index-th network (mode bridge): host_link_name,
+// and "-<index>" after it from the second network on. At most max_bridge_ports networks.
+constexpr size_t max_bridge_ports = 9;
+std::string bridge_port_name(const std::string& container_id, size_t index);
+
+// Bridges (bridge.cpp), in the caller's network namespace.
+// Creates bridge `name` if missing, gives it `address` (CIDR; the network's gateway) unless it
+// has it, and brings it up: what the daemon does for each network, also again after a restart
+// or a reboot. Throws truman::Error naming the bridge.
+void ensure_bridge(const std::string& name, const std::string& address);
+// The bridge and, with it, every port still enslaved to it. ENODEV is not an error.
+void delete_bridge(const std::string& name);
+// The names of the links enslaved to bridge `name` (for leak checks and reconciling).
+std::vector<std::string> bridge_ports(const std::string& name);
 
 }  // namespace truman

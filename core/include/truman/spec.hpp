@@ -174,11 +174,23 @@ struct Seccomp {
 
 // truman's own extension ("truman" at the top level of the JSON): how the network namespace
 // is wired. OCI leaves networking to hooks; a daemon user expects a working network.
+// One port on a host bridge (mode bridge): a veth whose peer is made inside the container.
+struct BridgePort {
+    std::string bridge;          // the host bridge the host end joins ("masterBridge")
+    std::string host_interface;  // the host end's name ("hostInterface")
+    std::string interface;       // the peer's name inside the container, e.g. "eth0"
+    std::string address;         // CIDR, e.g. "10.89.0.2/24"
+    std::string gateway;         // default route via this address ("" = none)
+
+    bool operator==(const BridgePort&) const = default;
+};
+
 struct Network {
-    enum class Mode { none, loopback, veth } mode = Mode::loopback;
-    std::string host_interface;  // host end of the veth; generated when empty
-    std::string address;         // container's eth0 address, CIDR, e.g. "10.88.0.2/16"
-    std::string gateway;         // optional default route via this address
+    enum class Mode { none, loopback, veth, bridge } mode = Mode::loopback;
+    std::string host_interface;         // host end of the veth; generated when empty
+    std::string address;                // container's eth0 address, CIDR, e.g. "10.88.0.2/16"
+    std::string gateway;                // optional default route via this address
+    std::vector<BridgePort> bridges{};  // mode bridge: one port per network, set by the daemon
 
     bool operator==(const Network&) const = default;
 };

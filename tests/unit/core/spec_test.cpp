@@ -285,8 +285,8 @@ TEST(Spec, OverlayLayerDirRoundTrips) {
 }
 
 TEST(Spec, RejectsUnknownNetworkMode) {
-    expect_parse_error(json::parse(R"({"truman": {"network": {"mode": "bridge"}}})"),
-                       ErrorKind::invalid, "truman.network.mode: unknown network mode \"bridge\"");
+    expect_parse_error(json::parse(R"({"truman": {"network": {"mode": "macvlan"}}})"),
+                       ErrorKind::invalid, "truman.network.mode: unknown network mode \"macvlan\"");
 }
 
 TEST(Spec, AcceptsTerminalFalseAndRejectsTerminalTrue) {

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "truman/daemon/service.hpp"
 #include "truman/error.hpp"
@@ -47,5 +48,11 @@ long long parse_int_param(const std::string& name, const std::string& value, lon
 daemon::ExecRequest exec_request_from_json(const nlohmann::json& body);
 bool exec_detach_from_json(const nlohmann::json& body);
 nlohmann::json to_json(const daemon::ExecInfo& info);
+// Networks (network_mapping.cpp). Throw truman::Error (invalid) naming the body's field.
+daemon::NetworkCreateRequest network_create_request_from_json(const nlohmann::json& body);
+// A create body's "networks": ["name", {"name": "...", "ip": "..."}].
+std::vector<daemon::NetworkAttachRequest> attach_requests_from_json(const nlohmann::json& v);
+nlohmann::json to_json(const daemon::NetworkInfo& network);
+nlohmann::json to_json(const std::vector<daemon::ContainerEndpoint>& endpoints);
 
 }  // namespace truman::api

@@ -20,6 +20,11 @@ struct ServiceOptions {
     // the cap of each container.log (0 = 10 MiB; one rotated file is kept besides).
     std::string busybox_path = "/bin/busybox";
     uint64_t log_max_bytes = 0;
+    // Networks (network_service.hpp): the one a container joins when it asks for none ("" =
+    // loopback only, today's default), and the pool new networks' subnets come from.
+    std::string default_network{};
+    std::string network_pool = "10.89.0.0/16";
+    unsigned network_pool_prefix = 24;
 };
 
 // Finds every container again from disk when constructed (after a restart). Callbacks run on

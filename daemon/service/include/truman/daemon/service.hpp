@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "truman/daemon/network_service.hpp"
 #include "truman/daemon/subscription.hpp"
 #include "truman/spec.hpp"
 
@@ -49,6 +50,7 @@ struct ContainerInfo {
     std::vector<std::string> cmd;
     std::string created_at;
     ContainerState state;
+    std::vector<ContainerEndpoint> networks;  // its addresses on named networks
 };
 
 struct CreateRequest {
@@ -70,6 +72,9 @@ struct CreateRequest {
     // "user", "uid", "user:group", "uid:gid"...: resolved through the root's own /etc/passwd
     // and /etc/group, replacing spec.process.user; "" keeps spec.process.user.
     std::string user;
+    // Named networks to join (network_service.hpp has the model). nullopt: the daemon's
+    // default network, if it has one and the spec asks for nothing else; empty: none.
+    std::optional<std::vector<NetworkAttachRequest>> networks;
 };
 
 struct LogOptions {
@@ -185,6 +190,8 @@ class ContainerService {
     virtual std::unique_ptr<Subscription> seccomp(
         const std::string& ref, const SeccompOptions& options,
         std::function<void(const SeccompRecord&)> on_record, std::function<void()> on_end) = 0;
+    // The networks this service manages; nullptr when it has none (/v1/networks: 400).
+    virtual NetworkService* network_service() { return nullptr; }
 };
 
 }  // namespace truman::daemon

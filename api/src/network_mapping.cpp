@@ -1,0 +1,71 @@
+// JSON <-> the network half of the service (network_service.hpp): POST /v1/networks's body,
+// a network as GET shows it, and a container create's "networks".
+#include <nlohmann/json.hpp>
+
+#include "truman/api/mapping.hpp"
+#include "truman/json_reader.hpp"
+
+namespace truman::api {
+
+using nlohmann::json;
+
+daemon::NetworkCreateRequest network_create_request_from_json(const json& body) {
+    JsonObjectReader f(body, "", "body");
+    daemon::NetworkCreateRequest request;
+    request.name = json_string(f.required("name"), "name");
+    f.optional("subnet", request.subnet, json_string);
+    f.optional("gateway", request.gateway, json_string);
+    f.optional("bridge", request.bridge, json_string);
+    f.optional("internal", request.internal, json_bool);
+    if (const json* labels = f.get("labels")) {
+        if (!labels->is_object()) throw invalid_argument("labels", "must be an object");
+        for (const auto& [key, value] : labels->items())
+            request.labels[key] = json_string(value, "labels." + key);
+    }
+    f.finish();
+    return request;
+}
+
+std::vector<daemon::NetworkAttachRequest> attach_requests_from_json(const json& v) {
+    return json_array<daemon::NetworkAttachRequest>(
+        v, "networks", [](const json& e, const std::string& path) {
+            daemon::NetworkAttachRequest r;
+            if (e.is_string()) {  // shorthand: "networks": ["front"]
+                r.network = json_string(e, path);
+                return r;
+            }
+            JsonObjectReader f(e, path);
+            r.network = json_string(f.required("name"), f.path("name"));
+            f.optional("ip", r.ip, json_string);
+            f.finish();
+            return r;
+        });
+}
+
+json to_json(const daemon::NetworkInfo& n) {
+    json containers = json::array();
+    for (const auto& c : n.containers)
+        containers.push_back(
+            {{"id", c.container_id}, {"name", c.container_name}, {"address", c.address}});
+    return json{{"id", n.id},
+                {"name", n.name},
+                {"bridge", n.bridge},
+                {"subnet", n.subnet},
+                {"gateway", n.gateway},
+                {"internal", n.internal},
+                {"labels", n.labels},
+                {"created_at", n.created_at},
+                {"containers", std::move(containers)}};
+}
+
+json to_json(const std::vector<daemon::ContainerEndpoint>& endpoints) {
+    json out = json::array();
+    for (const auto& e : endpoints)
+        out.push_back({{"network", e.network},
+                       {"interface", e.interface},
+                       {"address", e.address},
+                       {"gateway", e.gateway}});
+    return out;
+}
+
+}  // namespace truman::api

@@ -1,0 +1,62 @@
+// Linux bridges over rtnetlink (rtnetlink.hpp): the host side of the daemon's networks. A
+// container's port on one is made by network.cpp (setup_network, mode bridge).
+#include <netlink/cache.h>
+
+#include <vector>
+
+#include "rtnetlink.hpp"
+#include "truman/network.hpp"
+
+namespace truman {
+
+using namespace rtnl;
+
+void ensure_bridge(const std::string& name, const std::string& address) {
+    validate_link_name(name, "bridge");
+    Ipv4Cidr cidr = parse_ipv4_cidr(address, "bridge address");
+    RouteSocket sock;
+    LinkPtr link(rtnl_link_alloc());
+    if (!link) throw make_error(ErrorKind::system, "rtnl_link_alloc", ENOMEM);
+    rtnl_link_set_name(link.get(), name.c_str());
+    if (int rc = rtnl_link_set_type(link.get(), "bridge"); rc < 0)
+        throw make_error(ErrorKind::system, "rtnl_link_set_type bridge", errno_from_nlerr(rc));
+    rtnl_link_set_flags(link.get(), IFF_UP);
+    // NLM_F_CREATE without NLM_F_EXCL: an existing bridge of that name is brought up instead
+    // (a link of another kind is refused by the kernel with EOPNOTSUPP).
+    sock.run_or_throw("RTM_NEWLINK bridge " + name,
+                      [&](nl_sock* s) { return rtnl_link_add(s, link.get(), NLM_F_CREATE); });
+    int ifindex = link_index(sock, name, "");
+    try {
+        add_address(sock, ifindex, cidr, "add address " + address + " to bridge " + name);
+    } catch (const Error& e) {
+        if (e.err() != EEXIST) throw;  // it has it already: a restart
+    }
+}
+
+void delete_bridge(const std::string& name) {
+    delete_link(name);
+}
+
+std::vector<std::string> bridge_ports(const std::string& name) {
+    validate_link_name(name, "bridge");
+    RouteSocket sock;
+    rtnl_link* raw = nullptr;
+    int err = sock.run([&](nl_sock* s) { return rtnl_link_get_kernel(s, 0, name.c_str(), &raw); });
+    LinkPtr bridge(raw);
+    if (err == ENODEV || err == ENOENT) return {};
+    if (err != 0) throw make_error(kind_for(err), "RTM_GETLINK " + name, err);
+    int master = rtnl_link_get_ifindex(bridge.get());
+
+    nl_cache* cache = nullptr;
+    sock.run_or_throw("RTM_GETLINK (dump)",
+                      [&](nl_sock* s) { return rtnl_link_alloc_cache(s, AF_UNSPEC, &cache); });
+    std::vector<std::string> out;
+    for (nl_object* o = nl_cache_get_first(cache); o != nullptr; o = nl_cache_get_next(o)) {
+        auto* link = reinterpret_cast<rtnl_link*>(o);
+        if (rtnl_link_get_master(link) == master) out.emplace_back(rtnl_link_get_name(link));
+    }
+    nl_cache_free(cache);
+    return out;
+}
+
+}  // namespace truman

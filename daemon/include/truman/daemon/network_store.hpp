@@ -1,0 +1,90 @@
+// The daemon's networks and their address leases, one record per network in
+// <state-dir>/networks/<name>.json (written atomically, the leases with it), and the host
+// bridge of each. The rules for subnets and addresses are ipam.hpp's; this file keeps them
+// true across requests, restarts and SIGKILLs: an address is recorded on disk before the
+// container that holds it exists, and a lease lives until its container is removed.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "truman/daemon/ipam.hpp"
+#include "truman/daemon/network_service.hpp"
+#include "truman/spec.hpp"
+
+namespace truman::daemon {
+
+// The bridge of the default network, like Docker's docker0.
+inline constexpr const char* default_bridge_name = "truman0";
+
+struct NetworkStoreOptions {
+    std::string dir;                    // <state-dir>/networks
+    std::string pool = "10.89.0.0/16";  // where subnets come from when none is given
+    unsigned pool_prefix = 24;          // the size of each
+    std::string proc_net_route = "/proc/net/route";
+    bool manage_bridges = true;  // false: records only (unit tests, no privileges)
+};
+
+class NetworkStore {
+  public:
+    explicit NetworkStore(NetworkStoreOptions options);
+
+    // Loads every record, drops the leases of containers that no longer exist (a create
+    // trumand did not finish, a delete it did not record) and makes sure every bridge is up
+    // (again, after a reboot).
+    void open(const std::function<bool(const std::string& id)>& container_exists);
+
+    NetworkInfo create(const NetworkCreateRequest& request);
+    // The daemon's default network: made from the pool the first time, with this bridge.
+    void ensure_default(const std::string& name, const std::string& bridge);
+    std::vector<NetworkInfo> list() const;
+    NetworkInfo get(const std::string& name) const;  // not_found
+    // conflict while a container holds an address on it.
+    void remove(const std::string& name);
+
+    // One address per request, all or nothing, recorded before returning: the ports of the
+    // container's spec, in order (the first one carries the default route). Errors name
+    // networks[i] (invalid, not_found) or the taken address (conflict).
+    std::vector<BridgePort> attach(const std::string& container_id,
+                                   const std::string& container_name,
+                                   const std::vector<NetworkAttachRequest>& requests);
+    // Frees every address of container_id (a removed container). Throws truman::Error when a
+    // record could not be written; the lease then stays, and open() drops it later.
+    void release(const std::string& container_id);
+    std::vector<ContainerEndpoint> endpoints_of(const std::string& container_id) const;
+
+  private:
+    struct Lease {
+        std::string container_id, container_name, interface;
+        uint32_t address = 0;
+    };
+    struct Record {
+        std::string id, name, bridge, created_at;
+        ipam::Subnet subnet;
+        uint32_t gateway = 0;
+        bool internal = false;
+        std::map<std::string, std::string> labels;
+        std::vector<Lease> leases;
+    };
+
+    std::string path_of(const std::string& name) const {
+        return options_.dir + "/" + name + ".json";
+    }
+    void save(const Record& record) const;
+    static Record parse(const std::string& text, const std::string& path);
+    NetworkInfo info_of(const Record& record) const;
+    std::vector<ipam::TakenSubnet> taken_subnets() const;           // under mutex_
+    Record make_record(const NetworkCreateRequest& request) const;  // under mutex_
+    void add(Record record);                                        // under mutex_
+
+    NetworkStoreOptions options_;
+    ipam::Subnet pool_;
+    mutable std::mutex mutex_;
+    std::map<std::string, Record> networks_;
+};
+
+}  // namespace truman::daemon

@@ -1,0 +1,73 @@
+// The network half of the service: bridge networks with an IPv4 subnet, and the addresses
+// their containers hold (IPAM). Like service.hpp it knows nothing of HTTP.
+//
+// The model a container create sees (CreateRequest::networks, service.hpp):
+//   - no network namespace of its own: the host's network;
+//   - spec.network none/loopback/veth: today's modes, wired by the monitor, no IPAM;
+//   - one or more named networks: a veth per network, its host end on the network's bridge,
+//     an address from the network's subnet (or the one asked for), the default route via the
+//     first network's gateway;
+//   - nothing asked: the daemon's default network (ServiceOptions::default_network) when it
+//     has one, else loopback only.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace truman::daemon {
+
+struct NetworkCreateRequest {
+    std::string name;     // the container name rule (container_name.hpp)
+    std::string subnet;   // IPv4 CIDR with no host bits, e.g. "10.89.3.0/24"; "" = from the pool
+    std::string gateway;  // an address in subnet; "" = the subnet's first address
+    std::string bridge;   // the host bridge's name; "" = generated ("tmbr" + id)
+    bool internal = false;
+    std::map<std::string, std::string> labels;
+};
+
+struct NetworkEndpoint {
+    std::string container_id;
+    std::string container_name;
+    std::string address;  // without the prefix, e.g. "10.89.3.2"
+};
+
+struct NetworkInfo {
+    std::string id;  // 64 hex characters
+    std::string name;
+    std::string bridge;
+    std::string subnet;
+    std::string gateway;
+    bool internal = false;
+    std::map<std::string, std::string> labels;
+    std::string created_at;
+    std::vector<NetworkEndpoint> containers;
+};
+
+// What a container create asks of one network.
+struct NetworkAttachRequest {
+    std::string network;  // a network's name
+    std::string ip;       // "" = the next free address
+};
+
+// A container's place on one network, as inspect shows it.
+struct ContainerEndpoint {
+    std::string network;
+    std::string interface;  // inside the container, "eth0", "eth1", ...
+    std::string address;    // CIDR, e.g. "10.89.3.2/24"
+    std::string gateway;
+};
+
+class NetworkService {
+  public:
+    virtual ~NetworkService() = default;
+    // All throw truman::Error: invalid (bad field), conflict (409: name taken, overlapping
+    // subnet, in use), not_found.
+    virtual NetworkInfo create_network(const NetworkCreateRequest& request) = 0;
+    virtual std::vector<NetworkInfo> list_networks() = 0;
+    virtual NetworkInfo inspect_network(const std::string& name) = 0;
+    virtual void remove_network(const std::string& name) = 0;
+};
+
+}  // namespace truman::daemon

@@ -1,0 +1,354 @@
+#include "truman/daemon/network_store.hpp"
+
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "truman/daemon/atomic_file.hpp"
+#include "truman/daemon/container_name.hpp"
+#include "truman/daemon/names.hpp"
+#include "truman/daemon/time_format.hpp"
+#include "truman/error.hpp"
+#include "truman/network.hpp"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace truman::daemon {
+
+namespace {
+
+// "tmbr" + 10 characters of the network's id: 14, inside IFNAMSIZ.
+std::string generated_bridge_name(const std::string& id) {
+    return "tmbr" + id.substr(0, 10);
+}
+
+std::string interface_name(size_t index) {
+    return "eth" + std::to_string(index);
+}
+
+}  // namespace
+
+NetworkStore::NetworkStore(NetworkStoreOptions options)
+    : options_(std::move(options)), pool_(ipam::parse_subnet(options_.pool, "network pool")) {
+    if (options_.pool_prefix < pool_.prefix || options_.pool_prefix > ipam::max_network_prefix)
+        throw invalid_argument("network pool", "a /" + std::to_string(options_.pool_prefix) +
+                                                   " does not fit in " + options_.pool);
+}
+
+void NetworkStore::save(const Record& r) const {
+    json leases = json::array();
+    for (const auto& l : r.leases)
+        leases.push_back({{"container_id", l.container_id},
+                          {"container_name", l.container_name},
+                          {"interface", l.interface},
+                          {"address", ipam::format_address(l.address)}});
+    json doc = {{"id", r.id},
+                {"name", r.name},
+                {"bridge", r.bridge},
+                {"subnet", ipam::format_subnet(r.subnet)},
+                {"gateway", ipam::format_address(r.gateway)},
+                {"internal", r.internal},
+                {"labels", r.labels},
+                {"created_at", r.created_at},
+                {"leases", std::move(leases)}};
+    write_file_atomic(path_of(r.name), doc.dump(2) + "\n");
+}
+
+NetworkStore::Record NetworkStore::parse(const std::string& text, const std::string& path) {
+    try {
+        json doc = json::parse(text);
+        Record r;
+        r.id = doc.at("id").get<std::string>();
+        r.name = doc.at("name").get<std::string>();
+        r.bridge = doc.at("bridge").get<std::string>();
+        r.subnet = ipam::parse_subnet(doc.at("subnet").get<std::string>(), path + ": subnet");
+        r.gateway = ipam::parse_address(doc.at("gateway").get<std::string>(), path + ": gateway");
+        r.internal = doc.at("internal").get<bool>();
+        r.labels = doc.at("labels").get<std::map<std::string, std::string>>();
+        r.created_at = doc.at("created_at").get<std::string>();
+        for (const auto& l : doc.at("leases"))
+            r.leases.push_back(
+                {l.at("container_id").get<std::string>(), l.at("container_name").get<std::string>(),
+                 l.at("interface").get<std::string>(),
+                 ipam::parse_address(l.at("address").get<std::string>(), path + ": address")});
+        return r;
+    } catch (const json::exception& e) {
+        throw Error(ErrorKind::system, EINVAL, path + ": " + e.what());
+    }
+}
+
+void NetworkStore::open(const std::function<bool(const std::string& id)>& container_exists) {
+    std::error_code ec;
+    fs::create_directories(options_.dir, ec);
+    if (ec) throw make_error(ErrorKind::system, "create " + options_.dir, ec.value());
+    std::lock_guard lock(mutex_);
+    for (const auto& e : fs::directory_iterator(options_.dir)) {
+        const std::string file = e.path().filename().string();
+        if (is_atomic_temp_name(file)) {
+            fs::remove(e.path(), ec);  // a write a crash interrupted; the old file stands
+            continue;
+        }
+        if (e.path().extension() != ".json") continue;
+        try {
+            Record r = parse(read_whole_file(e.path().string()), e.path().string());
+            auto before = r.leases.size();
+            std::erase_if(r.leases,
+                          [&](const Lease& l) { return !container_exists(l.container_id); });
+            if (r.leases.size() != before) {
+                spdlog::info("network {}: released {} address(es) of containers that are gone",
+                             r.name, before - r.leases.size());
+                save(r);
+            }
+            networks_[r.name] = std::move(r);
+        } catch (const std::exception& ex) {
+            spdlog::error("network record {}: {}", e.path().string(), ex.what());
+        }
+    }
+    if (!options_.manage_bridges) return;
+    for (const auto& [name, r] : networks_) {
+        try {
+            ensure_bridge(r.bridge,
+                          ipam::format_address(r.gateway) + "/" + std::to_string(r.subnet.prefix));
+        } catch (const std::exception& ex) {
+            spdlog::error("network {}: bridge {}: {}", name, r.bridge, ex.what());
+        }
+    }
+}
+
+std::vector<ipam::TakenSubnet> NetworkStore::taken_subnets() const {
+    std::vector<ipam::TakenSubnet> taken;
+    std::set<std::string> bridges;
+    for (const auto& [name, r] : networks_) {
+        taken.push_back({r.subnet, "network " + name});
+        bridges.insert(r.bridge);
+    }
+    // Our bridges' own routes are the networks above, named as such.
+    for (auto& route : ipam::host_routes(options_.proc_net_route, bridges))
+        taken.push_back(std::move(route));
+    return taken;
+}
+
+NetworkStore::Record NetworkStore::make_record(const NetworkCreateRequest& request) const {
+    validate_name(request.name, "name");
+    if (networks_.count(request.name))
+        throw Error(ErrorKind::conflict, EEXIST, "network " + request.name + " already exists");
+    Record r;
+    r.id = generate_id();
+    r.name = request.name;
+    r.bridge = request.bridge.empty() ? generated_bridge_name(r.id) : request.bridge;
+    validate_link_name(r.bridge, "bridge");
+    for (const auto& [name, other] : networks_)
+        if (other.bridge == r.bridge)
+            throw Error(ErrorKind::conflict, EEXIST,
+                        "bridge " + r.bridge + " belongs to network " + name);
+    if (!request.gateway.empty() && request.subnet.empty())
+        throw invalid_argument("gateway", "needs a subnet");
+    std::vector<ipam::TakenSubnet> taken = taken_subnets();
+    if (request.subnet.empty()) {
+        r.subnet = ipam::choose_subnet(pool_, options_.pool_prefix, taken);
+    } else {
+        r.subnet = ipam::parse_subnet(request.subnet, "subnet");
+        ipam::check_no_overlap(r.subnet, taken);
+    }
+    if (request.gateway.empty()) {
+        r.gateway = ipam::default_gateway(r.subnet);
+    } else {
+        r.gateway = ipam::parse_address(request.gateway, "gateway");
+        ipam::check_gateway(r.subnet, r.gateway, "gateway");
+    }
+    for (const auto& [key, value] : request.labels)
+        if (key.empty()) throw invalid_argument("labels", "a label needs a name");
+    r.internal = request.internal;
+    r.labels = request.labels;
+    r.created_at = rfc3339_now();
+    // A link of that name that is not ours (we would take it over, then delete it).
+    if (options_.manage_bridges && link_exists(r.bridge))
+        throw Error(ErrorKind::conflict, EEXIST, "a link named " + r.bridge + " already exists");
+    return r;
+}
+
+void NetworkStore::add(Record r) {
+    // The record first: a crash after it leaves a network whose bridge open() makes; a crash
+    // before it, nothing.
+    save(r);
+    if (options_.manage_bridges) {
+        try {
+            ensure_bridge(r.bridge,
+                          ipam::format_address(r.gateway) + "/" + std::to_string(r.subnet.prefix));
+        } catch (...) {
+            std::error_code ec;
+            fs::remove(path_of(r.name), ec);
+            try {
+                delete_bridge(r.bridge);
+            } catch (const std::exception& e) {
+                spdlog::error("network {}: removing half-made bridge {}: {}", r.name, r.bridge,
+                              e.what());
+            }
+            throw;
+        }
+    }
+    spdlog::info("created network {} ({} on {})", r.name, ipam::format_subnet(r.subnet), r.bridge);
+    std::string name = r.name;
+    networks_[name] = std::move(r);
+}
+
+NetworkInfo NetworkStore::create(const NetworkCreateRequest& request) {
+    std::lock_guard lock(mutex_);
+    Record r = make_record(request);
+    NetworkInfo info = info_of(r);
+    add(std::move(r));
+    return info;
+}
+
+void NetworkStore::ensure_default(const std::string& name, const std::string& bridge) {
+    std::lock_guard lock(mutex_);
+    if (networks_.count(name)) return;
+    NetworkCreateRequest request;
+    request.name = name;
+    request.bridge = bridge;
+    add(make_record(request));
+}
+
+NetworkInfo NetworkStore::info_of(const Record& r) const {
+    NetworkInfo info{r.id,
+                     r.name,
+                     r.bridge,
+                     ipam::format_subnet(r.subnet),
+                     ipam::format_address(r.gateway),
+                     r.internal,
+                     r.labels,
+                     r.created_at,
+                     {}};
+    for (const auto& l : r.leases)
+        info.containers.push_back(
+            {l.container_id, l.container_name, ipam::format_address(l.address)});
+    return info;
+}
+
+std::vector<NetworkInfo> NetworkStore::list() const {
+    std::lock_guard lock(mutex_);
+    std::vector<NetworkInfo> out;
+    for (const auto& [name, r] : networks_) out.push_back(info_of(r));
+    return out;
+}
+
+NetworkInfo NetworkStore::get(const std::string& name) const {
+    std::lock_guard lock(mutex_);
+    auto it = networks_.find(name);
+    if (it == networks_.end())
+        throw Error(ErrorKind::not_found, ENOENT, "no such network: " + name);
+    return info_of(it->second);
+}
+
+void NetworkStore::remove(const std::string& name) {
+    std::lock_guard lock(mutex_);
+    auto it = networks_.find(name);
+    if (it == networks_.end())
+        throw Error(ErrorKind::not_found, ENOENT, "no such network: " + name);
+    const Record& r = it->second;
+    if (!r.leases.empty()) {
+        std::string users;
+        for (const auto& l : r.leases) users += (users.empty() ? "" : ", ") + l.container_name;
+        throw Error(ErrorKind::conflict, EBUSY,
+                    "network " + name + " is in use by container(s) " + users);
+    }
+    // The bridge first: a crash after it leaves a record whose bridge open() makes again, and
+    // the delete can be repeated; the other order could leave a bridge nobody knows.
+    if (options_.manage_bridges) delete_bridge(r.bridge);
+    if (::unlink(path_of(name).c_str()) < 0 && errno != ENOENT)
+        throw system_error("remove " + path_of(name));
+    spdlog::info("removed network {}", name);
+    networks_.erase(it);
+}
+
+std::vector<BridgePort> NetworkStore::attach(const std::string& container_id,
+                                             const std::string& container_name,
+                                             const std::vector<NetworkAttachRequest>& requests) {
+    if (requests.size() > max_bridge_ports)
+        throw invalid_argument("networks", "at most " + std::to_string(max_bridge_ports));
+    std::lock_guard lock(mutex_);
+    // Everything is checked and computed before the first record is written.
+    std::vector<Record> changed;
+    std::vector<BridgePort> ports;
+    for (size_t i = 0; i < requests.size(); ++i) {
+        const std::string field = "networks[" + std::to_string(i) + "]";
+        const NetworkAttachRequest& req = requests[i];
+        auto it = networks_.find(req.network);
+        if (it == networks_.end())
+            throw Error(ErrorKind::not_found, ENOENT, "no such network: " + req.network);
+        for (size_t j = 0; j < i; ++j)
+            if (requests[j].network == req.network)
+                throw invalid_argument(field, "network " + req.network + " is given twice");
+        const Record& r = it->second;
+        std::set<uint32_t> used;
+        for (const auto& l : r.leases) used.insert(l.address);
+        uint32_t address = 0;
+        if (req.ip.empty()) {
+            address = ipam::next_free_address(r.subnet, r.gateway, used, r.name);
+        } else {
+            address = ipam::parse_address(req.ip, field + ".ip");
+            ipam::check_requested_address(r.subnet, r.gateway, address, used, r.name,
+                                          field + ".ip");
+        }
+        Record updated = r;
+        updated.leases.push_back({container_id, container_name, interface_name(i), address});
+        changed.push_back(std::move(updated));
+        BridgePort port;
+        port.bridge = r.bridge;
+        port.host_interface = bridge_port_name(container_id, i);
+        port.interface = interface_name(i);
+        port.address = ipam::format_address(address) + "/" + std::to_string(r.subnet.prefix);
+        if (i == 0) port.gateway = ipam::format_address(r.gateway);
+        ports.push_back(std::move(port));
+    }
+    size_t saved = 0;
+    try {
+        for (; saved < changed.size(); ++saved) save(changed[saved]);
+    } catch (...) {
+        // Put back what was written; a failure here leaves a lease that open() drops.
+        for (size_t k = 0; k < saved; ++k) {
+            try {
+                save(networks_.at(changed[k].name));
+            } catch (const std::exception& e) {
+                spdlog::error("network {}: undoing a lease: {}", changed[k].name, e.what());
+            }
+        }
+        throw;
+    }
+    for (auto& r : changed) networks_[r.name] = std::move(r);
+    return ports;
+}
+
+void NetworkStore::release(const std::string& container_id) {
+    std::lock_guard lock(mutex_);
+    for (auto& [name, r] : networks_) {
+        Record updated = r;
+        auto before = updated.leases.size();
+        std::erase_if(updated.leases,
+                      [&](const Lease& l) { return l.container_id == container_id; });
+        if (updated.leases.size() == before) continue;
+        save(updated);
+        r = std::move(updated);
+    }
+}
+
+std::vector<ContainerEndpoint> NetworkStore::endpoints_of(const std::string& container_id) const {
+    std::lock_guard lock(mutex_);
+    std::vector<ContainerEndpoint> out;
+    for (const auto& [name, r] : networks_)
+        for (const auto& l : r.leases)
+            if (l.container_id == container_id)
+                out.push_back(
+                    {name, l.interface,
+                     ipam::format_address(l.address) + "/" + std::to_string(r.subnet.prefix),
+                     l.interface == "eth0" ? ipam::format_address(r.gateway) : ""});
+    std::sort(out.begin(), out.end(),
+              [](const auto& a, const auto& b) { return a.interface < b.interface; });
+    return out;
+}
+
+}  // namespace truman::daemon
