@@ -415,8 +415,13 @@ daemon::ExecRequest exec_request_from_json(const json& body) {
     f.optional("env", request.env, json_strings);
     if (const json* v = f.get("cwd")) request.cwd = json_string(*v, "cwd");
     if (const json* v = f.get("user")) {
+        // An exec's user is numeric for now: names resolve through the image's /etc/passwd,
+        // which the service does only for a create.
         User user;
-        apply_user(json_string(*v, "user"), &user);
+        std::string named;
+        apply_user(json_string(*v, "user"), &user, &named);
+        if (!named.empty() && named.find_first_not_of("0123456789:") != std::string::npos)
+            throw invalid_argument("user", "must be \"uid\" or \"uid:gid\" for an exec");
         request.user = user;
     }
     f.optional("tty", request.tty, json_bool);
