@@ -37,6 +37,8 @@ struct Options {
     // and this many containers can be set up at once.
     unsigned worker_threads = 8;
     unsigned shutdown_grace_ms = 5000;
+    std::vector<std::string> insecure_registries;
+    std::string registry_auth_file;
 };
 
 int run(const Options& options) {
@@ -44,8 +46,11 @@ int run(const Options& options) {
     using namespace truman;
 
     net::io_context io;
-    std::unique_ptr<daemon::ContainerService> service = daemon::make_container_service(
-        io, daemon::ServiceOptions{options.state_dir, options.run_dir, ""});
+    daemon::ServiceOptions service_options{options.state_dir, options.run_dir, ""};
+    service_options.insecure_registries = options.insecure_registries;
+    service_options.registry_auth_file = options.registry_auth_file;
+    std::unique_ptr<daemon::ContainerService> service =
+        daemon::make_container_service(io, service_options);
 
     // Declared after the service and joined before it goes: its tasks call the service.
     net::thread_pool workers(options.worker_threads);
@@ -112,6 +117,10 @@ static int trumand_main(int argc, char** argv) {
     app.set_config("--config", "", "read these options from a TOML/INI file (same keys)");
     app.add_option("--socket", options.socket, "Unix socket to listen on")->capture_default_str();
     app.add_option("--state-dir", options.state_dir, "container state")->capture_default_str();
+    app.add_option("--insecure-registry", options.insecure_registries,
+                   "a registry (host[:port]) to pull from over plain HTTP; repeatable");
+    app.add_option("--registry-auth", options.registry_auth_file,
+                   "docker-style auth file with registry credentials");
     app.add_option("--run-dir", options.run_dir, "runtime files (monitor sockets, pids)")
         ->capture_default_str();
     app.add_option("--log-level", options.log_level,

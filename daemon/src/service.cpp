@@ -3,6 +3,7 @@
 #include <boost/asio/post.hpp>
 
 #include "callbacks.hpp"
+#include "image_verbs.hpp"
 #include "registry.hpp"
 #include "truman/daemon/make_service.hpp"
 #include "verbs.hpp"
@@ -65,6 +66,19 @@ class Service : public ContainerService {
         return registry_->subscribe(std::move(on_event));
     }
     DaemonInfo info() override { return verbs::info(*registry_); }
+
+    void async_pull_image(const PullRequest& request,
+                          std::function<void(const PullProgressEvent&)> on_progress,
+                          std::function<void(std::exception_ptr, ImageInfo)> done) override {
+        verbs::pull_image(*registry_, request, std::move(on_progress), std::move(done));
+    }
+    std::vector<ImageInfo> list_images() override { return verbs::list_images(*registry_); }
+    ImageInfo inspect_image(const std::string& ref) override {
+        return verbs::inspect_image(*registry_, ref);
+    }
+    void remove_image(const std::string& ref, bool force) override {
+        verbs::remove_image(*registry_, ref, force);
+    }
 
   private:
     asio::io_context& io_;

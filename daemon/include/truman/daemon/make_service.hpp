@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "truman/daemon/service.hpp"
 
@@ -20,6 +21,10 @@ struct ServiceOptions {
     // the cap of each container.log (0 = 10 MiB; one rotated file is kept besides).
     std::string busybox_path = "/bin/busybox";
     uint64_t log_max_bytes = 0;
+    // Pulls: the registries spoken to over plain HTTP besides localhost and 127.0.0.0/8, and
+    // a docker-style auth file (config.json / auth.json) with their credentials.
+    std::vector<std::string> insecure_registries{};
+    std::string registry_auth_file{};
 };
 
 // Finds every container again from disk when constructed (after a restart). Callbacks run on
