@@ -122,6 +122,17 @@ static int trumanctl_main(int argc, char** argv) {
     auto* version = app.add_subcommand("version", "client and daemon versions");
     version->add_flag("--json", json, "print the API's JSON");
 
+    std::string platform;
+    auto* pull = app.add_subcommand("pull", "pull an image from a registry");
+    pull->add_option("IMAGE", ref, "reference, e.g. alpine or 127.0.0.1:5000/app:1")->required();
+    pull->add_option("--platform", platform, "os/arch[/variant] from a multi-platform image");
+    auto* images = app.add_subcommand("images", "list the images in the store");
+    images->add_flag("-q,--quiet", quiet, "only image ids");
+    images->add_flag("--json", json, "print the API's JSON");
+    auto* rmi = app.add_subcommand("rmi", "remove images (their unused layers go too)");
+    rmi->add_flag("-f,--force", force, "untag even while containers use it");
+    rmi->add_option("IMAGE", refs, "reference")->required();
+
     int signal_number = 0;
     try {
         app.parse(argc, argv);
@@ -156,6 +167,9 @@ static int trumanctl_main(int argc, char** argv) {
         if (events->parsed()) return events_command(api, json);
         if (info->parsed()) return info_command(api, json);
         if (version->parsed()) return version_command(api, json, TRUMAN_VERSION);
+        if (pull->parsed()) return pull_command(api, ref, platform);
+        if (images->parsed()) return images_command(api, quiet, json);
+        if (rmi->parsed()) return rmi_command(api, refs, force);
     } catch (const ApiError& e) {
         std::cerr << "trumanctl: " << e.what() << std::endl;
         return kExitApiError;

@@ -346,5 +346,15 @@ TEST_F(ImagePullTest, PullRunAndRemoveThroughTrumand) {
     } catch (const std::exception& e) {
         FAIL() << e.what() << "\ntrumand log:\n" << daemon.log();
     }
+    // And the same through trumanctl: pull (plain lines when not on a terminal), images, rmi.
+    std::string ctl = std::string(TRUMAN_BINARY_DIR) + "/bin/trumanctl --socket " + daemon.socket();
+    std::string out;
+    ASSERT_EQ(run_host(ctl + " pull " + ref, &out), 0) << out;
+    EXPECT_NE(out.find(": unpacked"), std::string::npos) << out;
+    EXPECT_NE(out.find("pulled sha256:"), std::string::npos) << out;
+    ASSERT_EQ(run_host(ctl + " images", &out), 0) << out;
+    EXPECT_NE(out.find(ref), std::string::npos) << out;
+    ASSERT_EQ(run_host(ctl + " rmi " + ref, &out), 0) << out;
+    EXPECT_NE(run_host(ctl + " pull " + registry_->host() + "/test/none:1", &out), 0) << out;
     EXPECT_TRUE(daemon.alive());
 }
