@@ -289,6 +289,62 @@ void add_network_routes(Router& router, daemon::ContainerService& s, const ApiOp
     });
 }
 
+// POST /v1/images/pull?ref=&platform=: one JSON line per layer event, then the image (or
+// the error) as the last line: the status is sent before the pull can fail.
+void pull_image(daemon::ContainerService& service, Request& request,
+                const std::shared_ptr<Responder>& responder) {
+    allow_params(request, {"ref", "platform"});
+    daemon::PullRequest pull;
+    auto ref = request.param("ref");
+    if (!ref) throw invalid_argument("ref", "is required");
+    pull.ref = *ref;
+    pull.platform = request.param("platform").value_or("");
+    responder->open_stream(200, "application/x-ndjson");
+    service.async_pull_image(
+        pull,
+        [responder](const daemon::PullProgressEvent& event) {
+            answer(responder, [&] { responder->chunk(to_json(event).dump() + "\n"); });
+        },
+        [responder](std::exception_ptr error, const daemon::ImageInfo& image) {
+            answer(responder, [&] {
+                json last;
+                if (error) {
+                    Response r = error_response(error);
+                    last = {{"status", "failed"}, {"error", json::parse(r.body)["error"]}};
+                } else {
+                    last = {{"status", "pulled"}, {"image", to_json(image)}};
+                }
+                responder->chunk(last.dump() + "\n");
+                responder->end_stream();
+            });
+        });
+}
+
+void add_image_routes(Router& router, daemon::ContainerService& s, const ApiOptions& options) {
+    using R = std::shared_ptr<Responder>;
+    router.add("POST", "/v1/images/pull",
+               [&s](Request& req, const R& r) { pull_image(s, req, r); });
+    router.add("GET", "/v1/images", [&s](Request& req, const R& r) {
+        allow_params(req, {});
+        json list = json::array();
+        for (const auto& image : s.list_images()) list.push_back(to_json(image));
+        r->respond(json_response(200, list));
+    });
+    router.add("GET", "/v1/images/{ref*}", [&s](Request& req, const R& r) {
+        allow_params(req, {});
+        r->respond(json_response(200, to_json(s.inspect_image(req.path_params.at("ref")))));
+    });
+    router.add("DELETE", "/v1/images/{ref*}", [&s, options](Request& req, const R& r) {
+        allow_params(req, {"force"});
+        run_blocking(
+            options, r,
+            [&s, r, ref = req.path_params.at("ref"), force = bool_param(req, "force", false)] {
+                s.remove_image(ref, force);
+                r->respond(empty_response(204));
+            });
+    });
+}
+
 }  // namespace
 
 void add_v1_routes(Router& router, daemon::ContainerService& service, ApiOptions options) {
@@ -361,6 +417,7 @@ void add_v1_routes(Router& router, daemon::ContainerService& service, ApiOptions
     router.add("GET", "/v1/containers/{id}/seccomp",
                [&s](Request& req, const R& r) { seccomp(s, req, r); });
     add_network_routes(router, s, options);
+    add_image_routes(router, s, options);
 }
 
 }  // namespace truman::api

@@ -447,4 +447,26 @@ json to_json(const daemon::ExecInfo& info) {
     return j;
 }
 
+json to_json(const daemon::ImageInfo& image) {
+    return json{{"id", image.id},
+                {"manifest_digest", image.manifest_digest},
+                {"tags", image.tags},
+                {"size", image.size},
+                {"layers", image.layers},
+                {"os", image.os},
+                {"architecture", image.architecture},
+                {"entrypoint", image.entrypoint},
+                {"cmd", image.cmd},
+                {"env", image.env},
+                {"working_dir", image.working_dir},
+                {"user", image.user}};
+}
+
+json to_json(const daemon::PullProgressEvent& event) {
+    return json{{"layer", event.layer},
+                {"status", event.status},
+                {"done", event.done},
+                {"total", event.total}};
+}
+
 }  // namespace truman::api

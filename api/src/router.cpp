@@ -119,9 +119,23 @@ std::vector<std::pair<std::string, std::string>> Router::routes() const {
 
 bool Router::match(const Route& route, const std::vector<std::string>& segments,
                    std::map<std::string, std::string>* params) {
-    if (route.segments.size() != segments.size()) return false;
+    // A last "{name*}" takes the rest of the path, slashes and all (image references).
+    const std::string& last = route.segments.back();
+    bool rest =
+        last.size() > 3 && last.front() == '{' && last.compare(last.size() - 2, 2, "*}") == 0;
+    if (rest ? segments.size() < route.segments.size() : route.segments.size() != segments.size())
+        return false;
     std::map<std::string, std::string> found;
-    for (size_t i = 0; i < segments.size(); ++i) {
+    if (rest) {
+        size_t first = route.segments.size() - 1;
+        std::string joined;
+        for (size_t i = first; i < segments.size(); ++i) {
+            if (segments[i].empty()) return false;
+            joined += (i == first ? "" : "/") + segments[i];
+        }
+        found[last.substr(1, last.size() - 3)] = joined;
+    }
+    for (size_t i = 0; i < route.segments.size() - (rest ? 1 : 0); ++i) {
         const std::string& want = route.segments[i];
         if (want.size() > 2 && want.front() == '{' && want.back() == '}') {
             if (segments[i].empty()) return false;

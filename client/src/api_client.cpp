@@ -126,9 +126,10 @@ nlohmann::json ApiClient::call_json(const std::string& method, const std::string
 }
 
 void ApiClient::stream(const std::string& target,
-                       const std::function<void(std::string_view)>& on_data) const {
+                       const std::function<void(std::string_view)>& on_data,
+                       const std::string& method) const {
     Connection c(socket_path_);
-    c.send("GET", target, nullptr);
+    c.send(method, target, nullptr);
     http::response_parser<http::string_body> parser;
     no_body_limit(parser);
     boost::system::error_code ec;
@@ -153,17 +154,21 @@ void ApiClient::stream(const std::string& target,
 }
 
 void ApiClient::stream_lines(const std::string& target,
-                             const std::function<void(const std::string&)>& on_line) const {
+                             const std::function<void(const std::string&)>& on_line,
+                             const std::string& method) const {
     std::string pending;
-    stream(target, [&](std::string_view data) {
-        pending.append(data);
-        size_t start = 0, nl;
-        while ((nl = pending.find('\n', start)) != std::string::npos) {
-            on_line(pending.substr(start, nl - start));
-            start = nl + 1;
-        }
-        pending.erase(0, start);
-    });
+    stream(
+        target,
+        [&](std::string_view data) {
+            pending.append(data);
+            size_t start = 0, nl;
+            while ((nl = pending.find('\n', start)) != std::string::npos) {
+                on_line(pending.substr(start, nl - start));
+                start = nl + 1;
+            }
+            pending.erase(0, start);
+        },
+        method);
     if (!pending.empty()) on_line(pending);
 }
 

@@ -247,4 +247,70 @@ int version_command(const ApiClient& api, bool as_json, const std::string& clien
     return 0;
 }
 
+std::string pull_progress_line(const json& event) {
+    if (!event.is_object()) return "";
+    std::string status = event.value("status", "");
+    if (status == "pulled" && event.contains("image") && event["image"].is_object())
+        return "pulled " + event["image"].value("id", "");
+    if (!event.contains("layer") || !event["layer"].is_string()) return "";
+    std::string layer = event["layer"].get<std::string>();
+    std::string short_id = layer.substr(layer.find(':') + 1, 12);
+    if (status == "downloading")
+        return short_id + ": downloading " + std::to_string(event.value("done", uint64_t{0})) +
+               "/" + std::to_string(event.value("total", uint64_t{0})) + " bytes";
+    return short_id + ": " + status;
+}
+
+int pull_command(const ApiClient& api, const std::string& ref, const std::string& platform) {
+    std::string target = "/v1/images/pull?ref=" + url_encode(ref);
+    if (!platform.empty()) target += "&platform=" + url_encode(platform);
+    int rc = 0;
+    api.stream_lines(
+        target,
+        [&](const std::string& line) {
+            auto event = json::parse(line, nullptr, /*allow_exceptions=*/false);
+            if (event.is_object() && event.value("status", "") == "failed") {
+                std::string message = event.contains("error") && event["error"].is_object()
+                                          ? event["error"].value("message", "")
+                                          : "";
+                std::cerr << "trumanctl: pull " << ref << ": " << message << std::endl;
+                rc = kExitApiError;
+                return;
+            }
+            std::string text = pull_progress_line(event);
+            if (!text.empty()) write_line(stdout, text);
+        },
+        "POST");
+    return rc;
+}
+
+int images_command(const ApiClient& api, bool quiet, bool as_json) {
+    json images = api.call_json("GET", "/v1/images");
+    if (as_json) {
+        std::cout << images.dump(2) << std::endl;
+        return 0;
+    }
+    if (!quiet) std::printf("%-60s %-19s %s\n", "REFERENCE", "IMAGE ID", "SIZE");
+    for (const auto& image : images) {
+        std::string id = image.value("id", "");
+        std::string short_id = id.substr(id.find(':') + 1, 12);
+        if (quiet) {
+            std::cout << short_id << "\n";
+            continue;
+        }
+        for (const auto& tag : image.value("tags", json::array()))
+            std::printf("%-60s %-19s %.1f MB\n", tag.get<std::string>().c_str(), short_id.c_str(),
+                        static_cast<double>(image.value("size", uint64_t{0})) / 1e6);
+    }
+    std::cout << std::flush;
+    return 0;
+}
+
+int rmi_command(const ApiClient& api, const std::vector<std::string>& refs, bool force) {
+    return for_each_ref(refs, [&](const std::string& ref) {
+        api.call("DELETE", "/v1/images/" + ref + (force ? "?force=true" : ""));
+        std::cout << ref << std::endl;
+    });
+}
+
 }  // namespace truman::client

@@ -144,6 +144,16 @@ static int trumanctl_main(int argc, char** argv) {
     network_inspect->add_option("NETWORK", refs, "name")->required();
     auto* network_rm = network->add_subcommand("rm", "remove networks nobody uses");
     network_rm->add_option("NETWORK", refs, "name")->required();
+    std::string platform;
+    auto* pull = app.add_subcommand("pull", "pull an image from a registry");
+    pull->add_option("IMAGE", ref, "reference, e.g. alpine or 127.0.0.1:5000/app:1")->required();
+    pull->add_option("--platform", platform, "os/arch[/variant] from a multi-platform image");
+    auto* images = app.add_subcommand("images", "list the images in the store");
+    images->add_flag("-q,--quiet", quiet, "only image ids");
+    images->add_flag("--json", json, "print the API's JSON");
+    auto* rmi = app.add_subcommand("rmi", "remove images (their unused layers go too)");
+    rmi->add_flag("-f,--force", force, "untag even while containers use it");
+    rmi->add_option("IMAGE", refs, "reference")->required();
 
     int signal_number = 0;
     try {
@@ -184,6 +194,9 @@ static int trumanctl_main(int argc, char** argv) {
         if (network_ls->parsed()) return network_ls_command(api, quiet, json);
         if (network_inspect->parsed()) return network_inspect_command(api, refs);
         if (network_rm->parsed()) return network_rm_command(api, refs);
+        if (pull->parsed()) return pull_command(api, ref, platform);
+        if (images->parsed()) return images_command(api, quiet, json);
+        if (rmi->parsed()) return rmi_command(api, refs, force);
     } catch (const ApiError& e) {
         std::cerr << "trumanctl: " << e.what() << std::endl;
         return kExitApiError;

@@ -41,6 +41,8 @@ struct Options {
     std::string default_network = "none";
     std::string network_pool = "10.89.0.0/16";
     unsigned network_pool_prefix = 24;
+    std::vector<std::string> insecure_registries;
+    std::string registry_auth_file;
 };
 
 int run(const Options& options) {
@@ -53,6 +55,8 @@ int run(const Options& options) {
         service_options.default_network = options.default_network;
     service_options.network_pool = options.network_pool;
     service_options.network_pool_prefix = options.network_pool_prefix;
+    service_options.insecure_registries = options.insecure_registries;
+    service_options.registry_auth_file = options.registry_auth_file;
     std::unique_ptr<daemon::ContainerService> service =
         daemon::make_container_service(io, service_options);
 
@@ -121,6 +125,10 @@ static int trumand_main(int argc, char** argv) {
     app.set_config("--config", "", "read these options from a TOML/INI file (same keys)");
     app.add_option("--socket", options.socket, "Unix socket to listen on")->capture_default_str();
     app.add_option("--state-dir", options.state_dir, "container state")->capture_default_str();
+    app.add_option("--insecure-registry", options.insecure_registries,
+                   "a registry (host[:port]) to pull from over plain HTTP; repeatable");
+    app.add_option("--registry-auth", options.registry_auth_file,
+                   "docker-style auth file with registry credentials");
     app.add_option("--run-dir", options.run_dir, "runtime files (monitor sockets, pids)")
         ->capture_default_str();
     app.add_option("--log-level", options.log_level,

@@ -35,7 +35,15 @@ std::optional<images::StoredImage> checked_root(const ContainerRegistry& registr
     if (spec.root.overlay)
         throw invalid_argument("root.overlay", "is set by the daemon for image containers");
     if (!request.image.empty()) {
-        auto found = images::find_image(registry.image_store(), request.image);
+        std::optional<images::StoredImage> found;
+        try {
+            found = images::find_image(registry.image_store(), request.image);
+        } catch (const Error& e) {
+            // What is not a reference names no image: 404, as for any name the store lacks.
+            if (e.kind() != ErrorKind::invalid || e.field() != "image") throw;
+            throw Error(ErrorKind::not_found, ENOENT,
+                        "no such image: " + request.image + " (" + e.reason() + ")");
+        }
         if (!found)
             throw Error(ErrorKind::not_found, ENOENT,
                         "no such image: " + request.image + " (pull it first: trumanctl pull " +

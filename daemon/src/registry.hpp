@@ -15,6 +15,7 @@
 #include <mutex>
 #include <optional>
 #include <set>
+#include <shared_mutex>
 #include <string>
 #include <vector>
 
@@ -102,6 +103,9 @@ class ContainerRegistry : public std::enable_shared_from_this<ContainerRegistry>
     const ServiceOptions& options() const { return options_; }
     // The image store (<state-dir>/images); made by open().
     images::ImageStore& image_store() const { return *image_store_; }
+    // Pulls hold it shared, an image removal's garbage collection exclusively: a layer a
+    // pull has just unpacked, before its image is tagged, belongs to no image yet.
+    std::shared_mutex& image_gc_mutex() { return image_gc_mutex_; }
     const std::string& cgroup_mode() const { return cgroup_mode_; }
     ContainerPaths paths_of(const std::string& id) const {
         return ContainerPaths(containers_dir_ + "/" + id);
@@ -115,6 +119,7 @@ class ContainerRegistry : public std::enable_shared_from_this<ContainerRegistry>
     ServiceOptions options_;
     std::string containers_dir_, images_dir_;
     std::unique_ptr<images::ImageStore> image_store_;
+    std::shared_mutex image_gc_mutex_;
     std::unique_ptr<CgroupManager> cgroups_;
     std::string cgroup_mode_;
     std::shared_ptr<EventBus> events_;

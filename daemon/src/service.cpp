@@ -3,6 +3,7 @@
 #include <boost/asio/post.hpp>
 
 #include "callbacks.hpp"
+#include "image_verbs.hpp"
 #include "registry.hpp"
 #include "truman/daemon/make_service.hpp"
 #include "verbs.hpp"
@@ -103,6 +104,19 @@ class Service : public ContainerService, public NetworkService {
         return registry_->networks().get(name);
     }
     void remove_network(const std::string& name) override { registry_->networks().remove(name); }
+
+    void async_pull_image(const PullRequest& request,
+                          std::function<void(const PullProgressEvent&)> on_progress,
+                          std::function<void(std::exception_ptr, ImageInfo)> done) override {
+        verbs::pull_image(*registry_, request, std::move(on_progress), std::move(done));
+    }
+    std::vector<ImageInfo> list_images() override { return verbs::list_images(*registry_); }
+    ImageInfo inspect_image(const std::string& ref) override {
+        return verbs::inspect_image(*registry_, ref);
+    }
+    void remove_image(const std::string& ref, bool force) override {
+        verbs::remove_image(*registry_, ref, force);
+    }
 
   private:
     asio::io_context& io_;

@@ -348,6 +348,22 @@ TEST_F(ContractTest, RecordsEveryOperationWithSuccessAndErrorAnswers) {
     expect(204, "DELETE", one, c + "/" + joined_id);
     expect(204, "DELETE", net, n + "/ct-net");
     expect(404, "DELETE", net, n + "/ct-net");
+    // Images: the built-in busybox, refusals, and a pull whose registry is not there (a port
+    // on 127.0.0.1 nobody listens on): its stream ends with the failure.
+    const std::string images = "/v1/images", image = "/v1/images/{ref}";
+    expect(200, "GET", images, images);
+    expect(400, "GET", images, images + "?all=1");
+    expect(200, "GET", image, images + "/busybox");
+    expect(404, "GET", image, images + "/no-such-image");
+    expect(400, "GET", image, images + "/Bad..Ref");
+    expect(404, "DELETE", image, images + "/no-such-image");
+    expect(400, "DELETE", image, images + "/busybox?force=maybe");
+    expect(400, "POST", images + "/pull", images + "/pull");
+    expect(400, "POST", images + "/pull", images + "/pull?ref=Bad..Ref");
+    expect(400, "POST", images + "/pull", images + "/pull?ref=x&platform=linux");
+    auto failed_pull =
+        expect(200, "POST", images + "/pull", images + "/pull?ref=127.0.0.1:1/none:1");
+    EXPECT_NE(failed_pull.body.find("\"failed\""), std::string::npos) << failed_pull.body;
 
     // Methods and paths the API does not have.
     expect(405, "PUT", c, c, "{}");

@@ -18,9 +18,12 @@
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <nlohmann/json.hpp>
 #include <optional>
+#include <sstream>
 #include <thread>
 
+#include "api_test_client.hpp"
 #include "test_support.hpp"
 #include "truman/daemon/images/digest.hpp"
 #include "truman/daemon/images/local_images.hpp"
@@ -29,10 +32,12 @@
 #include "truman/daemon/images/tar_writer.hpp"
 #include "truman/daemon/make_service.hpp"
 #include "truman/error.hpp"
+#include "trumand_process.hpp"
 
 namespace fs = std::filesystem;
 using namespace truman::daemon;
 using namespace std::chrono_literals;
+using nlohmann::json;
 using truman::test::run_host;
 
 namespace {
@@ -73,6 +78,7 @@ class LocalRegistry {
         if (pid_ == 0) {
             int null = open("/dev/null", O_WRONLY);
             dup2(null, 1);
+            dup2(null, 2);
             execl("/usr/bin/docker-registry", "docker-registry", "serve",
                   (dir + "/config.yml").c_str(), nullptr);
             _exit(127);
@@ -273,4 +279,82 @@ TEST_F(ImagePullTest, UnknownImagesAndPlainHttpRules) {
     EXPECT_FALSE(images::is_plain_http_registry("192.0.2.1:5000", {}));
     EXPECT_TRUE(images::is_plain_http_registry("192.0.2.1:5000", {"192.0.2.1:5000"}));
     EXPECT_FALSE(images::is_plain_http_registry("docker.io", {}));
+}
+
+// The whole way through a real trumand: pull over the API (JSON lines per layer, then the
+// image), list and inspect it, run a container from it, and remove it: 409 while the
+// container exists, then gone with its layers (only busybox's stays).
+TEST_F(ImagePullTest, PullRunAndRemoveThroughTrumand) {
+    std::string ref = registry_->host() + "/test/app:1";
+    truman::test::TrumandProcess daemon;
+    // A stream ends its connection: one connection per request.
+    struct {
+        const truman::test::TrumandProcess& daemon;
+        truman::test::HttpResponse request(const std::string& method, const std::string& target,
+                                           const std::string& body = "") {
+            truman::test::HttpClient client(daemon.socket());
+            return client.request(method, target, body);
+        }
+    } c{daemon};
+    truman::test::HttpResponse pulled;
+    try {
+        pulled = c.request("POST", "/v1/images/pull?ref=" + ref);
+    } catch (const std::exception& e) {
+        FAIL() << e.what() << "\ntrumand log:\n" << daemon.log();
+    }
+    ASSERT_EQ(pulled.status, 200) << pulled.body << daemon.log();
+    std::vector<json> lines;
+    std::istringstream in(pulled.body);
+    for (std::string line; std::getline(in, line);) lines.push_back(json::parse(line));
+    ASSERT_FALSE(lines.empty());
+    EXPECT_EQ(lines.back()["status"], "pulled") << pulled.body;
+    EXPECT_EQ(lines.back()["image"]["layers"], 3);
+    EXPECT_EQ(std::count_if(lines.begin(), lines.end(),
+                            [](const json& l) { return l["status"] == "unpacked"; }),
+              3);
+    std::string id = lines.back()["image"]["id"];
+
+    try {
+        auto list = json::parse(c.request("GET", "/v1/images").body);
+        ASSERT_EQ(list.size(), 2u);  // busybox and ours
+        auto inspect = c.request("GET", "/v1/images/" + ref);
+        ASSERT_EQ(inspect.status, 200) << inspect.body;
+        EXPECT_EQ(json::parse(inspect.body)["user"], "app");
+        EXPECT_EQ(json::parse(inspect.body)["id"], id);
+
+        auto created = c.request("POST", "/v1/containers", json{{"image", ref}}.dump());
+        ASSERT_EQ(created.status, 201) << created.body;
+        std::string cid = json::parse(created.body)["id"];
+        ASSERT_EQ(c.request("POST", "/v1/containers/" + cid + "/start").status, 204);
+        ASSERT_EQ(c.request("POST", "/v1/containers/" + cid + "/wait").status, 200);
+        auto logs = c.request("GET", "/v1/containers/" + cid + "/logs");
+        EXPECT_EQ(logs.body,
+                  "args:default-cmd\n1000\n/var/data\nFOO=image\nnew\nlayer 2\ngone-hidden\n");
+
+        auto in_use = c.request("DELETE", "/v1/images/" + ref);
+        EXPECT_EQ(in_use.status, 409) << in_use.body;
+        ASSERT_EQ(c.request("DELETE", "/v1/containers/" + cid + "?force=true").status, 204);
+        EXPECT_EQ(c.request("DELETE", "/v1/images/" + ref).status, 204);
+        EXPECT_EQ(c.request("GET", "/v1/images/" + ref).status, 404);
+        EXPECT_EQ(count(daemon.state_dir() + "/images/layers"), 1u);
+        EXPECT_EQ(count(daemon.state_dir() + "/images/l"), 1u);
+        // A bad reference is refused before anything streams.
+        EXPECT_EQ(c.request("POST", "/v1/images/pull?ref=Bad..Ref").status, 400);
+        auto missing =
+            c.request("POST", "/v1/images/pull?ref=" + registry_->host() + "/test/none:1");
+        EXPECT_NE(missing.body.find("\"failed\""), std::string::npos) << missing.body;
+    } catch (const std::exception& e) {
+        FAIL() << e.what() << "\ntrumand log:\n" << daemon.log();
+    }
+    // And the same through trumanctl: pull (plain lines when not on a terminal), images, rmi.
+    std::string ctl = std::string(TRUMAN_BINARY_DIR) + "/bin/trumanctl --socket " + daemon.socket();
+    std::string out;
+    ASSERT_EQ(run_host(ctl + " pull " + ref, &out), 0) << out;
+    EXPECT_NE(out.find(": unpacked"), std::string::npos) << out;
+    EXPECT_NE(out.find("pulled sha256:"), std::string::npos) << out;
+    ASSERT_EQ(run_host(ctl + " images", &out), 0) << out;
+    EXPECT_NE(out.find(ref), std::string::npos) << out;
+    ASSERT_EQ(run_host(ctl + " rmi " + ref, &out), 0) << out;
+    EXPECT_NE(run_host(ctl + " pull " + registry_->host() + "/test/none:1", &out), 0) << out;
+    EXPECT_TRUE(daemon.alive());
 }

@@ -365,7 +365,11 @@ TEST(OpenApi, DocumentsEveryRouteAndNoOther) {
     for (auto& [method, pattern] : router.routes()) {
         std::string lower;
         for (char c : method) lower.push_back(static_cast<char>(std::tolower(c)));
-        routed[pattern].insert(lower);
+        // A "{ref*}" (the rest of the path) is an ordinary {ref} to OpenAPI.
+        std::string documented_as = pattern;
+        if (auto star = documented_as.find("*}"); star != std::string::npos)
+            documented_as.erase(star, 1);
+        routed[documented_as].insert(lower);
     }
     EXPECT_EQ(documented, routed);
 }

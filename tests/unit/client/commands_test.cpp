@@ -174,5 +174,18 @@ TEST(TrumanctlApiClient, UrlEncodingKeepsNamesAndEscapesTheRest) {
     EXPECT_EQ(url_encode("a/b?c=d&e f"), "a%2Fb%3Fc%3Dd%26e%20f");
 }
 
+TEST(PullProgress, OneLinePerLayerEventAndTheImageAtTheEnd) {
+    const std::string layer = "sha256:" + std::string(64, 'a');
+    EXPECT_EQ(pull_progress_line(
+                  {{"layer", layer}, {"status", "downloading"}, {"done", 10}, {"total", 20}}),
+              "aaaaaaaaaaaa: downloading 10/20 bytes");
+    EXPECT_EQ(pull_progress_line({{"layer", layer}, {"status", "unpacked"}}),
+              "aaaaaaaaaaaa: unpacked");
+    EXPECT_EQ(pull_progress_line({{"status", "pulled"}, {"image", {{"id", "sha256:b"}}}}),
+              "pulled sha256:b");
+    EXPECT_EQ(pull_progress_line(nlohmann::json::array()), "");
+    EXPECT_EQ(pull_progress_line({{"status", "odd"}}), "");
+}
+
 }  // namespace
 }  // namespace truman::client

@@ -34,6 +34,8 @@ nlohmann::json to_json(const daemon::Event& event);
 nlohmann::json to_json(const daemon::DaemonInfo& info);
 nlohmann::json to_json(const daemon::LogLine& line);
 nlohmann::json to_json(const daemon::SeccompRecord& record);
+nlohmann::json to_json(const daemon::ImageInfo& image);
+nlohmann::json to_json(const daemon::PullProgressEvent& event);
 
 // "KILL", "SIGKILL", "sigkill", "9" -> 9. Throws truman::Error (invalid) naming "signal".
 int parse_signal(const std::string& text);

@@ -56,12 +56,14 @@ class ApiClient {
 
     // A streaming GET: on_data gets the body's bytes as they arrive, until the daemon ends
     // the stream. Throws ApiError (the stream was refused) / ConnectionError.
-    void stream(const std::string& target,
-                const std::function<void(std::string_view)>& on_data) const;
+    // (POST for a stream a request starts: an image pull.)
+    void stream(const std::string& target, const std::function<void(std::string_view)>& on_data,
+                const std::string& method = "GET") const;
 
     // Same, cut into lines (without the '\n'); a last unterminated line is delivered too.
     void stream_lines(const std::string& target,
-                      const std::function<void(const std::string&)>& on_line) const;
+                      const std::function<void(const std::string&)>& on_line,
+                      const std::string& method = "GET") const;
 
     const std::string& socket_path() const { return socket_path_; }
 

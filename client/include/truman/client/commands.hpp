@@ -32,6 +32,13 @@ int events_command(const ApiClient& api, bool json);
 int info_command(const ApiClient& api, bool json);
 int version_command(const ApiClient& api, bool json, const std::string& client_version);
 
+// Images: pull (one line per layer event, then the image), images (a table), rmi.
+int pull_command(const ApiClient& api, const std::string& ref, const std::string& platform);
+int images_command(const ApiClient& api, bool quiet, bool json);
+int rmi_command(const ApiClient& api, const std::vector<std::string>& refs, bool force);
+// The line pull prints for one event of the stream, "" for none (unit tested).
+std::string pull_progress_line(const nlohmann::json& event);
+
 // The `ps` table for a GET /v1/containers answer, seen at time now (unit tested).
 std::string ps_table(const nlohmann::json& containers, std::time_t now);
 

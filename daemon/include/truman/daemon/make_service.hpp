@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "truman/daemon/service.hpp"
 
@@ -25,6 +26,10 @@ struct ServiceOptions {
     std::string default_network{};
     std::string network_pool = "10.89.0.0/16";
     unsigned network_pool_prefix = 24;
+    // Pulls: the registries spoken to over plain HTTP besides localhost and 127.0.0.0/8, and
+    // a docker-style auth file (config.json / auth.json) with their credentials.
+    std::vector<std::string> insecure_registries{};
+    std::string registry_auth_file{};
 };
 
 // Finds every container again from disk when constructed (after a restart). Callbacks run on

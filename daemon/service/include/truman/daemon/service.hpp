@@ -122,6 +122,32 @@ struct Event {
     std::optional<int> exit_code;
 };
 
+// An image in the store: its manifest and config digests, the references that name it, and
+// the defaults its config gives a container.
+struct ImageInfo {
+    std::string id;  // the config's digest, as Docker names an image
+    std::string manifest_digest;
+    std::vector<std::string> tags;  // normalised references ("docker.io/library/busybox:latest")
+    uint64_t size = 0;              // the layers' compressed bytes
+    size_t layers = 0;
+    std::string os, architecture;
+    std::vector<std::string> entrypoint, cmd, env;
+    std::string working_dir, user;
+};
+
+struct PullRequest {
+    std::string ref;       // "alpine", "127.0.0.1:5000/app:1", "app@sha256:..."
+    std::string platform;  // "os/arch[/variant]"; "" = linux/amd64
+};
+
+// Per layer, as a pull goes: "waiting", "downloading" (bytes done of total), "exists" (the
+// store had it), "unpacked" (downloaded, verified by both digests and in the store).
+struct PullProgressEvent {
+    std::string layer;  // the layer's digest
+    std::string status;
+    uint64_t done = 0, total = 0;
+};
+
 struct DaemonInfo {
     std::string kernel;
     std::string cgroup_mode;  // "v1" or "v2"
@@ -192,6 +218,17 @@ class ContainerService {
         std::function<void(const SeccompRecord&)> on_record, std::function<void()> on_end) = 0;
     // The networks this service manages; nullptr when it has none (/v1/networks: 400).
     virtual NetworkService* network_service() { return nullptr; }
+    // Images. The defaults say "not supported", so that a front-end's test double need not
+    // know them. A pull validates ref and platform at once (throwing), then runs away from
+    // the io threads; progress and done run on the io_context; done gets the image.
+    virtual void async_pull_image(const PullRequest& request,
+                                  std::function<void(const PullProgressEvent&)> on_progress,
+                                  std::function<void(std::exception_ptr, ImageInfo)> done);
+    virtual std::vector<ImageInfo> list_images();
+    virtual ImageInfo inspect_image(const std::string& ref);
+    // 409 (conflict) while a container uses it, unless forced: then only the tag goes, and
+    // the layers stay while a container uses them. Unreferenced layers and blobs are deleted.
+    virtual void remove_image(const std::string& ref, bool force);
 };
 
 }  // namespace truman::daemon

@@ -1,0 +1,197 @@
+// The image verbs over the registry's image store: pull (on a thread of its own, reporting on
+// the io_context), list, inspect and remove, with the removal's garbage collection.
+#include "image_verbs.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/post.hpp>
+#include <filesystem>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <shared_mutex>
+#include <thread>
+
+#include "callbacks.hpp"
+#include "truman/daemon/atomic_file.hpp"
+#include "truman/daemon/images/digest.hpp"
+#include "truman/daemon/images/local_images.hpp"
+#include "truman/daemon/images/pull.hpp"
+#include "truman/daemon/images/reference.hpp"
+#include "truman/error.hpp"
+#include "truman/spec.hpp"
+
+namespace asio = boost::asio;
+namespace fs = std::filesystem;
+
+namespace truman::daemon::verbs {
+
+namespace {
+
+ImageInfo info_of(const images::ImageStore& store, const images::StoredImage& image) {
+    ImageInfo info;
+    info.id = image.id;
+    info.manifest_digest = image.manifest_digest;
+    for (const auto& [ref, manifest] : store.refs())
+        if (manifest == image.manifest_digest) info.tags.push_back(ref);
+    info.size = image.size;
+    info.layers = image.layer_links.size();
+    info.os = image.config.os;
+    info.architecture = image.config.architecture;
+    info.entrypoint = image.config.entrypoint;
+    info.cmd = image.config.cmd;
+    info.env = image.config.env;
+    info.working_dir = image.config.working_dir;
+    info.user = image.config.user;
+    return info;
+}
+
+// The short names of the layers every container's overlay stacks (from its config.json).
+std::set<std::string> layers_in_use(ContainerRegistry& registry) {
+    std::vector<std::string> ids;
+    {
+        auto locked = registry.lock();
+        for (const auto& [id, entry] : locked.entries()) ids.push_back(id);
+    }
+    std::set<std::string> links;
+    for (const auto& id : ids) {
+        try {
+            ContainerSpec spec = spec_from_json(
+                nlohmann::json::parse(read_whole_file(registry.paths_of(id).config())));
+            if (!spec.root.overlay || spec.root.overlay->layer_dir.empty()) continue;
+            const std::string& lower = spec.root.overlay->lower;
+            for (size_t begin = 0; begin <= lower.size();) {
+                size_t end = std::min(lower.find(':', begin), lower.size());
+                links.insert(lower.substr(begin, end - begin));
+                begin = end + 1;
+            }
+        } catch (const std::exception& e) {
+            // Keep everything rather than delete a layer a container we cannot read may use.
+            throw make_error(ErrorKind::system,
+                             "image removal: container " + id + "'s config: " + e.what());
+        }
+    }
+    return links;
+}
+
+// Delete the layers and blobs that neither an image nor a container refers to.
+void collect_garbage(ContainerRegistry& registry) {
+    images::ImageStore& store = registry.image_store();
+    std::set<std::string> keep_links = layers_in_use(registry);
+    std::set<std::string> keep_blobs;
+    for (const auto& [ref, manifest] : store.refs()) {
+        images::StoredImage image = images::load_image(store, manifest);
+        keep_blobs.insert(manifest);
+        keep_blobs.insert(image.id);
+        for (const auto& l : image.manifest.layers) keep_blobs.insert(l.digest);
+        keep_links.insert(image.layer_links.begin(), image.layer_links.end());
+    }
+    std::error_code ec;
+    for (const auto& entry : fs::directory_iterator(store.root() + "/layers", ec)) {
+        std::string link;
+        try {
+            link = read_whole_file(entry.path().string() + "/link");
+        } catch (const Error&) {
+            continue;
+        }
+        while (!link.empty() && link.back() == '\n') link.pop_back();
+        if (keep_links.count(link)) continue;
+        // Out of sight first (one rename), then deleted: a crash leaves it in tmp/, which
+        // the next open empties.
+        std::string doomed = store.root() + "/tmp/gc-" + entry.path().filename().string();
+        if (rename(entry.path().c_str(), doomed.c_str()) < 0) {
+            spdlog::error("image gc: rename {}: {}", entry.path().string(), errno_text(errno));
+            continue;
+        }
+        unlink((store.links_dir() + "/" + link).c_str());
+        fs::remove_all(doomed, ec);
+        spdlog::info("image gc: removed layer {} (l/{})", entry.path().filename().string(), link);
+    }
+    for (const auto& entry : fs::directory_iterator(store.root() + "/blobs/sha256", ec)) {
+        std::string digest = "sha256:" + entry.path().filename().string();
+        if (!images::is_valid_digest(digest) || keep_blobs.count(digest)) continue;
+        fs::remove(entry.path(), ec);
+    }
+}
+
+}  // namespace
+
+void pull_image(ContainerRegistry& registry, const PullRequest& request,
+                std::function<void(const PullProgressEvent&)> on_progress,
+                std::function<void(std::exception_ptr, ImageInfo)> done) {
+    images::parse_reference(request.ref, "ref");
+    images::PullOptions options;
+    if (!request.platform.empty()) options.platform = images::parse_platform(request.platform);
+    options.insecure_registries = registry.options().insecure_registries;
+    options.auth_file = registry.options().registry_auth_file;
+    // A pull blocks on the network for as long as it takes: its own thread, which holds the
+    // registry (and so the store) alive until it is done.
+    std::thread([registry = registry.shared_from_this(), request, options,
+                 on_progress = std::move(on_progress), done = std::move(done)] {
+        std::exception_ptr error;
+        ImageInfo info;
+        try {
+            std::shared_lock gc(registry->image_gc_mutex());
+            images::StoredImage image = images::pull_image(
+                registry->image_store(), request.ref, options, [&](const images::PullProgress& p) {
+                    PullProgressEvent event{p.layer, p.status, p.done, p.total};
+                    asio::post(registry->io(), [on_progress, event] {
+                        call_safely("pull progress", on_progress, event);
+                    });
+                });
+            info = info_of(registry->image_store(), image);
+        } catch (const std::exception& e) {
+            spdlog::error("pull {}: {}", request.ref, e.what());
+            error = std::current_exception();
+        }
+        asio::post(registry->io(), [done, error, info] { call_safely("pull", done, error, info); });
+    }).detach();
+}
+
+std::vector<ImageInfo> list_images(ContainerRegistry& registry) {
+    const images::ImageStore& store = registry.image_store();
+    std::set<std::string> seen;
+    std::vector<ImageInfo> out;
+    for (const auto& [ref, manifest] : store.refs()) {
+        if (!seen.insert(manifest).second) continue;
+        try {
+            out.push_back(info_of(store, images::load_image(store, manifest)));
+        } catch (const Error& e) {
+            spdlog::error("image {}: {}", ref, e.what());
+        }
+    }
+    return out;
+}
+
+ImageInfo inspect_image(ContainerRegistry& registry, const std::string& ref) {
+    auto image = images::find_image(registry.image_store(), ref);
+    if (!image) throw Error(ErrorKind::not_found, ENOENT, "no such image: " + ref);
+    return info_of(registry.image_store(), *image);
+}
+
+void remove_image(ContainerRegistry& registry, const std::string& ref, bool force) {
+    images::ImageRef parsed = images::parse_reference(ref, "ref");
+    images::ImageStore& store = registry.image_store();
+    std::unique_lock gc(registry.image_gc_mutex());
+    if (!store.find_ref(parsed)) throw Error(ErrorKind::not_found, ENOENT, "no such image: " + ref);
+    std::vector<std::string> users;
+    {
+        auto locked = registry.lock();
+        for (const auto& [id, entry] : locked.entries()) {
+            if (entry.meta.image.empty()) continue;
+            try {
+                if (images::parse_reference(entry.meta.image).str() == parsed.str())
+                    users.push_back(entry.meta.name);
+            } catch (const Error&) {
+            }
+        }
+    }
+    if (!users.empty() && !force)
+        throw make_error(ErrorKind::conflict, "image " + parsed.str() + " is used by container " +
+                                                  users.front() + " (remove it, or force)");
+    store.remove_ref(parsed);
+    spdlog::info("untagged {}", parsed.str());
+    collect_garbage(registry);
+}
+
+}  // namespace truman::daemon::verbs

@@ -1,0 +1,22 @@
+// The image verbs (image_verbs.cpp), as functions over the registry like the container verbs
+// in verbs.hpp. Each throws truman::Error.
+#pragma once
+
+#include <exception>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "registry.hpp"
+#include "truman/daemon/service.hpp"
+
+namespace truman::daemon::verbs {
+
+void pull_image(ContainerRegistry& registry, const PullRequest& request,
+                std::function<void(const PullProgressEvent&)> on_progress,
+                std::function<void(std::exception_ptr, ImageInfo)> done);
+std::vector<ImageInfo> list_images(ContainerRegistry& registry);
+ImageInfo inspect_image(ContainerRegistry& registry, const std::string& ref);
+void remove_image(ContainerRegistry& registry, const std::string& ref, bool force);
+
+}  // namespace truman::daemon::verbs
