@@ -324,6 +324,12 @@ json to_json(const daemon::ContainerInfo& info) {
 json to_json(const daemon::Event& e) {
     json j{{"time", e.time}, {"type", e.type}, {"id", e.id}, {"name", e.name}};
     if (e.exit_code) j["exit_code"] = *e.exit_code;
+    if (e.type == "seccomp") {
+        j["syscall"] = e.syscall;
+        j["pid"] = e.pid;
+        j["errno"] = e.error.empty() ? json(nullptr) : json(e.error);
+        j["suppressed"] = e.suppressed;
+    }
     return j;
 }
 

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "test_support.hpp"
+#include "truman/daemon/time_format.hpp"
 #include "trumand_process.hpp"
 
 namespace truman::test {
@@ -224,6 +225,60 @@ TEST(SeccompDenials, LogIsCappedRotatedOnceAndSurvivesARestart) {
     EXPECT_EQ(denials(again, id), records);
     ASSERT_EQ(again.request("DELETE", "/v1/containers/" + id).status, 204);
     EXPECT_EQ(container_leaks(daemon, {id}), "");
+}
+
+TEST(SeccompDenials, EachDenialIsAnEventAtMostTenASecond) {
+    TrumandProcess daemon;
+    Api c(daemon.socket());
+    DenyRoot root;
+    // A round every millisecond for two seconds and more: held-back denials are counted in
+    // the next event, so there must be next events.
+    const int rounds = 2000;
+    std::string id = create(c, root, {"/bin/deny_loop", std::to_string(rounds), "1000"});
+    HttpClient events(daemon.socket());
+    events.send("GET", "/v1/events");
+    ASSERT_EQ(events.read_head().status, 200);
+    run_to_exit(c, id);
+    int pid = payload_pid(c, id);
+
+    std::vector<json> seccomp;
+    std::string stream, chunk;
+    bool died = false;
+    size_t parsed = 0;
+    while (!died) {
+        ASSERT_TRUE(events.read_chunk(&chunk)) << "event stream ended early";
+        stream += chunk;
+        for (size_t nl; (nl = stream.find('\n', parsed)) != std::string::npos; parsed = nl + 1) {
+            json event = json::parse(stream.substr(parsed, nl - parsed));
+            if (event["id"] != id) continue;
+            if (event["type"] == "seccomp") seccomp.push_back(event);
+            died = died || event["type"] == "die";
+        }
+    }
+    ASSERT_FALSE(seccomp.empty());
+    EXPECT_EQ(seccomp.front()["suppressed"], 0);
+    uint64_t represented = 0;
+    bool held_back = false;
+    for (const auto& e : seccomp) {
+        std::string name = e["syscall"];
+        EXPECT_TRUE(name == "mount" || name == "unshare" || name == "keyctl") << e;
+        EXPECT_EQ(e["pid"], pid) << e;
+        EXPECT_EQ(e["errno"], "EPERM") << e;
+        represented += 1 + e["suppressed"].get<uint64_t>();
+        held_back = held_back || e["suppressed"].get<uint64_t>() > 0;
+    }
+    // 6000 denials in two seconds and more: most were held back, and counted.
+    EXPECT_TRUE(held_back);
+    EXPECT_LE(represented, 3U * rounds);
+    // At most ten in any second, by the denials' own times.
+    auto seconds = [](const json& e) {
+        auto t = daemon::parse_client_time(e["time"].get<std::string>());
+        EXPECT_TRUE(t) << e;
+        return t ? static_cast<double>(t->tv_sec) + static_cast<double>(t->tv_nsec) / 1e9 : 0.0;
+    };
+    for (size_t i = 10; i < seccomp.size(); ++i)
+        EXPECT_GE(seconds(seccomp[i]) - seconds(seccomp[i - 10]), 1.0) << i;
+    ASSERT_EQ(c.request("DELETE", "/v1/containers/" + id).status, 204);
 }
 
 }  // namespace

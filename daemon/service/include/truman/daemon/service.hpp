@@ -96,10 +96,16 @@ struct SeccompOptions {
 
 struct Event {
     std::string time;
-    std::string type;  // "create", "start", "die", "oom", "kill", "destroy"
+    std::string type;  // "create", "start", "die", "oom", "kill", "destroy", "seccomp"
     std::string id;
     std::string name;
     std::optional<int> exit_code;
+    // "seccomp": the denied call, as in SeccompRecord, and how many denials of this
+    // container were held back (rate limit) since the previous seccomp event.
+    std::string syscall{};
+    pid_t pid = 0;
+    std::string error{};
+    uint64_t suppressed = 0;
 };
 
 struct DaemonInfo {
