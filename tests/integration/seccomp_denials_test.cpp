@@ -4,6 +4,7 @@
 // log capped at 1 MiB with one rotation and a drop note; a following reader that gets the
 // records as they are written; the history still there after trumand is SIGKILLed.
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include <filesystem>
 #include <map>
@@ -278,6 +279,31 @@ TEST(SeccompDenials, EachDenialIsAnEventAtMostTenASecond) {
     };
     for (size_t i = 10; i < seccomp.size(); ++i)
         EXPECT_GE(seconds(seccomp[i]) - seconds(seccomp[i - 10]), 1.0) << i;
+    ASSERT_EQ(c.request("DELETE", "/v1/containers/" + id).status, 204);
+}
+
+TEST(SeccompDenials, AnInitKilledBySigsysIsRecordedFromItsWaitStatus) {
+    TrumandProcess daemon;
+    Api c(daemon.socket());
+    json profile = {
+        {"defaultAction", "SCMP_ACT_ALLOW"},
+        {"syscalls", {{{"names", {"mkdir", "mkdirat"}}, {"action", "SCMP_ACT_KILL_PROCESS"}}}}};
+    json body = {{"rootfs", busybox_rootfs()},
+                 {"cmd", {"mkdir", "/tmp/d"}},
+                 {"network", "none"},
+                 {"seccomp", profile}};
+    auto created = c.request("POST", "/v1/containers", body.dump());
+    ASSERT_EQ(created.status, 201) << created.body;
+    std::string id = json::parse(created.body)["id"];
+    ASSERT_EQ(c.request("POST", "/v1/containers/" + id + "/start").status, 204);
+    auto waited = c.request("POST", "/v1/containers/" + id + "/wait");
+    ASSERT_EQ(json::parse(waited.body)["signal"], SIGSYS) << waited.body;
+    auto records = denials(c, id);
+    ASSERT_EQ(records.size(), 1U);
+    EXPECT_EQ(records[0]["action"], "kill");
+    EXPECT_EQ(records[0]["syscall"], "unknown");
+    EXPECT_EQ(records[0]["pid"], 1);
+    EXPECT_TRUE(records[0]["errno"].is_null());
     ASSERT_EQ(c.request("DELETE", "/v1/containers/" + id).status, 204);
 }
 
