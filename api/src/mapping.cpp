@@ -318,7 +318,9 @@ json to_json(const daemon::ContainerInfo& info) {
                 {"rootfs", info.rootfs},
                 {"cmd", info.cmd},
                 {"created_at", info.created_at},
-                {"state", to_json(info.state)}};
+                {"state", to_json(info.state)},
+                {"seccomp_denied", info.seccomp_denied},
+                {"seccomp_denials", info.seccomp_denials}};
 }
 
 json to_json(const daemon::Event& e) {

@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <algorithm>
+#include <cstdio>
 #include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -81,6 +83,18 @@ std::vector<json> denials(Api& c, const std::string& id, const std::string& quer
     return json_lines(r.body);
 }
 
+// What a shell command printed on stdout.
+std::string command_output(const std::string& command) {
+    std::string out;
+    FILE* p = popen(command.c_str(), "r");
+    if (!p) return out;
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+    pclose(p);
+    return out;
+}
+
 // "pid 7 mount EPERM unshare EPERM keyctl EPERM" -> 7, checking the errnos the caller saw.
 int payload_pid(Api& c, const std::string& id) {
     auto logs = c.request("GET", "/v1/containers/" + id + "/logs");
@@ -138,6 +152,26 @@ TEST(SeccompDenials, EachDenialIsStreamedWithNamePidAndErrno) {
     EXPECT_EQ(from_third[0], records[2]);
     EXPECT_TRUE(denials(c, id, "?since=4000000000").empty());
 
+    // inspect counts them by name; the list marks the container.
+    auto inspected = json::parse(c.request("GET", "/v1/containers/" + id).body);
+    EXPECT_EQ(inspected["seccomp_denials"],
+              json({{"keyctl", rounds}, {"mount", rounds}, {"unshare", rounds}}));
+    EXPECT_EQ(inspected["seccomp_denied"], true);
+    for (const auto& listed : json::parse(c.request("GET", "/v1/containers").body))
+        if (listed["id"] == id) {
+            EXPECT_EQ(listed["seccomp_denied"], true);
+        }
+
+    // trumanctl denials prints them readably; ps -a marks the container.
+    std::string ctl = std::string(TRUMAN_BINARY_DIR) + "/bin/trumanctl --socket " + daemon.socket();
+    std::string printed = command_output(ctl + " denials " + id);
+    EXPECT_NE(printed.find("pid " + std::to_string(pid) + " (deny_loop) mount → EPERM\n"),
+              std::string::npos)
+        << printed;
+    EXPECT_EQ(std::count(printed.begin(), printed.end(), '\n'), 3 * rounds) << printed;
+    std::string ps = command_output(ctl + " ps -a");
+    EXPECT_NE(ps.find("(seccomp denials)"), std::string::npos) << ps;
+
     ASSERT_EQ(c.request("DELETE", "/v1/containers/" + id).status, 204);
     EXPECT_EQ(container_leaks(daemon, {id}), "");
 }
@@ -164,6 +198,9 @@ TEST(SeccompDenials, BadRequestsAreAnsweredPlainly) {
               std::string::npos);
     // A container with no denials has an empty history, not an error.
     EXPECT_TRUE(denials(c, id).empty());
+    auto inspected = json::parse(c.request("GET", "/v1/containers/" + id).body);
+    EXPECT_EQ(inspected["seccomp_denied"], false);
+    EXPECT_EQ(inspected["seccomp_denials"], json::object());
     ASSERT_EQ(c.request("DELETE", "/v1/containers/" + id + "?force=true").status, 204);
 }
 
@@ -218,6 +255,10 @@ TEST(SeccompDenials, LogIsCappedRotatedOnceAndSurvivesARestart) {
     }
     EXPECT_GT(dropped, 0U);
     EXPECT_EQ(kept + dropped, 3U * rounds);
+    // The counts stay exact across the drops.
+    auto inspected = json::parse(c.request("GET", "/v1/containers/" + id).body);
+    EXPECT_EQ(inspected["seccomp_denials"],
+              json({{"keyctl", rounds}, {"mount", rounds}, {"unshare", rounds}}));
     EXPECT_EQ(records.back()["syscall"], "keyctl");
 
     daemon.kill_hard();

@@ -49,6 +49,8 @@ struct ContainerInfo {
     std::vector<std::string> cmd;
     std::string created_at;
     ContainerState state;
+    bool seccomp_denied = false;  // its seccomp profile has denied a call (list and inspect)
+    std::map<std::string, uint64_t> seccomp_denials;  // by syscall name, filled by inspect
 };
 
 struct CreateRequest {
