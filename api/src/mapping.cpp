@@ -352,12 +352,20 @@ json to_json(const daemon::ContainerInfo& info) {
                 {"cmd", info.cmd},
                 {"created_at", info.created_at},
                 {"state", to_json(info.state)},
-                {"networks", to_json(info.networks)}};
+                {"networks", to_json(info.networks)},
+                {"seccomp_denied", info.seccomp_denied},
+                {"seccomp_denials", info.seccomp_denials}};
 }
 
 json to_json(const daemon::Event& e) {
     json j{{"time", e.time}, {"type", e.type}, {"id", e.id}, {"name", e.name}};
     if (e.exit_code) j["exit_code"] = *e.exit_code;
+    if (e.type == "seccomp") {
+        j["syscall"] = e.syscall;
+        j["pid"] = e.pid;
+        j["errno"] = e.error.empty() ? json(nullptr) : json(e.error);
+        j["suppressed"] = e.suppressed;
+    }
     return j;
 }
 

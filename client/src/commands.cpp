@@ -159,7 +159,9 @@ std::string ps_table(const json& containers, std::time_t now) {
             for (const auto& word : c["cmd"])
                 if (word.is_string()) cmd.push_back(word.get<std::string>());
         rows.push_back({short_id(c.value("id", "")), c.value("name", ""), image,
-                        quoted_command(cmd), status_text(c.value("state", json::object()), now),
+                        quoted_command(cmd),
+                        status_text(c.value("state", json::object()), now) +
+                            (c.value("seccomp_denied", false) ? " (seccomp denials)" : ""),
                         time_ago(c.value("created_at", ""), now)});
     }
     return format_table(rows);
@@ -198,6 +200,16 @@ int logs_command(const ApiClient& api, const std::string& ref, bool follow, cons
     if (tail != "all") target += "&tail=" + url_encode(tail);
     api.stream_lines(target,
                      [timestamps](const std::string& line) { print_log_record(line, timestamps); });
+    return 0;
+}
+
+int denials_command(const ApiClient& api, const std::string& ref, bool follow) {
+    std::string target = container_path(ref) + "/seccomp";
+    if (follow) target += "?follow=true";
+    api.stream_lines(target, [](const std::string& line) {
+        auto record = json::parse(line, nullptr, /*allow_exceptions=*/false);
+        if (record.is_object()) write_line(stdout, denial_text(record));
+    });
     return 0;
 }
 

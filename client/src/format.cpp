@@ -192,4 +192,21 @@ std::string format_table(const std::vector<std::vector<std::string>>& rows) {
     return out;
 }
 
+std::string denial_text(const nlohmann::json& record) {
+    std::string time = string_field(record, "time");
+    std::string clock = time.size() >= 19 ? time.substr(11, 8) : time;
+    if (auto dropped = record.find("dropped"); dropped != record.end() && dropped->is_number())
+        return clock + " (" + std::to_string(dropped->get<uint64_t>()) + " older denials dropped)";
+    std::string pid = "?";
+    if (auto it = record.find("pid"); it != record.end() && it->is_number_integer())
+        pid = std::to_string(it->get<int64_t>());
+    std::string comm = string_field(record, "comm");
+    std::string who = clock + " pid " + pid + (comm.empty() ? "" : " (" + comm + ")");
+    if (string_field(record, "action") == "kill") return who + " killed by SIGSYS";
+    std::string error = "?";
+    if (auto it = record.find("errno"); it != record.end() && it->is_string())
+        error = it->get<std::string>();
+    return who + " " + string_field(record, "syscall") + " → " + error;
+}
+
 }  // namespace truman::client

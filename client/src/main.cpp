@@ -117,6 +117,9 @@ static int trumanctl_main(int argc, char** argv) {
     logs->add_option("--tail", tail, "only the last N lines")->capture_default_str();
     logs->add_flag("-t,--timestamps", timestamps, "prefix each line with its time");
     logs->add_option("CONTAINER", ref, "id, id prefix or name")->required();
+    auto* denials = app.add_subcommand("denials", "the system calls seccomp denied a container");
+    denials->add_flag("-f,--follow", follow, "keep following until the container exits");
+    denials->add_option("CONTAINER", ref, "id, id prefix or name")->required();
     auto* events = app.add_subcommand("events", "follow container events");
     events->add_flag("--json", json, "print the API's JSON, one event per line");
     auto* info = app.add_subcommand("info", "daemon and host information");
@@ -188,6 +191,7 @@ static int trumanctl_main(int argc, char** argv) {
         if (inspect->parsed()) return inspect_command(api, refs);
         if (logs->parsed()) return logs_command(api, ref, follow, tail, timestamps);
         if (events->parsed()) return events_command(api, json);
+        if (denials->parsed()) return denials_command(api, ref, follow);
         if (info->parsed()) return info_command(api, json);
         if (version->parsed()) return version_command(api, json, TRUMAN_VERSION);
         if (network_create->parsed()) return network_create_command(api, network_options);

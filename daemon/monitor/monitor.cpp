@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <csignal>
 #include <cstring>
 #include <filesystem>
 #include <memory>
@@ -328,6 +329,9 @@ class Monitor {
             status = ExitStatus{-1, 0, false};
         }
         if (!status) return false;
+        // A KILL or TRAP action never reaches the listener; all that shows is the init's
+        // SIGSYS in its wait status. Recorded before the exit, like every other denial.
+        if (status->signal == SIGSYS) record_denial(sigsys_record(state_.state.pid, rfc3339_now()));
         read_output(stdout_, "stdout");
         read_output(stderr_, "stderr");
         // Kills whatever the init left behind (no PID namespace, or a cgroup sibling), which

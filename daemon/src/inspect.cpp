@@ -1,7 +1,9 @@
 #include <sys/utsname.h>
+#include <unistd.h>
 
 #include <algorithm>
 
+#include "truman/daemon/seccomp_log.hpp"
 #include "verbs.hpp"
 
 namespace truman::daemon::verbs {
@@ -9,10 +11,21 @@ namespace truman::daemon::verbs {
 namespace {
 
 ContainerInfo info_of(ContainerRegistry& registry, const Entry& entry) {
-    return {entry.meta.id,      entry.meta.name,
-            entry.meta.image,   entry.meta.rootfs,
-            entry.meta.cmd,     entry.meta.created_at,
-            entry.stored.state, registry.networks().endpoints_of(entry.meta.id)};
+    ContainerInfo info;
+    info.id = entry.meta.id;
+    info.name = entry.meta.name;
+    info.image = entry.meta.image;
+    info.rootfs = entry.meta.rootfs;
+    info.cmd = entry.meta.cmd;
+    info.created_at = entry.meta.created_at;
+    info.state = entry.stored.state;
+    info.networks = registry.networks().endpoints_of(entry.meta.id);
+    return info;
+}
+
+// The monitor creates seccomp.log at the first denial.
+bool seccomp_denied(ContainerRegistry& registry, const std::string& id) {
+    return access(registry.paths_of(id).seccomp_log().c_str(), F_OK) == 0;
 }
 
 }  // namespace
@@ -26,12 +39,20 @@ std::vector<ContainerInfo> list(ContainerRegistry& registry, std::optional<Statu
     std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
         return a.created_at > b.created_at;  // newest first, like docker ps
     });
+    for (auto& info : out) info.seccomp_denied = seccomp_denied(registry, info.id);
     return out;
 }
 
 ContainerInfo inspect(ContainerRegistry& registry, const std::string& ref) {
-    auto locked = registry.lock();
-    return info_of(registry, locked.find(ref));
+    ContainerInfo info = [&] {
+        auto locked = registry.lock();
+        return info_of(registry, locked.find(ref));
+    }();
+    // Read outside the lock: up to two files of 1 MiB.
+    info.seccomp_denials =
+        seccomp_denial_counts(read_seccomp_log(registry.paths_of(info.id).seccomp_log()));
+    info.seccomp_denied = !info.seccomp_denials.empty();
+    return info;
 }
 
 DaemonInfo info(ContainerRegistry& registry) {

@@ -24,6 +24,7 @@ namespace truman::daemon {
 namespace {
 
 void close_watch(Entry& entry) {
+    entry.seccomp_events.reset();
     if (!entry.monitor) return;
     entry.monitor->close();
     entry.monitor.reset();
@@ -160,7 +161,31 @@ bool ContainerRegistry::Locked::watch(const std::string& id, Entry& entry) {
     entry.monitor->start([self = registry_.shared_from_this(), id](const MonitorWatch* watch) {
         self->monitor_exited(id, watch);
     });
+    // Events are news: after a restart, the denials logged while trumand was down are in the
+    // log (GET .../seccomp), not replayed as events.
+    try {
+        auto events = std::make_shared<SeccompEvents>(registry_.paths_of(id).seccomp_log());
+        std::weak_ptr<ContainerRegistry> weak = registry_.weak_from_this();
+        events->watch =
+            registry_.dir_watch_->watch(registry_.paths_of(id).dir(), {"seccomp.log"}, [weak, id] {
+                if (auto self = weak.lock()) self->denials_logged(id);
+            });
+        entry.seccomp_events = std::move(events);
+    } catch (const std::exception& e) {
+        spdlog::error("container {}: its seccomp denials will not be events: {}", id, e.what());
+    }
     return true;
+}
+
+void ContainerRegistry::Locked::publish_denials(Entry& entry) {
+    if (!entry.seccomp_events) return;
+    for (const auto& event : entry.seccomp_events->take(entry.meta.id, entry.meta.name))
+        registry_.events_->publish(event);
+}
+
+void ContainerRegistry::denials_logged(const std::string& id) {
+    auto locked = lock();
+    if (Entry* entry = locked.find_id(id)) locked.publish_denials(*entry);
 }
 
 // Each subscriber has its own strand: its events arrive in publish order.
@@ -205,6 +230,8 @@ void ContainerRegistry::monitor_exited(const std::string& id, const MonitorWatch
         if (it == entries_.end()) return;
         Entry& entry = it->second;
         if (watch && entry.monitor.get() != watch) return;
+        // The monitor logged every denial before it exited: they go out before "die".
+        locked.publish_denials(entry);
         close_watch(entry);
         if (entry.exit_handled) return;
         bool start_unpublished = entry.stored.state.status == Status::created;

@@ -22,6 +22,7 @@
 #include "dir_watch.hpp"
 #include "event_bus.hpp"
 #include "monitor_watch.hpp"
+#include "seccomp_events.hpp"
 #include "truman/cgroups.hpp"
 #include "truman/daemon/images/store.hpp"
 #include "truman/daemon/make_service.hpp"
@@ -35,7 +36,8 @@ using WaitCallback = std::function<void(std::exception_ptr, ContainerState)>;
 struct Entry {
     ContainerMeta meta;
     StoredState stored;
-    std::shared_ptr<MonitorWatch> monitor;  // null once the monitor is gone
+    std::shared_ptr<MonitorWatch> monitor;          // null once the monitor is gone
+    std::shared_ptr<SeccompEvents> seccomp_events;  // while the monitor lives
     std::vector<WaitCallback> waiters;
     bool exit_handled = false;  // die event published, waiters completed
     bool removing = false;
@@ -69,6 +71,8 @@ class ContainerRegistry : public std::enable_shared_from_this<ContainerRegistry>
         bool watch(const std::string& id, Entry& entry);
         void publish(const std::string& type, const ContainerMeta& meta,
                      std::optional<int> exit_code = std::nullopt);
+        // The "seccomp" events for what entry's monitor has logged since the last call.
+        void publish_denials(Entry& entry);
 
       private:
         friend class ContainerRegistry;
@@ -90,6 +94,8 @@ class ContainerRegistry : public std::enable_shared_from_this<ContainerRegistry>
     // After a monitor died without recording the exit, its container's processes may live on
     // in its cgroup: end them and remove it.
     void destroy_leftover_cgroup(const std::string& id);
+    // seccomp.log of id has changed: publish its new denials.
+    void denials_logged(const std::string& id);
     // For a following log reader: has the container exited (or been removed)?
     bool exited(const std::string& id);
 

@@ -4,12 +4,16 @@
 // log capped at 1 MiB with one rotation and a drop note; a following reader that gets the
 // records as they are written; the history still there after trumand is SIGKILLed.
 #include <gtest/gtest.h>
+#include <signal.h>
 
+#include <algorithm>
+#include <cstdio>
 #include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
 
 #include "test_support.hpp"
+#include "truman/daemon/time_format.hpp"
 #include "trumand_process.hpp"
 
 namespace truman::test {
@@ -79,6 +83,18 @@ std::vector<json> denials(Api& c, const std::string& id, const std::string& quer
     return json_lines(r.body);
 }
 
+// What a shell command printed on stdout.
+std::string command_output(const std::string& command) {
+    std::string out;
+    FILE* p = popen(command.c_str(), "r");
+    if (!p) return out;
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+    pclose(p);
+    return out;
+}
+
 // "pid 7 mount EPERM unshare EPERM keyctl EPERM" -> 7, checking the errnos the caller saw.
 int payload_pid(Api& c, const std::string& id) {
     auto logs = c.request("GET", "/v1/containers/" + id + "/logs");
@@ -136,6 +152,26 @@ TEST(SeccompDenials, EachDenialIsStreamedWithNamePidAndErrno) {
     EXPECT_EQ(from_third[0], records[2]);
     EXPECT_TRUE(denials(c, id, "?since=4000000000").empty());
 
+    // inspect counts them by name; the list marks the container.
+    auto inspected = json::parse(c.request("GET", "/v1/containers/" + id).body);
+    EXPECT_EQ(inspected["seccomp_denials"],
+              json({{"keyctl", rounds}, {"mount", rounds}, {"unshare", rounds}}));
+    EXPECT_EQ(inspected["seccomp_denied"], true);
+    for (const auto& listed : json::parse(c.request("GET", "/v1/containers").body))
+        if (listed["id"] == id) {
+            EXPECT_EQ(listed["seccomp_denied"], true);
+        }
+
+    // trumanctl denials prints them readably; ps -a marks the container.
+    std::string ctl = std::string(TRUMAN_BINARY_DIR) + "/bin/trumanctl --socket " + daemon.socket();
+    std::string printed = command_output(ctl + " denials " + id);
+    EXPECT_NE(printed.find("pid " + std::to_string(pid) + " (deny_loop) mount → EPERM\n"),
+              std::string::npos)
+        << printed;
+    EXPECT_EQ(std::count(printed.begin(), printed.end(), '\n'), 3 * rounds) << printed;
+    std::string ps = command_output(ctl + " ps -a");
+    EXPECT_NE(ps.find("(seccomp denials)"), std::string::npos) << ps;
+
     ASSERT_EQ(c.request("DELETE", "/v1/containers/" + id).status, 204);
     EXPECT_EQ(container_leaks(daemon, {id}), "");
 }
@@ -162,6 +198,9 @@ TEST(SeccompDenials, BadRequestsAreAnsweredPlainly) {
               std::string::npos);
     // A container with no denials has an empty history, not an error.
     EXPECT_TRUE(denials(c, id).empty());
+    auto inspected = json::parse(c.request("GET", "/v1/containers/" + id).body);
+    EXPECT_EQ(inspected["seccomp_denied"], false);
+    EXPECT_EQ(inspected["seccomp_denials"], json::object());
     ASSERT_EQ(c.request("DELETE", "/v1/containers/" + id + "?force=true").status, 204);
 }
 
@@ -216,6 +255,10 @@ TEST(SeccompDenials, LogIsCappedRotatedOnceAndSurvivesARestart) {
     }
     EXPECT_GT(dropped, 0U);
     EXPECT_EQ(kept + dropped, 3U * rounds);
+    // The counts stay exact across the drops.
+    auto inspected = json::parse(c.request("GET", "/v1/containers/" + id).body);
+    EXPECT_EQ(inspected["seccomp_denials"],
+              json({{"keyctl", rounds}, {"mount", rounds}, {"unshare", rounds}}));
     EXPECT_EQ(records.back()["syscall"], "keyctl");
 
     daemon.kill_hard();
@@ -224,6 +267,85 @@ TEST(SeccompDenials, LogIsCappedRotatedOnceAndSurvivesARestart) {
     EXPECT_EQ(denials(again, id), records);
     ASSERT_EQ(again.request("DELETE", "/v1/containers/" + id).status, 204);
     EXPECT_EQ(container_leaks(daemon, {id}), "");
+}
+
+TEST(SeccompDenials, EachDenialIsAnEventAtMostTenASecond) {
+    TrumandProcess daemon;
+    Api c(daemon.socket());
+    DenyRoot root;
+    // A round every millisecond for two seconds and more: held-back denials are counted in
+    // the next event, so there must be next events.
+    const int rounds = 2000;
+    std::string id = create(c, root, {"/bin/deny_loop", std::to_string(rounds), "1000"});
+    HttpClient events(daemon.socket());
+    events.send("GET", "/v1/events");
+    ASSERT_EQ(events.read_head().status, 200);
+    run_to_exit(c, id);
+    int pid = payload_pid(c, id);
+
+    std::vector<json> seccomp;
+    std::string stream, chunk;
+    bool died = false;
+    size_t parsed = 0;
+    while (!died) {
+        ASSERT_TRUE(events.read_chunk(&chunk)) << "event stream ended early";
+        stream += chunk;
+        for (size_t nl; (nl = stream.find('\n', parsed)) != std::string::npos; parsed = nl + 1) {
+            json event = json::parse(stream.substr(parsed, nl - parsed));
+            if (event["id"] != id) continue;
+            if (event["type"] == "seccomp") seccomp.push_back(event);
+            died = died || event["type"] == "die";
+        }
+    }
+    ASSERT_FALSE(seccomp.empty());
+    EXPECT_EQ(seccomp.front()["suppressed"], 0);
+    uint64_t represented = 0;
+    bool held_back = false;
+    for (const auto& e : seccomp) {
+        std::string name = e["syscall"];
+        EXPECT_TRUE(name == "mount" || name == "unshare" || name == "keyctl") << e;
+        EXPECT_EQ(e["pid"], pid) << e;
+        EXPECT_EQ(e["errno"], "EPERM") << e;
+        represented += 1 + e["suppressed"].get<uint64_t>();
+        held_back = held_back || e["suppressed"].get<uint64_t>() > 0;
+    }
+    // 6000 denials in two seconds and more: most were held back, and counted.
+    EXPECT_TRUE(held_back);
+    EXPECT_LE(represented, 3U * rounds);
+    // At most ten in any second, by the denials' own times.
+    auto seconds = [](const json& e) {
+        auto t = daemon::parse_client_time(e["time"].get<std::string>());
+        EXPECT_TRUE(t) << e;
+        return t ? static_cast<double>(t->tv_sec) + static_cast<double>(t->tv_nsec) / 1e9 : 0.0;
+    };
+    for (size_t i = 10; i < seccomp.size(); ++i)
+        EXPECT_GE(seconds(seccomp[i]) - seconds(seccomp[i - 10]), 1.0) << i;
+    ASSERT_EQ(c.request("DELETE", "/v1/containers/" + id).status, 204);
+}
+
+TEST(SeccompDenials, AnInitKilledBySigsysIsRecordedFromItsWaitStatus) {
+    TrumandProcess daemon;
+    Api c(daemon.socket());
+    json profile = {
+        {"defaultAction", "SCMP_ACT_ALLOW"},
+        {"syscalls", {{{"names", {"mkdir", "mkdirat"}}, {"action", "SCMP_ACT_KILL_PROCESS"}}}}};
+    json body = {{"rootfs", busybox_rootfs()},
+                 {"cmd", {"mkdir", "/tmp/d"}},
+                 {"network", "none"},
+                 {"seccomp", profile}};
+    auto created = c.request("POST", "/v1/containers", body.dump());
+    ASSERT_EQ(created.status, 201) << created.body;
+    std::string id = json::parse(created.body)["id"];
+    ASSERT_EQ(c.request("POST", "/v1/containers/" + id + "/start").status, 204);
+    auto waited = c.request("POST", "/v1/containers/" + id + "/wait");
+    ASSERT_EQ(json::parse(waited.body)["signal"], SIGSYS) << waited.body;
+    auto records = denials(c, id);
+    ASSERT_EQ(records.size(), 1U);
+    EXPECT_EQ(records[0]["action"], "kill");
+    EXPECT_EQ(records[0]["syscall"], "unknown");
+    EXPECT_EQ(records[0]["pid"], 1);
+    EXPECT_TRUE(records[0]["errno"].is_null());
+    ASSERT_EQ(c.request("DELETE", "/v1/containers/" + id).status, 204);
 }
 
 }  // namespace

@@ -3,8 +3,9 @@
  * the default seccomp profile denies -- a given number of times each, for the seccomp denial
  * tests. Static, so it needs nothing from the container's root filesystem.
  *
- *   deny_loop ROUNDS    prints "pid <pid> mount <errno> unshare <errno> keyctl <errno>" with
- *                       the errno names of the first round; exit 0, 2 on a usage error.
+ *   deny_loop ROUNDS [USEC]   prints "pid <pid> mount <errno> unshare <errno> keyctl <errno>"
+ *                             with the errno names of the first round, sleeping USEC
+ *                             microseconds after each round; exit 0, 2 on a usage error.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -23,11 +24,12 @@ static int call(long nr, long a, long b, long c, long d, long e) {
 }
 
 int main(int argc, char** argv) {
-    if (argc != 2) {
-        fprintf(stderr, "usage: deny_loop ROUNDS\n");
+    if (argc != 2 && argc != 3) {
+        fprintf(stderr, "usage: deny_loop ROUNDS [USEC]\n");
         return 2;
     }
     long rounds = strtol(argv[1], NULL, 10);
+    long pause = argc == 3 ? strtol(argv[2], NULL, 10) : 0;
     int first[3] = {0, 0, 0};
     for (long i = 0; i < rounds; ++i) {
         int m = call(SYS_mount, (long)"none", (long)"/mnt", (long)"tmpfs", 0, 0);
@@ -38,6 +40,7 @@ int main(int argc, char** argv) {
             first[1] = u;
             first[2] = k;
         }
+        if (pause > 0) usleep((useconds_t)pause);
     }
     printf("pid %d mount %s unshare %s keyctl %s\n", (int)getpid(),
            first[0] ? strerrorname_np(first[0]) : "ok", first[1] ? strerrorname_np(first[1]) : "ok",

@@ -29,6 +29,8 @@ int inspect_command(const ApiClient& api, const std::vector<std::string>& refs);
 int logs_command(const ApiClient& api, const std::string& ref, bool follow, const std::string& tail,
                  bool timestamps);
 int events_command(const ApiClient& api, bool json);
+// One line per seccomp denial: "12:00:01 pid 7 (sh) mount → EPERM"; -f follows until exit.
+int denials_command(const ApiClient& api, const std::string& ref, bool follow);
 int info_command(const ApiClient& api, bool json);
 int version_command(const ApiClient& api, bool json, const std::string& client_version);
 

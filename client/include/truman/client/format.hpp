@@ -48,4 +48,9 @@ int parse_signal(const std::string& text);
 // the first row is the header. Every row ends with '\n'.
 std::string format_table(const std::vector<std::vector<std::string>>& rows);
 
+// A SeccompRecord of the API as trumanctl denials prints it: "12:00:01 pid 7 (sh) mount →
+// EPERM" (the time of day in UTC), "12:00:01 pid 1 killed by SIGSYS", or for a drop note
+// "12:00:01 (1234 older denials dropped)".
+std::string denial_text(const nlohmann::json& record);
+
 }  // namespace truman::client

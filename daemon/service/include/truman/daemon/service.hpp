@@ -51,6 +51,8 @@ struct ContainerInfo {
     std::string created_at;
     ContainerState state;
     std::vector<ContainerEndpoint> networks;  // its addresses on named networks
+    bool seccomp_denied = false;  // its seccomp profile has denied a call (list and inspect)
+    std::map<std::string, uint64_t> seccomp_denials;  // by syscall name, filled by inspect
 };
 
 struct CreateRequest {
@@ -116,10 +118,16 @@ struct SeccompOptions {
 
 struct Event {
     std::string time;
-    std::string type;  // "create", "start", "die", "oom", "kill", "destroy"
+    std::string type;  // "create", "start", "die", "oom", "kill", "destroy", "seccomp"
     std::string id;
     std::string name;
     std::optional<int> exit_code;
+    // "seccomp": the denied call, as in SeccompRecord, and how many denials of this
+    // container were held back (rate limit) since the previous seccomp event.
+    std::string syscall{};
+    pid_t pid = 0;
+    std::string error{};
+    uint64_t suppressed = 0;
 };
 
 // An image in the store: its manifest and config digests, the references that name it, and
