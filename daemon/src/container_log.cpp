@@ -108,68 +108,13 @@ void LogWriter::rotate() {
     size_ = 0;
 }
 
-LogReader::LogReader(std::string log_path) : path_(std::move(log_path)) {}
-
-LogReader::~LogReader() {
-    if (fd_ >= 0) close(fd_);
-}
-
-void LogReader::drain(std::vector<LogLine>& out) {
-    if (fd_ < 0) return;
-    char buf[65536];
-    for (;;) {
-        ssize_t n = ::read(fd_, buf, sizeof buf);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) break;
-        pending_.append(buf, static_cast<size_t>(n));
-    }
-    size_t start = 0;
-    for (;;) {
-        auto nl = pending_.find('\n', start);
-        if (nl == std::string::npos) break;
-        if (auto line = decode_log_line(std::string_view(pending_).substr(start, nl - start)))
-            out.push_back(std::move(*line));
-        start = nl + 1;
-    }
-    pending_.erase(0, start);
-}
-
-bool LogReader::open_current() {
-    int fd = open(path_.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return false;
-    struct stat st {};
-    fstat(fd, &st);
-    if (fd_ >= 0) close(fd_);
-    fd_ = fd;
-    inode_ = st.st_ino;
-    // A torn record at the end of the previous file will never be completed.
-    pending_.clear();
-    return true;
-}
+LogReader::LogReader(std::string log_path) : lines_(std::move(log_path)) {}
 
 std::vector<LogLine> LogReader::read_available() {
     std::vector<LogLine> out;
-    if (!started_) {
-        started_ = true;
-        int old = open((path_ + ".1").c_str(), O_RDONLY | O_CLOEXEC);
-        if (old >= 0) {
-            fd_ = old;
-            drain(out);
-            close(fd_);
-            fd_ = -1;
-            pending_.clear();
-        }
-        if (!open_current()) return out;
-    }
-    if (fd_ < 0 && !open_current()) return out;
-    drain(out);
-    struct stat st {};
-    if (stat(path_.c_str(), &st) == 0 && st.st_ino != inode_) {
-        // Rotated: the writer renamed our file before creating the new one, so what we read
-        // now is the rest of it, and then the new file from its start.
-        drain(out);
-        if (open_current()) drain(out);
-    }
+    lines_.read_available([&](std::string_view line) {
+        if (auto record = decode_log_line(line)) out.push_back(std::move(*record));
+    });
     return out;
 }
 

@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "truman/daemon/rotated_log_reader.hpp"
 #include "truman/daemon/service.hpp"
 
 namespace truman::daemon {
@@ -63,21 +64,11 @@ class LogWriter {
 class LogReader {
   public:
     explicit LogReader(std::string log_path);
-    ~LogReader();
-    LogReader(const LogReader&) = delete;
-    LogReader& operator=(const LogReader&) = delete;
 
     std::vector<LogLine> read_available();
 
   private:
-    void drain(std::vector<LogLine>& out);
-    bool open_current();
-
-    std::string path_;
-    int fd_ = -1;
-    unsigned long inode_ = 0;
-    bool started_ = false;
-    std::string pending_;
+    RotatedLogReader lines_;
 };
 
 // Every record of container.log.1 then container.log, in order.

@@ -20,6 +20,7 @@
 #include <string_view>
 #include <vector>
 
+#include "truman/daemon/rotated_log_reader.hpp"
 #include "truman/daemon/service.hpp"
 #include "truman/seccomp.hpp"
 
@@ -69,21 +70,11 @@ class SeccompLogWriter {
 class SeccompLogReader {
   public:
     explicit SeccompLogReader(std::string log_path);
-    ~SeccompLogReader();
-    SeccompLogReader(const SeccompLogReader&) = delete;
-    SeccompLogReader& operator=(const SeccompLogReader&) = delete;
 
     std::vector<SeccompRecord> read_available();
 
   private:
-    void drain(std::vector<SeccompRecord>& out);
-    bool open_current();
-
-    std::string path_;
-    int fd_ = -1;
-    unsigned long inode_ = 0;
-    bool started_ = false;
-    std::string pending_;
+    RotatedLogReader lines_;
 };
 
 // Every record of seccomp.log.1 then seccomp.log.
