@@ -122,12 +122,33 @@ static int trumanctl_main(int argc, char** argv) {
     auto* version = app.add_subcommand("version", "client and daemon versions");
     version->add_flag("--json", json, "print the API's JSON");
 
+    ExecOptions exec_options;
+    bool exec_tty = false, exec_interactive = false;
+    auto* exec = app.add_subcommand("exec", "run a command in a running container");
+    exec->footer("Arguments: CONTAINER CMD... (everything after CONTAINER is the command)");
+    exec->add_flag("-d,--detach", exec_options.detach, "print the exec's id and return");
+    exec->add_option("-e,--env", exec_options.env, "KEY=VALUE for the command (repeatable)")
+        ->allow_extra_args(false);
+    exec->add_option("-w,--workdir", exec_options.cwd, "the command's directory in the container");
+    exec->add_option("-u,--user", exec_options.user, "uid or uid:gid");
+    exec->add_flag("-t,--tty", exec_tty, "(not supported yet)");
+    exec->add_flag("-i,--interactive", exec_interactive, "(not supported yet)");
+    exec->prefix_command();
+
     int signal_number = 0;
     try {
         app.parse(argc, argv);
         if (kill->parsed()) signal_number = parse_signal(signal_name);
         if (tail != "all" && tail.find_first_not_of("0123456789") != std::string::npos)
             throw std::invalid_argument("--tail must be a number or \"all\", not \"" + tail + "\"");
+        if (exec->parsed()) {
+            auto args = exec->remaining();
+            if (args.size() < 2) throw std::invalid_argument("exec needs CONTAINER and CMD");
+            if (exec_tty || exec_interactive)
+                throw std::invalid_argument("exec -t and -i are not supported yet");
+            exec_options.container = args[0];
+            exec_options.cmd.assign(args.begin() + 1, args.end());
+        }
         if (run->parsed() || create->parsed()) {
             create_options.args = (run->parsed() ? run : create)->remaining();
             create_body(create_options);  // flag errors before anything is sent
@@ -156,6 +177,7 @@ static int trumanctl_main(int argc, char** argv) {
         if (events->parsed()) return events_command(api, json);
         if (info->parsed()) return info_command(api, json);
         if (version->parsed()) return version_command(api, json, TRUMAN_VERSION);
+        if (exec->parsed()) return exec_command(api, exec_options);
     } catch (const ApiError& e) {
         std::cerr << "trumanctl: " << e.what() << std::endl;
         return kExitApiError;

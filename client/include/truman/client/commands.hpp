@@ -32,6 +32,17 @@ int events_command(const ApiClient& api, bool json);
 int info_command(const ApiClient& api, bool json);
 int version_command(const ApiClient& api, bool json, const std::string& client_version);
 
+// exec [-d] [-e K=V]... [-w DIR] [-u USER] CONTAINER CMD...: the exec's output, and its
+// exit code (with -d: its id, at once).
+struct ExecOptions {
+    std::string container;
+    std::vector<std::string> cmd;
+    std::vector<std::string> env;
+    std::string cwd, user;
+    bool detach = false;
+};
+int exec_command(const ApiClient& api, const ExecOptions& options);
+
 // The `ps` table for a GET /v1/containers answer, seen at time now (unit tested).
 std::string ps_table(const nlohmann::json& containers, std::time_t now);
 
