@@ -21,7 +21,7 @@ _trumanctl() {
         esac
     done
 
-    local verbs="create run start wait rm kill stop ps inspect logs events info version"
+    local verbs="create run start wait rm kill stop ps inspect logs events info version exec"
     local create_flags="--name --hostname -e --env -w --workdir -u --user -m --memory --pids-limit
         --cpus --cpu-quota --read-only --cap-add --cap-drop --network --ip --gateway --security-opt
         --rootfs --help"
@@ -45,6 +45,7 @@ _trumanctl() {
         stop) flags="-t --time" ;;
         ps) flags="-a --all -q --quiet --json" ;;
         logs) flags="-f --follow --tail -t --timestamps" ;;
+        exec) flags="-d --detach -e --env -w --workdir -u --user" ;;
         inspect|events|info|version) flags="--json" ;;
     esac
     if [[ $cur == -* ]]; then
@@ -52,7 +53,7 @@ _trumanctl() {
         return
     fi
     case $verb in
-        start|wait|rm|kill|stop|inspect|logs)
+        start|wait|rm|kill|stop|inspect|logs|exec)
             COMPREPLY=($(compgen -W "$(_trumanctl_containers)" -- "$cur")) ;;
         run|create) COMPREPLY=($(compgen -W "busybox" -- "$cur")) ;;
     esac

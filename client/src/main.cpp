@@ -157,6 +157,18 @@ static int trumanctl_main(int argc, char** argv) {
     auto* rmi = app.add_subcommand("rmi", "remove images (their unused layers go too)");
     rmi->add_flag("-f,--force", force, "untag even while containers use it");
     rmi->add_option("IMAGE", refs, "reference")->required();
+    ExecOptions exec_options;
+    bool exec_tty = false, exec_interactive = false;
+    auto* exec = app.add_subcommand("exec", "run a command in a running container");
+    exec->footer("Arguments: CONTAINER CMD... (everything after CONTAINER is the command)");
+    exec->add_flag("-d,--detach", exec_options.detach, "print the exec's id and return");
+    exec->add_option("-e,--env", exec_options.env, "KEY=VALUE for the command (repeatable)")
+        ->allow_extra_args(false);
+    exec->add_option("-w,--workdir", exec_options.cwd, "the command's directory in the container");
+    exec->add_option("-u,--user", exec_options.user, "uid or uid:gid");
+    exec->add_flag("-t,--tty", exec_tty, "(not supported yet)");
+    exec->add_flag("-i,--interactive", exec_interactive, "(not supported yet)");
+    exec->prefix_command();
 
     int signal_number = 0;
     try {
@@ -165,6 +177,14 @@ static int trumanctl_main(int argc, char** argv) {
         if (tail != "all" && tail.find_first_not_of("0123456789") != std::string::npos)
             throw std::invalid_argument("--tail must be a number or \"all\", not \"" + tail + "\"");
         if (network_create->parsed()) network_create_body(network_options);
+        if (exec->parsed()) {
+            auto args = exec->remaining();
+            if (args.size() < 2) throw std::invalid_argument("exec needs CONTAINER and CMD");
+            if (exec_tty || exec_interactive)
+                throw std::invalid_argument("exec -t and -i are not supported yet");
+            exec_options.container = args[0];
+            exec_options.cmd.assign(args.begin() + 1, args.end());
+        }
         if (run->parsed() || create->parsed()) {
             create_options.args = (run->parsed() ? run : create)->remaining();
             create_body(create_options);  // flag errors before anything is sent
@@ -201,6 +221,7 @@ static int trumanctl_main(int argc, char** argv) {
         if (pull->parsed()) return pull_command(api, ref, platform);
         if (images->parsed()) return images_command(api, quiet, json);
         if (rmi->parsed()) return rmi_command(api, refs, force);
+        if (exec->parsed()) return exec_command(api, exec_options);
     } catch (const ApiError& e) {
         std::cerr << "trumanctl: " << e.what() << std::endl;
         return kExitApiError;

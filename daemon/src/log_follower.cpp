@@ -1,16 +1,21 @@
-// Following re-reads container.log on a timer (log_poll_interval); issues 12 and 13 replace
-// that with the monitor's pipe.
+// Following is pushed, not polled: an inotify watch on the container's directory wakes the
+// stream whenever the monitor appends to container.log (or rotates it), and the registry
+// wakes it once the container's exit is handled. Each wake-up reads what is new.
 #include "log_follower.hpp"
 
+#include <sys/inotify.h>
+#include <unistd.h>
+
 #include <atomic>
+#include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
-#include <chrono>
+#include <cerrno>
 #include <vector>
 
 #include "callbacks.hpp"
 #include "truman/daemon/container_log.hpp"
+#include "truman/error.hpp"
 
 namespace asio = boost::asio;
 
@@ -18,7 +23,19 @@ namespace truman::daemon {
 
 namespace {
 
-constexpr auto log_poll_interval = std::chrono::milliseconds(75);
+// A watch of path's directory: modifications, creations and renames of its files (the log
+// and its rotation; state.json and the monitor's own log wake us too, harmlessly).
+int watch_directory_of(const std::string& path) {
+    int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    if (fd < 0) throw system_error("inotify_init1");
+    std::string dir = path.substr(0, path.rfind('/'));
+    if (inotify_add_watch(fd, dir.c_str(), IN_MODIFY | IN_CREATE | IN_MOVED_TO) < 0) {
+        int err = errno;
+        ::close(fd);
+        throw system_error("inotify_add_watch " + dir, err);
+    }
+    return fd;
+}
 
 class LogStream : public std::enable_shared_from_this<LogStream> {
   public:
@@ -26,20 +43,33 @@ class LogStream : public std::enable_shared_from_this<LogStream> {
               std::function<bool()> container_done, std::function<void(const LogLine&)> on_line,
               std::function<void()> on_end)
         : strand_(asio::make_strand(io)),
-          timer_(strand_),
-          reader_(std::move(path)),
+          watch_(strand_),
+          path_(std::move(path)),
+          reader_(path_),
           options_(options),
           container_done_(std::move(container_done)),
           on_line_(std::move(on_line)),
           on_end_(std::move(on_end)) {}
 
+    // Watching starts before the first read, so nothing appended in between is missed.
     void begin() {
+        if (options_.follow) watch_.assign(watch_directory_of(path_));
         asio::post(strand_, [self = shared_from_this()] { self->first_batch(); });
+    }
+
+    // The container's exit was handled: what it wrote is all on disk.
+    void wake() {
+        asio::post(strand_, [self = shared_from_this()] {
+            if (!self->finished_) self->tick();
+        });
     }
 
     void cancel() {
         cancelled_ = true;
-        asio::post(strand_, [self = shared_from_this()] { self->timer_.cancel(); });
+        asio::post(strand_, [self = shared_from_this()] {
+            boost::system::error_code ec;
+            self->watch_.close(ec);
+        });
     }
 
   private:
@@ -64,10 +94,22 @@ class LogStream : public std::enable_shared_from_this<LogStream> {
     }
 
     void schedule() {
-        timer_.expires_after(log_poll_interval);
-        timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
-            if (!ec) self->tick();
-        });
+        if (armed_ || !watch_.is_open()) return;
+        armed_ = true;
+        watch_.async_wait(asio::posix::stream_descriptor::wait_read,
+                          [self = shared_from_this()](boost::system::error_code ec) {
+                              self->armed_ = false;
+                              if (ec || self->finished_) return;
+                              self->drain_events();
+                              self->tick();
+                          });
+    }
+
+    // The events only say "something changed"; what changed is read from the log itself.
+    void drain_events() {
+        alignas(inotify_event) char buf[4096];
+        while (::read(watch_.native_handle(), buf, sizeof buf) > 0) {
+        }
     }
 
     void deliver(const std::vector<LogLine>& lines) {
@@ -78,17 +120,24 @@ class LogStream : public std::enable_shared_from_this<LogStream> {
     }
 
     void finish() {
+        if (finished_) return;
+        finished_ = true;
+        boost::system::error_code ec;
+        watch_.close(ec);
         if (!cancelled_ && on_end_) call_safely("logs", on_end_);
     }
 
     asio::strand<asio::io_context::executor_type> strand_;
-    asio::steady_timer timer_;
+    asio::posix::stream_descriptor watch_;  // the inotify fd, when following
+    std::string path_;
     LogReader reader_;
     LogOptions options_;
     std::function<bool()> container_done_;
     std::function<void(const LogLine&)> on_line_;
     std::function<void()> on_end_;
     std::atomic<bool> cancelled_{false};
+    bool armed_ = false;     // on the strand only
+    bool finished_ = false;  // on the strand only
 };
 
 class LogSubscription : public Subscription {
@@ -111,15 +160,19 @@ class LogSubscription : public Subscription {
 
 }  // namespace
 
-std::unique_ptr<Subscription> follow_log(asio::io_context& io, std::string log_path,
-                                         const LogOptions& options,
-                                         std::function<bool()> container_done,
-                                         std::function<void(const LogLine&)> on_line,
-                                         std::function<void()> on_end) {
+std::unique_ptr<Subscription> follow_log(
+    asio::io_context& io, std::string log_path, const LogOptions& options,
+    std::function<bool()> container_done,
+    const std::function<void(std::function<void()>)>& on_container_exit,
+    std::function<void(const LogLine&)> on_line, std::function<void()> on_end) {
     auto stream =
         std::make_shared<LogStream>(io, std::move(log_path), options, std::move(container_done),
                                     std::move(on_line), std::move(on_end));
     stream->begin();
+    if (options.follow)
+        on_container_exit([weak = std::weak_ptr<LogStream>(stream)] {
+            if (auto s = weak.lock()) s->wake();
+        });
     return std::make_unique<LogSubscription>(stream);
 }
 

@@ -1,3 +1,5 @@
+#include <exception>
+
 #include "log_follower.hpp"
 #include "verbs.hpp"
 
@@ -12,7 +14,20 @@ std::unique_ptr<Subscription> logs(ContainerRegistry& registry, const std::strin
         auto alive = registry.lock();
         return !alive || alive->exited(id);
     };
-    return follow_log(registry.io(), registry.paths_of(id).log(), options, std::move(done),
+    // The exit is handled (and every line on disk) when the container's waiters run.
+    auto on_exit = [&registry, id](const std::function<void()>& wake) {
+        {
+            auto locked = registry.lock();
+            Entry* entry = locked.find_id(id);
+            if (entry && !entry->exit_handled) {
+                entry->waiters.push_back(
+                    [wake](const std::exception_ptr&, const ContainerState&) { wake(); });
+                return;
+            }
+        }
+        wake();
+    };
+    return follow_log(registry.io(), registry.paths_of(id).log(), options, std::move(done), on_exit,
                       std::move(on_line), std::move(on_end));
 }
 

@@ -759,3 +759,30 @@ TEST_F(ServiceTest, ACreateInterruptedByADaemonCrashIsRecordedAsExited) {
     service_->remove("interrupted", false);
     EXPECT_FALSE(fs::exists(paths.dir()));
 }
+
+// Pushed, not polled: the line reaches the follower while the container still runs (it waits
+// for a byte only this test sends, after seeing the line), and the end comes with the exit.
+TEST_F(ServiceTest, FollowingLogsDeliversLinesAsTheyAreWritten) {
+    std::string id = service_->create(busybox("mkfifo /tmp/go; echo ready; read x < /tmp/go"));
+    auto lines = std::make_shared<std::vector<LogLine>>();
+    auto ready = std::make_shared<std::promise<void>>();
+    auto done = std::make_shared<std::promise<void>>();
+    auto ready_future = ready->get_future();
+    auto done_future = done->get_future();
+    LogOptions follow;
+    follow.follow = true;
+    auto sub = service_->logs(
+        id, follow,
+        [lines, ready](const LogLine& l) {
+            lines->push_back(l);
+            if (l.text == "ready") ready->set_value();
+        },
+        [done] { done->set_value(); });
+    service_->start(id);
+    ASSERT_EQ(ready_future.wait_for(patience), std::future_status::ready);
+    EXPECT_EQ(service_->inspect(id).state.status, Status::running);
+    EXPECT_EQ(done_future.wait_for(std::chrono::milliseconds(0)), std::future_status::timeout);
+    service_->kill(id, SIGKILL);
+    ASSERT_EQ(done_future.wait_for(patience), std::future_status::ready);
+    EXPECT_EQ(texts(*lines), std::vector<std::string>{"stdout:ready"});
+}

@@ -446,5 +446,28 @@ TEST(Trumanctl, NothingLeaksAfterARun) {
     EXPECT_EQ(leaks_since(before), "");
 }
 
+TEST_F(TrumanctlTest, ExecRunsInTheContainerAndExitsWithItsCode) {
+    std::string name = unique_name("exec");
+    auto run = ctl({"run", "-d", "--name", name, "busybox", "sleep", "1000"});
+    ASSERT_EQ(run.rc, 0) << run;
+    auto r = ctl({"exec", name, "sh", "-c", "echo out; echo err >&2; exit 4"});
+    EXPECT_EQ(r.rc, 4) << r;
+    EXPECT_EQ(r.out, "out\n");
+    EXPECT_EQ(r.err, "err\n");
+    // Flags before CONTAINER are trumanctl's; everything after it is the command's.
+    r = ctl({"exec", "-u", "1000:1001", "-w", "/tmp", "-e", "A=b", name, "sh", "-c",
+             "id -u; id -g; pwd; echo $A"});
+    EXPECT_EQ(r.rc, 0) << r;
+    EXPECT_EQ(r.out, "1000\n1001\n/tmp\nb\n");
+    r = ctl({"exec", "-d", name, "true"});
+    EXPECT_EQ(r.rc, 0) << r;
+    EXPECT_EQ(r.out.size(), 65u) << r;  // the exec's id
+    EXPECT_EQ(ctl({"exec", "-it", name, "sh"}).rc, 125);
+    EXPECT_EQ(ctl({"exec", name}).rc, 125);
+    EXPECT_EQ(ctl({"exec", "no-such-container", "true"}).rc, 126);
+    EXPECT_EQ(ctl({"exec", name, "/bin/nope"}).rc, 126);
+    EXPECT_EQ(ctl({"rm", "-f", name}).rc, 0);
+}
+
 }  // namespace
 }  // namespace truman::test

@@ -40,6 +40,16 @@ int images_command(const ApiClient& api, bool quiet, bool json);
 int rmi_command(const ApiClient& api, const std::vector<std::string>& refs, bool force);
 // The line pull prints for one event of the stream, "" for none (unit tested).
 std::string pull_progress_line(const nlohmann::json& event);
+// exec [-d] [-e K=V]... [-w DIR] [-u USER] CONTAINER CMD...: the exec's output, and its
+// exit code (with -d: its id, at once).
+struct ExecOptions {
+    std::string container;
+    std::vector<std::string> cmd;
+    std::vector<std::string> env;
+    std::string cwd, user;
+    bool detach = false;
+};
+int exec_command(const ApiClient& api, const ExecOptions& options);
 
 // The `ps` table for a GET /v1/containers answer, seen at time now (unit tested).
 std::string ps_table(const nlohmann::json& containers, std::time_t now);
