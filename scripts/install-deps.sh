@@ -6,6 +6,7 @@ packages=(
   build-essential cmake pkg-config git
   libboost-dev nlohmann-json3-dev libspdlog-dev libseccomp-dev libcap-dev
   libnl-3-dev libnl-route-3-dev libcli11-dev
+  libnftables-dev
   libgtest-dev libgmock-dev googletest
   busybox-static iproute2 curl procps
   clang libclang-rt-14-dev systemd

@@ -267,6 +267,33 @@ TEST(Networks, ContainersJoinTheDefaultNetworkUnlessTheyAskOtherwise) {
     EXPECT_EQ(d.links_settled(expected), expected);
 }
 
+TEST(Networks, ManyContainersReuseTheAddressesOfDeletedOnesAndLeaveNothing) {
+    NetworkedDaemon d;
+    // 13 addresses for 39 containers in three rounds: only reuse makes that fit.
+    ASSERT_EQ(d.post("/v1/networks", {{"name", "reuse"}, {"subnet", "192.0.2.0/28"}}).status, 201);
+    std::set<std::string> all_ids, addresses;
+    for (int round = 0; round < 3; ++round) {
+        std::vector<std::string> ids;
+        for (int i = 0; i < 13; ++i)
+            ids.push_back(d.container({{"cmd", {"true"}}, {"networks", {"reuse"}}}, false));
+        for (const auto& id : ids) {
+            addresses.insert(address_of(d.inspect("/v1/containers/" + id)));
+            all_ids.insert(id);
+        }
+        EXPECT_EQ(d.post("/v1/containers",
+                         {{"image", "busybox"}, {"cmd", {"true"}}, {"networks", {"reuse"}}})
+                      .status,
+                  409);
+        for (const auto& id : ids) d.remove(id);
+    }
+    EXPECT_EQ(addresses.size(), 13u);
+    EXPECT_TRUE(d.inspect("/v1/networks/reuse")["containers"].empty());
+    EXPECT_EQ(d.call("DELETE", "/v1/networks/reuse").status, 204);
+    EXPECT_EQ(d.netns.links(), d.links_before);
+    EXPECT_EQ(d.netns.addresses(), d.addresses_before);
+    EXPECT_EQ(container_leaks(d.daemon, all_ids), "");
+}
+
 TEST(Networks, TrumanctlManagesNetworksAndRunsAContainerOnOne) {
     NetworkedDaemon d;
     auto ctl = [&](const std::string& args, std::string* out) {

@@ -12,6 +12,7 @@
 #include "truman/daemon/names.hpp"
 #include "truman/daemon/time_format.hpp"
 #include "truman/error.hpp"
+#include "truman/firewall.hpp"
 #include "truman/network.hpp"
 
 namespace fs = std::filesystem;
@@ -31,6 +32,24 @@ std::string interface_name(size_t index) {
 }
 
 }  // namespace
+
+void NetworkStore::sync_firewall() const {
+    if (!options_.manage_bridges) return;
+    if (networks_.empty()) {
+        // No table at all then (a daemon without networks leaves the host's nftables as it
+        // found them), but none left over from networks removed while trumand was down.
+        if (!list_firewall().empty()) remove_firewall();
+        return;
+    }
+    std::vector<NatNetwork> nat;
+    std::set<std::string> forwarding = ipv4_uplinks(options_.proc_net_route);
+    for (const auto& [name, r] : networks_) {
+        nat.push_back({name, r.bridge, ipam::format_subnet(r.subnet), r.internal});
+        if (!r.internal) forwarding.insert(r.bridge);
+    }
+    apply_firewall(nat);
+    enable_ipv4_forwarding(forwarding);
+}
 
 NetworkStore::NetworkStore(NetworkStoreOptions options)
     : options_(std::move(options)), pool_(ipam::parse_subnet(options_.pool, "network pool")) {
@@ -117,6 +136,12 @@ void NetworkStore::open(const std::function<bool(const std::string& id)>& contai
             spdlog::error("network {}: bridge {}: {}", name, r.bridge, ex.what());
         }
     }
+    // Rebuilt whole: whatever a crash left in the table is replaced, nothing is doubled.
+    try {
+        sync_firewall();
+    } catch (const std::exception& ex) {
+        spdlog::error("networks: firewall: {}", ex.what());
+    }
 }
 
 std::vector<ipam::TakenSubnet> NetworkStore::taken_subnets() const {
@@ -179,7 +204,10 @@ void NetworkStore::add(Record r) {
         try {
             ensure_bridge(r.bridge,
                           ipam::format_address(r.gateway) + "/" + std::to_string(r.subnet.prefix));
+            networks_[r.name] = r;
+            sync_firewall();
         } catch (...) {
+            networks_.erase(r.name);
             std::error_code ec;
             fs::remove(path_of(r.name), ec);
             try {
@@ -263,6 +291,12 @@ void NetworkStore::remove(const std::string& name) {
         throw system_error("remove " + path_of(name));
     spdlog::info("removed network {}", name);
     networks_.erase(it);
+    try {
+        sync_firewall();
+    } catch (const std::exception& e) {
+        // The network is gone; its rule goes at the next change or start-up.
+        spdlog::error("networks: firewall after removing {}: {}", name, e.what());
+    }
 }
 
 std::vector<BridgePort> NetworkStore::attach(const std::string& container_id,

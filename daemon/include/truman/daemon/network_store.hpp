@@ -80,6 +80,9 @@ class NetworkStore {
     std::vector<ipam::TakenSubnet> taken_subnets() const;           // under mutex_
     Record make_record(const NetworkCreateRequest& request) const;  // under mutex_
     void add(Record record);                                        // under mutex_
+    // Makes table inet truman hold exactly the networks' rules and turns on forwarding on
+    // their bridges and the uplinks (firewall.hpp). Under mutex_.
+    void sync_firewall() const;
 
     NetworkStoreOptions options_;
     ipam::Subnet pool_;

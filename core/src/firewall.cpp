@@ -1,0 +1,165 @@
+// nftables through libnftables' JSON input (libnftables-json(5)): names and prefixes are
+// JSON strings, never spliced into nft's own syntax, so a bridge name cannot inject a rule.
+#include "truman/firewall.hpp"
+
+#include <fcntl.h>
+#include <nftables/libnftables.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <fstream>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "truman/error.hpp"
+#include "truman/fd.hpp"
+#include "truman/network.hpp"
+
+namespace truman {
+
+namespace {
+
+using nlohmann::json;
+
+json table_object() {
+    return {{"family", "inet"}, {"name", firewall_table}};
+}
+
+json chain(const std::string& name, const std::string& type, const std::string& hook, int prio) {
+    return {{"add",
+             {{"chain",
+               {{"family", "inet"},
+                {"table", firewall_table},
+                {"name", name},
+                {"type", type},
+                {"hook", hook},
+                {"prio", prio},
+                {"policy", "accept"}}}}}};
+}
+
+json rule(const std::string& chain_name, const std::string& comment, json expr) {
+    return {{"add",
+             {{"rule",
+               {{"family", "inet"},
+                {"table", firewall_table},
+                {"chain", chain_name},
+                {"comment", comment},
+                {"expr", std::move(expr)}}}}}};
+}
+
+json match(const char* op, json left, json right) {
+    return {{"match", {{"op", op}, {"left", std::move(left)}, {"right", std::move(right)}}}};
+}
+
+json meta(const char* key) {
+    return {{"meta", {{"key", key}}}};
+}
+
+// json: the batch is JSON. libnftables 1.0.6 (Debian 12) has no input flag yet: it parses a
+// buffer as JSON only while its output is JSON, and falls back to nft syntax otherwise.
+std::string run_nft(const std::string& batch, const std::string& what, bool json_input) {
+    std::unique_ptr<nft_ctx, void (*)(nft_ctx*)> ctx(nft_ctx_new(NFT_CTX_DEFAULT), nft_ctx_free);
+    if (!ctx) throw make_error(ErrorKind::system, "nft_ctx_new", ENOMEM);
+    if (json_input) nft_ctx_output_set_flags(ctx.get(), NFT_CTX_OUTPUT_JSON);
+    nft_ctx_buffer_output(ctx.get());
+    nft_ctx_buffer_error(ctx.get());
+    if (nft_run_cmd_from_buffer(ctx.get(), batch.c_str()) != 0) {
+        std::string message = nft_ctx_get_error_buffer(ctx.get());
+        while (!message.empty() && (message.back() == '\n' || message.back() == ' '))
+            message.pop_back();
+        throw make_error(ErrorKind::system, what + ": " + message, EINVAL);
+    }
+    return nft_ctx_get_output_buffer(ctx.get());
+}
+
+}  // namespace
+
+std::string firewall_batch(const std::vector<NatNetwork>& networks) {
+    json cmds = json::array();
+    // add + delete + add: one transaction that works whether or not the table exists, and
+    // leaves exactly what follows (the kernel applies the batch whole or not at all).
+    cmds.push_back({{"add", {{"table", table_object()}}}});
+    cmds.push_back({{"delete", {{"table", table_object()}}}});
+    cmds.push_back({{"add", {{"table", table_object()}}}});
+    cmds.push_back(chain("postrouting", "nat", "postrouting", 100));  // srcnat
+    cmds.push_back(chain("forward", "filter", "forward", 0));         // filter
+    for (const auto& n : networks) {
+        Ipv4Cidr cidr = parse_ipv4_cidr(n.subnet, "subnet of network " + n.name);
+        validate_link_name(n.bridge, "bridge of network " + n.name);
+        const std::string comment = "network " + n.name;
+        json bridge = n.bridge;
+        if (n.internal) {
+            // Nothing in or out through another device; the bridge itself still switches.
+            cmds.push_back(rule("forward", comment + " (internal)",
+                                {match("==", meta("iifname"), bridge),
+                                 match("!=", meta("oifname"), bridge),
+                                 {{"drop", nullptr}}}));
+            cmds.push_back(rule("forward", comment + " (internal)",
+                                {match("==", meta("oifname"), bridge),
+                                 match("!=", meta("iifname"), bridge),
+                                 {{"drop", nullptr}}}));
+            continue;
+        }
+        char address[16];
+        std::snprintf(address, sizeof address, "%u.%u.%u.%u", cidr.address[0], cidr.address[1],
+                      cidr.address[2], cidr.address[3]);
+        json saddr = {{"payload", {{"protocol", "ip"}, {"field", "saddr"}}}};
+        json prefix = {{"prefix", {{"addr", address}, {"len", cidr.prefix_length}}}};
+        cmds.push_back(rule("postrouting", comment,
+                            {match("==", saddr, prefix),
+                             match("!=", meta("oifname"), bridge),
+                             {{"masquerade", nullptr}}}));
+    }
+    return json{{"nftables", std::move(cmds)}}.dump();
+}
+
+void apply_firewall(const std::vector<NatNetwork>& networks) {
+    run_nft(firewall_batch(networks), "nftables: rebuild table inet truman", true);
+}
+
+void remove_firewall() {
+    json cmds = json::array({json{{"add", {{"table", table_object()}}}},
+                             json{{"delete", {{"table", table_object()}}}}});
+    run_nft(json{{"nftables", std::move(cmds)}}.dump(), "nftables: delete table inet truman", true);
+}
+
+std::string list_firewall() {
+    try {
+        return run_nft("list table inet truman", "nftables: list table inet truman", false);
+    } catch (const Error& e) {
+        if (std::string(e.what()).find("No such file or directory") != std::string::npos) return "";
+        throw;
+    }
+}
+
+void enable_ipv4_forwarding(const std::set<std::string>& devices, const std::string& proc_sys) {
+    for (const auto& dev : devices) {
+        validate_link_name(dev, "forwarding device");
+        std::string path = proc_sys;
+        path.append("/net/ipv4/conf/").append(dev).append("/forwarding");
+        Fd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
+        if (!fd) {
+            if (errno == ENOENT) continue;
+            throw system_error("open " + path);
+        }
+        if (::write(fd.get(), "1\n", 2) != 2) throw system_error("write 1 to " + path);
+    }
+}
+
+std::set<std::string> ipv4_uplinks(const std::string& proc_net_route) {
+    std::ifstream in(proc_net_route);
+    if (!in) throw make_error(ErrorKind::system, "open " + proc_net_route, errno);
+    std::set<std::string> out;
+    std::string line;
+    std::getline(in, line);  // header
+    while (std::getline(in, line)) {
+        std::istringstream f(line);
+        std::string iface, dest, gateway, flags, refcnt, use, metric, mask;
+        if (!(f >> iface >> dest >> gateway >> flags >> refcnt >> use >> metric >> mask)) continue;
+        if (dest == "00000000" && mask == "00000000") out.insert(iface);
+    }
+    return out;
+}
+
+}  // namespace truman

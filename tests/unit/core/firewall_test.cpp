@@ -1,0 +1,84 @@
+// The nftables batch trumand applies, checked without privileges: one transaction that
+// replaces table inet truman whole, one rule per need, each naming its network.
+#include "truman/firewall.hpp"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "test_support.hpp"
+#include "truman/error.hpp"
+
+using nlohmann::json;
+using namespace truman;
+
+namespace {
+
+std::vector<json> rules_of(const json& batch) {
+    std::vector<json> out;
+    for (const auto& cmd : batch["nftables"])
+        if (cmd.contains("add") && cmd["add"].contains("rule")) out.push_back(cmd["add"]["rule"]);
+    return out;
+}
+
+}  // namespace
+
+TEST(Firewall, TheBatchReplacesTheWholeTableAndNamesEachRulesNetwork) {
+    json batch = json::parse(firewall_batch(
+        {{"web", "tmbr1", "10.89.1.0/24", false}, {"db", "tmbr2", "10.89.2.0/24", true}}));
+    const auto& cmds = batch["nftables"];
+    ASSERT_GE(cmds.size(), 5u);
+    // add, delete, add: works with and without an existing table, leaves nothing stale.
+    EXPECT_TRUE(cmds[0]["add"].contains("table"));
+    EXPECT_TRUE(cmds[1]["delete"].contains("table"));
+    EXPECT_EQ(cmds[1]["delete"]["table"]["name"], "truman");
+    EXPECT_EQ(cmds[1]["delete"]["table"]["family"], "inet");
+    EXPECT_TRUE(cmds[2]["add"].contains("table"));
+    for (const auto& cmd : cmds)
+        for (const auto& [verb, object] : cmd.items())
+            for (const auto& [type, body] : object.items())
+                EXPECT_EQ(type == "table" ? body["name"] : body["table"], "truman") << cmd.dump();
+
+    auto rules = rules_of(batch);
+    ASSERT_EQ(rules.size(), 3u);
+    EXPECT_EQ(rules[0]["chain"], "postrouting");
+    EXPECT_EQ(rules[0]["comment"], "network web");
+    std::string masq = rules[0]["expr"].dump();
+    EXPECT_NE(masq.find(R"("addr":"10.89.1.0","len":24)"), std::string::npos) << masq;
+    EXPECT_NE(masq.find("masquerade"), std::string::npos) << masq;
+    EXPECT_NE(masq.find(R"("op":"!=")"), std::string::npos) << masq;  // not back into the bridge
+    for (size_t i = 1; i < 3; ++i) {
+        EXPECT_EQ(rules[i]["chain"], "forward");
+        EXPECT_EQ(rules[i]["comment"], "network db (internal)");
+        EXPECT_NE(rules[i]["expr"].dump().find("drop"), std::string::npos);
+    }
+    EXPECT_EQ(rules_of(json::parse(firewall_batch({}))).size(), 0u);
+}
+
+TEST(Firewall, RefusesWhatIsNotASubnetOrALinkName) {
+    EXPECT_THROW(firewall_batch({{"x", "tmbr1", "10.89.1.0", false}}), Error);
+    EXPECT_THROW(firewall_batch({{"x", "bad name", "10.89.1.0/24", false}}), Error);
+    // A quote in a (valid) link name stays a JSON string: no way into nft's own syntax.
+    json batch = json::parse(firewall_batch({{"q", "br\"0", "10.89.1.0/24", false}}));
+    EXPECT_EQ(rules_of(batch).size(), 1u);
+}
+
+TEST(Firewall, FindsUplinksAndSetsForwardingOnlyOnTheDevicesNamed) {
+    test::TempDir dir;
+    std::ofstream(dir.path() + "/route")
+        << "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\n"
+           "eth0\t00000000\t0102000A\t0003\t0\t0\t0\t00000000\n"
+           "eth1\t0000000A\t00000000\t0001\t0\t0\t0\t0000FFFF\n";
+    EXPECT_EQ(ipv4_uplinks(dir.path() + "/route"), (std::set<std::string>{"eth0"}));
+
+    for (const char* dev : {"tmbr1", "eth0", "all"}) {
+        std::string d = dir.path() + "/net/ipv4/conf/" + dev;
+        std::filesystem::create_directories(d);
+        std::ofstream(d + "/forwarding") << "0\n";
+    }
+    enable_ipv4_forwarding({"tmbr1", "eth0", "gone0"}, dir.path());
+    EXPECT_EQ(test::read_file(dir.path() + "/net/ipv4/conf/tmbr1/forwarding"), "1\n");
+    EXPECT_EQ(test::read_file(dir.path() + "/net/ipv4/conf/eth0/forwarding"), "1\n");
+    EXPECT_EQ(test::read_file(dir.path() + "/net/ipv4/conf/all/forwarding"), "0\n");
+}
