@@ -13,63 +13,15 @@
 // chdir out of the container.
 #pragma once
 
-#include <linux/filter.h>
-#include <sys/resource.h>
 #include <sys/types.h>
 
 #include <cstddef>
 #include <cstdint>
 
+#include "child_confine.hpp"
+#include "child_report.hpp"
+
 namespace truman::detail {
-
-// What the child was doing when it failed; the parent turns it into "pivot_root: EINVAL".
-enum class ChildStep : int32_t {
-    ready = 0,  // not a failure: parked before execve; value = seccomp listener fd or -1
-    wait_for_parent,
-    join_namespace,
-    unshare_cgroup_namespace,
-    become_container_root,
-    setsid,
-    loopback_up,
-    sethostname,
-    setdomainname,
-    make_root_private,
-    mount_root,
-    fs_op,  // value = index into ChildPlan::fs_ops
-    pivot_root,
-    detach_old_root,
-    chdir_root,
-    remount_root_readonly,
-    set_root_propagation,
-    setrlimit,  // value = index into rlimits
-    drop_bounding_capability,
-    keep_capabilities,
-    setgroups,
-    setresgid,
-    setresuid,
-    capset,
-    raise_ambient_capability,
-    set_umask,
-    set_stdio,
-    close_descriptors,
-    chdir_cwd,
-    verify_cwd,  // the cwd turned out not to be beneath the container's root
-    reset_signals,
-    open_root,
-    set_no_new_privs,
-    load_seccomp,
-    report_ready,
-    wait_for_start,
-    execve,
-};
-
-const char* to_string(ChildStep step) noexcept;
-
-struct ChildReport {
-    ChildStep step;
-    int32_t err;    // errno, 0 for ready
-    int32_t value;  // step-specific: an index, or the listener fd
-};
 
 // Every target below is a path relative to the container's root ("dev/null", "." for the
 // root itself), resolved by the child beneath the root when the op runs. Ops that create
@@ -118,13 +70,11 @@ struct ChildPlan {
     int status_fd = -1;
     int start_fd = -1;
     int parent_end = -1;
-    int stdio[3] = {-1, -1, -1};
 
     const NamespaceJoin* joins = nullptr;
     size_t njoins = 0;
     bool unshare_cgroup_namespace = false;
     bool user_namespace = false;
-    bool may_setgroups = true;  // false when setgroups is denied (rootless)
 
     bool loopback_up = false;  // bring lo up in the (new) network namespace
 
@@ -141,45 +91,11 @@ struct ChildPlan {
     bool readonly_root = false;
     unsigned long root_propagation = 0;  // after pivot; 0 = leave private
 
-    const struct rlimit* rlimit_values = nullptr;
-    const int* rlimit_resources = nullptr;
-    size_t nrlimits = 0;
-
-    uint64_t cap_bounding = 0, cap_effective = 0, cap_permitted = 0, cap_inheritable = 0,
-             cap_ambient = 0;
-    int last_cap = 40;
-
-    uint32_t uid = 0, gid = 0;
-    const gid_t* groups = nullptr;
-    size_t ngroups = 0;
-    int umask = -1;
-
-    const char* cwd = "/";
-    bool no_new_privs = true;
-
-    const sock_filter* seccomp_filter = nullptr;
-    unsigned short seccomp_len = 0;
-    unsigned seccomp_flags = 0;
-
-    // execve candidates: argv[0] resolved against the container's PATH by the parent.
-    const char* const* exec_paths = nullptr;
-    size_t nexec_paths = 0;
-    char* const* argv = nullptr;
-    char* const* envp = nullptr;
+    // Who the init becomes and what it runs: the part an exec shares (child_confine.hpp).
+    ProcessPlan process;
 };
 
 // The child: runs the plan and execs, or reports and _exit(127). Never returns.
 [[noreturn]] void child_main(const ChildPlan& plan) noexcept;
-
-// The system calls child_main() makes after it may have loaded the seccomp filter (when
-// no_new_privs is off the filter goes in before the user switch: step 10 in child.cpp). The
-// seccomp compiler answers these in the kernel instead of through the listener, which only
-// reaches the monitor once the child is parked; a notified call there would wait forever.
-// Kept next to the code that makes them so the two cannot drift.
-inline constexpr const char* kSyscallsAfterSeccomp[] = {
-    "read",       "write", "close",     "close_range", "execve",    "execveat", "exit",
-    "exit_group", "prctl", "setgroups", "setresgid",   "setresuid", "capset",   "umask",
-    "dup3",       "fcntl", "openat",    "openat2",     "fchdir",    "getcwd",
-};
 
 }  // namespace truman::detail

@@ -38,55 +38,16 @@ using detail::ChildPlan;
 using detail::ChildReport;
 using detail::ChildStep;
 
-namespace detail {
-
-namespace {
-
-std::string env_value(const std::vector<std::string>& env, const std::string& key) {
-    for (const auto& e : env)
-        if (e.compare(0, key.size() + 1, key + "=") == 0) return e.substr(key.size() + 1);
-    return "";
-}
-
-}  // namespace
-
-std::vector<std::string> exec_candidates(const std::vector<std::string>& args,
-                                         const std::vector<std::string>& env) {
-    const std::string& name = args.at(0);
-    if (name.find('/') != std::string::npos) return {name};
-    std::string path = env_value(env, "PATH");
-    if (path.empty()) path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-    std::vector<std::string> out;
-    size_t start = 0;
-    for (;;) {
-        size_t end = path.find(':', start);
-        std::string dir = path.substr(start, end == std::string::npos ? end : end - start);
-        out.push_back((dir.empty() ? std::string(".") : dir) + "/" + name);
-        if (end == std::string::npos) break;
-        start = end + 1;
-    }
-    return out;
-}
-
-}  // namespace detail
-
 namespace {
 
 // Everything the child reads lives here, in the parent, until the child is parked.
 struct Prepared {
     ChildPlan plan;
+    detail::PreparedProcess process;  // plan.process points into it
     detail::MountPlan mounts;
-    std::vector<std::string> strings;  // argv, envp, exec candidates (stable: reserved)
-    std::vector<char*> argv, envp;
-    std::vector<const char*> exec_paths;
     std::vector<detail::NamespaceJoin> joins;
     std::vector<Fd> join_fds;
     std::vector<std::string> join_paths;
-    std::vector<int> rlimit_resources;
-    std::vector<struct rlimit> rlimit_values;
-    std::vector<gid_t> groups;
-    std::optional<SeccompProgram> seccomp;
-    Fd dev_null;
 };
 
 std::unique_ptr<Prepared> prepare(const ContainerSpec& spec, const CreateOptions& options) {
@@ -110,7 +71,6 @@ std::unique_ptr<Prepared> prepare(const ContainerSpec& spec, const CreateOptions
     plan.joins = p->joins.data();
     plan.njoins = p->joins.size();
     plan.user_namespace = user_ns;
-    plan.may_setgroups = !(user_ns && must_deny_setgroups());
     plan.unshare_cgroup_namespace = false;
     for (const auto& ns : spec.linux.namespaces)
         if (ns.type == NamespaceType::cgroup && ns.path.empty())
@@ -131,75 +91,22 @@ std::unique_ptr<Prepared> prepare(const ContainerSpec& spec, const CreateOptions
     plan.readonly_root = spec.root.readonly;
     plan.root_propagation = p->mounts.root_propagation;
 
-    for (const auto& r : rlimit_plan(spec.process.rlimits)) {
-        p->rlimit_resources.push_back(r.resource);
-        p->rlimit_values.push_back(r.value);
-    }
-    plan.rlimit_resources = p->rlimit_resources.data();
-    plan.rlimit_values = p->rlimit_values.data();
-    plan.nrlimits = p->rlimit_values.size();
-
-    CapabilityMasks caps = capability_masks(spec.process.capabilities);
-    plan.cap_bounding = caps.bounding;
-    plan.cap_effective = caps.effective;
-    plan.cap_permitted = caps.permitted;
-    plan.cap_inheritable = caps.inheritable;
-    plan.cap_ambient = caps.ambient;
-    plan.last_cap = last_capability();
-
-    plan.uid = spec.process.user.uid;
-    plan.gid = spec.process.user.gid;
-    p->groups.assign(spec.process.user.additional_gids.begin(),
-                     spec.process.user.additional_gids.end());
-    if (!plan.may_setgroups && !p->groups.empty())
-        throw invalid_argument(
-            "process.user.additionalGids",
-            "not possible in a user namespace whose setgroups is denied (rootless)");
-    plan.groups = p->groups.data();
-    plan.ngroups = p->groups.size();
-    plan.umask = spec.process.user.umask ? static_cast<int>(*spec.process.user.umask) : -1;
-    plan.cwd = spec.process.cwd.c_str();
-    plan.no_new_privs = spec.process.no_new_privileges;
-
-    if (!spec.linux.seccomp_disabled) {
-        static const Seccomp default_profile = default_seccomp_profile();
-        p->seccomp = cached_seccomp(spec.linux.seccomp ? *spec.linux.seccomp : default_profile,
-                                    options.seccomp_cache_dir);
-        if (p->seccomp->filter.size() > 0xffff)
-            throw invalid_argument("linux.seccomp", "the compiled filter is too long");
-        plan.seccomp_filter = p->seccomp->filter.data();
-        plan.seccomp_len = static_cast<unsigned short>(p->seccomp->filter.size());
-        plan.seccomp_flags = p->seccomp->needs_listener ? SECCOMP_FILTER_FLAG_NEW_LISTENER : 0;
-    }
-
-    // argv, envp and the exec candidates: one vector of strings reserved up front so the
-    // pointers taken below stay valid.
-    auto candidates = detail::exec_candidates(spec.process.args, spec.process.env);
-    p->strings.reserve(spec.process.args.size() + spec.process.env.size() + candidates.size());
-    for (const auto& a : spec.process.args) p->argv.push_back(p->strings.emplace_back(a).data());
-    p->argv.push_back(nullptr);
-    for (const auto& e : spec.process.env) p->envp.push_back(p->strings.emplace_back(e).data());
-    p->envp.push_back(nullptr);
-    for (const auto& c : candidates) p->exec_paths.push_back(p->strings.emplace_back(c).c_str());
-    plan.argv = p->argv.data();
-    plan.envp = p->envp.data();
-    plan.exec_paths = p->exec_paths.data();
-    plan.nexec_paths = p->exec_paths.size();
-
-    if (options.stdin_fd < 0 || options.stdout_fd < 0 || options.stderr_fd < 0) {
-        p->dev_null.reset(::open("/dev/null", O_RDWR | O_CLOEXEC));
-        if (!p->dev_null) throw system_error("open /dev/null");
-    }
-    plan.stdio[0] = options.stdin_fd >= 0 ? options.stdin_fd : p->dev_null.get();
-    plan.stdio[1] = options.stdout_fd >= 0 ? options.stdout_fd : p->dev_null.get();
-    plan.stdio[2] = options.stderr_fd >= 0 ? options.stderr_fd : p->dev_null.get();
+    detail::ProcessInputs inputs{spec.process, spec.linux};
+    inputs.may_setgroups = !(user_ns && must_deny_setgroups());
+    inputs.seccomp_cache_dir = options.seccomp_cache_dir;
+    inputs.stdio[0] = options.stdin_fd;
+    inputs.stdio[1] = options.stdout_fd;
+    inputs.stdio[2] = options.stderr_fd;
+    detail::prepare_process(p->process, inputs);
+    plan.process = p->process.plan;
     return p;
 }
 
 // Turn the child's {step, errno, value} into the message a user can act on.
 Error child_error(const ChildReport& r, const ContainerSpec& spec, const Prepared& p) {
+    if (auto shared = detail::process_error(r, spec.process.cwd, spec.process.args.at(0)))
+        return *shared;
     std::string what = detail::to_string(r.step);
-    ErrorKind kind = ErrorKind::system;
     switch (r.step) {
         case ChildStep::fs_op:
             if (r.value >= 0 && static_cast<size_t>(r.value) < p.mounts.descriptions.size())
@@ -213,46 +120,10 @@ Error child_error(const ChildReport& r, const ContainerSpec& spec, const Prepare
             if (r.value >= 0 && static_cast<size_t>(r.value) < spec.process.rlimits.size())
                 what += " " + spec.process.rlimits[r.value].type;
             break;
-        case ChildStep::drop_bounding_capability:
-        case ChildStep::raise_ambient_capability:
-            what += " " + capability_name(r.value);
-            break;
-        case ChildStep::chdir_cwd:
-            what += " " + spec.process.cwd;
-            if (r.err == ELOOP)
-                what += " (a link in it loops or leads through a magic link such as /proc/self/fd)";
-            kind = ErrorKind::invalid;
-            break;
-        case ChildStep::verify_cwd:
-            // Not a failed call but a refusal: say what was refused, not strerror(EXDEV).
-            return Error(ErrorKind::invalid, r.err,
-                         "cwd " + spec.process.cwd + " is not inside the container's root");
-        case ChildStep::execve:
-            what += " " + spec.process.args.at(0);
-            if (r.err == ENOENT || r.err == EACCES || r.err == ENOTDIR || r.err == ENOEXEC)
-                kind = ErrorKind::invalid;
-            break;
         default:
             break;
     }
-    return make_error(kind, what, r.err);
-}
-
-// Read one report; false on EOF (the child exec'd or died).
-bool read_report(int fd, ChildReport& r) {
-    for (;;) {
-        ssize_t n = ::recv(fd, &r, sizeof r, 0);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) throw system_error("read the container's report");
-        if (n == 0) return false;
-        if (n != sizeof r) throw system_error("short report from the container", EPROTO);
-        return true;
-    }
-}
-
-void send_byte(int fd, const char* what) {
-    char c = 1;
-    if (::send(fd, &c, 1, MSG_NOSIGNAL) != 1) throw system_error(what);
+    return make_error(ErrorKind::system, what, r.err);
 }
 
 ExitStatus exit_status_from(const siginfo_t& info) {
@@ -402,7 +273,7 @@ std::unique_ptr<Container> Container::create(const ContainerSpec& spec,
         // The parent's share, while the child waits on the socket.
         if (p.plan.user_namespace)
             write_id_maps(state->pid, spec.linux.uid_mappings, spec.linux.gid_mappings,
-                          !p.plan.may_setgroups);
+                          !p.plan.process.may_setgroups);
         if (state->cgroup && state->cgroup->dir_fd() < 0) state->cgroup->add_process(state->pid);
         bool new_netns = false;
         for (const auto& ns : spec.linux.namespaces)
@@ -411,10 +282,10 @@ std::unique_ptr<Container> Container::create(const ContainerSpec& spec,
         if (new_netns && (spec.network.mode == Network::Mode::veth ||
                           spec.network.mode == Network::Mode::bridge))
             state->host_link = setup_network(state->pid, spec.network, options.id);
-        send_byte(state->sync.get(), "release the container's init");
+        detail::send_byte(state->sync.get(), "release the container's init");
 
         ChildReport report{};
-        if (!read_report(state->sync.get(), report)) {
+        if (!detail::read_report(state->sync.get(), report, "the container")) {
             state->reap(true);
             throw system_error("container init exited (status " +
                                    std::to_string(state->exit.exit_code) + ") before it was ready",
@@ -425,7 +296,7 @@ std::unique_ptr<Container> Container::create(const ContainerSpec& spec,
             int fd =
                 static_cast<int>(::syscall(SYS_pidfd_getfd, state->pidfd.get(), report.value, 0));
             if (fd < 0) throw system_error("pidfd_getfd seccomp listener");
-            state->notifier = std::make_unique<SeccompNotifier>(fd, *p.seccomp);
+            state->notifier = std::make_unique<SeccompNotifier>(fd, *p.process.seccomp);
         }
     } catch (const Error& e) {
         // The create error is what the caller must see; what the cleanup could not undo is
@@ -479,10 +350,10 @@ void Container::start() {
     if (s.reaped || !s.sync)
         throw make_error(ErrorKind::conflict, "container " + s.id + " is not running");
     s.started = true;
-    send_byte(s.sync.get(), "start the container");
+    detail::send_byte(s.sync.get(), "start the container");
     // EOF means execve succeeded (the child's end is close-on-exec); a report means it failed.
     ChildReport report{};
-    bool failed = read_report(s.sync.get(), report);
+    bool failed = detail::read_report(s.sync.get(), report, "the container");
     s.sync.reset();
     if (failed) {
         s.reap(true);

@@ -36,9 +36,9 @@
 
 namespace truman {
 
+using detail::ChildReport;
+using detail::ChildStep;
 using detail::ExecPlan;
-using detail::ExecReport;
-using detail::ExecStep;
 
 namespace {
 
@@ -174,15 +174,7 @@ namespace {
 // Everything the child reads, alive in the parent until the child has exec'd.
 struct PreparedExec {
     ExecPlan plan;
-    std::vector<std::string> strings;  // reserved up front: the pointers below stay valid
-    std::vector<char*> argv, envp;
-    std::vector<const char*> exec_paths;
-    std::vector<int> rlimit_resources;
-    std::vector<struct rlimit> rlimit_values;
-    std::vector<gid_t> groups;
-    std::optional<SeccompProgram> seccomp;
-    Fd dev_null;
-    std::string cwd;
+    PreparedProcess process;  // plan.process points into it
 };
 
 std::unique_ptr<PreparedExec> prepare(const ContainerSpec& container, int init_pidfd,
@@ -196,140 +188,52 @@ std::unique_ptr<PreparedExec> prepare(const ContainerSpec& container, int init_p
         if (ns.type != NamespaceType::pid) plan.ns_flags |= clone_flag(ns.type);
     }
     plan.init_pidfd = init_pidfd;
-    plan.may_setgroups = !(user_ns && must_deny_setgroups());
 
-    CapabilityMasks caps = capability_masks(container.process.capabilities);
     // Non-dumpable keeps a process in a user namespace from ptracing or opening
     // /proc/<pid>/exe of the child while it is still the monitor's binary: the kernel wants
     // CAP_SYS_PTRACE in the user namespace of the child's memory, the host's. Without a user
     // namespace, a container holding CAP_SYS_PTRACE has exactly that, so refuse rather than
     // hand it the host binary (runc CVE-2019-5736).
+    CapabilityMasks caps = capability_masks(container.process.capabilities);
     if (!user_ns && ((caps.bounding | caps.permitted | caps.ambient) >> CAP_SYS_PTRACE) & 1)
         throw make_error(ErrorKind::unsupported,
                          "exec into a container with CAP_SYS_PTRACE and no user namespace");
-    plan.cap_bounding = caps.bounding;
-    plan.cap_effective = caps.effective;
-    plan.cap_permitted = caps.permitted;
-    plan.cap_inheritable = caps.inheritable;
-    plan.cap_ambient = caps.ambient;
-    plan.last_cap = last_capability();
 
-    for (const auto& r : rlimit_plan(container.process.rlimits)) {
-        p->rlimit_resources.push_back(r.resource);
-        p->rlimit_values.push_back(r.value);
+    // The container's process with the exec's overrides: the same confinement, another
+    // program (its env merged over the container's), cwd and user.
+    Process process = container.process;
+    process.args = spec.args;
+    process.env = merge_env(container.process.env, spec.env);
+    if (spec.cwd) process.cwd = *spec.cwd;
+    if (spec.user) {
+        std::optional<uint32_t> umask = process.user.umask;
+        process.user = *spec.user;
+        if (!process.user.umask) process.user.umask = umask;
     }
-    plan.rlimit_resources = p->rlimit_resources.data();
-    plan.rlimit_values = p->rlimit_values.data();
-    plan.nrlimits = p->rlimit_values.size();
-
-    const User& user = spec.user ? *spec.user : container.process.user;
-    plan.uid = user.uid;
-    plan.gid = user.gid;
-    p->groups.assign(user.additional_gids.begin(), user.additional_gids.end());
-    if (!plan.may_setgroups && !p->groups.empty())
-        throw invalid_argument("user",
-                               "additional groups are not possible in a user namespace "
-                               "whose setgroups is denied (rootless)");
-    plan.groups = p->groups.data();
-    plan.ngroups = p->groups.size();
-    std::optional<uint32_t> umask = user.umask ? user.umask : container.process.user.umask;
-    plan.umask = umask ? static_cast<int>(*umask) : -1;
-    p->cwd = spec.cwd ? *spec.cwd : container.process.cwd;
-    plan.cwd = p->cwd.c_str();
-    plan.no_new_privs = container.process.no_new_privileges;
-
-    if (!container.linux.seccomp_disabled) {
-        static const Seccomp default_profile = default_seccomp_profile();
-        p->seccomp =
-            cached_seccomp(container.linux.seccomp ? *container.linux.seccomp : default_profile,
-                           seccomp_cache_dir);
-        if (p->seccomp->filter.size() > 0xffff)
-            throw invalid_argument("linux.seccomp", "the compiled filter is too long");
-        plan.seccomp_filter = p->seccomp->filter.data();
-        plan.seccomp_len = static_cast<unsigned short>(p->seccomp->filter.size());
-        plan.seccomp_flags = p->seccomp->needs_listener ? SECCOMP_FILTER_FLAG_NEW_LISTENER : 0;
-    }
-
-    std::vector<std::string> env = merge_env(container.process.env, spec.env);
-    auto candidates = exec_candidates(spec.args, env);
-    p->strings.reserve(spec.args.size() + env.size() + candidates.size());
-    for (const auto& a : spec.args) p->argv.push_back(p->strings.emplace_back(a).data());
-    p->argv.push_back(nullptr);
-    for (const auto& e : env) p->envp.push_back(p->strings.emplace_back(e).data());
-    p->envp.push_back(nullptr);
-    for (const auto& c : candidates) p->exec_paths.push_back(p->strings.emplace_back(c).c_str());
-    plan.argv = p->argv.data();
-    plan.envp = p->envp.data();
-    plan.exec_paths = p->exec_paths.data();
-    plan.nexec_paths = p->exec_paths.size();
-
-    if (spec.stdin_fd < 0 || spec.stdout_fd < 0 || spec.stderr_fd < 0) {
-        p->dev_null.reset(::open("/dev/null", O_RDWR | O_CLOEXEC));
-        if (!p->dev_null) throw system_error("open /dev/null");
-    }
-    plan.stdio[0] = spec.stdin_fd >= 0 ? spec.stdin_fd : p->dev_null.get();
-    plan.stdio[1] = spec.stdout_fd >= 0 ? spec.stdout_fd : p->dev_null.get();
-    plan.stdio[2] = spec.stderr_fd >= 0 ? spec.stderr_fd : p->dev_null.get();
+    ProcessInputs inputs{process, container.linux};
+    inputs.may_setgroups = !(user_ns && must_deny_setgroups());
+    inputs.groups_field = "user";
+    inputs.seccomp_cache_dir = seccomp_cache_dir;
+    inputs.stdio[0] = spec.stdin_fd;
+    inputs.stdio[1] = spec.stdout_fd;
+    inputs.stdio[2] = spec.stderr_fd;
+    prepare_process(p->process, inputs);
+    plan.process = p->process.plan;
+    plan.process.non_dumpable = true;
     return p;
 }
 
-Error exec_error(const ExecReport& r, const ExecSpec& spec, const PreparedExec& p) {
-    std::string what = to_string(r.step);
-    ErrorKind kind = ErrorKind::system;
-    switch (r.step) {
-        case ExecStep::chdir_cwd:
-            what += " " + p.cwd;
-            if (r.err == ELOOP)
-                what += " (a link in it loops or leads through a magic link such as /proc/self/fd)";
-            kind = ErrorKind::invalid;
-            break;
-        case ExecStep::verify_cwd:
-            return Error(ErrorKind::invalid, r.err,
-                         "cwd " + p.cwd + " is not inside the container's root");
-        case ExecStep::drop_bounding_capability:
-        case ExecStep::raise_ambient_capability:
-            what += " " + capability_name(r.value);
-            break;
-        case ExecStep::setresuid:
-        case ExecStep::setresgid:
-            // An id the container's user namespace does not map.
-            if (r.err == EINVAL) kind = ErrorKind::invalid;
-            break;
-        case ExecStep::execve:
-            what += " " + spec.args.at(0);
-            if (r.err == ENOENT || r.err == EACCES || r.err == ENOTDIR || r.err == ENOEXEC ||
-                r.err == ELOOP)
-                kind = ErrorKind::invalid;
-            break;
-        default:
-            break;
+Error exec_error(const ChildReport& r, const ExecSpec& spec, const PreparedExec& p) {
+    std::optional<Error> shared = process_error(r, p.process.cwd, spec.args.at(0));
+    if (shared) {
+        if (shared->kind() != ErrorKind::invalid) return *shared;
+        return shared->with_field(r.step == ChildStep::execve ? "cmd" : "cwd");
     }
-    Error e = make_error(kind, what, r.err);
-    if (kind == ErrorKind::invalid) {
-        const char* field = r.step == ExecStep::execve ? "cmd"
-                            : (r.step == ExecStep::setresuid || r.step == ExecStep::setresgid)
-                                ? "user"
-                                : "cwd";
-        return e.with_field(field);
-    }
+    Error e = make_error(ErrorKind::system, to_string(r.step), r.err);
+    // An id the container's user namespace does not map.
+    if ((r.step == ChildStep::setresuid || r.step == ChildStep::setresgid) && r.err == EINVAL)
+        return make_error(ErrorKind::invalid, to_string(r.step), r.err).with_field("user");
     return e;
-}
-
-// Read one report; false on EOF (the child exec'd or died).
-bool read_report(int fd, ExecReport& r) {
-    for (;;) {
-        ssize_t n = ::recv(fd, &r, sizeof r, 0);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) throw system_error("read the exec's report");
-        if (n == 0) return false;
-        if (n != sizeof r) throw system_error("short report from the exec", EPROTO);
-        return true;
-    }
-}
-
-void send_byte(int fd, const char* what) {
-    char c = 1;
-    if (::send(fd, &c, 1, MSG_NOSIGNAL) != 1) throw system_error(what);
 }
 
 }  // namespace
@@ -403,18 +307,18 @@ std::unique_ptr<ExecProcess> spawn_exec(const ContainerSpec& container, int init
 
     if (cgroup && cgroup->dir_fd() < 0) cgroup->add_process(s.pid);
     send_byte(sync.get(), "release the exec");
-    ExecReport report{};
-    if (!read_report(sync.get(), report))
+    ChildReport report{};
+    if (!read_report(sync.get(), report, "the exec"))
         throw system_error("exec exited before it was ready", ECHILD);
-    if (report.step != ExecStep::ready) throw exec_error(report, spec, *p);
+    if (report.step != ChildStep::ready) throw exec_error(report, spec, *p);
     if (report.value >= 0) {
         int fd = static_cast<int>(::syscall(SYS_pidfd_getfd, s.pidfd.get(), report.value, 0));
         if (fd < 0) throw system_error("pidfd_getfd seccomp listener");
-        s.notifier = std::make_unique<SeccompNotifier>(fd, *p->seccomp);
+        s.notifier = std::make_unique<SeccompNotifier>(fd, *p->process.seccomp);
     }
     send_byte(sync.get(), "start the exec");
     // EOF: execveat succeeded (the child's end is close-on-exec).
-    if (read_report(sync.get(), report)) throw exec_error(report, spec, *p);
+    if (read_report(sync.get(), report, "the exec")) throw exec_error(report, spec, *p);
     return process;
 }
 

@@ -19,8 +19,8 @@
 //     as well, and refuses them (EEXIST) next to a notifying socketcall rule, so a profile
 //     with both a socketcall denial and socket rules could not be compiled;
 //   - the calls the container's first process makes between loading the filter and execve
-//     (detail::kSyscallsAfterSeccomp in core/src/child.hpp): the listener fd only reaches the
-//     monitor at the end of that window, so a notified call there would wait for an answer that
+//     (detail::kSyscallsAfterSeccomp in core/src/child_confine.hpp): the listener fd only reaches
+//     the monitor at the end of that window, so a notified call there would wait for an answer that
 //     never comes. Their denials are answered with the right errno but not recorded.
 #include "truman/seccomp.hpp"
 
@@ -38,7 +38,7 @@
 #include <memory>
 #include <set>
 
-#include "child.hpp"
+#include "child_confine.hpp"
 #include "seccomp_rules.hpp"
 #include "truman/error.hpp"
 #include "truman/fd.hpp"
@@ -152,7 +152,8 @@ std::vector<sock_filter> export_bpf(scmp_filter_ctx ctx) {
 }
 
 // Between loading the filter and execve the container's first process makes only the calls
-// that child.hpp lists next to the code that makes them. See the comment at the top of this file.
+// that child_confine.hpp lists next to the code that makes them. See the comment at the top of this
+// file.
 const std::set<std::string>& pre_exec_syscalls() {
     static const std::set<std::string> names(std::begin(detail::kSyscallsAfterSeccomp),
                                              std::end(detail::kSyscallsAfterSeccomp));
