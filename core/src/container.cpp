@@ -164,7 +164,7 @@ std::unique_ptr<Prepared> prepare(const ContainerSpec& spec, const CreateOptions
     if (!spec.linux.seccomp_disabled) {
         static const Seccomp default_profile = default_seccomp_profile();
         p->seccomp = cached_seccomp(spec.linux.seccomp ? *spec.linux.seccomp : default_profile,
-                                    options.seccomp_cache_dir);
+                                    options.seccomp_cache_dir, spec.linux.seccomp_learn);
         if (p->seccomp->filter.size() > 0xffff)
             throw invalid_argument("linux.seccomp", "the compiled filter is too long");
         plan.seccomp_filter = p->seccomp->filter.data();
@@ -468,7 +468,7 @@ void Container::on_blocked(std::function<void(const BlockedSyscall&)> callback) 
 std::optional<BlockedSyscall> Container::handle_seccomp() {
     if (!state_->notifier) return std::nullopt;
     auto blocked = state_->notifier->handle_one();
-    if (blocked && state_->on_blocked) state_->on_blocked(*blocked);
+    if (blocked && !blocked->learned && state_->on_blocked) state_->on_blocked(*blocked);
     return blocked;
 }
 

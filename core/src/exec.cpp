@@ -242,7 +242,7 @@ std::unique_ptr<PreparedExec> prepare(const ContainerSpec& container, int init_p
         static const Seccomp default_profile = default_seccomp_profile();
         p->seccomp =
             cached_seccomp(container.linux.seccomp ? *container.linux.seccomp : default_profile,
-                           seccomp_cache_dir);
+                           seccomp_cache_dir, container.linux.seccomp_learn);
         if (p->seccomp->filter.size() > 0xffff)
             throw invalid_argument("linux.seccomp", "the compiled filter is too long");
         plan.seccomp_filter = p->seccomp->filter.data();
