@@ -53,6 +53,7 @@ constexpr FieldName kFieldNames[] = {
     {"mounts", "mounts"},
     {"linux.seccomp", "seccomp"},
     {"truman.seccompDisabled", "seccomp"},
+    {"truman.seccompLearn", "seccomp.learn"},
     {"truman.network.hostInterface", "network.host_interface"},
     {"truman.network", "network"},
 };

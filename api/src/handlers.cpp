@@ -416,6 +416,11 @@ void add_v1_routes(Router& router, daemon::ContainerService& service, ApiOptions
     });
     router.add("GET", "/v1/containers/{id}/seccomp",
                [&s](Request& req, const R& r) { seccomp(s, req, r); });
+    router.add("GET", "/v1/containers/{id}/seccomp/profile", [&s](Request& req, const R& r) {
+        allow_params(req, {});
+        r->respond(
+            json_response(200, seccomp_to_json(s.seccomp_profile(req.path_params.at("id")))));
+    });
     add_network_routes(router, s, options);
     add_image_routes(router, s, options);
 }

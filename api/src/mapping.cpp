@@ -171,9 +171,20 @@ void apply_seccomp(const json& j, ContainerSpec* spec) {
         return;
     }
     if (!j.is_object()) throw invalid_argument("seccomp", expected);
-    // The object is OCI's linux.seccomp, read by the one OCI reader.
-    spec->linux.seccomp = seccomp_from_json(j, "seccomp");
     spec->linux.seccomp_disabled = false;
+    // truman's learning mode: "learn" alone (the default profile) or next to a profile's fields.
+    json profile = j;
+    if (auto learn = profile.find("learn"); learn != profile.end()) {
+        if (!learn->is_boolean()) throw invalid_argument("seccomp.learn", "must be a boolean");
+        spec->linux.seccomp_learn = learn->get<bool>();
+        profile.erase(learn);
+        if (profile.empty()) {
+            spec->linux.seccomp.reset();
+            return;
+        }
+    }
+    // The object is OCI's linux.seccomp, read by the one OCI reader.
+    spec->linux.seccomp = seccomp_from_json(profile, "seccomp");
 }
 
 void apply_resources(const json& j, Resources* r) {

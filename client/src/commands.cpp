@@ -213,6 +213,12 @@ int denials_command(const ApiClient& api, const std::string& ref, bool follow) {
     return 0;
 }
 
+int seccomp_profile_command(const ApiClient& api, const std::string& ref) {
+    std::cout << api.call_json("GET", container_path(ref) + "/seccomp/profile").dump(2)
+              << std::endl;
+    return 0;
+}
+
 int events_command(const ApiClient& api, bool as_json) {
     api.stream_lines("/v1/events", [as_json](const std::string& line) {
         if (as_json) return write_line(stdout, line);

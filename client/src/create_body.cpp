@@ -24,9 +24,13 @@ void apply_security_opt(const std::string& opt, json* body) {
             (*body)["seccomp"] = value;
             return;
         }
+        if (value == "learn") {  // the default profile, recording what the container calls
+            (*body)["seccomp"] = json{{"learn", true}};
+            return;
+        }
         if (value.empty())
             throw std::invalid_argument(
-                "--security-opt seccomp= needs unconfined, default or a profile file");
+                "--security-opt seccomp= needs unconfined, default, learn or a profile file");
         // A file with an OCI seccomp profile: sent as the object the API takes.
         std::ifstream in(value);
         if (!in)
@@ -51,7 +55,7 @@ void apply_security_opt(const std::string& opt, json* body) {
     }
     throw std::invalid_argument(
         "--security-opt \"" + opt +
-        "\": expected seccomp=unconfined|default|FILE or no-new-privileges");
+        "\": expected seccomp=unconfined|default|learn|FILE or no-new-privileges");
 }
 
 }  // namespace

@@ -44,7 +44,7 @@ void add_create_flags(CLI::App* cmd, CreateOptions& o) {
                     "the container's address: on a named network 10.89.0.9, with veth a CIDR");
     cmd->add_option("--gateway", o.gateway, "default route with --network veth");
     cmd->add_option("--security-opt", o.security_opts,
-                    "seccomp=unconfined|default|PROFILE.json, no-new-privileges")
+                    "seccomp=unconfined|default|learn|PROFILE.json, no-new-privileges")
         ->allow_extra_args(false);
     cmd->add_option("--rootfs", o.rootfs, "run from this root directory instead of an IMAGE");
     // IMAGE CMD...: everything from the first positional on is the container's, flags included
@@ -120,6 +120,10 @@ static int trumanctl_main(int argc, char** argv) {
     auto* denials = app.add_subcommand("denials", "the system calls seccomp denied a container");
     denials->add_flag("-f,--follow", follow, "keep following until the container exits");
     denials->add_option("CONTAINER", ref, "id, id prefix or name")->required();
+    auto* seccomp_profile = app.add_subcommand(
+        "seccomp-profile",
+        "the seccomp profile learned from a container run with --security-opt seccomp=learn");
+    seccomp_profile->add_option("CONTAINER", ref, "id, id prefix or name")->required();
     auto* events = app.add_subcommand("events", "follow container events");
     events->add_flag("--json", json, "print the API's JSON, one event per line");
     auto* info = app.add_subcommand("info", "daemon and host information");
@@ -212,6 +216,7 @@ static int trumanctl_main(int argc, char** argv) {
         if (logs->parsed()) return logs_command(api, ref, follow, tail, timestamps);
         if (events->parsed()) return events_command(api, json);
         if (denials->parsed()) return denials_command(api, ref, follow);
+        if (seccomp_profile->parsed()) return seccomp_profile_command(api, ref);
         if (info->parsed()) return info_command(api, json);
         if (version->parsed()) return version_command(api, json, TRUMAN_VERSION);
         if (network_create->parsed()) return network_create_command(api, network_options);

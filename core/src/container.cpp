@@ -339,7 +339,7 @@ void Container::on_blocked(std::function<void(const BlockedSyscall&)> callback) 
 std::optional<BlockedSyscall> Container::handle_seccomp() {
     if (!state_->notifier) return std::nullopt;
     auto blocked = state_->notifier->handle_one();
-    if (blocked && state_->on_blocked) state_->on_blocked(*blocked);
+    if (blocked && !blocked->learned && state_->on_blocked) state_->on_blocked(*blocked);
     return blocked;
 }
 

@@ -81,7 +81,7 @@ void prepare_process(PreparedProcess& out, const ProcessInputs& in) {
     if (!linux_spec.seccomp_disabled) {
         static const Seccomp default_profile = default_seccomp_profile();
         out.seccomp = cached_seccomp(linux_spec.seccomp ? *linux_spec.seccomp : default_profile,
-                                     in.seccomp_cache_dir);
+                                     in.seccomp_cache_dir, linux_spec.seccomp_learn);
         if (out.seccomp->filter.size() > 0xffff)
             throw invalid_argument("linux.seccomp", "the compiled filter is too long");
         plan.seccomp_filter = out.seccomp->filter.data();

@@ -18,6 +18,8 @@
 //   - socketcall: on x86 libseccomp turns every socket rule into socketcall rules of its own
 //     as well, and refuses them (EEXIST) next to a notifying socketcall rule, so a profile
 //     with both a socketcall denial and socket rules could not be compiled;
+//   - in learning mode, the errno rules of a syscall the profile allows unconditionally:
+//     its notifications are all let through (see truman/seccomp.hpp);
 //   - the calls the container's first process makes between loading the filter and execve
 //     (detail::kSyscallsAfterSeccomp in core/src/child_confine.hpp): the listener fd only reaches
 //     the monitor at the end of that window, so a notified call there would wait for an answer that
@@ -202,7 +204,7 @@ std::string seccomp_arch_name(uint32_t audit_arch) {
     return buf;
 }
 
-SeccompProgram compile_seccomp(const Seccomp& profile) {
+SeccompProgram compile_seccomp(const Seccomp& profile, bool learn) {
     // Also makes libseccomp probe the kernel for SCMP_ACT_NOTIFY before it is used.
     const bool notify_supported = seccomp_api_get() >= 5;
     auto require_notify = [&] {
@@ -223,6 +225,7 @@ SeccompProgram compile_seccomp(const Seccomp& profile) {
     for (size_t i = 0; i < profile.syscalls.size(); ++i)
         rules.push_back(resolve_rule(profile.syscalls[i], i));
 
+    if (learn) require_learnable(default_action);
     SeccompProgram program;
     const bool default_errno = default_action.kind == Action::Kind::errno_ret;
     uint32_t default_scmp = libseccomp_action(default_action);
@@ -247,9 +250,22 @@ SeccompProgram compile_seccomp(const Seccomp& profile) {
             if (rule.conditions.empty()) unconditional.insert(nr);
         }
 
+    // Learning mode: what the profile allows unconditionally is notified (and let through).
+    if (learn) {
+        for (const auto& rule : rules)
+            if (rule.action.kind == Action::Kind::allow && rule.conditions.empty())
+                for (const auto& [name, nr] : rule.syscalls)
+                    if (!never_notified.count(nr)) program.learn_nrs.insert(nr);
+        program.needs_listener = true;
+    }
+
     // The one errno each notified syscall is answered with (see the top of this file).
     std::map<int, int> answered;
     auto compiled_action = [&](const Action& action, int nr) -> uint32_t {
+        // The same action as the default: the rule is left out, which changes nothing, since
+        // every call of a learned number is notified and let through.
+        if (program.learn_nrs.count(nr))
+            return action.kind == Action::Kind::allow ? SCMP_ACT_NOTIFY : libseccomp_action(action);
         if (action.kind != Action::Kind::errno_ret || never_notified.count(nr))
             return libseccomp_action(action);
         int err = static_cast<int>(action.data);
@@ -338,20 +354,22 @@ std::optional<BlockedSyscall> SeccompNotifier::handle_one() {
         throw system_error("seccomp notification receive on fd " + std::to_string(fd_));
     }
 
+    uint32_t arch = req->data.arch;
+    // x32 calls arrive with x86_64's audit arch and __X32_SYSCALL_BIT set in the number.
+    if (arch == SCMP_ARCH_X86_64 && (req->data.nr & 0x40000000)) arch = SCMP_ARCH_X32;
+    // Learning mode, a call let through before: answered at once, nothing to report.
+    if (continued_.count({arch, req->data.nr})) {
+        let_through(req->id);
+        return std::nullopt;
+    }
+
     BlockedSyscall blocked;
     blocked.pid = static_cast<pid_t>(req->pid);
     blocked.nr = req->data.nr;
     blocked.when = std::chrono::system_clock::now();
     for (size_t i = 0; i < blocked.args.size(); ++i) blocked.args[i] = req->data.args[i];
     int native_nr = req->data.nr;
-    uint32_t arch = req->data.arch;
-    // x32 calls arrive with x86_64's audit arch and __X32_SYSCALL_BIT set in the number.
-    if (arch == SCMP_ARCH_X86_64 && (req->data.nr & 0x40000000)) arch = SCMP_ARCH_X32;
     blocked.arch = seccomp_arch_name(arch);
-    // The caller waits for our answer, so its /proc entry is its own; the id check below
-    // proves that it still is (a PID reused in between would fail it).
-    blocked.comm = read_proc_line("/proc/" + std::to_string(blocked.pid) + "/comm");
-    blocked.ns_pid = innermost_pid(blocked.pid);
     if (char* name = seccomp_syscall_resolve_num_arch(arch, req->data.nr)) {
         blocked.name = name;
         std::free(name);
@@ -361,6 +379,16 @@ std::optional<BlockedSyscall> SeccompNotifier::handle_one() {
     } else {
         blocked.name = "syscall_" + std::to_string(req->data.nr);
     }
+    if (program_.learn_nrs.count(native_nr)) {
+        continued_.insert({arch, req->data.nr});
+        let_through(req->id);
+        blocked.learned = true;
+        return blocked;  // made, even if the caller died before it ran
+    }
+    // The caller waits for our answer, so its /proc entry is its own; the id check below
+    // proves that it still is (a PID reused in between would fail it).
+    blocked.comm = read_proc_line("/proc/" + std::to_string(blocked.pid) + "/comm");
+    blocked.ns_pid = innermost_pid(blocked.pid);
     auto it = program_.notify_errno.find(native_nr);
     int err = it != program_.notify_errno.end() ? it->second : program_.default_notify_errno;
 
@@ -378,6 +406,17 @@ std::optional<BlockedSyscall> SeccompNotifier::handle_one() {
         throw system_error("seccomp notification respond (" + blocked.name + ")");
     }
     return blocked;
+}
+
+// CONTINUE is safe here although seccomp_unotify(2) warns against it: the verdict rests on the
+// syscall number alone, never on memory the caller could change before the kernel runs it.
+void SeccompNotifier::let_through(uint64_t id) {
+    struct seccomp_notif_resp resp {};
+    resp.id = id;
+    resp.flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
+    errno = 0;
+    if (seccomp_notify_respond(fd_, &resp) < 0 && errno != ENOENT)
+        throw system_error("seccomp notification respond (continue)");
 }
 
 }  // namespace truman

@@ -19,15 +19,16 @@ namespace truman {
 
 namespace {
 
-constexpr char kMagic[8] = {'T', 'R', 'S', 'E', 'C', 'C', '0', '1'};
+constexpr char kMagic[8] = {'T', 'R', 'S', 'E', 'C', 'C', '0', '2'};
 
-std::string cache_key(const Seccomp& profile) {
+std::string cache_key(const Seccomp& profile, bool learn) {
     ContainerSpec holder;
     holder.linux.seccomp = profile;
     std::string text = spec_to_json(holder)["linux"]["seccomp"].dump();
     const scmp_version* v = seccomp_version();
     text += "|libseccomp " + std::to_string(v->major) + "." + std::to_string(v->minor) + "." +
-            std::to_string(v->micro) + "|arch " + std::to_string(seccomp_arch_native());
+            std::to_string(v->micro) + "|arch " + std::to_string(seccomp_arch_native()) +
+            (learn ? "|learn" : "");
     return text;
 }
 
@@ -52,6 +53,8 @@ std::string serialize(const std::string& key, const SeccompProgram& p) {
         put<int32_t>(out, nr);
         put<int32_t>(out, err);
     }
+    put<uint32_t>(out, static_cast<uint32_t>(p.learn_nrs.size()));
+    for (int nr : p.learn_nrs) put<int32_t>(out, nr);
     return out;
 }
 
@@ -86,6 +89,13 @@ std::optional<SeccompProgram> deserialize(const std::string& key, const std::str
         if (!get(&nr, 4) || !get(&err, 4)) return std::nullopt;
         p.notify_errno[nr] = err;
     }
+    uint32_t learned = 0;
+    if (!get(&learned, 4)) return std::nullopt;
+    for (uint32_t i = 0; i < learned; ++i) {
+        int32_t nr;
+        if (!get(&nr, 4)) return std::nullopt;
+        p.learn_nrs.insert(nr);
+    }
     if (at != in.size()) return std::nullopt;
     return p;
 }
@@ -117,10 +127,10 @@ void write_atomically(const std::string& dir, const std::string& name, const std
 
 }  // namespace
 
-SeccompProgram cached_seccomp(const Seccomp& profile, const std::string& cache_dir) {
+SeccompProgram cached_seccomp(const Seccomp& profile, const std::string& cache_dir, bool learn) {
     static std::mutex mutex;
     static std::unordered_map<std::string, SeccompProgram> memory;
-    std::string key = cache_key(profile);
+    std::string key = cache_key(profile, learn);
     std::string memory_key = key + "|" + cache_dir;
     {
         std::lock_guard lock(mutex);
@@ -131,7 +141,7 @@ SeccompProgram cached_seccomp(const Seccomp& profile, const std::string& cache_d
     if (!cache_dir.empty())
         if (auto data = read_whole(cache_dir + "/" + name)) program = deserialize(key, *data);
     if (!program) {
-        program = compile_seccomp(profile);
+        program = compile_seccomp(profile, learn);
         if (!cache_dir.empty()) write_atomically(cache_dir, name, serialize(key, *program));
     }
     std::lock_guard lock(mutex);

@@ -5,7 +5,11 @@
 
 #include <cerrno>
 #include <iterator>
+#include <set>
+#include <string>
+#include <vector>
 
+#include "child.hpp"
 #include "truman/seccomp.hpp"
 
 namespace truman {
@@ -138,6 +142,36 @@ Seccomp default_seccomp_profile() {
     // that the C library falls back to clone, whose flags are checked above.
     profile.syscalls.push_back(SeccompRule{{"clone3"}, "SCMP_ACT_ERRNO", ENOSYS, {}});
     return profile;
+}
+
+Seccomp learned_seccomp_profile(const Seccomp& base, const std::set<std::string>& seen) {
+    auto unconditional_allow = [](const SeccompRule& rule) {
+        return rule.action == "SCMP_ACT_ALLOW" && rule.args.empty();
+    };
+    std::set<std::string> allowed;
+    for (const auto& rule : base.syscalls)
+        if (unconditional_allow(rule)) allowed.insert(rule.names.begin(), rule.names.end());
+    std::set<std::string> names;
+    for (const auto& name : seen)
+        if (allowed.count(name)) names.insert(name);
+    // Made by the runtime between loading the filter and execve: allowed by the kernel without
+    // a notification, so never seen, and needed by every container.
+    for (const char* name : detail::kSyscallsAfterSeccomp)
+        if (allowed.count(name)) names.insert(name);
+
+    Seccomp out;
+    out.default_action = base.default_action;
+    out.default_errno_ret = base.default_errno_ret;
+    out.architectures = base.architectures;
+    if (!names.empty())
+        out.syscalls.push_back(SeccompRule{std::vector<std::string>(names.begin(), names.end()),
+                                           "SCMP_ACT_ALLOW",
+                                           std::nullopt,
+                                           {}});
+    // In base's order: the default profile's socketcall rule must precede its socket rules.
+    for (const auto& rule : base.syscalls)
+        if (!unconditional_allow(rule)) out.syscalls.push_back(rule);
+    return out;
 }
 
 }  // namespace truman

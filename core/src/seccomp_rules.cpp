@@ -69,6 +69,12 @@ SeccompAction parse_seccomp_action(const std::string& name,
     throw invalid_argument(field, "unknown action \"" + name + "\"");
 }
 
+void require_learnable(const SeccompAction& default_action) {
+    if (default_action.kind != SeccompAction::Kind::errno_ret)
+        throw unsupported_argument("linux.seccomp.defaultAction",
+                                   "learning mode needs an allowlist profile (SCMP_ACT_ERRNO)");
+}
+
 scmp_compare seccomp_operator(const std::string& name, const std::string& field) {
     static const std::pair<const char*, scmp_compare> table[] = {
         {"SCMP_CMP_NE", SCMP_CMP_NE},
@@ -104,13 +110,17 @@ int seccomp_syscall_number(const std::string& name, const std::string& field) {
 }
 
 void validate_seccomp(const Linux& l) {
+    if (l.seccomp_learn && l.seccomp_disabled)
+        throw invalid_argument("truman.seccompLearn", "conflicts with truman.seccompDisabled");
     if (!l.seccomp) return;
     if (l.seccomp_disabled) {
         throw invalid_argument("linux.seccomp", "conflicts with truman.seccompDisabled");
     }
     const Seccomp& profile = *l.seccomp;
-    parse_seccomp_action(profile.default_action, profile.default_errno_ret,
-                         "linux.seccomp.defaultAction", "linux.seccomp.defaultErrnoRet");
+    SeccompAction default_action =
+        parse_seccomp_action(profile.default_action, profile.default_errno_ret,
+                             "linux.seccomp.defaultAction", "linux.seccomp.defaultErrnoRet");
+    if (l.seccomp_learn) require_learnable(default_action);
     for (size_t i = 0; i < profile.architectures.size(); ++i)
         seccomp_architecture_token(profile.architectures[i],
                                    index_path("linux.seccomp.architectures", i));

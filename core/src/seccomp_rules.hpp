@@ -22,6 +22,10 @@ SeccompAction parse_seccomp_action(const std::string& name,
                                    const std::optional<uint32_t>& errno_ret,
                                    const std::string& field, const std::string& errno_field);
 
+// Learning mode needs an allowlist: default_action SCMP_ACT_ERRNO, or Error unsupported naming
+// linux.seccomp.defaultAction.
+void require_learnable(const SeccompAction& default_action);
+
 // "SCMP_CMP_EQ" -> SCMP_CMP_EQ. Throws truman::Error (invalid) naming field.
 scmp_compare seccomp_operator(const std::string& name, const std::string& field);
 

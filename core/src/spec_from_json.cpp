@@ -329,6 +329,7 @@ void parse_truman(const json& v, const std::string& path, ContainerSpec& spec) {
         n.finish();
     }
     o.optional("seccompDisabled", spec.linux.seccomp_disabled, json_bool);
+    o.optional("seccompLearn", spec.linux.seccomp_learn, json_bool);
     o.finish();
 }
 

@@ -79,6 +79,8 @@ json resources_to_json(const Resources& r) {
     return out;
 }
 
+}  // namespace
+
 json seccomp_to_json(const Seccomp& seccomp) {
     json syscalls = json::array();
     for (const SeccompRule& rule : seccomp.syscalls) {
@@ -102,6 +104,8 @@ json seccomp_to_json(const Seccomp& seccomp) {
     if (seccomp.default_errno_ret) out["defaultErrnoRet"] = *seccomp.default_errno_ret;
     return out;
 }
+
+namespace {
 
 json linux_to_json(const Linux& l) {
     json namespaces = json::array();
@@ -179,6 +183,7 @@ json spec_to_json(const ContainerSpec& spec) {
         {"linux", linux_to_json(spec.linux)},
         {"truman",
          {{"network", std::move(network)}, {"seccompDisabled", spec.linux.seccomp_disabled}}}};
+    if (spec.linux.seccomp_learn) doc["truman"]["seccompLearn"] = true;
     if (!spec.hostname.empty()) doc["hostname"] = spec.hostname;
     if (!spec.domainname.empty()) doc["domainname"] = spec.domainname;
     return doc;

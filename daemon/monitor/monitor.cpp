@@ -25,6 +25,7 @@
 #include "truman/daemon/container_log.hpp"
 #include "truman/daemon/exec_store.hpp"
 #include "truman/daemon/monitor_protocol.hpp"
+#include "truman/daemon/seccomp_learned.hpp"
 #include "truman/daemon/seccomp_log.hpp"
 #include "truman/daemon/state_store.hpp"
 #include "truman/daemon/time_format.hpp"
@@ -241,7 +242,23 @@ class Monitor {
             spdlog::error("seccomp notification: {}", e.what());
             return;
         }
-        if (blocked) record_denial(denial_record(*blocked));
+        if (blocked && blocked->learned)
+            record_learned(*blocked);
+        else if (blocked)
+            record_denial(denial_record(*blocked));
+    }
+
+    // Learning mode: a call seen for the first time by this container (a notifier reports
+    // each of its own once; the init and each exec have their own). Kept on disk at once: the
+    // set must survive whatever happens to trumand or to us.
+    void record_learned(const BlockedSyscall& call) {
+        try {
+            if (!learned_) learned_ = read_learned_syscalls(paths_.seccomp_learned());
+            if (!learned_->insert({call.name, call.arch}).second) return;
+            write_file_atomic(paths_.seccomp_learned(), learned_syscalls_json(*learned_));
+        } catch (const std::exception& e) {
+            spdlog::error("seccomp-learned.json: {}", e.what());
+        }
     }
 
     void record_denial(const SeccompRecord& record) {
@@ -534,6 +551,7 @@ class Monitor {
     std::vector<std::unique_ptr<RunningExec>> execs_;
     StoredState state_;
     std::unique_ptr<SeccompLogWriter> seccomp_log_;  // opened at the first denial
+    std::optional<LearnedSyscalls> learned_;         // read at the first learned call
 };
 
 }  // namespace

@@ -27,8 +27,8 @@ std::unique_ptr<Subscription> logs(ContainerRegistry& registry, const std::strin
         }
         wake();
     };
-    return follow_log(registry.io(), registry.paths_of(id).log(), options, std::move(done), on_exit,
-                      std::move(on_line), std::move(on_end));
+    return follow_log(registry.io(), registry.dir_watch(), registry.paths_of(id).log(), options,
+                      std::move(done), on_exit, std::move(on_line), std::move(on_end));
 }
 
 }  // namespace truman::daemon::verbs

@@ -71,6 +71,9 @@ class Service : public ContainerService, public NetworkService {
                                           std::function<void()> on_end) override {
         return verbs::seccomp(*registry_, ref, options, std::move(on_record), std::move(on_end));
     }
+    Seccomp seccomp_profile(const std::string& ref) override {
+        return verbs::seccomp_profile(*registry_, ref);
+    }
 
     std::string create_exec(const std::string& ref, const ExecRequest& request) override {
         return verbs::create_exec(*registry_, ref, request);

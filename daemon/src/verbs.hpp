@@ -42,6 +42,9 @@ std::unique_ptr<Subscription> logs(ContainerRegistry& registry, const std::strin
                                    std::function<void(const LogLine&)> on_line,
                                    std::function<void()> on_end);
 
+// seccomp_profile.cpp: the profile learned from a container in seccomp learning mode.
+Seccomp seccomp_profile(ContainerRegistry& registry, const std::string& ref);
+
 // seccomp.cpp: the container's seccomp.log, followed through the registry's DirWatch.
 std::unique_ptr<Subscription> seccomp(ContainerRegistry& registry, const std::string& ref,
                                       const SeccompOptions& options,

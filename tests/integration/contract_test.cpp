@@ -316,6 +316,29 @@ TEST_F(ContractTest, RecordsEveryOperationWithSuccessAndErrorAnswers) {
     expect(404, "GET", seccomp, c + "/no-such-container/seccomp");
     expect(204, "DELETE", one, c + "/" + denied);
 
+    // Seccomp learning: a learning container's profile, taken as is by create; the refusals.
+    std::string profile = one + "/seccomp/profile";
+    json learn_body = {{"rootfs", busybox_rootfs()},
+                       {"cmd", {"ls", "/"}},
+                       {"network", "none"},
+                       {"seccomp", {{"learn", true}}}};
+    std::string learner = json::parse(expect(201, "POST", c, c, learn_body.dump()).body)["id"];
+    expect(204, "POST", one + "/start", c + "/" + learner + "/start");
+    expect(200, "POST", one + "/wait", c + "/" + learner + "/wait");
+    auto learned = expect(200, "GET", profile, c + "/" + learner + "/seccomp/profile");
+    json learned_body = {{"rootfs", busybox_rootfs()},
+                         {"cmd", {"ls", "/"}},
+                         {"network", "none"},
+                         {"seccomp", json::parse(learned.body)}};
+    std::string relearned = json::parse(expect(201, "POST", c, c, learned_body.dump()).body)["id"];
+    expect(409, "GET", profile, c + "/" + relearned + "/seccomp/profile");
+    expect(404, "GET", profile, c + "/no-such-container/seccomp/profile");
+    expect(400, "GET", profile, c + "/" + learner + "/seccomp/profile?x=1");
+    learn_body["seccomp"] = {{"learn", "yes"}};
+    expect(400, "POST", c, c, learn_body.dump());
+    expect(204, "DELETE", one, c + "/" + learner);
+    expect(204, "DELETE", one, c + "/" + relearned);
+
     // Delete, also with force, and again.
     expect(204, "DELETE", one, c + "/" + echo);
     expect(404, "DELETE", one, c + "/" + echo);

@@ -2,6 +2,19 @@
 // the flat program. Denials are recorded: ERRNO actions are compiled as SCMP_ACT_NOTIFY and a
 // SeccompNotifier (owned by the container's monitor) answers each with the profile's errno and
 // records the call.
+//
+// Learning mode (Linux.seccomp_learn)
+// -----------------------------------
+// The same profile is enforced, and every syscall it allows unconditionally is compiled as
+// SCMP_ACT_NOTIFY too: the listener answers those with SECCOMP_USER_NOTIF_FLAG_CONTINUE (the
+// kernel then runs the call as if allowed) and reports each (arch, syscall) once. The verdict
+// is taken from the syscall number alone, which the kernel has already routed: a number the
+// profile allows unconditionally has no other path through the filter, so CONTINUE cannot
+// loosen anything, and no argument (nor memory behind one) is looked at in user space. Rules
+// with argument conditions (clone flags, socket families, personality) stay kernel verdicts:
+// their allowed calls are not observed, their refused ones are denials as always. So are the
+// calls made between loading the filter and execve (detail::kSyscallsAfterSeccomp).
+// learned_seccomp_profile() turns what was seen into a profile and adds both of those back.
 #pragma once
 
 #include <linux/filter.h>
@@ -12,7 +25,9 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "truman/spec.hpp"
@@ -24,6 +39,9 @@ struct SeccompProgram {
     bool needs_listener = false;       // load with SECCOMP_FILTER_FLAG_NEW_LISTENER
     std::map<int, int> notify_errno;   // syscall nr -> errno to answer (for NOTIFY'd denials)
     int default_notify_errno = EPERM;  // for syscalls not in notify_errno
+    // Learning mode: the native numbers (or libseccomp's pseudo numbers) of the syscalls the
+    // listener lets through with SECCOMP_USER_NOTIF_FLAG_CONTINUE and reports as seen.
+    std::set<int> learn_nrs;
 };
 
 // The address families the default profile lets socket() create, in ascending order:
@@ -40,15 +58,25 @@ Seccomp default_seccomp_profile();
 // truman.seccompDisabled. Throws truman::Error (invalid, unsupported) naming the OCI field.
 void validate_seccomp(const Linux& linux);
 
-// Compile a profile (validated: unknown syscall, action, arch or operator -> Error invalid).
-SeccompProgram compile_seccomp(const Seccomp& profile);
+// Compile a profile (validated: unknown syscall, action, arch or operator -> Error invalid),
+// in learning mode when learn (a profile whose default action is not SCMP_ACT_ERRNO cannot be
+// learned: Error unsupported).
+SeccompProgram compile_seccomp(const Seccomp& profile, bool learn = false);
 
 // compile_seccomp() with a cache: libseccomp takes milliseconds to compile the default profile,
 // which would dominate a container's start. Programs are remembered in this process and, when
 // cache_dir is not empty, in files there (written atomically; keyed by the profile, the
 // libseccomp version and the architecture), so that each short-lived monitor process loads the
 // program instead of compiling it.
-SeccompProgram cached_seccomp(const Seccomp& profile, const std::string& cache_dir = "");
+SeccompProgram cached_seccomp(const Seccomp& profile, const std::string& cache_dir = "",
+                              bool learn = false);
+
+// The smallest allowlist for a workload that learning mode saw make the calls named in seen
+// under base: base's default action and architectures; one SCMP_ACT_ALLOW rule naming the calls
+// seen plus the ones the runtime makes after loading the filter (never observed), each only if
+// base allows it unconditionally; then every other rule of base as it stands (argument rules,
+// errno rules), so that it is never looser than base.
+Seccomp learned_seccomp_profile(const Seccomp& base, const std::set<std::string>& seen);
 
 struct BlockedSyscall {
     pid_t pid = 0;     // the caller's thread id in the listener's (the monitor's) PID namespace
@@ -59,6 +87,9 @@ struct BlockedSyscall {
     std::string arch;  // libseccomp's name of the caller's architecture: "x86_64", "x86", "x32"
     std::array<uint64_t, 6> args{};
     int error = 0;  // the errno it was answered with
+    // Learning mode: not blocked but let through (CONTINUE), reported the first time this
+    // notifier saw its (arch, syscall); pid, comm and error are not filled in.
+    bool learned = false;
     std::chrono::system_clock::time_point when;
 };
 
@@ -76,12 +107,16 @@ class SeccompNotifier {
 
     int fd() const noexcept { return fd_; }
     // Receive one notification (call when fd() is readable), answer it with the errno from
-    // the program, and return what was blocked. nullopt if the target died in between.
+    // the program, and return what was blocked. nullopt if the target died in between. In
+    // learning mode, a call the program allows is let through and returned (learned) once.
     std::optional<BlockedSyscall> handle_one();
 
   private:
+    void let_through(uint64_t id);  // answer SECCOMP_USER_NOTIF_FLAG_CONTINUE
+
     int fd_;
     SeccompProgram program_;
+    std::set<std::pair<uint32_t, int>> continued_;  // (audit arch, nr) let through before
 };
 
 }  // namespace truman

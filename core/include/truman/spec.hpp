@@ -203,6 +203,8 @@ struct Linux {
     std::string cgroups_path;        // "cgroupsPath", relative to truman's parent cgroup
     std::optional<Seccomp> seccomp;  // nullopt -> default profile
     bool seccomp_disabled = false;   // truman extension: run unconfined by seccomp
+    // truman extension ("truman.seccompLearn"): learning mode, see truman/seccomp.hpp.
+    bool seccomp_learn = false;
     std::optional<std::vector<std::string>> masked_paths;    // nullopt -> defaults
     std::optional<std::vector<std::string>> readonly_paths;  // nullopt -> defaults
     std::string
@@ -234,6 +236,7 @@ nlohmann::json spec_to_json(const ContainerSpec& spec);
 // One OCI linux.seccomp object, or one OCI mount, its errors named below path: for the API,
 // whose "seccomp" and "mounts[i]" are these objects.
 Seccomp seccomp_from_json(const nlohmann::json& v, const std::string& path);
+nlohmann::json seccomp_to_json(const Seccomp& seccomp);  // the OCI linux.seccomp object
 Mount mount_from_json(const nlohmann::json& v, const std::string& path);
 
 // Reject invalid values (relative root path, empty args, overlapping mappings, ...) before

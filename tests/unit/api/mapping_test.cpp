@@ -196,6 +196,21 @@ TEST(CreateBody, EveryFieldIsMapped) {
     EXPECT_TRUE(s.linux.seccomp_disabled);
 }
 
+TEST(CreateBody, SeccompLearnAloneOrNextToAProfile) {
+    auto req = create_request_from_json({{"rootfs", "/r"}, {"seccomp", {{"learn", true}}}});
+    EXPECT_TRUE(req.spec.linux.seccomp_learn);
+    EXPECT_FALSE(req.spec.linux.seccomp);  // the default profile
+    req = create_request_from_json(
+        {{"rootfs", "/r"}, {"seccomp", {{"learn", true}, {"defaultAction", "SCMP_ACT_ERRNO"}}}});
+    EXPECT_TRUE(req.spec.linux.seccomp_learn);
+    ASSERT_TRUE(req.spec.linux.seccomp);
+    EXPECT_TRUE(req.spec.linux.seccomp->syscalls.empty());
+    req = create_request_from_json({{"rootfs", "/r"}, {"seccomp", "default"}});
+    EXPECT_FALSE(req.spec.linux.seccomp_learn);
+    EXPECT_EQ(error_of({{"rootfs", "/r"}, {"seccomp", {{"learn", 1}}}}),
+              "seccomp.learn: must be a boolean");
+}
+
 TEST(CreateBody, SeccompDefaultAndOciProfile) {
     auto req = create_request_from_json({{"rootfs", "/r"}, {"seccomp", "default"}});
     EXPECT_FALSE(req.spec.linux.seccomp_disabled);

@@ -86,6 +86,13 @@ TEST(TrumanctlCreateBody, SeccompProfileFileIsSentAsAnObject) {
     EXPECT_THROW(create_body(o), std::invalid_argument);
 }
 
+TEST(TrumanctlCreateBody, SeccompLearnAsksForLearningMode) {
+    CreateOptions o;
+    o.args = {"busybox"};
+    o.security_opts = {"seccomp=learn"};
+    EXPECT_EQ(create_body(o)["seccomp"], (json{{"learn", true}}));
+}
+
 TEST(TrumanctlCreateBody, BadFlagsAreUsageErrorsNamingTheFlag) {
     auto message = [](CreateOptions o) {
         if (o.args.empty() && o.rootfs.empty()) o.args = {"busybox"};

@@ -31,6 +31,8 @@ int logs_command(const ApiClient& api, const std::string& ref, bool follow, cons
 int events_command(const ApiClient& api, bool json);
 // One line per seccomp denial: "12:00:01 pid 7 (sh) mount → EPERM"; -f follows until exit.
 int denials_command(const ApiClient& api, const std::string& ref, bool follow);
+// Prints the learned OCI linux.seccomp profile, for --security-opt seccomp=FILE.
+int seccomp_profile_command(const ApiClient& api, const std::string& ref);
 int info_command(const ApiClient& api, bool json);
 int version_command(const ApiClient& api, bool json, const std::string& client_version);
 

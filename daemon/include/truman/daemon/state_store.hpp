@@ -6,6 +6,7 @@
 //                  only when a monitor died without recording the exit)
 //   container.log  JSON lines from the container's stdout/stderr (+ container.log.1)
 //   seccomp.log    one JSON line per blocked syscall
+//   seccomp-learned.json  seccomp learning mode: the syscalls seen (seccomp_learned.hpp)
 //   monitor.log    the monitor's own diagnostics
 //   upper/ work/ rootfs/   the overlay layer of a container made from an image
 //
@@ -49,6 +50,7 @@ class ContainerPaths {
     std::string state() const { return dir_ + "/state.json"; }
     std::string log() const { return dir_ + "/container.log"; }
     std::string seccomp_log() const { return dir_ + "/seccomp.log"; }
+    std::string seccomp_learned() const { return dir_ + "/seccomp-learned.json"; }
     std::string monitor_log() const { return dir_ + "/monitor.log"; }
     std::string upper() const { return dir_ + "/upper"; }
     std::string work() const { return dir_ + "/work"; }

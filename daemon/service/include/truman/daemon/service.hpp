@@ -224,6 +224,10 @@ class ContainerService {
     virtual std::unique_ptr<Subscription> seccomp(
         const std::string& ref, const SeccompOptions& options,
         std::function<void(const SeccompRecord&)> on_record, std::function<void()> on_end) = 0;
+    // The OCI linux.seccomp allowlist learned from a container created in seccomp learning
+    // mode (learned_seccomp_profile() over what its monitor saw): not_found for an unknown
+    // container, conflict for one not created with learn.
+    virtual Seccomp seccomp_profile(const std::string& ref);
     // The networks this service manages; nullptr when it has none (/v1/networks: 400).
     virtual NetworkService* network_service() { return nullptr; }
     // Images. The defaults say "not supported", so that a front-end's test double need not
