@@ -4,6 +4,7 @@
 #include <ctime>
 #include <iostream>
 
+#include "truman/client/attach.hpp"
 #include "truman/client/format.hpp"
 
 namespace truman::client {
@@ -37,6 +38,8 @@ int for_each_ref(const std::vector<std::string>& refs, Fn&& fn) {
     return rc;
 }
 
+}  // namespace
+
 // A container killed by a signal exits like a shell reports it: 128 + the signal.
 int exit_code_of(const json& wait_result) {
     int signal = wait_result.value("signal", 0);
@@ -44,6 +47,8 @@ int exit_code_of(const json& wait_result) {
     return wait_result.value("exit_code", -1) < 0 ? kExitApiError
                                                   : wait_result["exit_code"].get<int>();
 }
+
+namespace {
 
 void write_line(FILE* to, const std::string& text) {
     std::fwrite(text.data(), 1, text.size(), to);
@@ -99,6 +104,7 @@ int run_command(const ApiClient& api, const CreateOptions& options, bool detach,
         }
     } remover{api, path, remove && !detach};
 
+    if (options.interactive && !detach) return run_attached(api, path);
     api.call("POST", path + "/start");
     if (detach) {
         std::cout << id << std::endl;
