@@ -4,6 +4,7 @@
 #include <initializer_list>
 #include <nlohmann/json.hpp>
 
+#include "attach_handlers.hpp"
 #include "truman/api/errors.hpp"
 #include "truman/api/mapping.hpp"
 
@@ -202,6 +203,7 @@ void create_exec(daemon::ContainerService& service, const ApiOptions& options, R
 // Docker stream frames (live streams come with attach).
 void start_exec(daemon::ContainerService& service, const ApiOptions& options, Request& request,
                 const std::shared_ptr<Responder>& responder) {
+    if (!request.upgrade.empty()) return start_exec_upgraded(service, options, request, responder);
     allow_params(request, {});
     if (refuse_non_json(request, responder)) return;
     bool detach = exec_detach_from_json(optional_json_body(request));
@@ -423,6 +425,7 @@ void add_v1_routes(Router& router, daemon::ContainerService& service, ApiOptions
     });
     add_network_routes(router, s, options);
     add_image_routes(router, s, options);
+    add_attach_routes(router, s, options);
 }
 
 }  // namespace truman::api

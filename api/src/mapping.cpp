@@ -336,6 +336,9 @@ daemon::CreateRequest create_request_from_json(const json& body) {
     if (const json* v = f.get("mounts")) spec.mounts = json_array<Mount>(*v, "mounts", mount);
     if (const json* v = f.get("devices")) apply_devices(*v, &spec.linux);
     if (const json* v = f.get("seccomp")) apply_seccomp(*v, &spec);
+    f.optional("open_stdin", request.open_stdin, json_bool);
+    f.optional("stdin_once", request.stdin_once, json_bool);
+    f.optional("tty", request.tty, json_bool);
     f.finish();
     // The values are the service's to judge: it validates the spec once, when it is complete
     // (with the image's root in place), and the create handler names its errors in our terms.
@@ -444,6 +447,7 @@ daemon::ExecRequest exec_request_from_json(const json& body) {
         request.user = user;
     }
     f.optional("tty", request.tty, json_bool);
+    f.optional("stdin", request.attach_stdin, json_bool);
     f.finish();
     return request;
 }

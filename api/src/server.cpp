@@ -3,6 +3,7 @@
 // on its own strand; the Router and handlers only ever see api::Request and api::Responder.
 #include "truman/api/server.hpp"
 
+#include <fcntl.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -15,9 +16,12 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <cctype>
+#include <cstring>
 #include <deque>
 #include <mutex>
 #include <optional>
+#include <system_error>
 #include <unordered_map>
 
 #include "truman/api/errors.hpp"
@@ -139,9 +143,56 @@ class Session : public std::enable_shared_from_this<Session> {
         if (phase_ == Phase::stream_opened) begin_stream();
     }
 
+    // "101 UPGRADED", then the socket and what the client sent behind its request go to take,
+    // and this session ends without touching the connection again.
+    void upgrade(uint64_t generation, const std::string& content_type,
+                 Responder::TakeConnection take) {
+        if (generation != generation_ || phase_ != Phase::handling) return;
+        phase_ = Phase::writing;
+        auto head = std::make_shared<std::string>(
+            "HTTP/1.1 101 UPGRADED\r\nContent-Type: " + content_type +
+            "\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nServer: trumand\r\n\r\n");
+        net::async_write(stream_.socket(), net::buffer(*head),
+                         [self = shared_from_this(), head, take = std::move(take)](
+                             beast::error_code ec, size_t) {
+                             if (self->phase_ == Phase::closed) return;
+                             if (ec) return self->close();
+                             self->hand_over(take);
+                         });
+    }
+
     net::any_io_executor executor() { return stream_.get_executor(); }
 
   private:
+    static bool connection_names_upgrade(beast::string_view value) {
+        std::string v(value);
+        for (char& c : v) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        return v.find("upgrade") != std::string::npos;
+    }
+
+    // The connection leaves the server: a descriptor of its own for take, and this one
+    // closed without a shutdown (which would end the connection for both).
+    void hand_over(const Responder::TakeConnection& take) {
+        Fd connection(fcntl(stream_.socket().native_handle(), F_DUPFD_CLOEXEC, 3));
+        std::string pending(static_cast<const char*>(buffer_.data().data()), buffer_.size());
+        buffer_.consume(buffer_.size());
+        phase_ = Phase::closed;
+        server_->remove(this);
+        release_subscription();
+        beast::error_code ec;
+        stream_.socket().close(ec);
+        if (!connection) {
+            spdlog::error("upgrade: dup: {}",
+                          std::error_code(errno, std::generic_category()).message());
+            return;
+        }
+        try {
+            take(std::move(connection), std::move(pending));
+        } catch (const std::exception& e) {
+            spdlog::error("upgraded connection: {}", e.what());
+        }
+    }
+
     enum class Phase { reading, handling, stream_opened, streaming, writing, closed };
 
     void read() {
@@ -216,6 +267,11 @@ class Session : public std::enable_shared_from_this<Session> {
         request.target = std::string(message.target());
         request.content_type = std::string(message[http::field::content_type]);
         request.body = std::move(message.body());
+        if (connection_names_upgrade(message[http::field::connection])) {
+            request.upgrade = std::string(message[http::field::upgrade]);
+            for (char& c : request.upgrade)
+                c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        }
         stream_.expires_never();  // handlers like wait may take as long as the container
         auto responder = make_responder();
         try {
@@ -363,6 +419,12 @@ class SessionResponder : public Responder {
         auto holder =
             std::make_shared<std::unique_ptr<daemon::Subscription>>(std::move(subscription));
         post([g = generation_, holder](Session& s) { s.keep(g, std::move(*holder)); });
+    }
+
+    void upgrade(const std::string& content_type, const TakeConnection& take) override {
+        post([g = generation_, t = content_type, take = TakeConnection(take)](Session& s) mutable {
+            s.upgrade(g, t, std::move(take));
+        });
     }
 
   private:

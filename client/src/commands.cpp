@@ -4,6 +4,7 @@
 #include <ctime>
 #include <iostream>
 
+#include "truman/client/attach.hpp"
 #include "truman/client/format.hpp"
 
 namespace truman::client {
@@ -37,6 +38,8 @@ int for_each_ref(const std::vector<std::string>& refs, Fn&& fn) {
     return rc;
 }
 
+}  // namespace
+
 // A container killed by a signal exits like a shell reports it: 128 + the signal.
 int exit_code_of(const json& wait_result) {
     int signal = wait_result.value("signal", 0);
@@ -44,6 +47,8 @@ int exit_code_of(const json& wait_result) {
     return wait_result.value("exit_code", -1) < 0 ? kExitApiError
                                                   : wait_result["exit_code"].get<int>();
 }
+
+namespace {
 
 void write_line(FILE* to, const std::string& text) {
     std::fwrite(text.data(), 1, text.size(), to);
@@ -99,16 +104,12 @@ int run_command(const ApiClient& api, const CreateOptions& options, bool detach,
         }
     } remover{api, path, remove && !detach};
 
+    // Attached before the start, as docker run is: nothing it prints is missed, it comes as
+    // written, and our signals reach it (--sig-proxy); with -i our stdin is its stdin.
+    if (!detach) return run_attached(api, path, options.interactive);
     api.call("POST", path + "/start");
-    if (detach) {
-        std::cout << id << std::endl;
-        return 0;
-    }
-    // Following from the first line: the stream ends once the container has exited and every
-    // line was delivered, so nothing it printed is lost even if it exited before we got here.
-    api.stream_lines(path + "/logs?follow=true&format=json",
-                     [](const std::string& line) { print_log_record(line, false); });
-    return exit_code_of(api.call_json("POST", path + "/wait"));
+    std::cout << id << std::endl;
+    return 0;
 }
 
 int start_command(const ApiClient& api, const std::vector<std::string>& refs) {

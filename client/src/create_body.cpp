@@ -71,6 +71,11 @@ json create_body(const CreateOptions& o) {
         body["rootfs"] = o.rootfs;
     }
     if (!cmd.empty()) body["cmd"] = cmd;
+    if (o.interactive) {
+        body["open_stdin"] = true;
+        body["stdin_once"] = true;
+    }
+    if (o.tty) body["tty"] = true;
     if (!o.name.empty()) body["name"] = o.name;
     if (!o.hostname.empty()) body["hostname"] = o.hostname;
     if (!o.workdir.empty()) body["cwd"] = o.workdir;

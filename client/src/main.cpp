@@ -5,6 +5,7 @@
 #include <iostream>
 
 #include "truman/client/api_client.hpp"
+#include "truman/client/attach.hpp"
 #include "truman/client/commands.hpp"
 #include "truman/client/format.hpp"
 #include "truman/client/network_commands.hpp"
@@ -47,6 +48,8 @@ void add_create_flags(CLI::App* cmd, CreateOptions& o) {
                     "seccomp=unconfined|default|learn|PROFILE.json, no-new-privileges")
         ->allow_extra_args(false);
     cmd->add_option("--rootfs", o.rootfs, "run from this root directory instead of an IMAGE");
+    cmd->add_flag("-i,--interactive", o.interactive, "keep stdin open (run: and attach to it)");
+    cmd->add_flag("-t,--tty", o.tty, "a terminal (not supported yet)");
     // IMAGE CMD...: everything from the first positional on is the container's, flags included
     // (`run busybox sh -c 'exit 7'`).
     cmd->prefix_command();
@@ -171,8 +174,17 @@ static int trumanctl_main(int argc, char** argv) {
     exec->add_option("-w,--workdir", exec_options.cwd, "the command's directory in the container");
     exec->add_option("-u,--user", exec_options.user, "uid or uid:gid");
     exec->add_flag("-t,--tty", exec_tty, "(not supported yet)");
-    exec->add_flag("-i,--interactive", exec_interactive, "(not supported yet)");
+    exec->add_flag("-i,--interactive", exec_interactive, "our stdin is the command's");
     exec->prefix_command();
+
+    AttachOptions attach_options;
+    auto* attach = app.add_subcommand("attach", "attach to a container's stdin, stdout, stderr");
+    attach->add_option("CONTAINER", attach_options.container, "name or id")->required();
+    attach->add_option("--detach-keys", attach_options.detach_keys,
+                       "keys that detach, leaving it running (\"ctrl-p,ctrl-q\")");
+    attach->add_flag("--no-stdin", attach_options.no_stdin, "do not attach stdin");
+    attach->add_option("--sig-proxy", attach_options.sig_proxy,
+                       "forward SIGINT, SIGTERM, SIGHUP to it (default true)");
 
     int signal_number = 0;
     try {
@@ -181,11 +193,13 @@ static int trumanctl_main(int argc, char** argv) {
         if (tail != "all" && tail.find_first_not_of("0123456789") != std::string::npos)
             throw std::invalid_argument("--tail must be a number or \"all\", not \"" + tail + "\"");
         if (network_create->parsed()) network_create_body(network_options);
+        if (attach->parsed() && !attach_options.detach_keys.empty())
+            detach_key_bytes(attach_options.detach_keys);
         if (exec->parsed()) {
             auto args = exec->remaining();
             if (args.size() < 2) throw std::invalid_argument("exec needs CONTAINER and CMD");
-            if (exec_tty || exec_interactive)
-                throw std::invalid_argument("exec -t and -i are not supported yet");
+            if (exec_tty) throw std::invalid_argument("exec -t is not supported yet");
+            exec_options.interactive = exec_interactive;
             exec_options.container = args[0];
             exec_options.cmd.assign(args.begin() + 1, args.end());
         }
@@ -227,6 +241,7 @@ static int trumanctl_main(int argc, char** argv) {
         if (images->parsed()) return images_command(api, quiet, json);
         if (rmi->parsed()) return rmi_command(api, refs, force);
         if (exec->parsed()) return exec_command(api, exec_options);
+        if (attach->parsed()) return attach_command(api, attach_options);
     } catch (const ApiError& e) {
         std::cerr << "trumanctl: " << e.what() << std::endl;
         return kExitApiError;

@@ -19,6 +19,7 @@
 #include <utility>
 #include <vector>
 
+#include "stdio_hub.hpp"
 #include "truman/cgroups.hpp"
 #include "truman/container.hpp"
 #include "truman/daemon/atomic_file.hpp"
@@ -40,7 +41,8 @@ namespace truman::daemon {
 namespace {
 
 constexpr size_t max_clients = 16;
-constexpr size_t max_command_bytes = 256;
+// An attach command carries the bytes its client sent behind the request, as hex.
+constexpr size_t max_command_bytes = size_t{1} << 20;
 
 void write_line(int fd, const std::string& line) {
     const char* p = line.data();
@@ -68,6 +70,7 @@ Fd listen_on(const std::string& path) {
 struct Client {
     Fd fd;
     std::string buffer;
+    Fd passed = {};  // what came with the command as SCM_RIGHTS (attach: the connection)
 };
 
 // An exec that runs: its process, the read ends of its stdout and stderr, the file its
@@ -80,6 +83,7 @@ struct RunningExec {
     Fd output;
     uint64_t output_bytes = 0;
     std::vector<Fd> waiters = {};
+    std::unique_ptr<StdioHub> hub = {};  // its attached client, if started attached
 };
 
 // A pipe's two ends, close-on-exec; the read end non-blocking (the monitor's poll loop).
@@ -123,10 +127,21 @@ class Monitor {
                                                                  ? options_.log_max_bytes
                                                                  : default_log_max_bytes);
 
+            // open_stdin: a pipe the attached clients write to, held here so that it
+            // outlives trumand; else the container reads /dev/null.
+            Fd in_r, in_w;
+            if (meta.open_stdin) {
+                int in[2];
+                if (pipe2(in, O_CLOEXEC) < 0) throw system_error("pipe2");
+                in_r = Fd(in[0]);
+                in_w = Fd(in[1]);
+            }
+            hub_ = std::make_unique<StdioHub>(std::move(in_w), meta.stdin_once);
+
             cgroups_ = detect_cgroups();
             CreateOptions create_options;
             create_options.id = meta.id;
-            create_options.stdin_fd = -1;
+            create_options.stdin_fd = in_r ? in_r.get() : -1;
             create_options.stdout_fd = out_w.get();
             create_options.stderr_fd = err_w.get();
             create_options.cgroups = cgroups_.get();
@@ -134,9 +149,11 @@ class Monitor {
             create_options.seccomp_cache_dir =
                 std::filesystem::path(options_.run_dir).parent_path() / "seccomp-cache";
             container_ = Container::create(spec, create_options);
-            // Only the container may hold the write ends, or EOF would never come.
+            // Only the container may hold the write ends, or EOF would never come (and
+            // only the container the read end of its stdin, or EPIPE would not).
             out_w.reset();
             err_w.reset();
+            in_r.reset();
 
             state_.state.status = Status::created;
             state_.state.pid = container_->pid();
@@ -159,8 +176,10 @@ class Monitor {
             std::vector<pollfd> fds;
             fds.push_back({container_->pidfd(), POLLIN, 0});
             fds.push_back({listener_.get(), POLLIN, 0});
-            fds.push_back({stdout_.get(), POLLIN, 0});  // -1 once closed: poll ignores it
-            fds.push_back({stderr_.get(), POLLIN, 0});
+            // -1 once closed (poll ignores it), or while an attached client catches up.
+            bool take_output = hub_->accepts_output();
+            fds.push_back({take_output ? stdout_.get() : -1, POLLIN, 0});
+            fds.push_back({take_output ? stderr_.get() : -1, POLLIN, 0});
             fds.push_back({container_->seccomp_fd(), POLLIN, 0});
             for (const auto& c : clients_) fds.push_back({c.fd.get(), POLLIN, 0});
             // Four per exec, after the clients: its pidfd, stdout, stderr and listener.
@@ -172,10 +191,26 @@ class Monitor {
                 fds.push_back({e->err.get(), POLLIN, 0});
                 fds.push_back({e->process->seccomp_fd(), POLLIN, 0});
             }
+            for (size_t i = 0; i < nexecs; ++i)
+                if (!execs_[i]->hub->accepts_output())
+                    fds[exec_base + 4 * i + 1].fd = fds[exec_base + 4 * i + 2].fd = -1;
+            // Last, the attached clients: the container's, then each exec's.
+            size_t hub_base = fds.size();
+            hub_->add_poll(fds);
+            for (const auto& e : execs_) e->hub->add_poll(fds);
             if (poll(fds.data(), fds.size(), -1) < 0) {
                 if (errno == EINTR) continue;  // SIGTERM and friends land here, on purpose
                 spdlog::error("poll: {}", strerror(errno));
                 continue;
+            }
+            // Clients first: nothing below adds or removes one of the polled hubs' clients
+            // before they are handled.
+            size_t at = hub_base + hub_->poll_count();
+            hub_->handle(&fds[hub_base]);
+            for (auto& e : execs_) {
+                size_t count = e->hub->poll_count();
+                e->hub->handle(&fds[at]);
+                at += count;
             }
             if (fds[2].revents) read_output(stdout_, "stdout");
             if (fds[3].revents) read_output(stderr_, "stderr");
@@ -222,12 +257,15 @@ class Monitor {
                 fd.reset();  // EOF: every writer is gone
                 return;
             }
+            std::string_view data(buf, static_cast<size_t>(n));
             try {
-                log_->append(stream, std::string_view(buf, static_cast<size_t>(n)));
+                log_->append(stream, data);
             } catch (const std::exception& e) {
                 // Keep draining, or the container would block on a full pipe.
                 spdlog::error("container.log: {}", e.what());
             }
+            hub_->output(&fd == &stderr_ ? StreamType::stderr_stream : StreamType::stdout_stream,
+                         data);
             if (static_cast<size_t>(n) < sizeof buf) return;
         }
     }
@@ -287,8 +325,23 @@ class Monitor {
 
     void serve_client(size_t index) {
         Client& client = clients_[index];
-        char buf[max_command_bytes];
-        ssize_t n = recv(client.fd.get(), buf, sizeof buf, 0);
+        char buf[16384];
+        iovec iov{buf, sizeof buf};
+        alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
+        msghdr msg{};
+        msg.msg_iov = &iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control;
+        msg.msg_controllen = sizeof control;
+        ssize_t n = recvmsg(client.fd.get(), &msg, MSG_CMSG_CLOEXEC);
+        for (cmsghdr* c = CMSG_FIRSTHDR(&msg); n > 0 && c; c = CMSG_NXTHDR(&msg, c)) {
+            if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS ||
+                c->cmsg_len != CMSG_LEN(sizeof(int)))
+                continue;
+            int fd;
+            std::memcpy(&fd, CMSG_DATA(c), sizeof fd);
+            client.passed.reset(fd);
+        }
         if (n < 0 && (errno == EINTR || errno == EAGAIN)) return;
         if (n <= 0) {
             clients_.erase(clients_.begin() + static_cast<std::ptrdiff_t>(index));
@@ -304,13 +357,13 @@ class Monitor {
             clients_.erase(clients_.begin() + static_cast<std::ptrdiff_t>(index));
             return;
         }
-        std::string reply = execute(line);
+        std::string reply = execute(line, client.passed);
         // Replies are a few bytes: the socket buffer takes them whole.
         send(client.fd.get(), reply.data(), reply.size(), MSG_NOSIGNAL);
         clients_.erase(clients_.begin() + static_cast<std::ptrdiff_t>(index));
     }
 
-    std::string execute(const std::string& line) {
+    std::string execute(const std::string& line, Fd& passed) {
         try {
             ControlCommand command = parse_command(line);
             if (command.verb == ControlCommand::Verb::start) {
@@ -324,8 +377,13 @@ class Monitor {
                 spdlog::info("sent signal {}", command.signal);
             } else if (command.verb == ControlCommand::Verb::exec) {
                 MonitorReply reply;
-                reply.pid = start_exec(command.exec_id);
+                reply.pid = start_exec(command.exec_id, command.attach, passed);
                 return encode_reply(reply);
+            } else if (command.verb == ControlCommand::Verb::attach) {
+                if (!passed) throw make_error(ErrorKind::invalid, "attach without a connection");
+                // Before start too: a client attached to a created container misses nothing.
+                hub_->add(std::move(passed), *command.attach);
+                spdlog::info("client attached ({} now)", hub_->clients());
             } else {
                 return encode_reply(exited_exec_reply(command.exec_id));
             }
@@ -385,6 +443,8 @@ class Monitor {
         }
         spdlog::info("exited with {} (signal {}, oom {})", status->exit_code, status->signal,
                      status->oom_killed);
+        // After the exit is on record: a client that sees its stream end may ask for it.
+        hub_->finish();
         // The exit is on record; now retry what could not be released, a bounded number of
         // times (each try already waits out a busy cgroup for a few seconds).
         for (int retry = 0; !released && retry < 2; ++retry) {
@@ -421,7 +481,10 @@ class Monitor {
     }
 
     // Start the exec whose config.json the service wrote; returns its host PID.
-    pid_t start_exec(const std::string& id) {
+    pid_t start_exec(const std::string& id, const std::optional<AttachRequest>& attach,
+                     Fd& connection) {
+        if (attach && !connection)
+            throw make_error(ErrorKind::invalid, "attached exec without a connection");
         if (state_.state.status != Status::running)
             throw make_error(ErrorKind::conflict, "container " + id_ + " is not running");
         ExecPaths paths(paths_, id);
@@ -434,7 +497,16 @@ class Monitor {
             throw make_error(ErrorKind::unsupported, "exec with a tty is not supported yet");
         auto [out, out_w] = output_pipe();
         auto [err, err_w] = output_pipe();
+        // Its stdin: a pipe its attached client writes to, closed when the client's input ends.
+        Fd in_r, in_w;
+        if (attach && request.attach_stdin && attach->stdin_stream) {
+            int in[2];
+            if (pipe2(in, O_CLOEXEC) < 0) throw system_error("pipe2");
+            in_r = Fd(in[0]);
+            in_w = Fd(in[1]);
+        }
         ExecSpec spec;
+        spec.stdin_fd = in_r ? in_r.get() : -1;
         spec.args = request.cmd;
         spec.env = request.env;
         spec.cwd = request.cwd;
@@ -445,11 +517,14 @@ class Monitor {
         if (!output) throw system_error("open " + paths.output());
         auto running = std::make_unique<RunningExec>(
             RunningExec{id, paths, nullptr, std::move(out), std::move(err), std::move(output)});
+        running->hub = std::make_unique<StdioHub>(std::move(in_w), true);
         running->process = container_->exec(spec);
         pid_t pid = running->process->pid();
         // Only the exec may hold the write ends, or EOF would never come.
         out_w.reset();
         err_w.reset();
+        in_r.reset();
+        if (attach) running->hub->add(std::move(connection), *attach);
         write_exec_state(paths, {true, pid, std::nullopt, 0});
         spdlog::info("exec {} started (pid {})", id, pid);
         execs_.push_back(std::move(running));
@@ -492,7 +567,9 @@ class Monitor {
             }
             // Past the cap the output is dropped, but the pipe still drained.
             uint64_t cap = options_.log_max_bytes ? options_.log_max_bytes : default_log_max_bytes;
-            std::string frames = encode_frames(type, std::string_view(buf, static_cast<size_t>(n)));
+            std::string_view data(buf, static_cast<size_t>(n));
+            e.hub->output(type, data);
+            std::string frames = encode_frames(type, data);
             if (e.output_bytes + frames.size() <= cap) {
                 write_line(e.output.get(), frames);
                 e.output_bytes += frames.size();
@@ -521,6 +598,7 @@ class Monitor {
             spdlog::error("exec {}: cannot record the exit: {}", e.id, ex.what());
         }
         spdlog::info("exec {} exited with {} (signal {})", e.id, status->exit_code, status->signal);
+        e.hub->finish();
         MonitorReply reply;
         reply.exit_code = status->exit_code;
         reply.signal = status->signal;
@@ -549,6 +627,7 @@ class Monitor {
     ContainerSpec spec_;
     std::unique_ptr<Container> container_;
     std::vector<std::unique_ptr<RunningExec>> execs_;
+    std::unique_ptr<StdioHub> hub_;  // the container's attached clients and its stdin
     StoredState state_;
     std::unique_ptr<SeccompLogWriter> seccomp_log_;  // opened at the first denial
     std::optional<LearnedSyscalls> learned_;         // read at the first learned call

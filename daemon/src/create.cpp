@@ -34,6 +34,9 @@ std::optional<images::StoredImage> checked_root(const ContainerRegistry& registr
         throw invalid_argument("image", "give an image or a rootfs");
     if (spec.root.overlay)
         throw invalid_argument("root.overlay", "is set by the daemon for image containers");
+    if (request.tty) throw unsupported_argument("tty", "a terminal is not supported yet");
+    if (request.stdin_once && !request.open_stdin)
+        throw invalid_argument("stdin_once", "needs open_stdin");
     if (!request.image.empty()) {
         std::optional<images::StoredImage> found;
         try {
@@ -155,6 +158,8 @@ std::string create(ContainerRegistry& registry, const CreateRequest& request) {
     }
 
     ContainerMeta meta{id, name, request.image, spec.root.path, spec.process.args, rfc3339_now()};
+    meta.open_stdin = request.open_stdin;
+    meta.stdin_once = request.stdin_once;
     write_file_atomic(paths.config(), spec_to_json(spec).dump(2) + "\n");
     write_meta(paths, meta);
 

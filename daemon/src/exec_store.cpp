@@ -37,7 +37,10 @@ void write_exec_config(const ExecPaths& paths, const ExecRequest& request) {
     std::string root = paths.dir().substr(0, paths.dir().rfind('/'));
     if (::mkdir(root.c_str(), 0700) < 0 && errno != EEXIST) throw system_error("mkdir " + root);
     if (::mkdir(paths.dir().c_str(), 0700) < 0) throw system_error("mkdir " + paths.dir());
-    json doc = {{"cmd", request.cmd}, {"env", request.env}, {"tty", request.tty}};
+    json doc = {{"cmd", request.cmd},
+                {"env", request.env},
+                {"tty", request.tty},
+                {"stdin", request.attach_stdin}};
     doc["cwd"] = request.cwd ? json(*request.cwd) : json(nullptr);
     if (request.user)
         doc["user"] = {{"uid", request.user->uid},
@@ -54,6 +57,7 @@ ExecRequest read_exec_config(const ExecPaths& paths) {
         r.cmd = doc.at("cmd").get<std::vector<std::string>>();
         r.env = doc.at("env").get<std::vector<std::string>>();
         r.tty = doc.at("tty").get<bool>();
+        r.attach_stdin = doc.value("stdin", false);  // absent before attach existed
         if (!doc.at("cwd").is_null()) r.cwd = doc.at("cwd").get<std::string>();
         if (const json& u = doc.at("user"); !u.is_null()) {
             User user;

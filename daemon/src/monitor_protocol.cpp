@@ -39,6 +39,58 @@ json parse_line(const std::string& line) {
     return json::parse(text, nullptr, false);
 }
 
+std::string to_hex(const std::string& bytes) {
+    static const char digits[] = "0123456789abcdef";
+    std::string out;
+    out.reserve(bytes.size() * 2);
+    for (unsigned char c : bytes) {
+        out += digits[c >> 4];
+        out += digits[c & 15];
+    }
+    return out;
+}
+
+std::string from_hex(const json& doc, const char* name) {
+    if (!doc.contains(name)) return "";
+    if (!doc[name].is_string()) throw invalid_argument(name, "not a hex string");
+    const std::string& hex = doc[name].get_ref<const std::string&>();
+    auto value = [&](char c) {
+        if (c >= '0' && c <= '9') return c - '0';
+        if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+        throw invalid_argument(name, "not a hex string");
+    };
+    if (hex.size() % 2) throw invalid_argument(name, "not a hex string");
+    std::string out;
+    out.reserve(hex.size() / 2);
+    for (size_t i = 0; i < hex.size(); i += 2)
+        out += static_cast<char>(value(hex[i]) * 16 + value(hex[i + 1]));
+    return out;
+}
+
+json attach_to_json(const AttachRequest& a) {
+    return {{"stdin", a.stdin_stream},
+            {"stdout", a.stdout_stream},
+            {"stderr", a.stderr_stream},
+            {"detach_keys", to_hex(a.detach_keys)},
+            {"input", to_hex(a.input)}};
+}
+
+AttachRequest attach_from_json(const json& doc) {
+    if (!doc.is_object()) throw invalid_argument("attach", "not an object");
+    auto flag = [&](const char* name, bool fallback) {
+        if (!doc.contains(name)) return fallback;
+        if (!doc[name].is_boolean()) throw invalid_argument(name, "not a boolean");
+        return doc[name].get<bool>();
+    };
+    AttachRequest a;
+    a.stdin_stream = flag("stdin", false);
+    a.stdout_stream = flag("stdout", true);
+    a.stderr_stream = flag("stderr", true);
+    a.detach_keys = from_hex(doc, "detach_keys");
+    a.input = from_hex(doc, "input");
+    return a;
+}
+
 }  // namespace
 
 std::string encode_reply(const MonitorReply& reply) {
@@ -97,8 +149,16 @@ std::string encode_command(const ControlCommand& command) {
             return encode_line({{"command", "start"}});
         case ControlCommand::Verb::kill:
             return encode_line({{"command", "kill"}, {"signal", command.signal}});
-        case ControlCommand::Verb::exec:
-            return encode_line({{"command", "exec"}, {"exec", command.exec_id}});
+        case ControlCommand::Verb::exec: {
+            json doc = {{"command", "exec"}, {"exec", command.exec_id}};
+            if (command.attach) doc["attach"] = attach_to_json(*command.attach);
+            return encode_line(doc);
+        }
+        case ControlCommand::Verb::attach: {
+            json doc = attach_to_json(command.attach.value_or(AttachRequest{}));
+            doc["command"] = "attach";
+            return encode_line(doc);
+        }
         case ControlCommand::Verb::wait_exec:
             return encode_line({{"command", "wait_exec"}, {"exec", command.exec_id}});
     }
@@ -123,9 +183,14 @@ ControlCommand parse_command(const std::string& line) {
         const json* exec = doc.contains("exec") ? &doc["exec"] : nullptr;
         if (!exec || !exec->is_string() || !is_valid_id(exec->get<std::string>()))
             throw invalid_argument("exec", "not an exec id");
-        return {verb == "exec" ? ControlCommand::Verb::exec : ControlCommand::Verb::wait_exec, 0,
-                exec->get<std::string>()};
+        ControlCommand command{
+            verb == "exec" ? ControlCommand::Verb::exec : ControlCommand::Verb::wait_exec, 0,
+            exec->get<std::string>()};
+        if (verb == "exec" && doc.contains("attach"))
+            command.attach = attach_from_json(doc["attach"]);
+        return command;
     }
+    if (verb == "attach") return {ControlCommand::Verb::attach, 0, "", attach_from_json(doc)};
     throw invalid_argument("command", "unknown monitor command \"" + verb + "\"");
 }
 
@@ -175,7 +240,7 @@ void send_monitor_command(const std::string& socket_path, const ControlCommand& 
 }
 
 MonitorReply ask_monitor(const std::string& socket_path, const ControlCommand& command,
-                         int timeout_ms) {
+                         int timeout_ms, int pass_fd) {
     long long deadline = now_ms() + timeout_ms;
     UnixSocketAddress addr(socket_path);
     Fd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
@@ -192,7 +257,25 @@ MonitorReply ask_monitor(const std::string& socket_path, const ControlCommand& c
     size_t sent = 0;
     while (sent < request.size()) {
         wait_ready(fd.get(), POLLOUT, deadline, "send to " + socket_path);
-        ssize_t n = send(fd.get(), request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
+        ssize_t n;
+        if (sent == 0 && pass_fd >= 0) {
+            // The descriptor rides on the line's first bytes; the monitor takes it with them.
+            iovec iov{const_cast<char*>(request.data()), request.size()};
+            alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+            msghdr msg{};
+            msg.msg_iov = &iov;
+            msg.msg_iovlen = 1;
+            msg.msg_control = control;
+            msg.msg_controllen = sizeof control;
+            cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
+            cmsg->cmsg_level = SOL_SOCKET;
+            cmsg->cmsg_type = SCM_RIGHTS;
+            cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+            std::memcpy(CMSG_DATA(cmsg), &pass_fd, sizeof(int));
+            n = sendmsg(fd.get(), &msg, MSG_NOSIGNAL);
+        } else {
+            n = send(fd.get(), request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
+        }
         if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
         if (n < 0) throw system_error("send to " + socket_path);
         sent += static_cast<size_t>(n);

@@ -97,6 +97,14 @@ class Service : public ContainerService, public NetworkService {
     std::string exec_output(const std::string& exec_id) override {
         return verbs::exec_output(*registry_, exec_id);
     }
+    void check_attach(const std::string& ref) override { verbs::check_attach(*registry_, ref); }
+    void attach(const std::string& ref, const AttachRequest& request, Fd connection) override {
+        verbs::attach(*registry_, ref, request, std::move(connection));
+    }
+    ExecInfo start_exec_attached(const std::string& exec_id, const AttachRequest& request,
+                                 Fd connection) override {
+        return verbs::start_exec_attached(*registry_, exec_id, request, std::move(connection));
+    }
     NetworkService* network_service() override { return this; }
 
     NetworkInfo create_network(const NetworkCreateRequest& request) override {

@@ -53,8 +53,15 @@ std::string dump(const json& doc) {
 }  // namespace
 
 json meta_to_json(const ContainerMeta& meta) {
-    return {{"id", meta.id},         {"name", meta.name}, {"image", meta.image},
-            {"rootfs", meta.rootfs}, {"cmd", meta.cmd},   {"created_at", meta.created_at}};
+    return {{"id", meta.id},
+            {"name", meta.name},
+            {"image", meta.image},
+            {"rootfs", meta.rootfs},
+            {"cmd", meta.cmd},
+            {"created_at", meta.created_at},
+            {"open_stdin", meta.open_stdin},
+            {"stdin_once", meta.stdin_once},
+            {"tty", meta.tty}};
 }
 
 ContainerMeta meta_from_json(const json& doc) {
@@ -66,6 +73,9 @@ ContainerMeta meta_from_json(const json& doc) {
     meta.rootfs = field_or<std::string>(doc, "meta", "rootfs", "");
     meta.cmd = field_or<std::vector<std::string>>(doc, "meta", "cmd", {});
     meta.created_at = field_or<std::string>(doc, "meta", "created_at", "");
+    meta.open_stdin = field_or<bool>(doc, "meta", "open_stdin", false);
+    meta.stdin_once = field_or<bool>(doc, "meta", "stdin_once", false);
+    meta.tty = field_or<bool>(doc, "meta", "tty", false);
     if (!is_valid_id(meta.id)) throw invalid_argument("meta.id", "not 64 hex characters");
     if (!is_valid_name(meta.name)) throw invalid_argument("meta.name", "not a valid name");
     return meta;

@@ -65,4 +65,11 @@ void wait_exec(ContainerRegistry& registry, const std::string& exec_id,
                const std::function<void(std::exception_ptr, ExecInfo)>& done);
 std::string exec_output(ContainerRegistry& registry, const std::string& exec_id);
 
+// attach.cpp: the connection goes to the container's monitor.
+void check_attach(ContainerRegistry& registry, const std::string& ref);
+void attach(ContainerRegistry& registry, const std::string& ref, const AttachRequest& request,
+            Fd connection);
+ExecInfo start_exec_attached(ContainerRegistry& registry, const std::string& exec_id,
+                             const AttachRequest& request, Fd connection);
+
 }  // namespace truman::daemon::verbs

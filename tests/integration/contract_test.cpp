@@ -301,6 +301,29 @@ TEST_F(ContractTest, RecordsEveryOperationWithSuccessAndErrorAnswers) {
     EXPECT_EQ(json::parse(detached.body)["running"], true) << detached.body;
     expect(404, "GET", ex, "/v1/exec/no-such-exec");
     expect(404, "POST", exs, "/v1/exec/no-such-exec/start");
+    // attach (and an attached exec start): upgraded to a raw stream, or a plain error.
+    auto upgraded = [&](int status, const std::string& path_template, const std::string& target,
+                        const std::string& body = "") {
+        HttpClient u(daemon_.socket());
+        u.send_raw("POST " + target +
+                   " HTTP/1.1\r\nHost: truman\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n"
+                   "Content-Type: application/json\r\nContent-Length: " +
+                   std::to_string(body.size()) + "\r\n\r\n" + body);
+        HttpResponse r = u.read_response();
+        recording_.add("POST", path_template, target, r);
+        EXPECT_EQ(r.status, status) << target << ": " << r.body;
+        return r;
+    };
+    const std::string at = one + "/attach";
+    auto attached = upgraded(101, at, c + "/" + execs_in + "/attach?stdout=1&stderr=1");
+    EXPECT_EQ(attached.header("upgrade"), "tcp");
+    expect(400, "POST", at, c + "/" + execs_in + "/attach?stdout=1");  // no upgrade asked for
+    upgraded(400, at, c + "/" + execs_in + "/attach?stdout=1&detachKeys=ctrl-1");
+    upgraded(404, at, c + "/no-such-container/attach?stdout=1");
+    auto typed =
+        expect(201, "POST", ce, c + "/" + execs_in + "/exec", R"({"cmd":["cat"],"stdin":true})");
+    upgraded(101, exs, "/v1/exec/" + json::parse(typed.body).value("id", "") + "/start", "{}");
+    upgraded(409, exs, "/v1/exec/" + exec_id + "/start", "{}");
     expect(204, "DELETE", one, c + "/" + execs_in + "?force=true");
     // Seccomp denials: busybox mount is refused by the default profile.
     std::string denied =

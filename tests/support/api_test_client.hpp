@@ -12,6 +12,7 @@
 #include <map>
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 namespace truman::test {
 
@@ -138,6 +139,10 @@ class HttpClient {
         take(2, timeout_ms);
         return true;
     }
+
+    // What was read past the last response's head or body and not consumed yet (after a
+    // "101" the first bytes of the upgraded stream).
+    std::string take_buffered() { return std::exchange(buffer_, {}); }
 
     // True when the server closed the connection (EOF) within timeout_ms.
     bool closed_by_peer(int timeout_ms) {

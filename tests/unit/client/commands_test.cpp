@@ -9,6 +9,7 @@
 
 #include "test_support.hpp"
 #include "truman/client/api_client.hpp"
+#include "truman/client/attach.hpp"
 #include "truman/client/create_body.hpp"
 #include "truman/client/format.hpp"
 
@@ -196,3 +197,21 @@ TEST(PullProgress, OneLinePerLayerEventAndTheImageAtTheEnd) {
 
 }  // namespace
 }  // namespace truman::client
+
+TEST(TrumanctlDetachKeys, DockersNotationAsBytes) {
+    EXPECT_EQ(truman::client::detach_key_bytes("ctrl-p,ctrl-q"), "\x10\x11");
+    EXPECT_EQ(truman::client::detach_key_bytes("a,ctrl-@,ctrl-_"), std::string("a\0\x1f", 3));
+    EXPECT_THROW(truman::client::detach_key_bytes("ctrl-1"), std::invalid_argument);
+    EXPECT_THROW(truman::client::detach_key_bytes("alt-x"), std::invalid_argument);
+}
+
+TEST(TrumanctlCreateBody, InteractiveOpensStdinOnce) {
+    truman::client::CreateOptions o;
+    o.args = {"busybox", "cat"};
+    o.interactive = true;
+    auto body = truman::client::create_body(o);
+    EXPECT_EQ(body["open_stdin"], true);
+    EXPECT_EQ(body["stdin_once"], true);
+    o.interactive = false;
+    EXPECT_FALSE(truman::client::create_body(o).contains("open_stdin"));
+}

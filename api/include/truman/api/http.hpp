@@ -4,6 +4,7 @@
 // sockets; handlers see nothing but these types, so they are unit tested without any I/O.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <nlohmann/json_fwd.hpp>
@@ -13,6 +14,7 @@
 #include <vector>
 
 #include "truman/daemon/subscription.hpp"
+#include "truman/fd.hpp"
 
 namespace truman::api {
 
@@ -24,6 +26,8 @@ struct Request {
     std::map<std::string, std::string> path_params;  // filled by the router: {"id": ...}
     std::string content_type;                        // the Content-Type header, "" if none
     std::string body;
+    // The Upgrade header when Connection names "upgrade" (lower-cased: "tcp"), else "".
+    std::string upgrade;
 
     // A query parameter, or nullopt when absent.
     std::optional<std::string> param(const std::string& name) const;
@@ -59,6 +63,13 @@ class Responder {
     // client goes away or the server shuts down. Handing it over also sends the header (the
     // service call succeeded, so the stream is established).
     virtual void keep(std::unique_ptr<daemon::Subscription> subscription) = 0;
+
+    // An upgraded connection (attach): instead of a response, "101 UPGRADED" with
+    // content_type (Connection: Upgrade, Upgrade: tcp), after which the connection is no
+    // longer HTTP; take then gets the socket and the bytes the client sent behind its request,
+    // and owns both. The default (a responder that cannot) answers 501.
+    using TakeConnection = std::function<void(Fd connection, std::string pending)>;
+    virtual void upgrade(const std::string& content_type, const TakeConnection& take);
 };
 
 }  // namespace truman::api

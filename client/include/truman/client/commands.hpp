@@ -50,8 +50,12 @@ struct ExecOptions {
     std::vector<std::string> env;
     std::string cwd, user;
     bool detach = false;
+    bool interactive = false;  // -i: our stdin is the command's
 };
 int exec_command(const ApiClient& api, const ExecOptions& options);
+
+// The exit code of a POST .../wait answer: the container's, 128+N when killed by signal N.
+int exit_code_of(const nlohmann::json& wait_result);
 
 // The `ps` table for a GET /v1/containers answer, seen at time now (unit tested).
 std::string ps_table(const nlohmann::json& containers, std::time_t now);

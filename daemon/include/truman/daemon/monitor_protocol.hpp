@@ -9,6 +9,9 @@
 //   {"command":"start"}   {"command":"kill","signal":15}
 //   {"command":"exec","exec":"<exec id>"}       start the exec whose config.json is on disk
 //   {"command":"wait_exec","exec":"<exec id>"}  answered once that exec has exited
+//   {"command":"attach","stdin":true,"stdout":true,"stderr":true,"detach_keys":"1011",
+//    "input":"<hex>"}                             with the client's socket as SCM_RIGHTS
+//   {"command":"exec","exec":"<exec id>","attach":{...the same fields...}}  with its socket
 //   {"ok":true,"pid":1234,"monitor_pid":1230}     (the pids only in the start-up reply)
 //   {"ok":true,"pid":1240}                        (exec: the exec's host PID)
 //   {"ok":true,"exit_code":0,"signal":0}          (wait_exec)
@@ -27,6 +30,7 @@
 #include <optional>
 #include <string>
 
+#include "truman/daemon/service.hpp"
 #include "truman/error.hpp"
 #include "truman/fd.hpp"
 
@@ -49,9 +53,12 @@ void throw_if_failed(const MonitorReply& reply);
 MonitorReply failure_reply(const std::exception& failure);
 
 struct ControlCommand {
-    enum class Verb { start, kill, exec, wait_exec } verb = Verb::start;
+    enum class Verb { start, kill, exec, wait_exec, attach } verb = Verb::start;
     int signal = 0;
     std::string exec_id = {};  // exec, wait_exec: 64 hex characters
+    // attach, and an exec started attached: the streams (detach_keys and input travel as hex,
+    // since they are bytes); the connection itself is passed along with the line.
+    std::optional<AttachRequest> attach = {};
 };
 std::string encode_command(const ControlCommand& command);
 // Throws truman::Error (invalid) for a malformed line, an unknown verb, a signal outside
@@ -79,8 +86,9 @@ class UnixSocketAddress {
 // timeout_ms.
 void send_monitor_command(const std::string& socket_path, const ControlCommand& command,
                           int timeout_ms = 10000);
-// The same, returning the reply (exec: the exec's PID).
+// The same, returning the reply (exec: the exec's PID). pass_fd >= 0 travels with the
+// command as SCM_RIGHTS (attach: the client's connection).
 MonitorReply ask_monitor(const std::string& socket_path, const ControlCommand& command,
-                         int timeout_ms = 10000);
+                         int timeout_ms = 10000, int pass_fd = -1);
 
 }  // namespace truman::daemon

@@ -31,6 +31,10 @@ struct ContainerMeta {
     std::string rootfs;  // the root the container sees (for an image: the overlay mount point)
     std::vector<std::string> cmd;
     std::string created_at;
+    // How the monitor sets up the container's stdio (CreateRequest's flags of the same names).
+    bool open_stdin = false;
+    bool stdin_once = false;
+    bool tty = false;
 };
 
 // state.json: the public ContainerState plus what only the daemon needs.

@@ -23,6 +23,7 @@
 
 #include "truman/daemon/network_service.hpp"
 #include "truman/daemon/subscription.hpp"
+#include "truman/fd.hpp"
 #include "truman/spec.hpp"
 
 namespace truman::daemon {
@@ -77,6 +78,12 @@ struct CreateRequest {
     // Named networks to join (network_service.hpp has the model). nullopt: the daemon's
     // default network, if it has one and the spec asks for nothing else; empty: none.
     std::optional<std::vector<NetworkAttachRequest>> networks;
+    // Docker's stdio flags: open_stdin gives the container a stdin pipe that attached clients
+    // write to (else /dev/null); stdin_once closes it when the first attached client's input
+    // ends; tty is not supported yet.
+    bool open_stdin = false;
+    bool stdin_once = false;
+    bool tty = false;
 };
 
 struct LogOptions {
@@ -169,6 +176,18 @@ struct ExecRequest {
     std::optional<std::string> cwd;  // default: the container's
     std::optional<User> user;        // default: the container's
     bool tty = false;                // not supported yet
+    bool attach_stdin = false;       // a pipe an attached start writes to; else /dev/null
+};
+
+// An attach to a container's stdio (or an exec's, through an attached start): which streams,
+// the bytes that end it leaving the container running ("" = none), and the bytes the client
+// sent already, behind the request (they go to the process's stdin first).
+struct AttachRequest {
+    bool stdin_stream = false;
+    bool stdout_stream = true;
+    bool stderr_stream = true;
+    std::string detach_keys;  // raw bytes (detach_keys.hpp parses Docker's notation)
+    std::string input;
 };
 
 struct ExecInfo {
@@ -219,6 +238,16 @@ class ContainerService {
     virtual void async_wait_exec(const std::string& exec_id,
                                  std::function<void(std::exception_ptr, ExecInfo)> done);
     virtual std::string exec_output(const std::string& exec_id);
+    // Attach: the connection (an upgraded client socket) goes to the container's monitor,
+    // which carries the streams (Docker's frames, stream_frame.hpp) until the container exits
+    // or the client detaches or leaves; the call returns once the monitor holds it. The
+    // container must exist and not have exited (conflict). check_attach says so beforehand,
+    // so that a front-end can still refuse with a plain error.
+    virtual void check_attach(const std::string& ref);
+    virtual void attach(const std::string& ref, const AttachRequest& request, Fd connection);
+    // start_exec with the exec's streams on connection, as attach carries a container's.
+    virtual ExecInfo start_exec_attached(const std::string& exec_id, const AttachRequest& request,
+                                         Fd connection);
     // The container's seccomp denials, oldest first, as seccomp_log.hpp keeps them; like logs()
     // otherwise. A bad since is Error invalid naming "since".
     virtual std::unique_ptr<Subscription> seccomp(

@@ -1,0 +1,137 @@
+#include "attach_handlers.hpp"
+
+#include <fcntl.h>
+#include <sys/socket.h>
+
+#include <nlohmann/json.hpp>
+
+#include "truman/api/errors.hpp"
+#include "truman/api/mapping.hpp"
+#include "truman/detach_keys.hpp"
+#include "truman/error.hpp"
+#include "truman/stream_frame.hpp"
+
+namespace truman::api {
+
+namespace {
+
+constexpr const char* kMultiplexed = "application/vnd.docker.multiplexed-stream";
+
+bool flag(const Request& request, const char* name, bool fallback) {
+    auto v = request.param(name);
+    return v ? parse_bool_param(name, *v) : fallback;
+}
+
+// Docker's query: stdin, stdout, stderr (which streams), stream (live; the only mode here),
+// logs (the past output first: not supported yet), detachKeys (Docker's notation).
+daemon::AttachRequest attach_request(const Request& request) {
+    for (const auto& [key, value] : request.query)
+        if (key != "stdin" && key != "stdout" && key != "stderr" && key != "stream" &&
+            key != "logs" && key != "detachKeys")
+            throw invalid_argument(key, "unknown query parameter");
+    daemon::AttachRequest a;
+    a.stdin_stream = flag(request, "stdin", false);
+    a.stdout_stream = flag(request, "stdout", false);
+    a.stderr_stream = flag(request, "stderr", false);
+    if (!flag(request, "stream", true))
+        throw unsupported_argument("stream", "only live streams are supported (stream=true)");
+    if (flag(request, "logs", false))
+        throw unsupported_argument("logs", "replaying the logs on attach is not supported yet");
+    if (auto keys = request.param("detachKeys")) {
+        try {
+            a.detach_keys = parse_detach_keys(*keys);
+        } catch (const Error& e) {
+            throw invalid_argument("detachKeys", e.reason());
+        }
+    }
+    return a;
+}
+
+void require_upgrade(const Request& request) {
+    if (request.upgrade != "tcp")
+        throw invalid_argument("Upgrade", "needs the headers Connection: Upgrade and Upgrade: tcp");
+}
+
+// After the upgrade nothing can be answered in HTTP any more: a failure becomes one
+// system-error frame (type 3) with the message, and the connection closes.
+void fail_upgraded(const Fd& connection, const std::string& message) {
+    std::string frame = encode_frames(StreamType::system_error, message + "\n");
+    (void)send(connection.get(), frame.data(), frame.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
+template <typename Fn>
+void run_blocking(const ApiOptions& options, Fn fn) {
+    if (options.run_blocking) return options.run_blocking(std::move(fn));
+    fn();
+}
+
+void attach(daemon::ContainerService& service, const ApiOptions& options, Request& request,
+            const std::shared_ptr<Responder>& responder) {
+    daemon::AttachRequest a = attach_request(request);
+    require_upgrade(request);
+    std::string id = request.path_params.at("id");
+    // Refused in plain HTTP while that is still possible: no such container, or exited.
+    service.check_attach(id);
+    responder->upgrade(kMultiplexed,
+                       [&service, options, id, a](Fd connection, std::string pending) mutable {
+                           a.input = std::move(pending);
+                           auto shared = std::make_shared<Fd>(std::move(connection));
+                           run_blocking(options, [&service, id, a, shared] {
+                               Fd mine(shared->release());
+                               int raw = mine.get();
+                               Fd copy(fcntl(raw, F_DUPFD_CLOEXEC, 3));
+                               try {
+                                   service.attach(id, a, std::move(mine));
+                               } catch (const std::exception& e) {
+                                   if (copy) fail_upgraded(copy, e.what());
+                               }
+                           });
+                       });
+}
+
+}  // namespace
+
+void Responder::upgrade(const std::string&, const TakeConnection&) {
+    respond(error_response(501, "not_implemented", "this connection cannot be upgraded"));
+}
+
+void start_exec_upgraded(daemon::ContainerService& service, const ApiOptions& options,
+                         Request& request, const std::shared_ptr<Responder>& responder) {
+    if (!request.query.empty())
+        throw invalid_argument(request.query.begin()->first, "unknown query parameter");
+    require_upgrade(request);
+    if (!request.body.empty()) {
+        nlohmann::json body = nlohmann::json::parse(request.body, nullptr, false);
+        if (body.is_discarded()) throw invalid_argument("body", "malformed JSON");
+        if (exec_detach_from_json(body))
+            throw invalid_argument("detach", "an upgraded start is attached");
+    }
+    std::string id = request.path_params.at("id");
+    daemon::ExecInfo info = service.inspect_exec(id);
+    if (info.pid != 0 || info.exit_code)
+        throw make_error(ErrorKind::conflict, "exec " + id + " was already started");
+    responder->upgrade(kMultiplexed, [&service, options, id](Fd connection, std::string pending) {
+        daemon::AttachRequest a;
+        a.stdin_stream = true;  // if the exec was created with stdin
+        a.input = std::move(pending);
+        auto shared = std::make_shared<Fd>(std::move(connection));
+        run_blocking(options, [&service, id, a, shared] {
+            Fd mine(shared->release());
+            Fd copy(fcntl(mine.get(), F_DUPFD_CLOEXEC, 3));
+            try {
+                service.start_exec_attached(id, a, std::move(mine));
+            } catch (const std::exception& e) {
+                if (copy) fail_upgraded(copy, e.what());
+            }
+        });
+    });
+}
+
+void add_attach_routes(Router& router, daemon::ContainerService& s, const ApiOptions& options) {
+    router.add("POST", "/v1/containers/{id}/attach",
+               [&s, options](Request& req, const std::shared_ptr<Responder>& r) {
+                   attach(s, options, req, r);
+               });
+}
+
+}  // namespace truman::api
