@@ -51,6 +51,7 @@ struct ContainerInfo {
     std::string created_at;
     ContainerState state;
     std::vector<ContainerEndpoint> networks;  // its addresses on named networks
+    std::vector<PortMapping> ports;           // its published ports, as chosen
     bool seccomp_denied = false;  // its seccomp profile has denied a call (list and inspect)
     std::map<std::string, uint64_t> seccomp_denials;  // by syscall name, filled by inspect
 };
@@ -77,6 +78,8 @@ struct CreateRequest {
     // Named networks to join (network_service.hpp has the model). nullopt: the daemon's
     // default network, if it has one and the spec asks for nothing else; empty: none.
     std::optional<std::vector<NetworkAttachRequest>> networks;
+    // Published on the first of those networks (network_service.hpp, ports.hpp).
+    std::vector<PortMapping> ports;
 };
 
 struct LogOptions {
