@@ -8,6 +8,7 @@
 #include "truman/client/commands.hpp"
 #include "truman/client/format.hpp"
 #include "truman/client/network_commands.hpp"
+#include "truman/client/port_commands.hpp"
 
 using namespace truman::client;
 
@@ -46,6 +47,8 @@ void add_create_flags(CLI::App* cmd, CreateOptions& o) {
     cmd->add_option("--security-opt", o.security_opts,
                     "seccomp=unconfined|default|PROFILE.json, no-new-privileges")
         ->allow_extra_args(false);
+    cmd->add_option("-p,--publish", o.publish,
+                    "publish a port: [HOSTIP:]HOSTPORT:PORT[/udp], ranges 8000-8001:80-81");
     cmd->add_option("--rootfs", o.rootfs, "run from this root directory instead of an IMAGE");
     // IMAGE CMD...: everything from the first positional on is the container's, flags included
     // (`run busybox sh -c 'exit 7'`).
@@ -126,6 +129,9 @@ static int trumanctl_main(int argc, char** argv) {
     info->add_flag("--json", json, "print the API's JSON");
     auto* version = app.add_subcommand("version", "client and daemon versions");
     version->add_flag("--json", json, "print the API's JSON");
+
+    auto* port = app.add_subcommand("port", "a container's published ports");
+    port->add_option("CONTAINER", ref, "id, id prefix or name")->required();
 
     auto* network = app.add_subcommand("network", "manage networks");
     network->require_subcommand(1);
@@ -222,6 +228,7 @@ static int trumanctl_main(int argc, char** argv) {
         if (images->parsed()) return images_command(api, quiet, json);
         if (rmi->parsed()) return rmi_command(api, refs, force);
         if (exec->parsed()) return exec_command(api, exec_options);
+        if (port->parsed()) return port_command(api, ref);
     } catch (const ApiError& e) {
         std::cerr << "trumanctl: " << e.what() << std::endl;
         return kExitApiError;

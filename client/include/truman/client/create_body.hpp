@@ -27,7 +27,8 @@ struct CreateOptions {
     std::string ip, gateway;                 // with --network veth
     std::vector<std::string> security_opts;  // seccomp=unconfined|default|FILE, no-new-privileges
     std::string rootfs;
-    std::vector<std::string> args;  // IMAGE CMD... (or CMD... with --rootfs)
+    std::vector<std::string> publish;  // -p [HOSTIP:]HOSTPORT:PORT[/udp] (port_commands.hpp)
+    std::vector<std::string> args;     // IMAGE CMD... (or CMD... with --rootfs)
 };
 
 // Throws std::invalid_argument (a usage error: nothing was sent) naming the flag. Only the
