@@ -5,11 +5,14 @@
 // container that holds it exists, and a lease lives until its container is removed.
 #pragma once
 
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <mutex>
+#include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "truman/daemon/ipam.hpp"
@@ -33,6 +36,9 @@ struct NetworkStoreOptions {
 class NetworkStore {
   public:
     explicit NetworkStore(NetworkStoreOptions options);
+    ~NetworkStore();  // fsyncs what is still unsynced
+    NetworkStore(const NetworkStore&) = delete;
+    NetworkStore& operator=(const NetworkStore&) = delete;
 
     // Loads every record, drops the leases of containers that no longer exist (a create
     // trumand did not finish, a delete it did not record) and makes sure every bridge is up
@@ -103,6 +109,14 @@ class NetworkStore {
     ipam::Subnet pool_;
     mutable std::mutex mutex_;
     std::map<std::string, Record> networks_;
+    // Records are replaced atomically on the request's path (enough against a crash of
+    // trumand) and fsync'd by this thread just after, in batches (against a power loss).
+    void flush_records();
+    mutable std::mutex flush_mutex_;
+    mutable std::condition_variable flush_cv_;
+    mutable std::set<std::string> unsynced_;
+    bool stopping_ = false;
+    std::thread flusher_;
     // The sockets that hold each container's published ports (ports.hpp).
     std::map<std::string, std::vector<Fd>> port_holds_;
 };
