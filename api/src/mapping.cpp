@@ -315,6 +315,7 @@ daemon::CreateRequest create_request_from_json(const json& body) {
             throw invalid_argument("networks", "give network or networks, not both");
         request.networks = attach_requests_from_json(*v);
     }
+    if (const json* v = f.get("ports")) request.ports = port_mappings_from_json(*v);
     if (!spec.has_namespace(NamespaceType::network)) {
         // Sharing the host's network: there is nothing of our own to wire.
         if (network_given && spec.network.mode != Network::Mode::none)
@@ -367,6 +368,7 @@ json to_json(const daemon::ContainerInfo& info) {
                 {"created_at", info.created_at},
                 {"state", to_json(info.state)},
                 {"networks", to_json(info.networks)},
+                {"ports", to_json(info.ports)},
                 {"seccomp_denied", info.seccomp_denied},
                 {"seccomp_denials", info.seccomp_denials}};
 }

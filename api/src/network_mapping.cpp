@@ -68,4 +68,31 @@ json to_json(const std::vector<daemon::ContainerEndpoint>& endpoints) {
     return out;
 }
 
+std::vector<daemon::PortMapping> port_mappings_from_json(const json& v) {
+    return json_array<daemon::PortMapping>(v, "ports", [](const json& e, const std::string& path) {
+        JsonObjectReader f(e, path);
+        daemon::PortMapping p;
+        f.optional("host_ip", p.host_ip, json_string);
+        f.optional("host_port", p.host_port, json_u32);
+        f.optional("host_port_end", p.host_port_end, json_u32);
+        p.container_port = json_u32(f.required("container_port"), f.path("container_port"));
+        f.optional("container_port_end", p.container_port_end, json_u32);
+        f.optional("proto", p.proto, json_string);
+        f.finish();
+        return p;
+    });
+}
+
+json to_json(const std::vector<daemon::PortMapping>& ports) {
+    json out = json::array();
+    for (const auto& p : ports)
+        out.push_back({{"host_ip", p.host_ip},
+                       {"host_port", p.host_port},
+                       {"host_port_end", p.host_port_end},
+                       {"container_port", p.container_port},
+                       {"container_port_end", p.container_port_end},
+                       {"proto", p.proto}});
+    return out;
+}
+
 }  // namespace truman::api

@@ -6,6 +6,7 @@
 
 #include "truman/client/attach.hpp"
 #include "truman/client/format.hpp"
+#include "truman/client/port_commands.hpp"
 
 namespace truman::client {
 
@@ -151,7 +152,7 @@ int stop_command(const ApiClient& api, const std::vector<std::string>& refs, uns
 
 std::string ps_table(const json& containers, std::time_t now) {
     std::vector<std::vector<std::string>> rows{
-        {"CONTAINER ID", "NAME", "IMAGE", "COMMAND", "STATUS", "CREATED"}};
+        {"CONTAINER ID", "NAME", "IMAGE", "COMMAND", "STATUS", "CREATED", "PORTS"}};
     for (const auto& c : containers) {
         std::string image = c.value("image", "");
         if (image.empty()) image = c.value("rootfs", "");
@@ -163,7 +164,8 @@ std::string ps_table(const json& containers, std::time_t now) {
                         quoted_command(cmd),
                         status_text(c.value("state", json::object()), now) +
                             (c.value("seccomp_denied", false) ? " (seccomp denials)" : ""),
-                        time_ago(c.value("created_at", ""), now)});
+                        time_ago(c.value("created_at", ""), now),
+                        ports_text(c.value("ports", json::array()))});
     }
     return format_table(rows);
 }

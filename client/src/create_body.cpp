@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "truman/client/format.hpp"
+#include "truman/client/port_commands.hpp"
 
 namespace truman::client {
 
@@ -131,6 +132,11 @@ json create_body(const CreateOptions& o) {
     if (!resources.empty()) body["resources"] = resources;
 
     for (const auto& opt : o.security_opts) apply_security_opt(opt, &body);
+    if (!o.publish.empty()) {
+        json ports = json::array();
+        for (const auto& p : o.publish) ports.push_back(publish_from_flag(p));
+        body["ports"] = ports;
+    }
     return body;
 }
 
@@ -156,6 +162,7 @@ std::string flag_for_field(const CreateOptions& o, const std::string& field) {
         {"seccomp", "--security-opt seccomp"},
         {"no_new_privileges", "--security-opt no-new-privileges"},
         {"rootfs", "--rootfs"},
+        {"ports", "--publish"},
     };
     // --cpus and --cpu-quota both set the quota.
     if (field == "resources.cpu_quota") return o.cpus.empty() ? "--cpu-quota" : "--cpus";

@@ -9,6 +9,7 @@
 #include "truman/client/commands.hpp"
 #include "truman/client/format.hpp"
 #include "truman/client/network_commands.hpp"
+#include "truman/client/port_commands.hpp"
 
 using namespace truman::client;
 
@@ -47,6 +48,8 @@ void add_create_flags(CLI::App* cmd, CreateOptions& o) {
     cmd->add_option("--security-opt", o.security_opts,
                     "seccomp=unconfined|default|learn|PROFILE.json, no-new-privileges")
         ->allow_extra_args(false);
+    cmd->add_option("-p,--publish", o.publish,
+                    "publish a port: [HOSTIP:]HOSTPORT:PORT[/udp], ranges 8000-8001:80-81");
     cmd->add_option("--rootfs", o.rootfs, "run from this root directory instead of an IMAGE");
     cmd->add_flag("-i,--interactive", o.interactive, "keep stdin open (run: and attach to it)");
     cmd->add_flag("-t,--tty", o.tty, "a terminal (not supported yet)");
@@ -133,6 +136,9 @@ static int trumanctl_main(int argc, char** argv) {
     info->add_flag("--json", json, "print the API's JSON");
     auto* version = app.add_subcommand("version", "client and daemon versions");
     version->add_flag("--json", json, "print the API's JSON");
+
+    auto* port = app.add_subcommand("port", "a container's published ports");
+    port->add_option("CONTAINER", ref, "id, id prefix or name")->required();
 
     auto* network = app.add_subcommand("network", "manage networks");
     network->require_subcommand(1);
@@ -242,6 +248,7 @@ static int trumanctl_main(int argc, char** argv) {
         if (rmi->parsed()) return rmi_command(api, refs, force);
         if (exec->parsed()) return exec_command(api, exec_options);
         if (attach->parsed()) return attach_command(api, attach_options);
+        if (port->parsed()) return port_command(api, ref);
     } catch (const ApiError& e) {
         std::cerr << "trumanctl: " << e.what() << std::endl;
         return kExitApiError;

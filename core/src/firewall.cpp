@@ -73,9 +73,69 @@ std::string run_nft(const std::string& batch, const std::string& what, bool json
     return nft_ctx_get_output_buffer(ctx.get());
 }
 
+json ipv4_text(const Ipv4Cidr& cidr) {
+    char address[16];
+    std::snprintf(address, sizeof address, "%u.%u.%u.%u", cidr.address[0], cidr.address[1],
+                  cidr.address[2], cidr.address[3]);
+    return address;
+}
+
+json prefix_of(const std::string& cidr_text, const std::string& what) {
+    Ipv4Cidr cidr = parse_ipv4_cidr(cidr_text, what);
+    return {{"prefix", {{"addr", ipv4_text(cidr)}, {"len", cidr.prefix_length}}}};
+}
+
+// The rules of one published port (firewall.hpp says which and why).
+void add_port_forward(json& cmds, const PortForward& p) {
+    validate_link_name(p.bridge, "bridge of " + p.owner);
+    if (p.proto != "tcp" && p.proto != "udp")
+        throw invalid_argument("proto", "tcp or udp, not " + p.proto);
+    const std::string what = p.owner + " " + std::to_string(p.host_port) + "/" + p.proto;
+    const std::string container = ipv4_text(parse_ipv4_cidr(p.container_address + "/32", what));
+    json bridge = p.bridge;
+    json dport = {{"payload", {{"protocol", p.proto}, {"field", "dport"}}}};
+    json daddr = {{"payload", {{"protocol", "ip"}, {"field", "daddr"}}}};
+    json saddr = {{"payload", {{"protocol", "ip"}, {"field", "saddr"}}}};
+    json ipv4 = match("==", meta("nfproto"), "ipv4");
+    json to_host =
+        p.host_ip.empty() || p.host_ip == "0.0.0.0"
+            ? match("==", {{"fib", {{"result", "type"}, {"flags", json::array({"daddr"})}}}},
+                    "local")
+            : match("==", daddr, ipv4_text(parse_ipv4_cidr(p.host_ip + "/32", what)));
+    json dnat = {{"dnat", {{"family", "ip"}, {"addr", container}, {"port", p.container_port}}}};
+    for (const char* chain_name : {"prerouting", "output"})
+        cmds.push_back(
+            rule(chain_name, what, {ipv4, to_host, match("==", dport, p.host_port), dnat}));
+    json sources = {{"set", json::array({prefix_of("127.0.0.0/8", what),
+                                         prefix_of(p.subnet, "subnet of " + p.owner)})}};
+    cmds.push_back(rule("postrouting", what + " (hairpin, localhost)",
+                        {ipv4,
+                         match("==", meta("oifname"), bridge),
+                         match("in", {{"ct", {{"key", "status"}}}}, "dnat"),
+                         match("==", saddr, sources),
+                         match("==", daddr, container),
+                         match("==", dport, p.container_port),
+                         {{"masquerade", nullptr}}}));
+}
+
+// The guard of each bridge with published ports: route_localnet on it must not let what
+// comes from its containers reach the host's 127/8.
+void add_localnet_guards(json& cmds, const std::vector<PortForward>& ports) {
+    std::set<std::string> bridges;
+    for (const auto& p : ports) bridges.insert(p.bridge);
+    json daddr = {{"payload", {{"protocol", "ip"}, {"field", "daddr"}}}};
+    for (const auto& b : bridges)
+        cmds.push_back(rule("guard", "bridge " + b + " (route_localnet)",
+                            {match("==", meta("nfproto"), "ipv4"),
+                             match("==", meta("iifname"), b),
+                             match("==", daddr, prefix_of("127.0.0.0/8", "loopback")),
+                             {{"drop", nullptr}}}));
+}
+
 }  // namespace
 
-std::string firewall_batch(const std::vector<NatNetwork>& networks) {
+std::string firewall_batch(const std::vector<NatNetwork>& networks,
+                           const std::vector<PortForward>& ports) {
     json cmds = json::array();
     // add + delete + add: one transaction that works whether or not the table exists, and
     // leaves exactly what follows (the kernel applies the batch whole or not at all).
@@ -84,6 +144,11 @@ std::string firewall_batch(const std::vector<NatNetwork>& networks) {
     cmds.push_back({{"add", {{"table", table_object()}}}});
     cmds.push_back(chain("postrouting", "nat", "postrouting", 100));  // srcnat
     cmds.push_back(chain("forward", "filter", "forward", 0));         // filter
+    if (!ports.empty()) {
+        cmds.push_back(chain("guard", "filter", "prerouting", -300));    // raw
+        cmds.push_back(chain("prerouting", "nat", "prerouting", -100));  // dstnat
+        cmds.push_back(chain("output", "nat", "output", -100));          // dstnat
+    }
     for (const auto& n : networks) {
         Ipv4Cidr cidr = parse_ipv4_cidr(n.subnet, "subnet of network " + n.name);
         validate_link_name(n.bridge, "bridge of network " + n.name);
@@ -111,11 +176,14 @@ std::string firewall_batch(const std::vector<NatNetwork>& networks) {
                              match("!=", meta("oifname"), bridge),
                              {{"masquerade", nullptr}}}));
     }
+    for (const auto& p : ports) add_port_forward(cmds, p);
+    add_localnet_guards(cmds, ports);
     return json{{"nftables", std::move(cmds)}}.dump();
 }
 
-void apply_firewall(const std::vector<NatNetwork>& networks) {
-    run_nft(firewall_batch(networks), "nftables: rebuild table inet truman", true);
+void apply_firewall(const std::vector<NatNetwork>& networks,
+                    const std::vector<PortForward>& ports) {
+    run_nft(firewall_batch(networks, ports), "nftables: rebuild table inet truman", true);
 }
 
 void remove_firewall() {
@@ -133,11 +201,14 @@ std::string list_firewall() {
     }
 }
 
-void enable_ipv4_forwarding(const std::set<std::string>& devices, const std::string& proc_sys) {
+namespace {
+
+void set_conf_switch(const std::set<std::string>& devices, const std::string& proc_sys,
+                     const char* name) {
     for (const auto& dev : devices) {
-        validate_link_name(dev, "forwarding device");
+        validate_link_name(dev, std::string(name) + " device");
         std::string path = proc_sys;
-        path.append("/net/ipv4/conf/").append(dev).append("/forwarding");
+        path.append("/net/ipv4/conf/").append(dev).append("/").append(name);
         Fd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
         if (!fd) {
             if (errno == ENOENT) continue;
@@ -145,6 +216,16 @@ void enable_ipv4_forwarding(const std::set<std::string>& devices, const std::str
         }
         if (::write(fd.get(), "1\n", 2) != 2) throw system_error("write 1 to " + path);
     }
+}
+
+}  // namespace
+
+void enable_ipv4_forwarding(const std::set<std::string>& devices, const std::string& proc_sys) {
+    set_conf_switch(devices, proc_sys, "forwarding");
+}
+
+void enable_route_localnet(const std::set<std::string>& devices, const std::string& proc_sys) {
+    set_conf_switch(devices, proc_sys, "route_localnet");
 }
 
 std::set<std::string> ipv4_uplinks(const std::string& proc_net_route) {

@@ -3,8 +3,11 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <linux/if_link.h>
 #include <net/if.h>
+#include <netlink/attr.h>
 #include <netlink/errno.h>
+#include <netlink/msg.h>
 #include <netlink/netlink.h>
 #include <netlink/route/addr.h>
 #include <netlink/route/link.h>
@@ -294,6 +297,35 @@ void configure_container_network(pid_t pid, const std::string& ifname, const std
 
 namespace {
 
+// Hairpin mode on a bridge port: a frame may leave by the port it came in on. With
+// br_netfilter loaded, a DNAT whose new destination is on the same bridge is delivered at
+// layer 2 (br_nf_pre_routing_finish), not routed, so a container reaching its own published
+// port through the host's address sends a frame that must go back out of its own port; the
+// bridge drops that unless the port is in hairpin mode (Docker sets it for the same reason).
+// RTM_SETLINK of family AF_BRIDGE with IFLA_PROTINFO, as `bridge link set hairpin on` does.
+void set_hairpin(RouteSocket& sock, const std::string& port_name) {
+    rtnl_link* raw = nullptr;
+    sock.run_or_throw("RTM_GETLINK " + port_name, [&](nl_sock* s) {
+        return rtnl_link_get_kernel(s, 0, port_name.c_str(), &raw);
+    });
+    LinkPtr link(raw);
+    std::unique_ptr<nl_msg, void (*)(nl_msg*)> msg(
+        nlmsg_alloc_simple(RTM_SETLINK, NLM_F_REQUEST | NLM_F_ACK), nlmsg_free);
+    ifinfomsg ifi{};
+    ifi.ifi_family = AF_BRIDGE;
+    ifi.ifi_index = rtnl_link_get_ifindex(link.get());
+    if (!msg || nlmsg_append(msg.get(), &ifi, sizeof ifi, NLMSG_ALIGNTO) < 0)
+        throw make_error(ErrorKind::system, "hairpin message for " + port_name, ENOMEM);
+    nlattr* info = nla_nest_start(msg.get(), IFLA_PROTINFO | NLA_F_NESTED);
+    if (!info || nla_put_u8(msg.get(), IFLA_BRPORT_MODE, 1) < 0)
+        throw make_error(ErrorKind::system, "hairpin message for " + port_name, ENOMEM);
+    nla_nest_end(msg.get(), info);
+    sock.run_or_throw("RTM_SETLINK " + port_name + " hairpin on", [&](nl_sock* s) {
+        int rc = nl_send_auto(s, msg.get());
+        return rc < 0 ? rc : nl_wait_for_ack(s);
+    });
+}
+
 // Mode bridge. Per port one RTM_NEWLINK makes the pair with the peer inside the container,
 // the host end already enslaved, up and with the bridge's MTU (a veth defaults to 1500,
 // whatever the bridge carries); then, over one socket inside the container, the address, the
@@ -328,6 +360,7 @@ std::string setup_bridge_ports(pid_t pid, const Network& net) {
                                 in_pid(pid) + ", master " + port.bridge + ")",
                             options);
                 made.push_back(port.host_interface);
+                set_hairpin(host, port.host_interface);
             }
         }
         auto sock = route_socket_in_netns_of(pid);

@@ -27,6 +27,44 @@ void write_all(int fd, std::string_view data, const std::string& path) {
 
 }  // namespace
 
+namespace {
+
+std::string dir_of(const std::string& path) {
+    auto slash = path.rfind('/');
+    return slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
+}
+
+}  // namespace
+
+void write_file_replace(const std::string& path, std::string_view content, int mode) {
+    const std::string dir = dir_of(path);
+    const std::string base =
+        path.substr(path.rfind('/') == std::string::npos ? 0 : path.rfind('/') + 1);
+    std::string temp = dir + "/." + base + ".tmp.XXXXXX";
+    Fd fd(mkostemp(temp.data(), O_CLOEXEC));
+    if (!fd) throw system_error("create temp file for " + path);
+    try {
+        if (fchmod(fd.get(), static_cast<mode_t>(mode)) < 0) throw system_error("fchmod " + temp);
+        write_all(fd.get(), content, temp);
+        fd.reset();
+        if (rename(temp.c_str(), path.c_str()) < 0)
+            throw system_error("rename " + temp + " to " + path);
+    } catch (...) {
+        unlink(temp.c_str());
+        throw;
+    }
+}
+
+void sync_file_and_dir(const std::string& path) {
+    Fd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (fd && fsync(fd.get()) < 0) throw system_error("fsync " + path);
+    if (!fd && errno != ENOENT) throw system_error("open " + path);
+    const std::string dir = dir_of(path);
+    Fd dir_fd(open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!dir_fd) throw system_error("open " + dir);
+    if (fsync(dir_fd.get()) < 0) throw system_error("fsync " + dir);
+}
+
 void write_file_atomic(const std::string& path, std::string_view content, int mode) {
     auto slash = path.rfind('/');
     std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));

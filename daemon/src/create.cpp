@@ -149,9 +149,13 @@ std::string create(ContainerRegistry& registry, const CreateRequest& request) {
     if (spec.hostname.empty() && spec.has_namespace(NamespaceType::uts))
         spec.hostname = id.substr(0, 12);
     validate(spec);
-    if (auto join = networks_to_join(registry, request); !join.empty()) {
-        // Recorded on disk before the monitor can use them: never handed out twice.
-        spec.network.bridges = registry.networks().attach(id, name, join);
+    std::vector<NetworkAttachRequest> join = networks_to_join(registry, request);
+    if (!request.ports.empty() && join.empty())
+        throw invalid_argument("ports", "publishing a port needs a network to publish from");
+    if (!join.empty()) {
+        // Recorded on disk before the monitor can use them: never handed out twice. The
+        // ports too, with their rules in place before the container runs.
+        spec.network.bridges = registry.networks().attach(id, name, join, request.ports);
         cleanup.leased = true;
         spec.network.mode = Network::Mode::bridge;
         validate_network(spec);

@@ -20,6 +20,7 @@ ContainerInfo info_of(ContainerRegistry& registry, const Entry& entry) {
     info.created_at = entry.meta.created_at;
     info.state = entry.stored.state;
     info.networks = registry.networks().endpoints_of(entry.meta.id);
+    info.ports = registry.networks().ports_of(entry.meta.id);
     return info;
 }
 

@@ -390,6 +390,26 @@ TEST_F(ContractTest, RecordsEveryOperationWithSuccessAndErrorAnswers) {
     auto shown = expect(200, "GET", one, c + "/" + joined_id);
     EXPECT_EQ(json::parse(shown.body)["networks"][0]["address"], "192.0.2.10/24") << shown.body;
     expect(200, "GET", net, n + "/ct-net");  // lists the container
+    // Published ports: one chosen by trumand, the same one again (409), a bad one (400).
+    json published = {
+        {"rootfs", busybox_rootfs()},
+        {"cmd", {"true"}},
+        {"networks", {"ct-net"}},
+        {"ports",
+         {json{{"host_port", 0}, {"container_port", 80}}, json{{"host_port", 18080},
+                                                               {"host_port_end", 18081},
+                                                               {"container_port", 80},
+                                                               {"container_port_end", 81},
+                                                               {"proto", "udp"}}}}};
+    auto with_ports = expect(201, "POST", c, c, published.dump());
+    published["ports"] = {json{{"host_port", 18080}, {"container_port", 80}, {"proto", "udp"}}};
+    expect(409, "POST", c, c, published.dump());
+    published["ports"] = {json{{"host_port", 70000}, {"container_port", 80}}};
+    expect(400, "POST", c, c, published.dump());
+    std::string ports_id = json::parse(with_ports.body).value("id", "");
+    auto ports_shown = expect(200, "GET", one, c + "/" + ports_id);
+    EXPECT_NE(json::parse(ports_shown.body)["ports"][0]["host_port"], 0) << ports_shown.body;
+    expect(204, "DELETE", one, c + "/" + ports_id);
     expect(409, "DELETE", net, n + "/ct-net");
     expect(204, "DELETE", one, c + "/" + joined_id);
     expect(204, "DELETE", net, n + "/ct-net");

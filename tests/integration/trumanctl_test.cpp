@@ -182,7 +182,7 @@ TEST_F(TrumanctlTest, RunExitsWithTheContainersCodeAndSplitsItsStreams) {
     EXPECT_NE(rows[1].find("\"sh -c echo out; ech…\""), std::string::npos) << rows[1];
     // Columns line up: NAME starts at the same offset in the header and the row.
     EXPECT_EQ(rows[0].find("NAME"), rows[1].find(name));
-    EXPECT_EQ(ctl({"ps"}).out, "CONTAINER ID   NAME   IMAGE   COMMAND   STATUS   CREATED\n")
+    EXPECT_EQ(ctl({"ps"}).out, "CONTAINER ID   NAME   IMAGE   COMMAND   STATUS   CREATED   PORTS\n")
         << "ps without -a lists only running containers";
 
     auto inspect = ctl({"inspect", name});

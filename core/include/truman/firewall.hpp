@@ -11,6 +11,7 @@
 // every interface of the host, present and future, into a router).
 #pragma once
 
+#include <cstdint>
 #include <set>
 #include <string>
 #include <vector>
@@ -26,12 +27,38 @@ struct NatNetwork {
 
 inline constexpr const char* firewall_table = "truman";
 
+// A published port: what arrives for host_ip:host_port (on any local address of the host
+// when host_ip is "" or 0.0.0.0) goes to container_address:container_port, on bridge. One
+// per port: a range is one of these per port of it. The rules (port_forward_rules) are DNAT
+// in the kernel, so a published port keeps working while trumand is down:
+//   - prerouting: from other hosts, and from containers (hairpin, to their own port too);
+//   - output: from the host itself, 127.0.0.1 included (with route_localnet on the bridge,
+//     which the kernel needs to route a 127/8 source out of a non-loopback device);
+//   - postrouting: masquerade of what was DNATed from 127/8 or from the bridge's own subnet
+//     (without it the container would answer a hairpin client, or 127.0.0.1, directly);
+//   - a raw-priority guard: nothing arriving on the bridge for 127/8 (route_localnet would
+//     otherwise let a container reach the host's loopback-only services, CVE-2020-8558).
+// ::1 cannot be DNATed at all (the kernel has no route_localnet for IPv6): not published.
+struct PortForward {
+    std::string owner;   // the rules' comment: "container <name>"
+    std::string bridge;  // where the container is
+    std::string subnet;  // the bridge's network, IPv4 CIDR
+    std::string host_ip;
+    uint16_t host_port = 0;
+    std::string container_address;
+    uint16_t container_port = 0;
+    std::string proto;  // "tcp" or "udp"
+};
+
 // The JSON batch that makes `table inet truman` hold exactly these networks' rules: for each,
 // masquerade of its subnet leaving by another device (unless internal), or, internal, a drop
 // of anything forwarded between its bridge and another device. Pure (unit tested).
-std::string firewall_batch(const std::vector<NatNetwork>& networks);
+// With ports, their rules too (PortForward above).
+std::string firewall_batch(const std::vector<NatNetwork>& networks,
+                           const std::vector<PortForward>& ports = {});
 // Runs it in the caller's network namespace. Throws truman::Error naming nftables' message.
-void apply_firewall(const std::vector<NatNetwork>& networks);
+void apply_firewall(const std::vector<NatNetwork>& networks,
+                    const std::vector<PortForward>& ports = {});
 // Deletes the table (nothing if it does not exist).
 void remove_firewall();
 // `nft list table inet truman` as nft prints it ("" when there is no table): for tests and
@@ -42,6 +69,10 @@ std::string list_firewall();
 // gone, not an error). Throws truman::Error naming the file.
 void enable_ipv4_forwarding(const std::set<std::string>& devices,
                             const std::string& proc_sys = "/proc/sys");
+// Sets /proc/sys/net/ipv4/conf/<dev>/route_localnet to 1 for each device (the bridges whose
+// containers publish ports: 127.0.0.1 DNATed to them), like enable_ipv4_forwarding otherwise.
+void enable_route_localnet(const std::set<std::string>& devices,
+                           const std::string& proc_sys = "/proc/sys");
 // The devices of the IPv4 default routes in /proc/net/route: where replies come back in.
 std::set<std::string> ipv4_uplinks(const std::string& proc_net_route = "/proc/net/route");
 

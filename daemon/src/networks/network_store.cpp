@@ -10,6 +10,7 @@
 #include "truman/daemon/atomic_file.hpp"
 #include "truman/daemon/container_name.hpp"
 #include "truman/daemon/names.hpp"
+#include "truman/daemon/ports.hpp"
 #include "truman/daemon/time_format.hpp"
 #include "truman/error.hpp"
 #include "truman/firewall.hpp"
@@ -31,6 +32,29 @@ std::string interface_name(size_t index) {
     return "eth" + std::to_string(index);
 }
 
+json ports_to_json(const std::vector<PortMapping>& ports) {
+    json out = json::array();
+    for (const auto& p : ports)
+        out.push_back({{"host_ip", p.host_ip},
+                       {"host_port", p.host_port},
+                       {"host_port_end", p.host_port_end},
+                       {"container_port", p.container_port},
+                       {"container_port_end", p.container_port_end},
+                       {"proto", p.proto}});
+    return out;
+}
+
+std::vector<PortMapping> ports_from_json(const json& lease) {
+    std::vector<PortMapping> out;
+    if (!lease.contains("ports")) return out;  // a record from before published ports
+    for (const auto& p : lease.at("ports"))
+        out.push_back(
+            {p.at("host_ip").get<std::string>(), p.at("host_port").get<uint32_t>(),
+             p.at("host_port_end").get<uint32_t>(), p.at("container_port").get<uint32_t>(),
+             p.at("container_port_end").get<uint32_t>(), p.at("proto").get<std::string>()});
+    return out;
+}
+
 }  // namespace
 
 void NetworkStore::sync_firewall() const {
@@ -43,12 +67,25 @@ void NetworkStore::sync_firewall() const {
     }
     std::vector<NatNetwork> nat;
     std::set<std::string> forwarding = ipv4_uplinks(options_.proc_net_route);
+    std::vector<PortForward> forwards;
+    std::set<std::string> localnet;
     for (const auto& [name, r] : networks_) {
         nat.push_back({name, r.bridge, ipam::format_subnet(r.subnet), r.internal});
         if (!r.internal) forwarding.insert(r.bridge);
+        for (const auto& l : r.leases)
+            for (const auto& p : l.ports) {
+                localnet.insert(r.bridge);
+                for (uint32_t i = 0; i <= p.host_port_end - p.host_port; ++i)
+                    forwards.push_back({"container " + l.container_name, r.bridge,
+                                        ipam::format_subnet(r.subnet), p.host_ip,
+                                        static_cast<uint16_t>(p.host_port + i),
+                                        ipam::format_address(l.address),
+                                        static_cast<uint16_t>(p.container_port + i), p.proto});
+            }
     }
-    apply_firewall(nat);
+    apply_firewall(nat, forwards);
     enable_ipv4_forwarding(forwarding);
+    enable_route_localnet(localnet);
 }
 
 NetworkStore::NetworkStore(NetworkStoreOptions options)
@@ -56,6 +93,35 @@ NetworkStore::NetworkStore(NetworkStoreOptions options)
     if (options_.pool_prefix < pool_.prefix || options_.pool_prefix > ipam::max_network_prefix)
         throw invalid_argument("network pool", "a /" + std::to_string(options_.pool_prefix) +
                                                    " does not fit in " + options_.pool);
+    flusher_ = std::thread([this] { flush_records(); });
+}
+
+NetworkStore::~NetworkStore() {
+    {
+        std::lock_guard lock(flush_mutex_);
+        stopping_ = true;
+    }
+    flush_cv_.notify_one();
+    flusher_.join();
+}
+
+void NetworkStore::flush_records() {
+    std::unique_lock lock(flush_mutex_);
+    while (true) {
+        flush_cv_.wait(lock, [this] { return stopping_ || !unsynced_.empty(); });
+        if (unsynced_.empty()) return;  // stopping, all synced
+        std::set<std::string> batch;
+        batch.swap(unsynced_);
+        lock.unlock();
+        for (const auto& path : batch) {
+            try {
+                sync_file_and_dir(path);
+            } catch (const std::exception& e) {
+                spdlog::error("networks: {} (a power loss now could lose it)", e.what());
+            }
+        }
+        lock.lock();
+    }
 }
 
 void NetworkStore::save(const Record& r) const {
@@ -64,7 +130,8 @@ void NetworkStore::save(const Record& r) const {
         leases.push_back({{"container_id", l.container_id},
                           {"container_name", l.container_name},
                           {"interface", l.interface},
-                          {"address", ipam::format_address(l.address)}});
+                          {"address", ipam::format_address(l.address)},
+                          {"ports", ports_to_json(l.ports)}});
     json doc = {{"id", r.id},
                 {"name", r.name},
                 {"bridge", r.bridge},
@@ -74,7 +141,13 @@ void NetworkStore::save(const Record& r) const {
                 {"labels", r.labels},
                 {"created_at", r.created_at},
                 {"leases", std::move(leases)}};
-    write_file_atomic(path_of(r.name), doc.dump(2) + "\n");
+    // No fsync here: create waits for this (+45 ms measured); the flusher does it just after.
+    write_file_replace(path_of(r.name), doc.dump(2) + "\n");
+    {
+        std::lock_guard lock(flush_mutex_);
+        unsynced_.insert(path_of(r.name));
+    }
+    flush_cv_.notify_one();
 }
 
 NetworkStore::Record NetworkStore::parse(const std::string& text, const std::string& path) {
@@ -93,7 +166,8 @@ NetworkStore::Record NetworkStore::parse(const std::string& text, const std::str
             r.leases.push_back(
                 {l.at("container_id").get<std::string>(), l.at("container_name").get<std::string>(),
                  l.at("interface").get<std::string>(),
-                 ipam::parse_address(l.at("address").get<std::string>(), path + ": address")});
+                 ipam::parse_address(l.at("address").get<std::string>(), path + ": address"),
+                 ports_from_json(l)});
         return r;
     } catch (const json::exception& e) {
         throw Error(ErrorKind::system, EINVAL, path + ": " + e.what());
@@ -136,6 +210,7 @@ void NetworkStore::open(const std::function<bool(const std::string& id)>& contai
             spdlog::error("network {}: bridge {}: {}", name, r.bridge, ex.what());
         }
     }
+    hold_recorded_ports();
     // Rebuilt whole: whatever a crash left in the table is replaced, nothing is doubled.
     try {
         sync_firewall();
@@ -299,9 +374,57 @@ void NetworkStore::remove(const std::string& name) {
     }
 }
 
+std::vector<Fd> NetworkStore::reserve_ports(std::vector<PortMapping>& ports) const {
+    ports::normalise(ports);
+    for (size_t i = 0; i < ports.size(); ++i)
+        for (const auto& want : ports::bindings_of(ports[i])) {
+            if (want.host_port == 0) continue;  // the kernel picks one nobody holds
+            for (const auto& [name, r] : networks_)
+                for (const auto& l : r.leases)
+                    for (const auto& held : l.ports)
+                        for (const auto& b : ports::bindings_of(held))
+                            if (ports::overlaps(want, b))
+                                throw Error(ErrorKind::conflict, EADDRINUSE,
+                                            ports::describe(want) + " is published by container " +
+                                                l.container_name + " (" + ports::describe(b) + ")");
+        }
+    std::vector<Fd> holds;
+    if (!options_.manage_bridges) return holds;  // records only: no host to reserve them on
+    for (size_t i = 0; i < ports.size(); ++i) {
+        PortMapping& p = ports[i];
+        const std::string field = "ports[" + std::to_string(i) + "].host_ip";
+        if (p.host_port == 0) {
+            uint32_t chosen = 0;
+            holds.push_back(ports::hold(p.host_ip, 0, p.proto, &chosen, field));
+            p.host_port = p.host_port_end = chosen;
+            continue;
+        }
+        for (uint32_t port = p.host_port; port <= p.host_port_end; ++port)
+            holds.push_back(ports::hold(p.host_ip, port, p.proto, nullptr, field));
+    }
+    return holds;
+}
+
+void NetworkStore::hold_recorded_ports() {
+    for (const auto& [name, r] : networks_)
+        for (const auto& l : r.leases)
+            for (const auto& p : l.ports)
+                for (const auto& b : ports::bindings_of(p)) {
+                    try {
+                        port_holds_[l.container_id].push_back(
+                            ports::hold(b.host_ip, b.host_port, b.proto, nullptr, "ports"));
+                    } catch (const std::exception& e) {
+                        // Taken while trumand was down: the DNAT rule still wins for traffic.
+                        spdlog::error("container {}: holding its port {}: {}", l.container_name,
+                                      ports::describe(b), e.what());
+                    }
+                }
+}
+
 std::vector<BridgePort> NetworkStore::attach(const std::string& container_id,
                                              const std::string& container_name,
-                                             const std::vector<NetworkAttachRequest>& requests) {
+                                             const std::vector<NetworkAttachRequest>& requests,
+                                             const std::vector<PortMapping>& publish) {
     if (requests.size() > max_bridge_ports)
         throw invalid_argument("networks", "at most " + std::to_string(max_bridge_ports));
     std::lock_guard lock(mutex_);
@@ -329,7 +452,7 @@ std::vector<BridgePort> NetworkStore::attach(const std::string& container_id,
                                           field + ".ip");
         }
         Record updated = r;
-        updated.leases.push_back({container_id, container_name, interface_name(i), address});
+        updated.leases.push_back({container_id, container_name, interface_name(i), address, {}});
         changed.push_back(std::move(updated));
         BridgePort port;
         port.bridge = r.bridge;
@@ -338,6 +461,17 @@ std::vector<BridgePort> NetworkStore::attach(const std::string& container_id,
         port.address = ipam::format_address(address) + "/" + std::to_string(r.subnet.prefix);
         if (i == 0) port.gateway = ipam::format_address(r.gateway);
         ports.push_back(std::move(port));
+    }
+    std::vector<PortMapping> published = publish;
+    std::vector<Fd> holds;
+    if (!published.empty()) {
+        if (requests.empty())
+            throw invalid_argument("ports", "publishing a port needs a network to publish from");
+        if (networks_.at(requests[0].network).internal)
+            throw invalid_argument("ports", "network " + requests[0].network +
+                                                " is internal: nothing outside it reaches it");
+        holds = reserve_ports(published);
+        changed[0].leases.back().ports = published;
     }
     size_t saved = 0;
     try {
@@ -354,20 +488,41 @@ std::vector<BridgePort> NetworkStore::attach(const std::string& container_id,
         throw;
     }
     for (auto& r : changed) networks_[r.name] = std::move(r);
+    if (!published.empty()) {
+        port_holds_[container_id] = std::move(holds);
+        try {
+            sync_firewall();
+        } catch (...) {
+            try {
+                release_locked(container_id);
+            } catch (const std::exception& e) {
+                spdlog::error("container {}: undoing its lease: {}", container_name, e.what());
+            }
+            throw;
+        }
+    }
     return ports;
 }
 
 void NetworkStore::release(const std::string& container_id) {
     std::lock_guard lock(mutex_);
+    release_locked(container_id);
+}
+
+void NetworkStore::release_locked(const std::string& container_id) {
+    bool published = port_holds_.erase(container_id) > 0;
     for (auto& [name, r] : networks_) {
         Record updated = r;
         auto before = updated.leases.size();
         std::erase_if(updated.leases,
                       [&](const Lease& l) { return l.container_id == container_id; });
         if (updated.leases.size() == before) continue;
+        for (const auto& l : r.leases)
+            if (l.container_id == container_id && !l.ports.empty()) published = true;
         save(updated);
         r = std::move(updated);
     }
+    if (published) sync_firewall();
 }
 
 std::vector<ContainerEndpoint> NetworkStore::endpoints_of(const std::string& container_id) const {
@@ -382,6 +537,16 @@ std::vector<ContainerEndpoint> NetworkStore::endpoints_of(const std::string& con
                      l.interface == "eth0" ? ipam::format_address(r.gateway) : ""});
     std::sort(out.begin(), out.end(),
               [](const auto& a, const auto& b) { return a.interface < b.interface; });
+    return out;
+}
+
+std::vector<PortMapping> NetworkStore::ports_of(const std::string& container_id) const {
+    std::lock_guard lock(mutex_);
+    std::vector<PortMapping> out;
+    for (const auto& [name, r] : networks_)
+        for (const auto& l : r.leases)
+            if (l.container_id == container_id)
+                out.insert(out.end(), l.ports.begin(), l.ports.end());
     return out;
 }
 

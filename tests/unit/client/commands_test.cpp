@@ -134,7 +134,14 @@ TEST(TrumanctlPs, TableHasOneAlignedRowPerContainer) {
           {"rootfs", "/var/lib/truman/x"},
           {"cmd", {"sh", "-c", "while true; do sleep 1; done"}},
           {"created_at", "2026-01-01T00:57:00Z"},
-          {"state", {{"status", "running"}, {"started_at", "2026-01-01T00:59:55Z"}}}},
+          {"state", {{"status", "running"}, {"started_at", "2026-01-01T00:59:55Z"}}},
+          {"ports",
+           {{{"host_ip", "0.0.0.0"},
+             {"host_port", 8080},
+             {"host_port_end", 8080},
+             {"container_port", 80},
+             {"container_port_end", 80},
+             {"proto", "tcp"}}}}},
          {{"id", std::string(64, 'b')},
           {"name", "job"},
           {"image", ""},
@@ -145,13 +152,13 @@ TEST(TrumanctlPs, TableHasOneAlignedRowPerContainer) {
            {{"status", "exited"}, {"exit_code", 3}, {"finished_at", "2026-01-01T00:58:00Z"}}}}});
     EXPECT_EQ(ps_table(list, now),
               "CONTAINER ID   NAME   IMAGE       COMMAND                  STATUS                   "
-              "  CREATED\n"
+              "  CREATED             PORTS\n"
               "aaaaaaaaaaaa   web    busybox     \"sh -c while true; d…\"   Up 5 seconds           "
-              "    3 minutes ago\n"
+              "    3 minutes ago       0.0.0.0:8080->80/tcp\n"
               "bbbbbbbbbbbb   job    /srv/root   \"true\"                   Exited (3) 2 minutes "
               "ago   About an hour ago\n");
     EXPECT_EQ(ps_table(json::array(), now),
-              "CONTAINER ID   NAME   IMAGE   COMMAND   STATUS   CREATED\n");
+              "CONTAINER ID   NAME   IMAGE   COMMAND   STATUS   CREATED   PORTS\n");
 }
 
 TEST(TrumanctlApiError, TheDaemonsMessageAsSent) {

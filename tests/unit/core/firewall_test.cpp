@@ -82,3 +82,39 @@ TEST(Firewall, FindsUplinksAndSetsForwardingOnlyOnTheDevicesNamed) {
     EXPECT_EQ(test::read_file(dir.path() + "/net/ipv4/conf/eth0/forwarding"), "1\n");
     EXPECT_EQ(test::read_file(dir.path() + "/net/ipv4/conf/all/forwarding"), "0\n");
 }
+
+TEST(Firewall, APublishedPortIsDnatFromOutsideAndLocalhostWithMasqueradeForHairpins) {
+    PortForward p{"container web", "tmbr1", "10.89.1.0/24", "", 8080, "10.89.1.2", 80, "tcp"};
+    json batch = json::parse(firewall_batch({{"web", "tmbr1", "10.89.1.0/24", false}}, {p}));
+    auto rules = rules_of(batch);
+    std::map<std::string, std::vector<std::string>> by_chain;
+    for (const auto& r : rules) by_chain[r["chain"]].push_back(r["expr"].dump());
+    ASSERT_EQ(by_chain["prerouting"].size(), 1u);
+    ASSERT_EQ(by_chain["output"].size(), 1u);
+    ASSERT_EQ(by_chain["postrouting"].size(), 2u);  // the network's masquerade and the hairpin
+    ASSERT_EQ(by_chain["guard"].size(), 1u);
+    for (const auto& chain : {"prerouting", "output"}) {
+        const std::string& dnat = by_chain[chain][0];
+        EXPECT_NE(dnat.find(R"("dnat":{"addr":"10.89.1.2","family":"ip","port":80})"),
+                  std::string::npos)
+            << dnat;
+        EXPECT_NE(dnat.find(R"("right":"local")"), std::string::npos) << dnat;  // every address
+        EXPECT_NE(dnat.find(R"("right":8080)"), std::string::npos) << dnat;
+    }
+    const std::string& hairpin = by_chain["postrouting"][1];
+    EXPECT_NE(hairpin.find("127.0.0.0"), std::string::npos) << hairpin;
+    EXPECT_NE(hairpin.find("10.89.1.0"), std::string::npos) << hairpin;
+    EXPECT_NE(hairpin.find("masquerade"), std::string::npos) << hairpin;
+    EXPECT_NE(by_chain["guard"][0].find("drop"), std::string::npos);
+    EXPECT_EQ(rules.back()["comment"], "bridge tmbr1 (route_localnet)");
+    // A given host address instead of every local one; a bad proto or address is refused.
+    p.host_ip = "192.0.2.5";
+    std::string one = firewall_batch({}, {p});
+    EXPECT_NE(one.find(R"("right":"192.0.2.5")"), std::string::npos) << one;
+    EXPECT_EQ(one.find(R"("right":"local")"), std::string::npos) << one;
+    p.proto = "sctp";
+    EXPECT_THROW(firewall_batch({}, {p}), Error);
+    p.proto = "udp";
+    p.container_address = "10.89.1.2\"";
+    EXPECT_THROW(firewall_batch({}, {p}), Error);
+}

@@ -56,5 +56,9 @@ daemon::NetworkCreateRequest network_create_request_from_json(const nlohmann::js
 std::vector<daemon::NetworkAttachRequest> attach_requests_from_json(const nlohmann::json& v);
 nlohmann::json to_json(const daemon::NetworkInfo& network);
 nlohmann::json to_json(const std::vector<daemon::ContainerEndpoint>& endpoints);
+// A create body's "ports": [{"host_ip", "host_port", "host_port_end", "container_port",
+// "container_port_end", "proto"}] (only container_port required), and inspect's.
+std::vector<daemon::PortMapping> port_mappings_from_json(const nlohmann::json& v);
+nlohmann::json to_json(const std::vector<daemon::PortMapping>& ports);
 
 }  // namespace truman::api

@@ -11,6 +11,14 @@ namespace truman::daemon {
 // the directory so the rename itself survives a power loss. Throws truman::Error (system).
 void write_file_atomic(const std::string& path, std::string_view content, int mode = 0600);
 
+// As write_file_atomic without either fsync, for records whose fsync is done later, off the
+// path that waits for the answer (sync_file_and_dir). After a crash of the writer (SIGKILL) a
+// reader still sees the old or the new content: the rename is atomic and the page cache
+// outlives the process. After a power loss before that fsync, the newest content may be lost.
+void write_file_replace(const std::string& path, std::string_view content, int mode = 0600);
+// fsync of path (nothing when it is gone) and of its directory. Throws truman::Error (system).
+void sync_file_and_dir(const std::string& path);
+
 // True for the temp names write_file_atomic uses (".<name>.tmp.XXXXXX"), so loaders can
 // recognise and delete what a crash left behind.
 bool is_atomic_temp_name(std::string_view filename);

@@ -5,15 +5,19 @@
 // container that holds it exists, and a lease lives until its container is removed.
 #pragma once
 
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <mutex>
+#include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "truman/daemon/ipam.hpp"
 #include "truman/daemon/network_service.hpp"
+#include "truman/fd.hpp"
 #include "truman/spec.hpp"
 
 namespace truman::daemon {
@@ -32,6 +36,9 @@ struct NetworkStoreOptions {
 class NetworkStore {
   public:
     explicit NetworkStore(NetworkStoreOptions options);
+    ~NetworkStore();  // fsyncs what is still unsynced
+    NetworkStore(const NetworkStore&) = delete;
+    NetworkStore& operator=(const NetworkStore&) = delete;
 
     // Loads every record, drops the leases of containers that no longer exist (a create
     // trumand did not finish, a delete it did not record) and makes sure every bridge is up
@@ -49,18 +56,25 @@ class NetworkStore {
     // One address per request, all or nothing, recorded before returning: the ports of the
     // container's spec, in order (the first one carries the default route). Errors name
     // networks[i] (invalid, not_found) or the taken address (conflict).
+    // With ports, published on the first network: checked (ports.hpp), reserved on the host
+    // (conflict naming host_ip:port/proto when truman or another program holds one), recorded
+    // with the lease and in the firewall before returning.
     std::vector<BridgePort> attach(const std::string& container_id,
                                    const std::string& container_name,
-                                   const std::vector<NetworkAttachRequest>& requests);
+                                   const std::vector<NetworkAttachRequest>& requests,
+                                   const std::vector<PortMapping>& publish = {});
     // Frees every address of container_id (a removed container). Throws truman::Error when a
     // record could not be written; the lease then stays, and open() drops it later.
     void release(const std::string& container_id);
     std::vector<ContainerEndpoint> endpoints_of(const std::string& container_id) const;
+    // Its published ports, as chosen (host_port 0 filled in).
+    std::vector<PortMapping> ports_of(const std::string& container_id) const;
 
   private:
     struct Lease {
         std::string container_id, container_name, interface;
         uint32_t address = 0;
+        std::vector<PortMapping> ports;  // published to this address (the first network's)
     };
     struct Record {
         std::string id, name, bridge, created_at;
@@ -83,11 +97,28 @@ class NetworkStore {
     // Makes table inet truman hold exactly the networks' rules and turns on forwarding on
     // their bridges and the uplinks (firewall.hpp). Under mutex_.
     void sync_firewall() const;
+    // Checks ports against the request and the records, and reserves them on the host
+    // (ports.hpp, unless !manage_bridges): the sockets that hold them. Fills in the ports the
+    // kernel chose. Under mutex_.
+    std::vector<Fd> reserve_ports(std::vector<PortMapping>& ports) const;
+    // Binds again what the records publish (at start-up); logs what another program took.
+    void hold_recorded_ports();                            // under mutex_
+    void release_locked(const std::string& container_id);  // under mutex_
 
     NetworkStoreOptions options_;
     ipam::Subnet pool_;
     mutable std::mutex mutex_;
     std::map<std::string, Record> networks_;
+    // Records are replaced atomically on the request's path (enough against a crash of
+    // trumand) and fsync'd by this thread just after, in batches (against a power loss).
+    void flush_records();
+    mutable std::mutex flush_mutex_;
+    mutable std::condition_variable flush_cv_;
+    mutable std::set<std::string> unsynced_;
+    bool stopping_ = false;
+    std::thread flusher_;
+    // The sockets that hold each container's published ports (ports.hpp).
+    std::map<std::string, std::vector<Fd>> port_holds_;
 };
 
 }  // namespace truman::daemon

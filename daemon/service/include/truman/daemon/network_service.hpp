@@ -11,6 +11,7 @@
 //     has one, else loopback only.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
@@ -57,6 +58,20 @@ struct ContainerEndpoint {
     std::string interface;  // inside the container, "eth0", "eth1", ...
     std::string address;    // CIDR, e.g. "10.89.3.2/24"
     std::string gateway;
+};
+
+// A published port or range of ports (ports.hpp has the rules): host_ip:host_port..end on the
+// host to container_port..end of the container's first network. A create gives the *_end
+// fields 0 for a single port and host_port 0 for "any free port"; inspect shows them filled
+// in (host_ip "0.0.0.0" for every address, the port the daemon chose).
+struct PortMapping {
+    std::string host_ip;  // IPv4; "" = every address of the host
+    uint32_t host_port = 0;
+    uint32_t host_port_end = 0;
+    uint32_t container_port = 0;
+    uint32_t container_port_end = 0;
+    std::string proto;  // "tcp" (when "") or "udp"
+    bool operator==(const PortMapping&) const = default;
 };
 
 class NetworkService {

@@ -52,6 +52,7 @@ struct ContainerInfo {
     std::string created_at;
     ContainerState state;
     std::vector<ContainerEndpoint> networks;  // its addresses on named networks
+    std::vector<PortMapping> ports;           // its published ports, as chosen
     bool seccomp_denied = false;  // its seccomp profile has denied a call (list and inspect)
     std::map<std::string, uint64_t> seccomp_denials;  // by syscall name, filled by inspect
 };
@@ -84,6 +85,8 @@ struct CreateRequest {
     bool open_stdin = false;
     bool stdin_once = false;
     bool tty = false;
+    // Published on the first of those networks (network_service.hpp, ports.hpp).
+    std::vector<PortMapping> ports;
 };
 
 struct LogOptions {
