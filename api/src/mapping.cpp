@@ -304,6 +304,7 @@ daemon::CreateRequest create_request_from_json(const json& body) {
             throw invalid_argument("networks", "give network or networks, not both");
         request.networks = attach_requests_from_json(*v);
     }
+    apply_name_options(f, &request.names);
     if (!spec.has_namespace(NamespaceType::network)) {
         // Sharing the host's network: there is nothing of our own to wire.
         if (network_given && spec.network.mode != Network::Mode::none)

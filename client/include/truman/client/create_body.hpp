@@ -27,6 +27,8 @@ struct CreateOptions {
     std::string ip, gateway;                 // with --network veth
     std::vector<std::string> security_opts;  // seccomp=unconfined|default|FILE, no-new-privileges
     std::string rootfs;
+    // Names: --network-alias (with a named --network), --dns, --add-host NAME:IP.
+    std::vector<std::string> network_aliases, dns, add_hosts;
     std::vector<std::string> args;  // IMAGE CMD... (or CMD... with --rootfs)
 };
 

@@ -9,10 +9,12 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "truman/daemon/ipam.hpp"
+#include "truman/daemon/name_files.hpp"
 #include "truman/daemon/network_service.hpp"
 #include "truman/spec.hpp"
 
@@ -57,10 +59,32 @@ class NetworkStore {
     void release(const std::string& container_id);
     std::vector<ContainerEndpoint> endpoints_of(const std::string& container_id) const;
 
+    // network connect: one more address for a container, recorded before returning, on the
+    // lowest interface (eth0..eth8) it does not use; the default route only when it is on no
+    // network yet. conflict when it is on that network already (or on 9); not_found for an
+    // unknown network. disconnect: frees that address, returning the port it had; conflict
+    // when the container is not on the network.
+    BridgePort connect(const std::string& container_id, const std::string& container_name,
+                       const NetworkAttachRequest& request);
+    BridgePort disconnect(const std::string& container_id, const std::string& network);
+
+    // The names of container_id's /etc/hosts (name_files.hpp): its own addresses with its
+    // aliases there, and every peer on a network it shares, by name and aliases.
+    struct HostsView {
+        std::vector<HostsEntry> own, peers;
+    };
+    HostsView hosts_view(const std::string& container_id) const;
+    // Called, outside the store's lock, with the containers whose peers changed (a container
+    // joined or left a network they are on) after attach and release.
+    void on_peers_changed(std::function<void(const std::set<std::string>& ids)> callback) {
+        peers_changed_ = std::move(callback);
+    }
+
   private:
     struct Lease {
         std::string container_id, container_name, interface;
         uint32_t address = 0;
+        std::vector<std::string> aliases{};
     };
     struct Record {
         std::string id, name, bridge, created_at;
@@ -84,7 +108,17 @@ class NetworkStore {
     // their bridges and the uplinks (firewall.hpp). Under mutex_.
     void sync_firewall() const;
 
+    // The other containers on the networks container_id is on. Under mutex_.
+    std::vector<BridgePort> attach_locked(const std::string& container_id,
+                                          const std::string& container_name,
+                                          const std::vector<NetworkAttachRequest>& requests);
+    // The address a container gets on r: the next free one, or ip, checked (field names it).
+    static uint32_t lease_address(const Record& r, const std::string& ip, const std::string& field);
+    std::set<std::string> peers_of(const std::string& container_id) const;
+    void notify(const std::set<std::string>& ids) const;
+
     NetworkStoreOptions options_;
+    std::function<void(const std::set<std::string>&)> peers_changed_;
     ipam::Subnet pool_;
     mutable std::mutex mutex_;
     std::map<std::string, Record> networks_;

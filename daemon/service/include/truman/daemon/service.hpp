@@ -77,6 +77,9 @@ struct CreateRequest {
     // Named networks to join (network_service.hpp has the model). nullopt: the daemon's
     // default network, if it has one and the spec asks for nothing else; empty: none.
     std::optional<std::vector<NetworkAttachRequest>> networks;
+    // /etc/resolv.conf and the extra lines of /etc/hosts of a container with a network
+    // namespace of its own.
+    NameOptions names;
 };
 
 struct LogOptions {
