@@ -30,15 +30,14 @@ std::vector<Mount> ContainerRegistry::write_name_files(const std::string& id,
     write_file_atomic(paths.record(), to_json(record).dump(2) + "\n");
     {
         std::lock_guard lock(hosts_mutex_);
-        write_file_atomic(paths.hosts(), render_hosts_of(*networks_, id, record), 0644);
+        write_new_file(paths.hosts(), render_hosts_of(*networks_, id, record));
     }
-    write_file_atomic(paths.resolv_conf(),
-                      render_resolv_conf(record.options, host_resolv_conf(options_.resolv_conf)),
-                      0644);
+    write_new_file(paths.resolv_conf(),
+                   render_resolv_conf(record.options, host_resolv_conf(options_.resolv_conf)));
     if (record.hostname.empty()) {
         std::erase_if(mounts, [](const Mount& m) { return m.destination == "/etc/hostname"; });
     } else {
-        write_file_atomic(paths.hostname(), record.hostname + "\n", 0644);
+        write_new_file(paths.hostname(), record.hostname + "\n");
     }
     return mounts;
 }

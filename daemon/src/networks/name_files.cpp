@@ -192,23 +192,37 @@ std::string host_resolv_conf(const std::string& resolv_conf, const std::string& 
     }
 }
 
+namespace {
+
+// Truncate after writing, not before: a reader meanwhile sees the old lines or the new ones
+// followed by the old tail, never an empty file.
+void write_all_at(int fd, const std::string& content, const std::string& path) {
+    size_t done = 0;
+    while (done < content.size()) {
+        ssize_t n =
+            ::pwrite(fd, content.data() + done, content.size() - done, static_cast<off_t>(done));
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) throw system_error("write " + path);
+        done += static_cast<size_t>(n);
+    }
+    if (::ftruncate(fd, static_cast<off_t>(content.size())) < 0)
+        throw system_error("truncate " + path);
+}
+
+}  // namespace
+
 void write_file_in_place(const std::string& path, const std::string& content) {
     Fd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC | O_NOFOLLOW));
     if (!fd)
         throw make_error(errno == ENOENT ? ErrorKind::not_found : ErrorKind::system, "open " + path,
                          errno);
-    // Truncate after writing, not before: a reader meanwhile sees the old lines or the new
-    // ones followed by the old tail, never an empty file.
-    size_t done = 0;
-    while (done < content.size()) {
-        ssize_t n = ::pwrite(fd.get(), content.data() + done, content.size() - done,
-                             static_cast<off_t>(done));
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) throw system_error("write " + path);
-        done += static_cast<size_t>(n);
-    }
-    if (::ftruncate(fd.get(), static_cast<off_t>(content.size())) < 0)
-        throw system_error("truncate " + path);
+    write_all_at(fd.get(), content, path);
+}
+
+void write_new_file(const std::string& path, const std::string& content) {
+    Fd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644));
+    if (!fd) throw system_error("create " + path);
+    write_all_at(fd.get(), content, path);
 }
 
 std::vector<Mount> name_file_mounts(const NameFilePaths& paths) {

@@ -57,6 +57,11 @@ std::string host_resolv_conf(const std::string& resolv_conf = "/etc/resolv.conf"
 // truman::Error naming the path (not_found when there is no such file).
 void write_file_in_place(const std::string& path, const std::string& content);
 
+// A new file (O_EXCL), not synced: the names files are derived, and a container does not
+// outlive a reboot that could lose them (fsyncing three more files per create cost more
+// than the rest of it here). Throws truman::Error (system) naming the path.
+void write_new_file(const std::string& path, const std::string& content);
+
 // The paths of a container's names files inside its state directory.
 struct NameFilePaths {
     std::string dir;
