@@ -9,6 +9,7 @@ packages=(
   libnftables-dev
   libgtest-dev libgmock-dev googletest
   busybox-static iproute2 curl procps
+  dnsmasq-base
   clang libclang-rt-14-dev systemd
   clang-format clang-tidy
   libarchive-dev libssl-dev libcurl4-openssl-dev docker-registry skopeo umoci

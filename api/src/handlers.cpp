@@ -291,6 +291,45 @@ void add_network_routes(Router& router, daemon::ContainerService& s, const ApiOp
     });
 }
 
+// POST /v1/networks/{name}/connect and /disconnect: a JSON body naming the container.
+// false (415 sent) for another content type.
+bool json_body_of(const Request& req, const std::shared_ptr<Responder>& r, json* body) {
+    if (!is_json(req.content_type)) {
+        r->respond(error_response(
+            415, "unsupported_media_type",
+            "Content-Type must be application/json, not \"" + req.content_type + "\""));
+        return false;
+    }
+    *body = json::parse(req.body, nullptr, /*allow_exceptions=*/false);
+    if (body->is_discarded()) throw invalid_argument("body", "malformed JSON");
+    return true;
+}
+
+void add_network_connect_routes(Router& router, daemon::ContainerService& s,
+                                const ApiOptions& options) {
+    using R = std::shared_ptr<Responder>;
+    router.add("POST", "/v1/networks/{name}/connect", [&s, options](Request& req, const R& r) {
+        allow_params(req, {});
+        json body;
+        if (!json_body_of(req, r, &body)) return;
+        auto request = network_connect_request_from_json(body);
+        run_blocking(options, r, [&s, r, request, name = req.path_params.at("name")] {
+            networks_of(s).connect_network(name, request);
+            r->respond(empty_response(204));
+        });
+    });
+    router.add("POST", "/v1/networks/{name}/disconnect", [&s, options](Request& req, const R& r) {
+        allow_params(req, {});
+        json body;
+        if (!json_body_of(req, r, &body)) return;
+        auto container = network_disconnect_container_from_json(body);
+        run_blocking(options, r, [&s, r, container, name = req.path_params.at("name")] {
+            networks_of(s).disconnect_network(name, container);
+            r->respond(empty_response(204));
+        });
+    });
+}
+
 // POST /v1/images/pull?ref=&platform=: one JSON line per layer event, then the image (or
 // the error) as the last line: the status is sent before the pull can fail.
 void pull_image(daemon::ContainerService& service, Request& request,
@@ -424,6 +463,7 @@ void add_v1_routes(Router& router, daemon::ContainerService& service, ApiOptions
             json_response(200, seccomp_to_json(s.seccomp_profile(req.path_params.at("id")))));
     });
     add_network_routes(router, s, options);
+    add_network_connect_routes(router, s, options);
     add_image_routes(router, s, options);
     add_attach_routes(router, s, options);
 }

@@ -316,6 +316,7 @@ daemon::CreateRequest create_request_from_json(const json& body) {
         request.networks = attach_requests_from_json(*v);
     }
     if (const json* v = f.get("ports")) request.ports = port_mappings_from_json(*v);
+    apply_name_options(f, &request.names);
     if (!spec.has_namespace(NamespaceType::network)) {
         // Sharing the host's network: there is nothing of our own to wire.
         if (network_given && spec.network.mode != Network::Mode::none)

@@ -37,9 +37,34 @@ std::vector<daemon::NetworkAttachRequest> attach_requests_from_json(const json& 
             JsonObjectReader f(e, path);
             r.network = json_string(f.required("name"), f.path("name"));
             f.optional("ip", r.ip, json_string);
+            if (const json* a = f.get("aliases")) r.aliases = json_strings(*a, f.path("aliases"));
             f.finish();
             return r;
         });
+}
+
+void apply_name_options(JsonObjectReader& f, daemon::NameOptions* names) {
+    if (const json* v = f.get("dns")) names->dns = json_strings(*v, "dns");
+    if (const json* v = f.get("dns_search")) names->dns_search = json_strings(*v, "dns_search");
+    if (const json* v = f.get("dns_options")) names->dns_options = json_strings(*v, "dns_options");
+    if (const json* v = f.get("extra_hosts")) names->extra_hosts = json_strings(*v, "extra_hosts");
+}
+
+daemon::NetworkConnectRequest network_connect_request_from_json(const json& body) {
+    JsonObjectReader f(body, "", "body");
+    daemon::NetworkConnectRequest request;
+    request.container = json_string(f.required("container"), "container");
+    f.optional("ip", request.ip, json_string);
+    if (const json* a = f.get("aliases")) request.aliases = json_strings(*a, "aliases");
+    f.finish();
+    return request;
+}
+
+std::string network_disconnect_container_from_json(const json& body) {
+    JsonObjectReader f(body, "", "body");
+    std::string container = json_string(f.required("container"), "container");
+    f.finish();
+    return container;
 }
 
 json to_json(const daemon::NetworkInfo& n) {

@@ -109,6 +109,7 @@ json create_body(const CreateOptions& o) {
             throw std::invalid_argument("--gateway is the network's: only with --network veth");
         json network{{"name", o.network}};
         if (!o.ip.empty()) network["ip"] = o.ip;
+        if (!o.network_aliases.empty()) network["aliases"] = o.network_aliases;
         body["networks"] = json::array({network});
     } else if (!o.network.empty()) {
         json network{{"mode", o.network}};
@@ -118,6 +119,11 @@ json create_body(const CreateOptions& o) {
     } else if (!o.ip.empty() || !o.gateway.empty()) {
         throw std::invalid_argument("--ip and --gateway need --network veth");
     }
+
+    if (!o.network_aliases.empty() && body.find("networks") == body.end())
+        throw std::invalid_argument("--network-alias needs a named --network");
+    if (!o.dns.empty()) body["dns"] = o.dns;
+    if (!o.add_hosts.empty()) body["extra_hosts"] = o.add_hosts;
 
     json resources = json::object();
     if (!o.memory.empty()) resources["memory"] = parse_size(o.memory);

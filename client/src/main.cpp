@@ -53,6 +53,12 @@ void add_create_flags(CLI::App* cmd, CreateOptions& o) {
     cmd->add_option("--rootfs", o.rootfs, "run from this root directory instead of an IMAGE");
     cmd->add_flag("-i,--interactive", o.interactive, "keep stdin open (run: and attach to it)");
     cmd->add_flag("-t,--tty", o.tty, "a terminal (not supported yet)");
+    cmd->add_option("--network-alias", o.network_aliases, "another name on --network NAME")
+        ->allow_extra_args(false);
+    cmd->add_option("--dns", o.dns, "a nameserver for /etc/resolv.conf (default: the host's)")
+        ->allow_extra_args(false);
+    cmd->add_option("--add-host", o.add_hosts, "NAME:IP, a line of /etc/hosts")
+        ->allow_extra_args(false);
     // IMAGE CMD...: everything from the first positional on is the container's, flags included
     // (`run busybox sh -c 'exit 7'`).
     cmd->prefix_command();
@@ -160,6 +166,16 @@ static int trumanctl_main(int argc, char** argv) {
     network_inspect->add_option("NETWORK", refs, "name")->required();
     auto* network_rm = network->add_subcommand("rm", "remove networks nobody uses");
     network_rm->add_option("NETWORK", refs, "name")->required();
+    NetworkConnectOptions connect_options;
+    auto* network_connect = network->add_subcommand("connect", "connect a running container");
+    auto* network_disconnect = network->add_subcommand("disconnect", "disconnect a container");
+    for (auto* sub : {network_connect, network_disconnect}) {
+        sub->add_option("NETWORK", connect_options.network, "name")->required();
+        sub->add_option("CONTAINER", connect_options.container, "id or name")->required();
+    }
+    network_connect->add_option("--ip", connect_options.ip, "its address, e.g. 10.89.0.9");
+    network_connect->add_option("--alias", connect_options.aliases, "another name there")
+        ->allow_extra_args(false);
     std::string platform;
     auto* pull = app.add_subcommand("pull", "pull an image from a registry");
     pull->add_option("IMAGE", ref, "reference, e.g. alpine or 127.0.0.1:5000/app:1")->required();
@@ -243,6 +259,8 @@ static int trumanctl_main(int argc, char** argv) {
         if (network_ls->parsed()) return network_ls_command(api, quiet, json);
         if (network_inspect->parsed()) return network_inspect_command(api, refs);
         if (network_rm->parsed()) return network_rm_command(api, refs);
+        if (network_connect->parsed()) return network_connect_command(api, connect_options);
+        if (network_disconnect->parsed()) return network_disconnect_command(api, connect_options);
         if (pull->parsed()) return pull_command(api, ref, platform);
         if (images->parsed()) return images_command(api, quiet, json);
         if (rmi->parsed()) return rmi_command(api, refs, force);

@@ -108,4 +108,18 @@ int network_rm_command(const ApiClient& api, const std::vector<std::string>& nam
     return rc;
 }
 
+int network_connect_command(const ApiClient& api, const NetworkConnectOptions& o) {
+    json body{{"container", o.container}};
+    if (!o.ip.empty()) body["ip"] = o.ip;
+    if (!o.aliases.empty()) body["aliases"] = o.aliases;
+    api.call("POST", network_path(o.network) + "/connect", &body);
+    return 0;
+}
+
+int network_disconnect_command(const ApiClient& api, const NetworkConnectOptions& o) {
+    json body{{"container", o.container}};
+    api.call("POST", network_path(o.network) + "/disconnect", &body);
+    return 0;
+}
+
 }  // namespace truman::client

@@ -32,6 +32,8 @@ enum class FsOpKind : uint8_t {
                     // host path, opened without magic links
     bind_remount,   // MS_REMOUNT|MS_BIND|flags on the mount now at target, keeping locked flags
     mkdir,          // mkdirat(parent, name, mode); EEXIST is fine
+    replace_file,   // a regular file at parent/name for a mount point; a symlink there is
+                    // removed first, never followed (mount option "nofollow")
     mknod,          // mknodat(parent, name, mode, dev), then fchownat(uid, gid)
     create_file,    // a mount point for a file bind mount: target if it resolves, else
                     // openat(parent, name, O_CREAT|O_EXCL|O_NOFOLLOW)

@@ -89,6 +89,26 @@ long run_fs_op(int root, const FsOp& op) noexcept {
             close_fd(static_cast<int>(file));
             return 0;
         }
+        case FsOpKind::replace_file: {
+            long fd = open_parent(root, op);
+            if (fd < 0) return fd;
+            ChildFd parent(fd);
+            struct stat st;
+            long r = sys(::syscall(SYS_newfstatat, parent.fd, op.name, &st, AT_SYMLINK_NOFOLLOW));
+            if (r == 0 && S_ISREG(st.st_mode)) return 0;
+            if (r == 0 && !S_ISLNK(st.st_mode)) return -EISDIR;  // a directory, a node...
+            if (r == 0) {
+                r = sys(::syscall(SYS_unlinkat, parent.fd, op.name, 0));
+                if (r < 0) return r;
+            } else if (r != -ENOENT) {
+                return r;
+            }
+            long file = sys(::syscall(SYS_openat, parent.fd, op.name,
+                                      O_CREAT | O_EXCL | O_NOFOLLOW | O_WRONLY | O_CLOEXEC, 0644));
+            if (file < 0) return file;
+            close_fd(static_cast<int>(file));
+            return 0;
+        }
         case FsOpKind::symlink: {
             long fd = open_parent(root, op);
             if (fd < 0) return fd;

@@ -178,6 +178,18 @@ std::string firewall_batch(const std::vector<NatNetwork>& networks,
     }
     for (const auto& p : ports) add_port_forward(cmds, p);
     add_localnet_guards(cmds, ports);
+    // Isolation: nothing is routed from one of our bridges to another (internal networks drop
+    // it above already). The bridges themselves still switch their own traffic.
+    for (const auto& n : networks) {
+        json others = json::array();
+        for (const auto& o : networks)
+            if (o.bridge != n.bridge) others.push_back(o.bridge);
+        if (others.empty() || n.internal) continue;
+        cmds.push_back(rule("forward", "network " + n.name + " (isolated)",
+                            {match("==", meta("iifname"), n.bridge),
+                             match("==", meta("oifname"), {{"set", std::move(others)}}),
+                             {{"drop", nullptr}}}));
+    }
     return json{{"nftables", std::move(cmds)}}.dump();
 }
 

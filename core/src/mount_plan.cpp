@@ -130,7 +130,12 @@ class Builder {
             if (::stat(m.source.c_str(), &st) != 0)
                 throw make_error(errno == ENOENT ? ErrorKind::not_found : ErrorKind::system,
                                  "bind mount source " + m.source + " for " + dest, errno);
-            if (S_ISDIR(st.st_mode)) {
+            if (o.nofollow && S_ISDIR(st.st_mode))
+                throw invalid_argument("mount " + dest, "nofollow needs a file to bind mount");
+            if (o.nofollow) {
+                mkdirs(std::filesystem::path(dest).parent_path());
+                add(FsOpKind::replace_file, dest, "create mount point " + dest);
+            } else if (S_ISDIR(st.st_mode)) {
                 mkdirs(dest);
             } else {
                 mkdirs(std::filesystem::path(dest).parent_path());

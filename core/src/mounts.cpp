@@ -76,6 +76,8 @@ MountOptions parse_mount_options(const std::vector<std::string>& options) {
             out.bind = true;
         } else if (option == "rbind") {
             out.bind = out.recursive = true;
+        } else if (option == "nofollow") {
+            out.nofollow = true;
         } else if (auto f = flags.find(option); f != flags.end()) {
             if (f->second.clear)
                 out.flags &= ~f->second.flag;

@@ -331,6 +331,14 @@ void set_hairpin(RouteSocket& sock, const std::string& port_name) {
 // whatever the bridge carries); then, over one socket inside the container, the address, the
 // link up and the default route. lo is the child's (plan.loopback_up).
 std::string setup_bridge_ports(pid_t pid, const Network& net) {
+    add_bridge_ports(pid, net.bridges);
+    return net.bridges.front().host_interface;
+}
+
+}  // namespace
+
+void add_bridge_ports(pid_t pid, const std::vector<BridgePort>& ports) {
+    const Network net{Network::Mode::bridge, "", "", "", ports};
     std::vector<Ipv4Cidr> cidrs;
     std::vector<std::array<std::uint8_t, 4>> gateways;
     for (const BridgePort& port : net.bridges) {
@@ -388,10 +396,7 @@ std::string setup_bridge_ports(pid_t pid, const Network& net) {
         }
         throw;
     }
-    return net.bridges.front().host_interface;
 }
-
-}  // namespace
 
 std::string bridge_port_name(const std::string& container_id, size_t index) {
     std::string name = host_link_name(container_id);

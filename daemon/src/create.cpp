@@ -1,6 +1,7 @@
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <boost/asio/post.hpp>
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -9,6 +10,7 @@
 #include "truman/daemon/atomic_file.hpp"
 #include "truman/daemon/images/image_defaults.hpp"
 #include "truman/daemon/images/local_images.hpp"
+#include "truman/daemon/name_files.hpp"
 #include "truman/daemon/names.hpp"
 #include "truman/daemon/time_format.hpp"
 #include "truman/error.hpp"
@@ -149,6 +151,15 @@ std::string create(ContainerRegistry& registry, const CreateRequest& request) {
     if (spec.hostname.empty() && spec.has_namespace(NamespaceType::uts))
         spec.hostname = id.substr(0, 12);
     validate(spec);
+    validate_name_options(request.names);
+    const bool own_netns =
+        spec.has_namespace(NamespaceType::network) &&
+        std::none_of(spec.linux.namespaces.begin(), spec.linux.namespaces.end(),
+                     [](const Namespace& ns) {
+                         return ns.type == NamespaceType::network && !ns.path.empty();
+                     });
+    if (!own_netns && !(request.names == NameOptions{}))
+        throw invalid_argument("dns", "needs a network namespace of the container's own");
     std::vector<NetworkAttachRequest> join = networks_to_join(registry, request);
     if (!request.ports.empty() && join.empty())
         throw invalid_argument("ports", "publishing a port needs a network to publish from");
@@ -159,6 +170,16 @@ std::string create(ContainerRegistry& registry, const CreateRequest& request) {
         cleanup.leased = true;
         spec.network.mode = Network::Mode::bridge;
         validate_network(spec);
+    }
+
+    if (own_netns) {
+        // The container's names; a mount of the spec's own on one of those paths wins.
+        for (auto& m : registry.write_name_files(id, {name, spec.hostname, request.names})) {
+            bool taken = std::any_of(spec.mounts.begin(), spec.mounts.end(), [&](const Mount& o) {
+                return o.destination == m.destination;
+            });
+            if (!taken) spec.mounts.push_back(std::move(m));
+        }
     }
 
     ContainerMeta meta{id, name, request.image, spec.root.path, spec.process.args, rfc3339_now()};

@@ -45,6 +45,7 @@ ContainerRegistry::ContainerRegistry(asio::io_context& io, ServiceOptions option
     networks.pool = options_.network_pool;
     networks.pool_prefix = options_.network_pool_prefix;
     networks_ = std::make_unique<NetworkStore>(std::move(networks));
+    networks_->on_peers_changed([this](const std::set<std::string>& ids) { refresh_hosts(ids); });
 }
 
 void ContainerRegistry::open() {
@@ -103,6 +104,7 @@ void ContainerRegistry::open() {
     });
     if (!options_.default_network.empty())
         networks_->ensure_default(options_.default_network, default_bridge_name);
+    refresh_all_hosts();
     std::lock_guard lock(mutex_);
     spdlog::info("loaded {} containers from {}", entries_.size(), containers_dir_);
 }

@@ -120,6 +120,14 @@ class ContainerRegistry : public std::enable_shared_from_this<ContainerRegistry>
     std::string socket_of(const std::string& id) const { return run_dir_of(id) + "/monitor.sock"; }
     NetworkStore& networks() { return *networks_; }
 
+    // Names (container_names.cpp): writes the names files of a new container (id, whose
+    // record is `record`) and returns the mounts that place them; rewrites the hosts files of
+    // containers whose peers changed, and, at start-up, of all (a crash may have interrupted
+    // a rewrite, or containers may have gone while trumand was down).
+    std::vector<Mount> write_name_files(const std::string& id, const NameRecord& record);
+    void refresh_hosts(const std::set<std::string>& ids);
+    void refresh_all_hosts();
+
   private:
     boost::asio::io_context& io_;
     ServiceOptions options_;
@@ -131,6 +139,7 @@ class ContainerRegistry : public std::enable_shared_from_this<ContainerRegistry>
     std::shared_ptr<EventBus> events_;
     std::shared_ptr<DirWatch> dir_watch_;
     std::unique_ptr<NetworkStore> networks_;
+    std::mutex hosts_mutex_;  // one hosts file rewrite at a time, each from the latest leases
 
     std::mutex mutex_;
     std::map<std::string, Entry> entries_;

@@ -115,6 +115,13 @@ class Service : public ContainerService, public NetworkService {
         return registry_->networks().get(name);
     }
     void remove_network(const std::string& name) override { registry_->networks().remove(name); }
+    void connect_network(const std::string& network,
+                         const NetworkConnectRequest& request) override {
+        verbs::connect_network(*registry_, network, request);
+    }
+    void disconnect_network(const std::string& network, const std::string& container) override {
+        verbs::disconnect_network(*registry_, network, container);
+    }
 
     void async_pull_image(const PullRequest& request,
                           std::function<void(const PullProgressEvent&)> on_progress,

@@ -51,6 +51,12 @@ std::unique_ptr<Subscription> seccomp(ContainerRegistry& registry, const std::st
                                       std::function<void(const SeccompRecord&)> on_record,
                                       std::function<void()> on_end);
 
+// network_connect.cpp: a running container joins or leaves a network.
+void connect_network(ContainerRegistry& registry, const std::string& network,
+                     const NetworkConnectRequest& request);
+void disconnect_network(ContainerRegistry& registry, const std::string& network,
+                        const std::string& ref);
+
 // inspect.cpp: what the registry holds now.
 std::vector<ContainerInfo> list(ContainerRegistry& registry, std::optional<Status> filter);
 ContainerInfo inspect(ContainerRegistry& registry, const std::string& ref);

@@ -386,7 +386,27 @@ TEST_F(ContractTest, RecordsEveryOperationWithSuccessAndErrorAnswers) {
     expect(409, "POST", c, c, on_net.dump());  // the address is taken
     on_net["networks"] = {"no-such-network"};
     expect(404, "POST", c, c, on_net.dump());
+    // Names: aliases on a network, dns servers, search, options and extra hosts.
+    json named = {{"rootfs", busybox_rootfs()},
+                  {"cmd", {"true"}},
+                  {"dns", {"192.0.2.53"}},
+                  {"dns_search", {"example.test"}},
+                  {"dns_options", {"ndots:2"}},
+                  {"extra_hosts", {"db:192.0.2.7"}},
+                  {"networks", {json{{"name", "ct-net"}, {"aliases", {"www"}}}}}};
+    auto named_c = expect(201, "POST", c, c, named.dump());
+    expect(204, "DELETE", one, c + "/" + json::parse(named_c.body).value("id", ""));
+    named["dns"] = {"not-an-ip"};
+    expect(400, "POST", c, c, named.dump());
     std::string joined_id = json::parse(joined.body).value("id", "");
+    // connect/disconnect: a container on the network already, an unknown one, bad bodies.
+    const std::string conn = "/v1/networks/{name}/connect", disc = "/v1/networks/{name}/disconnect";
+    expect(409, "POST", conn, n + "/ct-net/connect", R"({"container":")" + joined_id + "\"}");
+    expect(404, "POST", conn, n + "/ct-net/connect", R"({"container":"no-such-container"})");
+    expect(400, "POST", conn, n + "/ct-net/connect", R"({"container":"x","bogus":1})");
+    expect(415, "POST", conn, n + "/ct-net/connect", "{}", "text/plain");
+    expect(404, "POST", disc, n + "/ct-net/disconnect", R"({"container":"no-such-container"})");
+    expect(400, "POST", disc, n + "/ct-net/disconnect", R"({})");
     auto shown = expect(200, "GET", one, c + "/" + joined_id);
     EXPECT_EQ(json::parse(shown.body)["networks"][0]["address"], "192.0.2.10/24") << shown.body;
     expect(200, "GET", net, n + "/ct-net");  // lists the container

@@ -23,6 +23,9 @@ struct MountOptions {
     unsigned long propagation = 0;  // MS_PRIVATE|MS_REC, ...
     bool bind = false;
     bool recursive = false;  // rbind
+    // truman's "nofollow": the destination's last component is never followed; a symlink the
+    // image has there is replaced by the mount point (a bind mount of a file only).
+    bool nofollow = false;
     std::string data;
 };
 MountOptions parse_mount_options(const std::vector<std::string>& options);

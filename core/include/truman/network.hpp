@@ -41,6 +41,10 @@ void configure_container_network(pid_t pid, const std::string& ifname, const std
 // before releasing the child). Returns the host-side link name ("" if none).
 std::string setup_network(pid_t pid, const Network& net, const std::string& container_id);
 
+// Adds ports (mode bridge's, one per network) to the running container whose init is pid, as
+// setup_network does at create: network connect. All or nothing.
+void add_bridge_ports(pid_t pid, const std::vector<BridgePort>& ports);
+
 // The rules of truman.network for validate(): address, gateway and host interface only with
 // mode veth, which needs a network namespace of the container's own; the address an IPv4 CIDR
 // with a prefix of 1..32, the gateway an IPv4 address in its subnet other than the address;

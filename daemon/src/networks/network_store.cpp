@@ -131,7 +131,8 @@ void NetworkStore::save(const Record& r) const {
                           {"container_name", l.container_name},
                           {"interface", l.interface},
                           {"address", ipam::format_address(l.address)},
-                          {"ports", ports_to_json(l.ports)}});
+                          {"ports", ports_to_json(l.ports)},
+                          {"aliases", l.aliases}});
     json doc = {{"id", r.id},
                 {"name", r.name},
                 {"bridge", r.bridge},
@@ -167,7 +168,7 @@ NetworkStore::Record NetworkStore::parse(const std::string& text, const std::str
                 {l.at("container_id").get<std::string>(), l.at("container_name").get<std::string>(),
                  l.at("interface").get<std::string>(),
                  ipam::parse_address(l.at("address").get<std::string>(), path + ": address"),
-                 ports_from_json(l)});
+                 ports_from_json(l), l.value("aliases", std::vector<std::string>{})});
         return r;
     } catch (const json::exception& e) {
         throw Error(ErrorKind::system, EINVAL, path + ": " + e.what());
@@ -427,7 +428,24 @@ std::vector<BridgePort> NetworkStore::attach(const std::string& container_id,
                                              const std::vector<PortMapping>& publish) {
     if (requests.size() > max_bridge_ports)
         throw invalid_argument("networks", "at most " + std::to_string(max_bridge_ports));
-    std::lock_guard lock(mutex_);
+    for (size_t i = 0; i < requests.size(); ++i)
+        for (size_t k = 0; k < requests[i].aliases.size(); ++k)
+            validate_host_name(requests[i].aliases[k], "networks[" + std::to_string(i) +
+                                                           "].aliases[" + std::to_string(k) + "]");
+    std::vector<BridgePort> ports;
+    std::set<std::string> peers;
+    {
+        std::lock_guard lock(mutex_);
+        ports = attach_locked(container_id, container_name, requests, publish);
+        peers = peers_of(container_id);
+    }
+    notify(peers);
+    return ports;
+}
+
+std::vector<BridgePort> NetworkStore::attach_locked(
+    const std::string& container_id, const std::string& container_name,
+    const std::vector<NetworkAttachRequest>& requests, const std::vector<PortMapping>& publish) {
     // Everything is checked and computed before the first record is written.
     std::vector<Record> changed;
     std::vector<BridgePort> ports;
@@ -441,18 +459,10 @@ std::vector<BridgePort> NetworkStore::attach(const std::string& container_id,
             if (requests[j].network == req.network)
                 throw invalid_argument(field, "network " + req.network + " is given twice");
         const Record& r = it->second;
-        std::set<uint32_t> used;
-        for (const auto& l : r.leases) used.insert(l.address);
-        uint32_t address = 0;
-        if (req.ip.empty()) {
-            address = ipam::next_free_address(r.subnet, r.gateway, used, r.name);
-        } else {
-            address = ipam::parse_address(req.ip, field + ".ip");
-            ipam::check_requested_address(r.subnet, r.gateway, address, used, r.name,
-                                          field + ".ip");
-        }
+        uint32_t address = lease_address(r, req.ip, field + ".ip");
         Record updated = r;
-        updated.leases.push_back({container_id, container_name, interface_name(i), address, {}});
+        updated.leases.push_back(
+            {container_id, container_name, interface_name(i), address, {}, req.aliases});
         changed.push_back(std::move(updated));
         BridgePort port;
         port.bridge = r.bridge;
@@ -505,8 +515,13 @@ std::vector<BridgePort> NetworkStore::attach(const std::string& container_id,
 }
 
 void NetworkStore::release(const std::string& container_id) {
-    std::lock_guard lock(mutex_);
-    release_locked(container_id);
+    std::set<std::string> peers;
+    {
+        std::lock_guard lock(mutex_);
+        peers = peers_of(container_id);
+        release_locked(container_id);
+    }
+    notify(peers);
 }
 
 void NetworkStore::release_locked(const std::string& container_id) {
@@ -523,6 +538,43 @@ void NetworkStore::release_locked(const std::string& container_id) {
         r = std::move(updated);
     }
     if (published) sync_firewall();
+}
+
+std::set<std::string> NetworkStore::peers_of(const std::string& container_id) const {
+    std::set<std::string> out;
+    for (const auto& [name, r] : networks_) {
+        bool on = std::any_of(r.leases.begin(), r.leases.end(),
+                              [&](const Lease& l) { return l.container_id == container_id; });
+        if (!on) continue;
+        for (const auto& l : r.leases)
+            if (l.container_id != container_id) out.insert(l.container_id);
+    }
+    return out;
+}
+
+void NetworkStore::notify(const std::set<std::string>& ids) const {
+    if (peers_changed_ && !ids.empty()) peers_changed_(ids);
+}
+
+NetworkStore::HostsView NetworkStore::hosts_view(const std::string& container_id) const {
+    std::lock_guard lock(mutex_);
+    HostsView view;
+    for (const auto& [name, r] : networks_) {
+        const Lease* self = nullptr;
+        for (const auto& l : r.leases)
+            if (l.container_id == container_id) self = &l;
+        if (!self) continue;
+        for (const auto& l : r.leases) {
+            HostsEntry e{ipam::format_address(l.address), {}};
+            if (&l != self) e.names.push_back(l.container_name);
+            e.names.insert(e.names.end(), l.aliases.begin(), l.aliases.end());
+            if (&l == self)
+                view.own.push_back(std::move(e));
+            else
+                view.peers.push_back(std::move(e));
+        }
+    }
+    return view;
 }
 
 std::vector<ContainerEndpoint> NetworkStore::endpoints_of(const std::string& container_id) const {
@@ -548,6 +600,96 @@ std::vector<PortMapping> NetworkStore::ports_of(const std::string& container_id)
             if (l.container_id == container_id)
                 out.insert(out.end(), l.ports.begin(), l.ports.end());
     return out;
+}
+
+}  // namespace truman::daemon
+
+namespace truman::daemon {
+
+uint32_t NetworkStore::lease_address(const Record& r, const std::string& ip,
+                                     const std::string& field) {
+    std::set<uint32_t> used;
+    for (const auto& l : r.leases) used.insert(l.address);
+    if (ip.empty()) return ipam::next_free_address(r.subnet, r.gateway, used, r.name);
+    uint32_t address = ipam::parse_address(ip, field);
+    ipam::check_requested_address(r.subnet, r.gateway, address, used, r.name, field);
+    return address;
+}
+
+BridgePort NetworkStore::connect(const std::string& container_id, const std::string& container_name,
+                                 const NetworkAttachRequest& request) {
+    for (size_t k = 0; k < request.aliases.size(); ++k)
+        validate_host_name(request.aliases[k], "aliases[" + std::to_string(k) + "]");
+    BridgePort port;
+    std::set<std::string> peers;
+    {
+        std::lock_guard lock(mutex_);
+        auto it = networks_.find(request.network);
+        if (it == networks_.end())
+            throw Error(ErrorKind::not_found, ENOENT, "no such network: " + request.network);
+        std::set<std::string> interfaces;
+        bool already = false;
+        for (const auto& [name, r] : networks_)
+            for (const auto& l : r.leases)
+                if (l.container_id == container_id) {
+                    already = already || name == request.network;
+                    interfaces.insert(l.interface);
+                }
+        if (already)
+            throw Error(
+                ErrorKind::conflict, EEXIST,
+                "container " + container_name + " is already on network " + request.network);
+        size_t index = 0;
+        while (index < max_bridge_ports && interfaces.count(interface_name(index))) ++index;
+        if (index == max_bridge_ports)
+            throw Error(ErrorKind::conflict, EBUSY,
+                        "container " + container_name + " is on " +
+                            std::to_string(max_bridge_ports) + " networks already");
+        Record updated = it->second;
+        uint32_t address = lease_address(updated, request.ip, "ip");
+        updated.leases.push_back(
+            {container_id, container_name, interface_name(index), address, {}, request.aliases});
+        save(updated);
+        port.bridge = updated.bridge;
+        port.host_interface = bridge_port_name(container_id, index);
+        port.interface = interface_name(index);
+        port.address = ipam::format_address(address) + "/" + std::to_string(updated.subnet.prefix);
+        if (interfaces.empty()) port.gateway = ipam::format_address(updated.gateway);
+        it->second = std::move(updated);
+        peers = peers_of(container_id);
+    }
+    peers.insert(container_id);  // its own file lists its new address
+    notify(peers);
+    return port;
+}
+
+BridgePort NetworkStore::disconnect(const std::string& container_id, const std::string& network) {
+    BridgePort port;
+    std::set<std::string> peers;
+    {
+        std::lock_guard lock(mutex_);
+        auto it = networks_.find(network);
+        if (it == networks_.end())
+            throw Error(ErrorKind::not_found, ENOENT, "no such network: " + network);
+        peers = peers_of(container_id);
+        Record updated = it->second;
+        auto lease = std::find_if(updated.leases.begin(), updated.leases.end(),
+                                  [&](const Lease& l) { return l.container_id == container_id; });
+        if (lease == updated.leases.end())
+            throw Error(ErrorKind::conflict, ENOENT, "the container is not on network " + network);
+        port.bridge = updated.bridge;
+        port.interface = lease->interface;
+        port.host_interface =
+            bridge_port_name(container_id, std::stoul(lease->interface.substr(3)));
+        port.address =
+            ipam::format_address(lease->address) + "/" + std::to_string(updated.subnet.prefix);
+        updated.leases.erase(lease);
+        save(updated);
+        it->second = std::move(updated);
+    }
+    peers.insert(container_id);
+    notify(peers);
+    return port;
 }
 
 }  // namespace truman::daemon

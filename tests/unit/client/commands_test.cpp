@@ -202,6 +202,21 @@ TEST(PullProgress, OneLinePerLayerEventAndTheImageAtTheEnd) {
     EXPECT_EQ(pull_progress_line({{"status", "odd"}}), "");
 }
 
+TEST(TrumanctlCreateBody, NamesFlagsBecomeAliasesDnsAndExtraHosts) {
+    CreateOptions o;
+    o.args = {"busybox"};
+    o.network = "front";
+    o.network_aliases = {"www"};
+    o.dns = {"192.0.2.53"};
+    o.add_hosts = {"db:192.0.2.7"};
+    json body = create_body(o);
+    EXPECT_EQ(body["networks"], (json::array({{{"name", "front"}, {"aliases", {"www"}}}})));
+    EXPECT_EQ(body["dns"], (json{"192.0.2.53"}));
+    EXPECT_EQ(body["extra_hosts"], (json{"db:192.0.2.7"}));
+    o.network = "";
+    EXPECT_THROW(create_body(o), std::invalid_argument);  // an alias needs a named network
+}
+
 }  // namespace
 }  // namespace truman::client
 

@@ -41,7 +41,7 @@ TEST(Firewall, TheBatchReplacesTheWholeTableAndNamesEachRulesNetwork) {
                 EXPECT_EQ(type == "table" ? body["name"] : body["table"], "truman") << cmd.dump();
 
     auto rules = rules_of(batch);
-    ASSERT_EQ(rules.size(), 3u);
+    ASSERT_EQ(rules.size(), 4u);
     EXPECT_EQ(rules[0]["chain"], "postrouting");
     EXPECT_EQ(rules[0]["comment"], "network web");
     std::string masq = rules[0]["expr"].dump();
@@ -53,6 +53,12 @@ TEST(Firewall, TheBatchReplacesTheWholeTableAndNamesEachRulesNetwork) {
         EXPECT_EQ(rules[i]["comment"], "network db (internal)");
         EXPECT_NE(rules[i]["expr"].dump().find("drop"), std::string::npos);
     }
+    // Isolation: web's bridge is not routed into db's (db, internal, drops all of it above).
+    EXPECT_EQ(rules[3]["chain"], "forward");
+    EXPECT_EQ(rules[3]["comment"], "network web (isolated)");
+    std::string isolated = rules[3]["expr"].dump();
+    EXPECT_NE(isolated.find(R"({"set":["tmbr2"]})"), std::string::npos) << isolated;
+    EXPECT_NE(isolated.find("drop"), std::string::npos) << isolated;
     EXPECT_EQ(rules_of(json::parse(firewall_batch({}))).size(), 0u);
 }
 

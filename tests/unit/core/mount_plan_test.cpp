@@ -256,3 +256,14 @@ TEST(MagicLinks, SpecRefusesThemAsCwdAndMountPaths) {
     u.mounts.push_back({"/proc/1/cwd", "tmpfs", "tmpfs", {}});
     EXPECT_THROW(validate(u), Error);
 }
+
+TEST(MountPlan, NofollowReplacesALinkAtTheDestinationInsteadOfFollowingIt) {
+    ContainerSpec spec = spec_at("/r");
+    spec.mounts.push_back({"/etc/hosts", "bind", "/proc/self/status", {"bind", "nofollow"}});
+    MountPlan p = build_mount_plan(spec, false);
+    size_t replace = index_of(p, FsOpKind::replace_file, "etc/hosts");
+    EXPECT_LT(replace, index_of(p, FsOpKind::mount, "etc/hosts"));
+    EXPECT_EQ(find(p, FsOpKind::create_file, "etc/hosts"), nullptr);
+    spec.mounts.back().source = "/proc";
+    EXPECT_THROW(build_mount_plan(spec, false), Error);
+}

@@ -160,3 +160,42 @@ TEST(NetworkStore, AttachIsAllOrNothingAndRemoveRefusesANetworkInUse) {
     EXPECT_EQ(error_of([&] { store->get("two"); }).kind(), ErrorKind::not_found);
     EXPECT_EQ(f.open()->list().size(), 1u);  // the record is gone from disk too
 }
+
+TEST(NetworkStore, HostsViewListsPeersOnSharedNetworksOnlyAndPeersHearOfChanges) {
+    StoreFixture f;
+    auto store = f.open();
+    store->create(named("front", "10.90.1.0/24"));
+    store->create(named("back", "10.90.2.0/24"));
+    std::vector<std::set<std::string>> heard;
+    store->on_peers_changed([&](const std::set<std::string>& ids) { heard.push_back(ids); });
+    NetworkAttachRequest front{"front", "", {"www"}};
+    store->attach(id_a, "web", {front});
+    EXPECT_TRUE(heard.empty());  // nobody to tell
+    store->attach(id_b, "client", {{"front", ""}});
+    store->attach(id_c, "other", {{"back", ""}});
+    ASSERT_EQ(heard.size(), 1u);
+    EXPECT_EQ(heard[0], std::set<std::string>{id_a});
+
+    auto view = store->hosts_view(id_b);
+    ASSERT_EQ(view.own.size(), 1u);
+    EXPECT_EQ(view.own[0].address, "10.90.1.3");
+    ASSERT_EQ(view.peers.size(), 1u);  // not "other", on back
+    EXPECT_EQ(view.peers[0], (HostsEntry{"10.90.1.2", {"web", "www"}}));
+    // The aliases are kept across a restart.
+    store = f.open();
+    store->on_peers_changed([&](const std::set<std::string>& ids) { heard.push_back(ids); });
+    EXPECT_EQ(store->hosts_view(id_b).peers, view.peers);
+    store->release(id_a);
+    ASSERT_EQ(heard.size(), 2u);
+    EXPECT_EQ(heard[1], std::set<std::string>{id_b});
+    EXPECT_TRUE(store->hosts_view(id_b).peers.empty());
+}
+
+TEST(NetworkStore, ABadAliasIsRefusedBeforeAnythingIsLeased) {
+    StoreFixture f;
+    auto store = f.open();
+    store->create(named("front", "10.90.1.0/24"));
+    Error e = error_of([&] { store->attach(id_a, "web", {{"front", "", {"ok", "not ok"}}}); });
+    EXPECT_EQ(e.field(), "networks[0].aliases[1]");
+    EXPECT_TRUE(store->get("front").containers.empty());
+}

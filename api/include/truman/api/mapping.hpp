@@ -12,6 +12,7 @@
 
 #include "truman/daemon/service.hpp"
 #include "truman/error.hpp"
+#include "truman/json_reader.hpp"
 
 namespace truman::api {
 
@@ -52,8 +53,14 @@ bool exec_detach_from_json(const nlohmann::json& body);
 nlohmann::json to_json(const daemon::ExecInfo& info);
 // Networks (network_mapping.cpp). Throw truman::Error (invalid) naming the body's field.
 daemon::NetworkCreateRequest network_create_request_from_json(const nlohmann::json& body);
-// A create body's "networks": ["name", {"name": "...", "ip": "..."}].
+// A create body's "networks": ["name", {"name": "...", "ip": "...", "aliases": [...]}].
 std::vector<daemon::NetworkAttachRequest> attach_requests_from_json(const nlohmann::json& v);
+// A create body's "dns", "dns_search", "dns_options" and "extra_hosts" (all string arrays).
+void apply_name_options(JsonObjectReader& f, daemon::NameOptions* names);
+// POST /v1/networks/{name}/connect's {"container", "ip"?, "aliases"?}; disconnect's
+// {"container"}.
+daemon::NetworkConnectRequest network_connect_request_from_json(const nlohmann::json& body);
+std::string network_disconnect_container_from_json(const nlohmann::json& body);
 nlohmann::json to_json(const daemon::NetworkInfo& network);
 nlohmann::json to_json(const std::vector<daemon::ContainerEndpoint>& endpoints);
 // A create body's "ports": [{"host_ip", "host_port", "host_port_end", "container_port",

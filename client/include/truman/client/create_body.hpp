@@ -28,9 +28,11 @@ struct CreateOptions {
     std::vector<std::string> security_opts;  // seccomp=unconfined|default|FILE, no-new-privileges
     std::string rootfs;
     std::vector<std::string> publish;  // -p [HOSTIP:]HOSTPORT:PORT[/udp] (port_commands.hpp)
-    std::vector<std::string> args;     // IMAGE CMD... (or CMD... with --rootfs)
-    bool interactive = false;          // -i: open_stdin + stdin_once, and run attaches to it
-    bool tty = false;                  // -t
+    // Names: --network-alias (with a named --network), --dns, --add-host NAME:IP.
+    std::vector<std::string> network_aliases, dns, add_hosts;
+    std::vector<std::string> args;  // IMAGE CMD... (or CMD... with --rootfs)
+    bool interactive = false;       // -i: open_stdin + stdin_once, and run attaches to it
+    bool tty = false;               // -t
 };
 
 // Throws std::invalid_argument (a usage error: nothing was sent) naming the flag. Only the

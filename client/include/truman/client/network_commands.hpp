@@ -24,6 +24,14 @@ int network_ls_command(const ApiClient& api, bool quiet, bool json);
 int network_inspect_command(const ApiClient& api, const std::vector<std::string>& names);
 int network_rm_command(const ApiClient& api, const std::vector<std::string>& names);
 
+// trumanctl network connect [--ip A] [--alias N] NETWORK CONTAINER; disconnect NETWORK CONTAINER.
+struct NetworkConnectOptions {
+    std::string network, container, ip;
+    std::vector<std::string> aliases;
+};
+int network_connect_command(const ApiClient& api, const NetworkConnectOptions& options);
+int network_disconnect_command(const ApiClient& api, const NetworkConnectOptions& options);
+
 // The `network ls` table for a GET /v1/networks answer (unit tested).
 std::string network_table(const nlohmann::json& networks);
 

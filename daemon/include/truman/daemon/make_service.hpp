@@ -26,6 +26,8 @@ struct ServiceOptions {
     std::string default_network{};
     std::string network_pool = "10.89.0.0/16";
     unsigned network_pool_prefix = 24;
+    // Where a container's /etc/resolv.conf comes from when it asks for no dns servers.
+    std::string resolv_conf = "/etc/resolv.conf";
     // Pulls: the registries spoken to over plain HTTP besides localhost and 127.0.0.0/8, and
     // a docker-style auth file (config.json / auth.json) with their credentials.
     std::vector<std::string> insecure_registries{};

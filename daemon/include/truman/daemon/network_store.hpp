@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "truman/daemon/ipam.hpp"
+#include "truman/daemon/name_files.hpp"
 #include "truman/daemon/network_service.hpp"
 #include "truman/fd.hpp"
 #include "truman/spec.hpp"
@@ -70,11 +71,33 @@ class NetworkStore {
     // Its published ports, as chosen (host_port 0 filled in).
     std::vector<PortMapping> ports_of(const std::string& container_id) const;
 
+    // network connect: one more address for a container, recorded before returning, on the
+    // lowest interface (eth0..eth8) it does not use; the default route only when it is on no
+    // network yet. conflict when it is on that network already (or on 9); not_found for an
+    // unknown network. disconnect: frees that address, returning the port it had; conflict
+    // when the container is not on the network.
+    BridgePort connect(const std::string& container_id, const std::string& container_name,
+                       const NetworkAttachRequest& request);
+    BridgePort disconnect(const std::string& container_id, const std::string& network);
+
+    // The names of container_id's /etc/hosts (name_files.hpp): its own addresses with its
+    // aliases there, and every peer on a network it shares, by name and aliases.
+    struct HostsView {
+        std::vector<HostsEntry> own, peers;
+    };
+    HostsView hosts_view(const std::string& container_id) const;
+    // Called, outside the store's lock, with the containers whose peers changed (a container
+    // joined or left a network they are on) after attach and release.
+    void on_peers_changed(std::function<void(const std::set<std::string>& ids)> callback) {
+        peers_changed_ = std::move(callback);
+    }
+
   private:
     struct Lease {
         std::string container_id, container_name, interface;
         uint32_t address = 0;
-        std::vector<PortMapping> ports;  // published to this address (the first network's)
+        std::vector<PortMapping> ports{};  // published to this address (the first network's)
+        std::vector<std::string> aliases{};
     };
     struct Record {
         std::string id, name, bridge, created_at;
@@ -105,7 +128,18 @@ class NetworkStore {
     void hold_recorded_ports();                            // under mutex_
     void release_locked(const std::string& container_id);  // under mutex_
 
+    // The other containers on the networks container_id is on. Under mutex_.
+    std::vector<BridgePort> attach_locked(const std::string& container_id,
+                                          const std::string& container_name,
+                                          const std::vector<NetworkAttachRequest>& requests,
+                                          const std::vector<PortMapping>& publish);
+    // The address a container gets on r: the next free one, or ip, checked (field names it).
+    static uint32_t lease_address(const Record& r, const std::string& ip, const std::string& field);
+    std::set<std::string> peers_of(const std::string& container_id) const;
+    void notify(const std::set<std::string>& ids) const;
+
     NetworkStoreOptions options_;
+    std::function<void(const std::set<std::string>&)> peers_changed_;
     ipam::Subnet pool_;
     mutable std::mutex mutex_;
     std::map<std::string, Record> networks_;

@@ -48,8 +48,26 @@ struct NetworkInfo {
 
 // What a container create asks of one network.
 struct NetworkAttachRequest {
-    std::string network;  // a network's name
-    std::string ip;       // "" = the next free address
+    std::string network;                 // a network's name
+    std::string ip;                      // "" = the next free address
+    std::vector<std::string> aliases{};  // more names its peers on this network know it by
+};
+
+// What a create asks of the names its container resolves with (name_files.hpp writes them).
+struct NameOptions {
+    std::vector<std::string> dns;          // nameserver addresses; empty: the host's
+    std::vector<std::string> dns_search;   // search domains; empty: the host's
+    std::vector<std::string> dns_options;  // resolv.conf options ("ndots:2"); empty: the host's
+    std::vector<std::string> extra_hosts;  // "NAME:IP" ("db:10.0.0.5", "v6:2001:db8::1")
+
+    bool operator==(const NameOptions&) const = default;
+};
+
+// POST /v1/networks/{name}/connect.
+struct NetworkConnectRequest {
+    std::string container;  // id, unique id prefix or name
+    std::string ip;         // "" = the next free address
+    std::vector<std::string> aliases{};
 };
 
 // A container's place on one network, as inspect shows it.
@@ -83,6 +101,13 @@ class NetworkService {
     virtual std::vector<NetworkInfo> list_networks() = 0;
     virtual NetworkInfo inspect_network(const std::string& name) = 0;
     virtual void remove_network(const std::string& name) = 0;
+    // A container with a live init (created or running; conflict otherwise, or when it is on
+    // the network already) gets a veth on the network, wired in its namespace as at create;
+    // disconnect takes it away again (conflict when it is not on the network). Both rewrite
+    // the hosts files of the container and its peers.
+    virtual void connect_network(const std::string& network,
+                                 const NetworkConnectRequest& request) = 0;
+    virtual void disconnect_network(const std::string& network, const std::string& container) = 0;
 };
 
 }  // namespace truman::daemon

@@ -87,6 +87,9 @@ struct CreateRequest {
     bool tty = false;
     // Published on the first of those networks (network_service.hpp, ports.hpp).
     std::vector<PortMapping> ports;
+    // /etc/resolv.conf and the extra lines of /etc/hosts of a container with a network
+    // namespace of its own.
+    NameOptions names;
 };
 
 struct LogOptions {
