@@ -30,6 +30,9 @@ struct ContainerMeta {
     std::string rootfs;  // the root the container sees (for an image: the overlay mount point)
     std::vector<std::string> cmd;
     std::string created_at;
+    std::map<std::string, std::string> labels{};
+    std::vector<std::string> exposed_ports{};
+    int stop_signal = 0;  // 0: SIGTERM
 };
 
 // state.json: the public ContainerState plus what only the daemon needs.
