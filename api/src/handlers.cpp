@@ -113,12 +113,13 @@ void wait(daemon::ContainerService& service, Request& request,
 
 void stop(daemon::ContainerService& service, Request& request,
           const std::shared_ptr<Responder>& responder) {
-    allow_params(request, {"timeout"});
+    allow_params(request, {"timeout", "signal"});
     long long timeout = 10;
     if (auto t = request.param("timeout"))
         timeout = parse_int_param("timeout", *t, 0, int64_t{24} * 3600);
+    auto signal = request.param("signal");
     service.async_stop(request.path_params.at("id"), std::chrono::seconds(timeout),
-                       [responder](std::exception_ptr error) {
+                       signal ? parse_signal(*signal) : 0, [responder](std::exception_ptr error) {
                            answer(responder, [&] {
                                if (error) std::rethrow_exception(error);
                                responder->respond(empty_response(204));
@@ -374,6 +375,12 @@ void add_image_routes(Router& router, daemon::ContainerService& s, const ApiOpti
     router.add("GET", "/v1/images/{ref*}", [&s](Request& req, const R& r) {
         allow_params(req, {});
         r->respond(json_response(200, to_json(s.inspect_image(req.path_params.at("ref")))));
+    });
+    router.add("POST", "/v1/images/{ref*}/tag", [&s](Request& req, const R& r) {
+        allow_params(req, {"tag"});
+        auto tag = req.param("tag");
+        if (!tag) throw invalid_argument("tag", "is required");
+        r->respond(json_response(201, to_json(s.tag_image(req.path_params.at("ref"), *tag))));
     });
     router.add("DELETE", "/v1/images/{ref*}", [&s, options](Request& req, const R& r) {
         allow_params(req, {"force"});

@@ -289,6 +289,11 @@ daemon::CreateRequest create_request_from_json(const json& body) {
     request.chosen.cwd = f.get("cwd") != nullptr;
     request.chosen.user = f.get("user") != nullptr;
     if (const json* v = f.get("entrypoint")) request.entrypoint = json_strings(*v, "entrypoint");
+    if (const json* labels = f.get("labels")) {
+        if (!labels->is_object()) throw invalid_argument("labels", "must be an object");
+        for (const auto& [key, value] : labels->items())
+            request.labels[key] = json_string(value, "labels." + key);
+    }
     // An image brings its own PATH; the body's variables go over the image's Env.
     if (image) spec.process.env.clear();
 
@@ -371,7 +376,10 @@ json to_json(const daemon::ContainerInfo& info) {
                 {"networks", to_json(info.networks)},
                 {"ports", to_json(info.ports)},
                 {"seccomp_denied", info.seccomp_denied},
-                {"seccomp_denials", info.seccomp_denials}};
+                {"seccomp_denials", info.seccomp_denials},
+                {"labels", info.labels},
+                {"exposed_ports", info.exposed_ports},
+                {"stop_signal", info.stop_signal}};
 }
 
 json to_json(const daemon::Event& e) {

@@ -119,28 +119,39 @@ std::vector<std::pair<std::string, std::string>> Router::routes() const {
 
 bool Router::match(const Route& route, const std::vector<std::string>& segments,
                    std::map<std::string, std::string>* params) {
-    // A last "{name*}" takes the rest of the path, slashes and all (image references).
-    const std::string& last = route.segments.back();
-    bool rest =
-        last.size() > 3 && last.front() == '{' && last.compare(last.size() - 2, 2, "*}") == 0;
-    if (rest ? segments.size() < route.segments.size() : route.segments.size() != segments.size())
+    // One "{name*}" takes one or more segments, slashes and all (image references); fixed
+    // segments may follow it ("/v1/images/{ref*}/tag"): they match the path's last ones.
+    auto is_rest = [](const std::string& s) {
+        return s.size() > 3 && s.front() == '{' && s.compare(s.size() - 2, 2, "*}") == 0;
+    };
+    size_t rest = route.segments.size();
+    for (size_t i = 0; i < route.segments.size(); ++i)
+        if (is_rest(route.segments[i])) rest = i;
+    bool has_rest = rest < route.segments.size();
+    if (has_rest ? segments.size() < route.segments.size()
+                 : route.segments.size() != segments.size())
         return false;
+    // Route segment i matches path segment at(i): the ones after the rest count from the end.
+    size_t extra = segments.size() - route.segments.size();
+    auto at = [&](size_t i) { return has_rest && i > rest ? i + extra : i; };
     std::map<std::string, std::string> found;
-    if (rest) {
-        size_t first = route.segments.size() - 1;
+    if (has_rest) {
         std::string joined;
-        for (size_t i = first; i < segments.size(); ++i) {
+        for (size_t i = rest; i <= rest + extra; ++i) {
             if (segments[i].empty()) return false;
-            joined += (i == first ? "" : "/") + segments[i];
+            joined += (i == rest ? "" : "/") + segments[i];
         }
-        found[last.substr(1, last.size() - 3)] = joined;
+        const std::string& name = route.segments[rest];
+        found[name.substr(1, name.size() - 3)] = joined;
     }
-    for (size_t i = 0; i < route.segments.size() - (rest ? 1 : 0); ++i) {
+    for (size_t i = 0; i < route.segments.size(); ++i) {
+        if (i == rest) continue;
         const std::string& want = route.segments[i];
+        const std::string& have = segments[at(i)];
         if (want.size() > 2 && want.front() == '{' && want.back() == '}') {
-            if (segments[i].empty()) return false;
-            found[want.substr(1, want.size() - 2)] = segments[i];
-        } else if (want != segments[i]) {
+            if (have.empty()) return false;
+            found[want.substr(1, want.size() - 2)] = have;
+        } else if (want != have) {
             return false;
         }
     }

@@ -88,6 +88,18 @@ int create_command(const ApiClient& api, const CreateOptions& options) {
 }
 
 int run_command(const ApiClient& api, const CreateOptions& options, bool detach, bool remove) {
+    // Like docker run: an image trumand lacks is pulled first, its progress on stderr so
+    // that stdout stays the container's.
+    if (options.rootfs.empty() && !options.args.empty()) {
+        const std::string& image = options.args.front();
+        try {
+            api.call("GET", "/v1/images/" + image);
+        } catch (const ApiError& e) {
+            if (e.status() != 404) throw;
+            std::cerr << "Unable to find image '" << image << "' locally" << std::endl;
+            if (int rc = pull_showing_progress(api, image, "", stderr); rc != 0) return rc;
+        }
+    }
     std::string id = create(api, options);
     std::string path = container_path(id);
     // --rm: the container goes whatever happens after create (a failed start included).
@@ -283,6 +295,11 @@ std::string pull_progress_line(const json& event) {
 }
 
 int pull_command(const ApiClient& api, const std::string& ref, const std::string& platform) {
+    return pull_showing_progress(api, ref, platform, stdout);
+}
+
+int pull_showing_progress(const ApiClient& api, const std::string& ref, const std::string& platform,
+                          FILE* progress_to) {
     std::string target = "/v1/images/pull?ref=" + url_encode(ref);
     if (!platform.empty()) target += "&platform=" + url_encode(platform);
     int rc = 0;
@@ -299,7 +316,7 @@ int pull_command(const ApiClient& api, const std::string& ref, const std::string
                 return;
             }
             std::string text = pull_progress_line(event);
-            if (!text.empty()) write_line(stdout, text);
+            if (!text.empty()) write_line(progress_to, text);
         },
         "POST");
     return rc;
@@ -324,6 +341,11 @@ int images_command(const ApiClient& api, bool quiet, bool as_json) {
                         static_cast<double>(image.value("size", uint64_t{0})) / 1e6);
     }
     std::cout << std::flush;
+    return 0;
+}
+
+int tag_command(const ApiClient& api, const std::string& source, const std::string& target) {
+    api.call("POST", "/v1/images/" + source + "/tag?tag=" + url_encode(target));
     return 0;
 }
 

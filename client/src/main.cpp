@@ -186,6 +186,10 @@ static int trumanctl_main(int argc, char** argv) {
     auto* rmi = app.add_subcommand("rmi", "remove images (their unused layers go too)");
     rmi->add_flag("-f,--force", force, "untag even while containers use it");
     rmi->add_option("IMAGE", refs, "reference")->required();
+    std::string tag_source, tag_target;
+    auto* tag = app.add_subcommand("tag", "give an image another name");
+    tag->add_option("SOURCE", tag_source, "the image")->required();
+    tag->add_option("TARGET", tag_target, "its new reference")->required();
     ExecOptions exec_options;
     bool exec_tty = false, exec_interactive = false;
     auto* exec = app.add_subcommand("exec", "run a command in a running container");
@@ -264,6 +268,7 @@ static int trumanctl_main(int argc, char** argv) {
         if (pull->parsed()) return pull_command(api, ref, platform);
         if (images->parsed()) return images_command(api, quiet, json);
         if (rmi->parsed()) return rmi_command(api, refs, force);
+        if (tag->parsed()) return tag_command(api, tag_source, tag_target);
         if (exec->parsed()) return exec_command(api, exec_options);
         if (attach->parsed()) return attach_command(api, attach_options);
         if (port->parsed()) return port_command(api, ref);

@@ -12,6 +12,7 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <thread>
 
@@ -42,7 +43,8 @@ struct Options {
     std::string network_pool = "10.89.0.0/16";
     unsigned network_pool_prefix = 24;
     std::vector<std::string> insecure_registries;
-    std::string registry_auth_file;
+    std::string registry_auth_file = "/etc/truman/auth.json";
+    std::string registry_certs_dir = "/etc/truman/certs.d";
 };
 
 int run(const Options& options) {
@@ -57,6 +59,7 @@ int run(const Options& options) {
     service_options.network_pool_prefix = options.network_pool_prefix;
     service_options.insecure_registries = options.insecure_registries;
     service_options.registry_auth_file = options.registry_auth_file;
+    service_options.registry_certs_dir = options.registry_certs_dir;
     std::unique_ptr<daemon::ContainerService> service =
         daemon::make_container_service(io, service_options);
 
@@ -127,8 +130,17 @@ static int trumand_main(int argc, char** argv) {
     app.add_option("--state-dir", options.state_dir, "container state")->capture_default_str();
     app.add_option("--insecure-registry", options.insecure_registries,
                    "a registry (host[:port]) to pull from over plain HTTP; repeatable");
+    // Like podman's: $REGISTRY_AUTH_FILE names the auth file unless the flag does.
+    // Read before any thread exists, so nothing can change the environment meanwhile.
+    if (const char* env = std::getenv("REGISTRY_AUTH_FILE");  // NOLINT(concurrency-mt-unsafe)
+        env && *env)
+        options.registry_auth_file = env;
     app.add_option("--registry-auth", options.registry_auth_file,
-                   "docker-style auth file with registry credentials");
+                   "docker-style auth file with registry credentials ($REGISTRY_AUTH_FILE)")
+        ->capture_default_str();
+    app.add_option("--registry-certs-dir", options.registry_certs_dir,
+                   "per-registry CAs: <dir>/<host:port>/ca.crt (and client.cert, client.key)")
+        ->capture_default_str();
     app.add_option("--run-dir", options.run_dir, "runtime files (monitor sockets, pids)")
         ->capture_default_str();
     app.add_option("--log-level", options.log_level,

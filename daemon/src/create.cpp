@@ -15,6 +15,7 @@
 #include "truman/daemon/time_format.hpp"
 #include "truman/error.hpp"
 #include "truman/network.hpp"
+#include "truman/signal_names.hpp"
 #include "verbs.hpp"
 
 namespace fs = std::filesystem;
@@ -85,6 +86,26 @@ std::vector<NetworkAttachRequest> networks_to_join(const ContainerRegistry& regi
     if (!(spec.network == Network{}))
         throw invalid_argument("networks", "give network or networks, not both");
     return *request.networks;
+}
+
+// Labels (the request's over the image's), ExposedPorts and StopSignal: what the container
+// keeps of its image's config besides the process.
+void apply_image_metadata(const images::ImageConfig* config, const CreateRequest& request,
+                          ContainerMeta* meta) {
+    for (const auto& [key, value] : request.labels)
+        if (key.empty()) throw invalid_argument("labels", "a label needs a name");
+    if (config) {
+        meta->labels = config->labels;
+        meta->exposed_ports = config->exposed_ports;
+        if (!config->stop_signal.empty()) {
+            auto number = parse_signal_name(config->stop_signal);
+            if (!number)
+                throw invalid_argument("image", "its config's StopSignal: " +
+                                                    unknown_signal_reason(config->stop_signal));
+            meta->stop_signal = *number;
+        }
+    }
+    for (const auto& [key, value] : request.labels) meta->labels[key] = value;
 }
 
 }  // namespace
@@ -185,6 +206,7 @@ std::string create(ContainerRegistry& registry, const CreateRequest& request) {
     ContainerMeta meta{id, name, request.image, spec.root.path, spec.process.args, rfc3339_now()};
     meta.open_stdin = request.open_stdin;
     meta.stdin_once = request.stdin_once;
+    apply_image_metadata(image ? &image->config : nullptr, request, &meta);
     write_file_atomic(paths.config(), spec_to_json(spec).dump(2) + "\n");
     write_meta(paths, meta);
 

@@ -124,6 +124,7 @@ void pull_image(ContainerRegistry& registry, const PullRequest& request,
     if (!request.platform.empty()) options.platform = images::parse_platform(request.platform);
     options.insecure_registries = registry.options().insecure_registries;
     options.auth_file = registry.options().registry_auth_file;
+    options.certs_dir = registry.options().registry_certs_dir;
     // A pull blocks on the network for as long as it takes: its own thread, which holds the
     // registry (and so the store) alive until it is done.
     std::thread([registry = registry.shared_from_this(), request, options,
@@ -192,6 +193,20 @@ void remove_image(ContainerRegistry& registry, const std::string& ref, bool forc
     store.remove_ref(parsed);
     spdlog::info("untagged {}", parsed.str());
     collect_garbage(registry);
+}
+
+ImageInfo tag_image(ContainerRegistry& registry, const std::string& ref,
+                    const std::string& new_ref) {
+    images::ImageRef target = images::parse_reference(new_ref, "tag");
+    images::ImageStore& store = registry.image_store();
+    // Shared with pulls, exclusive of a removal's garbage collection, which could otherwise
+    // delete the image between the lookup and the new name.
+    std::shared_lock gc(registry.image_gc_mutex());
+    auto image = images::find_image(store, ref);
+    if (!image) throw Error(ErrorKind::not_found, ENOENT, "no such image: " + ref);
+    store.set_ref(target, image->manifest_digest);
+    spdlog::info("tagged {} as {}", ref, target.str());
+    return info_of(store, *image);
 }
 
 }  // namespace truman::daemon::verbs

@@ -18,5 +18,7 @@ void pull_image(ContainerRegistry& registry, const PullRequest& request,
 std::vector<ImageInfo> list_images(ContainerRegistry& registry);
 ImageInfo inspect_image(ContainerRegistry& registry, const std::string& ref);
 void remove_image(ContainerRegistry& registry, const std::string& ref, bool force);
+ImageInfo tag_image(ContainerRegistry& registry, const std::string& ref,
+                    const std::string& new_ref);
 
 }  // namespace truman::daemon::verbs

@@ -18,6 +18,9 @@ ContainerInfo info_of(ContainerRegistry& registry, const Entry& entry) {
     info.rootfs = entry.meta.rootfs;
     info.cmd = entry.meta.cmd;
     info.created_at = entry.meta.created_at;
+    info.labels = entry.meta.labels;
+    info.exposed_ports = entry.meta.exposed_ports;
+    if (entry.meta.stop_signal != 0) info.stop_signal = entry.meta.stop_signal;
     info.state = entry.stored.state;
     info.networks = registry.networks().endpoints_of(entry.meta.id);
     info.ports = registry.networks().ports_of(entry.meta.id);

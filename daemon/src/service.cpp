@@ -35,10 +35,10 @@ class Service : public ContainerService, public NetworkService {
     void kill(const std::string& ref, int signal) override { verbs::kill(*registry_, ref, signal); }
     // The asynchronous calls report every error, an unknown ref included, through their
     // callback (on the io_context), so a caller has one place to handle them.
-    void async_stop(const std::string& ref, std::chrono::seconds timeout,
+    void async_stop(const std::string& ref, std::chrono::seconds timeout, int signal,
                     std::function<void(std::exception_ptr)> done) override {
         try {
-            verbs::stop(*registry_, ref, timeout, done);
+            verbs::stop(*registry_, ref, timeout, signal, done);
         } catch (const std::exception&) {
             asio::post(io_, [done, error = std::current_exception()] {
                 call_safely("stop", done, error);
@@ -134,6 +134,9 @@ class Service : public ContainerService, public NetworkService {
     }
     void remove_image(const std::string& ref, bool force) override {
         verbs::remove_image(*registry_, ref, force);
+    }
+    ImageInfo tag_image(const std::string& ref, const std::string& new_ref) override {
+        return verbs::tag_image(*registry_, ref, new_ref);
     }
 
   private:

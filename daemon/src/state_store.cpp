@@ -10,6 +10,7 @@
 #include "truman/daemon/atomic_file.hpp"
 #include "truman/daemon/names.hpp"
 #include "truman/error.hpp"
+#include "truman/signal_names.hpp"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -53,15 +54,20 @@ std::string dump(const json& doc) {
 }  // namespace
 
 json meta_to_json(const ContainerMeta& meta) {
-    return {{"id", meta.id},
-            {"name", meta.name},
-            {"image", meta.image},
-            {"rootfs", meta.rootfs},
-            {"cmd", meta.cmd},
-            {"created_at", meta.created_at},
-            {"open_stdin", meta.open_stdin},
-            {"stdin_once", meta.stdin_once},
-            {"tty", meta.tty}};
+    json doc = {{"id", meta.id},
+                {"name", meta.name},
+                {"image", meta.image},
+                {"rootfs", meta.rootfs},
+                {"cmd", meta.cmd},
+                {"created_at", meta.created_at},
+                {"open_stdin", meta.open_stdin},
+                {"stdin_once", meta.stdin_once},
+                {"tty", meta.tty}};
+    // The image's defaults, only when there are some: older meta.json files have none.
+    if (!meta.labels.empty()) doc["labels"] = meta.labels;
+    if (!meta.exposed_ports.empty()) doc["exposed_ports"] = meta.exposed_ports;
+    if (meta.stop_signal != 0) doc["stop_signal"] = meta.stop_signal;
+    return doc;
 }
 
 ContainerMeta meta_from_json(const json& doc) {
@@ -76,6 +82,11 @@ ContainerMeta meta_from_json(const json& doc) {
     meta.open_stdin = field_or<bool>(doc, "meta", "open_stdin", false);
     meta.stdin_once = field_or<bool>(doc, "meta", "stdin_once", false);
     meta.tty = field_or<bool>(doc, "meta", "tty", false);
+    meta.labels = field_or<std::map<std::string, std::string>>(doc, "meta", "labels", {});
+    meta.exposed_ports = field_or<std::vector<std::string>>(doc, "meta", "exposed_ports", {});
+    meta.stop_signal = field_or<int>(doc, "meta", "stop_signal", 0);
+    if (meta.stop_signal != 0 && !is_signal_number(meta.stop_signal))
+        throw invalid_argument("meta.stop_signal", "not a signal");
     if (!is_valid_id(meta.id)) throw invalid_argument("meta.id", "not 64 hex characters");
     if (!is_valid_name(meta.name)) throw invalid_argument("meta.name", "not a valid name");
     return meta;

@@ -7,6 +7,7 @@
 #include "callbacks.hpp"
 #include "truman/daemon/monitor_protocol.hpp"
 #include "truman/error.hpp"
+#include "truman/signal_names.hpp"
 #include "verbs.hpp"
 
 namespace asio = boost::asio;
@@ -14,7 +15,9 @@ namespace asio = boost::asio;
 namespace truman::daemon::verbs {
 
 void stop(ContainerRegistry& registry, const std::string& ref, std::chrono::seconds timeout,
-          const std::function<void(std::exception_ptr)>& done) {
+          int signal, const std::function<void(std::exception_ptr)>& done) {
+    if (signal != 0 && !is_signal_number(signal))
+        throw invalid_argument("signal", unknown_signal_reason(std::to_string(signal)));
     std::string id;
     ContainerMeta meta;
     auto timer = std::make_shared<asio::steady_timer>(registry.io());
@@ -27,6 +30,7 @@ void stop(ContainerRegistry& registry, const std::string& ref, std::chrono::seco
         }
         id = entry.meta.id;
         meta = entry.meta;
+        if (signal == 0) signal = meta.stop_signal != 0 ? meta.stop_signal : SIGTERM;
         entry.waiters.push_back(
             [timer, done](const std::exception_ptr& error, const ContainerState&) {
                 timer->cancel();
@@ -36,11 +40,11 @@ void stop(ContainerRegistry& registry, const std::string& ref, std::chrono::seco
     }
     std::string socket = registry.socket_of(id);
     try {
-        send_monitor_command(socket, {ControlCommand::Verb::kill, SIGTERM});
+        send_monitor_command(socket, {ControlCommand::Verb::kill, signal});
     } catch (const Error& e) {
         // Most likely it exited meanwhile: the waiter completes then. If not, SIGKILL after
         // the timeout still applies.
-        spdlog::warn("stop {}: SIGTERM: {}", id, e.what());
+        spdlog::warn("stop {}: signal {}: {}", id, signal, e.what());
     }
     timer->expires_after(timeout);
     timer->async_wait(

@@ -26,9 +26,10 @@ void start(ContainerRegistry& registry, const std::string& ref);
 // kill.cpp
 void kill(ContainerRegistry& registry, const std::string& ref, int signal);
 
-// stop.cpp: SIGTERM, SIGKILL after timeout; done once it has exited.
+// stop.cpp: signal (0: the container's stop signal, SIGTERM unless its image says), SIGKILL
+// after timeout; done once it has exited.
 void stop(ContainerRegistry& registry, const std::string& ref, std::chrono::seconds timeout,
-          const std::function<void(std::exception_ptr)>& done);
+          int signal, const std::function<void(std::exception_ptr)>& done);
 
 // remove.cpp: a running container only with force; waits for its monitor to be gone.
 void remove(ContainerRegistry& registry, const std::string& ref, bool force);

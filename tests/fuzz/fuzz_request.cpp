@@ -52,7 +52,7 @@ class FakeService : public daemon::ContainerService {
     }
     void start(const std::string& ref) override { check(ref); }
     void kill(const std::string& ref, int) override { check(ref); }
-    void async_stop(const std::string& ref, std::chrono::seconds,
+    void async_stop(const std::string& ref, std::chrono::seconds, int,
                     std::function<void(std::exception_ptr)> done) override {
         try {
             check(ref);

@@ -273,6 +273,19 @@ TEST_F(ContractTest, RecordsEveryOperationWithSuccessAndErrorAnswers) {
     expect(400, "POST", one + "/stop", c + "/" + stopped + "/stop?timeout=-1");
     expect(204, "POST", one + "/stop", c + "/" + stopped + "/stop?timeout=1");
     expect(404, "POST", one + "/stop", c + "/no-such-container/stop");
+    // Stop naming its signal (KILL ends even a pid 1), and a signal that is none; labels.
+    std::string signalled = create({"sleep", "1000"}, unique_name("contract-stopsig"));
+    expect(204, "POST", one + "/start", c + "/" + signalled + "/start");
+    expect(400, "POST", one + "/stop", c + "/" + signalled + "/stop?signal=NOPE");
+    expect(204, "POST", one + "/stop", c + "/" + signalled + "/stop?signal=KILL&timeout=30");
+    expect(204, "DELETE", one, c + "/" + signalled);
+    auto labelled =
+        expect(201, "POST", c, c, R"({"image":"busybox","cmd":["true"],"labels":{"tier":"web"}})");
+    std::string labelled_id = json::parse(labelled.body)["id"];
+    auto shown_labels = expect(200, "GET", one, c + "/" + labelled_id);
+    EXPECT_EQ(json::parse(shown_labels.body)["labels"]["tier"], "web") << shown_labels.body;
+    expect(400, "POST", c, c, R"({"image":"busybox","labels":{"tier":1}})");
+    expect(204, "DELETE", one, c + "/" + labelled_id);
 
     // exec: refused while not running; create, inspect, start (not detached: its output as
     // stream frames; detached: its inspect), start again; bad input.
@@ -450,6 +463,14 @@ TEST_F(ContractTest, RecordsEveryOperationWithSuccessAndErrorAnswers) {
     auto failed_pull =
         expect(200, "POST", images + "/pull", images + "/pull?ref=127.0.0.1:1/none:1");
     EXPECT_NE(failed_pull.body.find("\"failed\""), std::string::npos) << failed_pull.body;
+    // Tag: another name for busybox, refusals, and the new name removed again.
+    const std::string tag = image + "/tag";
+    auto tagged = expect(201, "POST", tag, images + "/busybox/tag?tag=truman.test/mine:1");
+    EXPECT_NE(tagged.body.find("truman.test/mine:1"), std::string::npos) << tagged.body;
+    expect(404, "POST", tag, images + "/no-such-image/tag?tag=truman.test/mine:2");
+    expect(400, "POST", tag, images + "/busybox/tag?tag=Bad..Ref");
+    expect(400, "POST", tag, images + "/busybox/tag");
+    expect(204, "DELETE", image, images + "/truman.test/mine:1");
 
     // Methods and paths the API does not have.
     expect(405, "PUT", c, c, "{}");

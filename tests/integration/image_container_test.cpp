@@ -87,7 +87,7 @@ class ImageContainerTest : public ::testing::Test {
         io_.emplace();
         work_.emplace(io_->get_executor());
         thread_ = std::thread([this] { io_->run(); });
-        ServiceOptions o;
+        ServiceOptions& o = options_;
         o.state_dir = dir_.path() + "/state";
         o.run_dir = dir_.path() + "/run";
         o.monitor_path = std::string(TRUMAN_BINARY_DIR) + "/bin/truman-monitor";
@@ -167,6 +167,7 @@ class ImageContainerTest : public ::testing::Test {
     std::optional<boost::asio::io_context> io_;
     std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_;
     std::thread thread_;
+    ServiceOptions options_;
     std::unique_ptr<ContainerService> service_;
 };
 
@@ -236,4 +237,93 @@ TEST_F(ImageContainerTest, BusyboxIsAnOrdinaryStoreImage) {
     r.image = "busybox";
     r.spec = truman::default_spec("", {"/bin/sh", "-c", "id -u; cat /etc/hostname"});
     EXPECT_EQ(run(r), (std::vector<std::string>{"0", "truman"}));
+}
+
+// The image config's StopSignal is what stop sends unless the request names one; its Labels
+// (under the request's) and ExposedPorts show in inspect and survive in meta.json.
+TEST_F(ImageContainerTest, StopSignalLabelsAndExposedPortsComeFromTheImage) {
+    {
+        images::ImageStore store(dir_.path() + "/state/images");
+        TestLayer base =
+            gzip_layer([](images::TarWriter& w) { w.tree(truman::test::busybox_rootfs()); });
+        add_image(store, "127.0.0.1:5000/test/stoppable:1", {base},
+                  {{"Cmd",
+                    {"/bin/sh", "-c",
+                     "trap 'exit 42' USR1; trap 'exit 43' INT; echo ready; "
+                     "while true; do sleep 0.1; done"}},
+                   {"StopSignal", "SIGUSR1"},
+                   {"Labels", {{"tier", "image"}, {"owner", "image"}}},
+                   {"ExposedPorts", {{"80/tcp", json::object()}, {"53/udp", json::object()}}}});
+    }
+    auto started = [&](CreateRequest r) {
+        std::string id = service_->create(r);
+        auto ready = std::make_shared<std::promise<void>>();
+        auto future = ready->get_future();
+        LogOptions follow;
+        follow.follow = true;
+        auto sub = service_->logs(
+            id, follow,
+            [ready](const LogLine& l) {
+                if (l.text == "ready") ready->set_value();
+            },
+            [] {});
+        service_->start(id);
+        EXPECT_EQ(future.wait_for(patience), std::future_status::ready);
+        return id;
+    };
+    auto stop = [&](const std::string& id, int signal) {
+        auto stopped = std::make_shared<std::promise<void>>();
+        auto future = stopped->get_future();
+        service_->async_stop(id, 30s, signal, [stopped](std::exception_ptr e) {
+            if (e)
+                stopped->set_exception(e);
+            else
+                stopped->set_value();
+        });
+        EXPECT_EQ(future.wait_for(patience), std::future_status::ready);
+        future.get();
+        return service_->inspect(id).state.exit_code;
+    };
+
+    CreateRequest r;
+    r.image = "127.0.0.1:5000/test/stoppable:1";
+    r.spec = truman::default_spec("", {"/bin/sh"});
+    r.spec.process.env.clear();
+    r.chosen = {.args = false, .cwd = false, .user = false};
+    r.labels = {{"owner", "request"}, {"extra", "yes"}};
+    std::string id = started(r);
+    ContainerInfo info = service_->inspect(id);
+    EXPECT_EQ(info.stop_signal, SIGUSR1);
+    EXPECT_EQ(info.labels, (std::map<std::string, std::string>{
+                               {"tier", "image"}, {"owner", "request"}, {"extra", "yes"}}));
+    EXPECT_EQ(info.exposed_ports, (std::vector<std::string>{"53/udp", "80/tcp"}));
+    // Kept on disk: a restarted service knows them.
+    service_.reset();
+    service_ = make_container_service(*io_, options_);
+    EXPECT_EQ(service_->inspect(id).labels, info.labels);
+    EXPECT_EQ(service_->inspect(id).stop_signal, SIGUSR1);
+    // The trap for USR1 answers: stop sent the image's StopSignal, not SIGTERM (which the
+    // container's init would ignore until SIGKILL, exit 137).
+    EXPECT_EQ(stop(id, 0), 42);
+    // A signal the request names goes first instead.
+    std::string second = started(r);
+    EXPECT_EQ(stop(second, SIGINT), 43);
+
+    // A container from a rootfs (or an image without them) has none, and SIGTERM.
+    CreateRequest plain;
+    plain.image = "busybox";
+    plain.spec = truman::default_spec("", {"/bin/true"});
+    ContainerInfo bare = service_->inspect(service_->create(plain));
+    EXPECT_EQ(bare.stop_signal, SIGTERM);
+    EXPECT_TRUE(bare.labels.empty());
+    EXPECT_TRUE(bare.exposed_ports.empty());
+
+    CreateRequest nameless = r;
+    nameless.labels = {{"", "x"}};
+    try {
+        service_->create(nameless);
+        FAIL() << "created a container with a nameless label";
+    } catch (const truman::Error& e) {
+        EXPECT_EQ(e.field(), "labels");
+    }
 }

@@ -24,6 +24,7 @@
 #include <thread>
 
 #include "api_test_client.hpp"
+#include "local_registry.hpp"
 #include "test_support.hpp"
 #include "truman/daemon/images/digest.hpp"
 #include "truman/daemon/images/local_images.hpp"
@@ -38,80 +39,11 @@ namespace fs = std::filesystem;
 using namespace truman::daemon;
 using namespace std::chrono_literals;
 using nlohmann::json;
+using truman::test::LocalRegistry;
 using truman::test::run_host;
+using truman::test::sh;
 
 namespace {
-
-int free_port() {
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-    socklen_t len = sizeof addr;
-    getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-    close(fd);
-    return ntohs(addr.sin_port);
-}
-
-bool accepts(int port) {
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<uint16_t>(port));
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bool ok = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-    close(fd);
-    return ok;
-}
-
-// docker-registry on 127.0.0.1:<free port>, its storage in dir; stopped by the destructor.
-class LocalRegistry {
-  public:
-    explicit LocalRegistry(const std::string& dir) : dir_(dir), port_(free_port()) {
-        fs::create_directories(dir + "/storage");
-        std::ofstream(dir + "/config.yml")
-            << "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\n"
-            << "storage:\n  filesystem:\n    rootdirectory: " << dir << "/storage\n"
-            << "http:\n  addr: 127.0.0.1:" << port_ << "\n";
-        pid_ = fork();
-        if (pid_ == 0) {
-            int null = open("/dev/null", O_WRONLY);
-            dup2(null, 1);
-            dup2(null, 2);
-            execl("/usr/bin/docker-registry", "docker-registry", "serve",
-                  (dir + "/config.yml").c_str(), nullptr);
-            _exit(127);
-        }
-        for (int i = 0; i < 500 && !accepts(port_); ++i) std::this_thread::sleep_for(20ms);
-    }
-    ~LocalRegistry() {
-        if (pid_ > 0) {
-            kill(pid_, SIGTERM);
-            waitpid(pid_, nullptr, 0);
-        }
-    }
-    LocalRegistry(const LocalRegistry&) = delete;
-    LocalRegistry& operator=(const LocalRegistry&) = delete;
-
-    std::string host() const { return "127.0.0.1:" + std::to_string(port_); }
-    std::string blob_path(const std::string& digest) const {
-        std::string hex = images::digest_hex(digest);
-        return dir_ + "/storage/docker/registry/v2/blobs/sha256/" + hex.substr(0, 2) + "/" + hex +
-               "/data";
-    }
-
-  private:
-    std::string dir_;
-    int port_;
-    pid_t pid_ = -1;
-};
-
-void sh(const std::string& command) {
-    std::string out;
-    int status = run_host(command, &out);
-    ASSERT_EQ(status, 0) << command << "\n" << out;
-}
 
 // An image of three layers built with umoci: busybox plus users and files; then /etc/gone
 // deleted (umoci writes the whiteout); then a layer of our own with an opaque /var/data.
@@ -356,5 +288,20 @@ TEST_F(ImagePullTest, PullRunAndRemoveThroughTrumand) {
     EXPECT_NE(out.find(ref), std::string::npos) << out;
     ASSERT_EQ(run_host(ctl + " rmi " + ref, &out), 0) << out;
     EXPECT_NE(run_host(ctl + " pull " + registry_->host() + "/test/none:1", &out), 0) << out;
+    // run pulls what trumand lacks first (progress on stderr), like docker run.
+    ASSERT_EQ(run_host("{ " + ctl + " run --rm " + ref + " 2>" + dir_.path() + "/run.err; }", &out),
+              0)
+        << out;
+    EXPECT_EQ(out, "args:default-cmd\n1000\n/var/data\nFOO=image\nnew\nlayer 2\ngone-hidden\n");
+    std::string err = truman::test::read_file(dir_.path() + "/run.err");
+    EXPECT_NE(err.find("Unable to find image"), std::string::npos) << err;
+    EXPECT_NE(err.find("pulled sha256:"), std::string::npos) << err;
+    // tag: a second name for the same image.
+    ASSERT_EQ(run_host(ctl + " tag " + ref + " truman.test/renamed:2", &out), 0) << out;
+    auto renamed = c.request("GET", "/v1/images/truman.test/renamed:2");
+    ASSERT_EQ(renamed.status, 200) << renamed.body;
+    EXPECT_EQ(json::parse(renamed.body)["id"], id);
+    EXPECT_EQ(json::parse(renamed.body)["tags"].size(), 2u) << renamed.body;
+    EXPECT_NE(run_host(ctl + " tag " + registry_->host() + "/test/none:1 x:1", &out), 0) << out;
     EXPECT_TRUE(daemon.alive());
 }

@@ -324,7 +324,7 @@ TEST_F(ServiceTest, KillAndStop) {
     service_->start(polite);
     wait_for_output(polite, "\"ready\"");
     auto stopped = std::make_shared<std::promise<void>>();
-    service_->async_stop(polite, 30s, [stopped](std::exception_ptr e) {
+    service_->async_stop(polite, 30s, 0, [stopped](std::exception_ptr e) {
         if (e)
             stopped->set_exception(e);
         else
@@ -341,7 +341,7 @@ TEST_F(ServiceTest, KillAndStop) {
     service_->start(stubborn);
     wait_for_output(stubborn, "\"ready\"");
     auto stopped2 = std::make_shared<std::promise<void>>();
-    service_->async_stop(stubborn, 1s, [stopped2](std::exception_ptr e) {
+    service_->async_stop(stubborn, 1s, 0, [stopped2](std::exception_ptr e) {
         if (e)
             stopped2->set_exception(e);
         else
@@ -403,7 +403,7 @@ TEST_F(ServiceTest, ErrorsHaveKindsAndLeaveNothing) {
     // The asynchronous calls report through their callback.
     EXPECT_EQ(kind_of([&] { wait("nothing-like-it"); }), ErrorKind::not_found);
     auto stopped = std::make_shared<std::promise<void>>();
-    service_->async_stop("nothing-like-it", 1s, [stopped](std::exception_ptr e) {
+    service_->async_stop("nothing-like-it", 1s, 0, [stopped](std::exception_ptr e) {
         if (e)
             stopped->set_exception(e);
         else

@@ -20,7 +20,8 @@ class MockService : public daemon::ContainerService {
     MOCK_METHOD(void, start, (const std::string&), (override));
     MOCK_METHOD(void, kill, (const std::string&, int), (override));
     MOCK_METHOD(void, async_stop,
-                (const std::string&, std::chrono::seconds, std::function<void(std::exception_ptr)>),
+                (const std::string&, std::chrono::seconds, int,
+                 std::function<void(std::exception_ptr)>),
                 (override));
     MOCK_METHOD(void, remove, (const std::string&, bool), (override));
     MOCK_METHOD(void, async_wait,

@@ -28,5 +28,8 @@ ImageInfo ContainerService::inspect_image(const std::string&) {
 void ContainerService::remove_image(const std::string&, bool) {
     no_images();
 }
+ImageInfo ContainerService::tag_image(const std::string&, const std::string&) {
+    no_images();
+}
 
 }  // namespace truman::daemon

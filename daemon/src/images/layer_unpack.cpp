@@ -459,7 +459,14 @@ UnpackedLayer unpack_layer(const ByteSource& source, int dir_fd) {
         int r = archive_read_next_header(p.inner, &e);
         if (r == ARCHIVE_EOF) break;
         if (r < ARCHIVE_WARN) p.fail(p.inner, "read tar");
-        unpacker.entry(e);
+        try {
+            unpacker.entry(e);
+        } catch (const Error&) {
+            // An entry's data cut short because the source failed (the registry went away):
+            // the source's error is the cause, not the "truncated input" it left behind.
+            if (p.source_error) std::rethrow_exception(p.source_error);
+            throw;
+        }
         ++result.entries;
     }
     unpacker.finish();

@@ -205,6 +205,17 @@ class RegistryClient {
         plain_ = is_plain_http_registry(domain_, options.insecure_registries);
         base_ = std::string(plain_ ? "http" : "https") + "://" + host_ + "/v2/" + repository_;
         credentials_ = credentials_for(options.auth_file, domain_);
+        auth_file_ = options.auth_file;
+        // certs.d: the directory is named as the reference names the registry.
+        if (!options.certs_dir.empty()) {
+            std::string dir = options.certs_dir + "/" + domain_;
+            auto present = [](const std::string& path) { return access(path.c_str(), R_OK) == 0; };
+            if (present(dir + "/ca.crt")) ca_file_ = dir + "/ca.crt";
+            if (present(dir + "/client.cert") && present(dir + "/client.key")) {
+                client_cert_ = dir + "/client.cert";
+                client_key_ = dir + "/client.key";
+            }
+        }
     }
 
     std::string manifest_url(const std::string& reference) const {
@@ -235,6 +246,15 @@ class RegistryClient {
         curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
         curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, 60L);
         curl_easy_setopt(h, CURLOPT_USERAGENT, "truman/0.1");
+        if (!ca_file_.empty()) {
+            // The registry's own CA, and the system's still (CAPATH is where Debian keeps them).
+            curl_easy_setopt(h, CURLOPT_CAINFO, ca_file_.c_str());
+            curl_easy_setopt(h, CURLOPT_CAPATH, "/etc/ssl/certs");
+        }
+        if (!client_cert_.empty()) {
+            curl_easy_setopt(h, CURLOPT_SSLCERT, client_cert_.c_str());
+            curl_easy_setopt(h, CURLOPT_SSLKEY, client_key_.c_str());
+        }
         std::lock_guard lock(mutex_);
         if (!token_.empty()) {
             headers.add("Authorization: Bearer " + token_);
@@ -248,13 +268,26 @@ class RegistryClient {
     std::string describe(CURLcode code, const char* error_buffer) const {
         std::string what = error_buffer && *error_buffer ? error_buffer : curl_easy_strerror(code);
         if (code == CURLE_PEER_FAILED_VERIFICATION || code == CURLE_SSL_CACERT_BADFILE)
-            what += " (the registry's certificate is not trusted)";
+            what += " (the registry's certificate is not trusted: add its CA as <certs.d>/" +
+                    domain_ + "/ca.crt)";
         if (code == CURLE_UNSUPPORTED_PROTOCOL)
             what += " (plain HTTP is only for localhost, 127.0.0.0/8 and insecure registries)";
         return "registry " + domain_ + ": " + what;
     }
 
     const std::string& domain() const { return domain_; }
+    bool has_credentials() const { return !credentials_.empty(); }
+    // Why a 401 came back: our credentials were refused, or we had none.
+    std::string unauthorized(const std::string& what) const {
+        if (credentials_.empty())
+            return "registry " + domain_ + ": " + what +
+                   ": HTTP 401 Unauthorized (no credentials for " + domain_ +
+                   (auth_file_.empty() ? "" : " in " + auth_file_) + ")";
+        std::string user = credentials_.substr(0, credentials_.find(':'));
+        return "registry " + domain_ + ": " + what +
+               ": HTTP 401 Unauthorized: the credentials of \"" + user + "\" (from " + auth_file_ +
+               ") were refused";
+    }
 
   private:
     Response request(const std::string& url, const std::vector<std::string>& extra, size_t max) {
@@ -325,6 +358,10 @@ class RegistryClient {
                              "token from " + params["realm"] + ": " + describe(code, error_buffer));
         long status = 0;
         curl_easy_getinfo(easy.handle, CURLINFO_RESPONSE_CODE, &status);
+        if (status == 401 || status == 403)
+            throw Error(ErrorKind::invalid, EACCES,
+                        unauthorized("token from " + params["realm"]) + " (HTTP " +
+                            std::to_string(status) + " from the token server)");
         if (status != 200)
             throw make_error(ErrorKind::invalid, "registry " + domain_ + ": the token server " +
                                                      params["realm"] + " said " +
@@ -346,7 +383,8 @@ class RegistryClient {
         return true;
     }
 
-    std::string domain_, repository_, host_, base_, credentials_;
+    std::string domain_, repository_, host_, base_, credentials_, auth_file_;
+    std::string ca_file_, client_cert_, client_key_;
     bool plain_ = false;
     mutable std::mutex mutex_;  // token_, basic_
     std::string token_;
@@ -457,7 +495,15 @@ class BlobStream {
 
 Response get_manifest(RegistryClient& client, const std::string& reference) {
     Response r = client.get(client.manifest_url(reference), {kManifestAccept}, kMaxManifestBytes);
-    if (r.status == 404 || r.status == 401)  // an unknown repository is often a 401
+    // Refused credentials are their own error; without any, an unknown repository is often
+    // a 401 too (Docker Hub's), so that stays "not found", saying why it may be.
+    if (r.status == 401 && client.has_credentials())
+        throw Error(ErrorKind::invalid, EACCES, client.unauthorized("manifest " + reference));
+    if (r.status == 401)
+        throw make_error(ErrorKind::not_found,
+                         client.unauthorized("no manifest " + reference) +
+                             "; the image may not exist or may need credentials");
+    if (r.status == 404)
         throw make_error(ErrorKind::not_found, "registry " + client.domain() + ": no manifest " +
                                                    reference + " (HTTP " +
                                                    std::to_string(r.status) + ")");
@@ -478,6 +524,42 @@ void check_digest(const std::string& body, const std::string& digest, const std:
         throw make_error(ErrorKind::invalid,
                          what + ": content has digest " + actual + ", not " + digest + ", refused");
 }
+
+// Pulls of one manifest into one store, one at a time: the second finds the config and the
+// layers the first stored and downloads nothing again. (Different images that share a
+// layer still download it once: ImageStore::ensure_layer.)
+class PullLock {
+  public:
+    PullLock(const std::string& store_root, const std::string& manifest_digest)
+        : key_(store_root + "\n" + manifest_digest) {
+        std::unique_lock lock(mutex());
+        auto& entry = held()[key_];
+        if (!entry) entry = std::make_shared<std::mutex>();
+        one_ = entry;
+        lock.unlock();
+        one_->lock();
+    }
+    ~PullLock() {
+        one_->unlock();
+        std::lock_guard lock(mutex());
+        // Ours and the map's: nobody else waits, the entry can go.
+        if (one_.use_count() == 2) held().erase(key_);
+    }
+    PullLock(const PullLock&) = delete;
+    PullLock& operator=(const PullLock&) = delete;
+
+  private:
+    static std::mutex& mutex() {
+        static std::mutex m;
+        return m;
+    }
+    static std::map<std::string, std::shared_ptr<std::mutex>>& held() {
+        static std::map<std::string, std::shared_ptr<std::mutex>> map;
+        return map;
+    }
+    std::string key_;
+    std::shared_ptr<std::mutex> one_;
+};
 
 }  // namespace
 
@@ -525,8 +607,15 @@ StoredImage pull_image(ImageStore& store, const std::string& ref_text, const Pul
                          "registry " + ref.domain + ": manifest media type \"" + type +
                              "\" is not one truman pulls (OCI, Docker schema 2)");
     Manifest manifest = parse_manifest(manifest_text);
+    PullLock one_at_a_time(store.root(), manifest_digest);
 
-    Response config = client.get(client.blob_url(manifest.config.digest), {}, kMaxConfigBytes);
+    Response config;
+    if (store.has_blob(manifest.config.digest)) {
+        config.status = 200;
+        config.body = store.read_blob(manifest.config.digest);
+    } else {
+        config = client.get(client.blob_url(manifest.config.digest), {}, kMaxConfigBytes);
+    }
     if (config.status != 200)
         throw make_error(ErrorKind::system, "registry " + ref.domain + ": config " +
                                                 manifest.config.digest + ": HTTP " +

@@ -197,16 +197,21 @@ TEST_F(HandlersTest, WaitAnswersWhenTheServiceCallsBack) {
 
 TEST_F(HandlersTest, StopPassesTimeoutAndAnswersOnCompletion) {
     std::function<void(std::exception_ptr)> done;
-    EXPECT_CALL(service, async_stop("c", std::chrono::seconds(10), _))
-        .WillOnce([&](auto, auto, auto cb) { done = cb; });
+    EXPECT_CALL(service, async_stop("c", std::chrono::seconds(10), 0, _))
+        .WillOnce([&](auto, auto, auto, auto cb) { done = cb; });
     auto r = call("POST", "/v1/containers/c/stop");
     EXPECT_EQ(r->responses, 0);
     done(nullptr);
     EXPECT_EQ(r->response.status, 204u);
 
-    EXPECT_CALL(service, async_stop("c", std::chrono::seconds(3), _))
-        .WillOnce([](auto, auto, auto cb) { cb(nullptr); });
+    EXPECT_CALL(service, async_stop("c", std::chrono::seconds(3), 0, _))
+        .WillOnce([](auto, auto, auto, auto cb) { cb(nullptr); });
     EXPECT_EQ(call("POST", "/v1/containers/c/stop?timeout=3")->response.status, 204u);
+    // A named signal replaces the container's stop signal.
+    EXPECT_CALL(service, async_stop("c", std::chrono::seconds(10), SIGINT, _))
+        .WillOnce([](auto, auto, auto, auto cb) { cb(nullptr); });
+    EXPECT_EQ(call("POST", "/v1/containers/c/stop?signal=INT")->response.status, 204u);
+    EXPECT_EQ(call("POST", "/v1/containers/c/stop?signal=NOPE")->response.status, 400u);
     EXPECT_EQ(call("POST", "/v1/containers/c/stop?timeout=soon")->response.status, 400u);
     EXPECT_EQ(call("POST", "/v1/containers/c/stop?timeout=-1")->response.status, 400u);
 }

@@ -25,12 +25,14 @@ struct Routed {
 class RouterTest : public ::testing::Test {
   protected:
     void SetUp() override {
-        for (auto [method, pattern] : std::vector<std::pair<std::string, std::string>>{
-                 {"GET", "/v1/containers"},
-                 {"POST", "/v1/containers"},
-                 {"GET", "/v1/containers/{id}"},
-                 {"DELETE", "/v1/containers/{id}"},
-                 {"POST", "/v1/containers/{id}/start"}}) {
+        for (auto [method, pattern] :
+             std::vector<std::pair<std::string, std::string>>{{"GET", "/v1/containers"},
+                                                              {"POST", "/v1/containers"},
+                                                              {"GET", "/v1/containers/{id}"},
+                                                              {"DELETE", "/v1/containers/{id}"},
+                                                              {"POST", "/v1/containers/{id}/start"},
+                                                              {"GET", "/v1/images/{ref*}"},
+                                                              {"POST", "/v1/images/{ref*}/tag"}}) {
             router.add(
                 method, pattern,
                 [this, name = method + " " + pattern](Request& req, std::shared_ptr<Responder> r) {
@@ -65,6 +67,21 @@ TEST_F(RouterTest, MatchesMethodAndPatternAndFillsPlaceholders) {
     dispatch("DELETE", "/v1/containers/web-1?force=true");
     EXPECT_EQ(last->handler, "DELETE /v1/containers/{id}");
     EXPECT_EQ(last->params.at("id"), "web-1");
+}
+
+// A "{name*}" takes slashes and all, also when fixed segments follow it.
+TEST_F(RouterTest, RestPlaceholdersTakeSeveralSegmentsBeforeFixedOnes) {
+    dispatch("GET", "/v1/images/127.0.0.1:5000/team/app:1");
+    ASSERT_TRUE(last);
+    EXPECT_EQ(last->handler, "GET /v1/images/{ref*}");
+    EXPECT_EQ(last->params.at("ref"), "127.0.0.1:5000/team/app:1");
+    dispatch("POST", "/v1/images/127.0.0.1:5000/team/app:1/tag");
+    EXPECT_EQ(last->handler, "POST /v1/images/{ref*}/tag");
+    EXPECT_EQ(last->params.at("ref"), "127.0.0.1:5000/team/app:1");
+    dispatch("POST", "/v1/images/busybox/tag");
+    EXPECT_EQ(last->params.at("ref"), "busybox");
+    EXPECT_EQ(dispatch("POST", "/v1/images/tag")->response.status, 405u);
+    EXPECT_EQ(dispatch("POST", "/v1/images/busybox/retag")->response.status, 405u);
 }
 
 TEST_F(RouterTest, UnknownPathIs404WithJsonError) {

@@ -4,6 +4,7 @@
 // containers and reports each failure itself).
 #pragma once
 
+#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -38,8 +39,12 @@ int version_command(const ApiClient& api, bool json, const std::string& client_v
 
 // Images: pull (one line per layer event, then the image), images (a table), rmi.
 int pull_command(const ApiClient& api, const std::string& ref, const std::string& platform);
+// The same, writing the progress lines to progress_to (run pulls with them on stderr).
+int pull_showing_progress(const ApiClient& api, const std::string& ref, const std::string& platform,
+                          FILE* progress_to);
 int images_command(const ApiClient& api, bool quiet, bool json);
 int rmi_command(const ApiClient& api, const std::vector<std::string>& refs, bool force);
+int tag_command(const ApiClient& api, const std::string& source, const std::string& target);
 // The line pull prints for one event of the stream, "" for none (unit tested).
 std::string pull_progress_line(const nlohmann::json& event);
 // exec [-d] [-e K=V]... [-w DIR] [-u USER] CONTAINER CMD...: the exec's output, and its

@@ -32,6 +32,8 @@ struct ServiceOptions {
     // a docker-style auth file (config.json / auth.json) with their credentials.
     std::vector<std::string> insecure_registries{};
     std::string registry_auth_file{};
+    // Per-registry CAs (and client certificates), as Docker's certs.d: <dir>/<host:port>/ca.crt.
+    std::string registry_certs_dir{};
 };
 
 // Finds every container again from disk when constructed (after a restart). Callbacks run on

@@ -35,6 +35,9 @@ struct ContainerMeta {
     bool open_stdin = false;
     bool stdin_once = false;
     bool tty = false;
+    std::map<std::string, std::string> labels{};
+    std::vector<std::string> exposed_ports{};
+    int stop_signal = 0;  // 0: SIGTERM
 };
 
 // state.json: the public ContainerState plus what only the daemon needs.

@@ -5,8 +5,9 @@
 // both of its digests matched, and the manifest, config and tag only once every layer is in.
 //
 // Auth: anonymous, HTTP basic, and the bearer-token flow (WWW-Authenticate: Bearer
-// realm=...), with credentials from a docker-style auth file. HTTPS with the system CAs;
-// plain HTTP only for localhost, 127.0.0.0/8 and the registries named insecure.
+// realm=...), with credentials from a docker-style auth file. HTTPS with the system CAs and
+// a per-registry CA from a certs.d directory; plain HTTP only for localhost, 127.0.0.0/8
+// and the registries named insecure.
 #pragma once
 
 #include <cstdint>
@@ -24,6 +25,9 @@ struct PullOptions {
     Platform platform;                             // linux/amd64 unless told
     std::vector<std::string> insecure_registries;  // "host:port" spoken to over plain HTTP
     std::string auth_file;  // docker-style {"auths": {"host": {"auth": base64(user:pass)}}}
+    // Like Docker's /etc/docker/certs.d: <certs_dir>/<host:port>/ca.crt is trusted for that
+    // registry besides the system's CAs; client.cert and client.key, if there, are sent.
+    std::string certs_dir;
     unsigned parallel_layers = 3;
 };
 

@@ -9,6 +9,7 @@
 // the service's io_context.
 #pragma once
 
+#include <signal.h>
 #include <sys/types.h>
 
 #include <chrono>
@@ -55,6 +56,11 @@ struct ContainerInfo {
     std::vector<PortMapping> ports;           // its published ports, as chosen
     bool seccomp_denied = false;  // its seccomp profile has denied a call (list and inspect)
     std::map<std::string, uint64_t> seccomp_denials;  // by syscall name, filled by inspect
+    // The image config's Labels under the create request's; its ExposedPorts ("80/tcp");
+    // the signal stop sends first (the image's StopSignal, else SIGTERM).
+    std::map<std::string, std::string> labels;
+    std::vector<std::string> exposed_ports;
+    int stop_signal = SIGTERM;
 };
 
 struct CreateRequest {
@@ -90,6 +96,8 @@ struct CreateRequest {
     // /etc/resolv.conf and the extra lines of /etc/hosts of a container with a network
     // namespace of its own.
     NameOptions names;
+    // Over the image config's Labels, by name.
+    std::map<std::string, std::string> labels;
 };
 
 struct LogOptions {
@@ -216,10 +224,10 @@ class ContainerService {
     virtual ContainerInfo inspect(const std::string& ref) = 0;  // id, prefix >= 4, name
     virtual void start(const std::string& ref) = 0;
     virtual void kill(const std::string& ref, int signal) = 0;
-    // SIGTERM, then SIGKILL after timeout; the callback runs once it has exited.
-    // (async_stop and async_wait never throw: every error, an unknown ref included, goes to
-    // the callback. Stopping a container that is not running succeeds at once.)
-    virtual void async_stop(const std::string& ref, std::chrono::seconds timeout,
+    // signal (0: the container's stop_signal), then SIGKILL after timeout; the callback runs
+    // once it has exited. (async_stop and async_wait never throw: every error, an unknown ref
+    // included, goes to the callback. Stopping a container that is not running succeeds at once.)
+    virtual void async_stop(const std::string& ref, std::chrono::seconds timeout, int signal,
                             std::function<void(std::exception_ptr)> done) = 0;
     virtual void remove(const std::string& ref, bool force) = 0;
     // Calls done once the container has exited (at once if it already has).
@@ -276,6 +284,9 @@ class ContainerService {
     // 409 (conflict) while a container uses it, unless forced: then only the tag goes, and
     // the layers stay while a container uses them. Unreferenced layers and blobs are deleted.
     virtual void remove_image(const std::string& ref, bool force);
+    // One more name for the image ref names (not_found without it); a tag already naming
+    // another image is moved, as docker tag does. Returns the image, tags included.
+    virtual ImageInfo tag_image(const std::string& ref, const std::string& new_ref);
 };
 
 }  // namespace truman::daemon

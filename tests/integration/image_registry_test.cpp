@@ -1,0 +1,562 @@
+// Pulls that need more of a registry than the anonymous one of image_pull_test.cpp: an image
+// of 120 layers, HTTP basic auth (htpasswd), the bearer-token flow (the registry's own
+// `auth: token`, verifying JWTs from a token issuer the test runs), TLS trusted only through
+// a certs.d directory, and a multi-platform index. The images are OCI layouts the test writes
+// (layers made with TarWriter), pushed with skopeo to an anonymous registry whose storage a
+// second registry then serves with auth or TLS.
+#include <gtest/gtest.h>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <sstream>
+#include <thread>
+
+#include "local_registry.hpp"
+#include "test_netns.hpp"
+#include "test_support.hpp"
+#include "truman/daemon/images/digest.hpp"
+#include "truman/daemon/images/pull.hpp"
+#include "truman/daemon/images/store.hpp"
+#include "truman/daemon/images/tar_writer.hpp"
+#include "truman/daemon/make_service.hpp"
+#include "truman/error.hpp"
+#include "trumand_process.hpp"
+
+namespace fs = std::filesystem;
+using namespace truman::daemon;
+using namespace std::chrono_literals;
+using nlohmann::json;
+using truman::test::LocalRegistry;
+using truman::test::RegistryOptions;
+using truman::test::sh;
+
+namespace {
+
+struct Layer {
+    std::string blob, diff_id;
+};
+
+Layer gzip_layer(const std::function<void(images::TarWriter&)>& fill) {
+    images::TarWriter plain;
+    fill(plain);
+    images::TarWriter packed(images::Compression::gzip);
+    fill(packed);
+    return {packed.finish(), images::sha256_digest(plain.finish())};
+}
+
+// An OCI image layout in a directory, written blob by blob.
+class OciLayout {
+  public:
+    explicit OciLayout(std::string dir) : dir_(std::move(dir)) {
+        fs::create_directories(dir_ + "/blobs/sha256");
+        std::ofstream(dir_ + "/oci-layout") << R"({"imageLayoutVersion":"1.0.0"})";
+    }
+    json blob(const std::string& media_type, const std::string& content) {
+        std::string digest = images::sha256_digest(content);
+        std::ofstream(dir_ + "/blobs/sha256/" + images::digest_hex(digest), std::ios::binary)
+            << content;
+        return {{"mediaType", media_type}, {"digest", digest}, {"size", content.size()}};
+    }
+    // The manifest of an image: its layers, bottom first, and the config's "config" part.
+    json image(const std::vector<Layer>& layers, const json& config,
+               const std::string& architecture = "amd64") {
+        json manifest = {{"schemaVersion", 2},
+                         {"mediaType", images::media::oci_manifest},
+                         {"layers", json::array()}};
+        json diff_ids = json::array();
+        for (const auto& l : layers) {
+            manifest["layers"].push_back(blob(images::media::oci_layer_gzip, l.blob));
+            diff_ids.push_back(l.diff_id);
+        }
+        json full = {{"architecture", architecture},
+                     {"os", "linux"},
+                     {"config", config},
+                     {"rootfs", {{"type", "layers"}, {"diff_ids", diff_ids}}}};
+        manifest["config"] = blob(images::media::oci_config, full.dump());
+        return blob(images::media::oci_manifest, manifest.dump());
+    }
+    json index(const std::vector<std::pair<json, std::string>>& manifests_and_arch) {
+        json index = {{"schemaVersion", 2},
+                      {"mediaType", images::media::oci_index},
+                      {"manifests", json::array()}};
+        for (auto [descriptor, arch] : manifests_and_arch) {
+            descriptor["platform"] = {{"os", "linux"}, {"architecture", arch}};
+            index["manifests"].push_back(descriptor);
+        }
+        return blob(images::media::oci_index, index.dump());
+    }
+    // index.json names descriptor as tag.
+    void tag(json descriptor, const std::string& tag) {
+        descriptor["annotations"] = {{"org.opencontainers.image.ref.name", tag}};
+        tags_.push_back(descriptor);
+        std::ofstream(dir_ + "/index.json")
+            << json{{"schemaVersion", 2}, {"manifests", tags_}}.dump();
+    }
+    void push(const std::string& tag, const std::string& target, bool all = false) {
+        sh("skopeo copy --quiet " + std::string(all ? "--all " : "") +
+           "--dest-tls-verify=false oci:" + dir_ + ":" + tag + " docker://" + target);
+    }
+
+  private:
+    std::string dir_;
+    json tags_ = json::array();
+};
+
+Layer busybox_layer() {
+    return gzip_layer([](images::TarWriter& w) { w.tree(truman::test::busybox_rootfs()); });
+}
+
+size_t count(const std::string& dir) {
+    return static_cast<size_t>(
+        std::distance(fs::directory_iterator(dir), fs::directory_iterator{}));
+}
+
+std::string auth_file(const std::string& path, const std::string& host,
+                      const std::string& user_password) {
+    std::string encoded;
+    truman::test::run_host("printf %s '" + user_password + "' | base64 -w0", &encoded);
+    std::ofstream(path) << json{{"auths", {{host, {{"auth", encoded}}}}}}.dump();
+    return path;
+}
+
+class ImageRegistryTest : public ::testing::Test {
+  protected:
+    void SetUp() override { before_ = truman::test::snapshot_host(); }
+    void TearDown() override { EXPECT_EQ(truman::test::leaks_since(before_), ""); }
+
+    // A small image (busybox, Cmd echoing a word) pushed as test/app:1 into storage().
+    void push_app(const std::string& word = "hello") {
+        OciLayout layout(dir_.path() + "/layout");
+        layout.tag(layout.image({busybox_layer()}, {{"Cmd", {"/bin/echo", word}}}), "app");
+        LocalRegistry plain(dir_.path() + "/push", {}, storage());
+        layout.push("app", plain.host() + "/test/app:1");
+    }
+    std::string storage() const { return dir_.path() + "/storage"; }
+    std::string store_dir() const { return dir_.path() + "/images"; }
+
+    // Runs image in a container of a service on state_dir and returns its output lines, and
+    // (if mount_data) the length of the overlay's mount data.
+    std::vector<std::string> run_in_service(const std::string& image,
+                                            size_t* mount_data = nullptr) {
+        boost::asio::io_context io;
+        auto work = boost::asio::make_work_guard(io);
+        std::thread thread([&] { io.run(); });
+        ServiceOptions o;
+        o.state_dir = dir_.path() + "/state";
+        o.run_dir = dir_.path() + "/run";
+        o.monitor_path = std::string(TRUMAN_BINARY_DIR) + "/bin/truman-monitor";
+        o.busybox_path = TRUMAN_BUSYBOX;
+        std::vector<std::string> lines;
+        {
+            auto service = make_container_service(io, o);
+            CreateRequest r;
+            r.image = image;
+            r.spec = truman::default_spec("", {"/bin/sh"});
+            r.spec.process.env.clear();
+            r.chosen = {.args = false, .cwd = false, .user = false};
+            std::string id = service->create(r);
+            if (mount_data) {
+                json spec = json::parse(
+                    truman::test::read_file(o.state_dir + "/containers/" + id + "/config.json"));
+                const json& overlay = spec["root"]["overlay"];
+                std::string data = "lowerdir=" + overlay["lowerdir"].get<std::string>() +
+                                   ",upperdir=" + overlay["upperdir"].get<std::string>() +
+                                   ",workdir=" + overlay["workdir"].get<std::string>();
+                *mount_data = data.size();
+            }
+            auto done = std::make_shared<std::promise<void>>();
+            auto future = done->get_future();
+            LogOptions follow;
+            follow.follow = true;
+            auto sub = service->logs(
+                id, follow, [&lines](const LogLine& l) { lines.push_back(l.text); },
+                [done] { done->set_value(); });
+            service->start(id);
+            EXPECT_EQ(future.wait_for(60s), std::future_status::ready);
+            sub.reset();
+            service->remove(id, true);
+        }
+        work.reset();
+        thread.join();
+        return lines;
+    }
+
+    truman::test::HostSnapshot before_;
+    truman::test::TempDir dir_;
+};
+
+}  // namespace
+
+// 120 layers: busybox and 119 layers of one file each. The container's overlay stacks all of
+// them (each file visible, with the content its layer gave it), and its mount data, with the
+// store's 6-character short names, stays far below the page mount(2) copies.
+TEST_F(ImageRegistryTest, AnImageOf120LayersPullsAndRuns) {
+    constexpr int kLayers = 120;
+    OciLayout layout(dir_.path() + "/layout");
+    std::vector<Layer> layers{busybox_layer()};
+    for (int i = 1; i < kLayers; ++i)
+        layers.push_back(gzip_layer([i](images::TarWriter& w) {
+            w.directory("layers");
+            w.file("layers/" + std::to_string(i), std::to_string(i) + "\n");
+        }));
+    layout.tag(layout.image(layers, {{"Cmd",
+                                      {"/bin/sh", "-c",
+                                       "n=0; for f in /layers/*; do read x < $f; "
+                                       "[ \"$x\" = \"${f##*/}\" ] && n=$((n+1)); done; echo $n"}}}),
+               "many");
+    LocalRegistry registry(dir_.path() + "/registry");
+    layout.push("many", registry.host() + "/test/many:1");
+
+    std::string ref = registry.host() + "/test/many:1";
+    auto started = std::chrono::steady_clock::now();
+    {
+        images::ImageStore store(dir_.path() + "/state/images");
+        auto image = images::pull_image(store, ref, {});
+        EXPECT_EQ(image.layer_links.size(), static_cast<size_t>(kLayers));
+    }
+    auto pulled = std::chrono::steady_clock::now();
+    size_t mount_data = 0;
+    EXPECT_EQ(run_in_service(ref, &mount_data), std::vector<std::string>{"119"});
+    std::printf(
+        "[ measure ] pull+unpack of %d layers: %lld ms; overlay mount data: %zu bytes\n", kLayers,
+        static_cast<long long>(
+            std::chrono::duration_cast<std::chrono::milliseconds>(pulled - started).count()),
+        mount_data);
+    // mount(2) copies one page: every kernel's, 6.1's included, is at least 4096 bytes.
+    EXPECT_LT(mount_data, 4096u);
+    EXPECT_GT(mount_data, static_cast<size_t>(kLayers) * images::kShortNameLength);
+}
+
+// htpasswd basic auth: the auth file's credentials get the image; wrong ones are a 401 that
+// says whose credentials were refused; none at all, a 401 that says there were none. The
+// flag of trumand names the file.
+TEST_F(ImageRegistryTest, BasicAuthWithCredentialsFromTheAuthFile) {
+    push_app("basic");
+    sh("htpasswd -Bbn tester s3cret > " + dir_.path() + "/htpasswd");
+    RegistryOptions basic;
+    basic.htpasswd = dir_.path() + "/htpasswd";
+    LocalRegistry registry(dir_.path() + "/registry", basic, storage());
+    std::string ref = registry.host() + "/test/app:1";
+    images::ImageStore store(store_dir());
+
+    images::PullOptions wrong;
+    wrong.auth_file = auth_file(dir_.path() + "/wrong.json", registry.host(), "tester:nope");
+    try {
+        images::pull_image(store, ref, wrong);
+        FAIL() << "pulled with wrong credentials";
+    } catch (const truman::Error& e) {
+        EXPECT_EQ(e.err(), EACCES) << e.what();
+        EXPECT_NE(std::string(e.what()).find("401"), std::string::npos) << e.what();
+        EXPECT_NE(std::string(e.what()).find("\"tester\""), std::string::npos) << e.what();
+    }
+    try {
+        images::pull_image(store, ref, {});
+        FAIL() << "pulled without credentials";
+    } catch (const truman::Error& e) {
+        EXPECT_NE(std::string(e.what()).find("401"), std::string::npos) << e.what();
+        EXPECT_NE(std::string(e.what()).find("no credentials"), std::string::npos) << e.what();
+    }
+    EXPECT_TRUE(store.refs().empty());
+
+    std::string good = auth_file(dir_.path() + "/auth.json", registry.host(), "tester:s3cret");
+    truman::test::TrumandOptions flags;
+    flags.extra_args = {"--registry-auth", good};
+    truman::test::TrumandProcess daemon(flags);
+    truman::test::HttpClient client(daemon.socket());
+    auto pulled = client.request("POST", "/v1/images/pull?ref=" + ref);
+    ASSERT_EQ(pulled.status, 200) << pulled.body;
+    EXPECT_NE(pulled.body.find("\"pulled\""), std::string::npos) << pulled.body << daemon.log();
+}
+
+// The bearer-token flow against the registry's own token auth: a 401 names the realm, the
+// token issuer (here, in the test) checks the auth file's credentials and signs a JWT the
+// registry verifies; refused credentials are a 401-derived error.
+TEST_F(ImageRegistryTest, BearerTokenFlowWithTheRegistrysTokenAuth) {
+    push_app("bearer");
+    truman::test::make_certificate(dir_.path(), "issuer");
+    std::string key = dir_.path() + "/issuer.key", cert = dir_.path() + "/issuer.crt";
+    std::string expected = "Basic ";
+    {
+        std::string encoded;
+        truman::test::run_host("printf %s tester:s3cret | base64 -w0", &encoded);
+        expected += encoded;
+    }
+    std::atomic<int> tokens{0}, refused{0};
+    truman::test::TinyHttpServer issuer([&](const truman::test::HttpRequestSeen& r) {
+        if (r.authorization != expected) {
+            ++refused;
+            return std::string("HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n");
+        }
+        std::string scope;
+        if (size_t at = r.target.find("scope="); at != std::string::npos) {
+            scope = r.target.substr(at + 6, r.target.find('&', at) - at - 6);
+            for (size_t i; (i = scope.find("%3A")) != std::string::npos;) scope.replace(i, 3, ":");
+            for (size_t i; (i = scope.find("%2F")) != std::string::npos;) scope.replace(i, 3, "/");
+        }
+        ++tokens;
+        std::string body =
+            json{{"token", truman::test::make_registry_token(key, cert, "truman-test-issuer",
+                                                             "truman-test-registry", scope)}}
+                .dump();
+        return "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " +
+               std::to_string(body.size()) + "\r\n\r\n" + body;
+    });
+    RegistryOptions token;
+    token.token_realm = "http://127.0.0.1:" + std::to_string(issuer.port()) + "/token";
+    token.token_service = "truman-test-registry";
+    token.token_issuer = "truman-test-issuer";
+    token.token_cert_bundle = cert;
+    LocalRegistry registry(dir_.path() + "/registry", token, storage());
+    std::string ref = registry.host() + "/test/app:1";
+    images::ImageStore store(store_dir());
+
+    images::PullOptions wrong;
+    wrong.auth_file = auth_file(dir_.path() + "/wrong.json", registry.host(), "tester:nope");
+    try {
+        images::pull_image(store, ref, wrong);
+        FAIL() << "pulled with wrong credentials";
+    } catch (const truman::Error& e) {
+        EXPECT_EQ(e.err(), EACCES) << e.what();
+        EXPECT_NE(std::string(e.what()).find("401"), std::string::npos) << e.what();
+    }
+    EXPECT_EQ(refused, 1);
+    EXPECT_TRUE(store.refs().empty());
+
+    images::PullOptions right;
+    right.auth_file = auth_file(dir_.path() + "/auth.json", registry.host(), "tester:s3cret");
+    auto image = images::pull_image(store, ref, right);
+    EXPECT_EQ(image.config.cmd, (std::vector<std::string>{"/bin/echo", "bearer"}));
+    // One token for the whole pull: manifest, config and layer.
+    EXPECT_EQ(tokens, 1);
+}
+
+// TLS with a certificate the test made: refused (naming the TLS error) until the registry's
+// CA is in certs.d/<host:port>/ca.crt. The registry listens on 192.0.2.1 in a network
+// namespace of the test's, so that it is no local registry that plain HTTP would be tried
+// for; a plain-HTTP registry there is refused unless named insecure.
+TEST_F(ImageRegistryTest, TlsTrustedThroughCertsDirAndPlainHttpOnlyWhenInsecure) {
+    push_app("tls");
+    truman::test::TestNetns ns;
+    ASSERT_EQ(ns.run("ip link set lo up && ip addr add 192.0.2.1/32 dev lo"), 0);
+    truman::test::make_certificate(dir_.path(), "registry", "192.0.2.1");
+    std::string ref = "192.0.2.1:5000/test/app:1";
+    images::ImageStore store(store_dir());
+    {
+        RegistryOptions tls;
+        tls.tls_cert = dir_.path() + "/registry.crt";
+        tls.tls_key = dir_.path() + "/registry.key";
+        tls.netns = ns.path();
+        tls.address = "192.0.2.1";
+        LocalRegistry registry(dir_.path() + "/registry", tls, storage());
+        truman::test::in_netns(ns.path(), [&] {
+            try {
+                images::pull_image(store, ref, {});
+                ADD_FAILURE() << "pulled from an untrusted registry";
+            } catch (const truman::Error& e) {
+                EXPECT_NE(std::string(e.what()).find("certificate"), std::string::npos) << e.what();
+                EXPECT_NE(std::string(e.what()).find("certs.d"), std::string::npos) << e.what();
+            }
+            fs::create_directories(dir_.path() + "/certs.d/192.0.2.1:5000");
+            fs::copy_file(dir_.path() + "/registry.crt",
+                          dir_.path() + "/certs.d/192.0.2.1:5000/ca.crt");
+            images::PullOptions trusted;
+            trusted.certs_dir = dir_.path() + "/certs.d";
+            auto image = images::pull_image(store, ref, trusted);
+            EXPECT_EQ(image.config.cmd, (std::vector<std::string>{"/bin/echo", "tls"}));
+        });
+    }
+    ASSERT_TRUE(store.remove_ref(images::parse_reference(ref)));
+    RegistryOptions in_ns;
+    in_ns.netns = ns.path();
+    in_ns.address = "192.0.2.1";
+    LocalRegistry plain(dir_.path() + "/plain", in_ns, storage());
+    truman::test::in_netns(ns.path(), [&] {
+        try {
+            images::pull_image(store, ref, {});
+            ADD_FAILURE() << "spoke plain HTTP to a registry not named insecure";
+        } catch (const truman::Error& e) {
+            EXPECT_EQ(e.kind(), truman::ErrorKind::system) << e.what();
+        }
+        images::PullOptions insecure;
+        insecure.insecure_registries = {"192.0.2.1:5000"};
+        EXPECT_EQ(images::pull_image(store, ref, insecure).config.cmd,
+                  (std::vector<std::string>{"/bin/echo", "tls"}));
+    });
+}
+
+// An index of linux/amd64 and linux/arm64: amd64 by default, arm64 when asked, and a
+// platform the index lacks is not_found naming the ones it has.
+TEST_F(ImageRegistryTest, MultiPlatformIndexPicksThePlatform) {
+    OciLayout layout(dir_.path() + "/layout");
+    Layer base = busybox_layer();
+    json amd64 = layout.image({base}, {{"Cmd", {"/bin/echo", "amd64"}}}, "amd64");
+    json arm64 =
+        layout.image({base, gzip_layer([](images::TarWriter& w) { w.file("arch", "arm64"); })},
+                     {{"Cmd", {"/bin/echo", "arm64"}}}, "arm64");
+    layout.tag(layout.index({{amd64, "amd64"}, {arm64, "arm64"}}), "multi");
+    LocalRegistry registry(dir_.path() + "/registry");
+    layout.push("multi", registry.host() + "/test/multi:1", true);
+    std::string ref = registry.host() + "/test/multi:1";
+
+    images::ImageStore store(store_dir());
+    auto picked = images::pull_image(store, ref, {});
+    EXPECT_EQ(picked.manifest_digest, amd64["digest"]);
+    EXPECT_EQ(picked.config.architecture, "amd64");
+    images::PullOptions arm;
+    arm.platform = images::parse_platform("linux/arm64");
+    images::ImageStore arm_store(store_dir() + "-arm");
+    auto other = images::pull_image(arm_store, ref, arm);
+    EXPECT_EQ(other.manifest_digest, arm64["digest"]);
+    EXPECT_EQ(other.config.architecture, "arm64");
+    EXPECT_EQ(other.layer_links.size(), 2u);
+    images::PullOptions none;
+    none.platform = images::parse_platform("linux/s390x");
+    try {
+        images::pull_image(store, ref, none);
+        FAIL() << "pulled a platform the index lacks";
+    } catch (const truman::Error& e) {
+        EXPECT_EQ(e.kind(), truman::ErrorKind::not_found) << e.what();
+        EXPECT_NE(std::string(e.what()).find("linux/arm64"), std::string::npos) << e.what();
+    }
+    // And through the API's platform parameter.
+    truman::test::TrumandProcess daemon;
+    truman::test::HttpClient client(daemon.socket());
+    auto pulled = client.request("POST", "/v1/images/pull?ref=" + ref + "&platform=linux/arm64");
+    ASSERT_EQ(pulled.status, 200) << pulled.body;
+    EXPECT_NE(pulled.body.find("\"architecture\":\"arm64\""), std::string::npos) << pulled.body;
+}
+
+namespace {
+
+// An image with one large layer of incompressible bytes, pushed as test/big:1.
+std::string push_big(const std::string& dir, const std::string& registry_host, size_t bytes) {
+    std::string random(bytes, '\0');
+    std::ifstream("/dev/urandom", std::ios::binary).read(random.data(), static_cast<long>(bytes));
+    OciLayout layout(dir + "/big-layout");
+    json manifest = layout.image(
+        {busybox_layer(), gzip_layer([&](images::TarWriter& w) { w.file("big", random); })},
+        {{"Cmd", {"/bin/ls", "-l", "/big"}}});
+    layout.tag(manifest, "big");
+    layout.push("big", registry_host + "/test/big:1");
+    return registry_host + "/test/big:1";
+}
+
+}  // namespace
+
+// The registry dies while a large layer streams: the pull fails (naming the transfer's
+// error), and nothing of the image, the layer or its blob is kept; the next pull from a
+// registry that stays up finishes.
+TEST_F(ImageRegistryTest, ARegistryDyingMidPullLeavesNothing) {
+    LocalRegistry registry(dir_.path() + "/registry", {}, storage());
+    push_big(dir_.path(), registry.host(), size_t{8} << 20);
+    truman::test::RegistryProxy proxy(registry.port(), size_t{1} << 20);
+    std::string ref = proxy.host() + "/test/big:1";
+    images::ImageStore store(store_dir());
+    auto streaming = std::make_shared<std::promise<void>>();
+    std::atomic<bool> told{false};
+    auto pulling = std::async(std::launch::async, [&] {
+        images::PullOptions one_layer_at_a_time;
+        one_layer_at_a_time.parallel_layers = 1;
+        images::pull_image(store, ref, one_layer_at_a_time, [&](const images::PullProgress& p) {
+            if (p.status == "downloading" && p.done >= (size_t{1} << 20) && !told.exchange(true))
+                streaming->set_value();
+        });
+    });
+    ASSERT_EQ(streaming->get_future().wait_for(120s), std::future_status::ready);
+    registry.kill_now();
+    proxy.cut();
+    try {
+        pulling.get();
+        FAIL() << "the pull survived its registry";
+    } catch (const truman::Error& e) {
+        EXPECT_EQ(e.kind(), truman::ErrorKind::system) << e.what();
+        EXPECT_NE(std::string(e.what()).find("layer sha256:"), std::string::npos) << e.what();
+    }
+    EXPECT_TRUE(store.refs().empty());
+    EXPECT_EQ(count(store.root() + "/tmp"), 0u);
+    // busybox's layer may have come in whole; the big one did not.
+    EXPECT_LE(count(store.root() + "/layers"), 1u);
+    EXPECT_LE(count(store.root() + "/blobs/sha256"), 1u);
+
+    LocalRegistry again(dir_.path() + "/registry2", {}, storage());
+    auto image = images::pull_image(store, again.host() + "/test/big:1", {});
+    EXPECT_EQ(image.layer_links.size(), 2u);
+    EXPECT_EQ(count(store.root() + "/tmp"), 0u);
+}
+
+// trumand SIGKILLed while it unpacks a slowly arriving layer: no image, no half layer is
+// visible afterwards, the restarted trumand clears what the pull left in tmp/, and the next
+// pull finishes cleanly.
+TEST_F(ImageRegistryTest, TrumandKilledMidPullRestartsCleanAndPullsAgain) {
+    LocalRegistry registry(dir_.path() + "/registry", {}, storage());
+    push_big(dir_.path(), registry.host(), size_t{8} << 20);
+    truman::test::RegistryProxy proxy(registry.port(), size_t{1} << 20);
+    std::string ref = proxy.host() + "/test/big:1";
+    truman::test::TrumandProcess daemon;
+    std::string images_dir = daemon.state_dir() + "/images";
+    auto pulling = std::async(std::launch::async, [&] {
+        try {
+            truman::test::HttpClient client(daemon.socket());
+            client.request("POST", "/v1/images/pull?ref=" + ref);
+        } catch (const std::exception&) {
+            // The daemon dies under it: expected.
+        }
+    });
+    // Wait until a layer is being unpacked (its partial blob in tmp/ past 1 MiB).
+    auto partial = [&] {
+        std::error_code ec;
+        for (const auto& e : fs::recursive_directory_iterator(images_dir + "/tmp", ec))
+            if (e.path().filename() == "blob" && fs::file_size(e.path(), ec) > (size_t{1} << 20))
+                return true;
+        return false;
+    };
+    for (int i = 0; i < 1200 && !partial(); ++i) std::this_thread::sleep_for(100ms);
+    ASSERT_TRUE(partial()) << daemon.log();
+    daemon.kill_hard();
+    pulling.get();
+    // Nothing visible: the ref is not there, no layer but busybox's is published.
+    std::string refs = truman::test::read_file(images_dir + "/refs.json");
+    EXPECT_EQ(refs.find("test/big"), std::string::npos) << refs;
+    EXPECT_LE(count(images_dir + "/layers"), 2u);  // busybox's own, perhaps the image's base
+
+    proxy.set_rate(0);
+    daemon.start();
+    EXPECT_EQ(count(images_dir + "/tmp"), 0u);
+    truman::test::HttpClient client(daemon.socket());
+    EXPECT_EQ(truman::test::HttpClient(daemon.socket()).request("GET", "/v1/images/" + ref).status,
+              404);
+    auto pulled = client.request("POST", "/v1/images/pull?ref=" + ref);
+    ASSERT_EQ(pulled.status, 200);
+    EXPECT_NE(pulled.body.find("\"pulled\""), std::string::npos) << pulled.body << daemon.log();
+    EXPECT_EQ(count(images_dir + "/tmp"), 0u);
+    EXPECT_EQ(count(images_dir + "/layers"), 3u);  // busybox's, the image's two
+}
+
+// Two pulls of one image at once: every blob (config and layers) crosses the wire once.
+TEST_F(ImageRegistryTest, TwoConcurrentPullsDownloadEachBlobOnce) {
+    LocalRegistry registry(dir_.path() + "/registry", {}, storage());
+    push_big(dir_.path(), registry.host(), size_t{2} << 20);
+    truman::test::RegistryProxy proxy(registry.port(), size_t{4} << 20);
+    std::string ref = proxy.host() + "/test/big:1";
+    images::ImageStore store(store_dir());
+    auto first = std::async(std::launch::async, [&] { return images::pull_image(store, ref, {}); });
+    auto second =
+        std::async(std::launch::async, [&] { return images::pull_image(store, ref, {}); });
+    auto a = first.get();
+    auto b = second.get();
+    EXPECT_EQ(a.manifest_digest, b.manifest_digest);
+    int blob_gets = 0;
+    for (const auto& [request, times] : proxy.requests()) {
+        if (request.find("/blobs/") == std::string::npos) continue;
+        ++blob_gets;
+        EXPECT_EQ(times, 1) << request;
+    }
+    EXPECT_EQ(blob_gets, 3);  // the config and two layers
+}
