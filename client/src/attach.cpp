@@ -250,9 +250,8 @@ int attach_command(const ApiClient& api, const AttachOptions& options) {
 
 namespace truman::client {
 
-int run_attached(const ApiClient& api, const std::string& path, bool send_stdin) {
-    Upgraded connection = upgrade(
-        api, "POST", path + "/attach?stream=1&stdout=1&stderr=1&stdin=" + (send_stdin ? "1" : "0"));
+int run_attached(const ApiClient& api, const std::string& path) {
+    Upgraded connection = upgrade(api, "POST", path + "/attach?stream=1&stdin=1&stdout=1&stderr=1");
     try {
         api.call("POST", path + "/start");
     } catch (...) {
@@ -260,7 +259,7 @@ int run_attached(const ApiClient& api, const std::string& path, bool send_stdin)
         throw;
     }
     PumpOptions options;
-    options.send_stdin = send_stdin;
+    options.send_stdin = true;
     options.on_signal = [&api, path](int signal) {
         api.call("POST", path + "/kill?signal=" + std::to_string(signal));
     };

@@ -46,9 +46,8 @@ struct AttachOptions {
 };
 int attach_command(const ApiClient& api, const AttachOptions& options);
 
-// run: attached to the created container at path ("/v1/containers/<id>") before it starts,
-// so nothing it writes (or, with send_stdin, reads) is missed; its exit code (0 after a
-// detach).
-int run_attached(const ApiClient& api, const std::string& path, bool send_stdin);
+// run -i: attached to the created container at path ("/v1/containers/<id>") before it
+// starts, so nothing it reads or writes is missed; its exit code (0 after a detach).
+int run_attached(const ApiClient& api, const std::string& path);
 
 }  // namespace truman::client
