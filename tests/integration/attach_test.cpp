@@ -395,10 +395,14 @@ TEST_F(Attach, RunInteractiveForwardsSigterm) {
     ASSERT_EQ(pipe2(in, O_CLOEXEC), 0);
     TempDir dir("attach-sig");
     pid_t ctl = spawn_ctl(ctl_args({"run", "-i", "--rm", "busybox", "sh", "-c",
-                                    "trap 'echo term; exit 9' TERM; echo ready; "
+                                    "trap 'echo term; exit 9' TERM; read go; echo ready; "
                                     "while true; do sleep 0.05; done"}),
                           in[0], dir.path() + "/out", dir.path() + "/err");
     close(in[0]);
+    // "ready" is printed only once our line arrived through the attach: output written
+    // before the attach reached the monitor can be lost today (a known race: the 101 is sent
+    // before the monitor holds the connection, and run starts the container on the 101).
+    ASSERT_EQ(write(in[1], "go\n", 3), 3);
     // Its output goes to a file: wait for the line that says the trap is set.
     auto out = [&] {
         try {
@@ -409,7 +413,14 @@ TEST_F(Attach, RunInteractiveForwardsSigterm) {
     };
     for (int i = 0; i < 3000 && out().find("ready") == std::string::npos; ++i)
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    ASSERT_EQ(out(), "ready\n");
+    auto err = [&] {
+        try {
+            return read_file(dir.path() + "/err");
+        } catch (const std::exception&) {
+            return std::string();
+        }
+    };
+    ASSERT_EQ(out(), "ready\n") << "trumanctl's stderr: " << err();
     kill(ctl, SIGTERM);
     int status = 0;
     waitpid(ctl, &status, 0);
