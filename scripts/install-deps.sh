@@ -13,6 +13,8 @@ packages=(
   clang libclang-rt-14-dev systemd
   clang-format clang-tidy
   libarchive-dev libssl-dev libcurl4-openssl-dev docker-registry skopeo umoci
+  # htpasswd, for the image tests' basic-auth registry: docker-registry does not bring it.
+  apache2-utils
 )
 # The contract tests' OpenAPI linter and validator run on node (>= 18; Debian's is 18). A
 # node installed otherwise (e.g. a newer one with its own npm) is kept: Debian's npm package
