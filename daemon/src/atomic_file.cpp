@@ -61,6 +61,7 @@ void sync_file_and_dir(const std::string& path) {
     if (!fd && errno != ENOENT) throw system_error("open " + path);
     const std::string dir = dir_of(path);
     Fd dir_fd(open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!dir_fd && errno == ENOENT) return;  // removed with its directory: nothing to keep
     if (!dir_fd) throw system_error("open " + dir);
     if (fsync(dir_fd.get()) < 0) throw system_error("fsync " + dir);
 }

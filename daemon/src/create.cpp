@@ -207,7 +207,8 @@ std::string create(ContainerRegistry& registry, const CreateRequest& request) {
     meta.open_stdin = request.open_stdin;
     meta.stdin_once = request.stdin_once;
     apply_image_metadata(image ? &image->config : nullptr, request, &meta);
-    write_file_atomic(paths.config(), spec_to_json(spec).dump(2) + "\n");
+    // Replaced, not yet fsync'd: both are synced once the reply has left (sync_later below).
+    write_file_replace(paths.config(), spec_to_json(spec).dump(2) + "\n");
     write_meta(paths, meta);
 
     MonitorLaunch launch;
@@ -238,6 +239,9 @@ std::string create(ContainerRegistry& registry, const CreateRequest& request) {
                 registry->monitor_exited(id, nullptr);
             });
     }
+    registry.sync_later(paths.config());
+    registry.sync_later(paths.meta());
+    registry.sync_later(paths.state());
     spdlog::info("created container {} ({})", id, name);
     return id;
 }

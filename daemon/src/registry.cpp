@@ -85,6 +85,8 @@ void ContainerRegistry::open() {
         auto locked = lock();
         for (auto& c : stored) {
             std::string id = c.meta.id;
+            // Monitors may have moved on while trumand was down, and nobody synced that.
+            synced_.add(paths_of(id).state());
             Entry& entry = entries_[id];
             entry.meta = std::move(c.meta);
             entry.stored = std::move(c.state);
@@ -260,6 +262,8 @@ void ContainerRegistry::monitor_exited(const std::string& id, const MonitorWatch
             }
             needs_cgroup_cleanup_.insert(id);
         }
+        // The exit as the monitor (or the lines above) recorded it: a power loss keeps it.
+        synced_.add(paths.state());
         entry.exit_handled = true;
         waiters = std::move(entry.waiters);
         entry.waiters.clear();

@@ -24,6 +24,7 @@
 #include "monitor_watch.hpp"
 #include "seccomp_events.hpp"
 #include "truman/cgroups.hpp"
+#include "truman/daemon/batched_sync.hpp"
 #include "truman/daemon/images/store.hpp"
 #include "truman/daemon/make_service.hpp"
 #include "truman/daemon/network_store.hpp"
@@ -119,6 +120,9 @@ class ContainerRegistry : public std::enable_shared_from_this<ContainerRegistry>
     std::string run_dir_of(const std::string& id) const { return options_.run_dir + "/" + id; }
     std::string socket_of(const std::string& id) const { return run_dir_of(id) + "/monitor.sock"; }
     NetworkStore& networks() { return *networks_; }
+    // fsync a container record soon, off the reply's path (batched_sync.hpp): meta.json and
+    // config.json once create has answered, state.json once the monitor has moved it on.
+    void sync_later(const std::string& path) { synced_.add(path); }
 
     // Names (container_names.cpp): writes the names files of a new container (id, whose
     // record is `record`) and returns the mounts that place them; rewrites the hosts files of
@@ -146,6 +150,8 @@ class ContainerRegistry : public std::enable_shared_from_this<ContainerRegistry>
     std::set<std::string> reserved_names_;
     std::set<std::string> needs_cgroup_cleanup_;
     bool closed_ = false;
+    // Last: its destructor syncs what is still pending while the rest is still there.
+    BatchedSync synced_{"containers"};
 };
 
 }  // namespace truman::daemon

@@ -20,6 +20,8 @@ void start(ContainerRegistry& registry, const std::string& ref) {
         meta = entry.meta;
     }
     send_monitor_command(registry.socket_of(id), {ControlCommand::Verb::start, 0});
+    // The monitor recorded "running" without an fsync, so that this reply need not wait.
+    registry.sync_later(registry.paths_of(id).state());
     auto locked = registry.lock();
     Entry* entry = locked.find_id(id);
     // If the container already exited and its monitor watch ran first, that published

@@ -1,6 +1,7 @@
 #include "truman/daemon/state_store.hpp"
 
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -45,6 +46,14 @@ json parse_file(const std::string& path) {
     } catch (const json::exception& e) {
         throw Error(ErrorKind::invalid, EINVAL, path + ": not valid JSON: " + e.what());
     }
+}
+
+// No file, or an empty one: a record whose first write never reached the disk (the power
+// failed before its fsync) reads as no record.
+bool missing_or_empty(const std::string& path) {
+    struct stat st {};
+    if (stat(path.c_str(), &st) < 0) return errno == ENOENT;
+    return st.st_size == 0;
 }
 
 std::string dump(const json& doc) {
@@ -128,7 +137,7 @@ StoredState state_from_json(const json& doc) {
 }
 
 void write_meta(const ContainerPaths& paths, const ContainerMeta& meta) {
-    write_file_atomic(paths.meta(), dump(meta_to_json(meta)));
+    write_file_replace(paths.meta(), dump(meta_to_json(meta)));
 }
 
 ContainerMeta read_meta(const ContainerPaths& paths) {
@@ -141,7 +150,7 @@ ContainerMeta read_meta(const ContainerPaths& paths) {
 }
 
 void write_state(const ContainerPaths& paths, const StoredState& state) {
-    write_file_atomic(paths.state(), dump(state_to_json(state)));
+    write_file_replace(paths.state(), dump(state_to_json(state)));
 }
 
 StoredState read_state(const ContainerPaths& paths) {
@@ -172,12 +181,14 @@ std::vector<StoredContainer> load_containers(const std::string& containers_dir) 
         // A crash in write_file_atomic can leave its temp file; the real file is intact.
         for (const auto& f : fs::directory_iterator(entry.path(), ec))
             if (is_atomic_temp_name(f.path().filename().string())) fs::remove(f.path(), ec);
-        if (access(paths.meta().c_str(), F_OK) < 0 && errno == ENOENT) {
+        if (missing_or_empty(paths.meta())) {
             // create() writes meta.json (atomically) before it spawns the monitor, so a
             // directory without one is a create the daemon died in the middle of: no process,
-            // mount or cgroup was ever made for it and no client was told its id. Left alone it
-            // would be listed nowhere and removable by no one.
-            spdlog::warn("removing {}: its creation was interrupted before meta.json",
+            // mount or cgroup was ever made for it and no client was told its id. An empty one
+            // is a create whose meta.json a power loss took before its fsync: nothing of it
+            // survived the power loss either. Left alone it would be listed nowhere and
+            // removable by no one.
+            spdlog::warn("removing {}: its creation was interrupted before meta.json was kept",
                          entry.path().string());
             fs::remove_all(entry.path(), ec);
             continue;
@@ -185,7 +196,7 @@ std::vector<StoredContainer> load_containers(const std::string& containers_dir) 
         try {
             StoredContainer c;
             c.meta = read_meta(paths);
-            if (access(paths.state().c_str(), F_OK) < 0 && errno == ENOENT)
+            if (missing_or_empty(paths.state()))
                 c.incomplete = true;
             else
                 c.state = read_state(paths);

@@ -93,36 +93,9 @@ NetworkStore::NetworkStore(NetworkStoreOptions options)
     if (options_.pool_prefix < pool_.prefix || options_.pool_prefix > ipam::max_network_prefix)
         throw invalid_argument("network pool", "a /" + std::to_string(options_.pool_prefix) +
                                                    " does not fit in " + options_.pool);
-    flusher_ = std::thread([this] { flush_records(); });
 }
 
-NetworkStore::~NetworkStore() {
-    {
-        std::lock_guard lock(flush_mutex_);
-        stopping_ = true;
-    }
-    flush_cv_.notify_one();
-    flusher_.join();
-}
-
-void NetworkStore::flush_records() {
-    std::unique_lock lock(flush_mutex_);
-    while (true) {
-        flush_cv_.wait(lock, [this] { return stopping_ || !unsynced_.empty(); });
-        if (unsynced_.empty()) return;  // stopping, all synced
-        std::set<std::string> batch;
-        batch.swap(unsynced_);
-        lock.unlock();
-        for (const auto& path : batch) {
-            try {
-                sync_file_and_dir(path);
-            } catch (const std::exception& e) {
-                spdlog::error("networks: {} (a power loss now could lose it)", e.what());
-            }
-        }
-        lock.lock();
-    }
-}
+NetworkStore::~NetworkStore() = default;
 
 void NetworkStore::save(const Record& r) const {
     json leases = json::array();
@@ -142,13 +115,9 @@ void NetworkStore::save(const Record& r) const {
                 {"labels", r.labels},
                 {"created_at", r.created_at},
                 {"leases", std::move(leases)}};
-    // No fsync here: create waits for this (+45 ms measured); the flusher does it just after.
+    // No fsync here: create waits for this (+45 ms measured); synced_ does it just after.
     write_file_replace(path_of(r.name), doc.dump(2) + "\n");
-    {
-        std::lock_guard lock(flush_mutex_);
-        unsynced_.insert(path_of(r.name));
-    }
-    flush_cv_.notify_one();
+    synced_.add(path_of(r.name));
 }
 
 NetworkStore::Record NetworkStore::parse(const std::string& text, const std::string& path) {

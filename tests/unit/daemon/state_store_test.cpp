@@ -202,3 +202,38 @@ TEST(StateStore, MetaWithoutStateIsReturnedIncomplete) {
     EXPECT_TRUE(loaded[0].incomplete);
     EXPECT_EQ(loaded[0].meta.name, "interrupted");
 }
+
+// What a power loss before the batched fsync leaves of a first write: the name, no content.
+TEST(StateStore, AnEmptyStateFromAPowerLossIsReadAsNoState) {
+    TempDir dir;
+    std::string id = generate_id();
+    ContainerPaths paths(dir.path() + "/" + id);
+    fs::create_directories(paths.dir());
+    write_meta(paths, sample_meta(id, "cut-short"));
+    std::ofstream(paths.state()).flush();  // exists, 0 bytes
+    std::vector<StoredContainer> loaded = load_containers(dir.path());
+    ASSERT_EQ(loaded.size(), 1u);
+    EXPECT_TRUE(loaded[0].incomplete);
+}
+
+TEST(StateStore, ADirectoryWithAnEmptyMetaFromAPowerLossIsRemoved) {
+    TempDir dir;
+    std::string id = generate_id();
+    ContainerPaths paths(dir.path() + "/" + id);
+    fs::create_directories(paths.dir());
+    std::ofstream(paths.meta()).flush();
+    write_state(paths, exited_state(0));
+    EXPECT_TRUE(load_containers(dir.path()).empty());
+    EXPECT_FALSE(fs::exists(paths.dir()));
+}
+
+// A corrupt (non-empty) meta.json is not what a power loss makes: kept for a human to see.
+TEST(StateStore, ACorruptMetaIsSkippedButKept) {
+    TempDir dir;
+    std::string id = generate_id();
+    ContainerPaths paths(dir.path() + "/" + id);
+    fs::create_directories(paths.dir());
+    std::ofstream(paths.meta()) << "{not json";
+    EXPECT_TRUE(load_containers(dir.path()).empty());
+    EXPECT_TRUE(fs::exists(paths.meta()));
+}

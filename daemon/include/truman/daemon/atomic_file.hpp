@@ -16,7 +16,8 @@ void write_file_atomic(const std::string& path, std::string_view content, int mo
 // reader still sees the old or the new content: the rename is atomic and the page cache
 // outlives the process. After a power loss before that fsync, the newest content may be lost.
 void write_file_replace(const std::string& path, std::string_view content, int mode = 0600);
-// fsync of path (nothing when it is gone) and of its directory. Throws truman::Error (system).
+// fsync of path (nothing when it is gone) and of its directory (nothing when that is gone
+// too). Throws truman::Error (system).
 void sync_file_and_dir(const std::string& path);
 
 // True for the temp names write_file_atomic uses (".<name>.tmp.XXXXXX"), so loaders can

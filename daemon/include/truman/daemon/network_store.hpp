@@ -5,16 +5,15 @@
 // container that holds it exists, and a lease lives until its container is removed.
 #pragma once
 
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <mutex>
 #include <set>
 #include <string>
-#include <thread>
 #include <vector>
 
+#include "truman/daemon/batched_sync.hpp"
 #include "truman/daemon/ipam.hpp"
 #include "truman/daemon/name_files.hpp"
 #include "truman/daemon/network_service.hpp"
@@ -144,13 +143,8 @@ class NetworkStore {
     mutable std::mutex mutex_;
     std::map<std::string, Record> networks_;
     // Records are replaced atomically on the request's path (enough against a crash of
-    // trumand) and fsync'd by this thread just after, in batches (against a power loss).
-    void flush_records();
-    mutable std::mutex flush_mutex_;
-    mutable std::condition_variable flush_cv_;
-    mutable std::set<std::string> unsynced_;
-    bool stopping_ = false;
-    std::thread flusher_;
+    // trumand) and fsync'd by this just after, in batches (against a power loss).
+    mutable BatchedSync synced_{"networks"};
     // The sockets that hold each container's published ports (ports.hpp).
     std::map<std::string, std::vector<Fd>> port_holds_;
 };

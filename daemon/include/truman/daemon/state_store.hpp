@@ -72,6 +72,11 @@ ContainerMeta meta_from_json(const nlohmann::json& doc);  // throws truman::Erro
 nlohmann::json state_to_json(const StoredState& state);
 StoredState state_from_json(const nlohmann::json& doc);  // throws truman::Error (invalid)
 
+// meta.json and state.json are replaced atomically (a crash of trumand or of the monitor
+// leaves the old or the new record) but not fsync'd: that is on a reply's path, so the
+// writers hand the paths to trumand's BatchedSync, which syncs them just after. After a
+// power loss, which no container survives anyway, the newest record may be missing or (a
+// first write) empty; load_containers treats both as the state before it.
 void write_meta(const ContainerPaths& paths, const ContainerMeta& meta);
 ContainerMeta read_meta(const ContainerPaths& paths);  // throws truman::Error
 void write_state(const ContainerPaths& paths, const StoredState& state);
@@ -87,8 +92,9 @@ struct StoredContainer {
 // Every valid container under containers_dir (the directory of <id>/ entries). Entries that
 // are not 64-hex directories, whose meta.json is corrupt, whose state.json is corrupt, or
 // whose meta names another id are logged and skipped; leftover temp files are removed. An
-// <id>/ without meta.json (a create interrupted before its monitor existed) is removed. A
-// valid meta.json without a state.json is returned as incomplete.
+// <id>/ without meta.json, or with an empty one (a create interrupted before its monitor
+// existed, or a power loss before meta.json reached the disk), is removed. A valid meta.json
+// without a state.json, or with an empty one, is returned as incomplete.
 std::vector<StoredContainer> load_containers(const std::string& containers_dir);
 
 }  // namespace truman::daemon
