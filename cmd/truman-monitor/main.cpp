@@ -4,6 +4,7 @@
 // process exits at once: trumand reaps that short-lived process, and the real monitor is
 // re-parented to init, so trumand never holds a zombie and the monitor outlives trumand.
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
@@ -53,6 +54,13 @@ int main(int argc, char** argv) {
 
     // The container must not inherit the sync pipe (its EOF tells the service we are gone).
     fcntl(options.sync_fd, F_SETFD, FD_CLOEXEC);
+
+    // trumand holds the other end until we report. No reader left means the trumand that
+    // spawned us died between its posix_spawn and our exec: its successor has abandoned this
+    // container (it looked for its monitor before we had our name) and may be removing its
+    // directory. Touch nothing, so that the remove sees no file appear under it.
+    pollfd reader{options.sync_fd, POLLOUT, 0};
+    if (poll(&reader, 1, 0) == 1 && (reader.revents & POLLERR) != 0) return 3;
 
     // Not a controlling-terminal session member of trumand: a terminal hangup or ^C aimed at
     // trumand must not reach us.

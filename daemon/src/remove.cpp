@@ -1,9 +1,12 @@
 #include <signal.h>
 #include <spdlog/spdlog.h>
 
+#include <cerrno>
+#include <cstdio>
 #include <filesystem>
 
 #include "truman/daemon/monitor_protocol.hpp"
+#include "truman/daemon/state_store.hpp"
 #include "truman/error.hpp"
 #include "verbs.hpp"
 
@@ -48,9 +51,16 @@ void remove(ContainerRegistry& registry, const std::string& ref, bool force) {
             monitor.reset();
             registry.monitor_exited(id, nullptr);
         }
+        // Out of its name first: a monitor spawned by a trumand that was killed mid-spawn
+        // may still be opening monitor.log by that path (posix_spawn's file actions run
+        // after the parent is gone), and a file made under remove_all fails it (ENOTEMPTY).
+        // After the rename nothing reaches it by name; a restart removes a leftover.
+        std::string doomed = removing_dir_name(dir);
+        if (rename(dir.c_str(), doomed.c_str()) < 0 && errno != ENOENT)
+            throw system_error("rename " + dir + " to " + doomed);
         std::error_code ec;
-        fs::remove_all(dir, ec);
-        if (ec) throw make_error(ErrorKind::system, "remove " + dir, ec.value());
+        fs::remove_all(doomed, ec);
+        if (ec) throw make_error(ErrorKind::system, "remove " + doomed, ec.value());
         fs::remove_all(registry.run_dir_of(id), ec);
         try {
             registry.networks().release(id);

@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <string_view>
 
 #include "truman/daemon/atomic_file.hpp"
 #include "truman/daemon/names.hpp"
@@ -47,6 +48,8 @@ json parse_file(const std::string& path) {
         throw Error(ErrorKind::invalid, EINVAL, path + ": not valid JSON: " + e.what());
     }
 }
+
+constexpr std::string_view removing_prefix = ".removing-";
 
 // No file, or an empty one: a record whose first write never reached the disk (the power
 // failed before its fsync) reads as no record.
@@ -162,6 +165,11 @@ StoredState read_state(const ContainerPaths& paths) {
     }
 }
 
+std::string removing_dir_name(const std::string& container_dir) {
+    fs::path dir(container_dir);
+    return (dir.parent_path() / (std::string(removing_prefix) + dir.filename().string())).string();
+}
+
 std::vector<StoredContainer> load_containers(const std::string& containers_dir) {
     std::vector<StoredContainer> out;
     std::error_code ec;
@@ -172,6 +180,13 @@ std::vector<StoredContainer> load_containers(const std::string& containers_dir) 
     }
     for (const auto& entry : it) {
         std::string name = entry.path().filename();
+        if (name.rfind(removing_prefix, 0) == 0 &&
+            is_valid_id(name.substr(removing_prefix.size()))) {
+            spdlog::info("finishing the removal of {}", name.substr(removing_prefix.size()));
+            fs::remove_all(entry.path(), ec);
+            if (ec) spdlog::error("remove {}: {}", entry.path().string(), ec.message());
+            continue;
+        }
         if (!is_valid_id(name) || !entry.is_directory(ec)) {
             if (is_atomic_temp_name(name)) continue;
             spdlog::warn("skipping {}: not a container directory", entry.path().string());

@@ -1,8 +1,10 @@
 // The container service end to end: real monitors, real containers, state on disk, through
 // make_container_service with a temporary state and run directory and a real io_context.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -724,6 +726,35 @@ TEST_F(ServiceTest, MissingMonitorIsASystemErrorAndLeavesNothing) {
     EXPECT_TRUE(fs::is_empty(broken.state_dir + "/containers"));
 }
 
+// A monitor that only gets to run after the trumand that spawned it died (killed between
+// posix_spawn and the monitor's exec) must not touch the container: the restarted trumand
+// has abandoned it and may be removing its directory. Its sync pipe has no reader then.
+TEST_F(ServiceTest, AMonitorWhoseDaemonDiedBeforeItRanTouchesNothing) {
+    std::string container = dir_.path() + "/late/container", run = dir_.path() + "/late/run";
+    fs::create_directories(container);
+    fs::create_directories(run);
+    int fds[2];
+    ASSERT_EQ(pipe2(fds, O_CLOEXEC), 0);
+    close(fds[0]);  // the dead trumand's end
+    std::string monitor = std::string(TRUMAN_BINARY_DIR) + "/bin/truman-monitor";
+    std::string sync = std::to_string(fds[1]);
+    pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+        fcntl(fds[1], F_SETFD, 0);
+        execl(monitor.c_str(), monitor.c_str(), "--container-dir", container.c_str(), "--run-dir",
+              run.c_str(), "--sync-fd", sync.c_str(), static_cast<char*>(nullptr));
+        _exit(127);
+    }
+    close(fds[1]);
+    int status = 0;
+    ASSERT_EQ(waitpid(pid, &status, 0), pid);
+    ASSERT_TRUE(WIFEXITED(status));
+    EXPECT_EQ(WEXITSTATUS(status), 3);
+    EXPECT_TRUE(fs::is_empty(container));
+    EXPECT_TRUE(fs::is_empty(run));
+}
+
 TEST_F(ServiceTest, RootfsContainerUsesTheGivenDirectory) {
     std::string rootfs = dir_.path() + "/my-rootfs";
     truman::test::make_busybox_rootfs(rootfs);
@@ -758,6 +789,7 @@ TEST_F(ServiceTest, ACreateInterruptedByADaemonCrashIsRecordedAsExited) {
     EXPECT_FALSE(read_state(paths).reason.empty());
     service_->remove("interrupted", false);
     EXPECT_FALSE(fs::exists(paths.dir()));
+    EXPECT_FALSE(fs::exists(removing_dir_name(paths.dir())));
 }
 
 // Pushed, not polled: the line reaches the follower while the container still runs (it waits

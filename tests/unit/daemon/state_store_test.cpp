@@ -237,3 +237,18 @@ TEST(StateStore, ACorruptMetaIsSkippedButKept) {
     EXPECT_TRUE(load_containers(dir.path()).empty());
     EXPECT_TRUE(fs::exists(paths.meta()));
 }
+
+// remove() renames a directory out of its id's name before deleting it; a crash in between
+// leaves it there, and the next load finishes the job without taking it for a container.
+TEST(StateStore, AnInterruptedRemovalIsFinishedAtLoad) {
+    TempDir dir;
+    std::string kept = make_container(dir.path(), "kept", exited_state(0));
+    std::string gone = make_container(dir.path(), "gone", exited_state(0));
+    std::string doomed = removing_dir_name(dir.path() + "/" + gone);
+    EXPECT_EQ(doomed, dir.path() + "/.removing-" + gone);
+    fs::rename(dir.path() + "/" + gone, doomed);
+    std::vector<StoredContainer> loaded = load_containers(dir.path());
+    ASSERT_EQ(loaded.size(), 1u);
+    EXPECT_EQ(loaded[0].meta.id, kept);
+    EXPECT_FALSE(fs::exists(doomed));
+}

@@ -91,10 +91,16 @@ struct StoredContainer {
 
 // Every valid container under containers_dir (the directory of <id>/ entries). Entries that
 // are not 64-hex directories, whose meta.json is corrupt, whose state.json is corrupt, or
-// whose meta names another id are logged and skipped; leftover temp files are removed. An
+// whose meta names another id are logged and skipped; leftover temp files and directories
+// of interrupted removals are removed. An
 // <id>/ without meta.json, or with an empty one (a create interrupted before its monitor
 // existed, or a power loss before meta.json reached the disk), is removed. A valid meta.json
 // without a state.json, or with an empty one, is returned as incomplete.
 std::vector<StoredContainer> load_containers(const std::string& containers_dir);
+
+// Where remove() moves a container directory before deleting it ("<parent>/.removing-<id>"),
+// so that nothing can create a file in it by its old path meanwhile. load_containers
+// finishes the removal of any left there by a crash.
+std::string removing_dir_name(const std::string& container_dir);
 
 }  // namespace truman::daemon
