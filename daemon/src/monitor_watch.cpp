@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -35,6 +36,14 @@ bool is_monitor_of(pid_t pid, const std::string& id) {
     }
     return cmdline.find("truman-monitor") != std::string::npos &&
            cmdline.find(id) != std::string::npos;
+}
+
+bool in_our_pid_namespace(pid_t pid) {
+    struct stat ours {
+    }, theirs{};
+    if (stat("/proc/self/ns/pid", &ours) < 0) return true;  // no way to tell: as before
+    if (stat(("/proc/" + std::to_string(pid) + "/ns/pid").c_str(), &theirs) < 0) return false;
+    return ours.st_dev == theirs.st_dev && ours.st_ino == theirs.st_ino;
 }
 
 }  // namespace
@@ -125,6 +134,12 @@ void kill_stray_monitor(const std::string& id) {
         if (name.find_first_not_of("0123456789") != std::string::npos) continue;
         pid_t pid = std::stoi(name);
         if (!is_monitor_of(pid, id)) continue;
+        // The container's first process is a clone of its monitor (the same command line)
+        // until it execs. It may sit in a cgroup frozen by a kill_all that a SIGKILL of
+        // trumand cut short, where a SIGKILL cannot end it before a thaw, so waiting for it
+        // here would hang start-up. It is the cgroup cleanup's (destroy_leftover_cgroup),
+        // and it lives in a PID namespace of its own; the monitor lives in ours.
+        if (!in_our_pid_namespace(pid)) continue;
         Fd fd = pidfd_open(pid);
         if (!fd || !is_monitor_of(pid, id)) continue;
         syscall(SYS_pidfd_send_signal, fd.get(), SIGKILL, nullptr, 0);

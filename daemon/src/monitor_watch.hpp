@@ -54,7 +54,8 @@ bool wait_for_exit(int pidfd, int timeout_ms);
 
 // Finds the monitor of container id by its command line (for when there is no state.json
 // with its PID) and SIGKILLs it through a pidfd, so the PID cannot be reused between the
-// check and the kill; waits for it to be gone.
+// check and the kill; waits for it to be gone. Processes in another PID namespace (the
+// container's, before its exec) are left to the cgroup cleanup.
 void kill_stray_monitor(const std::string& id);
 
 }  // namespace truman::daemon

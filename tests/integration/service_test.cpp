@@ -792,6 +792,72 @@ TEST_F(ServiceTest, ACreateInterruptedByADaemonCrashIsRecordedAsExited) {
     EXPECT_FALSE(fs::exists(removing_dir_name(paths.dir())));
 }
 
+namespace {
+
+// A process whose command line is `line`, as a monitor's (or its container's first process's,
+// which is a clone of it) is; in a PID namespace of its own when new_pid_namespace. Returns
+// the process that carries the line; *parent is the process to reap (itself, or unshare).
+pid_t spawn_with_command_line(const std::string& line, bool new_pid_namespace, pid_t* parent) {
+    pid_t pid = fork();
+    if (pid == 0) {
+        setenv("LINE", line.c_str(), 1);
+        const char* script = "exec -a \"$LINE\" sleep 100";
+        if (new_pid_namespace)
+            execlp("unshare", "unshare", "--pid", "--fork", "bash", "-c", script,
+                   static_cast<char*>(nullptr));
+        else
+            execlp("bash", "bash", "-c", script, static_cast<char*>(nullptr));
+        _exit(127);
+    }
+    *parent = pid;
+    for (int i = 0; i < 500; ++i) {
+        std::vector<pid_t> candidates{pid};
+        std::ifstream children("/proc/" + std::to_string(pid) + "/task/" + std::to_string(pid) +
+                               "/children");
+        for (pid_t child; children >> child;) candidates.push_back(child);
+        for (pid_t p : candidates) {
+            std::ifstream cmdline("/proc/" + std::to_string(p) + "/cmdline");
+            std::string text((std::istreambuf_iterator<char>(cmdline)), {});
+            if (text.rfind(line, 0) == 0) return p;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return -1;
+}
+
+}  // namespace
+
+// trumand killed in the middle of a create, then restarted: the monitor it finds by its
+// command line is killed; the container's own first process (a clone of the monitor until it
+// execs, in the container's PID namespace) is not waited for there: it may be in a cgroup a
+// cut-short kill_all left frozen, where no SIGKILL ends it, and start-up would hang. The
+// cgroup cleanup ends it.
+TEST_F(ServiceTest, AnInterruptedCreateKillsItsMonitorAndLeavesTheContainerToItsCgroup) {
+    service_.reset();
+    std::string id = generate_id();
+    ContainerPaths paths(container_dir(id));
+    fs::create_directories(paths.dir());
+    write_meta(paths, {id, "cut", "busybox", paths.rootfs(), {"true"}, "t"});
+    std::string line = "truman-monitor --container-dir " + paths.dir();
+    pid_t monitor_parent = -1, container_parent = -1;
+    pid_t monitor = spawn_with_command_line(line, false, &monitor_parent);
+    pid_t container = spawn_with_command_line(line, true, &container_parent);
+    ASSERT_GT(monitor, 0);
+    ASSERT_GT(container, 0);
+    ASSERT_NE(container, container_parent);
+
+    service_ = make_service();
+    int status = 0;
+    EXPECT_EQ(waitpid(monitor_parent, &status, 0), monitor_parent);
+    EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+    EXPECT_EQ(kill(container, 0), 0) << "a process of the container's PID namespace was killed";
+    EXPECT_EQ(service_->inspect("cut").state.status, Status::exited);
+
+    kill(container, SIGKILL);
+    EXPECT_EQ(waitpid(container_parent, &status, 0), container_parent);
+    service_->remove("cut", false);
+}
+
 // Pushed, not polled: the line reaches the follower while the container still runs (it waits
 // for a byte only this test sends, after seeing the line), and the end comes with the exit.
 TEST_F(ServiceTest, FollowingLogsDeliversLinesAsTheyAreWritten) {
