@@ -157,6 +157,12 @@ static int trumanctl_main(int argc, char** argv) {
                                "the bridge's address (default: the subnet's first)");
     network_create->add_option("--bridge", network_options.bridge, "the host bridge's name");
     network_create->add_flag("--internal", network_options.internal, "no outbound traffic");
+    network_create->add_flag("--ipv6", network_options.ipv6,
+                             "dual stack: an IPv6 /64 from trumand's pool (fd00::/8) too");
+    network_create->add_option("--subnet6", network_options.subnet6,
+                               "dual stack with this IPv6 CIDR, e.g. fd00:89::/64");
+    network_create->add_option("--gateway6", network_options.gateway6,
+                               "the bridge's IPv6 address (default: the subnet6's first)");
     network_create->add_option("--label", network_options.labels, "KEY=VALUE")
         ->allow_extra_args(false);
     auto* network_ls = network->add_subcommand("ls", "list networks");
@@ -174,6 +180,8 @@ static int trumanctl_main(int argc, char** argv) {
         sub->add_option("CONTAINER", connect_options.container, "id or name")->required();
     }
     network_connect->add_option("--ip", connect_options.ip, "its address, e.g. 10.89.0.9");
+    network_connect->add_option("--ip6", connect_options.ip6,
+                                "its IPv6 address on a dual stack network, e.g. fd00::9");
     network_connect->add_option("--alias", connect_options.aliases, "another name there")
         ->allow_extra_args(false);
     std::string platform;

@@ -216,6 +216,50 @@ inline void add_address(RouteSocket& sock, int ifindex, const Ipv4Cidr& cidr,
     sock.run_or_throw(what, [&](nl_sock* s) { return rtnl_addr_add(s, addr.get(), 0); });
 }
 
+// IPv6, with IFA_F_NODAD: the address is usable at once instead of tentative for the second
+// duplicate address detection takes (an address the daemon leased is unique by construction).
+inline void add_address6(RouteSocket& sock, int ifindex, const Ipv6Cidr& cidr,
+                         const std::string& what) {
+    AddrPtr addr(rtnl_addr_alloc());
+    if (!addr) throw make_error(ErrorKind::system, "rtnl_addr_alloc", ENOMEM);
+    NlAddrPtr local(nl_addr_build(AF_INET6, cidr.address.data(), cidr.address.size()));
+    if (!local) throw make_error(ErrorKind::system, "nl_addr_build", ENOMEM);
+    nl_addr_set_prefixlen(local.get(), static_cast<int>(cidr.prefix_length));
+    rtnl_addr_set_ifindex(addr.get(), ifindex);
+    rtnl_addr_set_family(addr.get(), AF_INET6);
+    rtnl_addr_set_flags(addr.get(), IFA_F_NODAD);
+    if (int rc = rtnl_addr_set_local(addr.get(), local.get()); rc < 0)
+        throw make_error(ErrorKind::system, what, errno_from_nlerr(rc));
+    sock.run_or_throw(what, [&](nl_sock* s) { return rtnl_addr_add(s, addr.get(), 0); });
+}
+
+// ::/0 via gateway on ifindex. The kernel refuses it while the link is down (ENETDOWN).
+inline void add_default_route6(RouteSocket& sock, int ifindex,
+                               const std::array<std::uint8_t, 16>& gateway,
+                               const std::string& what) {
+    RoutePtr route(rtnl_route_alloc());
+    if (!route) throw make_error(ErrorKind::system, "rtnl_route_alloc", ENOMEM);
+    const std::array<std::uint8_t, 16> any{};
+    NlAddrPtr dst(nl_addr_build(AF_INET6, any.data(), any.size()));
+    NlAddrPtr via(nl_addr_build(AF_INET6, gateway.data(), gateway.size()));
+    if (!dst || !via) throw make_error(ErrorKind::system, "nl_addr_build", ENOMEM);
+    nl_addr_set_prefixlen(dst.get(), 0);
+    nl_addr_set_prefixlen(via.get(), 128);
+    rtnl_route_set_family(route.get(), AF_INET6);
+    rtnl_route_set_table(route.get(), RT_TABLE_MAIN);
+    rtnl_route_set_protocol(route.get(), RTPROT_BOOT);
+    rtnl_route_set_scope(route.get(), RT_SCOPE_UNIVERSE);
+    rtnl_route_set_type(route.get(), RTN_UNICAST);
+    if (int rc = rtnl_route_set_dst(route.get(), dst.get()); rc < 0)
+        throw make_error(ErrorKind::system, what, errno_from_nlerr(rc));
+    rtnl_nexthop* nh = rtnl_route_nh_alloc();
+    if (!nh) throw make_error(ErrorKind::system, "rtnl_route_nh_alloc", ENOMEM);
+    rtnl_route_nh_set_ifindex(nh, ifindex);
+    rtnl_route_nh_set_gateway(nh, via.get());
+    rtnl_route_add_nexthop(route.get(), nh);  // the route owns nh from here
+    sock.run_or_throw(what, [&](nl_sock* s) { return rtnl_route_add(s, route.get(), NLM_F_EXCL); });
+}
+
 inline void add_default_route(RouteSocket& sock, int ifindex,
                               const std::array<std::uint8_t, 4>& gateway, const std::string& what) {
     RoutePtr route(rtnl_route_alloc());
