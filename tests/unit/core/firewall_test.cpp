@@ -150,9 +150,11 @@ TEST(Firewall, ADualStackNetworkIsMasqueradedAndPublishedOverIpv6Too) {
     EXPECT_NE(post.find(R"({"addr":"fd00:1::","len":64})"), std::string::npos) << post;
     // An IPv6 host_ip: the IPv6 rules only; for a container without IPv6 it is refused.
     p.host_ip = "2001:db8::2";
+    // (Plus the bridge's IPv4 127/8 guard, which every bridge with published ports has.)
     rules = rules_of(json::parse(firewall_batch({}, {p})));
-    ASSERT_EQ(rules.size(), 3u);
+    ASSERT_EQ(rules.size(), 4u);
     EXPECT_NE(rules[0]["expr"].dump().find(R"("right":"2001:db8::2")"), std::string::npos);
+    EXPECT_EQ(rules[3]["chain"], "guard");
     p.container_address6 = "";
     EXPECT_THROW(firewall_batch({}, {p}), Error);
     // An IPv4 host_ip on a dual stack container: IPv4 rules only.

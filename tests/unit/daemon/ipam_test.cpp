@@ -167,7 +167,7 @@ TEST(Ipam, Ipv6SubnetsAddressesAndThePoolFollowTheIpv4Rules) {
     std::vector<TakenSubnet6> taken;
     EXPECT_EQ(format_subnet6(choose_subnet(pool, 64, taken)), "fd00::/64");
     taken.push_back({parse_subnet6("fd00::/48", "t"), "network a"});
-    EXPECT_EQ(format_subnet6(choose_subnet(pool, 64, taken)), "fd00:0:0:1::/64");
+    EXPECT_EQ(format_subnet6(choose_subnet(pool, 64, taken)), "fd00:0:1::/64");  // past the /48
     EXPECT_EQ(error_of([&] { check_no_overlap(parse_subnet6("fd00::/56", "s"), taken); }).kind(),
               ErrorKind::conflict);
     taken.push_back({parse_subnet6("fd00::/8", "t"), "the host's route fd00::/8 dev eth0"});
