@@ -29,6 +29,9 @@ void ensure_bridge(const std::string& name, const std::string& address,
     sock.run_or_throw("RTM_NEWLINK bridge " + name,
                       [&](nl_sock* s) { return rtnl_link_add(s, link.get(), NLM_F_CREATE); });
     int ifindex = link_index(sock, name, "");
+    // Its addresses and routes are static; a container's router advertisement must not add
+    // any to the host (and IPv6 forwarding may have made default's accept_ra 2).
+    disable_router_advertisements({name}, " (bridge " + name + ")");
     try {
         add_address(sock, ifindex, cidr, "add address " + address + " to bridge " + name);
     } catch (const Error& e) {

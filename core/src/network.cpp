@@ -422,8 +422,12 @@ void add_bridge_ports(pid_t pid, const std::vector<BridgePort>& ports) {
                 set_hairpin(host, port.host_interface);
             }
         }
-        auto sock = route_socket_in_netns_of(pid);
         const std::string where = in_pid(pid);
+        // Before the links are up: no router advertisement from a peer is ever taken.
+        std::vector<std::string> inside;
+        for (const BridgePort& port : net.bridges) inside.push_back(port.interface);
+        disable_router_advertisements_in_netns_of(pid, inside, where);
+        auto sock = route_socket_in_netns_of(pid);
         for (size_t i = 0; i < net.bridges.size(); ++i) {
             const BridgePort& port = net.bridges[i];
             int ifindex = link_index(*sock, port.interface, where);

@@ -26,6 +26,7 @@
 #include <cstdlib>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "truman/error.hpp"
 #include "truman/fd.hpp"
@@ -144,6 +145,50 @@ class RouteSocket {
 // monitor) is single-threaded, so switching this thread's namespace for the few microseconds
 // it takes to open the socket cannot be observed by another thread of ours; the namespace is
 // restored on every path before returning.
+// net.ipv6.conf.<dev>.accept_ra=0 for each of devices (the namespace's own dir /proc/sys/net
+// is the calling thread's namespace's): truman's bridges and the containers' ends have static
+// addresses and routes, so a router advertisement sent by a container on the bridge must not
+// give the host or the other containers a route or an address through it (CVE-2020-13401). A
+// missing file (IPv6 disabled) is not an error.
+inline void disable_router_advertisements(const std::vector<std::string>& devices,
+                                          const std::string& where) {
+    for (const auto& dev : devices) {
+        const std::string path = "/proc/sys/net/ipv6/conf/" + dev + "/accept_ra";
+        Fd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
+        if (fd.get() < 0) {
+            int err = errno;
+            if (err == ENOENT) continue;
+            throw make_error(ErrorKind::system, "open " + path + where, err);
+        }
+        if (::write(fd.get(), "0\n", 2) != 2) {
+            int err = errno;
+            throw make_error(ErrorKind::system, "write 0 to " + path + where, err);
+        }
+    }
+}
+
+// The same inside the network namespace of pid (a container's), from this thread.
+inline void disable_router_advertisements_in_netns_of(pid_t pid,
+                                                      const std::vector<std::string>& devices,
+                                                      const std::string& where) {
+    const std::string target_path = "/proc/" + std::to_string(pid) + "/ns/net";
+    Fd target(::open(target_path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (target.get() < 0) throw system_error("open " + target_path);
+    Fd original(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
+    if (original.get() < 0) throw system_error("open /proc/thread-self/ns/net");
+    if (::setns(target.get(), CLONE_NEWNET) < 0) throw system_error("setns " + target_path);
+    struct RestoreNetns {
+        int fd;
+        ~RestoreNetns() {
+            if (::setns(fd, CLONE_NEWNET) < 0) {
+                std::perror("truman: cannot return to the original network namespace");
+                std::abort();
+            }
+        }
+    } restore{original.get()};
+    disable_router_advertisements(devices, where);
+}
+
 inline std::unique_ptr<RouteSocket> route_socket_in_netns_of(pid_t pid) {
     const std::string target_path = "/proc/" + std::to_string(pid) + "/ns/net";
     Fd target(::open(target_path.c_str(), O_RDONLY | O_CLOEXEC));

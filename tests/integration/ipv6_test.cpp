@@ -195,6 +195,8 @@ TEST(Ipv6, DualStackContainersReachEachOtherOverIpv6AndLeaveNothingBehind) {
     EXPECT_EQ(network["gateway6"], "fd00::1");
     const std::string bridge = network["bridge"];
     EXPECT_TRUE(d.netns.addresses().count(bridge + " fd00::1/64")) << bridge;
+    // No router advertisement from a container is taken, by the bridge or by its peers.
+    EXPECT_EQ(d.sysctl("net.ipv6.conf." + bridge + ".accept_ra"), "0");
 
     std::string server = d.run(httpd(8080, "hello-over-v6"), {"dual"});
     json a = d.inspect("/v1/containers/" + server);
@@ -206,7 +208,8 @@ TEST(Ipv6, DualStackContainersReachEachOtherOverIpv6AndLeaveNothingBehind) {
     // Another container, at the IPv6 address it asks for: ping -6 and an HTTP fetch by the
     // server's IPv6 address; its own address is usable at once (no tentative phase).
     std::string out;
-    EXPECT_EQ(d.run_to_end("ip -6 addr show dev eth0 && ip -6 route && " +
+    EXPECT_EQ(d.run_to_end("echo accept_ra=$(cat /proc/sys/net/ipv6/conf/eth0/accept_ra) && "
+                           "ip -6 addr show dev eth0 && ip -6 route && " +
                                retried("ping -6 -c 1 -W 1 fd00::2") + " && " +
                                fetch("http://[fd00::2]:8080/"),
                            {json{{"name", "dual"}, {"ip6", "fd00::77"}}}, &out),
@@ -218,6 +221,7 @@ TEST(Ipv6, DualStackContainersReachEachOtherOverIpv6AndLeaveNothingBehind) {
     const std::string own_line =
         own == std::string::npos ? "" : out.substr(own, out.find('\n', own) - own);
     EXPECT_EQ(own_line.find("tentative"), std::string::npos) << out;
+    EXPECT_NE(out.find("accept_ra=0"), std::string::npos) << out;
     EXPECT_NE(out.find("default via fd00::1 dev eth0"), std::string::npos) << out;
     EXPECT_NE(out.find("bytes from fd00::2"), std::string::npos) << out;
     EXPECT_NE(out.find("hello-over-v6"), std::string::npos) << out;
