@@ -174,11 +174,13 @@ void check_gateway6_of(const std::string& address, const std::string& gateway,
     Ipv6Cidr cidr = parse_ipv6_cidr(address, address_field);
     if (gateway.empty()) return;
     std::array<std::uint8_t, 16> via = parse_ipv6(gateway, gateway_field);
-    for (unsigned bit = 0; bit < cidr.prefix_length; ++bit) {
+    bool inside = true;
+    for (unsigned bit = 0; bit < cidr.prefix_length && inside; ++bit) {
         const auto m = static_cast<std::uint8_t>(0x80u >> (bit % 8));
-        if ((via[bit / 8] & m) != (cidr.address[bit / 8] & m))
-            throw invalid_argument(gateway_field, gateway + " is not in the subnet of " + address);
+        inside = (via[bit / 8] & m) == (cidr.address[bit / 8] & m);
     }
+    if (!inside)
+        throw invalid_argument(gateway_field, gateway + " is not in the subnet of " + address);
     if (via == cidr.address) throw invalid_argument(gateway_field, "must differ from the address");
 }
 

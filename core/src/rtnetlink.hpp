@@ -153,16 +153,23 @@ class RouteSocket {
 inline void disable_router_advertisements(const std::vector<std::string>& devices,
                                           const std::string& where) {
     for (const auto& dev : devices) {
-        const std::string path = "/proc/sys/net/ipv6/conf/" + dev + "/accept_ra";
+        std::string path = "/proc/sys/net/ipv6/conf/";
+        path += dev;
+        path += "/accept_ra";
         Fd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
+        const char* failed = nullptr;
         if (fd.get() < 0) {
-            int err = errno;
-            if (err == ENOENT) continue;
-            throw make_error(ErrorKind::system, "open " + path + where, err);
+            if (errno == ENOENT) continue;
+            failed = "open ";
+        } else if (::write(fd.get(), "0\n", 2) != 2) {
+            failed = "write 0 to ";
         }
-        if (::write(fd.get(), "0\n", 2) != 2) {
+        if (failed) {
             int err = errno;
-            throw make_error(ErrorKind::system, "write 0 to " + path + where, err);
+            std::string what = failed;
+            what += path;
+            what += where;
+            throw make_error(ErrorKind::system, what, err);
         }
     }
 }
