@@ -44,6 +44,7 @@ void add_create_flags(CLI::App* cmd, CreateOptions& o) {
                     "a network's name (trumanctl network create), or host, none, loopback, veth");
     cmd->add_option("--ip", o.ip,
                     "the container's address: on a named network 10.89.0.9, with veth a CIDR");
+    cmd->add_option("--ip6", o.ip6, "its IPv6 address on a named dual stack network, e.g. fd00::9");
     cmd->add_option("--gateway", o.gateway, "default route with --network veth");
     cmd->add_option("--security-opt", o.security_opts,
                     "seccomp=unconfined|default|learn|PROFILE.json, no-new-privileges")

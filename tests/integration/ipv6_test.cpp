@@ -378,5 +378,33 @@ TEST(Ipv6, BadInputIsRefusedNamingTheFieldOrTheThingInTheWay) {
     EXPECT_EQ(d.netns.addresses(), d.addresses_before);
 }
 
+TEST(Ipv6, TrumanctlMakesDualStackNetworksAndAsksForIpv6Addresses) {
+    Daemon d;
+    auto ctl = [&](const std::string& args, std::string* out) {
+        return run_host(std::string(TRUMAN_BINARY_DIR) + "/bin/trumanctl --socket " +
+                            d.daemon.socket() + " " + args,
+                        out);
+    };
+    std::string out;
+    ASSERT_EQ(ctl("network create cli6 --subnet6 fd00:89:7::/64 --gateway6 fd00:89:7::a", &out), 0)
+        << out;
+    EXPECT_EQ(ctl("network inspect cli6", &out), 0) << out;
+    json shown = json::parse(out, nullptr, false);
+    EXPECT_EQ(shown.value("subnet6", ""), "fd00:89:7::/64") << out;
+    EXPECT_EQ(shown.value("gateway6", ""), "fd00:89:7::a") << out;
+    EXPECT_EQ(
+        ctl("run --rm --network cli6 --ip6 fd00:89:7::9 busybox ip -o -6 addr show eth0", &out), 0)
+        << out;
+    EXPECT_NE(out.find("fd00:89:7::9/64"), std::string::npos) << out;
+    EXPECT_EQ(ctl("run --rm --network cli6 --ip6 fd00:89:8::9 busybox true", &out), 126) << out;
+    EXPECT_NE(out.find("--ip6"), std::string::npos) << out;  // named as the flag, not the field
+    ASSERT_EQ(ctl("network create cli6b --ipv6", &out), 0) << out;
+    EXPECT_EQ(ctl("network inspect cli6b", &out), 0) << out;
+    EXPECT_EQ(json::parse(out, nullptr, false).value("subnet6", ""), "fd00::/64") << out;
+    EXPECT_EQ(ctl("network rm cli6 cli6b", &out), 0) << out;
+    EXPECT_EQ(d.links_settled(d.links_before), d.links_before);
+    EXPECT_EQ(d.netns.addresses(), d.addresses_before);
+}
+
 }  // namespace
 }  // namespace truman::test
