@@ -330,6 +330,18 @@ TEST(Ipv6, BadInputIsRefusedNamingTheFieldOrTheThingInTheWay) {
         EXPECT_NE(error_message(r).find(message), std::string::npos)
             << body.dump() << " -> " << r.body;
     };
+    // Only a dual stack network that is not internal turns IPv6 forwarding on.
+    ASSERT_EQ(d.post("/v1/networks", {{"name", "plain4"}}).status, 201);
+    ASSERT_EQ(d.post("/v1/networks", {{"name", "int6"}, {"ipv6", true}, {"internal", true}}).status,
+              201);
+    EXPECT_EQ(d.sysctl("net.ipv6.conf.all.forwarding"), "0");
+    EXPECT_EQ(d.sysctl("net.ipv6.conf." + d.upstream.inside_link + ".accept_ra"), "1");
+    const std::string rules = d.ruleset();
+    EXPECT_NE(rules.find("network int6 (internal)"), std::string::npos) << rules;
+    EXPECT_EQ(rules.find("network int6 (IPv6)"), std::string::npos) << rules;  // no masquerade
+    EXPECT_EQ(d.call("DELETE", "/v1/networks/plain4").status, 204);
+    EXPECT_EQ(d.call("DELETE", "/v1/networks/int6").status, 204);
+
     expect(400, {{"name", "a"}, {"subnet6", "fd00::/129"}}, "subnet6");
     expect(400, {{"name", "a"}, {"subnet6", "zz::/64"}}, "subnet6");
     expect(400, {{"name", "a"}, {"subnet6", "fd00::1/64"}}, "did you mean fd00::/64?");
