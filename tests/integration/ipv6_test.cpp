@@ -8,8 +8,10 @@
 // and once everything is removed nothing is left.
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -168,6 +170,30 @@ struct Daemon {
         EXPECT_EQ(error, "");
         return out;
     }
+    // Another program's socket bound to [::]:port only (IPV6_V6ONLY) in trumand's namespace;
+    // -1 after a failed assertion. The caller closes it.
+    int bind6_elsewhere(int port) {
+        int fd = -1;
+        std::string error;
+        std::thread([&] {
+            int ns = open(netns.path().c_str(), O_RDONLY | O_CLOEXEC);
+            if (ns < 0 || setns(ns, CLONE_NEWNET) != 0) {
+                error = "setns " + netns.path();
+            } else {
+                fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+                int on = 1;
+                sockaddr_in6 sa{};
+                sa.sin6_family = AF_INET6;
+                sa.sin6_port = htons(static_cast<uint16_t>(port));
+                if (fd < 0 || setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on) != 0 ||
+                    bind(fd, reinterpret_cast<const sockaddr*>(&sa), sizeof sa) != 0)
+                    error = "bind [::]:" + std::to_string(port);
+            }
+            if (ns >= 0) close(ns);
+        }).join();
+        EXPECT_EQ(error, "");
+        return fd;
+    }
     std::string sysctl(const std::string& name) {
         std::string out;
         EXPECT_EQ(netns.run("sysctl -n " + name, &out), 0) << out;
@@ -293,6 +319,22 @@ TEST(Ipv6, OutboundIsMasqueradedPublishedPortsAnswerAndARestartChangesNothing) {
                 {"networks", {"out6"}},
                 {"ports", {{{"host_ip", "::"}, {"host_port", 8080}, {"container_port", 80}}}}});
     EXPECT_EQ(again.status, 409) << again.body;
+
+    // host_port 0: a port the kernel picks free on IPv4 that another program holds on [::] is
+    // passed over. (The namespace's port range is 40000..40001, bind(0) tries the odd one
+    // first, and [::]:40001 is taken.)
+    ASSERT_EQ(d.netns.run("sysctl -qw net.ipv4.ip_local_port_range=\"40000 40001\"", &out), 0)
+        << out;
+    int other = d.bind6_elsewhere(40001);
+    const auto links = d.netns.links();
+    std::string picked =
+        d.run("exec sleep 100000", {"out6"}, {{{"host_port", 0}, {"container_port", 80}}});
+    if (!picked.empty()) {
+        EXPECT_EQ(d.inspect("/v1/containers/" + picked)["ports"][0]["host_port"], 40000);
+        d.remove(picked);
+        EXPECT_EQ(d.links_settled(links), links);  // its veth goes with its netns, a little after
+    }
+    if (other >= 0) close(other);
 
     // SIGKILL and restart: the same rules, addresses and leases, none twice.
     std::string rules = d.ruleset();

@@ -459,7 +459,21 @@ std::vector<Fd> NetworkStore::reserve_ports(std::vector<PortMapping>& ports, boo
         if (p.host_port == 0) {
             uint32_t chosen = 0;
             holds.push_back(ports::hold(p.host_ip, 0, p.proto, &chosen, field));
-            if (also6) holds.push_back(ports::hold("::", chosen, p.proto, nullptr, field));
+            // The kernel chose a port free on IPv4; another program may hold it on [::]. Then
+            // another choice (the refused one stays bound until this create ends, so it is
+            // not chosen again); a few, then the 409.
+            std::vector<Fd> refused;
+            for (int attempt = 0; also6; ++attempt) {
+                try {
+                    holds.push_back(ports::hold("::", chosen, p.proto, nullptr, field));
+                    break;
+                } catch (const Error& e) {
+                    if (e.kind() != ErrorKind::conflict || attempt == 7) throw;
+                }
+                refused.push_back(std::move(holds.back()));
+                holds.pop_back();
+                holds.push_back(ports::hold(p.host_ip, 0, p.proto, &chosen, field));
+            }
             p.host_port = p.host_port_end = chosen;
             continue;
         }
