@@ -460,8 +460,8 @@ std::vector<Fd> NetworkStore::reserve_ports(std::vector<PortMapping>& ports, boo
             uint32_t chosen = 0;
             holds.push_back(ports::hold(p.host_ip, 0, p.proto, &chosen, field));
             // The kernel chose a port free on IPv4; another program may hold it on [::]. Then
-            // another choice (the refused one stays bound until this create ends, so it is
-            // not chosen again); a few, then the 409.
+            // another choice (the refused one stays bound while choosing, so it is not
+            // chosen again); a few, then the 409.
             std::vector<Fd> refused;
             for (int attempt = 0; also6; ++attempt) {
                 try {
