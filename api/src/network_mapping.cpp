@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "truman/api/mapping.hpp"
+#include "truman/daemon/port_mapping_json.hpp"
 #include "truman/json_reader.hpp"
 
 namespace truman::api {
@@ -17,6 +18,9 @@ daemon::NetworkCreateRequest network_create_request_from_json(const json& body) 
     f.optional("gateway", request.gateway, json_string);
     f.optional("bridge", request.bridge, json_string);
     f.optional("internal", request.internal, json_bool);
+    if (const json* v = f.get("ipv6")) request.ipv6 = json_bool(*v, "ipv6");
+    f.optional("subnet6", request.subnet6, json_string);
+    f.optional("gateway6", request.gateway6, json_string);
     if (const json* labels = f.get("labels")) {
         if (!labels->is_object()) throw invalid_argument("labels", "must be an object");
         for (const auto& [key, value] : labels->items())
@@ -37,6 +41,7 @@ std::vector<daemon::NetworkAttachRequest> attach_requests_from_json(const json& 
             JsonObjectReader f(e, path);
             r.network = json_string(f.required("name"), f.path("name"));
             f.optional("ip", r.ip, json_string);
+            f.optional("ip6", r.ip6, json_string);
             if (const json* a = f.get("aliases")) r.aliases = json_strings(*a, f.path("aliases"));
             f.finish();
             return r;
@@ -55,6 +60,7 @@ daemon::NetworkConnectRequest network_connect_request_from_json(const json& body
     daemon::NetworkConnectRequest request;
     request.container = json_string(f.required("container"), "container");
     f.optional("ip", request.ip, json_string);
+    f.optional("ip6", request.ip6, json_string);
     if (const json* a = f.get("aliases")) request.aliases = json_strings(*a, "aliases");
     f.finish();
     return request;
@@ -69,9 +75,11 @@ std::string network_disconnect_container_from_json(const json& body) {
 
 json to_json(const daemon::NetworkInfo& n) {
     json containers = json::array();
-    for (const auto& c : n.containers)
-        containers.push_back(
-            {{"id", c.container_id}, {"name", c.container_name}, {"address", c.address}});
+    for (const auto& c : n.containers) {
+        json e = {{"id", c.container_id}, {"name", c.container_name}, {"address", c.address}};
+        if (!c.address6.empty()) e["address6"] = c.address6;
+        containers.push_back(std::move(e));
+    }
     return json{{"id", n.id},
                 {"name", n.name},
                 {"bridge", n.bridge},
@@ -80,16 +88,25 @@ json to_json(const daemon::NetworkInfo& n) {
                 {"internal", n.internal},
                 {"labels", n.labels},
                 {"created_at", n.created_at},
-                {"containers", std::move(containers)}};
+                {"containers", std::move(containers)},
+                {"ipv6", !n.subnet6.empty()},
+                {"subnet6", n.subnet6},
+                {"gateway6", n.gateway6}};
 }
 
 json to_json(const std::vector<daemon::ContainerEndpoint>& endpoints) {
     json out = json::array();
-    for (const auto& e : endpoints)
-        out.push_back({{"network", e.network},
-                       {"interface", e.interface},
-                       {"address", e.address},
-                       {"gateway", e.gateway}});
+    for (const auto& e : endpoints) {
+        json j = {{"network", e.network},
+                  {"interface", e.interface},
+                  {"address", e.address},
+                  {"gateway", e.gateway}};
+        if (!e.address6.empty()) {
+            j["address6"] = e.address6;
+            j["gateway6"] = e.gateway6;
+        }
+        out.push_back(std::move(j));
+    }
     return out;
 }
 
@@ -109,15 +126,7 @@ std::vector<daemon::PortMapping> port_mappings_from_json(const json& v) {
 }
 
 json to_json(const std::vector<daemon::PortMapping>& ports) {
-    json out = json::array();
-    for (const auto& p : ports)
-        out.push_back({{"host_ip", p.host_ip},
-                       {"host_port", p.host_port},
-                       {"host_port_end", p.host_port_end},
-                       {"container_port", p.container_port},
-                       {"container_port_end", p.container_port_end},
-                       {"proto", p.proto}});
-    return out;
+    return daemon::port_mappings_to_json(ports);  // as the records on disk have them
 }
 
 }  // namespace truman::api

@@ -109,6 +109,7 @@ json create_body(const CreateOptions& o) {
             throw std::invalid_argument("--gateway is the network's: only with --network veth");
         json network{{"name", o.network}};
         if (!o.ip.empty()) network["ip"] = o.ip;
+        if (!o.ip6.empty()) network["ip6"] = o.ip6;
         if (!o.network_aliases.empty()) network["aliases"] = o.network_aliases;
         body["networks"] = json::array({network});
     } else if (!o.network.empty()) {
@@ -120,6 +121,8 @@ json create_body(const CreateOptions& o) {
         throw std::invalid_argument("--ip and --gateway need --network veth");
     }
 
+    if (!o.ip6.empty() && body.find("networks") == body.end())
+        throw std::invalid_argument("--ip6 needs a named --network (with IPv6)");
     if (!o.network_aliases.empty() && body.find("networks") == body.end())
         throw std::invalid_argument("--network-alias needs a named --network");
     if (!o.dns.empty()) body["dns"] = o.dns;
@@ -160,6 +163,7 @@ std::string flag_for_field(const CreateOptions& o, const std::string& field) {
         {"network.address", "--ip"},
         {"network.gateway", "--gateway"},
         {"network", "--network"},
+        {"networks[0].ip6", "--ip6"},
         {"networks[0].ip", "--ip"},
         {"networks", "--network"},
         {"resources.memory", "--memory"},

@@ -44,6 +44,7 @@ void add_create_flags(CLI::App* cmd, CreateOptions& o) {
                     "a network's name (trumanctl network create), or host, none, loopback, veth");
     cmd->add_option("--ip", o.ip,
                     "the container's address: on a named network 10.89.0.9, with veth a CIDR");
+    cmd->add_option("--ip6", o.ip6, "its IPv6 address on a named dual stack network, e.g. fd00::9");
     cmd->add_option("--gateway", o.gateway, "default route with --network veth");
     cmd->add_option("--security-opt", o.security_opts,
                     "seccomp=unconfined|default|learn|PROFILE.json, no-new-privileges")
@@ -157,6 +158,12 @@ static int trumanctl_main(int argc, char** argv) {
                                "the bridge's address (default: the subnet's first)");
     network_create->add_option("--bridge", network_options.bridge, "the host bridge's name");
     network_create->add_flag("--internal", network_options.internal, "no outbound traffic");
+    network_create->add_flag("--ipv6", network_options.ipv6,
+                             "dual stack: an IPv6 /64 from trumand's pool (fd00::/8) too");
+    network_create->add_option("--subnet6", network_options.subnet6,
+                               "dual stack with this IPv6 CIDR, e.g. fd00:89::/64");
+    network_create->add_option("--gateway6", network_options.gateway6,
+                               "the bridge's IPv6 address (default: the subnet6's first)");
     network_create->add_option("--label", network_options.labels, "KEY=VALUE")
         ->allow_extra_args(false);
     auto* network_ls = network->add_subcommand("ls", "list networks");
@@ -174,6 +181,8 @@ static int trumanctl_main(int argc, char** argv) {
         sub->add_option("CONTAINER", connect_options.container, "id or name")->required();
     }
     network_connect->add_option("--ip", connect_options.ip, "its address, e.g. 10.89.0.9");
+    network_connect->add_option("--ip6", connect_options.ip6,
+                                "its IPv6 address on a dual stack network, e.g. fd00::9");
     network_connect->add_option("--alias", connect_options.aliases, "another name there")
         ->allow_extra_args(false);
     std::string platform;

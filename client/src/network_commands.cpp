@@ -24,6 +24,9 @@ json network_create_body(const NetworkCreateOptions& o) {
     if (!o.gateway.empty()) body["gateway"] = o.gateway;
     if (!o.bridge.empty()) body["bridge"] = o.bridge;
     if (o.internal) body["internal"] = true;
+    if (o.ipv6) body["ipv6"] = true;
+    if (!o.subnet6.empty()) body["subnet6"] = o.subnet6;
+    if (!o.gateway6.empty()) body["gateway6"] = o.gateway6;
     if (!o.labels.empty()) {
         json labels = json::object();
         for (const auto& label : o.labels) {
@@ -111,6 +114,7 @@ int network_rm_command(const ApiClient& api, const std::vector<std::string>& nam
 int network_connect_command(const ApiClient& api, const NetworkConnectOptions& o) {
     json body{{"container", o.container}};
     if (!o.ip.empty()) body["ip"] = o.ip;
+    if (!o.ip6.empty()) body["ip6"] = o.ip6;
     if (!o.aliases.empty()) body["aliases"] = o.aliases;
     api.call("POST", network_path(o.network) + "/connect", &body);
     return 0;

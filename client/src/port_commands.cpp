@@ -41,10 +41,20 @@ json publish_from_flag(const std::string& value) {
         proto = rest.substr(slash + 1);
         rest.erase(slash);
     }
-    // The host address may not contain ':' (IPv6 is not published), so split on the last two.
+    // An IPv6 host address is in brackets, as Docker has it: [2001:db8::2]:8080:80. Any other
+    // splits on the last two ':'.
     std::string host_ip, host, container;
     auto last = rest.rfind(':');
-    if (last == std::string::npos) {
+    if (!rest.empty() && rest.front() == '[') {
+        auto close = rest.find("]:");
+        if (close == std::string::npos || close == 1) bad(value, "a bad [IPv6 address]");
+        host_ip = rest.substr(1, close - 1);
+        std::string ports = rest.substr(close + 2);
+        auto colon = ports.find(':');
+        if (colon == std::string::npos) bad(value, "[address]:HOSTPORT:PORT");
+        host = ports.substr(0, colon);
+        container = ports.substr(colon + 1);
+    } else if (last == std::string::npos) {
         container = rest;
     } else {
         container = rest.substr(last + 1);
@@ -78,7 +88,12 @@ std::string ports_text(const json& ports) {
     if (!ports.is_array()) return out;
     for (const auto& p : ports) {
         if (!out.empty()) out += ", ";
-        out += p.value("host_ip", "0.0.0.0") + ":" + span(p, "host_port", "host_port_end") + "->" +
+        std::string host_ip = p.value("host_ip", "0.0.0.0");
+        if (host_ip.find(':') != std::string::npos) {  // IPv6: [2001:db8::2]:8080, as Docker
+            host_ip.insert(0, 1, '[');
+            host_ip += ']';
+        }
+        out += host_ip + ":" + span(p, "host_port", "host_port_end") + "->" +
                span(p, "container_port", "container_port_end") + "/" + p.value("proto", "tcp");
     }
     return out;

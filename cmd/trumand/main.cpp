@@ -42,6 +42,7 @@ struct Options {
     std::string default_network = "none";
     std::string network_pool = "10.89.0.0/16";
     unsigned network_pool_prefix = 24;
+    std::string network_pool6 = "fd00::/8";
     std::vector<std::string> insecure_registries;
     std::string registry_auth_file = "/etc/truman/auth.json";
     std::string registry_certs_dir = "/etc/truman/certs.d";
@@ -57,6 +58,7 @@ int run(const Options& options) {
         service_options.default_network = options.default_network;
     service_options.network_pool = options.network_pool;
     service_options.network_pool_prefix = options.network_pool_prefix;
+    service_options.network_pool6 = options.network_pool6;
     service_options.insecure_registries = options.insecure_registries;
     service_options.registry_auth_file = options.registry_auth_file;
     service_options.registry_certs_dir = options.registry_certs_dir;
@@ -171,6 +173,10 @@ static int trumand_main(int argc, char** argv) {
     app.add_option("--network-pool-prefix", options.network_pool_prefix,
                    "prefix length of each subnet chosen from the pool")
         ->check(CLI::Range(1, 30))
+        ->capture_default_str();
+    app.add_option("--network-pool6", options.network_pool6,
+                   "IPv6 block the /64 of a network created with ipv6 true and no subnet6 is "
+                   "chosen from")
         ->capture_default_str();
     CLI11_PARSE(app, argc, argv);
 

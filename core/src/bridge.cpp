@@ -11,9 +11,12 @@ namespace truman {
 
 using namespace rtnl;
 
-void ensure_bridge(const std::string& name, const std::string& address) {
+void ensure_bridge(const std::string& name, const std::string& address,
+                   const std::string& address6) {
     validate_link_name(name, "bridge");
     Ipv4Cidr cidr = parse_ipv4_cidr(address, "bridge address");
+    Ipv6Cidr cidr6;
+    if (!address6.empty()) cidr6 = parse_ipv6_cidr(address6, "bridge address6");
     RouteSocket sock;
     LinkPtr link(rtnl_link_alloc());
     if (!link) throw make_error(ErrorKind::system, "rtnl_link_alloc", ENOMEM);
@@ -26,10 +29,19 @@ void ensure_bridge(const std::string& name, const std::string& address) {
     sock.run_or_throw("RTM_NEWLINK bridge " + name,
                       [&](nl_sock* s) { return rtnl_link_add(s, link.get(), NLM_F_CREATE); });
     int ifindex = link_index(sock, name, "");
+    // Its addresses and routes are static; a container's router advertisement must not add
+    // any to the host (and IPv6 forwarding may have made default's accept_ra 2).
+    disable_router_advertisements({name}, " (bridge " + name + ")");
     try {
         add_address(sock, ifindex, cidr, "add address " + address + " to bridge " + name);
     } catch (const Error& e) {
         if (e.err() != EEXIST) throw;  // it has it already: a restart
+    }
+    if (address6.empty()) return;
+    try {
+        add_address6(sock, ifindex, cidr6, "add address " + address6 + " to bridge " + name);
+    } catch (const Error& e) {
+        if (e.err() != EEXIST) throw;
     }
 }
 

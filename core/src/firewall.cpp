@@ -2,11 +2,13 @@
 // JSON strings, never spliced into nft's own syntax, so a bridge name cannot inject a rule.
 #include "truman/firewall.hpp"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <nftables/libnftables.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -85,12 +87,68 @@ json prefix_of(const std::string& cidr_text, const std::string& what) {
     return {{"prefix", {{"addr", ipv4_text(cidr)}, {"len", cidr.prefix_length}}}};
 }
 
+// The canonical text (inet_ntop) of an IPv6 address or of a CIDR's address, with its length.
+std::string ipv6_text(const std::array<std::uint8_t, 16>& address) {
+    char text[INET6_ADDRSTRLEN];
+    ::inet_ntop(AF_INET6, address.data(), text, sizeof text);
+    return text;
+}
+
+json prefix6_of(const std::string& cidr_text, const std::string& what) {
+    Ipv6Cidr cidr = parse_ipv6_cidr(cidr_text, what);
+    return {{"prefix", {{"addr", ipv6_text(cidr.address)}, {"len", cidr.prefix_length}}}};
+}
+
+// The IPv6 rules of one published port (host_ip "", 0.0.0.0, :: or an IPv6 address).
+void add_port_forward6(json& cmds, const PortForward& p, const std::string& what) {
+    const std::string container = ipv6_text(parse_ipv6(p.container_address6, what));
+    json dport = {{"payload", {{"protocol", p.proto}, {"field", "dport"}}}};
+    json daddr = {{"payload", {{"protocol", "ip6"}, {"field", "daddr"}}}};
+    json saddr = {{"payload", {{"protocol", "ip6"}, {"field", "saddr"}}}};
+    json ipv6 = match("==", meta("nfproto"), "ipv6");
+    const bool every = p.host_ip.empty() || p.host_ip == "0.0.0.0" || p.host_ip == "::";
+    json to_host = json::array();
+    if (every) {
+        to_host.push_back(match(
+            "==", {{"fib", {{"result", "type"}, {"flags", json::array({"daddr"})}}}}, "local"));
+        // ::1 cannot be DNATed (no route_localnet for IPv6): left to the held socket, which
+        // refuses it, rather than sent out with a source the bridge drops.
+        to_host.push_back(match("!=", daddr, "::1"));
+    } else {
+        to_host.push_back(match("==", daddr, ipv6_text(parse_ipv6(p.host_ip, what))));
+    }
+    json dnat = {{"dnat", {{"family", "ip6"}, {"addr", container}, {"port", p.container_port}}}};
+    for (const char* chain_name : {"prerouting", "output"}) {
+        json expr = json::array({ipv6});
+        for (const auto& m : to_host) expr.push_back(m);
+        expr.push_back(match("==", dport, p.host_port));
+        expr.push_back(dnat);
+        cmds.push_back(rule(chain_name, what + " (IPv6)", std::move(expr)));
+    }
+    if (p.subnet6.empty()) return;
+    cmds.push_back(rule("postrouting", what + " (IPv6 hairpin)",
+                        {ipv6,
+                         match("==", meta("oifname"), p.bridge),
+                         match("in", {{"ct", {{"key", "status"}}}}, "dnat"),
+                         match("==", saddr, prefix6_of(p.subnet6, "subnet6 of " + p.owner)),
+                         match("==", daddr, container),
+                         match("==", dport, p.container_port),
+                         {{"masquerade", nullptr}}}));
+}
+
 // The rules of one published port (firewall.hpp says which and why).
 void add_port_forward(json& cmds, const PortForward& p) {
     validate_link_name(p.bridge, "bridge of " + p.owner);
     if (p.proto != "tcp" && p.proto != "udp")
         throw invalid_argument("proto", "tcp or udp, not " + p.proto);
     const std::string what = p.owner + " " + std::to_string(p.host_port) + "/" + p.proto;
+    const bool host_ip6 = p.host_ip.find(':') != std::string::npos;
+    if (host_ip6 && p.container_address6.empty())
+        throw invalid_argument(
+            "host_ip", what + ": " + p.host_ip + " is IPv6 and the container has no IPv6 address");
+    if (!p.container_address6.empty() && (host_ip6 || p.host_ip.empty() || p.host_ip == "0.0.0.0"))
+        add_port_forward6(cmds, p, what);
+    if (host_ip6) return;
     const std::string container = ipv4_text(parse_ipv4_cidr(p.container_address + "/32", what));
     json bridge = p.bridge;
     json dport = {{"payload", {{"protocol", p.proto}, {"field", "dport"}}}};
@@ -175,6 +233,12 @@ std::string firewall_batch(const std::vector<NatNetwork>& networks,
                             {match("==", saddr, prefix),
                              match("!=", meta("oifname"), bridge),
                              {{"masquerade", nullptr}}}));
+        if (n.subnet6.empty()) continue;
+        json saddr6 = {{"payload", {{"protocol", "ip6"}, {"field", "saddr"}}}};
+        cmds.push_back(rule("postrouting", comment + " (IPv6)",
+                            {match("==", saddr6, prefix6_of(n.subnet6, "subnet6 of " + comment)),
+                             match("!=", meta("oifname"), bridge),
+                             {{"masquerade", nullptr}}}));
     }
     for (const auto& p : ports) add_port_forward(cmds, p);
     add_localnet_guards(cmds, ports);
@@ -238,6 +302,45 @@ void enable_ipv4_forwarding(const std::set<std::string>& devices, const std::str
 
 void enable_route_localnet(const std::set<std::string>& devices, const std::string& proc_sys) {
     set_conf_switch(devices, proc_sys, "route_localnet");
+}
+
+namespace {
+
+// The first line of a /proc/sys file, "" when it does not exist.
+std::string read_sysctl(const std::string& path) {
+    std::ifstream in(path);
+    std::string line;
+    if (in) std::getline(in, line);
+    return line;
+}
+
+void write_sysctl(const std::string& path, const char* value) {
+    Fd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
+    if (!fd) {
+        if (errno == ENOENT) return;  // the device went away meanwhile
+        throw system_error("open " + path);
+    }
+    const std::string text = std::string(value) + "\n";
+    if (::write(fd.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size()))
+        throw system_error(std::string("write ") + value + " to " + path);
+}
+
+}  // namespace
+
+void enable_ipv6_forwarding(const std::string& proc_sys) {
+    const std::string conf = proc_sys + "/net/ipv6/conf";
+    if (read_sysctl(conf + "/all/forwarding") == "1") return;
+    // accept_ra first: from the moment forwarding is on, an accept_ra of 1 means "ignore RAs".
+    // ("all" has an accept_ra too, but the kernel never reads it.)
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(conf, ec)) {
+        const std::string dev = e.path().filename().string();
+        if (dev == "all") continue;
+        const std::string path = e.path().string() + "/accept_ra";
+        if (read_sysctl(path) == "1") write_sysctl(path, "2");
+    }
+    if (ec) throw make_error(ErrorKind::system, "list " + conf, ec.value());
+    write_sysctl(conf + "/all/forwarding", "1");
 }
 
 std::set<std::string> ipv4_uplinks(const std::string& proc_net_route) {

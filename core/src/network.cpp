@@ -106,6 +106,30 @@ Ipv4Cidr parse_ipv4_cidr(const std::string& text, const std::string& field) {
     return cidr;
 }
 
+std::array<std::uint8_t, 16> parse_ipv6(const std::string& text, const std::string& field) {
+    std::array<std::uint8_t, 16> out{};
+    if (::inet_pton(AF_INET6, text.c_str(), out.data()) != 1)
+        throw invalid_argument(field, "\"" + text + "\" is not an IPv6 address like fd00::1");
+    return out;
+}
+
+Ipv6Cidr parse_ipv6_cidr(const std::string& text, const std::string& field) {
+    const std::string why = "\"" + text + "\" is not an IPv6 CIDR address like fd00::2/64";
+    auto slash = text.find('/');
+    if (slash == std::string::npos) throw invalid_argument(field, why);
+    std::string prefix = text.substr(slash + 1);
+    if (prefix.empty() || prefix.size() > 3 ||
+        prefix.find_first_not_of("0123456789") != std::string::npos)
+        throw invalid_argument(field, why);
+    Ipv6Cidr cidr;
+    cidr.prefix_length = static_cast<unsigned>(std::stoul(prefix));
+    // Not /0, as for IPv4: no on-link route, so no gateway could be reached.
+    if (cidr.prefix_length < 1 || cidr.prefix_length > 128) throw invalid_argument(field, why);
+    if (::inet_pton(AF_INET6, text.substr(0, slash).c_str(), cidr.address.data()) != 1)
+        throw invalid_argument(field, why);
+    return cidr;
+}
+
 const char* to_string(Network::Mode mode) noexcept {
     switch (mode) {
         case Network::Mode::none:
@@ -145,6 +169,21 @@ void check_gateway_of(const std::string& address, const std::string& gateway,
     if (via == cidr.address) throw invalid_argument(gateway_field, "must differ from the address");
 }
 
+void check_gateway6_of(const std::string& address, const std::string& gateway,
+                       const std::string& address_field, const std::string& gateway_field) {
+    Ipv6Cidr cidr = parse_ipv6_cidr(address, address_field);
+    if (gateway.empty()) return;
+    std::array<std::uint8_t, 16> via = parse_ipv6(gateway, gateway_field);
+    bool inside = true;
+    for (unsigned bit = 0; bit < cidr.prefix_length && inside; ++bit) {
+        const auto m = static_cast<std::uint8_t>(0x80u >> (bit % 8));
+        inside = (via[bit / 8] & m) == (cidr.address[bit / 8] & m);
+    }
+    if (!inside)
+        throw invalid_argument(gateway_field, gateway + " is not in the subnet of " + address);
+    if (via == cidr.address) throw invalid_argument(gateway_field, "must differ from the address");
+}
+
 bool has_own_netns(const ContainerSpec& spec) {
     return std::any_of(
         spec.linux.namespaces.begin(), spec.linux.namespaces.end(),
@@ -180,6 +219,13 @@ void validate_bridge_ports(const ContainerSpec& spec) {
         check_gateway_of(port.address, port.gateway, at + "address", at + "gateway");
         if (i > 0 && !port.gateway.empty())
             throw invalid_argument(at + "gateway", "only the first network has the default route");
+        if (port.address6.empty()) {
+            if (!port.gateway6.empty()) throw invalid_argument(at + "gateway6", "needs address6");
+            continue;
+        }
+        check_gateway6_of(port.address6, port.gateway6, at + "address6", at + "gateway6");
+        if (i > 0 && !port.gateway6.empty())
+            throw invalid_argument(at + "gateway6", "only the first network has the default route");
     }
 }
 
@@ -341,6 +387,8 @@ void add_bridge_ports(pid_t pid, const std::vector<BridgePort>& ports) {
     const Network net{Network::Mode::bridge, "", "", "", ports};
     std::vector<Ipv4Cidr> cidrs;
     std::vector<std::array<std::uint8_t, 4>> gateways;
+    std::vector<Ipv6Cidr> cidrs6;
+    std::vector<std::array<std::uint8_t, 16>> gateways6;
     for (const BridgePort& port : net.bridges) {
         validate_link_name(port.bridge, "network.bridge");
         validate_link_name(port.host_interface, "network.host_interface");
@@ -348,6 +396,11 @@ void add_bridge_ports(pid_t pid, const std::vector<BridgePort>& ports) {
         cidrs.push_back(parse_ipv4_cidr(port.address, "network.address"));
         gateways.push_back(port.gateway.empty() ? std::array<std::uint8_t, 4>{}
                                                 : parse_ipv4(port.gateway, "network.gateway"));
+        cidrs6.push_back(port.address6.empty()
+                             ? Ipv6Cidr{}
+                             : parse_ipv6_cidr(port.address6, "network.address6"));
+        gateways6.push_back(port.gateway6.empty() ? std::array<std::uint8_t, 16>{}
+                                                  : parse_ipv6(port.gateway6, "network.gateway6"));
     }
     std::vector<std::string> made;
     try {
@@ -371,18 +424,30 @@ void add_bridge_ports(pid_t pid, const std::vector<BridgePort>& ports) {
                 set_hairpin(host, port.host_interface);
             }
         }
-        auto sock = route_socket_in_netns_of(pid);
         const std::string where = in_pid(pid);
+        // Before the links are up: no router advertisement from a peer is ever taken.
+        std::vector<std::string> inside;
+        for (const BridgePort& port : net.bridges) inside.push_back(port.interface);
+        disable_router_advertisements_in_netns_of(pid, inside, where);
+        auto sock = route_socket_in_netns_of(pid);
         for (size_t i = 0; i < net.bridges.size(); ++i) {
             const BridgePort& port = net.bridges[i];
             int ifindex = link_index(*sock, port.interface, where);
             add_address(*sock, ifindex, cidrs[i],
                         "add address " + port.address + " to " + port.interface + where);
+            if (!port.address6.empty())
+                add_address6(*sock, ifindex, cidrs6[i],
+                             "add address " + port.address6 + " to " + port.interface + where);
             set_up(*sock, port.interface, where);
             if (!port.gateway.empty())
                 add_default_route(
                     *sock, ifindex, gateways[i],
                     "add default route via " + port.gateway + " dev " + port.interface + where);
+            // After the link is up: the kernel checks an IPv6 nexthop's device is up.
+            if (!port.gateway6.empty())
+                add_default_route6(
+                    *sock, ifindex, gateways6[i],
+                    "add default route via " + port.gateway6 + " dev " + port.interface + where);
         }
     } catch (...) {
         // Deleting a host end takes the container's end with it.

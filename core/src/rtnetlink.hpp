@@ -26,6 +26,7 @@
 #include <cstdlib>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "truman/error.hpp"
 #include "truman/fd.hpp"
@@ -144,6 +145,57 @@ class RouteSocket {
 // monitor) is single-threaded, so switching this thread's namespace for the few microseconds
 // it takes to open the socket cannot be observed by another thread of ours; the namespace is
 // restored on every path before returning.
+// net.ipv6.conf.<dev>.accept_ra=0 for each of devices (the namespace's own dir /proc/sys/net
+// is the calling thread's namespace's): truman's bridges and the containers' ends have static
+// addresses and routes, so a router advertisement sent by a container on the bridge must not
+// give the host or the other containers a route or an address through it (CVE-2020-13401). A
+// missing file (IPv6 disabled) is not an error.
+inline void disable_router_advertisements(const std::vector<std::string>& devices,
+                                          const std::string& where) {
+    for (const auto& dev : devices) {
+        std::string path = "/proc/sys/net/ipv6/conf/";
+        path += dev;
+        path += "/accept_ra";
+        Fd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
+        const char* failed = nullptr;
+        if (fd.get() < 0) {
+            if (errno == ENOENT) continue;
+            failed = "open ";
+        } else if (::write(fd.get(), "0\n", 2) != 2) {
+            failed = "write 0 to ";
+        }
+        if (failed) {
+            int err = errno;
+            std::string what = failed;
+            what += path;
+            what += where;
+            throw make_error(ErrorKind::system, what, err);
+        }
+    }
+}
+
+// The same inside the network namespace of pid (a container's), from this thread.
+inline void disable_router_advertisements_in_netns_of(pid_t pid,
+                                                      const std::vector<std::string>& devices,
+                                                      const std::string& where) {
+    const std::string target_path = "/proc/" + std::to_string(pid) + "/ns/net";
+    Fd target(::open(target_path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (target.get() < 0) throw system_error("open " + target_path);
+    Fd original(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
+    if (original.get() < 0) throw system_error("open /proc/thread-self/ns/net");
+    if (::setns(target.get(), CLONE_NEWNET) < 0) throw system_error("setns " + target_path);
+    struct RestoreNetns {
+        int fd;
+        ~RestoreNetns() {
+            if (::setns(fd, CLONE_NEWNET) < 0) {
+                std::perror("truman: cannot return to the original network namespace");
+                std::abort();
+            }
+        }
+    } restore{original.get()};
+    disable_router_advertisements(devices, where);
+}
+
 inline std::unique_ptr<RouteSocket> route_socket_in_netns_of(pid_t pid) {
     const std::string target_path = "/proc/" + std::to_string(pid) + "/ns/net";
     Fd target(::open(target_path.c_str(), O_RDONLY | O_CLOEXEC));
@@ -214,6 +266,50 @@ inline void add_address(RouteSocket& sock, int ifindex, const Ipv4Cidr& cidr,
         rtnl_addr_set_broadcast(addr.get(), brd.get());
     }
     sock.run_or_throw(what, [&](nl_sock* s) { return rtnl_addr_add(s, addr.get(), 0); });
+}
+
+// IPv6, with IFA_F_NODAD: the address is usable at once instead of tentative for the second
+// duplicate address detection takes (an address the daemon leased is unique by construction).
+inline void add_address6(RouteSocket& sock, int ifindex, const Ipv6Cidr& cidr,
+                         const std::string& what) {
+    AddrPtr addr(rtnl_addr_alloc());
+    if (!addr) throw make_error(ErrorKind::system, "rtnl_addr_alloc", ENOMEM);
+    NlAddrPtr local(nl_addr_build(AF_INET6, cidr.address.data(), cidr.address.size()));
+    if (!local) throw make_error(ErrorKind::system, "nl_addr_build", ENOMEM);
+    nl_addr_set_prefixlen(local.get(), static_cast<int>(cidr.prefix_length));
+    rtnl_addr_set_ifindex(addr.get(), ifindex);
+    rtnl_addr_set_family(addr.get(), AF_INET6);
+    rtnl_addr_set_flags(addr.get(), IFA_F_NODAD);
+    if (int rc = rtnl_addr_set_local(addr.get(), local.get()); rc < 0)
+        throw make_error(ErrorKind::system, what, errno_from_nlerr(rc));
+    sock.run_or_throw(what, [&](nl_sock* s) { return rtnl_addr_add(s, addr.get(), 0); });
+}
+
+// ::/0 via gateway on ifindex. The kernel refuses it while the link is down (ENETDOWN).
+inline void add_default_route6(RouteSocket& sock, int ifindex,
+                               const std::array<std::uint8_t, 16>& gateway,
+                               const std::string& what) {
+    RoutePtr route(rtnl_route_alloc());
+    if (!route) throw make_error(ErrorKind::system, "rtnl_route_alloc", ENOMEM);
+    const std::array<std::uint8_t, 16> any{};
+    NlAddrPtr dst(nl_addr_build(AF_INET6, any.data(), any.size()));
+    NlAddrPtr via(nl_addr_build(AF_INET6, gateway.data(), gateway.size()));
+    if (!dst || !via) throw make_error(ErrorKind::system, "nl_addr_build", ENOMEM);
+    nl_addr_set_prefixlen(dst.get(), 0);
+    nl_addr_set_prefixlen(via.get(), 128);
+    rtnl_route_set_family(route.get(), AF_INET6);
+    rtnl_route_set_table(route.get(), RT_TABLE_MAIN);
+    rtnl_route_set_protocol(route.get(), RTPROT_BOOT);
+    rtnl_route_set_scope(route.get(), RT_SCOPE_UNIVERSE);
+    rtnl_route_set_type(route.get(), RTN_UNICAST);
+    if (int rc = rtnl_route_set_dst(route.get(), dst.get()); rc < 0)
+        throw make_error(ErrorKind::system, what, errno_from_nlerr(rc));
+    rtnl_nexthop* nh = rtnl_route_nh_alloc();
+    if (!nh) throw make_error(ErrorKind::system, "rtnl_route_nh_alloc", ENOMEM);
+    rtnl_route_nh_set_ifindex(nh, ifindex);
+    rtnl_route_nh_set_gateway(nh, via.get());
+    rtnl_route_add_nexthop(route.get(), nh);  // the route owns nh from here
+    sock.run_or_throw(what, [&](nl_sock* s) { return rtnl_route_add(s, route.get(), NLM_F_EXCL); });
 }
 
 inline void add_default_route(RouteSocket& sock, int ifindex,

@@ -310,6 +310,8 @@ std::vector<BridgePort> parse_bridge_ports(const json& v, const std::string& pat
         p.optional("interface", port.interface, json_string);
         p.optional("address", port.address, json_string);
         p.optional("gateway", port.gateway, json_string);
+        p.optional("address6", port.address6, json_string);
+        p.optional("gateway6", port.gateway6, json_string);
         p.finish();
         out.push_back(std::move(port));
     }

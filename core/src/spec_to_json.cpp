@@ -170,6 +170,8 @@ json spec_to_json(const ContainerSpec& spec) {
                          {"interface", p.interface},
                          {"address", p.address}};
             if (!p.gateway.empty()) port["gateway"] = p.gateway;
+            if (!p.address6.empty()) port["address6"] = p.address6;
+            if (!p.gateway6.empty()) port["gateway6"] = p.gateway6;
             ports.push_back(std::move(port));
         }
         network["bridges"] = std::move(ports);

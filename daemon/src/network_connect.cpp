@@ -50,8 +50,8 @@ void connect_network(ContainerRegistry& registry, const std::string& network,
     if (spec.network.mode == Network::Mode::veth)
         throw Error(ErrorKind::conflict, EINVAL,
                     "container " + t.name + " has a veth wired by hand (network mode veth)");
-    BridgePort port =
-        registry.networks().connect(t.id, t.name, {network, request.ip, request.aliases});
+    BridgePort port = registry.networks().connect(
+        t.id, t.name, {network, request.ip, request.aliases, request.ip6});
     try {
         add_bridge_ports(t.pid, {port});
     } catch (...) {

@@ -44,6 +44,7 @@ ContainerRegistry::ContainerRegistry(asio::io_context& io, ServiceOptions option
     networks.dir = options_.state_dir + "/networks";
     networks.pool = options_.network_pool;
     networks.pool_prefix = options_.network_pool_prefix;
+    networks.pool6 = options_.network_pool6;
     networks_ = std::make_unique<NetworkStore>(std::move(networks));
     networks_->on_peers_changed([this](const std::set<std::string>& ids) { refresh_hosts(ids); });
 }

@@ -9,6 +9,15 @@
 // bridge and the replies need it on the uplink they come back on. enable_ipv4_forwarding sets
 // exactly those devices' switch and never net.ipv4.ip_forward or conf.all (which would turn
 // every interface of the host, present and future, into a router).
+//
+// IPv6 forwarding has no such per-device switch before Linux 6.17: only
+// net.ipv6.conf.all.forwarding routes, and writing it sets every device's `forwarding` (and
+// `default`'s) with it. A device that forwards ignores router advertisements unless its
+// accept_ra is 2, so an uplink configured by SLAAC would lose its default route when the
+// router lifetime runs out. enable_ipv6_forwarding therefore first moves every device's
+// accept_ra (and default's, for devices made later) from 1 to 2, which keeps accepting RAs
+// exactly as before, and only then sets all.forwarding. Devices with accept_ra 0 or 2 are left
+// as they are. It is called only while a network with IPv6 is not internal.
 #pragma once
 
 #include <cstdint>
@@ -23,6 +32,7 @@ struct NatNetwork {
     std::string bridge;
     std::string subnet;  // IPv4 CIDR without host bits
     bool internal = false;
+    std::string subnet6{};  // dual stack: IPv6 CIDR without host bits ("" = none)
 };
 
 inline constexpr const char* firewall_table = "truman";
@@ -39,6 +49,11 @@ inline constexpr const char* firewall_table = "truman";
 //   - a raw-priority guard: nothing arriving on the bridge for 127/8 (route_localnet would
 //     otherwise let a container reach the host's loopback-only services, CVE-2020-8558).
 // ::1 cannot be DNATed at all (the kernel has no route_localnet for IPv6): not published.
+//
+// IPv6 (a container with container_address6): host_ip "" or 0.0.0.0 means every local address
+// of both families, so the rules above are made for IPv6 too, to container_address6 (no ::1,
+// and the hairpin masquerade from subnet6 only); an IPv6 host_ip ("::" for every IPv6 address)
+// makes the IPv6 rules only, an IPv4 one the IPv4 rules only.
 struct PortForward {
     std::string owner;   // the rules' comment: "container <name>"
     std::string bridge;  // where the container is
@@ -47,7 +62,9 @@ struct PortForward {
     uint16_t host_port = 0;
     std::string container_address;
     uint16_t container_port = 0;
-    std::string proto;  // "tcp" or "udp"
+    std::string proto;                 // "tcp" or "udp"
+    std::string subnet6{};             // the bridge's IPv6 network ("" = none)
+    std::string container_address6{};  // "" = the container has no IPv6 address
 };
 
 // The JSON batch that makes `table inet truman` hold exactly these networks' rules: for each,
@@ -73,6 +90,10 @@ void enable_ipv4_forwarding(const std::set<std::string>& devices,
 // containers publish ports: 127.0.0.1 DNATed to them), like enable_ipv4_forwarding otherwise.
 void enable_route_localnet(const std::set<std::string>& devices,
                            const std::string& proc_sys = "/proc/sys");
+// IPv6 forwarding as the header's comment says, under proc_sys: accept_ra 1 -> 2 on every
+// device and default, then conf/all/forwarding 1 (nothing when it is 1 already). Throws
+// truman::Error naming the file.
+void enable_ipv6_forwarding(const std::string& proc_sys = "/proc/sys");
 // The devices of the IPv4 default routes in /proc/net/route: where replies come back in.
 std::set<std::string> ipv4_uplinks(const std::string& proc_net_route = "/proc/net/route");
 

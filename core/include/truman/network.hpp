@@ -58,6 +58,13 @@ struct Ipv4Cidr {
 };
 Ipv4Cidr parse_ipv4_cidr(const std::string& text, const std::string& field);  // "10.88.0.2/16"
 std::array<std::uint8_t, 4> parse_ipv4(const std::string& text, const std::string& field);
+// IPv6 (dual stack ports): the same, for inet_pton's AF_INET6 text, prefix 1..128.
+struct Ipv6Cidr {
+    std::array<std::uint8_t, 16> address{};  // network byte order
+    unsigned prefix_length = 0;              // 1..128
+};
+Ipv6Cidr parse_ipv6_cidr(const std::string& text, const std::string& field);  // "fd00::2/64"
+std::array<std::uint8_t, 16> parse_ipv6(const std::string& text, const std::string& field);
 // Interface names: 1..15 characters, no '/', ':' or white space (the kernel's dev_valid_name).
 void validate_link_name(const std::string& name, const std::string& field);
 // Namespace names: what `ip netns` accepts (not empty, ".", ".." and no '/').
@@ -71,10 +78,12 @@ constexpr size_t max_bridge_ports = 9;
 std::string bridge_port_name(const std::string& container_id, size_t index);
 
 // Bridges (bridge.cpp), in the caller's network namespace.
-// Creates bridge `name` if missing, gives it `address` (CIDR; the network's gateway) unless it
-// has it, and brings it up: what the daemon does for each network, also again after a restart
-// or a reboot. Throws truman::Error naming the bridge.
-void ensure_bridge(const std::string& name, const std::string& address);
+// Creates bridge `name` if missing, gives it `address` (CIDR; the network's gateway) and, for
+// a dual stack network, `address6` (IPv6 CIDR, without duplicate address detection so that it
+// is usable at once) unless it has them, and brings it up: what the daemon does for each
+// network, also again after a restart or a reboot. Throws truman::Error naming the bridge.
+void ensure_bridge(const std::string& name, const std::string& address,
+                   const std::string& address6 = "");
 // The bridge and, with it, every port still enslaved to it. ENODEV is not an error.
 void delete_bridge(const std::string& name);
 // The names of the links enslaved to bridge `name` (for leak checks and reconciling).

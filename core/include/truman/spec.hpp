@@ -181,6 +181,8 @@ struct BridgePort {
     std::string interface;       // the peer's name inside the container, e.g. "eth0"
     std::string address;         // CIDR, e.g. "10.89.0.2/24"
     std::string gateway;         // default route via this address ("" = none)
+    std::string address6;        // dual stack: IPv6 CIDR, e.g. "fd00::2/64" ("" = none)
+    std::string gateway6;        // the IPv6 default route via this address ("" = none)
 
     bool operator==(const BridgePort&) const = default;
 };

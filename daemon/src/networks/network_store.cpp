@@ -10,6 +10,7 @@
 #include "truman/daemon/atomic_file.hpp"
 #include "truman/daemon/container_name.hpp"
 #include "truman/daemon/names.hpp"
+#include "truman/daemon/port_mapping_json.hpp"
 #include "truman/daemon/ports.hpp"
 #include "truman/daemon/time_format.hpp"
 #include "truman/error.hpp"
@@ -32,16 +33,12 @@ std::string interface_name(size_t index) {
     return "eth" + std::to_string(index);
 }
 
-json ports_to_json(const std::vector<PortMapping>& ports) {
-    json out = json::array();
-    for (const auto& p : ports)
-        out.push_back({{"host_ip", p.host_ip},
-                       {"host_port", p.host_port},
-                       {"host_port_end", p.host_port_end},
-                       {"container_port", p.container_port},
-                       {"container_port_end", p.container_port_end},
-                       {"proto", p.proto}});
-    return out;
+std::string cidr_of(uint32_t address, const ipam::Subnet& subnet) {
+    return ipam::format_address(address) + "/" + std::to_string(subnet.prefix);
+}
+
+std::string cidr6_of(ipam::Address6 address, const ipam::Subnet6& subnet) {
+    return ipam::format_address6(address) + "/" + std::to_string(subnet.prefix);
 }
 
 std::vector<PortMapping> ports_from_json(const json& lease) {
@@ -69,43 +66,57 @@ void NetworkStore::sync_firewall() const {
     std::set<std::string> forwarding = ipv4_uplinks(options_.proc_net_route);
     std::vector<PortForward> forwards;
     std::set<std::string> localnet;
+    bool forwarding6 = false;
     for (const auto& [name, r] : networks_) {
-        nat.push_back({name, r.bridge, ipam::format_subnet(r.subnet), r.internal});
+        const std::string subnet6 = r.dual_stack() ? ipam::format_subnet6(r.subnet6) : "";
+        nat.push_back({name, r.bridge, ipam::format_subnet(r.subnet), r.internal, subnet6});
         if (!r.internal) forwarding.insert(r.bridge);
+        forwarding6 = forwarding6 || (!r.internal && r.dual_stack());
         for (const auto& l : r.leases)
             for (const auto& p : l.ports) {
                 localnet.insert(r.bridge);
                 for (uint32_t i = 0; i <= p.host_port_end - p.host_port; ++i)
-                    forwards.push_back({"container " + l.container_name, r.bridge,
-                                        ipam::format_subnet(r.subnet), p.host_ip,
-                                        static_cast<uint16_t>(p.host_port + i),
-                                        ipam::format_address(l.address),
-                                        static_cast<uint16_t>(p.container_port + i), p.proto});
+                    forwards.push_back(
+                        {"container " + l.container_name, r.bridge, ipam::format_subnet(r.subnet),
+                         p.host_ip, static_cast<uint16_t>(p.host_port + i),
+                         ipam::format_address(l.address),
+                         static_cast<uint16_t>(p.container_port + i), p.proto, subnet6,
+                         l.address6 != 0 ? ipam::format_address6(l.address6) : ""});
             }
     }
     apply_firewall(nat, forwards);
     enable_ipv4_forwarding(forwarding);
     enable_route_localnet(localnet);
+    if (forwarding6) enable_ipv6_forwarding();
 }
 
 NetworkStore::NetworkStore(NetworkStoreOptions options)
-    : options_(std::move(options)), pool_(ipam::parse_subnet(options_.pool, "network pool")) {
+    : options_(std::move(options)),
+      pool_(ipam::parse_subnet(options_.pool, "network pool")),
+      pool6_(ipam::parse_subnet6(options_.pool6, "network pool6")) {
     if (options_.pool_prefix < pool_.prefix || options_.pool_prefix > ipam::max_network_prefix)
         throw invalid_argument("network pool", "a /" + std::to_string(options_.pool_prefix) +
                                                    " does not fit in " + options_.pool);
+    if (options_.pool6_prefix < pool6_.prefix || options_.pool6_prefix > ipam::max_network_prefix6)
+        throw invalid_argument("network pool6", "a /" + std::to_string(options_.pool6_prefix) +
+                                                    " does not fit in " + options_.pool6);
 }
 
 NetworkStore::~NetworkStore() = default;
 
 void NetworkStore::save(const Record& r) const {
     json leases = json::array();
-    for (const auto& l : r.leases)
-        leases.push_back({{"container_id", l.container_id},
-                          {"container_name", l.container_name},
-                          {"interface", l.interface},
-                          {"address", ipam::format_address(l.address)},
-                          {"ports", ports_to_json(l.ports)},
-                          {"aliases", l.aliases}});
+    for (const auto& l : r.leases) {
+        json lease = {{"container_id", l.container_id},
+                      {"container_name", l.container_name},
+                      {"interface", l.interface},
+                      {"address", ipam::format_address(l.address)},
+                      {"ports", port_mappings_to_json(l.ports)},
+                      {"aliases", l.aliases}};
+        // The IPv6 address in the same record as the IPv4 one: leased, and freed, together.
+        if (l.address6 != 0) lease["address6"] = ipam::format_address6(l.address6);
+        leases.push_back(std::move(lease));
+    }
     json doc = {{"id", r.id},
                 {"name", r.name},
                 {"bridge", r.bridge},
@@ -115,6 +126,10 @@ void NetworkStore::save(const Record& r) const {
                 {"labels", r.labels},
                 {"created_at", r.created_at},
                 {"leases", std::move(leases)}};
+    if (r.dual_stack()) {
+        doc["subnet6"] = ipam::format_subnet6(r.subnet6);
+        doc["gateway6"] = ipam::format_address6(r.gateway6);
+    }
     // No fsync here: create waits for this (+45 ms measured); synced_ does it just after.
     write_file_replace(path_of(r.name), doc.dump(2) + "\n");
     synced_.add(path_of(r.name));
@@ -132,12 +147,22 @@ NetworkStore::Record NetworkStore::parse(const std::string& text, const std::str
         r.internal = doc.at("internal").get<bool>();
         r.labels = doc.at("labels").get<std::map<std::string, std::string>>();
         r.created_at = doc.at("created_at").get<std::string>();
-        for (const auto& l : doc.at("leases"))
+        if (doc.contains("subnet6")) {  // a record from before dual stack has none
+            r.subnet6 =
+                ipam::parse_subnet6(doc.at("subnet6").get<std::string>(), path + ": subnet6");
+            r.gateway6 =
+                ipam::parse_address6(doc.at("gateway6").get<std::string>(), path + ": gateway6");
+        }
+        for (const auto& l : doc.at("leases")) {
             r.leases.push_back(
                 {l.at("container_id").get<std::string>(), l.at("container_name").get<std::string>(),
                  l.at("interface").get<std::string>(),
                  ipam::parse_address(l.at("address").get<std::string>(), path + ": address"),
                  ports_from_json(l), l.value("aliases", std::vector<std::string>{})});
+            if (l.contains("address6"))
+                r.leases.back().address6 =
+                    ipam::parse_address6(l.at("address6").get<std::string>(), path + ": address6");
+        }
         return r;
     } catch (const json::exception& e) {
         throw Error(ErrorKind::system, EINVAL, path + ": " + e.what());
@@ -174,8 +199,8 @@ void NetworkStore::open(const std::function<bool(const std::string& id)>& contai
     if (!options_.manage_bridges) return;
     for (const auto& [name, r] : networks_) {
         try {
-            ensure_bridge(r.bridge,
-                          ipam::format_address(r.gateway) + "/" + std::to_string(r.subnet.prefix));
+            ensure_bridge(r.bridge, cidr_of(r.gateway, r.subnet),
+                          r.dual_stack() ? cidr6_of(r.gateway6, r.subnet6) : "");
         } catch (const std::exception& ex) {
             spdlog::error("network {}: bridge {}: {}", name, r.bridge, ex.what());
         }
@@ -198,6 +223,18 @@ std::vector<ipam::TakenSubnet> NetworkStore::taken_subnets() const {
     }
     // Our bridges' own routes are the networks above, named as such.
     for (auto& route : ipam::host_routes(options_.proc_net_route, bridges))
+        taken.push_back(std::move(route));
+    return taken;
+}
+
+std::vector<ipam::TakenSubnet6> NetworkStore::taken_subnets6() const {
+    std::vector<ipam::TakenSubnet6> taken;
+    std::set<std::string> bridges;
+    for (const auto& [name, r] : networks_) {
+        if (r.dual_stack()) taken.push_back({r.subnet6, "network " + name});
+        bridges.insert(r.bridge);
+    }
+    for (auto& route : ipam::host_routes6(options_.proc_net_ipv6_route, bridges))
         taken.push_back(std::move(route));
     return taken;
 }
@@ -230,6 +267,24 @@ NetworkStore::Record NetworkStore::make_record(const NetworkCreateRequest& reque
         r.gateway = ipam::parse_address(request.gateway, "gateway");
         ipam::check_gateway(r.subnet, r.gateway, "gateway");
     }
+    if (!request.gateway6.empty() && request.subnet6.empty())
+        throw invalid_argument("gateway6", "needs a subnet6");
+    if (request.ipv6 == false && !request.subnet6.empty())
+        throw invalid_argument("ipv6", "is false, and subnet6 is given");
+    if (!request.subnet6.empty()) {
+        r.subnet6 = ipam::parse_subnet6(request.subnet6, "subnet6");
+        ipam::check_no_overlap(r.subnet6, taken_subnets6());
+    } else if (request.ipv6.value_or(false)) {
+        r.subnet6 = ipam::choose_subnet(pool6_, options_.pool6_prefix, taken_subnets6());
+    }
+    if (r.dual_stack()) {
+        if (request.gateway6.empty()) {
+            r.gateway6 = ipam::default_gateway(r.subnet6);
+        } else {
+            r.gateway6 = ipam::parse_address6(request.gateway6, "gateway6");
+            ipam::check_gateway(r.subnet6, r.gateway6, "gateway6");
+        }
+    }
     for (const auto& [key, value] : request.labels)
         if (key.empty()) throw invalid_argument("labels", "a label needs a name");
     r.internal = request.internal;
@@ -247,8 +302,8 @@ void NetworkStore::add(Record r) {
     save(r);
     if (options_.manage_bridges) {
         try {
-            ensure_bridge(r.bridge,
-                          ipam::format_address(r.gateway) + "/" + std::to_string(r.subnet.prefix));
+            ensure_bridge(r.bridge, cidr_of(r.gateway, r.subnet),
+                          r.dual_stack() ? cidr6_of(r.gateway6, r.subnet6) : "");
             networks_[r.name] = r;
             sync_firewall();
         } catch (...) {
@@ -296,9 +351,14 @@ NetworkInfo NetworkStore::info_of(const Record& r) const {
                      r.labels,
                      r.created_at,
                      {}};
+    if (r.dual_stack()) {
+        info.subnet6 = ipam::format_subnet6(r.subnet6);
+        info.gateway6 = ipam::format_address6(r.gateway6);
+    }
     for (const auto& l : r.leases)
-        info.containers.push_back(
-            {l.container_id, l.container_name, ipam::format_address(l.address)});
+        info.containers.push_back({l.container_id, l.container_name,
+                                   ipam::format_address(l.address),
+                                   l.address6 != 0 ? ipam::format_address6(l.address6) : ""});
     return info;
 }
 
@@ -344,7 +404,7 @@ void NetworkStore::remove(const std::string& name) {
     }
 }
 
-std::vector<Fd> NetworkStore::reserve_ports(std::vector<PortMapping>& ports) const {
+std::vector<Fd> NetworkStore::reserve_ports(std::vector<PortMapping>& ports, bool dual) const {
     ports::normalise(ports);
     for (size_t i = 0; i < ports.size(); ++i)
         for (const auto& want : ports::bindings_of(ports[i])) {
@@ -363,14 +423,33 @@ std::vector<Fd> NetworkStore::reserve_ports(std::vector<PortMapping>& ports) con
     for (size_t i = 0; i < ports.size(); ++i) {
         PortMapping& p = ports[i];
         const std::string field = "ports[" + std::to_string(i) + "].host_ip";
+        // Every address of a dual stack network's host is the IPv6 ones too.
+        const bool also6 = dual && p.host_ip == "0.0.0.0";
         if (p.host_port == 0) {
             uint32_t chosen = 0;
             holds.push_back(ports::hold(p.host_ip, 0, p.proto, &chosen, field));
+            // The kernel chose a port free on IPv4; another program may hold it on [::]. Then
+            // another choice (the refused one stays bound while choosing, so it is not
+            // chosen again); a few, then the 409.
+            std::vector<Fd> refused;
+            for (int attempt = 0; also6; ++attempt) {
+                try {
+                    holds.push_back(ports::hold("::", chosen, p.proto, nullptr, field));
+                    break;
+                } catch (const Error& e) {
+                    if (e.kind() != ErrorKind::conflict || attempt == 7) throw;
+                }
+                refused.push_back(std::move(holds.back()));
+                holds.pop_back();
+                holds.push_back(ports::hold(p.host_ip, 0, p.proto, &chosen, field));
+            }
             p.host_port = p.host_port_end = chosen;
             continue;
         }
-        for (uint32_t port = p.host_port; port <= p.host_port_end; ++port)
+        for (uint32_t port = p.host_port; port <= p.host_port_end; ++port) {
             holds.push_back(ports::hold(p.host_ip, port, p.proto, nullptr, field));
+            if (also6) holds.push_back(ports::hold("::", port, p.proto, nullptr, field));
+        }
     }
     return holds;
 }
@@ -379,14 +458,21 @@ void NetworkStore::hold_recorded_ports() {
     for (const auto& [name, r] : networks_)
         for (const auto& l : r.leases)
             for (const auto& p : l.ports)
-                for (const auto& b : ports::bindings_of(p)) {
-                    try {
-                        port_holds_[l.container_id].push_back(
-                            ports::hold(b.host_ip, b.host_port, b.proto, nullptr, "ports"));
-                    } catch (const std::exception& e) {
-                        // Taken while trumand was down: the DNAT rule still wins for traffic.
-                        spdlog::error("container {}: holding its port {}: {}", l.container_name,
-                                      ports::describe(b), e.what());
+                for (auto b : ports::bindings_of(p)) {
+                    std::vector<ports::Binding> held{b};
+                    if (r.dual_stack() && b.host_ip == "0.0.0.0") {
+                        b.host_ip = "::";
+                        held.push_back(b);
+                    }
+                    for (const auto& h : held) {
+                        try {
+                            port_holds_[l.container_id].push_back(
+                                ports::hold(h.host_ip, h.host_port, h.proto, nullptr, "ports"));
+                        } catch (const std::exception& e) {
+                            // Taken while trumand was down: the DNAT rule still wins.
+                            spdlog::error("container {}: holding its port {}: {}", l.container_name,
+                                          ports::describe(h), e.what());
+                        }
                     }
                 }
 }
@@ -429,17 +515,12 @@ std::vector<BridgePort> NetworkStore::attach_locked(
                 throw invalid_argument(field, "network " + req.network + " is given twice");
         const Record& r = it->second;
         uint32_t address = lease_address(r, req.ip, field + ".ip");
+        ipam::Address6 address6 = lease_address6(r, req.ip6, field + ".ip6");
         Record updated = r;
         updated.leases.push_back(
-            {container_id, container_name, interface_name(i), address, {}, req.aliases});
+            {container_id, container_name, interface_name(i), address, {}, req.aliases, address6});
         changed.push_back(std::move(updated));
-        BridgePort port;
-        port.bridge = r.bridge;
-        port.host_interface = bridge_port_name(container_id, i);
-        port.interface = interface_name(i);
-        port.address = ipam::format_address(address) + "/" + std::to_string(r.subnet.prefix);
-        if (i == 0) port.gateway = ipam::format_address(r.gateway);
-        ports.push_back(std::move(port));
+        ports.push_back(bridge_port_of(r, container_id, i, address, address6, i == 0));
     }
     std::vector<PortMapping> published = publish;
     std::vector<Fd> holds;
@@ -449,7 +530,13 @@ std::vector<BridgePort> NetworkStore::attach_locked(
         if (networks_.at(requests[0].network).internal)
             throw invalid_argument("ports", "network " + requests[0].network +
                                                 " is internal: nothing outside it reaches it");
-        holds = reserve_ports(published);
+        const Record& first = networks_.at(requests[0].network);
+        for (size_t i = 0; i < published.size(); ++i)
+            if (published[i].host_ip.find(':') != std::string::npos && !first.dual_stack())
+                throw invalid_argument("ports[" + std::to_string(i) + "].host_ip",
+                                       published[i].host_ip + " is IPv6 and network " + first.name +
+                                           " has no IPv6 subnet");
+        holds = reserve_ports(published, first.dual_stack());
         changed[0].leases.back().ports = published;
     }
     size_t saved = 0;
@@ -551,11 +638,13 @@ std::vector<ContainerEndpoint> NetworkStore::endpoints_of(const std::string& con
     std::vector<ContainerEndpoint> out;
     for (const auto& [name, r] : networks_)
         for (const auto& l : r.leases)
-            if (l.container_id == container_id)
-                out.push_back(
-                    {name, l.interface,
-                     ipam::format_address(l.address) + "/" + std::to_string(r.subnet.prefix),
-                     l.interface == "eth0" ? ipam::format_address(r.gateway) : ""});
+            if (l.container_id == container_id) {
+                const bool first = l.interface == "eth0";
+                out.push_back({name, l.interface, cidr_of(l.address, r.subnet),
+                               first ? ipam::format_address(r.gateway) : "",
+                               l.address6 != 0 ? cidr6_of(l.address6, r.subnet6) : "",
+                               first && l.address6 != 0 ? ipam::format_address6(r.gateway6) : ""});
+            }
     std::sort(out.begin(), out.end(),
               [](const auto& a, const auto& b) { return a.interface < b.interface; });
     return out;
@@ -583,6 +672,38 @@ uint32_t NetworkStore::lease_address(const Record& r, const std::string& ip,
     uint32_t address = ipam::parse_address(ip, field);
     ipam::check_requested_address(r.subnet, r.gateway, address, used, r.name, field);
     return address;
+}
+
+ipam::Address6 NetworkStore::lease_address6(const Record& r, const std::string& ip6,
+                                            const std::string& field) {
+    if (!r.dual_stack()) {
+        if (!ip6.empty())
+            throw invalid_argument(field, "network " + r.name + " has no IPv6 subnet");
+        return 0;
+    }
+    std::set<ipam::Address6> used;
+    for (const auto& l : r.leases)
+        if (l.address6 != 0) used.insert(l.address6);
+    if (ip6.empty()) return ipam::next_free_address(r.subnet6, r.gateway6, used, r.name);
+    ipam::Address6 address = ipam::parse_address6(ip6, field);
+    ipam::check_requested_address(r.subnet6, r.gateway6, address, used, r.name, field);
+    return address;
+}
+
+BridgePort NetworkStore::bridge_port_of(const Record& r, const std::string& container_id,
+                                        size_t index, uint32_t address, ipam::Address6 address6,
+                                        bool default_route) {
+    BridgePort port;
+    port.bridge = r.bridge;
+    port.host_interface = bridge_port_name(container_id, index);
+    port.interface = interface_name(index);
+    port.address = cidr_of(address, r.subnet);
+    if (default_route) port.gateway = ipam::format_address(r.gateway);
+    if (address6 != 0) {
+        port.address6 = cidr6_of(address6, r.subnet6);
+        if (default_route) port.gateway6 = ipam::format_address6(r.gateway6);
+    }
+    return port;
 }
 
 BridgePort NetworkStore::connect(const std::string& container_id, const std::string& container_name,
@@ -616,14 +737,16 @@ BridgePort NetworkStore::connect(const std::string& container_id, const std::str
                             std::to_string(max_bridge_ports) + " networks already");
         Record updated = it->second;
         uint32_t address = lease_address(updated, request.ip, "ip");
-        updated.leases.push_back(
-            {container_id, container_name, interface_name(index), address, {}, request.aliases});
+        ipam::Address6 address6 = lease_address6(updated, request.ip6, "ip6");
+        updated.leases.push_back({container_id,
+                                  container_name,
+                                  interface_name(index),
+                                  address,
+                                  {},
+                                  request.aliases,
+                                  address6});
         save(updated);
-        port.bridge = updated.bridge;
-        port.host_interface = bridge_port_name(container_id, index);
-        port.interface = interface_name(index);
-        port.address = ipam::format_address(address) + "/" + std::to_string(updated.subnet.prefix);
-        if (interfaces.empty()) port.gateway = ipam::format_address(updated.gateway);
+        port = bridge_port_of(updated, container_id, index, address, address6, interfaces.empty());
         it->second = std::move(updated);
         peers = peers_of(container_id);
     }
@@ -650,8 +773,8 @@ BridgePort NetworkStore::disconnect(const std::string& container_id, const std::
         port.interface = lease->interface;
         port.host_interface =
             bridge_port_name(container_id, std::stoul(lease->interface.substr(3)));
-        port.address =
-            ipam::format_address(lease->address) + "/" + std::to_string(updated.subnet.prefix);
+        port.address = cidr_of(lease->address, updated.subnet);
+        if (lease->address6 != 0) port.address6 = cidr6_of(lease->address6, updated.subnet6);
         updated.leases.erase(lease);
         save(updated);
         it->second = std::move(updated);

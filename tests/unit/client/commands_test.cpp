@@ -217,6 +217,23 @@ TEST(TrumanctlCreateBody, NamesFlagsBecomeAliasesDnsAndExtraHosts) {
     EXPECT_THROW(create_body(o), std::invalid_argument);  // an alias needs a named network
 }
 
+TEST(TrumanctlCreateBody, Ip6AsksANamedNetworkForItsIpv6Address) {
+    CreateOptions o;
+    o.args = {"busybox"};
+    o.network = "dual";
+    o.ip = "10.89.0.9";
+    o.ip6 = "fd00::9";
+    EXPECT_EQ(create_body(o)["networks"],
+              (json::array({{{"name", "dual"}, {"ip", "10.89.0.9"}, {"ip6", "fd00::9"}}})));
+    EXPECT_EQ(flag_for_field(o, "networks[0].ip6"), "--ip6");
+    EXPECT_EQ(flag_for_field(o, "networks[0].ip"), "--ip");
+    o.ip = "";
+    for (const char* mode : {"", "none", "host", "veth"}) {
+        o.network = mode;
+        EXPECT_THROW(create_body(o), std::invalid_argument) << mode;
+    }
+}
+
 }  // namespace
 }  // namespace truman::client
 

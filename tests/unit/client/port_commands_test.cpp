@@ -26,6 +26,17 @@ TEST(TrumanctlPublish, DockersFormsBecomeThePortsOfTheBody) {
                                                           {"container_port", 80},
                                                           {"container_port_end", 81},
                                                           {"proto", "tcp"}}));
+    // IPv6 host addresses in brackets, as Docker's.
+    EXPECT_EQ(publish_from_flag("[2001:db8::2]:8080:80/udp"), (json{{"host_ip", "2001:db8::2"},
+                                                                    {"host_port", 8080},
+                                                                    {"container_port", 80},
+                                                                    {"proto", "udp"}}));
+    EXPECT_EQ(
+        publish_from_flag("[::]::80"),
+        (json{{"host_ip", "::"}, {"host_port", 0}, {"container_port", 80}, {"proto", "tcp"}}));
+    EXPECT_THROW(publish_from_flag("[]:8080:80"), std::invalid_argument);
+    EXPECT_THROW(publish_from_flag("[::1:8080:80"), std::invalid_argument);
+    EXPECT_THROW(publish_from_flag("[::1]:80"), std::invalid_argument);
     EXPECT_THROW(publish_from_flag("web:80"), std::invalid_argument);
     EXPECT_THROW(publish_from_flag(":8080:80"), std::invalid_argument);
     EXPECT_THROW(publish_from_flag("8080:"), std::invalid_argument);
@@ -45,5 +56,7 @@ TEST(TrumanctlPublish, PortsPrintLikeDockersPsColumn) {
                                {"container_port_end", 81},
                                {"proto", "udp"}}});
     EXPECT_EQ(ports_text(ports), "0.0.0.0:8080->80/tcp, 127.0.0.1:9000-9001->80-81/udp");
+    ports[1]["host_ip"] = "2001:db8::2";
+    EXPECT_EQ(ports_text(ports), "0.0.0.0:8080->80/tcp, [2001:db8::2]:9000-9001->80-81/udp");
     EXPECT_EQ(ports_text(json::array()), "");
 }

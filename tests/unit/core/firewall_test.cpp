@@ -124,3 +124,63 @@ TEST(Firewall, APublishedPortIsDnatFromOutsideAndLocalhostWithMasqueradeForHairp
     p.container_address = "10.89.1.2\"";
     EXPECT_THROW(firewall_batch({}, {p}), Error);
 }
+
+TEST(Firewall, ADualStackNetworkIsMasqueradedAndPublishedOverIpv6Too) {
+    NatNetwork n{"web", "tmbr1", "10.89.1.0/24", false, "fd00:1::/64"};
+    PortForward p{"container web", "tmbr1", "10.89.1.0/24", "0.0.0.0",     8080,
+                  "10.89.1.2",     80,      "tcp",          "fd00:1::/64", "fd00:1::2"};
+    auto rules = rules_of(json::parse(firewall_batch({n}, {p})));
+    std::map<std::string, std::vector<std::string>> by_chain;
+    for (const auto& r : rules) by_chain[r["chain"]].push_back(r["expr"].dump());
+    // Both families' DNAT in prerouting and output, the v6 ones never for ::1.
+    ASSERT_EQ(by_chain["prerouting"].size(), 2u);
+    ASSERT_EQ(by_chain["output"].size(), 2u);
+    bool v6_dnat = false;
+    for (const auto& e : by_chain["output"])
+        if (e.find(R"("dnat":{"addr":"fd00:1::2","family":"ip6","port":80})") !=
+            std::string::npos) {
+            v6_dnat = true;
+            EXPECT_NE(e.find(R"("op":"!=","right":"::1")"), std::string::npos) << e;
+        }
+    EXPECT_TRUE(v6_dnat);
+    // Masquerade of both subnets, and the two hairpins.
+    std::string post;
+    for (const auto& e : by_chain["postrouting"]) post += e;
+    EXPECT_EQ(by_chain["postrouting"].size(), 4u) << post;
+    EXPECT_NE(post.find(R"({"addr":"fd00:1::","len":64})"), std::string::npos) << post;
+    // An IPv6 host_ip: the IPv6 rules only; for a container without IPv6 it is refused.
+    p.host_ip = "2001:db8::2";
+    // (Plus the bridge's IPv4 127/8 guard, which every bridge with published ports has.)
+    rules = rules_of(json::parse(firewall_batch({}, {p})));
+    ASSERT_EQ(rules.size(), 4u);
+    EXPECT_NE(rules[0]["expr"].dump().find(R"("right":"2001:db8::2")"), std::string::npos);
+    EXPECT_EQ(rules[3]["chain"], "guard");
+    p.container_address6 = "";
+    EXPECT_THROW(firewall_batch({}, {p}), Error);
+    // An IPv4 host_ip on a dual stack container: IPv4 rules only.
+    p.host_ip = "192.0.2.5";
+    p.container_address6 = "fd00:1::2";
+    EXPECT_EQ(firewall_batch({}, {p}).find("ip6"), std::string::npos);
+}
+
+TEST(Firewall, Ipv6ForwardingKeepsRouterAdvertisementsWhereTheyWereAccepted) {
+    test::TempDir dir;
+    const std::string conf = dir.path() + "/net/ipv6/conf/";
+    for (auto [dev, ra] :
+         {std::pair{"all", "1"}, {"default", "1"}, {"eth0", "1"}, {"eth1", "0"}, {"eth2", "2"}}) {
+        std::filesystem::create_directories(conf + dev);
+        std::ofstream(conf + dev + "/accept_ra") << ra << "\n";
+        std::ofstream(conf + dev + "/forwarding") << "0\n";
+    }
+    enable_ipv6_forwarding(dir.path());
+    EXPECT_EQ(test::read_file(conf + "all/forwarding"), "1\n");
+    EXPECT_EQ(test::read_file(conf + "eth0/accept_ra"), "2\n");
+    EXPECT_EQ(test::read_file(conf + "default/accept_ra"), "2\n");
+    EXPECT_EQ(test::read_file(conf + "eth1/accept_ra"), "0\n");  // did not take RAs: still not
+    EXPECT_EQ(test::read_file(conf + "eth2/accept_ra"), "2\n");
+    EXPECT_EQ(test::read_file(conf + "all/accept_ra"), "1\n");  // the kernel never reads it
+    // Forwarding on already: nothing is touched.
+    std::ofstream(conf + "eth0/accept_ra") << "1\n";
+    enable_ipv6_forwarding(dir.path());
+    EXPECT_EQ(test::read_file(conf + "eth0/accept_ra"), "1\n");
+}

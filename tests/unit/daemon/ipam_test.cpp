@@ -149,3 +149,65 @@ TEST(Ipam, ReadsTheHostsRoutesWithoutDefaultRoutesAndOurBridges) {
     EXPECT_EQ(format_subnet(routes[1].subnet), "198.51.100.0/24");
     EXPECT_THROW(host_routes(dir.path() + "/missing", {}), Error);
 }
+
+TEST(Ipam, Ipv6SubnetsAddressesAndThePoolFollowTheIpv4Rules) {
+    Subnet6 s = parse_subnet6("fd00:89::/64", "subnet6");
+    EXPECT_EQ(format_subnet6(s), "fd00:89::/64");
+    EXPECT_EQ(format_address6(default_gateway(s)), "fd00:89::1");
+    EXPECT_NE(std::string(error_of([] { parse_subnet6("fd00:89::1/64", "subnet6"); }).what())
+                  .find("did you mean fd00:89::/64?"),
+              std::string::npos);
+    for (const char* bad : {"fd00::/127", "fd00::/0", "fd00::", "10.0.0.0/8", "ff02::/16",
+                            "fe80::/64", "::/0", "::ffff:0:0/96", "fd00::/64x"})
+        EXPECT_EQ(error_of([&] { parse_subnet6(bad, "subnet6"); }).kind(), ErrorKind::invalid)
+            << bad;
+
+    // The pool: the first free /64, around networks and host routes of any size.
+    Subnet6 pool = parse_subnet6("fd00::/8", "pool6");
+    std::vector<TakenSubnet6> taken;
+    EXPECT_EQ(format_subnet6(choose_subnet(pool, 64, taken)), "fd00::/64");
+    taken.push_back({parse_subnet6("fd00::/48", "t"), "network a"});
+    EXPECT_EQ(format_subnet6(choose_subnet(pool, 64, taken)), "fd00:0:1::/64");  // past the /48
+    EXPECT_EQ(error_of([&] { check_no_overlap(parse_subnet6("fd00::/56", "s"), taken); }).kind(),
+              ErrorKind::conflict);
+    taken.push_back({parse_subnet6("fd00::/8", "t"), "the host's route fd00::/8 dev eth0"});
+    EXPECT_EQ(error_of([&] { choose_subnet(pool, 64, taken); }).kind(), ErrorKind::conflict);
+
+    // Addresses: lowest free, never the gateway or base; the last one is a host address.
+    Address6 gw = default_gateway(s);
+    std::set<Address6> used{gw + 1};
+    EXPECT_EQ(format_address6(next_free_address(s, gw, used, "n")), "fd00:89::3");
+    EXPECT_EQ(error_of([&] { check_requested_address(s, gw, gw + 1, used, "n", "ip6"); }).kind(),
+              ErrorKind::conflict);
+    EXPECT_EQ(error_of([&] { check_requested_address(s, gw, gw, used, "n", "ip6"); }).kind(),
+              ErrorKind::invalid);
+    EXPECT_EQ(error_of([&] { check_requested_address(s, gw, s.base, used, "n", "ip6"); }).kind(),
+              ErrorKind::invalid);
+    check_requested_address(s, gw, s.last(), used, "n", "ip6");
+    Subnet6 tiny = parse_subnet6("fd00::/126", "s");  // ::1 gateway, ::2 and ::3 hosts
+    std::set<Address6> full{tiny.base + 2, tiny.base + 3};
+    EXPECT_EQ(error_of([&] { next_free_address(tiny, tiny.base + 1, full, "n"); }).kind(),
+              ErrorKind::conflict);
+}
+
+TEST(Ipam, ReadsTheHostsIpv6RoutesWithoutDefaultHostLinkLocalAndMulticastRoutes) {
+    truman::test::TempDir dir;
+    std::ofstream(dir.path() + "/ipv6_route")
+        << "20010db8000000000000000000000000 40 00000000000000000000000000000000 00 "
+           "00000000000000000000000000000000 00000100 00000001 00000000 00000001     eth0\n"
+           "fd000000000000000000000000000000 40 00000000000000000000000000000000 00 "
+           "00000000000000000000000000000000 00000100 00000001 00000000 00000001   tmbr1\n"
+           "00000000000000000000000000000000 00 00000000000000000000000000000000 00 "
+           "20010db8000000000000000000000001 00000400 00000001 00000000 00000003     eth0\n"
+           "20010db8000000000000000000000002 80 00000000000000000000000000000000 00 "
+           "00000000000000000000000000000000 00000000 00000002 00000000 80200001     eth0\n"
+           "fe800000000000000000000000000000 40 00000000000000000000000000000000 00 "
+           "00000000000000000000000000000000 00000100 00000001 00000000 00000001     eth0\n"
+           "ff000000000000000000000000000000 08 00000000000000000000000000000000 00 "
+           "00000000000000000000000000000000 00000100 00000001 00000000 00000001     eth0\n";
+    auto routes = host_routes6(dir.path() + "/ipv6_route", {"tmbr1"});
+    ASSERT_EQ(routes.size(), 1u);
+    EXPECT_EQ(format_subnet6(routes[0].subnet), "2001:db8::/64");
+    EXPECT_EQ(routes[0].holder, "the host's route 2001:db8::/64 dev eth0");
+    EXPECT_TRUE(host_routes6(dir.path() + "/missing", {}).empty());
+}

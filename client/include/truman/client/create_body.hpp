@@ -25,6 +25,7 @@ struct CreateOptions {
     std::vector<std::string> cap_add, cap_drop;
     std::string network;                     // none | loopback | veth
     std::string ip, gateway;                 // with --network veth
+    std::string ip6;                         // a named dual stack network's IPv6 address
     std::vector<std::string> security_opts;  // seccomp=unconfined|default|FILE, no-new-privileges
     std::string rootfs;
     std::vector<std::string> publish;  // -p [HOSTIP:]HOSTPORT:PORT[/udp] (port_commands.hpp)

@@ -13,6 +13,8 @@ namespace truman::client {
 struct NetworkCreateOptions {
     std::string name, subnet, gateway, bridge;
     bool internal = false;
+    bool ipv6 = false;                // dual stack: a /64 from trumand's IPv6 pool
+    std::string subnet6, gateway6;    // or this IPv6 subnet
     std::vector<std::string> labels;  // KEY=VALUE
 };
 
@@ -24,9 +26,10 @@ int network_ls_command(const ApiClient& api, bool quiet, bool json);
 int network_inspect_command(const ApiClient& api, const std::vector<std::string>& names);
 int network_rm_command(const ApiClient& api, const std::vector<std::string>& names);
 
-// trumanctl network connect [--ip A] [--alias N] NETWORK CONTAINER; disconnect NETWORK CONTAINER.
+// trumanctl network connect [--ip A] [--ip6 A] [--alias N] NETWORK CONTAINER; disconnect
+// NETWORK CONTAINER.
 struct NetworkConnectOptions {
-    std::string network, container, ip;
+    std::string network, container, ip, ip6;
     std::vector<std::string> aliases;
 };
 int network_connect_command(const ApiClient& api, const NetworkConnectOptions& options);

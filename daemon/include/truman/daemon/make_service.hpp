@@ -26,6 +26,7 @@ struct ServiceOptions {
     std::string default_network{};
     std::string network_pool = "10.89.0.0/16";
     unsigned network_pool_prefix = 24;
+    std::string network_pool6 = "fd00::/8";  // IPv6 subnets (/64) of `ipv6: true` networks
     // Where a container's /etc/resolv.conf comes from when it asks for no dns servers.
     std::string resolv_conf = "/etc/resolv.conf";
     // Pulls: the registries spoken to over plain HTTP besides localhost and 127.0.0.0/8, and

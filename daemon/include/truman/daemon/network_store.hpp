@@ -30,6 +30,9 @@ struct NetworkStoreOptions {
     std::string pool = "10.89.0.0/16";  // where subnets come from when none is given
     unsigned pool_prefix = 24;          // the size of each
     std::string proc_net_route = "/proc/net/route";
+    std::string pool6 = ipam::default_pool6;  // IPv6 subnets of `ipv6: true` networks
+    unsigned pool6_prefix = ipam::default_pool6_prefix;
+    std::string proc_net_ipv6_route = "/proc/net/ipv6_route";
     bool manage_bridges = true;  // false: records only (unit tests, no privileges)
 };
 
@@ -97,6 +100,7 @@ class NetworkStore {
         uint32_t address = 0;
         std::vector<PortMapping> ports{};  // published to this address (the first network's)
         std::vector<std::string> aliases{};
+        ipam::Address6 address6 = 0;  // 0 = none (no network has ::/8)
     };
     struct Record {
         std::string id, name, bridge, created_at;
@@ -105,6 +109,9 @@ class NetworkStore {
         bool internal = false;
         std::map<std::string, std::string> labels;
         std::vector<Lease> leases;
+        ipam::Subnet6 subnet6{};  // prefix 0 = IPv4 only
+        ipam::Address6 gateway6 = 0;
+        bool dual_stack() const { return subnet6.prefix != 0; }
     };
 
     std::string path_of(const std::string& name) const {
@@ -122,7 +129,8 @@ class NetworkStore {
     // Checks ports against the request and the records, and reserves them on the host
     // (ports.hpp, unless !manage_bridges): the sockets that hold them. Fills in the ports the
     // kernel chose. Under mutex_.
-    std::vector<Fd> reserve_ports(std::vector<PortMapping>& ports) const;
+    // dual: the network is dual stack, so 0.0.0.0 is held on :: too.
+    std::vector<Fd> reserve_ports(std::vector<PortMapping>& ports, bool dual) const;
     // Binds again what the records publish (at start-up); logs what another program took.
     void hold_recorded_ports();                            // under mutex_
     void release_locked(const std::string& container_id);  // under mutex_
@@ -134,12 +142,20 @@ class NetworkStore {
                                           const std::vector<PortMapping>& publish);
     // The address a container gets on r: the next free one, or ip, checked (field names it).
     static uint32_t lease_address(const Record& r, const std::string& ip, const std::string& field);
+    // Its IPv6 one on a dual stack network (0 on another; ip6 there is invalid).
+    static ipam::Address6 lease_address6(const Record& r, const std::string& ip6,
+                                         const std::string& field);
+    // The port of a container on r at interface index, as the monitor wires it.
+    static BridgePort bridge_port_of(const Record& r, const std::string& container_id, size_t index,
+                                     uint32_t address, ipam::Address6 address6, bool default_route);
+    std::vector<ipam::TakenSubnet6> taken_subnets6() const;  // under mutex_
     std::set<std::string> peers_of(const std::string& container_id) const;
     void notify(const std::set<std::string>& ids) const;
 
     NetworkStoreOptions options_;
     std::function<void(const std::set<std::string>&)> peers_changed_;
     ipam::Subnet pool_;
+    ipam::Subnet6 pool6_;
     mutable std::mutex mutex_;
     std::map<std::string, Record> networks_;
     // Records are replaced atomically on the request's path (enough against a crash of

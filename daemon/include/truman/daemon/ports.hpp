@@ -22,9 +22,10 @@ constexpr size_t max_published_ports = 1024;
 // Checks a create's ports and fills in the defaults (proto "tcp", host_ip "0.0.0.0", the *_end
 // of a single port). Throws truman::Error (invalid) naming ports[i].<field>: a port outside
 // 1..65535 (host_port 0 only for a single port), a range that ends before it starts or whose
-// two sides differ in length, a proto other than tcp/udp, a host_ip that is not IPv4 (::1 and
-// other IPv6 addresses cannot be DNATed here), the same host port twice, more than
-// max_published_ports.
+// two sides differ in length, a proto other than tcp/udp, a host_ip that is no address or
+// ::1 (which the kernel cannot DNAT: there is no route_localnet for IPv6, and truman runs no
+// userland proxy), the same host port twice, more than max_published_ports. IPv6 host_ips
+// come back in canonical form.
 void normalise(std::vector<PortMapping>& ports);
 
 // One host port of a mapping.
@@ -36,13 +37,13 @@ struct Binding {
 std::vector<Binding> bindings_of(const PortMapping& mapping);
 // Same proto and port, and the same address or either of them every address.
 bool overlaps(const Binding& a, const Binding& b);
-// "0.0.0.0:8080/tcp"
+// "0.0.0.0:8080/tcp", "[2001:db8::2]:8080/tcp"
 std::string describe(const Binding& binding);
 
-// Binds host_ip:port/proto (SO_REUSEADDR off, so that nobody else can bind it too) and returns
-// the socket; port 0 lets the kernel choose a free port, returned in *chosen. Throws
-// truman::Error: conflict naming it when something holds it already, invalid naming field when
-// host_ip is not an address of this host.
+// Binds host_ip:port/proto (an IPv6 host_ip with IPV6_V6ONLY; SO_REUSEADDR off, so that nobody else
+// can bind it too) and returns the socket; port 0 lets the kernel choose a free port, returned in
+// *chosen. Throws truman::Error: conflict naming it when something holds it already, invalid naming
+// field when host_ip is not an address of this host.
 Fd hold(const std::string& host_ip, uint32_t port, const std::string& proto, uint32_t* chosen,
         const std::string& field);
 

@@ -25,13 +25,21 @@ struct NetworkCreateRequest {
     std::string gateway;  // an address in subnet; "" = the subnet's first address
     std::string bridge;   // the host bridge's name; "" = generated ("tmbr" + id)
     bool internal = false;
+    // Dual stack: an IPv6 subnet too. subnet6 is an IPv6 CIDR with no host bits, e.g.
+    // "fd00:89::/64"; "" with ipv6 = a /64 from the IPv6 pool (fd00::/8), "" without = none.
+    // gateway6: an address in subnet6; "" = its first address. ipv6 false with a subnet6 given
+    // is a contradiction (invalid).
+    std::optional<bool> ipv6{};
+    std::string subnet6{};
+    std::string gateway6{};
     std::map<std::string, std::string> labels;
 };
 
 struct NetworkEndpoint {
     std::string container_id;
     std::string container_name;
-    std::string address;  // without the prefix, e.g. "10.89.3.2"
+    std::string address;     // without the prefix, e.g. "10.89.3.2"
+    std::string address6{};  // dual stack: e.g. "fd00::2" ("" = none)
 };
 
 struct NetworkInfo {
@@ -44,6 +52,8 @@ struct NetworkInfo {
     std::map<std::string, std::string> labels;
     std::string created_at;
     std::vector<NetworkEndpoint> containers;
+    std::string subnet6{};  // "" = IPv4 only
+    std::string gateway6{};
 };
 
 // What a container create asks of one network.
@@ -51,6 +61,7 @@ struct NetworkAttachRequest {
     std::string network;                 // a network's name
     std::string ip;                      // "" = the next free address
     std::vector<std::string> aliases{};  // more names its peers on this network know it by
+    std::string ip6{};                   // dual stack network: "" = the next free IPv6 address
 };
 
 // What a create asks of the names its container resolves with (name_files.hpp writes them).
@@ -68,6 +79,7 @@ struct NetworkConnectRequest {
     std::string container;  // id, unique id prefix or name
     std::string ip;         // "" = the next free address
     std::vector<std::string> aliases{};
+    std::string ip6{};  // as NetworkAttachRequest's
 };
 
 // A container's place on one network, as inspect shows it.
@@ -76,14 +88,18 @@ struct ContainerEndpoint {
     std::string interface;  // inside the container, "eth0", "eth1", ...
     std::string address;    // CIDR, e.g. "10.89.3.2/24"
     std::string gateway;
+    std::string address6{};  // dual stack: CIDR, e.g. "fd00::2/64" ("" = none)
+    std::string gateway6{};
 };
 
 // A published port or range of ports (ports.hpp has the rules): host_ip:host_port..end on the
 // host to container_port..end of the container's first network. A create gives the *_end
 // fields 0 for a single port and host_port 0 for "any free port"; inspect shows them filled
 // in (host_ip "0.0.0.0" for every address, the port the daemon chose).
+// host_ip "0.0.0.0" is every address of the host, IPv6 ones too when the network is dual
+// stack; "::" every IPv6 address, another IPv6 address that one (dual stack networks only).
 struct PortMapping {
-    std::string host_ip;  // IPv4; "" = every address of the host
+    std::string host_ip;  // "" = every address of the host
     uint32_t host_port = 0;
     uint32_t host_port_end = 0;
     uint32_t container_port = 0;
