@@ -141,13 +141,13 @@ void add_dns_guard(json& cmds, const NatNetwork& n) {
     json daddr = {{"payload", {{"protocol", "ip"}, {"field", "daddr"}}}};
     json allowed = {{"set", json::array({n.bridge, "lo"})}};
     for (const char* proto : {"udp", "tcp"})
-        cmds.push_back(rule("input", what,
-                            {match("==", meta("nfproto"), "ipv4"),
-                             match("==", daddr, server),
-                             match("==", {{"payload", {{"protocol", proto}, {"field", "dport"}}}},
-                                   53),
-                             match("!=", meta("iifname"), allowed),
-                             {{"drop", nullptr}}}));
+        cmds.push_back(
+            rule("input", what,
+                 {match("==", meta("nfproto"), "ipv4"),
+                  match("==", daddr, server),
+                  match("==", {{"payload", {{"protocol", proto}, {"field", "dport"}}}}, 53),
+                  match("!=", meta("iifname"), allowed),
+                  {{"drop", nullptr}}}));
 }
 
 }  // namespace

@@ -38,10 +38,10 @@ struct Daemon {
     TempDir files{"tmdns"};
     TestNetns netns{"tmdns"};
     TestOutside outside{netns};
-    TrumandProcess daemon{TrumandOptions{
-        {"--default-network", "none", "--resolv-conf", upstream_resolv_conf(files)},
-        0,
-        netns.path()}};
+    TrumandProcess daemon{
+        TrumandOptions{{"--default-network", "none", "--resolv-conf", upstream_resolv_conf(files)},
+                       0,
+                       netns.path()}};
 
     HttpResponse post(const std::string& target, const json& body) {
         HttpClient c(daemon.socket());
@@ -136,16 +136,13 @@ TEST(DnsServer, ANameOnlyTheUpstreamServerKnowsResolvesWithoutDnsOptions) {
            {"networks", {"fwd"}}},
           &output);
     // The container asks its network's server, which asked the outside's.
-    EXPECT_NE(output.find("nameserver " + gateway + "\nsearch example.test\n"),
-              std::string::npos)
+    EXPECT_NE(output.find("nameserver " + gateway + "\nsearch example.test\n"), std::string::npos)
         << output;
     EXPECT_EQ(output.find("198.51.100.1"), std::string::npos) << output;
     EXPECT_EQ(output.find("127.0.0.53"), std::string::npos) << output;
     EXPECT_NE(output.find("192.0.2.44"), std::string::npos) << output;
     // --dns still overrides the container's resolv.conf.
-    d.run({{"cmd", {"cat", "/etc/resolv.conf"}},
-           {"dns", {"198.51.100.9"}},
-           {"networks", {"fwd"}}},
+    d.run({{"cmd", {"cat", "/etc/resolv.conf"}}, {"dns", {"198.51.100.9"}}, {"networks", {"fwd"}}},
           &output);
     EXPECT_NE(output.find("nameserver 198.51.100.9\n"), std::string::npos) << output;
     EXPECT_EQ(output.find(gateway), std::string::npos) << output;
@@ -184,8 +181,8 @@ TEST(DnsServer, NamesAndAliasesResolveAlsoWhileTrumandIsDownAndFollowTheContaine
     // The names follow create, connect, disconnect and delete.
     std::string late =
         d.start({{"name", "late"}, {"cmd", {"sh", "-c", sleeper}}, {"networks", {"dnsnet"}}});
-    std::string roam = d.start(
-        {{"name", "roam"}, {"cmd", {"sh", "-c", sleeper}}, {"networks", {"elsewhere"}}});
+    std::string roam =
+        d.start({{"name", "roam"}, {"cmd", {"sh", "-c", sleeper}}, {"networks", {"elsewhere"}}});
     ASSERT_FALSE(late.empty());
     ASSERT_FALSE(roam.empty());
     EXPECT_EQ(lookup(pid, "late", gateway), d.address_of(late));
@@ -225,9 +222,9 @@ TEST(DnsServer, AContainerOnAnotherNetworkCannotQueryIt) {
     EXPECT_EQ(lookup(d.pid_of(same), "lweb", left), d.address_of(web));
     std::string output;
     // Left's server from the right network: dropped (nslookup times out, no answer at all).
-    EXPECT_NE(run_inside(d.pid_of(other), "nslookup -type=a -timeout=1 -retry=0 lweb " + left,
-                         &output),
-              0)
+    EXPECT_NE(
+        run_inside(d.pid_of(other), "nslookup -type=a -timeout=1 -retry=0 lweb " + left, &output),
+        0)
         << output;
     EXPECT_EQ(output.find(d.address_of(web)), std::string::npos) << output;
     // Its own network's server does not know left's names.
@@ -260,7 +257,8 @@ TEST(DnsServer, DeletingTheNetworkStopsItsServerAndLeavesNothing) {
     EXPECT_NE(output.find(gateway + ":53"), std::string::npos) << output;
     EXPECT_EQ(output.find("0.0.0.0:53"), std::string::npos) << output;
     EXPECT_EQ(output.find("127.0.0.1:53"), std::string::npos) << output;
-    EXPECT_EQ(d.run({{"name", "once"}, {"cmd", {"nslookup", "-type=a", "once", gateway}},
+    EXPECT_EQ(d.run({{"name", "once"},
+                     {"cmd", {"nslookup", "-type=a", "once", gateway}},
                      {"networks", {"brief"}}},
                     &output),
               0)

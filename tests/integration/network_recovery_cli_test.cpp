@@ -73,8 +73,8 @@ TEST(LeaseRebuild, ALeaseLostFromTheNetworkRecordIsRebuiltFromTheRunningContaine
     ASSERT_EQ(r.status, 201) << r.body;
     const std::string holder = json::parse(r.body)["id"];
     ASSERT_EQ(d.call("POST", "/v1/containers/" + holder + "/start").status, 204);
-    const std::string held = json::parse(d.call("GET", "/v1/containers/" + holder).body)
-                                 ["networks"][0]["address"];
+    const std::string held =
+        json::parse(d.call("GET", "/v1/containers/" + holder).body)["networks"][0]["address"];
 
     // What a power loss before the record's fsync leaves: the record without the newest
     // lease (trumand down, as after the reboot that would follow).
@@ -105,9 +105,9 @@ TEST(LeaseRebuild, ALeaseLostFromTheNetworkRecordIsRebuiltFromTheRunningContaine
     EXPECT_EQ(r.status, 409) << r.body;
 
     // A container disconnected from a network gets no lease back there: its veth is gone.
-    EXPECT_EQ(d.call("POST", "/v1/networks/keep/disconnect", json{{"container", "holder"}}.dump())
-                  .status,
-              204);
+    EXPECT_EQ(
+        d.call("POST", "/v1/networks/keep/disconnect", json{{"container", "holder"}}.dump()).status,
+        204);
     d.daemon.kill_hard();
     d.daemon.start();
     n = json::parse(d.call("GET", "/v1/networks/keep").body);
@@ -122,9 +122,10 @@ TEST(PortsCli, RunPublishesAPortThatPortAndPsShowAndTheOutsideReaches) {
     std::string output;
     ASSERT_EQ(d.ctl("network create pcli", &output), 0) << output;
     const std::string name = unique_name("pweb");
-    ASSERT_EQ(d.ctl("run -d --name " + name + " --network pcli -p 8080:80 busybox sh -c "
-                    "'mkdir -p /tmp/w && echo hello-cli > /tmp/w/index.html && "
-                    "exec httpd -f -p 80 -h /tmp/w'",
+    ASSERT_EQ(d.ctl("run -d --name " + name +
+                        " --network pcli -p 8080:80 busybox sh -c "
+                        "'mkdir -p /tmp/w && echo hello-cli > /tmp/w/index.html && "
+                        "exec httpd -f -p 80 -h /tmp/w'",
                     &output),
               0)
         << output;

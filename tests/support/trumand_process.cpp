@@ -240,7 +240,8 @@ std::string container_leaks(const TrumandProcess& daemon, const std::set<std::st
     for (auto& entry : dir_entries(daemon.state_dir() + "/containers"))
         leaks += "state " + daemon.state_dir() + "/containers/" + entry + "\n";
     for (auto& entry : dir_entries(daemon.run_dir()))
-        if (entry != "seccomp-cache" && entry != "dns") leaks += "run dir " + daemon.run_dir() + "/" + entry + "\n";
+        if (entry != "seccomp-cache" && entry != "dns")
+            leaks += "run dir " + daemon.run_dir() + "/" + entry + "\n";
     if (daemon.alive())
         for (pid_t z : zombie_children(daemon.pid()))
             leaks += "zombie child of trumand: " + std::to_string(z) + "\n";

@@ -163,8 +163,7 @@ pid_t DnsServers::pid_of(const std::string& network) const {
     return fd ? pid : 0;
 }
 
-void DnsServers::set_names(const std::string& network,
-                           const std::vector<HostsEntry>& names) const {
+void DnsServers::set_names(const std::string& network, const std::vector<HostsEntry>& names) const {
     const DnsServerPaths paths = paths_of(network);
     std::error_code ec;
     fs::create_directories(paths.hosts_dir(), ec);
@@ -224,9 +223,9 @@ void DnsServers::start(const DnsServerConfig& config) {
     while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || pid_of(config.network) <= 0)
-        throw make_error(ErrorKind::system, "network " + config.network +
-                                                ": its DNS server (dnsmasq) did not start: " +
-                                                log_tail(paths.log()));
+        throw make_error(ErrorKind::system,
+                         "network " + config.network +
+                             ": its DNS server (dnsmasq) did not start: " + log_tail(paths.log()));
     spdlog::info("network {}: DNS server on {} (dnsmasq, pid {})", config.network,
                  config.listen_address, pid_of(config.network));
 }

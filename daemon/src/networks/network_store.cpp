@@ -201,8 +201,8 @@ std::set<std::string> NetworkStore::restore_leases(const std::vector<RecordedAdd
         try {
             address = ipam::parse_address(a.address.substr(0, a.address.find('/')), "address");
         } catch (const std::exception& e) {
-            spdlog::error("container {}: its recorded address {}: {}", a.container_name,
-                          a.address, e.what());
+            spdlog::error("container {}: its recorded address {}: {}", a.container_name, a.address,
+                          e.what());
             continue;
         }
         auto taken = std::find_if(r.leases.begin(), r.leases.end(),
