@@ -28,7 +28,7 @@ using nlohmann::json;
 // The host's resolver configuration as this trumand sees it: the outside's server, and a
 // loopback one that must be left out (a stub no container could reach).
 std::string upstream_resolv_conf(const TempDir& dir) {
-    const std::string path = dir.path() + "/resolv.conf";
+    std::string path = dir.path() + "/resolv.conf";
     std::ofstream(path) << "nameserver 127.0.0.53\nnameserver " << TestOutside::address
                         << "\nsearch example.test\n";
     return path;
