@@ -50,7 +50,8 @@ void add_create_flags(CLI::App* cmd, CreateOptions& o) {
                     "seccomp=unconfined|default|learn|PROFILE.json, no-new-privileges")
         ->allow_extra_args(false);
     cmd->add_option("-p,--publish", o.publish,
-                    "publish a port: [HOSTIP:]HOSTPORT:PORT[/udp], ranges 8000-8001:80-81");
+                    "publish a port: [HOSTIP:]HOSTPORT:PORT[/udp], ranges 8000-8001:80-81")
+        ->allow_extra_args(false);
     cmd->add_option("--rootfs", o.rootfs, "run from this root directory instead of an IMAGE");
     cmd->add_flag("-i,--interactive", o.interactive, "keep stdin open (run: and attach to it)");
     cmd->add_flag("-t,--tty", o.tty, "a terminal (not supported yet)");

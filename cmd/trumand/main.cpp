@@ -46,6 +46,7 @@ struct Options {
     std::vector<std::string> insecure_registries;
     std::string registry_auth_file = "/etc/truman/auth.json";
     std::string registry_certs_dir = "/etc/truman/certs.d";
+    std::string resolv_conf = "/etc/resolv.conf";
 };
 
 int run(const Options& options) {
@@ -62,6 +63,7 @@ int run(const Options& options) {
     service_options.insecure_registries = options.insecure_registries;
     service_options.registry_auth_file = options.registry_auth_file;
     service_options.registry_certs_dir = options.registry_certs_dir;
+    service_options.resolv_conf = options.resolv_conf;
     std::unique_ptr<daemon::ContainerService> service =
         daemon::make_container_service(io, service_options);
 
@@ -177,6 +179,10 @@ static int trumand_main(int argc, char** argv) {
     app.add_option("--network-pool6", options.network_pool6,
                    "IPv6 block the /64 of a network created with ipv6 true and no subnet6 is "
                    "chosen from")
+        ->capture_default_str();
+    app.add_option("--resolv-conf", options.resolv_conf,
+                   "the host's resolver configuration: containers' nameservers and where the "
+                   "networks' DNS servers forward to (loopback servers left out)")
         ->capture_default_str();
     CLI11_PARSE(app, argc, argv);
 

@@ -1,7 +1,10 @@
 // Linux bridges over rtnetlink (rtnetlink.hpp): the host side of the daemon's networks. A
 // container's port on one is made by network.cpp (setup_network, mode bridge).
+#include <netlink/addr.h>
 #include <netlink/cache.h>
 
+#include <array>
+#include <cstdint>
 #include <vector>
 
 #include "rtnetlink.hpp"
@@ -10,6 +13,24 @@
 namespace truman {
 
 using namespace rtnl;
+
+namespace {
+
+// A fixed, locally administered MAC for the bridge, the same for the same name (a restart
+// sets it again unchanged). Without one the kernel gives a bridge the lowest MAC of its
+// ports, so a container joining it could change the gateway's MAC under the others' ARP
+// caches, and their packets to the gateway (its DNS server, their way out) were lost for
+// seconds.
+std::array<unsigned char, 6> bridge_mac(const std::string& name) {
+    uint64_t h = 1469598103934665603ULL;  // FNV-1a
+    for (unsigned char c : name) h = (h ^ c) * 1099511628211ULL;
+    std::array<unsigned char, 6> mac{};
+    for (size_t i = 0; i < mac.size(); ++i) mac[i] = static_cast<unsigned char>(h >> (8 * i));
+    mac[0] = static_cast<unsigned char>((mac[0] & 0xfe) | 0x02);  // unicast, local
+    return mac;
+}
+
+}  // namespace
 
 void ensure_bridge(const std::string& name, const std::string& address,
                    const std::string& address6) {
@@ -24,6 +45,11 @@ void ensure_bridge(const std::string& name, const std::string& address,
     if (int rc = rtnl_link_set_type(link.get(), "bridge"); rc < 0)
         throw make_error(ErrorKind::system, "rtnl_link_set_type bridge", errno_from_nlerr(rc));
     rtnl_link_set_flags(link.get(), IFF_UP);
+    std::array<unsigned char, 6> mac = bridge_mac(name);
+    nl_addr* lladdr = nl_addr_build(AF_LLC, mac.data(), mac.size());
+    if (!lladdr) throw make_error(ErrorKind::system, "nl_addr_build", ENOMEM);
+    rtnl_link_set_addr(link.get(), lladdr);  // the link holds its own reference
+    nl_addr_put(lladdr);
     // NLM_F_CREATE without NLM_F_EXCL: an existing bridge of that name is brought up instead
     // (a link of another kind is refused by the kernel with EOPNOTSUPP).
     sock.run_or_throw("RTM_NEWLINK bridge " + name,

@@ -7,6 +7,7 @@
 #include <nftables/libnftables.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <filesystem>
 #include <fstream>
@@ -190,6 +191,23 @@ void add_localnet_guards(json& cmds, const std::vector<PortForward>& ports) {
                              {{"drop", nullptr}}}));
 }
 
+// A network's DNS server answers its own bridge (and the host) only.
+void add_dns_guard(json& cmds, const NatNetwork& n) {
+    if (n.dns_address.empty()) return;
+    const std::string what = "network " + n.name + " (dns)";
+    const std::string server = ipv4_text(parse_ipv4_cidr(n.dns_address + "/32", what));
+    json daddr = {{"payload", {{"protocol", "ip"}, {"field", "daddr"}}}};
+    json allowed = {{"set", json::array({n.bridge, "lo"})}};
+    for (const char* proto : {"udp", "tcp"})
+        cmds.push_back(
+            rule("input", what,
+                 {match("==", meta("nfproto"), "ipv4"),
+                  match("==", daddr, server),
+                  match("==", {{"payload", {{"protocol", proto}, {"field", "dport"}}}}, 53),
+                  match("!=", meta("iifname"), allowed),
+                  {{"drop", nullptr}}}));
+}
+
 }  // namespace
 
 std::string firewall_batch(const std::vector<NatNetwork>& networks,
@@ -202,6 +220,9 @@ std::string firewall_batch(const std::vector<NatNetwork>& networks,
     cmds.push_back({{"add", {{"table", table_object()}}}});
     cmds.push_back(chain("postrouting", "nat", "postrouting", 100));  // srcnat
     cmds.push_back(chain("forward", "filter", "forward", 0));         // filter
+    bool dns = std::any_of(networks.begin(), networks.end(),
+                           [](const NatNetwork& n) { return !n.dns_address.empty(); });
+    if (dns) cmds.push_back(chain("input", "filter", "input", 0));  // filter
     if (!ports.empty()) {
         cmds.push_back(chain("guard", "filter", "prerouting", -300));    // raw
         cmds.push_back(chain("prerouting", "nat", "prerouting", -100));  // dstnat
@@ -240,6 +261,7 @@ std::string firewall_batch(const std::vector<NatNetwork>& networks,
                              match("!=", meta("oifname"), bridge),
                              {{"masquerade", nullptr}}}));
     }
+    for (const auto& n : networks) add_dns_guard(cmds, n);
     for (const auto& p : ports) add_port_forward(cmds, p);
     add_localnet_guards(cmds, ports);
     // Isolation: nothing is routed from one of our bridges to another (internal networks drop

@@ -32,8 +32,14 @@ std::vector<Mount> ContainerRegistry::write_name_files(const std::string& id,
         std::lock_guard lock(hosts_mutex_);
         write_new_file(paths.hosts(), render_hosts_of(*networks_, id, record));
     }
+    // On a user-made network the network's DNS server (names of its peers, the rest
+    // forwarded upstream), unless the container asked for servers of its own.
+    NameOptions resolver = record.options;
+    if (resolver.dns.empty())
+        if (std::string server = networks_->dns_server_of(id); !server.empty())
+            resolver.dns = {server};
     write_new_file(paths.resolv_conf(),
-                   render_resolv_conf(record.options, host_resolv_conf(options_.resolv_conf)));
+                   render_resolv_conf(resolver, host_resolv_conf(options_.resolv_conf)));
     if (record.hostname.empty()) {
         std::erase_if(mounts, [](const Mount& m) { return m.destination == "/etc/hostname"; });
     } else {

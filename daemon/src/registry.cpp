@@ -11,6 +11,7 @@
 
 #include "callbacks.hpp"
 #include "monitor_spawn.hpp"
+#include "truman/daemon/atomic_file.hpp"
 #include "truman/daemon/images/local_images.hpp"
 #include "truman/daemon/names.hpp"
 #include "truman/daemon/time_format.hpp"
@@ -45,6 +46,8 @@ ContainerRegistry::ContainerRegistry(asio::io_context& io, ServiceOptions option
     networks.pool = options_.network_pool;
     networks.pool_prefix = options_.network_pool_prefix;
     networks.pool6 = options_.network_pool6;
+    networks.dns_dir = options_.run_dir + "/dns";
+    networks.resolv_conf = options_.resolv_conf;
     networks_ = std::make_unique<NetworkStore>(std::move(networks));
     networks_->on_peers_changed([this](const std::set<std::string>& ids) { refresh_hosts(ids); });
 }
@@ -101,15 +104,39 @@ void ContainerRegistry::open() {
     for (const auto& id : gone) monitor_exited(id, nullptr);
     // A lease outlives its container only when trumand died between the two: a container
     // directory is made before its addresses and removed before they are freed.
-    networks_->open([this](const std::string& id) {
-        std::error_code ec;
-        return fs::exists(containers_dir_ + "/" + id, ec);
-    });
+    networks_->open(
+        [this](const std::string& id) {
+            std::error_code ec;
+            return fs::exists(containers_dir_ + "/" + id, ec);
+        },
+        recorded_addresses());
     if (!options_.default_network.empty())
         networks_->ensure_default(options_.default_network, default_bridge_name);
     refresh_all_hosts();
     std::lock_guard lock(mutex_);
     spdlog::info("loaded {} containers from {}", entries_.size(), containers_dir_);
+}
+
+std::vector<RecordedAddress> ContainerRegistry::recorded_addresses() {
+    std::vector<RecordedAddress> out;
+    std::lock_guard lock(mutex_);
+    for (const auto& [id, entry] : entries_) {
+        try {
+            nlohmann::json spec = nlohmann::json::parse(read_whole_file(paths_of(id).config()));
+            const nlohmann::json* network = nullptr;
+            if (spec.contains("truman") && spec["truman"].contains("network"))
+                network = &spec["truman"]["network"];
+            if (!network || !network->contains("bridges")) continue;
+            for (const auto& b : (*network)["bridges"])
+                out.push_back({id, entry.meta.name, b.at("bridge").get<std::string>(),
+                               b.at("interface").get<std::string>(),
+                               b.at("hostInterface").get<std::string>(),
+                               b.at("address").get<std::string>()});
+        } catch (const std::exception& e) {
+            spdlog::error("container {}: reading its addresses: {}", id, e.what());
+        }
+    }
+    return out;
 }
 
 void ContainerRegistry::close() {

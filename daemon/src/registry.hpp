@@ -131,6 +131,8 @@ class ContainerRegistry : public std::enable_shared_from_this<ContainerRegistry>
     std::vector<Mount> write_name_files(const std::string& id, const NameRecord& record);
     void refresh_hosts(const std::set<std::string>& ids);
     void refresh_all_hosts();
+    // The addresses the containers' config.json files record (NetworkStore::open).
+    std::vector<RecordedAddress> recorded_addresses();
 
   private:
     boost::asio::io_context& io_;

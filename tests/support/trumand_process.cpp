@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -79,6 +80,8 @@ TrumandProcess::TrumandProcess(TrumandOptions options)
 TrumandProcess::~TrumandProcess() {
     if (alive()) remove_all_containers();
     stop();
+    // The networks' DNS servers outlive trumand by design; a test's must not outlive it.
+    for (pid_t pid : dns_server_pids(*this)) ::kill(pid, SIGKILL);
     std::error_code ec;
     fs::remove_all(dir_, ec);
 }
@@ -223,21 +226,52 @@ std::string container_leaks(const TrumandProcess& daemon, const std::set<std::st
             if (ours) leaks += "mount (" + path + ") " + line + "\n";
         }
     }
-    // Monitors run truman-monitor with the container's run dir on their command line.
+    // Monitors run truman-monitor with the container's run dir on their command line. (The
+    // networks' DNS servers are not containers': network_leaks checks them.)
+    std::vector<pid_t> dns = dns_server_pids(daemon);
     for (auto& name : dir_entries("/proc")) {
         if (name.find_first_not_of("0123456789") != std::string::npos) continue;
         std::string cmdline = slurp("/proc/" + name + "/cmdline");
         if (std::to_string(getpid()) == name) continue;
+        if (std::find(dns.begin(), dns.end(), std::stoi(name)) != dns.end()) continue;
         if (cmdline.find(daemon.dir()) != std::string::npos && std::stoi(name) != daemon.pid())
             leaks += "process " + name + ": " + cmdline + "\n";
     }
     for (auto& entry : dir_entries(daemon.state_dir() + "/containers"))
         leaks += "state " + daemon.state_dir() + "/containers/" + entry + "\n";
     for (auto& entry : dir_entries(daemon.run_dir()))
-        if (entry != "seccomp-cache") leaks += "run dir " + daemon.run_dir() + "/" + entry + "\n";
+        if (entry != "seccomp-cache" && entry != "dns")
+            leaks += "run dir " + daemon.run_dir() + "/" + entry + "\n";
     if (daemon.alive())
         for (pid_t z : zombie_children(daemon.pid()))
             leaks += "zombie child of trumand: " + std::to_string(z) + "\n";
+    return leaks;
+}
+
+std::vector<pid_t> dns_server_pids(const TrumandProcess& daemon, const std::string& network) {
+    const std::string conf = "--conf-file=" + daemon.run_dir() + "/dns/" +
+                             (network.empty() ? "" : network + "/dnsmasq.conf");
+    std::vector<pid_t> out;
+    for (auto& name : dir_entries("/proc")) {
+        if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+        std::string cmdline = slurp("/proc/" + name + "/cmdline");
+        char state = 0;
+        pid_t ppid = 0;
+        if (cmdline.find(conf) == std::string::npos) continue;
+        if (read_stat(name, &state, &ppid) && state == 'Z') continue;  // exited, unreaped
+        out.push_back(std::stoi(name));
+    }
+    return out;
+}
+
+std::string network_leaks(const TrumandProcess& daemon) {
+    std::string leaks;
+    for (pid_t pid : dns_server_pids(daemon))
+        leaks += "dns server process " + std::to_string(pid) + "\n";
+    for (auto& entry : dir_entries(daemon.run_dir() + "/dns"))
+        leaks += "dns dir " + daemon.run_dir() + "/dns/" + entry + "\n";
+    for (auto& entry : dir_entries(daemon.state_dir() + "/networks"))
+        leaks += "network record " + entry + "\n";
     return leaks;
 }
 

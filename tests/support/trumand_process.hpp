@@ -73,6 +73,12 @@ std::vector<pid_t> zombie_children(pid_t pid);
 // line per leak.
 std::string container_leaks(const TrumandProcess& daemon, const std::set<std::string>& ids);
 
+// The DNS servers (dnsmasq, dns_server.hpp) running for daemon's networks, or for one of them.
+std::vector<pid_t> dns_server_pids(const TrumandProcess& daemon, const std::string& network = "");
+// What removed networks could leave behind: DNS server processes, their files, network
+// records. "" when clean; else one line per leak.
+std::string network_leaks(const TrumandProcess& daemon);
+
 // Links in /sys/class/net and named netns in /run/netns, to compare before/after.
 std::set<std::string> host_links_and_netns();
 // Waits up to timeout_ms for ones not in before to go away; returns those still there.

@@ -33,6 +33,10 @@ struct NatNetwork {
     std::string subnet;  // IPv4 CIDR without host bits
     bool internal = false;
     std::string subnet6{};  // dual stack: IPv6 CIDR without host bits ("" = none)
+    // The address of its DNS server (the gateway; dns_server.hpp), "" for none: queries for
+    // it from any device but the bridge (another network's containers, the uplink) are
+    // dropped, so it serves its own network only. The host itself (lo) may ask it too.
+    std::string dns_address{};
 };
 
 inline constexpr const char* firewall_table = "truman";

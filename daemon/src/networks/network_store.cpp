@@ -69,7 +69,8 @@ void NetworkStore::sync_firewall() const {
     bool forwarding6 = false;
     for (const auto& [name, r] : networks_) {
         const std::string subnet6 = r.dual_stack() ? ipam::format_subnet6(r.subnet6) : "";
-        nat.push_back({name, r.bridge, ipam::format_subnet(r.subnet), r.internal, subnet6});
+        nat.push_back({name, r.bridge, ipam::format_subnet(r.subnet), r.internal, subnet6,
+                       has_dns(r) ? ipam::format_address(r.gateway) : ""});
         if (!r.internal) forwarding.insert(r.bridge);
         forwarding6 = forwarding6 || (!r.internal && r.dual_stack());
         for (const auto& l : r.leases)
@@ -100,6 +101,8 @@ NetworkStore::NetworkStore(NetworkStoreOptions options)
     if (options_.pool6_prefix < pool6_.prefix || options_.pool6_prefix > ipam::max_network_prefix6)
         throw invalid_argument("network pool6", "a /" + std::to_string(options_.pool6_prefix) +
                                                     " does not fit in " + options_.pool6);
+    if (options_.manage_bridges && !options_.dns_dir.empty())
+        dns_ = std::make_unique<DnsServers>(options_.dns_dir, options_.dnsmasq);
 }
 
 NetworkStore::~NetworkStore() = default;
@@ -133,6 +136,14 @@ void NetworkStore::save(const Record& r) const {
     // No fsync here: create waits for this (+45 ms measured); synced_ does it just after.
     write_file_replace(path_of(r.name), doc.dump(2) + "\n");
     synced_.add(path_of(r.name));
+    if (has_dns(r)) {
+        try {
+            dns_->set_names(r.name, dns_names(r));
+        } catch (const std::exception& e) {
+            // Its DNS server answers the old names until the next change or start-up.
+            spdlog::error("network {}: DNS names: {}", r.name, e.what());
+        }
+    }
 }
 
 NetworkStore::Record NetworkStore::parse(const std::string& text, const std::string& path) {
@@ -169,7 +180,43 @@ NetworkStore::Record NetworkStore::parse(const std::string& text, const std::str
     }
 }
 
-void NetworkStore::open(const std::function<bool(const std::string& id)>& container_exists) {
+std::set<std::string> NetworkStore::restore_leases(const std::vector<RecordedAddress>& recorded) {
+    std::set<std::string> changed;
+    for (const auto& a : recorded) {
+        auto it = std::find_if(networks_.begin(), networks_.end(),
+                               [&](const auto& n) { return n.second.bridge == a.bridge; });
+        if (it == networks_.end()) continue;  // a network removed since (it had no leases)
+        if (!options_.manage_bridges || !link_exists(a.host_interface)) continue;
+        Record& r = it->second;
+        if (std::any_of(r.leases.begin(), r.leases.end(),
+                        [&](const Lease& l) { return l.container_id == a.container_id; }))
+            continue;
+        uint32_t address = 0;
+        try {
+            address = ipam::parse_address(a.address.substr(0, a.address.find('/')), "address");
+        } catch (const std::exception& e) {
+            spdlog::error("container {}: its recorded address {}: {}", a.container_name, a.address,
+                          e.what());
+            continue;
+        }
+        auto taken = std::find_if(r.leases.begin(), r.leases.end(),
+                                  [&](const Lease& l) { return l.address == address; });
+        if (taken != r.leases.end()) {
+            spdlog::error("network {}: container {} holds {}, leased to {} as well", r.name,
+                          a.container_name, a.address, taken->container_name);
+            continue;
+        }
+        // Its published ports are not in config.json: they stay lost (README says so).
+        r.leases.push_back({a.container_id, a.container_name, a.interface, address, {}, {}});
+        spdlog::warn("network {}: restored the lost lease of {} for container {}", r.name,
+                     a.address, a.container_name);
+        changed.insert(r.name);
+    }
+    return changed;
+}
+
+void NetworkStore::open(const std::function<bool(const std::string& id)>& container_exists,
+                        const std::vector<RecordedAddress>& recorded) {
     std::error_code ec;
     fs::create_directories(options_.dir, ec);
     if (ec) throw make_error(ErrorKind::system, "create " + options_.dir, ec.value());
@@ -196,6 +243,13 @@ void NetworkStore::open(const std::function<bool(const std::string& id)>& contai
             spdlog::error("network record {}: {}", e.path().string(), ex.what());
         }
     }
+    for (const auto& name : restore_leases(recorded)) {
+        try {
+            save(networks_.at(name));
+        } catch (const std::exception& ex) {
+            spdlog::error("network {}: {}", name, ex.what());
+        }
+    }
     if (!options_.manage_bridges) return;
     for (const auto& [name, r] : networks_) {
         try {
@@ -205,6 +259,7 @@ void NetworkStore::open(const std::function<bool(const std::string& id)>& contai
             spdlog::error("network {}: bridge {}: {}", name, r.bridge, ex.what());
         }
     }
+    start_dns_servers();
     hold_recorded_ports();
     // Rebuilt whole: whatever a crash left in the table is replaced, nothing is doubled.
     try {
@@ -305,9 +360,18 @@ void NetworkStore::add(Record r) {
             ensure_bridge(r.bridge, cidr_of(r.gateway, r.subnet),
                           r.dual_stack() ? cidr6_of(r.gateway6, r.subnet6) : "");
             networks_[r.name] = r;
+            if (has_dns(r)) dns_->ensure(dns_config(r), dns_names(r));
             sync_firewall();
         } catch (...) {
             networks_.erase(r.name);
+            if (has_dns(r)) {
+                try {
+                    dns_->stop(r.name);
+                } catch (const std::exception& e) {
+                    spdlog::error("network {}: stopping its half-made DNS server: {}", r.name,
+                                  e.what());
+                }
+            }
             std::error_code ec;
             fs::remove(path_of(r.name), ec);
             try {
@@ -391,6 +455,8 @@ void NetworkStore::remove(const std::string& name) {
     }
     // The bridge first: a crash after it leaves a record whose bridge open() makes again, and
     // the delete can be repeated; the other order could leave a bridge nobody knows.
+    // Its DNS server before the bridge, whose address it listens on.
+    if (has_dns(r)) dns_->stop(name);
     if (options_.manage_bridges) delete_bridge(r.bridge);
     if (::unlink(path_of(name).c_str()) < 0 && errno != ENOENT)
         throw system_error("remove " + path_of(name));
@@ -648,6 +714,50 @@ std::vector<ContainerEndpoint> NetworkStore::endpoints_of(const std::string& con
     std::sort(out.begin(), out.end(),
               [](const auto& a, const auto& b) { return a.interface < b.interface; });
     return out;
+}
+
+std::string NetworkStore::dns_server_of(const std::string& container_id) const {
+    std::lock_guard lock(mutex_);
+    for (const auto& [name, r] : networks_)
+        for (const auto& l : r.leases)
+            if (l.container_id == container_id && l.interface == "eth0" && has_dns(r))
+                return ipam::format_address(r.gateway);
+    return "";
+}
+
+DnsServerConfig NetworkStore::dns_config(const Record& r) const {
+    DnsServerConfig config{r.name, ipam::format_address(r.gateway), {}};
+    // An internal network reaches nothing outside it: names of its own only.
+    if (!r.internal) config.upstream = upstream_servers(host_resolv_conf(options_.resolv_conf));
+    return config;
+}
+
+std::vector<HostsEntry> NetworkStore::dns_names(const Record& r) {
+    std::vector<HostsEntry> out;
+    for (const auto& l : r.leases) {
+        HostsEntry e{ipam::format_address(l.address), {l.container_name}};
+        e.names.insert(e.names.end(), l.aliases.begin(), l.aliases.end());
+        out.push_back(std::move(e));
+    }
+    return out;
+}
+
+void NetworkStore::start_dns_servers() {
+    if (!dns_) return;
+    // The servers that kept running while trumand was down are found again and kept; the
+    // others (after a reboot, or one that died) are started; those of networks removed
+    // meanwhile are stopped.
+    std::set<std::string> keep;
+    for (const auto& [name, r] : networks_) {
+        if (!has_dns(r)) continue;
+        keep.insert(name);
+        try {
+            dns_->ensure(dns_config(r), dns_names(r));
+        } catch (const std::exception& e) {
+            spdlog::error("network {}: {}", name, e.what());
+        }
+    }
+    dns_->stop_all_but(keep);
 }
 
 std::vector<PortMapping> NetworkStore::ports_of(const std::string& container_id) const {

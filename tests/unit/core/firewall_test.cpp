@@ -184,3 +184,32 @@ TEST(Firewall, Ipv6ForwardingKeepsRouterAdvertisementsWhereTheyWereAccepted) {
     enable_ipv6_forwarding(dir.path());
     EXPECT_EQ(test::read_file(conf + "eth0/accept_ra"), "1\n");
 }
+
+TEST(Firewall, ANetworksDnsServerIsGuardedAgainstEveryDeviceButItsBridgeAndLo) {
+    json batch =
+        json::parse(firewall_batch({{"web", "tmbr1", "10.89.1.0/24", false, "", "10.89.1.1"},
+                                    {"db", "tmbr2", "10.89.2.0/24", false}}));
+    bool input_chain = false;
+    for (const auto& cmd : batch["nftables"])
+        if (cmd.contains("add") && cmd["add"].contains("chain") &&
+            cmd["add"]["chain"]["name"] == "input")
+            input_chain = cmd["add"]["chain"]["hook"] == "input";
+    EXPECT_TRUE(input_chain);
+    std::vector<json> guards;
+    for (const auto& r : rules_of(batch))
+        if (r["chain"] == "input") guards.push_back(r);
+    ASSERT_EQ(guards.size(), 2u);  // udp and tcp, for web only
+    for (const auto& g : guards) {
+        EXPECT_EQ(g["comment"], "network web (dns)");
+        std::string expr = g["expr"].dump();
+        EXPECT_NE(expr.find(R"("right":"10.89.1.1")"), std::string::npos) << expr;
+        EXPECT_NE(expr.find(R"("right":53)"), std::string::npos) << expr;
+        EXPECT_NE(expr.find(R"("op":"!=","right":{"set":["tmbr1","lo"]})"), std::string::npos)
+            << expr;
+        EXPECT_NE(expr.find("drop"), std::string::npos) << expr;
+    }
+    // No DNS server: no input chain at all.
+    EXPECT_EQ(firewall_batch({{"db", "tmbr2", "10.89.2.0/24", false}}).find("\"input\""),
+              std::string::npos);
+    EXPECT_THROW(firewall_batch({{"web", "tmbr1", "10.89.1.0/24", false, "", "not-an-ip"}}), Error);
+}

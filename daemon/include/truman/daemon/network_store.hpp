@@ -8,12 +8,14 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <set>
 #include <string>
 #include <vector>
 
 #include "truman/daemon/batched_sync.hpp"
+#include "truman/daemon/dns_server.hpp"
 #include "truman/daemon/ipam.hpp"
 #include "truman/daemon/name_files.hpp"
 #include "truman/daemon/network_service.hpp"
@@ -25,6 +27,15 @@ namespace truman::daemon {
 // The bridge of the default network, like Docker's docker0.
 inline constexpr const char* default_bridge_name = "truman0";
 
+// An address a container was given, as its own config.json records it (fsync'd when the
+// container is created, while its lease is fsync'd a moment later, in a batch).
+struct RecordedAddress {
+    std::string container_id, container_name;
+    std::string bridge, interface;
+    std::string host_interface;  // its veth's host end: there while the container runs
+    std::string address;         // CIDR
+};
+
 struct NetworkStoreOptions {
     std::string dir;                    // <state-dir>/networks
     std::string pool = "10.89.0.0/16";  // where subnets come from when none is given
@@ -34,6 +45,11 @@ struct NetworkStoreOptions {
     unsigned pool6_prefix = ipam::default_pool6_prefix;
     std::string proc_net_ipv6_route = "/proc/net/ipv6_route";
     bool manage_bridges = true;  // false: records only (unit tests, no privileges)
+    // Where the DNS servers of user-made networks keep their files (dns_server.hpp), ""
+    // for none; the resolv.conf whose servers they forward to; the dnsmasq they run.
+    std::string dns_dir{};
+    std::string resolv_conf = "/etc/resolv.conf";
+    std::string dnsmasq = "/usr/sbin/dnsmasq";
 };
 
 class NetworkStore {
@@ -45,8 +61,12 @@ class NetworkStore {
 
     // Loads every record, drops the leases of containers that no longer exist (a create
     // trumand did not finish, a delete it did not record) and makes sure every bridge is up
-    // (again, after a reboot).
-    void open(const std::function<bool(const std::string& id)>& container_exists);
+    // (again, after a reboot). Then puts back the leases of recorded (the existing
+    // containers' own records) that a power loss took from the network records before their
+    // fsync, so that no address a running container holds is handed out again: those whose
+    // veth is still on the host (a container disconnected from the network has none).
+    void open(const std::function<bool(const std::string& id)>& container_exists,
+              const std::vector<RecordedAddress>& recorded = {});
 
     NetworkInfo create(const NetworkCreateRequest& request);
     // The daemon's default network: made from the pool the first time, with this bridge.
@@ -70,6 +90,10 @@ class NetworkStore {
     // record could not be written; the lease then stays, and open() drops it later.
     void release(const std::string& container_id);
     std::vector<ContainerEndpoint> endpoints_of(const std::string& container_id) const;
+    // The DNS server a container's resolv.conf names: the one of the network of its eth0
+    // when that network has one (a user-made network; the default one has none, as
+    // Docker's), else "".
+    std::string dns_server_of(const std::string& container_id) const;
     // Its published ports, as chosen (host_port 0 filled in).
     std::vector<PortMapping> ports_of(const std::string& container_id) const;
 
@@ -134,6 +158,13 @@ class NetworkStore {
     // Binds again what the records publish (at start-up); logs what another program took.
     void hold_recorded_ports();                            // under mutex_
     void release_locked(const std::string& container_id);  // under mutex_
+    // DNS (dns_server.hpp): whether r has a server, its configuration and names.
+    bool has_dns(const Record& r) const { return dns_ && r.bridge != default_bridge_name; }
+    DnsServerConfig dns_config(const Record& r) const;
+    static std::vector<HostsEntry> dns_names(const Record& r);
+    void start_dns_servers();  // at start-up, under mutex_
+    // open()'s repair of lost leases; the records it changed. Under mutex_.
+    std::set<std::string> restore_leases(const std::vector<RecordedAddress>& recorded);
 
     // The other containers on the networks container_id is on. Under mutex_.
     std::vector<BridgePort> attach_locked(const std::string& container_id,
@@ -161,6 +192,7 @@ class NetworkStore {
     // Records are replaced atomically on the request's path (enough against a crash of
     // trumand) and fsync'd by this just after, in batches (against a power loss).
     mutable BatchedSync synced_{"networks"};
+    std::unique_ptr<DnsServers> dns_;  // null without options_.dns_dir
     // The sockets that hold each container's published ports (ports.hpp).
     std::map<std::string, std::vector<Fd>> port_holds_;
 };
