@@ -106,6 +106,15 @@ void ImageStore::put_blob(const std::string& digest, std::string_view content) {
     if (!has_blob(digest)) write_file_atomic(blob_path(digest), content, 0644);
 }
 
+void ImageStore::adopt_blob(const std::string& digest, const std::string& path) {
+    validate_digest(digest, "digest");
+    if (has_blob(digest)) return;
+    Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd || fsync(fd.get()) < 0) throw system_error("fsync " + path);
+    if (rename(path.c_str(), blob_path(digest).c_str()) < 0)
+        throw system_error("rename " + path + " to " + blob_path(digest));
+}
+
 std::string ImageStore::read_blob(const std::string& digest) const {
     return read_whole_file(blob_path(digest));
 }

@@ -49,6 +49,10 @@ class ImageStore {
     std::string put_blob(std::string_view content);
     // Store content under `digest`; throws truman::Error (invalid) if that is not its digest.
     void put_blob(const std::string& digest, std::string_view content);
+    // The file at path, under the store's tmp/, becomes the blob `digest` (one rename, after
+    // an fsync) unless the store has it; the caller hashed every byte of it already (an
+    // import's spool). Throws truman::Error (system).
+    void adopt_blob(const std::string& digest, const std::string& path);
     // Throws truman::Error (not_found) if there is no such blob.
     std::string read_blob(const std::string& digest) const;
 
