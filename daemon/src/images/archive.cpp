@@ -8,13 +8,13 @@
 #include <unistd.h>
 
 #include <array>
-#include <filesystem>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
 
+#include "truman/daemon/atomic_file.hpp"
 #include "truman/daemon/images/digest.hpp"
 #include "truman/daemon/images/reference.hpp"
 #include "truman/error.hpp"
@@ -33,18 +33,6 @@ constexpr int kMaxLinkHops = 16;
 constexpr const char* kRefNameAnnotation = "org.opencontainers.image.ref.name";
 constexpr const char* kFullNameAnnotation = "io.containerd.image.name";
 
-void write_all(int fd, const char* data, size_t size, const std::string& what) {
-    while (size > 0) {
-        ssize_t n = ::write(fd, data, size);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            throw system_error("write " + what);
-        }
-        data += n;
-        size -= static_cast<size_t>(n);
-    }
-}
-
 size_t read_some(int fd, void* buf, size_t size, const std::string& what) {
     for (;;) {
         ssize_t n = ::read(fd, buf, size);
@@ -52,16 +40,6 @@ size_t read_some(int fd, void* buf, size_t size, const std::string& what) {
         if (errno != EINTR) throw system_error("read " + what);
     }
 }
-
-struct TempDir {
-    std::string path;
-    ~TempDir() {
-        if (path.empty()) return;
-        std::error_code ec;
-        std::filesystem::remove_all(path, ec);
-        if (ec) spdlog::error("image import: remove {}: {}", path, ec.message());
-    }
-};
 
 Error refused(const std::string& entry, const std::string& why) {
     return make_error(ErrorKind::invalid, "image archive entry \"" + entry + "\": " + why);
@@ -261,7 +239,7 @@ class Spool {
                                                          std::to_string(options_.max_bytes) +
                                                          " bytes, refused");
             hash.update(buf.data(), size);
-            write_all(fd.get(), buf.data(), size, f.path);
+            write_all(fd.get(), {buf.data(), size}, f.path);
             f.size += size;
         }
         f.digest = hash.digest();
@@ -407,7 +385,7 @@ std::vector<Candidate> docker_candidates(const Spool& spool) {
         c.config_text = spool.read_document(config_name, kMaxConfigBytes);
         c.config = parse_image_config(c.config_text);
         std::string config_digest = sha256_digest(c.config_text);
-        json layers = json::array();
+        std::vector<Descriptor> layers;
         for (const auto& layer : entry["Layers"]) {
             if (!layer.is_string())
                 throw make_error(ErrorKind::invalid,
@@ -416,19 +394,11 @@ std::vector<Candidate> docker_candidates(const Spool& spool) {
             const SpooledFile* f = spool.find(name);
             if (!f) throw make_error(ErrorKind::invalid, "image archive: no layer " + name);
             c.layer_files.push_back(f);
-            layers.push_back(
-                {{"mediaType", layer_media_type(*f)}, {"digest", f->digest}, {"size", f->size}});
+            layers.push_back({layer_media_type(*f), f->digest, static_cast<int64_t>(f->size), {}});
         }
-        json manifest = {
-            {"schemaVersion", 2},
-            {"mediaType", media::oci_manifest},
-            {"config",
-             {{"mediaType", media::oci_config},
-              {"digest", config_digest},
-              {"size", c.config_text.size()}}},
-            {"layers", layers},
-        };
-        c.manifest_text = manifest.dump();
+        c.manifest_text = make_manifest(
+            {media::oci_config, config_digest, static_cast<int64_t>(c.config_text.size()), {}},
+            layers);
         c.manifest_digest = sha256_digest(c.manifest_text);
         c.manifest = parse_manifest(c.manifest_text);
         check_layers(c, "image " + config_name);
@@ -451,12 +421,7 @@ ByteSource file_source(const std::string& path) {
 
 std::vector<ImportedImage> import_archive(ImageStore& store, const ByteSource& source,
                                           const ImportOptions& options) {
-    TempDir temp{store.root() + "/tmp/import-XXXXXX"};
-    if (!mkdtemp(temp.path.data())) {
-        std::string failed = temp.path;
-        temp.path.clear();
-        throw system_error("mkdtemp " + failed);
-    }
+    StoreTempDir temp = store.make_temp_dir("import");
     Spool spool(temp.path, options);
     spool.read(source);
 
