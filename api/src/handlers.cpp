@@ -1,8 +1,11 @@
 #include "truman/api/handlers.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <csignal>
 #include <initializer_list>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "attach_handlers.hpp"
 #include "truman/api/errors.hpp"
@@ -362,10 +365,60 @@ void pull_image(daemon::ContainerService& service, Request& request,
         });
 }
 
+// Import and export move whole archives: off the io threads (the body is read and the tar
+// written blocking), on the workers when there are, else on a thread of their own (never in
+// place: the session that feeds the body runs on the io thread).
+template <typename Fn>
+void run_streaming(const ApiOptions& options, const std::shared_ptr<Responder>& responder, Fn fn) {
+    auto call = [responder, fn = std::move(fn)]() mutable { answer(responder, fn); };
+    if (options.run_blocking) return options.run_blocking(std::move(call));
+    std::thread(std::move(call)).detach();
+}
+
+// POST /v1/images/import[?tag=]: the body is the archive, streamed.
+void import_images(daemon::ContainerService& service, const ApiOptions& options, Request& request,
+                   const std::shared_ptr<Responder>& responder) {
+    allow_params(request, {"tag"});
+    if (!request.body_stream) throw invalid_argument("body", "is required");
+    run_streaming(
+        options, responder,
+        [&service, responder, tag = request.param("tag").value_or(""), body = request.body_stream] {
+            auto images = service.import_images(
+                [&body](void* buf, size_t size) { return body->read(buf, size); }, tag);
+            json list = json::array();
+            for (const auto& image : images) list.push_back(to_json(image));
+            responder->respond(json_response(200, json{{"images", list}}));
+        });
+}
+
+// GET /v1/images/{ref*}/export: an OCI layout tar, streamed. An unknown image is a plain 404;
+// a failure once the tar is under way cuts the stream short (no last chunk).
+void export_image(daemon::ContainerService& service, const ApiOptions& options, Request& request,
+                  const std::shared_ptr<Responder>& responder) {
+    allow_params(request, {});
+    run_streaming(options, responder, [&service, responder, ref = request.path_params.at("ref")] {
+        daemon::ImageExporter exporter = service.export_image(ref);
+        std::shared_ptr<OutputStream> out = responder->open_output(200, "application/x-tar");
+        try {
+            exporter([&out](const void* data, size_t size) { out->write(data, size); });
+        } catch (const std::exception& e) {
+            spdlog::error("export {}: {}", ref, e.what());
+            return;  // out goes unfinished: the client sees the tar cut short
+        }
+        out->finish();
+    });
+}
+
 void add_image_routes(Router& router, daemon::ContainerService& s, const ApiOptions& options) {
     using R = std::shared_ptr<Responder>;
     router.add("POST", "/v1/images/pull",
                [&s](Request& req, const R& r) { pull_image(s, req, r); });
+    router.add_streaming("POST", "/v1/images/import", [&s, options](Request& req, const R& r) {
+        import_images(s, options, req, r);
+    });
+    // Before GET /v1/images/{ref*}, which would take "x/export" for an image's name.
+    router.add("GET", "/v1/images/{ref*}/export",
+               [&s, options](Request& req, const R& r) { export_image(s, options, req, r); });
     router.add("GET", "/v1/images", [&s](Request& req, const R& r) {
         allow_params(req, {});
         json list = json::array();

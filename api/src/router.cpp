@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "truman/api/errors.hpp"
+#include "truman/error.hpp"
 
 namespace truman::api {
 
@@ -28,6 +29,10 @@ Response text_response(unsigned status, std::string text) {
     r.content_type = "text/plain; charset=utf-8";
     r.body = std::move(text);
     return r;
+}
+
+std::shared_ptr<OutputStream> Responder::open_output(unsigned, std::string) {
+    throw make_error(ErrorKind::unsupported, "this connection cannot stream a response body");
 }
 
 Response empty_response(unsigned status) {
@@ -109,6 +114,18 @@ void Router::add(std::string method, std::string pattern, Handler handler) {
     auto segments = split_path(pattern);
     routes_.push_back(
         Route{std::move(method), std::move(pattern), std::move(segments), std::move(handler)});
+}
+
+void Router::add_streaming(std::string method, std::string pattern, Handler handler) {
+    add(std::move(method), std::move(pattern), std::move(handler));
+    routes_.back().streams_body = true;
+}
+
+bool Router::streams_body(const std::string& method, const std::string& path) const {
+    auto segments = split_path(path);
+    for (const Route& route : routes_)
+        if (route.method == method && match(route, segments, nullptr)) return route.streams_body;
+    return false;
 }
 
 std::vector<std::pair<std::string, std::string>> Router::routes() const {

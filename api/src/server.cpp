@@ -19,6 +19,7 @@
 #include <cctype>
 #include <cstring>
 #include <deque>
+#include <limits>
 #include <mutex>
 #include <optional>
 #include <system_error>
@@ -26,6 +27,7 @@
 
 #include "truman/api/errors.hpp"
 #include "truman/daemon/service.hpp"
+#include "truman/error.hpp"
 
 namespace truman::api {
 
@@ -74,6 +76,71 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
 };
 
 namespace {
+
+// A body passing between the session and a handler's thread goes through a socket pair, not
+// a pipe: a write to an end that was closed is then EPIPE from send(MSG_NOSIGNAL), never a
+// SIGPIPE for the whole process.
+struct StreamState {
+    std::mutex mutex;
+    std::string failure;    // request body: why it is not complete (set before our end closes)
+    bool finished = false;  // response body: the producer said it is complete
+};
+
+// How much of a streamed response may wait for the client before the producer is held back.
+constexpr size_t kOutputBacklog = size_t{1} << 20;
+
+class SocketBodyStream : public BodyStream {
+  public:
+    SocketBodyStream(Fd fd, std::shared_ptr<StreamState> state)
+        : fd_(std::move(fd)), state_(std::move(state)) {}
+    size_t read(void* buf, size_t size) override {
+        for (;;) {
+            ssize_t n = ::read(fd_.get(), buf, size);
+            if (n > 0) return static_cast<size_t>(n);
+            if (n < 0 && errno == EINTR) continue;
+            if (n < 0) throw system_error("read the request body");
+            std::lock_guard lock(state_->mutex);
+            if (!state_->failure.empty()) throw make_error(ErrorKind::invalid, state_->failure);
+            return 0;
+        }
+    }
+
+  private:
+    Fd fd_;
+    std::shared_ptr<StreamState> state_;
+};
+
+class SocketOutputStream : public OutputStream {
+  public:
+    SocketOutputStream(Fd fd, std::shared_ptr<StreamState> state)
+        : fd_(std::move(fd)), state_(std::move(state)) {}
+    void write(const void* data, size_t size) override {
+        const char* p = static_cast<const char*>(data);
+        while (size > 0) {
+            if (!fd_) throw make_error(ErrorKind::invalid, "response body: already finished");
+            ssize_t n = ::send(fd_.get(), p, size, MSG_NOSIGNAL);
+            if (n < 0 && errno == EINTR) continue;
+            if (n < 0)
+                throw make_error(ErrorKind::system,
+                                 "the client went away before the response "
+                                 "was complete",
+                                 errno);
+            p += n;
+            size -= static_cast<size_t>(n);
+        }
+    }
+    void finish() override {
+        {
+            std::lock_guard lock(state_->mutex);
+            state_->finished = true;
+        }
+        fd_.reset();
+    }
+
+  private:
+    Fd fd_;
+    std::shared_ptr<StreamState> state_;
+};
 
 std::string status_line(unsigned status) {
     return "HTTP/1.1 " + std::to_string(status) + " " +
@@ -161,6 +228,23 @@ class Session : public std::enable_shared_from_this<Session> {
                          });
     }
 
+    // A response body from the other end of session_end (SocketOutputStream), chunked as it
+    // comes, read no faster than the client takes it.
+    void open_output(uint64_t generation, unsigned status, std::string content_type, Fd session_end,
+                     std::shared_ptr<StreamState> state) {
+        if (generation != generation_ || phase_ != Phase::handling) return;  // the fd closes
+        stream_status_ = status;
+        stream_type_ = std::move(content_type);
+        out_socket_.emplace(stream_.get_executor());
+        beast::error_code ec;
+        out_socket_->assign(local(), session_end.release(), ec);
+        if (ec) return close();
+        out_state_ = std::move(state);
+        out_chunk_.resize(64 * 1024);
+        begin_stream();
+        pump_output();
+    }
+
     net::any_io_executor executor() { return stream_.get_executor(); }
 
   private:
@@ -195,33 +279,177 @@ class Session : public std::enable_shared_from_this<Session> {
 
     enum class Phase { reading, handling, stream_opened, streaming, writing, closed };
 
+    // The header is read alone (an empty_body parser): only then is it known whether the
+    // route takes its body whole (string_body, max_body_bytes) or as a stream.
     void read() {
         if (closing_) return close();
         phase_ = Phase::reading;
         ++generation_;
-        parser_.emplace();
-        parser_->body_limit(server_->limits.max_body_bytes);
-        parser_->header_limit(static_cast<uint32_t>(server_->limits.max_header_bytes));
+        header_parser_.emplace();
+        header_parser_->body_limit(std::numeric_limits<uint64_t>::max());
+        header_parser_->header_limit(static_cast<uint32_t>(server_->limits.max_header_bytes));
         stream_.expires_after(server_->limits.idle_timeout);
         http::async_read_header(
-            stream_, buffer_, *parser_,
+            stream_, buffer_, *header_parser_,
             [self = shared_from_this()](beast::error_code ec, size_t) { self->on_header(ec); });
     }
 
+    bool route_streams_body(const http::request_header<>& head) const {
+        try {
+            std::string path;
+            std::map<std::string, std::string> query;
+            parse_target(std::string(head.target()), &path, &query);
+            return server_->router.streams_body(std::string(head.method_string()), path);
+        } catch (const std::exception&) {
+            return false;  // on_read answers for the bad target
+        }
+    }
+
     // curl sends "Expect: 100-continue" with a body over 1 KiB and holds the body back for a
-    // second unless told to go on. A body over the limit was refused with the header already.
+    // second unless told to go on. A body over the limit is refused with the header already.
     void on_header(beast::error_code ec) {
-        if (ec || parser_->is_done()) return on_read(ec);
-        if (reject_status_ != 0 ||
-            !beast::iequals(parser_->get()[http::field::expect], "100-continue"))
-            return read_body();
+        if (ec) return on_read(ec);
+        bool streaming = reject_status_ == 0 && route_streams_body(header_parser_->get());
+        body_limit_ =
+            streaming ? server_->limits.max_stream_body_bytes : server_->limits.max_body_bytes;
+        if (auto length = header_parser_->content_length(); length && *length > body_limit_)
+            return on_read(http::error::body_limit);
+        bool go_on = reject_status_ == 0 && !header_parser_->is_done() &&
+                     beast::iequals(header_parser_->get()[http::field::expect], "100-continue");
+        if (streaming) {
+            body_parser_.emplace(std::move(*header_parser_));
+            body_parser_->body_limit(body_limit_);
+            return start_streaming_body(go_on);
+        }
+        parser_.emplace(std::move(*header_parser_));
+        parser_->body_limit(body_limit_);
+        if (parser_->is_done()) return on_read({});
+        if (!go_on) return read_body();
+        continue_then([self = shared_from_this()] { self->read_body(); });
+    }
+
+    template <typename Next>
+    void continue_then(Next next) {
         static const std::string go_on = "HTTP/1.1 100 Continue\r\n\r\n";
         net::async_write(stream_, net::buffer(go_on),
-                         [self = shared_from_this()](beast::error_code write_ec, size_t) {
+                         [self = shared_from_this(), next = std::move(next)](
+                             beast::error_code write_ec, size_t) {
                              if (self->phase_ == Phase::closed) return;
                              if (write_ec) return self->close();
-                             self->read_body();
+                             next();
                          });
+    }
+
+    // The handler runs at once, with the body as a stream it reads on a thread of its own;
+    // the session feeds that stream as the client sends, one read ahead at most. The
+    // connection closes after the answer (the handler may answer before the body's end).
+    void start_streaming_body(bool go_on) {
+        int fds[2];
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) < 0) {
+            phase_ = Phase::handling;
+            keep_alive_ = false;
+            return write_response(
+                error_response(500, "internal", "socketpair: " + errno_text(errno)));
+        }
+        Fd handler_end(fds[1]);
+        in_state_ = std::make_shared<StreamState>();
+        in_socket_.emplace(stream_.get_executor());
+        beast::error_code ec;
+        in_socket_->assign(local(), fds[0], ec);
+        phase_ = Phase::handling;
+        keep_alive_ = false;
+        if (ec) return write_response(error_response(500, "internal", ec.message()));
+        Request request = request_of(body_parser_->get());
+        request.body_stream = std::make_shared<SocketBodyStream>(std::move(handler_end), in_state_);
+        stream_.expires_never();
+        auto responder = make_responder();
+        try {
+            parse_target(request.target, &request.path, &request.query);
+        } catch (...) {
+            in_socket_.reset();
+            return write_response(error_response(std::current_exception()));
+        }
+        if (go_on)
+            continue_then([self = shared_from_this()] { self->pump_body(); });
+        else
+            pump_body();
+        server_->router.dispatch(request, responder);
+    }
+
+    void pump_body() {
+        if (phase_ == Phase::closed || !in_socket_) return;
+        if (body_parser_->is_done()) return end_body("");
+        stream_.expires_after(server_->limits.idle_timeout);
+        http::async_read_some(
+            stream_, buffer_, *body_parser_,
+            [self = shared_from_this()](beast::error_code ec, size_t) { self->on_body_part(ec); });
+    }
+
+    void on_body_part(beast::error_code ec) {
+        if (phase_ == Phase::closed || !in_socket_) return;
+        if (phase_ == Phase::handling) stream_.expires_never();
+        if (ec == http::error::body_limit)
+            return end_body("request body exceeds " + std::to_string(body_limit_) + " bytes");
+        if (ec) return end_body("request body: " + ec.message());
+        auto& body = body_parser_->get().body();
+        if (body.size() == 0) return pump_body();
+        net::async_write(*in_socket_, body.data(),
+                         [self = shared_from_this()](beast::error_code write_ec, size_t n) {
+                             if (self->phase_ == Phase::closed || !self->in_socket_) return;
+                             self->body_parser_->get().body().consume(n);
+                             // The handler stopped reading: it answers on its own.
+                             if (write_ec) return self->in_socket_.reset();
+                             self->pump_body();
+                         });
+    }
+
+    // Our end closes: the handler reads the end of the body, or, with a failure, an error.
+    void end_body(const std::string& failure) {
+        if (!failure.empty()) {
+            std::lock_guard lock(in_state_->mutex);
+            in_state_->failure = failure;
+        }
+        in_socket_.reset();
+    }
+
+    void pump_output() {
+        if (phase_ == Phase::closed || !out_socket_) return;
+        if (backlog_ > kOutputBacklog) {
+            output_waiting_ = true;  // write_next resumes once the client took some
+            return;
+        }
+        out_socket_->async_read_some(
+            net::buffer(out_chunk_), [self = shared_from_this()](beast::error_code ec, size_t n) {
+                if (self->phase_ == Phase::closed || !self->out_socket_) return;
+                if (n > 0) self->chunk(self->generation_, std::string(self->out_chunk_.data(), n));
+                if (ec == net::error::eof) {
+                    bool finished;
+                    {
+                        std::lock_guard lock(self->out_state_->mutex);
+                        finished = self->out_state_->finished;
+                    }
+                    self->out_socket_.reset();
+                    if (finished) return self->end_stream(self->generation_);
+                    spdlog::warn("a streamed response ended before it was complete");
+                    return self->close();  // no last chunk: the client sees it was cut
+                }
+                if (ec) return self->close();
+                self->pump_output();
+            });
+    }
+
+    template <typename Message>
+    static Request request_of(const Message& message) {
+        Request request;
+        request.method = std::string(message.method_string());
+        request.target = std::string(message.target());
+        request.content_type = std::string(message[http::field::content_type]);
+        if (connection_names_upgrade(message[http::field::connection])) {
+            request.upgrade = std::string(message[http::field::upgrade]);
+            for (char& c : request.upgrade)
+                c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        }
+        return request;
     }
 
     void read_body() {
@@ -243,8 +471,7 @@ class Session : public std::enable_shared_from_this<Session> {
         if (ec == http::error::body_limit)
             return write_response(
                 error_response(413, "payload_too_large",
-                               "request body exceeds " +
-                                   std::to_string(server_->limits.max_body_bytes) + " bytes"));
+                               "request body exceeds " + std::to_string(body_limit_) + " bytes"));
         if (ec == http::error::header_limit)
             return write_response(
                 error_response(431, "header_too_large",
@@ -262,16 +489,8 @@ class Session : public std::enable_shared_from_this<Session> {
             return write_response(
                 error_response(503, "too_many_connections", "too many connections, retry later"));
 
-        Request request;
-        request.method = std::string(message.method_string());
-        request.target = std::string(message.target());
-        request.content_type = std::string(message[http::field::content_type]);
+        Request request = request_of(message);
         request.body = std::move(message.body());
-        if (connection_names_upgrade(message[http::field::connection])) {
-            request.upgrade = std::string(message[http::field::upgrade]);
-            for (char& c : request.upgrade)
-                c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-        }
         stream_.expires_never();  // handlers like wait may take as long as the container
         auto responder = make_responder();
         try {
@@ -351,6 +570,10 @@ class Session : public std::enable_shared_from_this<Session> {
                              if (ec) return self->close();
                              self->backlog_ -= n;
                              self->out_.pop_front();
+                             if (self->output_waiting_ && self->backlog_ <= kOutputBacklog) {
+                                 self->output_waiting_ = false;
+                                 self->pump_output();
+                             }
                              self->write_next();
                          });
     }
@@ -365,6 +588,10 @@ class Session : public std::enable_shared_from_this<Session> {
         // No longer a connection, even while a service callback (a wait) still holds us.
         server_->remove(this);
         release_subscription();
+        // A handler still reading the body learns it will not be complete; one still writing
+        // a response body, that nobody takes it.
+        if (in_socket_) end_body("the connection closed before the request body was complete");
+        out_socket_.reset();
         // out_ stays: a write in flight may still be reading its front buffer until the
         // cancellation below completes it; the session's destruction frees it.
         beast::error_code ec;
@@ -374,7 +601,15 @@ class Session : public std::enable_shared_from_this<Session> {
 
     Stream stream_;
     beast::flat_buffer buffer_;
+    std::optional<http::request_parser<http::empty_body>> header_parser_;
     std::optional<http::request_parser<http::string_body>> parser_;
+    uint64_t body_limit_ = 0;  // this request's
+    // A streaming route's request body (in_) or a handler's streamed response body (out_).
+    std::optional<http::request_parser<http::dynamic_body>> body_parser_;
+    std::optional<local::socket> in_socket_, out_socket_;
+    std::shared_ptr<StreamState> in_state_, out_state_;
+    std::vector<char> out_chunk_;
+    bool output_waiting_ = false;
     std::shared_ptr<Server::Impl> server_;
     unsigned reject_status_;  // 0, or 403/503: answer every request with that and close
 
@@ -419,6 +654,19 @@ class SessionResponder : public Responder {
         auto holder =
             std::make_shared<std::unique_ptr<daemon::Subscription>>(std::move(subscription));
         post([g = generation_, holder](Session& s) { s.keep(g, std::move(*holder)); });
+    }
+
+    std::shared_ptr<OutputStream> open_output(unsigned status, std::string content_type) override {
+        int fds[2];
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) < 0)
+            throw system_error("socketpair for a response body");
+        auto state = std::make_shared<StreamState>();
+        auto session_end = std::make_shared<Fd>(fds[0]);
+        post([g = generation_, status, t = std::move(content_type), session_end,
+              state](Session& s) mutable {
+            s.open_output(g, status, std::move(t), std::move(*session_end), state);
+        });
+        return std::make_shared<SocketOutputStream>(Fd(fds[1]), state);
     }
 
     void upgrade(const std::string& content_type, const TakeConnection& take) override {

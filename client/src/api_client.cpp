@@ -1,11 +1,15 @@
 #include "truman/client/api_client.hpp"
 
+#include <array>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
+#include <cstdio>
 #include <limits>
+#include <vector>
 
 namespace truman::client {
 
@@ -151,6 +155,38 @@ void ApiClient::stream(const std::string& target,
     http::read(c.socket, c.buffer, parser, ec);
     if (ec) c.broken("reading the stream", ec);
     if (!parser.chunked() && !parser.get().body().empty()) on_data(parser.get().body());
+}
+
+std::string ApiClient::upload(const std::string& method, const std::string& target,
+                              const std::string& content_type,
+                              const std::function<size_t(char*, size_t)>& source) const {
+    Connection c(socket_path_);
+    boost::system::error_code ec;
+    std::string head = method + " " + target +
+                       " HTTP/1.1\r\nHost: truman\r\nUser-Agent: trumanctl\r\nConnection: "
+                       "close\r\nContent-Type: " +
+                       content_type + "\r\nTransfer-Encoding: chunked\r\n\r\n";
+    net::write(c.socket, net::buffer(head), ec);
+    std::vector<char> buf(size_t{1} << 20);
+    // A write error means trumand stopped reading (and answered): read what it said.
+    while (!ec) {
+        size_t n = source(buf.data(), buf.size());
+        char size_line[32];
+        int len = snprintf(size_line, sizeof size_line, "%zx\r\n", n);
+        std::array<net::const_buffer, 3> chunk = {net::buffer(size_line, static_cast<size_t>(len)),
+                                                  net::buffer(buf.data(), n),
+                                                  net::buffer("\r\n", 2)};
+        net::write(c.socket, chunk, ec);
+        if (n == 0) break;  // "0\r\n\r\n": the last chunk
+    }
+    http::response_parser<http::string_body> parser;
+    no_body_limit(parser);
+    boost::system::error_code read_ec;
+    http::read(c.socket, c.buffer, parser, read_ec);
+    if (read_ec) c.broken(ec ? "sending the request" : "reading the response", ec ? ec : read_ec);
+    auto& response = parser.get();
+    if (!success(response.result_int())) throw api_error(response.result_int(), response.body());
+    return response.body();
 }
 
 void ApiClient::stream_lines(const std::string& target,

@@ -1,6 +1,11 @@
 #include "truman/client/commands.hpp"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <iostream>
 
@@ -346,6 +351,102 @@ int images_command(const ApiClient& api, bool quiet, bool as_json) {
                         static_cast<double>(image.value("size", uint64_t{0})) / 1e6);
     }
     std::cout << std::flush;
+    return 0;
+}
+
+int import_command(const ApiClient& api, const std::string& file, const std::string& tag) {
+    int fd = file == "-" ? STDIN_FILENO : ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        std::cerr << "trumanctl: import: " << file << ": " << std::strerror(errno) << std::endl;
+        return kExitUsage;
+    }
+    std::string read_error;
+    std::string target = "/v1/images/import";
+    if (!tag.empty()) target += "?tag=" + url_encode(tag);
+    std::string body;
+    try {
+        body = api.upload("POST", target, "application/x-tar", [&](char* buf, size_t size) {
+            for (;;) {
+                ssize_t n = ::read(fd, buf, size);
+                if (n >= 0) return static_cast<size_t>(n);
+                if (errno == EINTR) continue;
+                // Ending the body early makes a broken archive, which trumand refuses.
+                read_error = std::strerror(errno);
+                return size_t{0};
+            }
+        });
+    } catch (...) {
+        if (fd != STDIN_FILENO) ::close(fd);
+        throw;
+    }
+    if (fd != STDIN_FILENO) ::close(fd);
+    if (!read_error.empty()) {
+        std::cerr << "trumanctl: import: reading " << file << ": " << read_error << std::endl;
+        return kExitUsage;
+    }
+    json answer = json::parse(body, nullptr, /*allow_exceptions=*/false);
+    if (answer.is_object() && answer.contains("images") && answer["images"].is_array())
+        for (const auto& image : answer["images"])
+            for (const auto& name : image.value("tags", json::array()))
+                std::cout << "imported " << name.get<std::string>() << " (" << image.value("id", "")
+                          << ")\n";
+    std::cout << std::flush;
+    return 0;
+}
+
+int save_command(const ApiClient& api, const std::string& ref, const std::string& output) {
+    bool to_stdout = output.empty() || output == "-";
+    if (to_stdout && isatty(STDOUT_FILENO)) {
+        std::cerr << "trumanctl: save: refusing to write a tar to a terminal: use -o FILE"
+                  << std::endl;
+        return kExitUsage;
+    }
+    // Into a temp file beside FILE, renamed once the tar is complete: a cut stream never
+    // leaves a FILE that looks whole.
+    std::string temp = output + ".partial-XXXXXX";
+    int fd = STDOUT_FILENO;
+    if (!to_stdout) {
+        fd = mkostemp(temp.data(), O_CLOEXEC);
+        if (fd < 0) {
+            std::cerr << "trumanctl: save: " << temp << ": " << std::strerror(errno) << std::endl;
+            return kExitUsage;
+        }
+    }
+    auto fail = [&] {
+        if (!to_stdout) {
+            ::close(fd);
+            ::unlink(temp.c_str());
+        }
+    };
+    std::string write_error;
+    try {
+        api.stream("/v1/images/" + ref + "/export", [&](std::string_view data) {
+            while (!data.empty() && write_error.empty()) {
+                ssize_t n = ::write(fd, data.data(), data.size());
+                if (n < 0 && errno == EINTR) continue;
+                if (n < 0) write_error = std::strerror(errno);
+                if (n > 0) data.remove_prefix(static_cast<size_t>(n));
+            }
+        });
+    } catch (...) {
+        fail();
+        throw;
+    }
+    if (write_error.empty() && !to_stdout && ::fsync(fd) < 0) write_error = std::strerror(errno);
+    if (!write_error.empty()) {
+        std::cerr << "trumanctl: save: writing " << (to_stdout ? "stdout" : output) << ": "
+                  << write_error << std::endl;
+        fail();
+        return kExitUsage;
+    }
+    if (!to_stdout) {
+        ::close(fd);
+        if (::rename(temp.c_str(), output.c_str()) < 0) {
+            std::cerr << "trumanctl: save: " << output << ": " << std::strerror(errno) << std::endl;
+            ::unlink(temp.c_str());
+            return kExitUsage;
+        }
+    }
     return 0;
 }
 

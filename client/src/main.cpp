@@ -200,6 +200,13 @@ static int trumanctl_main(int argc, char** argv) {
     auto* tag = app.add_subcommand("tag", "give an image another name");
     tag->add_option("SOURCE", tag_source, "the image")->required();
     tag->add_option("TARGET", tag_target, "its new reference")->required();
+    std::string import_file, import_tag, save_output;
+    auto* import = app.add_subcommand("import", "load images from a docker save or OCI tar");
+    import->add_option("FILE", import_file, "the tar (gzip/zstd too), - for stdin")->required();
+    import->add_option("-t,--tag", import_tag, "a name for it (when the tar has none)");
+    auto* save = app.add_subcommand("save", "write an image as an OCI layout tar");
+    save->add_option("IMAGE", ref, "reference")->required();
+    save->add_option("-o,--output", save_output, "the file (default: stdout)");
     ExecOptions exec_options;
     bool exec_tty = false, exec_interactive = false;
     auto* exec = app.add_subcommand("exec", "run a command in a running container");
@@ -279,6 +286,8 @@ static int trumanctl_main(int argc, char** argv) {
         if (images->parsed()) return images_command(api, quiet, json);
         if (rmi->parsed()) return rmi_command(api, refs, force);
         if (tag->parsed()) return tag_command(api, tag_source, tag_target);
+        if (import->parsed()) return import_command(api, import_file, import_tag);
+        if (save->parsed()) return save_command(api, ref, save_output);
         if (exec->parsed()) return exec_command(api, exec_options);
         if (attach->parsed()) return attach_command(api, attach_options);
         if (port->parsed()) return port_command(api, ref);

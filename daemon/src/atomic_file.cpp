@@ -12,8 +12,6 @@
 
 namespace truman::daemon {
 
-namespace {
-
 void write_all(int fd, std::string_view data, const std::string& path) {
     while (!data.empty()) {
         ssize_t n = ::write(fd, data.data(), data.size());
@@ -24,8 +22,6 @@ void write_all(int fd, std::string_view data, const std::string& path) {
         data.remove_prefix(static_cast<size_t>(n));
     }
 }
-
-}  // namespace
 
 namespace {
 

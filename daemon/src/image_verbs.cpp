@@ -14,6 +14,7 @@
 
 #include "callbacks.hpp"
 #include "truman/daemon/atomic_file.hpp"
+#include "truman/daemon/images/archive.hpp"
 #include "truman/daemon/images/digest.hpp"
 #include "truman/daemon/images/local_images.hpp"
 #include "truman/daemon/images/pull.hpp"
@@ -207,6 +208,50 @@ ImageInfo tag_image(ContainerRegistry& registry, const std::string& ref,
     store.set_ref(target, image->manifest_digest);
     spdlog::info("tagged {} as {}", ref, target.str());
     return info_of(store, *image);
+}
+
+std::vector<ImageInfo> import_images(ContainerRegistry& registry, const ImageSource& source,
+                                     const std::string& tag) {
+    if (!tag.empty()) images::parse_reference(tag, "tag");
+    images::ImageStore& store = registry.image_store();
+    std::vector<images::ImportedImage> imported;
+    try {
+        std::shared_lock gc(registry.image_gc_mutex());
+        images::ImportOptions options;
+        options.tag = tag;
+        imported = images::import_archive(store, source, options);
+    } catch (const std::exception& e) {
+        spdlog::error("image import: {}", e.what());
+        // Layers of the archive that made it into the store before the failure are
+        // nobody's: the collection removes them (and nothing anyone uses).
+        try {
+            std::unique_lock gc(registry.image_gc_mutex());
+            collect_garbage(registry);
+        } catch (const std::exception& gc_error) {
+            spdlog::error("image import: garbage collection: {}", gc_error.what());
+        }
+        throw;
+    }
+    std::vector<ImageInfo> out;
+    for (const auto& i : imported) out.push_back(info_of(store, i.image));
+    return out;
+}
+
+ImageExporter export_image(ContainerRegistry& registry, const std::string& ref) {
+    {
+        std::shared_lock gc(registry.image_gc_mutex());
+        auto image = images::find_image(registry.image_store(), ref);
+        if (!image) throw Error(ErrorKind::not_found, ENOENT, "no such image: " + ref);
+        images::check_exportable(registry.image_store(), *image);
+    }
+    return [registry = registry.shared_from_this(), ref](const ImageSink& sink) {
+        // Held while writing: a removal's collection must not delete a blob half sent.
+        std::shared_lock gc(registry->image_gc_mutex());
+        images::ImageStore& store = registry->image_store();
+        auto image = images::find_image(store, ref);
+        if (!image) throw Error(ErrorKind::not_found, ENOENT, "no such image: " + ref);
+        images::export_archive(store, *image, info_of(store, *image).tags, sink);
+    };
 }
 
 }  // namespace truman::daemon::verbs

@@ -20,5 +20,8 @@ ImageInfo inspect_image(ContainerRegistry& registry, const std::string& ref);
 void remove_image(ContainerRegistry& registry, const std::string& ref, bool force);
 ImageInfo tag_image(ContainerRegistry& registry, const std::string& ref,
                     const std::string& new_ref);
+std::vector<ImageInfo> import_images(ContainerRegistry& registry, const ImageSource& source,
+                                     const std::string& tag);
+ImageExporter export_image(ContainerRegistry& registry, const std::string& ref);
 
 }  // namespace truman::daemon::verbs

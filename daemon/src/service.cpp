@@ -138,6 +138,13 @@ class Service : public ContainerService, public NetworkService {
     ImageInfo tag_image(const std::string& ref, const std::string& new_ref) override {
         return verbs::tag_image(*registry_, ref, new_ref);
     }
+    std::vector<ImageInfo> import_images(const ImageSource& source,
+                                         const std::string& tag) override {
+        return verbs::import_images(*registry_, source, tag);
+    }
+    ImageExporter export_image(const std::string& ref) override {
+        return verbs::export_image(*registry_, ref);
+    }
 
   private:
     asio::io_context& io_;

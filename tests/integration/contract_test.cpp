@@ -468,6 +468,23 @@ TEST_F(ContractTest, RecordsEveryOperationWithSuccessAndErrorAnswers) {
     auto tagged = expect(201, "POST", tag, images + "/busybox/tag?tag=truman.test/mine:1");
     EXPECT_NE(tagged.body.find("truman.test/mine:1"), std::string::npos) << tagged.body;
     expect(404, "POST", tag, images + "/no-such-image/tag?tag=truman.test/mine:2");
+    // Export and import: busybox out as an OCI layout, back in under another name; refusals.
+    const std::string exported = "/v1/images/{ref}/export", imported = "/v1/images/import";
+    auto tar = expect(200, "GET", exported, images + "/busybox/export");
+    expect(404, "GET", exported, images + "/no-such-image/export");
+    expect(400, "GET", exported, images + "/busybox/export?x=1");
+    auto in = expect(200, "POST", imported, imported + "?tag=truman.test/imported:1", tar.body,
+                     "application/x-tar");
+    // The export names busybox as every tag it has now (truman.test/mine:1 too); ?tag= adds one.
+    json tags = json::parse(in.body)["images"][0]["tags"];
+    EXPECT_EQ(tags, json::array({"docker.io/library/busybox:latest", "truman.test/imported:1",
+                                 "truman.test/mine:1"}))
+        << in.body;
+    expect(204, "DELETE", image, images + "/truman.test/imported:1");
+    expect(400, "POST", imported, imported, "not a tar", "application/x-tar");
+    // Refused before the body is read (trumand answers and closes): a short body will do.
+    expect(400, "POST", imported, imported + "?tag=Bad..Ref", "x", "application/x-tar");
+    expect(400, "POST", imported, imported + "?bogus=1", "x", "application/x-tar");
     expect(400, "POST", tag, images + "/busybox/tag?tag=Bad..Ref");
     expect(400, "POST", tag, images + "/busybox/tag");
     expect(204, "DELETE", image, images + "/truman.test/mine:1");

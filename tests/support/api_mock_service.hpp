@@ -39,6 +39,9 @@ class MockService : public daemon::ContainerService {
                 (const std::string&, const daemon::SeccompOptions&,
                  std::function<void(const daemon::SeccompRecord&)>, std::function<void()>),
                 (override));
+    MOCK_METHOD(std::vector<daemon::ImageInfo>, import_images,
+                (const daemon::ImageSource&, const std::string&), (override));
+    MOCK_METHOD(daemon::ImageExporter, export_image, (const std::string&), (override));
 };
 
 // Counts cancellations so tests can prove a stream's subscription was released.

@@ -31,5 +31,11 @@ void ContainerService::remove_image(const std::string&, bool) {
 ImageInfo ContainerService::tag_image(const std::string&, const std::string&) {
     no_images();
 }
+std::vector<ImageInfo> ContainerService::import_images(const ImageSource&, const std::string&) {
+    no_images();
+}
+ImageExporter ContainerService::export_image(const std::string&) {
+    no_images();
+}
 
 }  // namespace truman::daemon

@@ -125,6 +125,19 @@ std::vector<Descriptor> parse_index(const std::string& document) {
     return json_array<Descriptor>(*list, "index.manifests", descriptor);
 }
 
+std::string make_manifest(const Descriptor& config, const std::vector<Descriptor>& layers) {
+    auto descriptor = [](const Descriptor& d) {
+        return json{{"mediaType", d.media_type}, {"digest", d.digest}, {"size", d.size}};
+    };
+    json layer_list = json::array();
+    for (const auto& layer : layers) layer_list.push_back(descriptor(layer));
+    return json{{"schemaVersion", 2},
+                {"mediaType", media::oci_manifest},
+                {"config", descriptor(config)},
+                {"layers", layer_list}}
+        .dump();
+}
+
 Manifest parse_manifest(const std::string& document) {
     json j = parse_document(document, "manifest");
     Manifest m;

@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <filesystem>
 #include <memory>
 #include <nlohmann/json.hpp>
 
@@ -22,14 +21,6 @@ namespace truman::daemon::images {
 namespace {
 
 // The temp directory the busybox rootfs is made in before it becomes a layer.
-struct ScratchDir {
-    std::string path;
-    ~ScratchDir() {
-        std::error_code ec;
-        if (!path.empty()) std::filesystem::remove_all(path, ec);
-    }
-};
-
 }  // namespace
 
 StoredImage load_image(const ImageStore& store, const std::string& manifest_digest) {
@@ -76,11 +67,7 @@ void ensure_busybox_image(ImageStore& store, const std::string& busybox_path) {
     if (access(busybox_path.c_str(), X_OK) != 0)
         throw make_error(ErrorKind::not_found, "busybox for the default image: " + busybox_path,
                          errno);
-    ScratchDir scratch{store.root() + "/tmp/busybox-XXXXXX"};
-    if (!mkdtemp(scratch.path.data())) {
-        scratch.path.clear();
-        throw system_error("mkdtemp " + store.root() + "/tmp/busybox-XXXXXX");
-    }
+    StoreTempDir scratch = store.make_temp_dir("busybox");
     make_busybox_rootfs(scratch.path + "/rootfs", busybox_path);
     TarWriter tar;
     tar.tree(scratch.path + "/rootfs");
@@ -106,17 +93,9 @@ void ensure_busybox_image(ImageStore& store, const std::string& busybox_path) {
     };
     std::string config_text = config.dump();
     std::string config_digest = store.put_blob(config_text);
-    json manifest = {
-        {"schemaVersion", 2},
-        {"mediaType", media::oci_manifest},
-        {"config",
-         {{"mediaType", media::oci_config},
-          {"digest", config_digest},
-          {"size", config_text.size()}}},
-        {"layers",
-         {{{"mediaType", media::oci_layer}, {"digest", diff_id}, {"size", layer->size()}}}},
-    };
-    std::string manifest_digest = store.put_blob(manifest.dump());
+    std::string manifest_digest = store.put_blob(make_manifest(
+        {media::oci_config, config_digest, static_cast<int64_t>(config_text.size()), {}},
+        {{media::oci_layer, diff_id, static_cast<int64_t>(layer->size()), {}}}));
     store.set_ref(ref, manifest_digest);
     spdlog::info("built image {} ({}) from {}", ref.str(), manifest_digest, busybox_path);
 }

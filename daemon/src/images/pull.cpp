@@ -207,15 +207,8 @@ class RegistryClient {
         credentials_ = credentials_for(options.auth_file, domain_);
         auth_file_ = options.auth_file;
         // certs.d: the directory is named as the reference names the registry.
-        if (!options.certs_dir.empty()) {
-            std::string dir = options.certs_dir + "/" + domain_;
-            auto present = [](const std::string& path) { return access(path.c_str(), R_OK) == 0; };
-            if (present(dir + "/ca.crt")) ca_file_ = dir + "/ca.crt";
-            if (present(dir + "/client.cert") && present(dir + "/client.key")) {
-                client_cert_ = dir + "/client.cert";
-                client_key_ = dir + "/client.key";
-            }
-        }
+        certs_dir_ = options.certs_dir;
+        tls_ = tls_files(domain_);
     }
 
     std::string manifest_url(const std::string& reference) const {
@@ -246,15 +239,7 @@ class RegistryClient {
         curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
         curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, 60L);
         curl_easy_setopt(h, CURLOPT_USERAGENT, "truman/0.1");
-        if (!ca_file_.empty()) {
-            // The registry's own CA, and the system's still (CAPATH is where Debian keeps them).
-            curl_easy_setopt(h, CURLOPT_CAINFO, ca_file_.c_str());
-            curl_easy_setopt(h, CURLOPT_CAPATH, "/etc/ssl/certs");
-        }
-        if (!client_cert_.empty()) {
-            curl_easy_setopt(h, CURLOPT_SSLCERT, client_cert_.c_str());
-            curl_easy_setopt(h, CURLOPT_SSLKEY, client_key_.c_str());
-        }
+        set_tls(h, tls_);
         std::lock_guard lock(mutex_);
         if (!token_.empty()) {
             headers.add("Authorization: Bearer " + token_);
@@ -290,6 +275,53 @@ class RegistryClient {
     }
 
   private:
+    // What certs.d holds for a server ("host:port" as a URL names it): its CA, trusted with
+    // the system's, and a client certificate to present.
+    struct TlsFiles {
+        std::string ca, client_cert, client_key;
+        bool any() const { return !ca.empty() || !client_cert.empty(); }
+    };
+
+    TlsFiles tls_files(const std::string& server) const {
+        TlsFiles files;
+        if (certs_dir_.empty() || server.empty() || server.find('/') != std::string::npos ||
+            server == "." || server == "..")
+            return files;
+        std::string dir = certs_dir_ + "/" + server;
+        auto present = [](const std::string& path) { return access(path.c_str(), R_OK) == 0; };
+        if (present(dir + "/ca.crt")) files.ca = dir + "/ca.crt";
+        if (present(dir + "/client.cert") && present(dir + "/client.key")) {
+            files.client_cert = dir + "/client.cert";
+            files.client_key = dir + "/client.key";
+        }
+        return files;
+    }
+
+    static void set_tls(CURL* h, const TlsFiles& files) {
+        if (!files.ca.empty()) {
+            // The registry's own CA, and the system's still (CAPATH is where Debian keeps them).
+            curl_easy_setopt(h, CURLOPT_CAINFO, files.ca.c_str());
+            curl_easy_setopt(h, CURLOPT_CAPATH, "/etc/ssl/certs");
+        }
+        if (!files.client_cert.empty()) {
+            curl_easy_setopt(h, CURLOPT_SSLCERT, files.client_cert.c_str());
+            curl_easy_setopt(h, CURLOPT_SSLKEY, files.client_key.c_str());
+        }
+    }
+
+    // The token server is verified as the registry is: by its own certs.d entry (as Docker
+    // looks it up, by the realm's host:port), else by the registry's (a registry and its
+    // token server often share a private CA), and always the system's CAs.
+    TlsFiles realm_tls(const std::string& realm) const {
+        std::string authority = realm;
+        size_t scheme = authority.find("://");
+        if (scheme != std::string::npos) authority = authority.substr(scheme + 3);
+        authority = authority.substr(0, authority.find_first_of("/?#"));
+        authority = authority.substr(authority.find('@') + 1);  // npos + 1 == 0
+        TlsFiles own = tls_files(authority);
+        return own.any() ? own : tls_;
+    }
+
     Response request(const std::string& url, const std::vector<std::string>& extra, size_t max) {
         Easy easy;
         if (!easy.handle) throw make_error(ErrorKind::system, "curl: out of memory");
@@ -342,6 +374,8 @@ class RegistryClient {
         curl_easy_setopt(easy.handle, CURLOPT_PROTOCOLS_STR, plain_ ? "http,https" : "https");
         curl_easy_setopt(easy.handle, CURLOPT_CONNECTTIMEOUT, 30L);
         curl_easy_setopt(easy.handle, CURLOPT_TIMEOUT, 120L);
+        TlsFiles realm_files = realm_tls(params["realm"]);
+        set_tls(easy.handle, realm_files);
         if (!credentials_.empty()) {
             curl_easy_setopt(easy.handle, CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
             curl_easy_setopt(easy.handle, CURLOPT_USERPWD, credentials_.c_str());
@@ -384,7 +418,8 @@ class RegistryClient {
     }
 
     std::string domain_, repository_, host_, base_, credentials_, auth_file_;
-    std::string ca_file_, client_cert_, client_key_;
+    std::string certs_dir_;
+    TlsFiles tls_;
     bool plain_ = false;
     mutable std::mutex mutex_;  // token_, basic_
     std::string token_;

@@ -21,18 +21,6 @@ namespace truman::daemon::images {
 
 namespace {
 
-void write_all(int fd, const char* data, size_t size, const std::string& what) {
-    while (size > 0) {
-        ssize_t n = ::write(fd, data, size);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            throw system_error("write " + what);
-        }
-        data += n;
-        size -= static_cast<size_t>(n);
-    }
-}
-
 std::string random_short_name() {
     static const char* alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
     unsigned char bytes[kShortNameLength];
@@ -43,18 +31,14 @@ std::string random_short_name() {
     return name;
 }
 
-// Removes a temp directory unless released.
-struct TempDir {
-    std::string path;
-    ~TempDir() {
-        if (path.empty()) return;
-        std::error_code ec;
-        fs::remove_all(path, ec);
-        if (ec) spdlog::error("image store: remove {}: {}", path, ec.message());
-    }
-};
-
 }  // namespace
+
+StoreTempDir::~StoreTempDir() {
+    if (path.empty()) return;
+    std::error_code ec;
+    fs::remove_all(path, ec);
+    if (ec) spdlog::error("image store: remove {}: {}", path, ec.message());
+}
 
 ImageStore::ImageStore(std::string root) : root_(std::move(root)) {
     for (const auto& dir :
@@ -106,6 +90,15 @@ void ImageStore::put_blob(const std::string& digest, std::string_view content) {
     if (!has_blob(digest)) write_file_atomic(blob_path(digest), content, 0644);
 }
 
+void ImageStore::adopt_blob(const std::string& digest, const std::string& path) {
+    validate_digest(digest, "digest");
+    if (has_blob(digest)) return;
+    Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd || fsync(fd.get()) < 0) throw system_error("fsync " + path);
+    if (rename(path.c_str(), blob_path(digest).c_str()) < 0)
+        throw system_error("rename " + path + " to " + blob_path(digest));
+}
+
 std::string ImageStore::read_blob(const std::string& digest) const {
     return read_whole_file(blob_path(digest));
 }
@@ -126,10 +119,10 @@ std::string ImageStore::layer_link(const std::string& diff_id) const {
     return link;
 }
 
-std::string ImageStore::make_temp_dir(const std::string& what) const {
+StoreTempDir ImageStore::make_temp_dir(const std::string& what) const {
     std::string temp = root_ + "/tmp/" + what + "-XXXXXX";
     if (!mkdtemp(temp.data())) throw system_error("mkdtemp " + temp);
-    return temp;
+    return StoreTempDir(std::move(temp));
 }
 
 std::string ImageStore::ensure_layer(const std::string& diff_id, const std::string& blob_digest,
@@ -154,7 +147,7 @@ std::string ImageStore::ensure_layer(const std::string& diff_id, const std::stri
         }
     } release{*this, diff_id};
 
-    TempDir temp{make_temp_dir("layer")};
+    StoreTempDir temp = make_temp_dir("layer");
     std::string diff = temp.path + "/diff";
     if (mkdir(diff.c_str(), 0755) < 0) throw system_error("mkdir " + diff);
     Fd diff_fd(::open(diff.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
@@ -167,7 +160,7 @@ std::string ImageStore::ensure_layer(const std::string& diff_id, const std::stri
     ByteSource source = open();
     ByteSource tee = [&](void* buf, size_t size) {
         size_t n = source(buf, size);
-        write_all(blob_fd.get(), static_cast<const char*>(buf), n, blob_temp);
+        write_all(blob_fd.get(), {static_cast<const char*>(buf), n}, blob_temp);
         return n;
     };
     UnpackedLayer unpacked;

@@ -7,6 +7,7 @@
 #include <sys/un.h>
 
 #include <atomic>
+#include <cstdio>
 #include <boost/asio/io_context.hpp>
 #include <future>
 #include <mutex>
@@ -419,6 +420,156 @@ TEST_F(ServerTest, SurvivesGarbage) {
     }
     HttpClient after(path);
     EXPECT_EQ(after.request("GET", "/v1/_ping").status, 200);
+}
+
+std::string http_chunk(const std::string& data) {
+    char size[32];
+    std::snprintf(size, sizeof size, "%zx\r\n", data.size());
+    return size + data + "\r\n";
+}
+
+const std::string kImportHead =
+    "POST /v1/images/import HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-tar\r\n"
+    "Transfer-Encoding: chunked\r\n\r\n";
+
+// An import's body is the handler's while it still comes: the handler has read the first
+// part before the client sends the rest, and a body over max_body_bytes (the whole-body
+// routes' limit) goes through, up to the streaming routes' own bound.
+TEST_F(ServerTest, AStreamingRouteReadsItsBodyAsItComesPastTheWholeBodyLimit) {
+    ServerLimits limits;
+    limits.max_body_bytes = 1024;
+    limits.max_stream_body_bytes = 1 << 20;
+    std::promise<void> first_part;
+    size_t total = 0;
+    std::string seen;
+    EXPECT_CALL(service, import_images(_, "")).WillOnce([&](const daemon::ImageSource& source, auto) {
+        char buf[4096];
+        bool signalled = false;
+        while (size_t n = source(buf, sizeof buf)) {
+            seen.append(buf, n);
+            total += n;
+            if (!signalled && total >= 100'000) {
+                first_part.set_value();
+                signalled = true;
+            }
+        }
+        return std::vector<daemon::ImageInfo>{};
+    });
+    run_on_workers();
+    start(limits);
+    HttpClient client(path);
+    std::string part1(100'000, 'a'), part2(200'000, 'b');
+    client.send_raw(kImportHead + http_chunk(part1));
+    ASSERT_EQ(first_part.get_future().wait_for(std::chrono::seconds(10)),
+              std::future_status::ready)
+        << "the handler did not get the body's first part before its end";
+    client.send_raw(http_chunk(part2) + "0\r\n\r\n");
+    auto r = client.read_response();
+    EXPECT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(json::parse(r.body)["images"], json::array());
+    EXPECT_EQ(total, part1.size() + part2.size());
+    EXPECT_EQ(seen, part1 + part2);
+}
+
+// Over max_stream_body_bytes: a Content-Length says so at once (413, the handler never
+// runs); a chunked body that grows past it ends the handler's reading with an error that
+// says why.
+TEST_F(ServerTest, AStreamingBodyOverItsBoundIsRefused) {
+    ServerLimits limits;
+    limits.max_stream_body_bytes = 64 << 10;
+    std::atomic<size_t> read_before_error{0};
+    EXPECT_CALL(service, import_images(_, "")).WillOnce([&](const daemon::ImageSource& source, auto) {
+        char buf[4096];
+        while (size_t n = source(buf, sizeof buf)) read_before_error += n;
+        ADD_FAILURE() << "a body over the bound read to its end";
+        return std::vector<daemon::ImageInfo>{};
+    });
+    run_on_workers();
+    start(limits);
+    {
+        HttpClient client(path);
+        client.send_raw(
+            "POST /v1/images/import HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-tar\r\n"
+            "Content-Length: " +
+            std::to_string((64 << 10) + 1) + "\r\n\r\n");
+        auto r = client.read_response();
+        EXPECT_EQ(r.status, 413);
+        EXPECT_EQ(json::parse(r.body)["error"]["code"], "payload_too_large");
+    }
+    HttpClient client(path);
+    try {
+        client.send_raw(kImportHead);
+        for (int i = 0; i < 4; ++i) client.send_raw(http_chunk(std::string(32 << 10, 'x')));
+    } catch (const std::runtime_error&) {
+        // trumand stopped reading and answered: the answer is what counts
+    }
+    auto r = client.read_response();
+    EXPECT_EQ(r.status, 400) << r.body;
+    EXPECT_NE(json::parse(r.body)["error"]["message"].get<std::string>().find(
+                  "request body exceeds 65536 bytes"),
+              std::string::npos)
+        << r.body;
+    EXPECT_LE(read_before_error.load(), size_t{64} << 10);
+    EXPECT_EQ(HttpClient(path).request("GET", "/v1/_ping").status, 200);
+}
+
+// An export is written blocking from a worker and read no faster than the client takes it:
+// a producer whose client reads nothing is held back well before its 8 MiB are out; once
+// the client reads, all of it arrives, ended by the last chunk. A failure mid-way cuts the
+// stream: no last chunk, so the client sees that the tar is not whole.
+TEST_F(ServerTest, AnExportStreamsHeldBackByTheClientAndAFailureCutsIt) {
+    constexpr size_t kTotal = 8 << 20, kPiece = 64 << 10;
+    std::atomic<size_t> written{0};
+    EXPECT_CALL(service, export_image("img")).WillOnce([&](auto) {
+        return daemon::ImageExporter([&](const daemon::ImageSink& sink) {
+            std::string piece(kPiece, '\0');
+            for (size_t i = 0; i < kTotal / kPiece; ++i) {
+                std::fill(piece.begin(), piece.end(), static_cast<char>('a' + i % 26));
+                sink(piece.data(), piece.size());
+                written += piece.size();
+            }
+        });
+    });
+    EXPECT_CALL(service, export_image("broken")).WillOnce([](auto) {
+        return daemon::ImageExporter([](const daemon::ImageSink& sink) {
+            std::string piece(kPiece, 'z');
+            sink(piece.data(), piece.size());
+            throw Error(ErrorKind::system, EIO, "disk gone");
+        });
+    });
+    EXPECT_CALL(service, export_image("none")).WillOnce([](auto) -> daemon::ImageExporter {
+        throw Error(ErrorKind::not_found, ENOENT, "no such image: none");
+    });
+    run_on_workers();
+    start();
+
+    HttpClient client(path);
+    client.send("GET", "/v1/images/img/export");
+    auto head = client.read_head();
+    EXPECT_EQ(head.status, 200);
+    EXPECT_EQ(head.header("content-type"), "application/x-tar");
+    EXPECT_EQ(head.header("transfer-encoding"), "chunked");
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));  // a chance to run ahead
+    EXPECT_LT(written.load(), kTotal / 2) << "the producer was not held back";
+    std::string body, chunk;
+    while (client.read_chunk(&chunk)) body += chunk;
+    ASSERT_EQ(body.size(), kTotal);
+    EXPECT_EQ(written.load(), kTotal);
+    for (size_t i = 0; i < kTotal / kPiece; ++i)
+        ASSERT_EQ(body[i * kPiece], static_cast<char>('a' + i % 26)) << i;
+
+    HttpClient cut(path);
+    cut.send("GET", "/v1/images/broken/export");
+    EXPECT_EQ(cut.read_head().status, 200);
+    ASSERT_TRUE(cut.closed_by_peer(10000));
+    std::string raw = cut.take_buffered();
+    EXPECT_GE(raw.size(), kPiece);
+    EXPECT_FALSE(raw.size() >= 5 && raw.compare(raw.size() - 5, 5, "0\r\n\r\n") == 0)
+        << "a failed export ended like a complete one";
+
+    auto missing = HttpClient(path).request("GET", "/v1/images/none/export");
+    EXPECT_EQ(missing.status, 404);
+    EXPECT_EQ(json::parse(missing.body)["error"]["message"], "no such image: none");
 }
 
 }  // namespace

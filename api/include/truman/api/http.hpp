@@ -18,6 +18,29 @@
 
 namespace truman::api {
 
+// A request body read as it arrives, for the routes added with Router::add_streaming (an
+// image import may be gigabytes: it is never whole in memory). Called from the handler's
+// own thread, never from an io thread: read blocks.
+class BodyStream {
+  public:
+    virtual ~BodyStream() = default;
+    // Up to size bytes, waiting for the client; 0 once the body is complete. Throws
+    // truman::Error when it cannot be complete: the client left, or it exceeds the limit.
+    virtual size_t read(void* buf, size_t size) = 0;
+};
+
+// A response body produced on a thread of the handler's (Responder::open_output). write
+// blocks while the client is slow, so a large body never piles up in memory.
+class OutputStream {
+  public:
+    virtual ~OutputStream() = default;
+    // Throws truman::Error when the client is gone.
+    virtual void write(const void* data, size_t size) = 0;
+    // The body is complete. Destroyed without it, the response ends abruptly (the client
+    // sees a truncated body, never a complete-looking one).
+    virtual void finish() = 0;
+};
+
 struct Request {
     std::string method;                              // "GET", "POST", ...
     std::string target;                              // as sent: "/v1/containers?state=running"
@@ -26,6 +49,8 @@ struct Request {
     std::map<std::string, std::string> path_params;  // filled by the router: {"id": ...}
     std::string content_type;                        // the Content-Type header, "" if none
     std::string body;
+    // Instead of body, for streaming routes: the body as it arrives.
+    std::shared_ptr<BodyStream> body_stream;
     // The Upgrade header when Connection names "upgrade" (lower-cased: "tcp"), else "".
     std::string upgrade;
 
@@ -68,6 +93,10 @@ class Responder {
     // content_type (Connection: Upgrade, Upgrade: tcp), after which the connection is no
     // longer HTTP; take then gets the socket and the bytes the client sent behind its request,
     // and owns both. The default (a responder that cannot) answers 501.
+    // A chunked response whose body is written, blocking, from another thread: status and
+    // content_type go out at once. The default (a responder that cannot) throws.
+    virtual std::shared_ptr<OutputStream> open_output(unsigned status, std::string content_type);
+
     using TakeConnection = std::function<void(Fd connection, std::string pending)>;
     virtual void upgrade(const std::string& content_type, const TakeConnection& take);
 };

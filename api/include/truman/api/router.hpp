@@ -20,6 +20,10 @@ using Handler = std::function<void(Request&, std::shared_ptr<Responder>)>;
 class Router {
   public:
     void add(std::string method, std::string pattern, Handler handler);
+    // A route whose handler gets the body as a stream (Request::body_stream), up to the
+    // server's max_stream_body_bytes, instead of whole.
+    void add_streaming(std::string method, std::string pattern, Handler handler);
+    bool streams_body(const std::string& method, const std::string& path) const;
 
     // Runs the matching handler, or answers 404/405. Anything the handler throws becomes a JSON
     // error response (errors.hpp): nothing escapes.
@@ -37,6 +41,7 @@ class Router {
         std::string pattern;
         std::vector<std::string> segments;
         Handler handler;
+        bool streams_body = false;
     };
     static bool match(const Route& route, const std::vector<std::string>& segments,
                       std::map<std::string, std::string>* params);

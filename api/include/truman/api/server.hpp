@@ -31,6 +31,8 @@ struct ServerLimits {
     std::chrono::milliseconds idle_timeout = std::chrono::seconds(30);
     size_t max_connections = 256;
     size_t max_stream_backlog = 8 << 20;
+    // The body of a streaming route (Router::add_streaming: an image import).
+    uint64_t max_stream_body_bytes = uint64_t{64} << 30;
 };
 
 struct PeerCredentials {  // SO_PEERCRED of the connecting process

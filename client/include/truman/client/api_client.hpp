@@ -65,6 +65,14 @@ class ApiClient {
                       const std::function<void(const std::string&)>& on_line,
                       const std::string& method = "GET") const;
 
+    // A request whose body source gives (fills buf, returns how many bytes, 0 at the end), sent
+    // chunked as it comes (an image archive: never whole in memory); the 2xx response's
+    // body. If trumand answers before the body is all sent (it refused it), that answer is
+    // what counts. Throws ApiError / ConnectionError.
+    std::string upload(const std::string& method, const std::string& target,
+                       const std::string& content_type,
+                       const std::function<size_t(char* buf, size_t size)>& source) const;
+
     const std::string& socket_path() const { return socket_path_; }
 
   private:

@@ -45,6 +45,11 @@ int pull_showing_progress(const ApiClient& api, const std::string& ref, const st
 int images_command(const ApiClient& api, bool quiet, bool json);
 int rmi_command(const ApiClient& api, const std::vector<std::string>& refs, bool force);
 int tag_command(const ApiClient& api, const std::string& source, const std::string& target);
+// import FILE|- [--tag REF]: a `docker save` or OCI layout tar (gzip or zstd too), streamed
+// to trumand; prints the names of the images it held. save REF -o FILE|-: the image as an
+// OCI layout tar (FILE appears only once complete).
+int import_command(const ApiClient& api, const std::string& file, const std::string& tag);
+int save_command(const ApiClient& api, const std::string& ref, const std::string& output);
 // The line pull prints for one event of the stream, "" for none (unit tested).
 std::string pull_progress_line(const nlohmann::json& event);
 // exec [-d] [-e K=V]... [-w DIR] [-u USER] CONTAINER CMD...: the exec's output, and its

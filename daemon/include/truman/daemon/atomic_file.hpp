@@ -24,6 +24,10 @@ void sync_file_and_dir(const std::string& path);
 // recognise and delete what a crash left behind.
 bool is_atomic_temp_name(std::string_view filename);
 
+// Write all of data to fd, again after a short write or EINTR. Throws truman::Error (system)
+// naming path.
+void write_all(int fd, std::string_view data, const std::string& path);
+
 // Read a whole file. Throws truman::Error (not_found if it does not exist, system otherwise).
 std::string read_whole_file(const std::string& path);
 

@@ -65,6 +65,10 @@ bool is_manifest(const std::string& media_type);
 // that leave it out, what its fields make it); "" if neither.
 std::string detect_media_type(const std::string& document);
 
+// An OCI image manifest of config and layers (media type, digest, size of each), as the
+// JSON text to store: the same descriptors always give the same bytes, so the same digest.
+std::string make_manifest(const Descriptor& config, const std::vector<Descriptor>& layers);
+
 // Throw truman::Error (invalid) naming what is wrong.
 std::vector<Descriptor> parse_index(const std::string& document);
 Manifest parse_manifest(const std::string& document);

@@ -24,6 +24,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "truman/daemon/images/layer_unpack.hpp"
 #include "truman/daemon/images/reference.hpp"
@@ -33,6 +34,18 @@ namespace truman::daemon::images {
 // The length of a layer's short name: 6 base-32 characters. With the ':' between names a
 // lower costs 7 bytes of mount data, so overlayfs's own limit of 500 layers still fits.
 constexpr size_t kShortNameLength = 6;
+
+// A directory under the store's tmp/ for work in progress, removed with what it holds when
+// it goes out of scope unless released (path cleared); a crash leaves it to the next open.
+struct StoreTempDir {
+    std::string path;
+    explicit StoreTempDir(std::string p) : path(std::move(p)) {}
+    StoreTempDir(StoreTempDir&& other) noexcept : path(std::exchange(other.path, {})) {}
+    StoreTempDir(const StoreTempDir&) = delete;
+    StoreTempDir& operator=(const StoreTempDir&) = delete;
+    StoreTempDir& operator=(StoreTempDir&&) = delete;
+    ~StoreTempDir();
+};
 
 class ImageStore {
   public:
@@ -49,6 +62,10 @@ class ImageStore {
     std::string put_blob(std::string_view content);
     // Store content under `digest`; throws truman::Error (invalid) if that is not its digest.
     void put_blob(const std::string& digest, std::string_view content);
+    // The file at path, under the store's tmp/, becomes the blob `digest` (one rename, after
+    // an fsync) unless the store has it; the caller hashed every byte of it already (an
+    // import's spool). Throws truman::Error (system).
+    void adopt_blob(const std::string& digest, const std::string& path);
     // Throws truman::Error (not_found) if there is no such blob.
     std::string read_blob(const std::string& digest) const;
 
@@ -64,6 +81,9 @@ class ImageStore {
     std::string ensure_layer(const std::string& diff_id, const std::string& blob_digest,
                              const std::function<ByteSource()>& open);
 
+    // A new directory tmp/<what>-XXXXXX. Throws truman::Error (system).
+    StoreTempDir make_temp_dir(const std::string& what) const;
+
     // Image references (normalised) -> manifest digests.
     void set_ref(const ImageRef& ref, const std::string& manifest_digest);
     std::optional<std::string> find_ref(const ImageRef& ref) const;
@@ -74,7 +94,6 @@ class ImageStore {
   private:
     std::map<std::string, std::string> load_refs() const;
     void save_refs(const std::map<std::string, std::string>& refs) const;
-    std::string make_temp_dir(const std::string& what) const;
     void clean_up();
 
     std::string root_;

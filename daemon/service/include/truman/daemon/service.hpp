@@ -164,6 +164,11 @@ struct ImageInfo {
     std::string working_dir, user;
 };
 
+// Bytes for an import: fills buf with up to size bytes, returns how many, 0 at the end.
+using ImageSource = std::function<size_t(void* buf, size_t size)>;
+using ImageSink = std::function<void(const void* data, size_t size)>;
+using ImageExporter = std::function<void(const ImageSink& sink)>;
+
 struct PullRequest {
     std::string ref;       // "alpine", "127.0.0.1:5000/app:1", "app@sha256:..."
     std::string platform;  // "os/arch[/variant]"; "" = linux/amd64
@@ -287,6 +292,14 @@ class ContainerService {
     // One more name for the image ref names (not_found without it); a tag already naming
     // another image is moved, as docker tag does. Returns the image, tags included.
     virtual ImageInfo tag_image(const std::string& ref, const std::string& new_ref);
+    // Import every image of a `docker save` archive or an OCI image layout tar that source
+    // gives (fills a buffer, 0 at the end; blocks: call it off the io threads), tagging each
+    // as the archive names it, or as tag when it names none. Every blob is checked by its
+    // digest and every layer by its diffID; on error nothing new is tagged or kept.
+    virtual std::vector<ImageInfo> import_images(const ImageSource& source, const std::string& tag);
+    // The OCI layout tar of the image ref names (not_found without it): checked now, written
+    // by the returned function (blocking) to its sink.
+    virtual ImageExporter export_image(const std::string& ref);
 };
 
 }  // namespace truman::daemon
