@@ -7,8 +7,8 @@
 #include <sys/un.h>
 
 #include <atomic>
-#include <cstdio>
 #include <boost/asio/io_context.hpp>
+#include <cstdio>
 #include <future>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -442,26 +442,26 @@ TEST_F(ServerTest, AStreamingRouteReadsItsBodyAsItComesPastTheWholeBodyLimit) {
     std::promise<void> first_part;
     size_t total = 0;
     std::string seen;
-    EXPECT_CALL(service, import_images(_, "")).WillOnce([&](const daemon::ImageSource& source, auto) {
-        char buf[4096];
-        bool signalled = false;
-        while (size_t n = source(buf, sizeof buf)) {
-            seen.append(buf, n);
-            total += n;
-            if (!signalled && total >= 100'000) {
-                first_part.set_value();
-                signalled = true;
+    EXPECT_CALL(service, import_images(_, ""))
+        .WillOnce([&](const daemon::ImageSource& source, auto) {
+            char buf[4096];
+            bool signalled = false;
+            while (size_t n = source(buf, sizeof buf)) {
+                seen.append(buf, n);
+                total += n;
+                if (!signalled && total >= 100'000) {
+                    first_part.set_value();
+                    signalled = true;
+                }
             }
-        }
-        return std::vector<daemon::ImageInfo>{};
-    });
+            return std::vector<daemon::ImageInfo>{};
+        });
     run_on_workers();
     start(limits);
     HttpClient client(path);
     std::string part1(100'000, 'a'), part2(200'000, 'b');
     client.send_raw(kImportHead + http_chunk(part1));
-    ASSERT_EQ(first_part.get_future().wait_for(std::chrono::seconds(10)),
-              std::future_status::ready)
+    ASSERT_EQ(first_part.get_future().wait_for(std::chrono::seconds(10)), std::future_status::ready)
         << "the handler did not get the body's first part before its end";
     client.send_raw(http_chunk(part2) + "0\r\n\r\n");
     auto r = client.read_response();
@@ -478,12 +478,13 @@ TEST_F(ServerTest, AStreamingBodyOverItsBoundIsRefused) {
     ServerLimits limits;
     limits.max_stream_body_bytes = 64 << 10;
     std::atomic<size_t> read_before_error{0};
-    EXPECT_CALL(service, import_images(_, "")).WillOnce([&](const daemon::ImageSource& source, auto) {
-        char buf[4096];
-        while (size_t n = source(buf, sizeof buf)) read_before_error += n;
-        ADD_FAILURE() << "a body over the bound read to its end";
-        return std::vector<daemon::ImageInfo>{};
-    });
+    EXPECT_CALL(service, import_images(_, ""))
+        .WillOnce([&](const daemon::ImageSource& source, auto) {
+            char buf[4096];
+            while (size_t n = source(buf, sizeof buf)) read_before_error += n;
+            ADD_FAILURE() << "a body over the bound read to its end";
+            return std::vector<daemon::ImageInfo>{};
+        });
     run_on_workers();
     start(limits);
     {
