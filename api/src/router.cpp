@@ -31,7 +31,9 @@ Response text_response(unsigned status, std::string text) {
     return r;
 }
 
-std::shared_ptr<OutputStream> Responder::open_output(unsigned, std::string) {
+// By value, as the overrides move it into the stream.
+std::shared_ptr<OutputStream> Responder::open_output(
+    unsigned, std::string) {  // NOLINT(performance-unnecessary-value-param)
     throw make_error(ErrorKind::unsupported, "this connection cannot stream a response body");
 }
 

@@ -240,7 +240,7 @@ class Session : public std::enable_shared_from_this<Session> {
         out_socket_->assign(local(), session_end.release(), ec);
         if (ec) return close();
         out_state_ = std::move(state);
-        out_chunk_.resize(64 * 1024);
+        out_chunk_.resize(size_t{64} * 1024);
         begin_stream();
         pump_output();
     }

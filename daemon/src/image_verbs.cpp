@@ -233,6 +233,7 @@ std::vector<ImageInfo> import_images(ContainerRegistry& registry, const ImageSou
         throw;
     }
     std::vector<ImageInfo> out;
+    out.reserve(imported.size());
     for (const auto& i : imported) out.push_back(info_of(store, i.image));
     return out;
 }

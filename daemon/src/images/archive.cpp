@@ -103,7 +103,7 @@ class Spool {
     void read(const ByteSource& source) {
         struct Reader {
             const ByteSource& source;
-            std::array<char, 64 * 1024> buf{};
+            std::array<char, size_t{64} * 1024> buf{};
             std::string error;
         } reader{source, {}, {}};
         std::unique_ptr<archive, decltype(&archive_read_free)> a(archive_read_new(),
@@ -227,7 +227,7 @@ class Spool {
         Fd fd(::open(f.path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
         if (!fd) throw system_error("create " + f.path);
         Sha256 hash;
-        std::array<char, 64 * 1024> buf{};
+        std::array<char, size_t{64} * 1024> buf{};
         for (;;) {
             la_ssize_t n = archive_read_data(a, buf.data(), buf.size());
             if (n < 0) throw broken(a, source_error);
@@ -338,10 +338,12 @@ std::vector<Candidate> oci_candidates(const Spool& spool, const ImportOptions& o
             text = blob(digest, kMaxDocumentBytes);
             type = detect_media_type(text);
         }
-        if (!is_manifest(type))
-            throw make_error(ErrorKind::unsupported, "image archive: manifest " + digest +
-                                                         ": media type \"" + type +
-                                                         "\" is not one truman imports");
+        if (!is_manifest(type)) {
+            std::string message = "image archive: manifest ";
+            message.append(digest).append(": media type \"").append(type);
+            message += "\" is not one truman imports";
+            throw make_error(ErrorKind::unsupported, message);
+        }
         auto [it, fresh] = by_digest.emplace(digest, out.size());
         if (fresh) {
             Candidate c;
