@@ -26,6 +26,7 @@
 #include <cstdlib>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "truman/error.hpp"
@@ -285,19 +286,14 @@ inline void add_address6(RouteSocket& sock, int ifindex, const Ipv6Cidr& cidr,
     sock.run_or_throw(what, [&](nl_sock* s) { return rtnl_addr_add(s, addr.get(), 0); });
 }
 
-// ::/0 via gateway on ifindex. The kernel refuses it while the link is down (ENETDOWN).
-inline void add_default_route6(RouteSocket& sock, int ifindex,
-                               const std::array<std::uint8_t, 16>& gateway,
-                               const std::string& what) {
+// The default route of family (AF_INET, AF_INET6) via gateway (dst and via built by the
+// callers below) on ifindex. The kernel refuses it while the link is down (ENETDOWN).
+inline void add_default_route_via(RouteSocket& sock, int family, int ifindex, NlAddrPtr dst,
+                                  NlAddrPtr via, const std::string& what) {
+    if (!dst || !via) throw make_error(ErrorKind::system, "nl_addr_build", ENOMEM);
     RoutePtr route(rtnl_route_alloc());
     if (!route) throw make_error(ErrorKind::system, "rtnl_route_alloc", ENOMEM);
-    const std::array<std::uint8_t, 16> any{};
-    NlAddrPtr dst(nl_addr_build(AF_INET6, any.data(), any.size()));
-    NlAddrPtr via(nl_addr_build(AF_INET6, gateway.data(), gateway.size()));
-    if (!dst || !via) throw make_error(ErrorKind::system, "nl_addr_build", ENOMEM);
-    nl_addr_set_prefixlen(dst.get(), 0);
-    nl_addr_set_prefixlen(via.get(), 128);
-    rtnl_route_set_family(route.get(), AF_INET6);
+    rtnl_route_set_family(route.get(), static_cast<uint8_t>(family));
     rtnl_route_set_table(route.get(), RT_TABLE_MAIN);
     rtnl_route_set_protocol(route.get(), RTPROT_BOOT);
     rtnl_route_set_scope(route.get(), RT_SCOPE_UNIVERSE);
@@ -312,25 +308,23 @@ inline void add_default_route6(RouteSocket& sock, int ifindex,
     sock.run_or_throw(what, [&](nl_sock* s) { return rtnl_route_add(s, route.get(), NLM_F_EXCL); });
 }
 
+// ::/0 via gateway on ifindex.
+inline void add_default_route6(RouteSocket& sock, int ifindex,
+                               const std::array<std::uint8_t, 16>& gateway,
+                               const std::string& what) {
+    const std::array<std::uint8_t, 16> any{};
+    NlAddrPtr dst(nl_addr_build(AF_INET6, any.data(), any.size()));
+    NlAddrPtr via(nl_addr_build(AF_INET6, gateway.data(), gateway.size()));
+    if (dst) nl_addr_set_prefixlen(dst.get(), 0);
+    if (via) nl_addr_set_prefixlen(via.get(), 128);
+    add_default_route_via(sock, AF_INET6, ifindex, std::move(dst), std::move(via), what);
+}
+
+// 0.0.0.0/0 via gateway on ifindex.
 inline void add_default_route(RouteSocket& sock, int ifindex,
                               const std::array<std::uint8_t, 4>& gateway, const std::string& what) {
-    RoutePtr route(rtnl_route_alloc());
-    if (!route) throw make_error(ErrorKind::system, "rtnl_route_alloc", ENOMEM);
-    NlAddrPtr dst = make_nl_addr({0, 0, 0, 0}, 0);
-    NlAddrPtr via = make_nl_addr(gateway, 32);
-    rtnl_route_set_family(route.get(), AF_INET);
-    rtnl_route_set_table(route.get(), RT_TABLE_MAIN);
-    rtnl_route_set_protocol(route.get(), RTPROT_BOOT);
-    rtnl_route_set_scope(route.get(), RT_SCOPE_UNIVERSE);
-    rtnl_route_set_type(route.get(), RTN_UNICAST);
-    if (int rc = rtnl_route_set_dst(route.get(), dst.get()); rc < 0)
-        throw make_error(ErrorKind::system, what, errno_from_nlerr(rc));
-    rtnl_nexthop* nh = rtnl_route_nh_alloc();
-    if (!nh) throw make_error(ErrorKind::system, "rtnl_route_nh_alloc", ENOMEM);
-    rtnl_route_nh_set_ifindex(nh, ifindex);
-    rtnl_route_nh_set_gateway(nh, via.get());
-    rtnl_route_add_nexthop(route.get(), nh);  // the route owns nh from here
-    sock.run_or_throw(what, [&](nl_sock* s) { return rtnl_route_add(s, route.get(), NLM_F_EXCL); });
+    add_default_route_via(sock, AF_INET, ifindex, make_nl_addr({0, 0, 0, 0}, 0),
+                          make_nl_addr(gateway, 32), what);
 }
 
 inline std::string in_pid(pid_t pid) {
