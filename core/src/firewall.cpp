@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <filesystem>
 #include <fstream>
@@ -195,23 +196,49 @@ void add_localnet_guards(json& cmds, const std::vector<PortForward>& ports) {
 void add_dns_guard(json& cmds, const NatNetwork& n) {
     if (n.dns_address.empty()) return;
     const std::string what = "network " + n.name + " (dns)";
-    const std::string server = ipv4_text(parse_ipv4_cidr(n.dns_address + "/32", what));
-    json daddr = {{"payload", {{"protocol", "ip"}, {"field", "daddr"}}}};
     json allowed = {{"set", json::array({n.bridge, "lo"})}};
-    for (const char* proto : {"udp", "tcp"})
-        cmds.push_back(
-            rule("input", what,
-                 {match("==", meta("nfproto"), "ipv4"),
-                  match("==", daddr, server),
-                  match("==", {{"payload", {{"protocol", proto}, {"field", "dport"}}}}, 53),
-                  match("!=", meta("iifname"), allowed),
-                  {{"drop", nullptr}}}));
+    std::vector<std::array<std::string, 3>> servers = {
+        {"ipv4", "ip", ipv4_text(parse_ipv4_cidr(n.dns_address + "/32", what))}};
+    if (!n.dns_address6.empty())
+        servers.push_back({"ipv6", "ip6", ipv6_text(parse_ipv6(n.dns_address6, what))});
+    for (const auto& [family, protocol, server] : servers) {
+        json daddr = {{"payload", {{"protocol", protocol}, {"field", "daddr"}}}};
+        for (const char* proto : {"udp", "tcp"})
+            cmds.push_back(
+                rule("input", what,
+                     {match("==", meta("nfproto"), family),
+                      match("==", daddr, server),
+                      match("==", {{"payload", {{"protocol", proto}, {"field", "dport"}}}}, 53),
+                      match("!=", meta("iifname"), allowed),
+                      {{"drop", nullptr}}}));
+    }
+}
+
+// firewall.hpp's guard of IPv6 forwarding: after the drops above (internal, isolated), what
+// truman's bridges send or receive and what answers a connection is accepted, any other
+// forwarded IPv6 dropped. (An accept ends this chain only: other tables still decide.)
+void add_ipv6_forwarding_guard(json& cmds, const std::vector<NatNetwork>& networks) {
+    json ipv6 = match("==", meta("nfproto"), "ipv6");
+    cmds.push_back(
+        rule("forward", ipv6_forwarding_guard,
+             {ipv6,
+              match("in", {{"ct", {{"key", "state"}}}}, json::array({"established", "related"})),
+              {{"accept", nullptr}}}));
+    json bridges = json::array();
+    for (const auto& n : networks) bridges.push_back(n.bridge);
+    if (!bridges.empty()) {
+        for (const char* key : {"iifname", "oifname"})
+            cmds.push_back(
+                rule("forward", ipv6_forwarding_guard,
+                     {ipv6, match("==", meta(key), {{"set", bridges}}), {{"accept", nullptr}}}));
+    }
+    cmds.push_back(rule("forward", ipv6_forwarding_guard, {ipv6, {{"drop", nullptr}}}));
 }
 
 }  // namespace
 
 std::string firewall_batch(const std::vector<NatNetwork>& networks,
-                           const std::vector<PortForward>& ports) {
+                           const std::vector<PortForward>& ports, bool guard_ipv6_forwarding) {
     json cmds = json::array();
     // add + delete + add: one transaction that works whether or not the table exists, and
     // leaves exactly what follows (the kernel applies the batch whole or not at all).
@@ -276,12 +303,18 @@ std::string firewall_batch(const std::vector<NatNetwork>& networks,
                              match("==", meta("oifname"), {{"set", std::move(others)}}),
                              {{"drop", nullptr}}}));
     }
+    if (guard_ipv6_forwarding) add_ipv6_forwarding_guard(cmds, networks);
     return json{{"nftables", std::move(cmds)}}.dump();
 }
 
-void apply_firewall(const std::vector<NatNetwork>& networks,
-                    const std::vector<PortForward>& ports) {
-    run_nft(firewall_batch(networks, ports), "nftables: rebuild table inet truman", true);
+void apply_firewall(const std::vector<NatNetwork>& networks, const std::vector<PortForward>& ports,
+                    bool guard_ipv6_forwarding) {
+    run_nft(firewall_batch(networks, ports, guard_ipv6_forwarding),
+            "nftables: rebuild table inet truman", true);
+}
+
+bool firewall_guards_ipv6_forwarding() {
+    return list_firewall().find(ipv6_forwarding_guard) != std::string::npos;
 }
 
 void remove_firewall() {
@@ -351,7 +384,7 @@ void write_sysctl(const std::string& path, const char* value) {
 
 void enable_ipv6_forwarding(const std::string& proc_sys) {
     const std::string conf = proc_sys + "/net/ipv6/conf";
-    if (read_sysctl(conf + "/all/forwarding") == "1") return;
+    if (ipv6_forwarding_enabled(proc_sys)) return;
     // accept_ra first: from the moment forwarding is on, an accept_ra of 1 means "ignore RAs".
     // ("all" has an accept_ra too, but the kernel never reads it.)
     std::error_code ec;
@@ -363,6 +396,10 @@ void enable_ipv6_forwarding(const std::string& proc_sys) {
     }
     if (ec) throw make_error(ErrorKind::system, "list " + conf, ec.value());
     write_sysctl(conf + "/all/forwarding", "1");
+}
+
+bool ipv6_forwarding_enabled(const std::string& proc_sys) {
+    return read_sysctl(proc_sys + "/net/ipv6/conf/all/forwarding") == "1";
 }
 
 std::set<std::string> ipv4_uplinks(const std::string& proc_net_route) {

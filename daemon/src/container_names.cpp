@@ -35,9 +35,7 @@ std::vector<Mount> ContainerRegistry::write_name_files(const std::string& id,
     // On a user-made network the network's DNS server (names of its peers, the rest
     // forwarded upstream), unless the container asked for servers of its own.
     NameOptions resolver = record.options;
-    if (resolver.dns.empty())
-        if (std::string server = networks_->dns_server_of(id); !server.empty())
-            resolver.dns = {server};
+    if (resolver.dns.empty()) resolver.dns = networks_->dns_servers_of(id);
     write_new_file(paths.resolv_conf(),
                    render_resolv_conf(resolver, host_resolv_conf(options_.resolv_conf)));
     if (record.hostname.empty()) {

@@ -203,6 +203,43 @@ TEST(DnsServer, NamesAndAliasesResolveAlsoWhileTrumandIsDownAndFollowTheContaine
         EXPECT_EQ(d.call("DELETE", "/v1/containers/" + id + "?force=true").status, 204);
 }
 
+TEST(DnsServer, ADualStackNetworksServerAnswersOverIpv6TooWithBothAddresses) {
+    Daemon d;
+    auto made = d.post("/v1/networks", {{"name", "dual"}, {"subnet6", "fd00:89:53::/64"}});
+    ASSERT_EQ(made.status, 201) << made.body;
+    const std::string gateway = json::parse(made.body)["gateway"];
+    const std::string gateway6 = "fd00:89:53::1";
+    std::string web =
+        d.start({{"name", "web6"}, {"cmd", {"sh", "-c", sleeper}}, {"networks", {"dual"}}});
+    std::string client =
+        d.start({{"name", "client6"}, {"cmd", {"sh", "-c", sleeper}}, {"networks", {"dual"}}});
+    ASSERT_FALSE(web.empty());
+    ASSERT_FALSE(client.empty());
+    const int pid = d.pid_of(client);
+    const std::string web_ip = d.address_of(web);
+    // Both servers in resolv.conf, IPv4 first.
+    std::string out;
+    EXPECT_EQ(run_inside(pid, "cat /etc/resolv.conf", &out), 0) << out;
+    EXPECT_NE(out.find("nameserver " + gateway + "\nnameserver " + gateway6 + "\n"),
+              std::string::npos)
+        << out;
+    // Asked over IPv6: the A record, and the AAAA one of the same name.
+    EXPECT_EQ(lookup(pid, "web6", gateway6), web_ip);
+    EXPECT_EQ(run_inside(pid, "nslookup -type=aaaa web6 " + gateway6, &out), 0) << out;
+    EXPECT_NE(out.find("fd00:89:53::2"), std::string::npos) << out;
+    // ... also while trumand is down.
+    d.daemon.kill_hard();
+    EXPECT_EQ(lookup(pid, "web6", gateway6), web_ip);
+    d.daemon.start();
+    EXPECT_EQ(lookup(pid, "web6", gateway6), web_ip);
+    // Its IPv6 address is guarded like the IPv4 one.
+    const std::string rules = d.ruleset();
+    EXPECT_NE(rules.find("ip6 daddr " + gateway6 + " udp dport 53"), std::string::npos) << rules;
+    for (const auto& id : {web, client})
+        EXPECT_EQ(d.call("DELETE", "/v1/containers/" + id + "?force=true").status, 204);
+    EXPECT_EQ(d.call("DELETE", "/v1/networks/dual").status, 204);
+}
+
 TEST(DnsServer, AContainerOnAnotherNetworkCannotQueryIt) {
     Daemon d;
     const std::string left = d.make_network("left");

@@ -268,7 +268,9 @@ TEST(Ipv6, DualStackContainersReachEachOtherOverIpv6AndLeaveNothingBehind) {
     EXPECT_EQ(d.call("DELETE", "/v1/networks/dual").status, 204);
     EXPECT_EQ(d.links_settled(d.links_before), d.links_before);
     EXPECT_EQ(d.netns.addresses(), d.addresses_before);
-    EXPECT_EQ(d.ruleset(), "");
+    // trumand turned IPv6 forwarding on, which stays on: only its guard is left.
+    EXPECT_EQ(d.ruleset().find("network"), std::string::npos) << d.ruleset();
+    EXPECT_NE(d.ruleset().find(ipv6_forwarding_guard), std::string::npos) << d.ruleset();
     EXPECT_EQ(container_leaks(d.daemon, {server}), "");
 }
 
@@ -357,10 +359,86 @@ TEST(Ipv6, OutboundIsMasqueradedPublishedPortsAnswerAndARestartChangesNothing) {
     d.remove(site);
     EXPECT_EQ(d.ruleset().find("container"), std::string::npos) << d.ruleset();
     EXPECT_EQ(d.call("DELETE", "/v1/networks/out6").status, 204);
-    EXPECT_EQ(d.ruleset(), "");
+    EXPECT_EQ(d.ruleset().find("network"), std::string::npos) << d.ruleset();
+    EXPECT_NE(d.ruleset().find(ipv6_forwarding_guard), std::string::npos) << d.ruleset();
     EXPECT_EQ(d.links_settled(d.links_before), d.links_before);
     EXPECT_EQ(d.netns.addresses(), d.addresses_before);
     EXPECT_EQ(container_leaks(d.daemon, {site, next}), "");
+}
+
+// Another network behind trumand's namespace that is not truman's (2001:db8:5::/64, routed
+// by trumand's namespace to and from the outside): what the host forwards between its own
+// devices, which IPv6 forwarding (global) would route too.
+struct Stranger {
+    TestNetns netns{"tmst6"};
+    std::string link = unique_name("tms");
+    Stranger(const TestNetns& inside, const TestNetns& upstream) {
+        std::string out;
+        const std::string peer = unique_name("tmp");
+        EXPECT_EQ(inside.run("ip link add " + link + " type veth peer name " + peer + " netns " +
+                                 netns.name() + " && ip -6 addr add 2001:db8:5::2/64 dev " + link +
+                                 " nodad && ip link set " + link + " up",
+                             &out),
+                  0)
+            << out;
+        EXPECT_EQ(netns.run("ip -6 addr add 2001:db8:5::1/64 dev " + peer + " nodad && ip link " +
+                                "set " + peer + " up && ip link set lo up && ip -6 route add " +
+                                "default via 2001:db8:5::2",
+                            &out),
+                  0)
+            << out;
+        EXPECT_EQ(upstream.run("ip -6 route add 2001:db8:5::/64 via 2001:db8::2", &out), 0) << out;
+    }
+    // Whether a ping from here gets through trumand's namespace to the outside (one answer of
+    // three tries: the first echo after forwarding went on can be lost while neighbours resolve).
+    bool reaches_outside() const {
+        return netns.run(
+                   "(for i in 1 2 3; do busybox ping -6 -c 1 -W 1 2001:db8::1 >/dev/null "
+                   "2>&1 && exit 0; done; exit 1)") == 0;
+    }
+};
+
+TEST(Ipv6, ForwardingTrumanTurnedOnRoutesOnlyTrumansBridgesAndStaysGuarded) {
+    Daemon d;
+    Stranger stranger(d.netns, d.upstream.netns);
+    EXPECT_EQ(d.sysctl("net.ipv6.conf.all.forwarding"), "0");
+    EXPECT_FALSE(stranger.reaches_outside());  // not a router yet
+    ASSERT_EQ(d.post("/v1/networks", {{"name", "g6"}, {"subnet6", "fd00:89:5::/64"}}).status, 201);
+    EXPECT_EQ(d.sysctl("net.ipv6.conf.all.forwarding"), "1");
+    EXPECT_NE(d.ruleset().find(ipv6_forwarding_guard), std::string::npos) << d.ruleset();
+    // The containers do get out, and their replies back; the stranger's traffic is dropped.
+    std::string out;
+    EXPECT_EQ(d.run_to_end("ping -6 -c 1 -W 2 2001:db8::1", {"g6"}, &out), 0) << out;
+    EXPECT_FALSE(stranger.reaches_outside());
+    // A restarted trumand finds forwarding on, and knows from its table that it was its own.
+    d.daemon.kill_hard();
+    d.daemon.start();
+    EXPECT_NE(d.ruleset().find(ipv6_forwarding_guard), std::string::npos) << d.ruleset();
+    EXPECT_FALSE(stranger.reaches_outside());
+    // The network goes, forwarding stays on (README), and so does the guard, alone.
+    EXPECT_EQ(d.call("DELETE", "/v1/networks/g6").status, 204);
+    EXPECT_EQ(d.sysctl("net.ipv6.conf.all.forwarding"), "1");
+    EXPECT_EQ(d.ruleset().find("network"), std::string::npos) << d.ruleset();
+    EXPECT_FALSE(stranger.reaches_outside());
+    d.daemon.kill_hard();
+    d.daemon.start();
+    EXPECT_NE(d.ruleset().find(ipv6_forwarding_guard), std::string::npos) << d.ruleset();
+    EXPECT_FALSE(stranger.reaches_outside());
+}
+
+TEST(Ipv6, AHostThatRoutedIpv6BeforeTrumanKeepsRoutingIt) {
+    Daemon d;
+    Stranger stranger(d.netns, d.upstream.netns);
+    std::string out;
+    ASSERT_EQ(d.netns.run("sysctl -qw net.ipv6.conf.all.forwarding=1", &out), 0) << out;
+    EXPECT_TRUE(stranger.reaches_outside());  // a router before truman came
+    ASSERT_EQ(d.post("/v1/networks", {{"name", "r6"}, {"subnet6", "fd00:89:6::/64"}}).status, 201);
+    EXPECT_EQ(d.ruleset().find(ipv6_forwarding_guard), std::string::npos) << d.ruleset();
+    EXPECT_TRUE(stranger.reaches_outside());
+    EXPECT_EQ(d.run_to_end("ping -6 -c 1 -W 2 2001:db8::1", {"r6"}, &out), 0) << out;
+    EXPECT_EQ(d.call("DELETE", "/v1/networks/r6").status, 204);
+    EXPECT_EQ(d.ruleset(), "");  // nothing of truman's is left
+    EXPECT_TRUE(stranger.reaches_outside());
 }
 
 TEST(Ipv6, BadInputIsRefusedNamingTheFieldOrTheThingInTheWay) {

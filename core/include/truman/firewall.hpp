@@ -18,6 +18,15 @@
 // accept_ra (and default's, for devices made later) from 1 to 2, which keeps accepting RAs
 // exactly as before, and only then sets all.forwarding. Devices with accept_ra 0 or 2 are left
 // as they are. It is called only while a network with IPv6 is not internal.
+//
+// That switch makes the host route IPv6 between all its devices, not only truman's. When
+// truman is the one that turned it on (all.forwarding was 0), the table also guards it, as
+// Docker does with ip6tables' FORWARD policy: forwarded IPv6 is accepted when it is
+// established or related, or comes from or goes to one of truman's bridges, and dropped
+// otherwise. When all.forwarding was 1 already, the host was a router before truman came and
+// its other forwarding is left as it was (no guard). The guard outlives the networks: the
+// table keeps it, alone, once the last network is gone (forwarding stays on, see README), and
+// it is how a restarted trumand knows that it turned forwarding on.
 #pragma once
 
 #include <cstdint>
@@ -37,6 +46,7 @@ struct NatNetwork {
     // it from any device but the bridge (another network's containers, the uplink) are
     // dropped, so it serves its own network only. The host itself (lo) may ask it too.
     std::string dns_address{};
+    std::string dns_address6{};  // its IPv6 address on a dual stack network, guarded alike
 };
 
 inline constexpr const char* firewall_table = "truman";
@@ -74,12 +84,18 @@ struct PortForward {
 // The JSON batch that makes `table inet truman` hold exactly these networks' rules: for each,
 // masquerade of its subnet leaving by another device (unless internal), or, internal, a drop
 // of anything forwarded between its bridge and another device. Pure (unit tested).
-// With ports, their rules too (PortForward above).
+// With ports, their rules too (PortForward above); with guard_ipv6_forwarding, the guard of
+// IPv6 forwarding (the header's comment), the last rules of the forward chain.
 std::string firewall_batch(const std::vector<NatNetwork>& networks,
-                           const std::vector<PortForward>& ports = {});
+                           const std::vector<PortForward>& ports = {},
+                           bool guard_ipv6_forwarding = false);
 // Runs it in the caller's network namespace. Throws truman::Error naming nftables' message.
 void apply_firewall(const std::vector<NatNetwork>& networks,
-                    const std::vector<PortForward>& ports = {});
+                    const std::vector<PortForward>& ports = {}, bool guard_ipv6_forwarding = false);
+// The comment of the guard's rules: list_firewall() holds it while the table guards.
+inline constexpr const char* ipv6_forwarding_guard = "truman turned IPv6 forwarding on";
+// Whether the caller's namespace's table inet truman guards IPv6 forwarding.
+bool firewall_guards_ipv6_forwarding();
 // Deletes the table (nothing if it does not exist).
 void remove_firewall();
 // `nft list table inet truman` as nft prints it ("" when there is no table): for tests and
@@ -98,6 +114,8 @@ void enable_route_localnet(const std::set<std::string>& devices,
 // device and default, then conf/all/forwarding 1 (nothing when it is 1 already). Throws
 // truman::Error naming the file.
 void enable_ipv6_forwarding(const std::string& proc_sys = "/proc/sys");
+// Whether conf/all/forwarding under proc_sys is 1.
+bool ipv6_forwarding_enabled(const std::string& proc_sys = "/proc/sys");
 // The devices of the IPv4 default routes in /proc/net/route: where replies come back in.
 std::set<std::string> ipv4_uplinks(const std::string& proc_net_route = "/proc/net/route");
 

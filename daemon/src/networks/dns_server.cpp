@@ -130,6 +130,8 @@ std::string render_dnsmasq_conf(const DnsServerConfig& c, const DnsServerPaths& 
                       "\n"
                       "log-facility=" +
                       paths.log() + "\n";
+    // Dual stack: its IPv6 gateway too (a listen-address of each family, bind-interfaces).
+    if (!c.listen_address6.empty()) out += "listen-address=" + c.listen_address6 + "\n";
     for (const auto& s : c.upstream) out += "server=" + s + "\n";
     return out;
 }

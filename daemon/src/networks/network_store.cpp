@@ -58,8 +58,12 @@ void NetworkStore::sync_firewall() const {
     if (!options_.manage_bridges) return;
     if (networks_.empty()) {
         // No table at all then (a daemon without networks leaves the host's nftables as it
-        // found them), but none left over from networks removed while trumand was down.
-        if (!list_firewall().empty()) remove_firewall();
+        // found them), but none left over from networks removed while trumand was down;
+        // unless trumand turned IPv6 forwarding on, which stays on, and so does its guard.
+        if (guards_forwarding6_)
+            apply_firewall({}, {}, true);
+        else if (!list_firewall().empty())
+            remove_firewall();
         return;
     }
     std::vector<NatNetwork> nat;
@@ -70,7 +74,8 @@ void NetworkStore::sync_firewall() const {
     for (const auto& [name, r] : networks_) {
         const std::string subnet6 = r.dual_stack() ? ipam::format_subnet6(r.subnet6) : "";
         nat.push_back({name, r.bridge, ipam::format_subnet(r.subnet), r.internal, subnet6,
-                       has_dns(r) ? ipam::format_address(r.gateway) : ""});
+                       has_dns(r) ? ipam::format_address(r.gateway) : "",
+                       has_dns(r) && r.dual_stack() ? ipam::format_address6(r.gateway6) : ""});
         if (!r.internal) forwarding.insert(r.bridge);
         forwarding6 = forwarding6 || (!r.internal && r.dual_stack());
         for (const auto& l : r.leases)
@@ -85,7 +90,10 @@ void NetworkStore::sync_firewall() const {
                          l.address6 != 0 ? ipam::format_address6(l.address6) : ""});
             }
     }
-    apply_firewall(nat, forwards);
+    // The guard is in the table before forwarding goes on (firewall.hpp).
+    const bool guard6 = guards_forwarding6_ || (forwarding6 && !ipv6_forwarding_enabled());
+    apply_firewall(nat, forwards, guard6);
+    guards_forwarding6_ = guard6;
     enable_ipv4_forwarding(forwarding);
     enable_route_localnet(localnet);
     if (forwarding6) enable_ipv6_forwarding();
@@ -263,6 +271,8 @@ void NetworkStore::open(const std::function<bool(const std::string& id)>& contai
     hold_recorded_ports();
     // Rebuilt whole: whatever a crash left in the table is replaced, nothing is doubled.
     try {
+        // Whether an earlier trumand turned IPv6 forwarding on: its guard says so.
+        guards_forwarding6_ = firewall_guards_ipv6_forwarding();
         sync_firewall();
     } catch (const std::exception& ex) {
         spdlog::error("networks: firewall: {}", ex.what());
@@ -716,17 +726,21 @@ std::vector<ContainerEndpoint> NetworkStore::endpoints_of(const std::string& con
     return out;
 }
 
-std::string NetworkStore::dns_server_of(const std::string& container_id) const {
+std::vector<std::string> NetworkStore::dns_servers_of(const std::string& container_id) const {
     std::lock_guard lock(mutex_);
     for (const auto& [name, r] : networks_)
         for (const auto& l : r.leases)
-            if (l.container_id == container_id && l.interface == "eth0" && has_dns(r))
-                return ipam::format_address(r.gateway);
-    return "";
+            if (l.container_id == container_id && l.interface == "eth0" && has_dns(r)) {
+                std::vector<std::string> out{ipam::format_address(r.gateway)};
+                if (r.dual_stack()) out.push_back(ipam::format_address6(r.gateway6));
+                return out;
+            }
+    return {};
 }
 
 DnsServerConfig NetworkStore::dns_config(const Record& r) const {
     DnsServerConfig config{r.name, ipam::format_address(r.gateway), {}};
+    if (r.dual_stack()) config.listen_address6 = ipam::format_address6(r.gateway6);
     // An internal network reaches nothing outside it: names of its own only.
     if (!r.internal) config.upstream = upstream_servers(host_resolv_conf(options_.resolv_conf));
     return config;
@@ -737,6 +751,8 @@ std::vector<HostsEntry> NetworkStore::dns_names(const Record& r) {
     for (const auto& l : r.leases) {
         HostsEntry e{ipam::format_address(l.address), {l.container_name}};
         e.names.insert(e.names.end(), l.aliases.begin(), l.aliases.end());
+        // Dual stack: the same names for its IPv6 address (AAAA).
+        if (l.address6 != 0) out.push_back({ipam::format_address6(l.address6), e.names});
         out.push_back(std::move(e));
     }
     return out;

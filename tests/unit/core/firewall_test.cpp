@@ -213,3 +213,34 @@ TEST(Firewall, ANetworksDnsServerIsGuardedAgainstEveryDeviceButItsBridgeAndLo) {
               std::string::npos);
     EXPECT_THROW(firewall_batch({{"web", "tmbr1", "10.89.1.0/24", false, "", "not-an-ip"}}), Error);
 }
+
+TEST(Firewall, TheIpv6ForwardingGuardComesLastAndAcceptsOnlyTrumansBridgesAndReplies) {
+    NatNetwork web{"web", "tmbr1", "10.89.1.0/24", false, "fd00:1::/64"};
+    NatNetwork db{"db", "tmbr2", "10.89.2.0/24", true};
+    // Without it, no IPv6 drop at all: the host's other forwarding is not truman's business.
+    for (const auto& r : rules_of(json::parse(firewall_batch({web, db}))))
+        EXPECT_NE(r["comment"], ipv6_forwarding_guard) << r.dump();
+    auto rules = rules_of(json::parse(firewall_batch({web, db}, {}, true)));
+    ASSERT_GE(rules.size(), 4u);
+    // The last four: established/related, from the bridges, to the bridges, then drop; after
+    // the internal and isolation drops, which an accept would otherwise bypass.
+    std::vector<json> guard(rules.end() - 4, rules.end());
+    for (const auto& r : guard) {
+        EXPECT_EQ(r["chain"], "forward");
+        EXPECT_EQ(r["comment"], ipv6_forwarding_guard);
+        EXPECT_EQ(r["expr"][0]["match"]["right"], "ipv6") << r.dump();  // IPv6 only
+    }
+    for (auto it = rules.begin(); it != rules.end() - 4; ++it)
+        EXPECT_NE((*it)["comment"], ipv6_forwarding_guard) << it->dump();
+    EXPECT_EQ(guard[0]["expr"][1]["match"]["left"]["ct"]["key"], "state");
+    EXPECT_EQ(guard[0]["expr"][2], json({{"accept", nullptr}}));
+    EXPECT_EQ(guard[1]["expr"][1]["match"]["left"]["meta"]["key"], "iifname");
+    EXPECT_EQ(guard[1]["expr"][1]["match"]["right"]["set"], json::array({"tmbr1", "tmbr2"}));
+    EXPECT_EQ(guard[2]["expr"][1]["match"]["left"]["meta"]["key"], "oifname");
+    EXPECT_EQ(guard[3]["expr"][1], json({{"drop", nullptr}}));
+    // With no network left: replies still pass, everything else forwarded over IPv6 is dropped.
+    auto alone = rules_of(json::parse(firewall_batch({}, {}, true)));
+    ASSERT_EQ(alone.size(), 2u);
+    EXPECT_EQ(alone[0]["expr"][2], json({{"accept", nullptr}}));
+    EXPECT_EQ(alone[1]["expr"][1], json({{"drop", nullptr}}));
+}

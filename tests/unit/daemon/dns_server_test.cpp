@@ -23,6 +23,15 @@ TEST(DnsServerFiles, TheConfigurationListensOnTheGatewayOnlyAndForwardsToTheUpst
               std::string::npos);
 }
 
+TEST(DnsServerFiles, ADualStackNetworksServerListensOnBothGateways) {
+    DnsServerPaths paths{"/run/truman/dns/dual"};
+    std::string conf = render_dnsmasq_conf({"dual", "10.89.1.1", {}, "fd00:1::1"}, paths);
+    for (const char* line :
+         {"\nlisten-address=10.89.1.1\n", "\nlisten-address=fd00:1::1\n", "\nbind-interfaces\n"})
+        EXPECT_NE(conf.find(line), std::string::npos) << line << " in\n" << conf;
+    EXPECT_EQ(render_dnsmasq_conf({"v4", "10.89.1.1", {}}, paths).find("fd00"), std::string::npos);
+}
+
 TEST(DnsServerFiles, TheNamesAreOneLinePerAddressAndUpstreamsSkipLoopbackStubs) {
     EXPECT_EQ(render_dns_hosts({{"10.89.1.2", {"web", "www"}}, {"10.89.1.3", {"db"}}, {"x", {}}}),
               "10.89.1.2\tweb www\n10.89.1.3\tdb\n");

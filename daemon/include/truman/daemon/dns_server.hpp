@@ -1,6 +1,7 @@
 // The DNS server of each user-made network: Debian's dnsmasq, one process per network,
-// listening on the network's gateway address only (bind-interfaces; the firewall drops what
-// comes for it from any other device, firewall.hpp). It answers the names of the network's
+// listening on the network's gateway address only, and on a dual stack network on its IPv6
+// gateway too (bind-interfaces; the firewall drops what comes for either from any other
+// device, firewall.hpp). It answers the names of the network's
 // containers and their aliases from a hosts file trumand keeps current, and forwards other
 // names to the host's upstream servers (none for an internal network).
 //
@@ -41,6 +42,7 @@ struct DnsServerConfig {
     std::string network;
     std::string listen_address;         // the network's gateway, IPv4
     std::vector<std::string> upstream;  // where other names go; none: local names only
+    std::string listen_address6{};      // its IPv6 gateway on a dual stack network, else ""
 };
 
 // dnsmasq's configuration for one network. Pure (unit tested).

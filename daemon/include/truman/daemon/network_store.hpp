@@ -90,10 +90,12 @@ class NetworkStore {
     // record could not be written; the lease then stays, and open() drops it later.
     void release(const std::string& container_id);
     std::vector<ContainerEndpoint> endpoints_of(const std::string& container_id) const;
-    // The DNS server a container's resolv.conf names: the one of the network of its eth0
+    // The DNS servers a container's resolv.conf names: the one of the network of its eth0
     // when that network has one (a user-made network; the default one has none, as
-    // Docker's), else "".
-    std::string dns_server_of(const std::string& container_id) const;
+    // Docker's), at its gateway and, dual stack, at its IPv6 gateway after it (as podman's
+    // aardvark-dns: an IPv4 resolver first, the IPv6 one when that does not answer); else
+    // none.
+    std::vector<std::string> dns_servers_of(const std::string& container_id) const;
     // Its published ports, as chosen (host_port 0 filled in).
     std::vector<PortMapping> ports_of(const std::string& container_id) const;
 
@@ -148,7 +150,8 @@ class NetworkStore {
     Record make_record(const NetworkCreateRequest& request) const;  // under mutex_
     void add(Record record);                                        // under mutex_
     // Makes table inet truman hold exactly the networks' rules and turns on forwarding on
-    // their bridges and the uplinks (firewall.hpp). Under mutex_.
+    // their bridges and the uplinks (firewall.hpp), with the guard of IPv6 forwarding when
+    // trumand turned it on. Under mutex_.
     void sync_firewall() const;
     // Checks ports against the request and the records, and reserves them on the host
     // (ports.hpp, unless !manage_bridges): the sockets that hold them. Fills in the ports the
@@ -195,6 +198,9 @@ class NetworkStore {
     std::unique_ptr<DnsServers> dns_;  // null without options_.dns_dir
     // The sockets that hold each container's published ports (ports.hpp).
     std::map<std::string, std::vector<Fd>> port_holds_;
+    // trumand turned IPv6 forwarding on (now or before a restart): the table guards it
+    // (firewall.hpp). Under mutex_.
+    mutable bool guards_forwarding6_ = false;
 };
 
 }  // namespace truman::daemon
