@@ -296,18 +296,36 @@ TEST(PublishedPorts, APortHeldByAnotherProgramOrContainerIs409AndZeroPicksOne) {
     EXPECT_TRUE(d.can_bind(8081));  // nothing was held by the refused creates
 }
 
+// The crash test: 5 containers on 2 networks with ports, one exiting while trumand is
+// down. After the restart the others answer, and the table, the links and the leases are the
+// same (none stale, none twice) but for the exited one's veth, which went with its netns; its
+// address, port and rules are released once it is removed.
 TEST(PublishedPorts, AfterASigkillAndRestartTheRulesAreTheSameAndAnExitedOnesGoWithIt) {
     Daemon d;
     ASSERT_EQ(d.post("/v1/networks", {{"name", "a"}}).status, 201);
     ASSERT_EQ(d.post("/v1/networks", {{"name", "b"}}).status, 201);
     ASSERT_NE(d.run("one", "a", httpd({{80, "site-one"}}), {port(8081, 80)}), "");
     ASSERT_NE(d.run("two", "b", httpd({{80, "site-two"}}), {port(8082, 80)}), "");
+    ASSERT_NE(d.run("three", "a", httpd({{80, "site-three"}}), {port(8084, 80)}), "");
+    ASSERT_NE(d.run("four", "b", httpd({{80, "site-four"}}), {port(8085, 80)}), "");
     std::string doomed = d.run("doomed", "a", "exec sleep 1000", {port(8083, 80)});
     ASSERT_NE(doomed, "");
-    pid_t doomed_pid = json::parse(d.call("GET", "/v1/containers/" + doomed).body)["state"]["pid"];
+    json doomed_state = json::parse(d.call("GET", "/v1/containers/" + doomed).body);
+    pid_t doomed_pid = doomed_state["state"]["pid"];
     ASSERT_GT(doomed_pid, 0);
+    const std::string doomed_cidr = doomed_state["networks"][0]["address"];
+    const std::string doomed_ip = doomed_cidr.substr(0, doomed_cidr.find('/'));
     std::string before = d.ruleset();
     EXPECT_NE(before.find("container doomed 8083/tcp"), std::string::npos) << before;
+    const auto links_before = d.netns.links();
+    auto leases = [&](const char* network) {
+        auto r = d.call("GET", std::string("/v1/networks/") + network);
+        EXPECT_EQ(r.status, 200) << r.body;
+        return r.status == 200 ? json::parse(r.body)["containers"] : json();
+    };
+    const json leases_a = leases("a"), leases_b = leases("b");
+    ASSERT_EQ(leases_a.size(), 3u) << leases_a.dump();
+    ASSERT_EQ(leases_b.size(), 2u) << leases_b.dump();
 
     d.daemon.kill_hard();
     ASSERT_EQ(::kill(doomed_pid, SIGKILL), 0);  // it exits while trumand is down
@@ -315,23 +333,43 @@ TEST(PublishedPorts, AfterASigkillAndRestartTheRulesAreTheSameAndAnExitedOnesGoW
     auto w = d.call("POST", "/v1/containers/" + doomed + "/wait");
     EXPECT_EQ(w.status, 200) << w.body;
 
-    // No stale rule, none twice: the same table.
+    // No stale rule, none twice: the same table, the same leases (the exited one's too: it
+    // still exists), the same links but the exited one's veth (gone with its netns, a little
+    // after).
     EXPECT_EQ(d.ruleset(), before);
+    EXPECT_EQ(leases("a"), leases_a);
+    EXPECT_EQ(leases("b"), leases_b);
+    auto links_now = d.netns.links();
+    for (int i = 0; i < 100 && links_now.size() + 1 != links_before.size(); ++i) {
+        usleep(50'000);
+        links_now = d.netns.links();
+    }
+    EXPECT_EQ(links_now.size() + 1, links_before.size());
+    for (const auto& l : links_now) EXPECT_TRUE(links_before.count(l)) << l << " is new";
     std::string out;
-    EXPECT_EQ(d.other.netns.run(fetch("http://198.51.100.2:8081/"), &out), 0) << out;
-    EXPECT_NE(out.find("site-one"), std::string::npos) << out;
-    EXPECT_EQ(d.other.netns.run(fetch("http://198.51.100.2:8082/"), &out), 0) << out;
-    EXPECT_NE(out.find("site-two"), std::string::npos) << out;
+    for (const auto& [host_port, site] : std::vector<std::pair<int, std::string>>{
+             {8081, "site-one"}, {8082, "site-two"}, {8084, "site-three"}, {8085, "site-four"}}) {
+        EXPECT_EQ(d.other.netns.run(fetch("http://198.51.100.2:" + std::to_string(host_port) + "/"),
+                                    &out),
+                  0)
+            << out;
+        EXPECT_NE(out.find(site), std::string::npos) << out;
+    }
     EXPECT_FALSE(d.can_bind(8081));  // held again by the restarted trumand
 
-    // The exited one keeps its port until it is removed; then port and rules are free.
+    // The exited one keeps its port until it is removed; then port, rules and address are free.
     EXPECT_EQ(d.post("/v1/containers", d.body("again", "a", "true", {port(8083, 80)})).status, 409);
     EXPECT_EQ(d.call("DELETE", "/v1/containers/" + doomed).status, 204);
     std::string after = d.ruleset();
     EXPECT_EQ(after.find("container doomed"), std::string::npos) << after;
     EXPECT_NE(after.find("container one 8081/tcp"), std::string::npos) << after;
+    EXPECT_EQ(leases("a").size(), 2u);
+    EXPECT_EQ(d.netns.links(), links_now);  // nothing of it was left to remove
     EXPECT_TRUE(d.can_bind(8083));
-    EXPECT_EQ(d.post("/v1/containers", d.body("again", "a", "true", {port(8083, 80)})).status, 201);
+    json again = d.body("again", "a", "true", {port(8083, 80)});
+    again["networks"] = {{{"name", "a"}, {"ip", doomed_ip}}};
+    auto made = d.post("/v1/containers", again);
+    EXPECT_EQ(made.status, 201) << made.body;  // its address, asked for, is free again
 }
 
 }  // namespace
