@@ -5,6 +5,7 @@
 // (layers made with TarWriter), pushed with skopeo to an anonymous registry whose storage a
 // second registry then serves with auth or TLS.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
@@ -273,6 +274,78 @@ TEST_F(ImageRegistryTest, BasicAuthWithCredentialsFromTheAuthFile) {
     auto pulled = client.request("POST", "/v1/images/pull?ref=" + ref);
     ASSERT_EQ(pulled.status, 200) << pulled.body;
     EXPECT_NE(pulled.body.find("\"pulled\""), std::string::npos) << pulled.body << daemon.log();
+}
+
+// trumanctl login / logout against the htpasswd registry: trumand checks the credentials
+// with the registry before it keeps them (a wrong password leaves the file as it was), writes
+// them to its auth file (created with its directory, mode 0600, other registries' entries
+// kept, no temp file left), pulls with them, and forgets them at logout.
+TEST_F(ImageRegistryTest, LoginAndLogoutThroughTrumanctl) {
+    push_app("login");
+    sh("htpasswd -Bbn tester s3cret > " + dir_.path() + "/htpasswd");
+    RegistryOptions basic;
+    basic.htpasswd = dir_.path() + "/htpasswd";
+    LocalRegistry registry(dir_.path() + "/registry", basic, storage());
+    std::string ref = registry.host() + "/test/app:1";
+    std::string auth_dir = dir_.path() + "/etc-truman", auth = auth_dir + "/auth.json";
+    truman::test::TrumandOptions flags;
+    flags.extra_args = {"--registry-auth", auth};
+    truman::test::TrumandProcess daemon(flags);
+    std::string ctl = std::string(TRUMAN_BINARY_DIR) + "/bin/trumanctl --socket " + daemon.socket();
+    std::string out;
+
+    EXPECT_NE(truman::test::run_host(ctl + " pull " + ref + " 2>&1", &out), 0) << out;
+    EXPECT_NE(out.find("no credentials"), std::string::npos) << out;
+    EXPECT_NE(truman::test::run_host("echo nope | " + ctl + " login -u tester --password-stdin " +
+                                         registry.host() + " 2>&1",
+                                     &out),
+              0)
+        << out;
+    EXPECT_NE(out.find("refused"), std::string::npos) << out;
+    EXPECT_FALSE(fs::exists(auth)) << "a refused login was kept";
+    EXPECT_NE(truman::test::run_host(ctl + " login -u tester -p x Bad/Registry 2>&1", &out), 0)
+        << out;
+    EXPECT_NE(out.find("registry"), std::string::npos) << out;
+
+    // Another registry's entry, which login and logout must keep.
+    fs::create_directories(auth_dir);
+    std::ofstream(auth) << R"({"auths": {"other.test:5000": {"auth": "b3RoZXI6cHc="}}})";
+    ASSERT_EQ(
+        truman::test::run_host(
+            "echo s3cret | " + ctl + " login -u tester --password-stdin " + registry.host(), &out),
+        0)
+        << out << daemon.log();
+    EXPECT_NE(out.find("Login Succeeded"), std::string::npos) << out;
+    struct stat st {};
+    ASSERT_EQ(stat(auth.c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 07777, 0600u);
+    json kept = json::parse(truman::test::read_file(auth));
+    std::string encoded;
+    truman::test::run_host("printf %s tester:s3cret | base64 -w0", &encoded);
+    EXPECT_EQ(kept["auths"][registry.host()]["auth"], encoded) << kept.dump();
+    EXPECT_EQ(kept["auths"]["other.test:5000"]["auth"], "b3RoZXI6cHc=") << kept.dump();
+    size_t files = 0;
+    for (const auto& entry : fs::directory_iterator(auth_dir)) {
+        (void)entry;
+        ++files;
+    }
+    EXPECT_EQ(files, 1u) << "a temp file was left in " << auth_dir;
+
+    ASSERT_EQ(truman::test::run_host(ctl + " pull " + ref, &out), 0) << out << daemon.log();
+    EXPECT_NE(out.find("pulled sha256:"), std::string::npos) << out;
+    ASSERT_EQ(truman::test::run_host(ctl + " rmi " + ref, &out), 0) << out;
+
+    ASSERT_EQ(truman::test::run_host(ctl + " logout " + registry.host(), &out), 0) << out;
+    kept = json::parse(truman::test::read_file(auth));
+    EXPECT_FALSE(kept["auths"].contains(registry.host())) << kept.dump();
+    EXPECT_TRUE(kept["auths"].contains("other.test:5000")) << kept.dump();
+    ASSERT_EQ(stat(auth.c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 07777, 0600u);
+    EXPECT_NE(truman::test::run_host(ctl + " pull " + ref + " 2>&1", &out), 0) << out;
+    EXPECT_NE(out.find("no credentials"), std::string::npos) << out;
+    EXPECT_NE(truman::test::run_host(ctl + " logout " + registry.host() + " 2>&1", &out), 0) << out;
+    EXPECT_NE(out.find("not logged in"), std::string::npos) << out;
+    EXPECT_TRUE(daemon.alive());
 }
 
 // The bearer-token flow against the registry's own token auth: a 401 names the realm, the
