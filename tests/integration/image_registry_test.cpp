@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <atomic>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <chrono>
@@ -462,6 +463,114 @@ TEST_F(ImageRegistryTest, TlsTrustedThroughCertsDirAndPlainHttpOnlyWhenInsecure)
         EXPECT_EQ(images::pull_image(store, ref, insecure).config.cmd,
                   (std::vector<std::string>{"/bin/echo", "tls"}));
     });
+}
+
+// A private CA (dir/<ca>.crt, .key) and a certificate it signs for ip (dir/<name>.crt, .key).
+static void make_ca(const std::string& dir, const std::string& ca) {
+    sh("openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=truman-test-" + ca +
+       " -addext basicConstraints=critical,CA:TRUE -addext keyUsage=keyCertSign,cRLSign -keyout " +
+       dir + "/" + ca + ".key -out " + dir + "/" + ca + ".crt 2>&1");
+}
+static void sign_certificate(const std::string& dir, const std::string& ca, const std::string& name,
+                             const std::string& ip) {
+    std::string base = dir + "/" + name;
+    std::ofstream(base + ".ext") << "subjectAltName=IP:" << ip << "\n";
+    sh("openssl req -newkey rsa:2048 -nodes -subj /CN=" + ip + " -keyout " + base + ".key -out " +
+       base + ".csr 2>&1 && openssl x509 -req -in " + base + ".csr -CA " + dir + "/" + ca +
+       ".crt -CAkey " + dir + "/" + ca + ".key -CAcreateserial -days 2 -extfile " + base +
+       ".ext -out " + base + ".crt 2>&1");
+}
+
+// The bearer flow with both servers on HTTPS, their certificates from one private CA that
+// only certs.d trusts: the registry's certs.d entry is enough for the token server too
+// (08cd2e4: it was verified with the system CAs only before); a token server whose own
+// certs.d entry holds another CA is refused with a TLS error naming it; without the CA in
+// certs.d nothing is trusted. The registry is on 192.0.2.1 in a network namespace of the
+// test's (no local registry, so HTTPS is required), the token server on its 127.0.0.1.
+TEST_F(ImageRegistryTest, BearerRealmOverHttpsIsTrustedThroughCertsDir) {
+    push_app("realm-tls");
+    truman::test::TestNetns ns;
+    ASSERT_EQ(ns.run("ip link set lo up && ip addr add 192.0.2.1/32 dev lo"), 0);
+    std::string d = dir_.path();
+    make_ca(d, "ca");
+    make_ca(d, "stranger");
+    sign_certificate(d, "ca", "registry", "192.0.2.1");
+    sign_certificate(d, "ca", "realm", "127.0.0.1");
+    truman::test::make_certificate(d, "issuer");  // signs the JWTs
+    std::atomic<int> tokens{0};
+    std::optional<truman::test::TinyHttpServer> realm;
+    truman::test::in_netns(ns.path(), [&] {
+        realm.emplace(
+            [&](const truman::test::HttpRequestSeen& r) {
+                std::string scope;
+                if (size_t at = r.target.find("scope="); at != std::string::npos) {
+                    scope = r.target.substr(at + 6, r.target.find('&', at) - at - 6);
+                    for (size_t i; (i = scope.find("%3A")) != std::string::npos;)
+                        scope.replace(i, 3, ":");
+                    for (size_t i; (i = scope.find("%2F")) != std::string::npos;)
+                        scope.replace(i, 3, "/");
+                }
+                ++tokens;
+                std::string body =
+                    json{{"token", truman::test::make_registry_token(
+                                       d + "/issuer.key", d + "/issuer.crt", "truman-test-issuer",
+                                       "truman-test-registry", scope)}}
+                        .dump();
+                return "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " +
+                       std::to_string(body.size()) + "\r\n\r\n" + body;
+            },
+            d + "/realm.crt", d + "/realm.key");
+    });
+    std::string realm_host = "127.0.0.1:" + std::to_string(realm->port());
+    RegistryOptions options;
+    options.token_realm = "https://" + realm_host + "/token";
+    options.token_service = "truman-test-registry";
+    options.token_issuer = "truman-test-issuer";
+    options.token_cert_bundle = d + "/issuer.crt";
+    options.tls_cert = d + "/registry.crt";
+    options.tls_key = d + "/registry.key";
+    options.netns = ns.path();
+    options.address = "192.0.2.1";
+    LocalRegistry registry(d + "/registry", options, storage());
+    std::string ref = "192.0.2.1:5000/test/app:1";
+    images::ImageStore store(store_dir());
+    images::PullOptions trusted;
+    trusted.certs_dir = d + "/certs.d";
+    fs::create_directories(trusted.certs_dir + "/192.0.2.1:5000");
+    fs::copy_file(d + "/ca.crt", trusted.certs_dir + "/192.0.2.1:5000/ca.crt");
+    truman::test::in_netns(ns.path(), [&] {
+        auto image = images::pull_image(store, ref, trusted);
+        EXPECT_EQ(image.config.cmd, (std::vector<std::string>{"/bin/echo", "realm-tls"}));
+        EXPECT_EQ(tokens, 1);
+        ASSERT_TRUE(store.remove_ref(images::parse_reference(ref)));
+
+        // The token server's own entry wins, and it holds a CA that did not sign its
+        // certificate: refused, naming the token server and the TLS failure.
+        fs::create_directories(trusted.certs_dir + "/" + realm_host);
+        fs::copy_file(d + "/stranger.crt", trusted.certs_dir + "/" + realm_host + "/ca.crt");
+        try {
+            images::pull_image(store, ref, trusted);
+            ADD_FAILURE() << "took a token from a server whose certificate is not trusted";
+        } catch (const truman::Error& e) {
+            std::string what = e.what();
+            EXPECT_NE(what.find("https://" + realm_host + "/token"), std::string::npos) << what;
+            EXPECT_NE(what.find("certificate"), std::string::npos) << what;
+            EXPECT_NE(what.find("certs.d>/" + realm_host + "/ca.crt"), std::string::npos) << what;
+        }
+        EXPECT_EQ(tokens, 1) << "a token was fetched over an untrusted connection";
+        fs::remove_all(trusted.certs_dir + "/" + realm_host);
+
+        // No CA at all: the registry itself is refused first.
+        fs::remove(trusted.certs_dir + "/192.0.2.1:5000/ca.crt");
+        try {
+            images::pull_image(store, ref, trusted);
+            ADD_FAILURE() << "pulled with the private CA trusted nowhere";
+        } catch (const truman::Error& e) {
+            EXPECT_NE(std::string(e.what()).find("certificate"), std::string::npos) << e.what();
+        }
+    });
+    EXPECT_TRUE(store.refs().empty());
+    realm.reset();
 }
 
 // An index of linux/amd64 and linux/arm64: amd64 by default, arm64 when asked, and a

@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <poll.h>
 #include <sched.h>
@@ -162,8 +163,18 @@ void make_certificate(const std::string& dir, const std::string& name, const std
        "/" + name + ".crt 2>&1");
 }
 
-TinyHttpServer::TinyHttpServer(std::function<std::string(const HttpRequestSeen&)> handle)
+TinyHttpServer::TinyHttpServer(std::function<std::string(const HttpRequestSeen&)> handle,
+                               const std::string& tls_cert, const std::string& tls_key)
     : handle_(std::move(handle)) {
+    if (!tls_cert.empty()) {
+        SSL_CTX* ctx = SSL_CTX_new(TLS_server_method());
+        if (!ctx || SSL_CTX_use_certificate_chain_file(ctx, tls_cert.c_str()) != 1 ||
+            SSL_CTX_use_PrivateKey_file(ctx, tls_key.c_str(), SSL_FILETYPE_PEM) != 1) {
+            SSL_CTX_free(ctx);
+            throw std::runtime_error("TinyHttpServer: cannot use " + tls_cert);
+        }
+        tls_ = ctx;
+    }
     listener_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
@@ -181,6 +192,7 @@ TinyHttpServer::~TinyHttpServer() {
     stopping_ = true;
     thread_.join();
     close(listener_);
+    SSL_CTX_free(static_cast<SSL_CTX*>(tls_));
 }
 
 void TinyHttpServer::serve() {
@@ -189,10 +201,29 @@ void TinyHttpServer::serve() {
         if (poll(&p, 1, 100) <= 0) continue;
         int fd = accept4(listener_, nullptr, nullptr, SOCK_CLOEXEC);
         if (fd < 0) continue;
+        // A client that stalls (or never finishes a handshake) does not hold the server.
+        timeval timeout{5, 0};
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+        SSL* ssl = nullptr;
+        if (tls_) {
+            ssl = SSL_new(static_cast<SSL_CTX*>(tls_));
+            SSL_set_fd(ssl, fd);
+            if (SSL_accept(ssl) != 1) {
+                SSL_free(ssl);
+                close(fd);
+                continue;
+            }
+        }
+        auto receive = [&](char* into, size_t size) -> ssize_t {
+            return ssl ? SSL_read(ssl, into, static_cast<int>(size)) : read(fd, into, size);
+        };
+        auto send = [&](const char* from, size_t size) -> ssize_t {
+            return ssl ? SSL_write(ssl, from, static_cast<int>(size)) : write(fd, from, size);
+        };
         std::string head;
         char buf[4096];
         while (head.find("\r\n\r\n") == std::string::npos) {
-            ssize_t n = read(fd, buf, sizeof buf);
+            ssize_t n = receive(buf, sizeof buf);
             if (n <= 0) break;
             head.append(buf, static_cast<size_t>(n));
         }
@@ -216,9 +247,13 @@ void TinyHttpServer::serve() {
         }
         std::string answer = handle_(seen);
         for (size_t sent = 0; sent < answer.size();) {
-            ssize_t n = write(fd, answer.data() + sent, answer.size() - sent);
+            ssize_t n = send(answer.data() + sent, answer.size() - sent);
             if (n <= 0) break;
             sent += static_cast<size_t>(n);
+        }
+        if (ssl) {
+            SSL_shutdown(ssl);
+            SSL_free(ssl);
         }
         close(fd);
     }

@@ -268,6 +268,18 @@ class RegistryClient {
         return "registry " + domain_ + ": " + what;
     }
 
+    // The same for the token server, whose trust comes from its own certs.d entry or else
+    // the registry's.
+    std::string describe_realm(CURLcode code, const char* error_buffer,
+                               const std::string& realm) const {
+        std::string what = error_buffer && *error_buffer ? error_buffer : curl_easy_strerror(code);
+        if (code == CURLE_PEER_FAILED_VERIFICATION || code == CURLE_SSL_CACERT_BADFILE)
+            what += " (the token server's certificate is not trusted: add its CA as <certs.d>/" +
+                    authority_of(realm) + "/ca.crt, or the registry's as <certs.d>/" + domain_ +
+                    "/ca.crt when one CA signed both)";
+        return what;
+    }
+
     const std::string& domain() const { return domain_; }
     bool has_credentials() const { return !credentials_.empty(); }
     // Why a 401 came back: our credentials were refused, or we had none.
@@ -320,13 +332,16 @@ class RegistryClient {
     // The token server is verified as the registry is: by its own certs.d entry (as Docker
     // looks it up, by the realm's host:port), else by the registry's (a registry and its
     // token server often share a private CA), and always the system's CAs.
-    TlsFiles realm_tls(const std::string& realm) const {
-        std::string authority = realm;
+    static std::string authority_of(const std::string& url) {
+        std::string authority = url;
         size_t scheme = authority.find("://");
         if (scheme != std::string::npos) authority = authority.substr(scheme + 3);
         authority = authority.substr(0, authority.find_first_of("/?#"));
-        authority = authority.substr(authority.find('@') + 1);  // npos + 1 == 0
-        TlsFiles own = tls_files(authority);
+        return authority.substr(authority.find('@') + 1);  // npos + 1 == 0
+    }
+
+    TlsFiles realm_tls(const std::string& realm) const {
+        TlsFiles own = tls_files(authority_of(realm));
         return own.any() ? own : tls_;
     }
 
@@ -398,7 +413,8 @@ class RegistryClient {
         CURLcode code = curl_easy_perform(easy.handle);
         if (code != CURLE_OK)
             throw make_error(ErrorKind::system,
-                             "token from " + params["realm"] + ": " + describe(code, error_buffer));
+                             "registry " + domain_ + ": token from " + params["realm"] + ": " +
+                                 describe_realm(code, error_buffer, params["realm"]));
         long status = 0;
         curl_easy_getinfo(easy.handle, CURLINFO_RESPONSE_CODE, &status);
         if (status == 401 || status == 403)
