@@ -57,6 +57,7 @@ class ContractDaemon {
         if (pid_ == 0) {
             if (setns(netns, CLONE_NEWNET) != 0) _exit(126);
             std::vector<char*> argv;
+            argv.reserve(command.size() + 1);
             for (auto& a : command) argv.push_back(const_cast<char*>(a.c_str()));
             argv.push_back(nullptr);
             int log =
