@@ -45,6 +45,24 @@ struct Layer {
     std::string blob, diff_id;
 };
 
+// The token issuer's answer to r: a JWT for the scope r asks for (none for a log-in's GET
+// /v2/), signed with key (its certificate cert), as the registries of these tests expect.
+std::string token_answer(const truman::test::HttpRequestSeen& r, const std::string& key,
+                         const std::string& cert) {
+    std::string scope;
+    if (size_t at = r.target.find("scope="); at != std::string::npos) {
+        scope = r.target.substr(at + 6, r.target.find('&', at) - at - 6);
+        for (size_t i; (i = scope.find("%3A")) != std::string::npos;) scope.replace(i, 3, ":");
+        for (size_t i; (i = scope.find("%2F")) != std::string::npos;) scope.replace(i, 3, "/");
+    }
+    std::string body =
+        json{{"token", truman::test::make_registry_token(key, cert, "truman-test-issuer",
+                                                         "truman-test-registry", scope)}}
+            .dump();
+    return "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " +
+           std::to_string(body.size()) + "\r\n\r\n" + body;
+}
+
 Layer gzip_layer(const std::function<void(images::TarWriter&)>& fill) {
     images::TarWriter plain;
     fill(plain);
@@ -142,6 +160,13 @@ class ImageRegistryTest : public ::testing::Test {
     }
     std::string storage() const { return dir_.path() + "/storage"; }
     std::string store_dir() const { return dir_.path() + "/images"; }
+    // htpasswd basic auth with one user, tester:s3cret.
+    RegistryOptions basic_auth() const {
+        sh("htpasswd -Bbn tester s3cret > " + dir_.path() + "/htpasswd");
+        RegistryOptions basic;
+        basic.htpasswd = dir_.path() + "/htpasswd";
+        return basic;
+    }
 
     // Runs image in a container of a service on state_dir and returns its output lines, and
     // (if mount_data) the length of the overlay's mount data.
@@ -241,10 +266,7 @@ TEST_F(ImageRegistryTest, AnImageOf120LayersPullsAndRuns) {
 // flag of trumand names the file.
 TEST_F(ImageRegistryTest, BasicAuthWithCredentialsFromTheAuthFile) {
     push_app("basic");
-    sh("htpasswd -Bbn tester s3cret > " + dir_.path() + "/htpasswd");
-    RegistryOptions basic;
-    basic.htpasswd = dir_.path() + "/htpasswd";
-    LocalRegistry registry(dir_.path() + "/registry", basic, storage());
+    LocalRegistry registry(dir_.path() + "/registry", basic_auth(), storage());
     std::string ref = registry.host() + "/test/app:1";
     images::ImageStore store(store_dir());
 
@@ -283,10 +305,7 @@ TEST_F(ImageRegistryTest, BasicAuthWithCredentialsFromTheAuthFile) {
 // kept, no temp file left), pulls with them, and forgets them at logout.
 TEST_F(ImageRegistryTest, LoginAndLogoutThroughTrumanctl) {
     push_app("login");
-    sh("htpasswd -Bbn tester s3cret > " + dir_.path() + "/htpasswd");
-    RegistryOptions basic;
-    basic.htpasswd = dir_.path() + "/htpasswd";
-    LocalRegistry registry(dir_.path() + "/registry", basic, storage());
+    LocalRegistry registry(dir_.path() + "/registry", basic_auth(), storage());
     std::string ref = registry.host() + "/test/app:1";
     std::string auth_dir = dir_.path() + "/etc-truman", auth = auth_dir + "/auth.json";
     truman::test::TrumandOptions flags;
@@ -368,19 +387,8 @@ TEST_F(ImageRegistryTest, BearerTokenFlowWithTheRegistrysTokenAuth) {
             ++refused;
             return std::string("HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n");
         }
-        std::string scope;
-        if (size_t at = r.target.find("scope="); at != std::string::npos) {
-            scope = r.target.substr(at + 6, r.target.find('&', at) - at - 6);
-            for (size_t i; (i = scope.find("%3A")) != std::string::npos;) scope.replace(i, 3, ":");
-            for (size_t i; (i = scope.find("%2F")) != std::string::npos;) scope.replace(i, 3, "/");
-        }
         ++tokens;
-        std::string body =
-            json{{"token", truman::test::make_registry_token(key, cert, "truman-test-issuer",
-                                                             "truman-test-registry", scope)}}
-                .dump();
-        return "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " +
-               std::to_string(body.size()) + "\r\n\r\n" + body;
+        return token_answer(r, key, cert);
     });
     RegistryOptions token;
     token.token_realm = "http://127.0.0.1:" + std::to_string(issuer.port()) + "/token";
@@ -502,22 +510,8 @@ TEST_F(ImageRegistryTest, BearerRealmOverHttpsIsTrustedThroughCertsDir) {
     truman::test::in_netns(ns.path(), [&] {
         realm.emplace(
             [&](const truman::test::HttpRequestSeen& r) {
-                std::string scope;
-                if (size_t at = r.target.find("scope="); at != std::string::npos) {
-                    scope = r.target.substr(at + 6, r.target.find('&', at) - at - 6);
-                    for (size_t i; (i = scope.find("%3A")) != std::string::npos;)
-                        scope.replace(i, 3, ":");
-                    for (size_t i; (i = scope.find("%2F")) != std::string::npos;)
-                        scope.replace(i, 3, "/");
-                }
                 ++tokens;
-                std::string body =
-                    json{{"token", truman::test::make_registry_token(
-                                       d + "/issuer.key", d + "/issuer.crt", "truman-test-issuer",
-                                       "truman-test-registry", scope)}}
-                        .dump();
-                return "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " +
-                       std::to_string(body.size()) + "\r\n\r\n" + body;
+                return token_answer(r, d + "/issuer.key", d + "/issuer.crt");
             },
             d + "/realm.crt", d + "/realm.key");
     });
