@@ -166,6 +166,27 @@ void make_certificate(const std::string& dir, const std::string& name, const std
        "/" + name + ".crt 2>&1");
 }
 
+namespace {
+
+// A listening socket on 127.0.0.1:<free port> of the calling thread's network namespace.
+int listen_on_loopback(int* port, const std::string& who) {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0 ||
+        listen(fd, 16) < 0) {
+        if (fd >= 0) close(fd);
+        throw std::runtime_error(who + ": bind/listen failed");
+    }
+    socklen_t len = sizeof addr;
+    getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+    *port = ntohs(addr.sin_port);
+    return fd;
+}
+
+}  // namespace
+
 TinyHttpServer::TinyHttpServer(std::function<std::string(const HttpRequestSeen&)> handle,
                                const std::string& tls_cert, const std::string& tls_key)
     : handle_(std::move(handle)) {
@@ -178,16 +199,7 @@ TinyHttpServer::TinyHttpServer(std::function<std::string(const HttpRequestSeen&)
         }
         tls_ = ctx;
     }
-    listener_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (bind(listener_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0 ||
-        listen(listener_, 16) < 0)
-        throw std::runtime_error("TinyHttpServer: bind/listen failed");
-    socklen_t len = sizeof addr;
-    getsockname(listener_, reinterpret_cast<sockaddr*>(&addr), &len);
-    port_ = ntohs(addr.sin_port);
+    listener_ = listen_on_loopback(&port_, "TinyHttpServer");
     thread_ = std::thread([this] { serve(); });
 }
 
@@ -337,16 +349,7 @@ namespace truman::test {
 
 RegistryProxy::RegistryProxy(int upstream, size_t bytes_per_second)
     : upstream_(upstream), rate_(bytes_per_second) {
-    listener_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (bind(listener_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0 ||
-        listen(listener_, 16) < 0)
-        throw std::runtime_error("RegistryProxy: bind/listen failed");
-    socklen_t len = sizeof addr;
-    getsockname(listener_, reinterpret_cast<sockaddr*>(&addr), &len);
-    port_ = ntohs(addr.sin_port);
+    listener_ = listen_on_loopback(&port_, "RegistryProxy");
     acceptor_ = std::thread([this] { serve(); });
 }
 
