@@ -435,6 +435,21 @@ void add_image_routes(Router& router, daemon::ContainerService& s, const ApiOpti
         if (!tag) throw invalid_argument("tag", "is required");
         r->respond(json_response(201, to_json(s.tag_image(req.path_params.at("ref"), *tag))));
     });
+    // Log-in talks to the registry: off the io threads, like import.
+    router.add("POST", "/v1/auth", [&s, options](Request& req, const R& r) {
+        allow_params(req, {});
+        json body;
+        if (!json_body_of(req, r, &body)) return;
+        run_streaming(options, r, [&s, r, login = login_request_from_json(body)] {
+            s.login_registry(login);
+            r->respond(json_response(200, json{{"status", "Login Succeeded"}}));
+        });
+    });
+    router.add("DELETE", "/v1/auth/{registry}", [&s](Request& req, const R& r) {
+        allow_params(req, {});
+        s.logout_registry(req.path_params.at("registry"));
+        r->respond(empty_response(204));
+    });
     router.add("DELETE", "/v1/images/{ref*}", [&s, options](Request& req, const R& r) {
         allow_params(req, {"force"});
         run_blocking(

@@ -485,15 +485,32 @@ json to_json(const daemon::ImageInfo& image) {
     return json{{"id", image.id},
                 {"manifest_digest", image.manifest_digest},
                 {"tags", image.tags},
+                {"repo_digests", image.repo_digests},
+                {"created", image.created},
                 {"size", image.size},
                 {"layers", image.layers},
+                {"diff_ids", image.diff_ids},
                 {"os", image.os},
                 {"architecture", image.architecture},
+                {"variant", image.variant},
                 {"entrypoint", image.entrypoint},
                 {"cmd", image.cmd},
                 {"env", image.env},
                 {"working_dir", image.working_dir},
-                {"user", image.user}};
+                {"user", image.user},
+                {"stop_signal", image.stop_signal},
+                {"exposed_ports", image.exposed_ports},
+                {"labels", image.labels}};
+}
+
+daemon::LoginRequest login_request_from_json(const json& body) {
+    JsonObjectReader f(body, "", "body");
+    daemon::LoginRequest r;
+    r.registry = json_string(f.required("registry"), "registry");
+    r.username = json_string(f.required("username"), "username");
+    r.password = json_string(f.required("password"), "password");
+    f.finish();
+    return r;
 }
 
 json to_json(const daemon::PullProgressEvent& event) {

@@ -1,6 +1,7 @@
 #include "truman/client/commands.hpp"
 
 #include <fcntl.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -453,6 +454,67 @@ int save_command(const ApiClient& api, const std::string& ref, const std::string
 int tag_command(const ApiClient& api, const std::string& source, const std::string& target) {
     api.call("POST", "/v1/images/" + source + "/tag?tag=" + url_encode(target));
     return 0;
+}
+
+namespace {
+
+// A line from stdin; on a terminal without echo (the prompt on stderr).
+std::string read_secret_line(const char* prompt) {
+    struct termios old_mode {};
+    bool tty = isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &old_mode) == 0;
+    if (tty) {
+        std::cerr << prompt << std::flush;
+        struct termios quiet = old_mode;
+        quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
+        tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+    }
+    std::string line;
+    std::getline(std::cin, line);
+    if (tty) {
+        tcsetattr(STDIN_FILENO, TCSAFLUSH, &old_mode);
+        std::cerr << std::endl;
+    }
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    return line;
+}
+
+}  // namespace
+
+int login_command(const ApiClient& api, LoginOptions options) {
+    if (options.username.empty()) throw std::invalid_argument("login: --username is required");
+    if (options.password_stdin && !options.password.empty())
+        throw std::invalid_argument("login: --password and --password-stdin exclude each other");
+    if (options.password.empty()) {
+        if (!options.password_stdin && !isatty(STDIN_FILENO))
+            throw std::invalid_argument(
+                "login: no terminal to ask for the password on: use --password-stdin");
+        options.password = read_secret_line("Password: ");
+    }
+    json body = {{"registry", options.registry},
+                 {"username", options.username},
+                 {"password", options.password}};
+    api.call("POST", "/v1/auth", &body);
+    std::cout << "Login Succeeded" << std::endl;
+    return 0;
+}
+
+int logout_command(const ApiClient& api, const std::string& registry) {
+    api.call("DELETE", "/v1/auth/" + registry);
+    std::cout << "Removing login credentials for " << registry << std::endl;
+    return 0;
+}
+
+int image_inspect_command(const ApiClient& api, const std::vector<std::string>& refs) {
+    json found = json::array();
+    int rc = for_each_ref(refs, [&](const std::string& ref) {
+        found.push_back(api.call_json("GET", "/v1/images/" + ref));
+    });
+    if (refs.size() == 1) {
+        if (!found.empty()) std::cout << found[0].dump(2) << std::endl;
+    } else {
+        std::cout << found.dump(2) << std::endl;
+    }
+    return rc;
 }
 
 int rmi_command(const ApiClient& api, const std::vector<std::string>& refs, bool force) {

@@ -33,17 +33,33 @@ ImageInfo info_of(const images::ImageStore& store, const images::StoredImage& im
     ImageInfo info;
     info.id = image.id;
     info.manifest_digest = image.manifest_digest;
-    for (const auto& [ref, manifest] : store.refs())
-        if (manifest == image.manifest_digest) info.tags.push_back(ref);
+    std::set<std::string> repositories;
+    for (const auto& [ref, manifest] : store.refs()) {
+        if (manifest != image.manifest_digest) continue;
+        info.tags.push_back(ref);
+        try {
+            repositories.insert(images::parse_reference(ref).name());
+        } catch (const Error&) {
+        }
+    }
+    for (const auto& name : repositories)
+        info.repo_digests.push_back(name + "@" + image.manifest_digest);
+    const images::ImageConfig& config = image.config;
+    info.created = config.created;
     info.size = image.size;
     info.layers = image.layer_links.size();
-    info.os = image.config.os;
-    info.architecture = image.config.architecture;
-    info.entrypoint = image.config.entrypoint;
-    info.cmd = image.config.cmd;
-    info.env = image.config.env;
-    info.working_dir = image.config.working_dir;
-    info.user = image.config.user;
+    info.diff_ids = config.diff_ids;
+    info.os = config.os;
+    info.architecture = config.architecture;
+    info.variant = config.variant;
+    info.entrypoint = config.entrypoint;
+    info.cmd = config.cmd;
+    info.env = config.env;
+    info.working_dir = config.working_dir;
+    info.user = config.user;
+    info.stop_signal = config.stop_signal;
+    info.exposed_ports = config.exposed_ports;
+    info.labels = config.labels;
     return info;
 }
 
@@ -194,6 +210,56 @@ void remove_image(ContainerRegistry& registry, const std::string& ref, bool forc
     store.remove_ref(parsed);
     spdlog::info("untagged {}", parsed.str());
     collect_garbage(registry);
+}
+
+namespace {
+
+// A registry as references name it ("127.0.0.1:5000", "docker.io"), or invalid.
+void validate_registry_name(const std::string& name) {
+    bool ok = !name.empty() && name.find('/') == std::string::npos;
+    if (ok) {
+        try {
+            ok = images::parse_reference(name + "/x").domain == name;
+        } catch (const Error&) {
+            ok = false;
+        }
+    }
+    if (!ok)
+        throw invalid_argument("registry", "must be a registry's host[:port] (\"" + name +
+                                               "\"), as an image reference names it");
+}
+
+std::string auth_file_of(ContainerRegistry& registry) {
+    const std::string& file = registry.options().registry_auth_file;
+    if (file.empty()) throw make_error(ErrorKind::unsupported, "trumand has no auth file");
+    return file;
+}
+
+}  // namespace
+
+void login_registry(ContainerRegistry& registry, const LoginRequest& request) {
+    validate_registry_name(request.registry);
+    if (request.username.empty() || request.username.find(':') != std::string::npos)
+        throw invalid_argument("username", "must be non-empty, without ':'");
+    if (request.password.empty()) throw invalid_argument("password", "must not be empty");
+    std::string auth_file = auth_file_of(registry);
+    images::PullOptions options;
+    options.insecure_registries = registry.options().insecure_registries;
+    options.certs_dir = registry.options().registry_certs_dir;
+    images::check_login(request.registry, request.username, request.password, options);
+    images::store_credentials(auth_file, request.registry, request.username, request.password);
+    registry.sync_later(auth_file);
+    spdlog::info("login to {} as {}", request.registry, request.username);
+}
+
+void logout_registry(ContainerRegistry& registry, const std::string& name) {
+    validate_registry_name(name);
+    std::string auth_file = auth_file_of(registry);
+    if (!images::remove_credentials(auth_file, name))
+        throw Error(ErrorKind::not_found, ENOENT,
+                    "not logged in to " + name + " (nothing for it in " + auth_file + ")");
+    registry.sync_later(auth_file);
+    spdlog::info("logout from {}", name);
 }
 
 ImageInfo tag_image(ContainerRegistry& registry, const std::string& ref,

@@ -23,5 +23,7 @@ ImageInfo tag_image(ContainerRegistry& registry, const std::string& ref,
 std::vector<ImageInfo> import_images(ContainerRegistry& registry, const ImageSource& source,
                                      const std::string& tag);
 ImageExporter export_image(ContainerRegistry& registry, const std::string& ref);
+void login_registry(ContainerRegistry& registry, const LoginRequest& request);
+void logout_registry(ContainerRegistry& registry, const std::string& name);
 
 }  // namespace truman::daemon::verbs

@@ -145,6 +145,12 @@ class Service : public ContainerService, public NetworkService {
     ImageExporter export_image(const std::string& ref) override {
         return verbs::export_image(*registry_, ref);
     }
+    void login_registry(const LoginRequest& request) override {
+        verbs::login_registry(*registry_, request);
+    }
+    void logout_registry(const std::string& registry) override {
+        verbs::logout_registry(*registry_, registry);
+    }
 
   private:
     asio::io_context& io_;

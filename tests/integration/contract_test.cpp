@@ -43,7 +43,9 @@ class ContractDaemon {
                                             "--run-dir",
                                             dir_.path() + "/run",
                                             "--group",
-                                            "truman-test-nonexistent"};
+                                            "truman-test-nonexistent",
+                                            "--registry-auth",
+                                            dir_.path() + "/auth.json"};
         // In a network namespace of the test's own: POST /v1/networks makes a bridge.
         int netns = open(netns_.path().c_str(), O_RDONLY | O_CLOEXEC);
         if (netns < 0) throw std::runtime_error("open " + netns_.path());
@@ -55,6 +57,7 @@ class ContractDaemon {
         if (pid_ == 0) {
             if (setns(netns, CLONE_NEWNET) != 0) _exit(126);
             std::vector<char*> argv;
+            argv.reserve(command.size() + 1);
             for (auto& a : command) argv.push_back(const_cast<char*>(a.c_str()));
             argv.push_back(nullptr);
             int log =
@@ -488,6 +491,25 @@ TEST_F(ContractTest, RecordsEveryOperationWithSuccessAndErrorAnswers) {
     expect(400, "POST", tag, images + "/busybox/tag?tag=Bad..Ref");
     expect(400, "POST", tag, images + "/busybox/tag");
     expect(204, "DELETE", image, images + "/truman.test/mine:1");
+    // Login: refusals of the body, and a registry nobody listens on (a port on 127.0.0.1);
+    // logout of a registry there are no credentials for.
+    const std::string auth = "/v1/auth", auth_one = "/v1/auth/{registry}";
+    json login = {{"registry", "127.0.0.1:1"}, {"username", "u"}, {"password", "p"}};
+    expect(500, "POST", auth, auth, login.dump());
+    expect(415, "POST", auth, auth, login.dump(), "text/plain");
+    expect(400, "POST", auth, auth, "{");
+    expect(400, "POST", auth, auth, json{{"registry", "127.0.0.1:1"}, {"username", "u"}}.dump());
+    json extra = login;
+    extra["email"] = "x@example.com";
+    expect(400, "POST", auth, auth, extra.dump());
+    json bad_registry = login;
+    bad_registry["registry"] = "no-dot";
+    expect(400, "POST", auth, auth, bad_registry.dump());
+    json colon_user = login;
+    colon_user["username"] = "a:b";
+    expect(400, "POST", auth, auth, colon_user.dump());
+    expect(404, "DELETE", auth_one, auth + "/127.0.0.1:1");
+    expect(400, "DELETE", auth_one, auth + "/no-dot");
 
     // Methods and paths the API does not have.
     expect(405, "PUT", c, c, "{}");

@@ -77,7 +77,9 @@ void build_and_push(const std::string& dir, const std::string& target) {
        "--config.entrypoint /bin/sh --config.entrypoint -c --config.entrypoint "
        "'echo args:$*; id -u; pwd; echo FOO=$FOO; ls /var/data; cat /etc/second; "
        "test -e /etc/gone && echo gone-visible || echo gone-hidden' "
-       "--config.entrypoint sh --config.cmd default-cmd");
+       "--config.entrypoint sh --config.cmd default-cmd --config.label org.test.role=app "
+       "--config.exposedports 8080/tcp --config.stopsignal SIGUSR1 "
+       "--created 2024-05-06T07:08:09Z");
     sh("skopeo copy --quiet --dest-tls-verify=false oci:" + layout + ":app docker://" + target);
 }
 
@@ -303,5 +305,30 @@ TEST_F(ImagePullTest, PullRunAndRemoveThroughTrumand) {
     EXPECT_EQ(json::parse(renamed.body)["id"], id);
     EXPECT_EQ(json::parse(renamed.body)["tags"].size(), 2u) << renamed.body;
     EXPECT_NE(run_host(ctl + " tag " + registry_->host() + "/test/none:1 x:1", &out), 0) << out;
+    // image inspect: what `docker image inspect` shows, from the config and the store.
+    ASSERT_EQ(run_host(ctl + " image inspect truman.test/renamed:2", &out), 0) << out;
+    json shown = json::parse(out);
+    std::string manifest = shown["manifest_digest"];
+    EXPECT_EQ(shown["id"], id);
+    EXPECT_EQ(shown["repo_digests"], json::array({registry_->host() + "/test/app@" + manifest,
+                                                  "truman.test/renamed@" + manifest}))
+        << out;
+    EXPECT_EQ(shown["created"], "2024-05-06T07:08:09Z") << out;
+    EXPECT_EQ(shown["os"], "linux");
+    EXPECT_EQ(shown["architecture"], "amd64");
+    EXPECT_EQ(shown["diff_ids"].size(), 3u) << out;
+    EXPECT_EQ(shown["entrypoint"][0], "/bin/sh");
+    EXPECT_EQ(shown["cmd"], json::array({"default-cmd"}));
+    EXPECT_EQ(shown["working_dir"], "/var/data");
+    EXPECT_EQ(shown["user"], "app");
+    EXPECT_NE(std::find(shown["env"].begin(), shown["env"].end(), "FOO=image"), shown["env"].end())
+        << out;
+    EXPECT_EQ(shown["stop_signal"], "SIGUSR1");
+    EXPECT_EQ(shown["exposed_ports"], json::array({"8080/tcp"}));
+    EXPECT_EQ(shown["labels"], json({{"org.test.role", "app"}}));
+    ASSERT_EQ(run_host(ctl + " image inspect truman.test/renamed:2 busybox", &out), 0) << out;
+    EXPECT_EQ(json::parse(out).size(), 2u) << out;
+    EXPECT_NE(run_host(ctl + " image inspect truman.test/none:1 2>&1", &out), 0) << out;
+    EXPECT_NE(out.find("no such image"), std::string::npos) << out;
     EXPECT_TRUE(daemon.alive());
 }

@@ -5,7 +5,9 @@
 // (layers made with TarWriter), pushed with skopeo to an anonymous registry whose storage a
 // second registry then serves with auth or TLS.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
+#include <atomic>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <chrono>
@@ -42,6 +44,24 @@ namespace {
 struct Layer {
     std::string blob, diff_id;
 };
+
+// The token issuer's answer to r: a JWT for the scope r asks for (none for a log-in's GET
+// /v2/), signed with key (its certificate cert), as the registries of these tests expect.
+std::string token_answer(const truman::test::HttpRequestSeen& r, const std::string& key,
+                         const std::string& cert) {
+    std::string scope;
+    if (size_t at = r.target.find("scope="); at != std::string::npos) {
+        scope = r.target.substr(at + 6, r.target.find('&', at) - at - 6);
+        for (size_t i; (i = scope.find("%3A")) != std::string::npos;) scope.replace(i, 3, ":");
+        for (size_t i; (i = scope.find("%2F")) != std::string::npos;) scope.replace(i, 3, "/");
+    }
+    std::string body =
+        json{{"token", truman::test::make_registry_token(key, cert, "truman-test-issuer",
+                                                         "truman-test-registry", scope)}}
+            .dump();
+    return "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " +
+           std::to_string(body.size()) + "\r\n\r\n" + body;
+}
 
 Layer gzip_layer(const std::function<void(images::TarWriter&)>& fill) {
     images::TarWriter plain;
@@ -140,6 +160,13 @@ class ImageRegistryTest : public ::testing::Test {
     }
     std::string storage() const { return dir_.path() + "/storage"; }
     std::string store_dir() const { return dir_.path() + "/images"; }
+    // htpasswd basic auth with one user, tester:s3cret.
+    RegistryOptions basic_auth() const {
+        sh("htpasswd -Bbn tester s3cret > " + dir_.path() + "/htpasswd");
+        RegistryOptions basic;
+        basic.htpasswd = dir_.path() + "/htpasswd";
+        return basic;
+    }
 
     // Runs image in a container of a service on state_dir and returns its output lines, and
     // (if mount_data) the length of the overlay's mount data.
@@ -239,10 +266,7 @@ TEST_F(ImageRegistryTest, AnImageOf120LayersPullsAndRuns) {
 // flag of trumand names the file.
 TEST_F(ImageRegistryTest, BasicAuthWithCredentialsFromTheAuthFile) {
     push_app("basic");
-    sh("htpasswd -Bbn tester s3cret > " + dir_.path() + "/htpasswd");
-    RegistryOptions basic;
-    basic.htpasswd = dir_.path() + "/htpasswd";
-    LocalRegistry registry(dir_.path() + "/registry", basic, storage());
+    LocalRegistry registry(dir_.path() + "/registry", basic_auth(), storage());
     std::string ref = registry.host() + "/test/app:1";
     images::ImageStore store(store_dir());
 
@@ -275,6 +299,75 @@ TEST_F(ImageRegistryTest, BasicAuthWithCredentialsFromTheAuthFile) {
     EXPECT_NE(pulled.body.find("\"pulled\""), std::string::npos) << pulled.body << daemon.log();
 }
 
+// trumanctl login / logout against the htpasswd registry: trumand checks the credentials
+// with the registry before it keeps them (a wrong password leaves the file as it was), writes
+// them to its auth file (created with its directory, mode 0600, other registries' entries
+// kept, no temp file left), pulls with them, and forgets them at logout.
+TEST_F(ImageRegistryTest, LoginAndLogoutThroughTrumanctl) {
+    push_app("login");
+    LocalRegistry registry(dir_.path() + "/registry", basic_auth(), storage());
+    std::string ref = registry.host() + "/test/app:1";
+    std::string auth_dir = dir_.path() + "/etc-truman", auth = auth_dir + "/auth.json";
+    truman::test::TrumandOptions flags;
+    flags.extra_args = {"--registry-auth", auth};
+    truman::test::TrumandProcess daemon(flags);
+    std::string ctl = std::string(TRUMAN_BINARY_DIR) + "/bin/trumanctl --socket " + daemon.socket();
+    std::string out;
+
+    EXPECT_NE(truman::test::run_host(ctl + " pull " + ref + " 2>&1", &out), 0) << out;
+    EXPECT_NE(out.find("no credentials"), std::string::npos) << out;
+    EXPECT_NE(truman::test::run_host("echo nope | " + ctl + " login -u tester --password-stdin " +
+                                         registry.host() + " 2>&1",
+                                     &out),
+              0)
+        << out;
+    EXPECT_NE(out.find("refused"), std::string::npos) << out;
+    EXPECT_FALSE(fs::exists(auth)) << "a refused login was kept";
+    EXPECT_NE(truman::test::run_host(ctl + " login -u tester -p x Bad/Registry 2>&1", &out), 0)
+        << out;
+    EXPECT_NE(out.find("registry"), std::string::npos) << out;
+
+    // Another registry's entry, which login and logout must keep.
+    fs::create_directories(auth_dir);
+    std::ofstream(auth) << R"({"auths": {"other.test:5000": {"auth": "b3RoZXI6cHc="}}})";
+    ASSERT_EQ(
+        truman::test::run_host(
+            "echo s3cret | " + ctl + " login -u tester --password-stdin " + registry.host(), &out),
+        0)
+        << out << daemon.log();
+    EXPECT_NE(out.find("Login Succeeded"), std::string::npos) << out;
+    struct stat st {};
+    ASSERT_EQ(stat(auth.c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 07777, 0600u);
+    json kept = json::parse(truman::test::read_file(auth));
+    std::string encoded;
+    truman::test::run_host("printf %s tester:s3cret | base64 -w0", &encoded);
+    EXPECT_EQ(kept["auths"][registry.host()]["auth"], encoded) << kept.dump();
+    EXPECT_EQ(kept["auths"]["other.test:5000"]["auth"], "b3RoZXI6cHc=") << kept.dump();
+    size_t files = 0;
+    for (const auto& entry : fs::directory_iterator(auth_dir)) {
+        (void)entry;
+        ++files;
+    }
+    EXPECT_EQ(files, 1u) << "a temp file was left in " << auth_dir;
+
+    ASSERT_EQ(truman::test::run_host(ctl + " pull " + ref, &out), 0) << out << daemon.log();
+    EXPECT_NE(out.find("pulled sha256:"), std::string::npos) << out;
+    ASSERT_EQ(truman::test::run_host(ctl + " rmi " + ref, &out), 0) << out;
+
+    ASSERT_EQ(truman::test::run_host(ctl + " logout " + registry.host(), &out), 0) << out;
+    kept = json::parse(truman::test::read_file(auth));
+    EXPECT_FALSE(kept["auths"].contains(registry.host())) << kept.dump();
+    EXPECT_TRUE(kept["auths"].contains("other.test:5000")) << kept.dump();
+    ASSERT_EQ(stat(auth.c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 07777, 0600u);
+    EXPECT_NE(truman::test::run_host(ctl + " pull " + ref + " 2>&1", &out), 0) << out;
+    EXPECT_NE(out.find("no credentials"), std::string::npos) << out;
+    EXPECT_NE(truman::test::run_host(ctl + " logout " + registry.host() + " 2>&1", &out), 0) << out;
+    EXPECT_NE(out.find("not logged in"), std::string::npos) << out;
+    EXPECT_TRUE(daemon.alive());
+}
+
 // The bearer-token flow against the registry's own token auth: a 401 names the realm, the
 // token issuer (here, in the test) checks the auth file's credentials and signs a JWT the
 // registry verifies; refused credentials are a 401-derived error.
@@ -294,19 +387,8 @@ TEST_F(ImageRegistryTest, BearerTokenFlowWithTheRegistrysTokenAuth) {
             ++refused;
             return std::string("HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n");
         }
-        std::string scope;
-        if (size_t at = r.target.find("scope="); at != std::string::npos) {
-            scope = r.target.substr(at + 6, r.target.find('&', at) - at - 6);
-            for (size_t i; (i = scope.find("%3A")) != std::string::npos;) scope.replace(i, 3, ":");
-            for (size_t i; (i = scope.find("%2F")) != std::string::npos;) scope.replace(i, 3, "/");
-        }
         ++tokens;
-        std::string body =
-            json{{"token", truman::test::make_registry_token(key, cert, "truman-test-issuer",
-                                                             "truman-test-registry", scope)}}
-                .dump();
-        return "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " +
-               std::to_string(body.size()) + "\r\n\r\n" + body;
+        return token_answer(r, key, cert);
     });
     RegistryOptions token;
     token.token_realm = "http://127.0.0.1:" + std::to_string(issuer.port()) + "/token";
@@ -389,6 +471,100 @@ TEST_F(ImageRegistryTest, TlsTrustedThroughCertsDirAndPlainHttpOnlyWhenInsecure)
         EXPECT_EQ(images::pull_image(store, ref, insecure).config.cmd,
                   (std::vector<std::string>{"/bin/echo", "tls"}));
     });
+}
+
+// A private CA (dir/<ca>.crt, .key) and a certificate it signs for ip (dir/<name>.crt, .key).
+static void make_ca(const std::string& dir, const std::string& ca) {
+    sh("openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=truman-test-" + ca +
+       " -addext basicConstraints=critical,CA:TRUE -addext keyUsage=keyCertSign,cRLSign -keyout " +
+       dir + "/" + ca + ".key -out " + dir + "/" + ca + ".crt 2>&1");
+}
+static void sign_certificate(const std::string& dir, const std::string& ca, const std::string& name,
+                             const std::string& ip) {
+    std::string base = dir + "/" + name;
+    std::ofstream(base + ".ext") << "subjectAltName=IP:" << ip << "\n";
+    sh("openssl req -newkey rsa:2048 -nodes -subj /CN=" + ip + " -keyout " + base + ".key -out " +
+       base + ".csr 2>&1 && openssl x509 -req -in " + base + ".csr -CA " + dir + "/" + ca +
+       ".crt -CAkey " + dir + "/" + ca + ".key -CAcreateserial -days 2 -extfile " + base +
+       ".ext -out " + base + ".crt 2>&1");
+}
+
+// The bearer flow with both servers on HTTPS, their certificates from one private CA that
+// only certs.d trusts: the registry's certs.d entry is enough for the token server too
+// (08cd2e4: it was verified with the system CAs only before); a token server whose own
+// certs.d entry holds another CA is refused with a TLS error naming it; without the CA in
+// certs.d nothing is trusted. The registry is on 192.0.2.1 in a network namespace of the
+// test's (no local registry, so HTTPS is required), the token server on its 127.0.0.1.
+TEST_F(ImageRegistryTest, BearerRealmOverHttpsIsTrustedThroughCertsDir) {
+    push_app("realm-tls");
+    truman::test::TestNetns ns;
+    ASSERT_EQ(ns.run("ip link set lo up && ip addr add 192.0.2.1/32 dev lo"), 0);
+    std::string d = dir_.path();
+    make_ca(d, "ca");
+    make_ca(d, "stranger");
+    sign_certificate(d, "ca", "registry", "192.0.2.1");
+    sign_certificate(d, "ca", "realm", "127.0.0.1");
+    truman::test::make_certificate(d, "issuer");  // signs the JWTs
+    std::atomic<int> tokens{0};
+    std::optional<truman::test::TinyHttpServer> realm;
+    truman::test::in_netns(ns.path(), [&] {
+        realm.emplace(
+            [&](const truman::test::HttpRequestSeen& r) {
+                ++tokens;
+                return token_answer(r, d + "/issuer.key", d + "/issuer.crt");
+            },
+            d + "/realm.crt", d + "/realm.key");
+    });
+    std::string realm_host = "127.0.0.1:" + std::to_string(realm->port());
+    RegistryOptions options;
+    options.token_realm = "https://" + realm_host + "/token";
+    options.token_service = "truman-test-registry";
+    options.token_issuer = "truman-test-issuer";
+    options.token_cert_bundle = d + "/issuer.crt";
+    options.tls_cert = d + "/registry.crt";
+    options.tls_key = d + "/registry.key";
+    options.netns = ns.path();
+    options.address = "192.0.2.1";
+    LocalRegistry registry(d + "/registry", options, storage());
+    std::string ref = "192.0.2.1:5000/test/app:1";
+    images::ImageStore store(store_dir());
+    images::PullOptions trusted;
+    trusted.certs_dir = d + "/certs.d";
+    fs::create_directories(trusted.certs_dir + "/192.0.2.1:5000");
+    fs::copy_file(d + "/ca.crt", trusted.certs_dir + "/192.0.2.1:5000/ca.crt");
+    truman::test::in_netns(ns.path(), [&] {
+        auto image = images::pull_image(store, ref, trusted);
+        EXPECT_EQ(image.config.cmd, (std::vector<std::string>{"/bin/echo", "realm-tls"}));
+        EXPECT_EQ(tokens, 1);
+        ASSERT_TRUE(store.remove_ref(images::parse_reference(ref)));
+
+        // The token server's own entry wins, and it holds a CA that did not sign its
+        // certificate: refused, naming the token server and the TLS failure.
+        fs::create_directories(trusted.certs_dir + "/" + realm_host);
+        fs::copy_file(d + "/stranger.crt", trusted.certs_dir + "/" + realm_host + "/ca.crt");
+        try {
+            images::pull_image(store, ref, trusted);
+            ADD_FAILURE() << "took a token from a server whose certificate is not trusted";
+        } catch (const truman::Error& e) {
+            std::string what = e.what();
+            EXPECT_NE(what.find("https://" + realm_host + "/token"), std::string::npos) << what;
+            EXPECT_NE(what.find("certificate"), std::string::npos) << what;
+            EXPECT_NE(what.find("certs.d>/" + realm_host + "/ca.crt"), std::string::npos) << what;
+        }
+        EXPECT_EQ(tokens, 1) << "a token was fetched over an untrusted connection";
+        fs::remove_all(trusted.certs_dir + "/" + realm_host);
+
+        // No CA at all: the registry itself is refused first.
+        fs::remove(trusted.certs_dir + "/192.0.2.1:5000/ca.crt");
+        try {
+            images::pull_image(store, ref, trusted);
+            ADD_FAILURE() << "pulled with the private CA trusted nowhere";
+        } catch (const truman::Error& e) {
+            EXPECT_NE(std::string(e.what()).find("certificate"), std::string::npos) << e.what();
+        }
+    });
+    EXPECT_TRUE(store.refs().empty());
+    realm.reset();
 }
 
 // An index of linux/amd64 and linux/arm64: amd64 by default, arm64 when asked, and a

@@ -42,6 +42,8 @@ class MockService : public daemon::ContainerService {
     MOCK_METHOD(std::vector<daemon::ImageInfo>, import_images,
                 (const daemon::ImageSource&, const std::string&), (override));
     MOCK_METHOD(daemon::ImageExporter, export_image, (const std::string&), (override));
+    MOCK_METHOD(void, login_registry, (const daemon::LoginRequest&), (override));
+    MOCK_METHOD(void, logout_registry, (const std::string&), (override));
 };
 
 // Counts cancellations so tests can prove a stream's subscription was released.

@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <poll.h>
 #include <sched.h>
@@ -36,7 +37,10 @@ int free_port() {
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+        close(fd);
+        throw std::runtime_error("free_port: bind failed");
+    }
     socklen_t len = sizeof addr;
     getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
     close(fd);
@@ -162,18 +166,40 @@ void make_certificate(const std::string& dir, const std::string& name, const std
        "/" + name + ".crt 2>&1");
 }
 
-TinyHttpServer::TinyHttpServer(std::function<std::string(const HttpRequestSeen&)> handle)
-    : handle_(std::move(handle)) {
-    listener_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+namespace {
+
+// A listening socket on 127.0.0.1:<free port> of the calling thread's network namespace.
+int listen_on_loopback(int* port, const std::string& who) {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (bind(listener_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0 ||
-        listen(listener_, 16) < 0)
-        throw std::runtime_error("TinyHttpServer: bind/listen failed");
+    if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0 ||
+        listen(fd, 16) < 0) {
+        if (fd >= 0) close(fd);
+        throw std::runtime_error(who + ": bind/listen failed");
+    }
     socklen_t len = sizeof addr;
-    getsockname(listener_, reinterpret_cast<sockaddr*>(&addr), &len);
-    port_ = ntohs(addr.sin_port);
+    getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+    *port = ntohs(addr.sin_port);
+    return fd;
+}
+
+}  // namespace
+
+TinyHttpServer::TinyHttpServer(std::function<std::string(const HttpRequestSeen&)> handle,
+                               const std::string& tls_cert, const std::string& tls_key)
+    : handle_(std::move(handle)) {
+    if (!tls_cert.empty()) {
+        SSL_CTX* ctx = SSL_CTX_new(TLS_server_method());
+        if (!ctx || SSL_CTX_use_certificate_chain_file(ctx, tls_cert.c_str()) != 1 ||
+            SSL_CTX_use_PrivateKey_file(ctx, tls_key.c_str(), SSL_FILETYPE_PEM) != 1) {
+            SSL_CTX_free(ctx);
+            throw std::runtime_error("TinyHttpServer: cannot use " + tls_cert);
+        }
+        tls_ = ctx;
+    }
+    listener_ = listen_on_loopback(&port_, "TinyHttpServer");
     thread_ = std::thread([this] { serve(); });
 }
 
@@ -181,6 +207,7 @@ TinyHttpServer::~TinyHttpServer() {
     stopping_ = true;
     thread_.join();
     close(listener_);
+    SSL_CTX_free(static_cast<SSL_CTX*>(tls_));
 }
 
 void TinyHttpServer::serve() {
@@ -189,10 +216,29 @@ void TinyHttpServer::serve() {
         if (poll(&p, 1, 100) <= 0) continue;
         int fd = accept4(listener_, nullptr, nullptr, SOCK_CLOEXEC);
         if (fd < 0) continue;
+        // A client that stalls (or never finishes a handshake) does not hold the server.
+        timeval timeout{5, 0};
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+        SSL* ssl = nullptr;
+        if (tls_) {
+            ssl = SSL_new(static_cast<SSL_CTX*>(tls_));
+            SSL_set_fd(ssl, fd);
+            if (SSL_accept(ssl) != 1) {
+                SSL_free(ssl);
+                close(fd);
+                continue;
+            }
+        }
+        auto receive = [&](char* into, size_t size) -> ssize_t {
+            return ssl ? SSL_read(ssl, into, static_cast<int>(size)) : read(fd, into, size);
+        };
+        auto send = [&](const char* from, size_t size) -> ssize_t {
+            return ssl ? SSL_write(ssl, from, static_cast<int>(size)) : write(fd, from, size);
+        };
         std::string head;
         char buf[4096];
         while (head.find("\r\n\r\n") == std::string::npos) {
-            ssize_t n = read(fd, buf, sizeof buf);
+            ssize_t n = receive(buf, sizeof buf);
             if (n <= 0) break;
             head.append(buf, static_cast<size_t>(n));
         }
@@ -216,9 +262,13 @@ void TinyHttpServer::serve() {
         }
         std::string answer = handle_(seen);
         for (size_t sent = 0; sent < answer.size();) {
-            ssize_t n = write(fd, answer.data() + sent, answer.size() - sent);
+            ssize_t n = send(answer.data() + sent, answer.size() - sent);
             if (n <= 0) break;
             sent += static_cast<size_t>(n);
+        }
+        if (ssl) {
+            SSL_shutdown(ssl);
+            SSL_free(ssl);
         }
         close(fd);
     }
@@ -299,16 +349,7 @@ namespace truman::test {
 
 RegistryProxy::RegistryProxy(int upstream, size_t bytes_per_second)
     : upstream_(upstream), rate_(bytes_per_second) {
-    listener_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (bind(listener_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0 ||
-        listen(listener_, 16) < 0)
-        throw std::runtime_error("RegistryProxy: bind/listen failed");
-    socklen_t len = sizeof addr;
-    getsockname(listener_, reinterpret_cast<sockaddr*>(&addr), &len);
-    port_ = ntohs(addr.sin_port);
+    listener_ = listen_on_loopback(&port_, "RegistryProxy");
     acceptor_ = std::thread([this] { serve(); });
 }
 

@@ -67,15 +67,18 @@ void sh(const std::string& command);
 void make_certificate(const std::string& dir, const std::string& name,
                       const std::string& ip = "127.0.0.1");
 
-// A minimal HTTP/1.1 server on 127.0.0.1:<free port> in a thread of the test: each request's
-// method, target and headers go to handle, whose answer (a whole response, status line
-// first) is sent back before the connection closes.
+// A minimal HTTP/1.1 server on 127.0.0.1:<free port> (of the network namespace of the thread
+// that makes it) in a thread of the test: each request's method, target and headers go to
+// handle, whose answer (a whole response, status line first) is sent back before the
+// connection closes. HTTPS when given a certificate and its key (PEM files); a client that
+// refuses the certificate just ends its connection.
 struct HttpRequestSeen {
     std::string method, target, authorization;
 };
 class TinyHttpServer {
   public:
-    explicit TinyHttpServer(std::function<std::string(const HttpRequestSeen&)> handle);
+    explicit TinyHttpServer(std::function<std::string(const HttpRequestSeen&)> handle,
+                            const std::string& tls_cert = "", const std::string& tls_key = "");
     ~TinyHttpServer();
     TinyHttpServer(const TinyHttpServer&) = delete;
     TinyHttpServer& operator=(const TinyHttpServer&) = delete;
@@ -84,6 +87,7 @@ class TinyHttpServer {
   private:
     void serve();
     std::function<std::string(const HttpRequestSeen&)> handle_;
+    void* tls_ = nullptr;  // SSL_CTX*, nullptr for plain HTTP
     int listener_ = -1;
     int port_ = 0;
     std::atomic<bool> stopping_{false};

@@ -37,5 +37,11 @@ std::vector<ImageInfo> ContainerService::import_images(const ImageSource&, const
 ImageExporter ContainerService::export_image(const std::string&) {
     no_images();
 }
+void ContainerService::login_registry(const LoginRequest&) {
+    no_images();
+}
+void ContainerService::logout_registry(const std::string&) {
+    no_images();
+}
 
 }  // namespace truman::daemon

@@ -164,6 +164,8 @@ ImageConfig parse_image_config(const std::string& document) {
     ImageConfig c;
     c.os = optional_string(j, "os", "config");
     c.architecture = optional_string(j, "architecture", "config");
+    c.variant = optional_string(j, "variant", "config");
+    c.created = optional_string(j, "created", "config");
     if (const json* cfg = member(j, "config")) {
         const std::string p = "config.config";
         if (!cfg->is_object()) throw invalid_argument(p, "must be an object");

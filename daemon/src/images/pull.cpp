@@ -9,6 +9,7 @@
 #include <atomic>
 #include <cstring>
 #include <exception>
+#include <filesystem>
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -211,6 +212,13 @@ class RegistryClient {
         tls_ = tls_files(domain_);
     }
 
+    // Log-in checks try credentials given, not the auth file's.
+    void use_credentials(std::string credentials) { credentials_ = std::move(credentials); }
+    // The API's root (GET /v2/), which answers 200 to whoever may use the registry.
+    std::string root_url() const {
+        return std::string(plain_ ? "http" : "https") + "://" + host_ + "/v2/";
+    }
+
     std::string manifest_url(const std::string& reference) const {
         return base_ + "/manifests/" + reference;
     }
@@ -258,6 +266,18 @@ class RegistryClient {
         if (code == CURLE_UNSUPPORTED_PROTOCOL)
             what += " (plain HTTP is only for localhost, 127.0.0.0/8 and insecure registries)";
         return "registry " + domain_ + ": " + what;
+    }
+
+    // The same for the token server, whose trust comes from its own certs.d entry or else
+    // the registry's.
+    std::string describe_realm(CURLcode code, const char* error_buffer,
+                               const std::string& realm) const {
+        std::string what = error_buffer && *error_buffer ? error_buffer : curl_easy_strerror(code);
+        if (code == CURLE_PEER_FAILED_VERIFICATION || code == CURLE_SSL_CACERT_BADFILE)
+            what += " (the token server's certificate is not trusted: add its CA as <certs.d>/" +
+                    authority_of(realm) + "/ca.crt, or the registry's as <certs.d>/" + domain_ +
+                    "/ca.crt when one CA signed both)";
+        return what;
     }
 
     const std::string& domain() const { return domain_; }
@@ -312,13 +332,16 @@ class RegistryClient {
     // The token server is verified as the registry is: by its own certs.d entry (as Docker
     // looks it up, by the realm's host:port), else by the registry's (a registry and its
     // token server often share a private CA), and always the system's CAs.
-    TlsFiles realm_tls(const std::string& realm) const {
-        std::string authority = realm;
+    static std::string authority_of(const std::string& url) {
+        std::string authority = url;
         size_t scheme = authority.find("://");
         if (scheme != std::string::npos) authority = authority.substr(scheme + 3);
         authority = authority.substr(0, authority.find_first_of("/?#"));
-        authority = authority.substr(authority.find('@') + 1);  // npos + 1 == 0
-        TlsFiles own = tls_files(authority);
+        return authority.substr(authority.find('@') + 1);  // npos + 1 == 0
+    }
+
+    TlsFiles realm_tls(const std::string& realm) const {
+        TlsFiles own = tls_files(authority_of(realm));
         return own.any() ? own : tls_;
     }
 
@@ -365,7 +388,8 @@ class RegistryClient {
         std::string url = params["realm"];
         url += url.find('?') == std::string::npos ? '?' : '&';
         if (!params["service"].empty()) url += "service=" + url_encode(params["service"]) + "&";
-        url += "scope=" + url_encode("repository:" + repository_ + ":pull");
+        if (!repository_.empty())
+            url += "scope=" + url_encode("repository:" + repository_ + ":pull");
         Easy easy;
         HeaderList headers;
         curl_easy_setopt(easy.handle, CURLOPT_URL, url.c_str());
@@ -389,7 +413,8 @@ class RegistryClient {
         CURLcode code = curl_easy_perform(easy.handle);
         if (code != CURLE_OK)
             throw make_error(ErrorKind::system,
-                             "token from " + params["realm"] + ": " + describe(code, error_buffer));
+                             "registry " + domain_ + ": token from " + params["realm"] + ": " +
+                                 describe_realm(code, error_buffer, params["realm"]));
         long status = 0;
         curl_easy_getinfo(easy.handle, CURLINFO_RESPONSE_CODE, &status);
         if (status == 401 || status == 403)
@@ -609,6 +634,71 @@ bool is_plain_http_registry(const std::string& domain, const std::vector<std::st
     if (host == "localhost") return true;
     in_addr addr{};
     return inet_pton(AF_INET, host.c_str(), &addr) == 1 && (ntohl(addr.s_addr) >> 24) == 127;
+}
+
+void check_login(const std::string& registry, const std::string& username,
+                 const std::string& password, const PullOptions& options) {
+    ImageRef ref;
+    ref.domain = registry;
+    RegistryClient client(ref, options);
+    client.use_credentials(username + ":" + password);
+    Response r = client.get(client.root_url(), {}, kMaxErrorBody);
+    if (r.status == 401)
+        throw Error(ErrorKind::invalid, EACCES,
+                    "registry " + registry + ": login as \"" + username +
+                        "\" refused (HTTP 401 Unauthorized)");
+    if (r.status != 200)
+        throw make_error(ErrorKind::invalid, "registry " + registry + ": GET /v2/ said HTTP " +
+                                                 std::to_string(r.status) +
+                                                 " (is it an OCI registry?)");
+}
+
+namespace {
+
+std::mutex auth_file_mutex;  // one rewrite of the auth file at a time
+
+json read_auth_file(const std::string& auth_file) {
+    if (access(auth_file.c_str(), F_OK) != 0) return json::object();
+    json doc = json::parse(read_whole_file(auth_file), nullptr, /*allow_exceptions=*/false);
+    if (doc.is_discarded() || !doc.is_object())
+        throw make_error(ErrorKind::invalid, "auth file " + auth_file + " is not a JSON object");
+    return doc;
+}
+
+std::string base64_encode(const std::string& in) {
+    std::string out(4 * ((in.size() + 2) / 3) + 1, '\0');
+    int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                            reinterpret_cast<const unsigned char*>(in.data()),
+                            static_cast<int>(in.size()));
+    out.resize(static_cast<size_t>(n));
+    return out;
+}
+
+}  // namespace
+
+void store_credentials(const std::string& auth_file, const std::string& registry,
+                       const std::string& username, const std::string& password) {
+    std::lock_guard lock(auth_file_mutex);
+    json doc = read_auth_file(auth_file);
+    if (!doc.contains("auths") || !doc["auths"].is_object()) doc["auths"] = json::object();
+    // Other spellings of the same registry would shadow or outlive this entry.
+    for (const auto& key : {"https://" + registry, "http://" + registry}) doc["auths"].erase(key);
+    doc["auths"][registry] = {{"auth", base64_encode(username + ":" + password)}};
+    std::error_code ec;
+    std::filesystem::create_directories(std::filesystem::path(auth_file).parent_path(), ec);
+    write_file_replace(auth_file, doc.dump(2) + "\n", 0600);
+}
+
+bool remove_credentials(const std::string& auth_file, const std::string& registry) {
+    std::lock_guard lock(auth_file_mutex);
+    json doc = read_auth_file(auth_file);
+    if (!doc.contains("auths") || !doc["auths"].is_object()) return false;
+    size_t erased = 0;
+    for (const auto& key : {registry, "https://" + registry, "http://" + registry})
+        erased += doc["auths"].erase(key);
+    if (erased == 0) return false;
+    write_file_replace(auth_file, doc.dump(2) + "\n", 0600);
+    return true;
 }
 
 StoredImage pull_image(ImageStore& store, const std::string& ref_text, const PullOptions& options,

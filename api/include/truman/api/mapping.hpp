@@ -61,6 +61,8 @@ void apply_name_options(JsonObjectReader& f, daemon::NameOptions* names);
 // {"container"}.
 daemon::NetworkConnectRequest network_connect_request_from_json(const nlohmann::json& body);
 std::string network_disconnect_container_from_json(const nlohmann::json& body);
+// POST /v1/auth's {"registry", "username", "password"} (all required strings).
+daemon::LoginRequest login_request_from_json(const nlohmann::json& body);
 nlohmann::json to_json(const daemon::NetworkInfo& network);
 nlohmann::json to_json(const std::vector<daemon::ContainerEndpoint>& endpoints);
 // A create body's "ports": [{"host_ip", "host_port", "host_port_end", "container_port",

@@ -45,6 +45,19 @@ int pull_showing_progress(const ApiClient& api, const std::string& ref, const st
 int images_command(const ApiClient& api, bool quiet, bool json);
 int rmi_command(const ApiClient& api, const std::vector<std::string>& refs, bool force);
 int tag_command(const ApiClient& api, const std::string& source, const std::string& target);
+// login [REGISTRY] (default docker.io): trumand checks the credentials against the registry
+// (with its own certs.d and insecure-registry settings, which pulls use) and keeps them in
+// its auth file. The password: -p, else stdin with --password-stdin, else asked on the
+// terminal (not echoed). logout [REGISTRY]: the credentials removed.
+struct LoginOptions {
+    std::string registry = "docker.io";
+    std::string username, password;
+    bool password_stdin = false;
+};
+int login_command(const ApiClient& api, LoginOptions options);
+int logout_command(const ApiClient& api, const std::string& registry);
+// image inspect REF...: GET /v1/images/{ref}'s JSON (one image: the object; several: an array).
+int image_inspect_command(const ApiClient& api, const std::vector<std::string>& refs);
 // import FILE|- [--tag REF]: a `docker save` or OCI layout tar (gzip or zstd too), streamed
 // to trumand; prints the names of the images it held. save REF -o FILE|-: the image as an
 // OCI layout tar (FILE appears only once complete).

@@ -50,7 +50,8 @@ struct Manifest {
 };
 
 struct ImageConfig {
-    std::string os, architecture;
+    std::string os, architecture, variant;
+    std::string created;  // RFC 3339, as the config has it; "" when it has none
     std::vector<std::string> entrypoint, cmd, env;
     std::string working_dir, user, stop_signal;
     std::map<std::string, std::string> labels;

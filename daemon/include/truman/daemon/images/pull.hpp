@@ -44,6 +44,19 @@ using PullProgressFn = std::function<void(const PullProgress&)>;
 // True when the registry (a reference's domain) is spoken to over plain HTTP.
 bool is_plain_http_registry(const std::string& domain, const std::vector<std::string>& insecure);
 
+// Log in: GET /v2/ of registry ("host:port" as references name it) with these credentials,
+// by basic auth or the bearer flow as the registry asks, trusted as a pull's would be (TLS,
+// certs.d, plain HTTP rules). Throws truman::Error: invalid (EACCES when refused), system
+// (network, TLS).
+void check_login(const std::string& registry, const std::string& username,
+                 const std::string& password, const PullOptions& options);
+// The docker-style auth file's entry for registry set / removed (other entries kept), the
+// file replaced atomically, mode 0600; not fsync'd (the caller syncs it later). remove is
+// false when there was none. Throws truman::Error (invalid for a broken file, system).
+void store_credentials(const std::string& auth_file, const std::string& registry,
+                       const std::string& username, const std::string& password);
+bool remove_credentials(const std::string& auth_file, const std::string& registry);
+
 // Pull ref into store and tag it. Throws truman::Error: not_found (no such image or tag,
 // no manifest for the platform), invalid (a digest mismatch, a broken manifest or layer),
 // unsupported (media types), system (network, TLS: the message says which).

@@ -152,22 +152,32 @@ struct Event {
 };
 
 // An image in the store: its manifest and config digests, the references that name it, and
-// the defaults its config gives a container.
+// the defaults its config gives a container (what `docker image inspect` shows).
 struct ImageInfo {
     std::string id;  // the config's digest, as Docker names an image
     std::string manifest_digest;
     std::vector<std::string> tags;  // normalised references ("docker.io/library/busybox:latest")
-    uint64_t size = 0;              // the layers' compressed bytes
+    std::vector<std::string> repo_digests;  // name@manifest_digest, one per repository tagged
+    std::string created;                    // the config's, RFC 3339; "" when it has none
+    uint64_t size = 0;                      // the layers' compressed bytes
     size_t layers = 0;
-    std::string os, architecture;
+    std::vector<std::string> diff_ids;  // the config's rootfs.diff_ids, bottom-most first
+    std::string os, architecture, variant;
     std::vector<std::string> entrypoint, cmd, env;
-    std::string working_dir, user;
+    std::string working_dir, user, stop_signal;
+    std::vector<std::string> exposed_ports;  // "80/tcp"
+    std::map<std::string, std::string> labels;
 };
 
 // Bytes for an import: fills buf with up to size bytes, returns how many, 0 at the end.
 using ImageSource = std::function<size_t(void* buf, size_t size)>;
 using ImageSink = std::function<void(const void* data, size_t size)>;
 using ImageExporter = std::function<void(const ImageSink& sink)>;
+
+struct LoginRequest {
+    std::string registry;  // "host[:port]" as image references name it; "docker.io"
+    std::string username, password;
+};
 
 struct PullRequest {
     std::string ref;       // "alpine", "127.0.0.1:5000/app:1", "app@sha256:..."
@@ -300,6 +310,12 @@ class ContainerService {
     // The OCI layout tar of the image ref names (not_found without it): checked now, written
     // by the returned function (blocking) to its sink.
     virtual ImageExporter export_image(const std::string& ref);
+    // Registry credentials for pulls: checked against the registry first (GET /v2/ as a pull
+    // would reach it; invalid with EACCES when refused), then kept in the auth file pulls
+    // read. Blocks on the network: call it off the io threads. logout: not_found when the
+    // auth file has nothing for registry.
+    virtual void login_registry(const LoginRequest& request);
+    virtual void logout_registry(const std::string& registry);
 };
 
 }  // namespace truman::daemon
