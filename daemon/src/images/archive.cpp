@@ -13,6 +13,8 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
+#include <string>
+#include <vector>
 
 #include "truman/daemon/atomic_file.hpp"
 #include "truman/daemon/images/digest.hpp"
@@ -45,21 +47,33 @@ Error refused(const std::string& entry, const std::string& why) {
     return make_error(ErrorKind::invalid, "image archive entry \"" + entry + "\": " + why);
 }
 
+// A name's components, without the empty and "." ones: "./a//b/" -> {"a", "b"}.
+std::vector<std::string> path_parts(const std::string& name) {
+    std::vector<std::string> parts;
+    for (size_t begin = 0; begin <= name.size();) {
+        size_t end = std::min(name.find('/', begin), name.size());
+        std::string part = name.substr(begin, end - begin);
+        begin = end + 1;
+        if (!part.empty() && part != ".") parts.push_back(std::move(part));
+    }
+    return parts;
+}
+
+std::string join_parts(const std::vector<std::string>& parts) {
+    std::string out;
+    for (const auto& part : parts) out += (out.empty() ? "" : "/") + part;
+    return out;
+}
+
 // "./a//b/" -> "a/b"; refuses absolute names and "..": an archive's names are only ever
 // keys into what it holds, but one that tries to leave is hostile and says so.
 std::string normalise_name(const std::string& raw) {
     if (raw.empty()) throw refused(raw, "empty name");
     if (raw[0] == '/') throw refused(raw, "absolute name, refused");
-    std::string out;
-    for (size_t begin = 0; begin <= raw.size();) {
-        size_t end = std::min(raw.find('/', begin), raw.size());
-        std::string part = raw.substr(begin, end - begin);
-        begin = end + 1;
-        if (part.empty() || part == ".") continue;
+    std::vector<std::string> parts = path_parts(raw);
+    for (const auto& part : parts)
         if (part == "..") throw refused(raw, "\"..\" in the name, refused");
-        out += (out.empty() ? "" : "/") + part;
-    }
-    return out;
+    return join_parts(parts);
 }
 
 // A symlink's target, relative to the link's directory, as an archive name; refused if it
@@ -70,22 +84,16 @@ std::string resolve_link(const std::string& name, const std::string& target) {
     std::vector<std::string> parts;
     size_t slash = name.rfind('/');
     std::string joined = (slash == std::string::npos ? "" : name.substr(0, slash + 1)) + target;
-    for (size_t begin = 0; begin <= joined.size();) {
-        size_t end = std::min(joined.find('/', begin), joined.size());
-        std::string part = joined.substr(begin, end - begin);
-        begin = end + 1;
-        if (part.empty() || part == ".") continue;
+    for (auto& part : path_parts(joined)) {
         if (part == "..") {
             if (parts.empty())
                 throw refused(name, "symlink to \"" + target + "\" outside the archive, refused");
             parts.pop_back();
             continue;
         }
-        parts.push_back(part);
+        parts.push_back(std::move(part));
     }
-    std::string out;
-    for (const auto& p : parts) out += (out.empty() ? "" : "/") + p;
-    return out;
+    return join_parts(parts);
 }
 
 struct SpooledFile {
@@ -176,17 +184,7 @@ class Spool {
         if (!f) throw make_error(ErrorKind::invalid, "image archive: no " + name);
         if (f->size > max)
             throw refused(name, "larger than " + std::to_string(max) + " bytes, refused");
-        Fd fd(::open(f->path.c_str(), O_RDONLY | O_CLOEXEC));
-        if (!fd) throw system_error("open " + f->path);
-        std::string out(f->size, '\0');
-        size_t got = 0;
-        while (got < out.size()) {
-            size_t n = read_some(fd.get(), out.data() + got, out.size() - got, f->path);
-            if (n == 0) break;
-            got += n;
-        }
-        out.resize(got);
-        return out;
+        return read_whole_file(f->path);
     }
 
     // Every blobs/sha256/<hex> must be what its name says: checked before anything is used.
