@@ -75,7 +75,7 @@ echo "image: $REF, 1 busybox layer + 5 x $LAYER_MIB MiB random, $N runs per tool
 # trumand, private.
 mkdir -p "$W/truman"
 "$BIN/trumand" --socket "$W/truman/sock" --state-dir "$W/truman/state" --run-dir "$W/truman/run" \
-    --log-level warn > "$W/truman/log" 2>&1 &
+    --log-level warn --default-network none > "$W/truman/log" 2>&1 &
 PIDS+=($!)
 wait_for "$W/truman/sock"
 CTL="$BIN/trumanctl --socket $W/truman/sock"

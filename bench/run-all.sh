@@ -55,7 +55,8 @@ pids_mentioning() {
 
 start_trumand() {
     "$BUILD/bin/trumand" --socket "$SOCK" --state-dir "$STATE" --run-dir "$RUN/run" \
-        --log-level "${TRUMAND_LOG_LEVEL:-warn}" ${TRUMAND_ARGS:-} 2>>"$WORK/trumand.log" &
+        --log-level "${TRUMAND_LOG_LEVEL:-warn}" --default-network none ${TRUMAND_ARGS:-} \
+        2>>"$WORK/trumand.log" &
     TRUMAND_PID=$!
     for _ in $(seq 200); do
         [ -S "$SOCK" ] && return 0

@@ -30,7 +30,7 @@ trap 'exit 130' INT TERM
 mkdir -p "$WORK/root/bin" "$WORK/root/dev" "$WORK/root/proc" "$WORK/root/tmp"
 gcc -O2 -static -o "$WORK/root/bin/syscall_loop" "$ROOT/bench/payload/syscall_loop.c"
 "$BUILD/bin/trumand" --socket "$RUN/s" --state-dir "$WORK/state" --run-dir "$RUN/run" \
-    --log-level warn 2>"$WORK/trumand.log" &
+    --log-level warn --default-network none 2>"$WORK/trumand.log" &
 PID=$!
 for _ in $(seq 100); do [ -S "$RUN/s" ] && break; sleep 0.05; done
 

@@ -31,7 +31,7 @@ trap 'exit 130' INT TERM
 
 cmake --build "$BUILD" -j2 --target trumand truman-monitor api_lifecycle >/dev/null
 "$BUILD/bin/trumand" --socket "$RUN/s" --state-dir "$WORK/state" --run-dir "$RUN/run" \
-    --log-level warn 2>"$WORK/trumand.log" &
+    --log-level warn --default-network none 2>"$WORK/trumand.log" &
 PID=$!
 for _ in $(seq 100); do [ -S "$RUN/s" ] && break; sleep 0.05; done
 "$BUILD/bin/api_lifecycle" --socket "$RUN/s" -n 3 -w 0 "$@" >/dev/null  # warm caches

@@ -38,8 +38,9 @@ struct Options {
     // and this many containers can be set up at once.
     unsigned worker_threads = 8;
     unsigned shutdown_grace_ms = 5000;
-    // The network a container joins when it asks for none; "none": loopback only.
-    std::string default_network = "none";
+    // The network a container joins when it asks for none, made (bridge truman0) at the first
+    // start, as Docker's docker0: what a user of `docker run` expects. "none": loopback only.
+    std::string default_network = "truman";
     std::string network_pool = "10.89.0.0/16";
     unsigned network_pool_prefix = 24;
     std::string network_pool6 = "fd00::/8";

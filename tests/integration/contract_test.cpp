@@ -44,6 +44,8 @@ class ContractDaemon {
                                             dir_.path() + "/run",
                                             "--group",
                                             "truman-test-nonexistent",
+                                            "--default-network",
+                                            "none",
                                             "--registry-auth",
                                             dir_.path() + "/auth.json"};
         // In a network namespace of the test's own: POST /v1/networks makes a bridge.

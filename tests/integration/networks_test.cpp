@@ -24,8 +24,9 @@ struct NetworkedDaemon {
     std::set<std::string> addresses_before = netns.addresses();
     TrumandProcess daemon;
 
-    explicit NetworkedDaemon(std::vector<std::string> args = {"--default-network", "none"})
-        : daemon(TrumandOptions{std::move(args), 0, netns.path()}) {}
+    explicit NetworkedDaemon(std::vector<std::string> args = {"--default-network", "none"},
+                             bool own_default_network = false)
+        : daemon(TrumandOptions{std::move(args), 0, netns.path(), own_default_network}) {}
     // The links once they match `expected`, or after 5 s. A dead container's netns is freed by
     // the kernel's cleanup_net work after the last process in it is reaped, so the host end of
     // its veth goes a little after the delete returns: waiting for it is not hiding a leak, a
@@ -235,7 +236,8 @@ TEST(Networks, BadRequestsAreRefusedNamingTheThing) {
 }
 
 TEST(Networks, ContainersJoinTheDefaultNetworkUnlessTheyAskOtherwise) {
-    NetworkedDaemon d({"--default-network", "truman"});
+    // No --default-network at all: trumand's own default, the `truman` network, as docker0.
+    NetworkedDaemon d({}, true);
     json truman = d.inspect("/v1/networks/truman");
     EXPECT_EQ(truman["bridge"], "truman0");
     std::string joined = d.container({{"cmd", {"ip", "-o", "-4", "addr"}}});
@@ -265,6 +267,19 @@ TEST(Networks, ContainersJoinTheDefaultNetworkUnlessTheyAskOtherwise) {
     std::set<std::string> expected = d.links_before;
     expected.insert("truman0");
     EXPECT_EQ(d.links_settled(expected), expected);
+}
+
+TEST(Networks, DefaultNetworkNoneMakesNoBridgeAndContainersGetLoopbackOnly) {
+    NetworkedDaemon d({"--default-network", "none"});
+    EXPECT_EQ(d.call("GET", "/v1/networks/truman").status, 404);
+    std::string id = d.container({{"cmd", {"ip", "-o", "link"}}});
+    std::string output;
+    EXPECT_EQ(d.run_to_end(id, &output), 0);
+    EXPECT_EQ(output.find("eth0"), std::string::npos) << output;
+    EXPECT_NE(output.find("lo:"), std::string::npos) << output;
+    EXPECT_TRUE(d.inspect("/v1/containers/" + id)["networks"].empty());
+    d.remove(id);
+    EXPECT_EQ(d.links_settled(d.links_before), d.links_before);
 }
 
 TEST(Networks, ManyContainersReuseTheAddressesOfDeletedOnesAndLeaveNothing) {

@@ -108,7 +108,8 @@ TEST(Systemd, SocketActivationStartsTrumandOnTrumanctlsFirstRequest) {
                     run = dir.path() + "/run";
         execl("/usr/bin/systemd-socket-activate", "systemd-socket-activate", "-l", sock.c_str(),
               trumand.c_str(), "--state-dir", state.c_str(), "--run-dir", run.c_str(), "--socket",
-              (dir.path() + "/unused.sock").c_str(), static_cast<char*>(nullptr));
+              (dir.path() + "/unused.sock").c_str(), "--default-network", "none",
+              static_cast<char*>(nullptr));
         _exit(127);
     }
     struct Stopper {
@@ -170,8 +171,8 @@ TEST(Systemd, InstallPutsEverythingInTheUsualPlaces) {
         std::string trumand = prefix.path() + "/bin/trumand", st = state.path() + "/state",
                     run = state.path() + "/run";
         execl(trumand.c_str(), trumand.c_str(), "--socket", sock.c_str(), "--state-dir", st.c_str(),
-              "--run-dir", run.c_str(), "--group", "truman-test-nonexistent",
-              static_cast<char*>(nullptr));
+              "--run-dir", run.c_str(), "--group", "truman-test-nonexistent", "--default-network",
+              "none", static_cast<char*>(nullptr));
         _exit(127);
     }
     struct Stopper {

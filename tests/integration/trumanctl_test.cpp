@@ -76,7 +76,7 @@ class Trumand {
                         run = dir_.path() + "/run";
             execl(bin.c_str(), bin.c_str(), "--socket", socket_.c_str(), "--state-dir",
                   state.c_str(), "--run-dir", run.c_str(), "--group", "truman-test-nonexistent",
-                  "--log-level", "debug", static_cast<char*>(nullptr));
+                  "--log-level", "debug", "--default-network", "none", static_cast<char*>(nullptr));
             _exit(127);
         }
         client::ApiClient api(socket_);

@@ -64,6 +64,9 @@ class Daemon {
             // Root-only (0600) unless a test names a group: the host may have a truman group.
             if (std::find(extra.begin(), extra.end(), "--group") == extra.end())
                 extra.insert(extra.end(), {"--group", "truman-test-nonexistent"});
+            // No bridge in the host's namespace: these tests are about the daemon, not networks.
+            if (std::find(extra.begin(), extra.end(), "--default-network") == extra.end())
+                extra.insert(extra.end(), {"--default-network", "none"});
         }
         for (auto& e : extra) command.push_back(e);
         pid_ = fork();
@@ -449,7 +452,7 @@ TEST(Trumand, ReadsItsOptionsFromAConfigFile) {
     std::string sock = dir.path() + "/from-config.sock";
     std::ofstream(dir.path() + "/trumand.toml")
         << "socket = \"" << sock << "\"\nstate-dir = \"" << dir.path() << "/state\"\nrun-dir = \""
-        << dir.path() << "/run\"\nlog-level = \"debug\"\n";
+        << dir.path() << "/run\"\nlog-level = \"debug\"\ndefault-network = \"none\"\n";
     Daemon d({}, {}, dir.path());
     d.terminate();
     d.start({}, {}, {kTrumand, "--config", dir.path() + "/trumand.toml"});
@@ -487,7 +490,7 @@ TEST(Trumand, SocketActivation) {
     d.start({}, {},
             {"/usr/bin/systemd-socket-activate", "-l", sock, kTrumand, "--socket",
              dir.path() + "/unused.sock", "--state-dir", dir.path() + "/state", "--run-dir",
-             dir.path() + "/run"});
+             dir.path() + "/run", "--default-network", "none"});
     for (int i = 0; i < 1000 && !fs::exists(sock); ++i)
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
     ASSERT_TRUE(fs::exists(sock));

@@ -100,6 +100,12 @@ void TrumandProcess::start() {
                                         "--group",
                                         "truman-test-nonexistent"};
     for (auto& a : options_.extra_args) command.push_back(a);
+    bool names_network = std::find(options_.extra_args.begin(), options_.extra_args.end(),
+                                   "--default-network") != options_.extra_args.end();
+    if (!names_network && !options_.own_default_network) {
+        command.push_back("--default-network");
+        command.push_back("none");
+    }
     std::vector<char*> argv;
     for (auto& a : command) argv.push_back(a.data());
     argv.push_back(nullptr);

@@ -21,6 +21,10 @@ struct TrumandOptions {
     // A network namespace (a path like /run/netns/NAME, see test_netns.hpp) the child joins
     // before exec: trumand's bridges and routes then live there, never in the host's.
     std::string netns;
+    // false: `--default-network none` unless extra_args name one, so that a test's trumand
+    // makes no bridge (and changes no sysctl) unless the test asks for one. true: trumand's own
+    // default (the `truman` bridge network), for the test of that default.
+    bool own_default_network = false;
 };
 
 // trumand as a child of the test. The destructor force-deletes every container it still lists
