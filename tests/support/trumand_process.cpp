@@ -5,6 +5,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -33,6 +34,9 @@ const std::string kTrumand = std::string(TRUMAN_BINARY_DIR) + "/bin/trumand";
 std::string make_temp_dir() {
     std::string templ = "/tmp/truman-reliab-XXXXXX";
     if (!mkdtemp(templ.data())) throw std::runtime_error("mkdtemp");
+    // Passable (not listable) for the networks' DNS servers, which read their names as an
+    // unprivileged account from the run directory below (dns_server.hpp).
+    chmod(templ.c_str(), 0711);
     return templ;
 }
 
