@@ -143,8 +143,13 @@ std::string uids_of(pid_t pid) {
 
 // The uid dnsmasq should drop to: Debian's dnsmasq account, else nobody's.
 std::string dns_account_uid() {
-    for (const char* name : {"dnsmasq", "nobody"})
-        if (const passwd* pw = getpwnam(name)) return std::to_string(pw->pw_uid);
+    std::vector<char> buffer(16384);
+    for (const char* name : {"dnsmasq", "nobody"}) {
+        passwd pw{};
+        passwd* found = nullptr;
+        if (getpwnam_r(name, &pw, buffer.data(), buffer.size(), &found) == 0 && found)
+            return std::to_string(pw.pw_uid);
+    }
     return "";
 }
 
