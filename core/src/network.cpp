@@ -41,8 +41,10 @@ struct VethOptions {
     bool up = false;
 };
 
+// Over sock when given (a caller with more requests to make keeps one socket), else its own.
 void create_veth(const std::string& name, const std::string& peer_name, pid_t peer_pid,
-                 const std::string& what, const VethOptions& options = {}) {
+                 const std::string& what, const VethOptions& options = {},
+                 RouteSocket* sock = nullptr) {
     validate_link_name(name, "veth name");
     validate_link_name(peer_name, "veth peer name");
     LinkPtr link(rtnl_link_veth_alloc());
@@ -60,8 +62,9 @@ void create_veth(const std::string& name, const std::string& peer_name, pid_t pe
         rtnl_link_set_mtu(peer.get(), options.mtu);
     }
     if (options.up) rtnl_link_set_flags(link.get(), IFF_UP);
-    RouteSocket sock;
-    sock.run_or_throw(
+    std::unique_ptr<RouteSocket> own;
+    if (!sock) sock = (own = std::make_unique<RouteSocket>()).get();
+    sock->run_or_throw(
         what, [&](nl_sock* s) { return rtnl_link_add(s, link.get(), NLM_F_CREATE | NLM_F_EXCL); });
 }
 
@@ -348,24 +351,26 @@ namespace {
 // layer 2 (br_nf_pre_routing_finish), not routed, so a container reaching its own published
 // port through the host's address sends a frame that must go back out of its own port; the
 // bridge drops that unless the port is in hairpin mode (Docker sets it for the same reason).
-// RTM_SETLINK of family AF_BRIDGE with IFLA_PROTINFO, as `bridge link set hairpin on` does.
+// The port's bridge options by name, as `ip link set NAME type bridge_slave hairpin on` does:
+// RTM_NEWLINK (no NLM_F_CREATE) with ifindex 0 and IFLA_IFNAME, so the kernel looks the link
+// up itself (no RTM_GETLINK round trip first), and IFLA_BRPORT_MODE in the slave data of
+// IFLA_LINKINFO, which the kernel hands to the bridge the link is enslaved to.
 void set_hairpin(RouteSocket& sock, const std::string& port_name) {
-    rtnl_link* raw = nullptr;
-    sock.run_or_throw("RTM_GETLINK " + port_name, [&](nl_sock* s) {
-        return rtnl_link_get_kernel(s, 0, port_name.c_str(), &raw);
-    });
-    LinkPtr link(raw);
     std::unique_ptr<nl_msg, void (*)(nl_msg*)> msg(
-        nlmsg_alloc_simple(RTM_SETLINK, NLM_F_REQUEST | NLM_F_ACK), nlmsg_free);
+        nlmsg_alloc_simple(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK), nlmsg_free);
     ifinfomsg ifi{};
-    ifi.ifi_family = AF_BRIDGE;
-    ifi.ifi_index = rtnl_link_get_ifindex(link.get());
-    if (!msg || nlmsg_append(msg.get(), &ifi, sizeof ifi, NLMSG_ALIGNTO) < 0)
+    ifi.ifi_family = AF_UNSPEC;
+    if (!msg || nlmsg_append(msg.get(), &ifi, sizeof ifi, NLMSG_ALIGNTO) < 0 ||
+        nla_put_string(msg.get(), IFLA_IFNAME, port_name.c_str()) < 0)
         throw make_error(ErrorKind::system, "hairpin message for " + port_name, ENOMEM);
-    nlattr* info = nla_nest_start(msg.get(), IFLA_PROTINFO | NLA_F_NESTED);
-    if (!info || nla_put_u8(msg.get(), IFLA_BRPORT_MODE, 1) < 0)
+    nlattr* linkinfo = nla_nest_start(msg.get(), IFLA_LINKINFO);
+    if (!linkinfo || nla_put_string(msg.get(), IFLA_INFO_SLAVE_KIND, "bridge") < 0)
         throw make_error(ErrorKind::system, "hairpin message for " + port_name, ENOMEM);
-    nla_nest_end(msg.get(), info);
+    nlattr* data = nla_nest_start(msg.get(), IFLA_INFO_SLAVE_DATA);
+    if (!data || nla_put_u8(msg.get(), IFLA_BRPORT_MODE, 1) < 0)
+        throw make_error(ErrorKind::system, "hairpin message for " + port_name, ENOMEM);
+    nla_nest_end(msg.get(), data);
+    nla_nest_end(msg.get(), linkinfo);
     sock.run_or_throw("RTM_SETLINK " + port_name + " hairpin on", [&](nl_sock* s) {
         int rc = nl_send_auto(s, msg.get());
         return rc < 0 ? rc : nl_wait_for_ack(s);
@@ -419,7 +424,7 @@ void add_bridge_ports(pid_t pid, const std::vector<BridgePort>& ports) {
                 create_veth(port.host_interface, port.interface, pid,
                             "RTM_NEWLINK veth " + port.host_interface + " (peer " + port.interface +
                                 in_pid(pid) + ", master " + port.bridge + ")",
-                            options);
+                            options, &host);
                 made.push_back(port.host_interface);
                 set_hairpin(host, port.host_interface);
             }
@@ -428,8 +433,7 @@ void add_bridge_ports(pid_t pid, const std::vector<BridgePort>& ports) {
         // Before the links are up: no router advertisement from a peer is ever taken.
         std::vector<std::string> inside;
         for (const BridgePort& port : net.bridges) inside.push_back(port.interface);
-        disable_router_advertisements_in_netns_of(pid, inside, where);
-        auto sock = route_socket_in_netns_of(pid);
+        auto sock = route_socket_in_netns_of(pid, inside, where);
         for (size_t i = 0; i < net.bridges.size(); ++i) {
             const BridgePort& port = net.bridges[i];
             int ifindex = link_index(*sock, port.interface, where);

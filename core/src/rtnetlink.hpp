@@ -175,29 +175,11 @@ inline void disable_router_advertisements(const std::vector<std::string>& device
     }
 }
 
-// The same inside the network namespace of pid (a container's), from this thread.
-inline void disable_router_advertisements_in_netns_of(pid_t pid,
-                                                      const std::vector<std::string>& devices,
-                                                      const std::string& where) {
-    const std::string target_path = "/proc/" + std::to_string(pid) + "/ns/net";
-    Fd target(::open(target_path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (target.get() < 0) throw system_error("open " + target_path);
-    Fd original(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
-    if (original.get() < 0) throw system_error("open /proc/thread-self/ns/net");
-    if (::setns(target.get(), CLONE_NEWNET) < 0) throw system_error("setns " + target_path);
-    struct RestoreNetns {
-        int fd;
-        ~RestoreNetns() {
-            if (::setns(fd, CLONE_NEWNET) < 0) {
-                std::perror("truman: cannot return to the original network namespace");
-                std::abort();
-            }
-        }
-    } restore{original.get()};
-    disable_router_advertisements(devices, where);
-}
-
-inline std::unique_ptr<RouteSocket> route_socket_in_netns_of(pid_t pid) {
+// A route socket inside the network namespace of pid, and accept_ra=0 there for each of
+// no_ra_devices (disable_router_advertisements) while this thread is in it: one trip in and
+// out for both.
+inline std::unique_ptr<RouteSocket> route_socket_in_netns_of(
+    pid_t pid, const std::vector<std::string>& no_ra_devices = {}, const std::string& where = "") {
     const std::string target_path = "/proc/" + std::to_string(pid) + "/ns/net";
     Fd target(::open(target_path.c_str(), O_RDONLY | O_CLOEXEC));
     if (target.get() < 0) {
@@ -220,6 +202,7 @@ inline std::unique_ptr<RouteSocket> route_socket_in_netns_of(pid_t pid) {
             }
         }
     } restore{original.get()};
+    disable_router_advertisements(no_ra_devices, where);
     return std::make_unique<RouteSocket>();
 }
 

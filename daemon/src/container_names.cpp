@@ -27,7 +27,9 @@ std::vector<Mount> ContainerRegistry::write_name_files(const std::string& id,
     NameFilePaths paths{paths_of(id).dir()};
     std::vector<Mount> mounts = name_file_mounts(paths);
     // The record first: a peer's change that comes meanwhile then rewrites the hosts file too.
-    write_file_atomic(paths.record(), to_json(record).dump(2) + "\n");
+    // Replaced now, fsync'd in the batch after the reply (create waited for two fsyncs here).
+    write_file_replace(paths.record(), to_json(record).dump(2) + "\n");
+    sync_later(paths.record());
     {
         std::lock_guard lock(hosts_mutex_);
         write_new_file(paths.hosts(), render_hosts_of(*networks_, id, record));

@@ -59,7 +59,13 @@ void ContainerRegistry::open() {
         if (ec) throw make_error(ErrorKind::system, "create " + dir, ec.value());
     }
     chmod(options_.state_dir.c_str(), 0700);
-    chmod(options_.run_dir.c_str(), 0700);
+    // Nothing for others; its group's search bit is the DNS servers' way to their names
+    // (dns_server.hpp), kept across restarts of trumand.
+    struct stat run_dir {};
+    mode_t search = stat(options_.run_dir.c_str(), &run_dir) == 0 && run_dir.st_gid != 0
+                        ? run_dir.st_mode & S_IXGRP
+                        : 0;
+    chmod(options_.run_dir.c_str(), 0700 | search);
     image_store_ = std::make_unique<images::ImageStore>(images_dir_);
     try {
         images::ensure_busybox_image(*image_store_, options_.busybox_path);

@@ -19,6 +19,7 @@
 #include <thread>
 
 #include "api_test_client.hpp"
+#include "local_registry.hpp"
 #include "test_netns.hpp"
 #include "test_support.hpp"
 
@@ -96,6 +97,8 @@ class ContractDaemon {
     ContractDaemon& operator=(const ContractDaemon&) = delete;
 
     const std::string& socket() const { return socket_; }
+    const TestNetns& netns() const { return netns_; }
+    const std::string& dir() const { return dir_.path(); }
     std::string log() const {
         try {
             return read_file(dir_.path() + "/trumand.log");
@@ -512,6 +515,27 @@ TEST_F(ContractTest, RecordsEveryOperationWithSuccessAndErrorAnswers) {
     expect(400, "POST", auth, auth, colon_user.dump());
     expect(404, "DELETE", auth_one, auth + "/127.0.0.1:1");
     expect(400, "DELETE", auth_one, auth + "/no-dot");
+    {
+        // A registry behind htpasswd basic auth, on 127.0.0.1:5000 of trumand's namespace:
+        // a wrong password is refused (400), the right one kept (200) and removed at logout.
+        ASSERT_EQ(daemon_.netns().run("ip link set lo up"), 0);
+        RegistryOptions basic = htpasswd_auth(daemon_.dir(), "tester", "s3cret");
+        basic.netns = daemon_.netns().path();
+        LocalRegistry registry(daemon_.dir() + "/registry", basic);
+        json to_registry = {
+            {"registry", registry.host()}, {"username", "tester"}, {"password", "wrong"}};
+        auto refused = expect(400, "POST", auth, auth, to_registry.dump());
+        EXPECT_NE(refused.body.find("refused"), std::string::npos) << refused.body;
+        to_registry["password"] = "s3cret";
+        auto kept = expect(200, "POST", auth, auth, to_registry.dump());
+        EXPECT_EQ(json::parse(kept.body)["status"], "Login Succeeded") << kept.body;
+        json file = json::parse(read_file(daemon_.dir() + "/auth.json"));
+        EXPECT_TRUE(file["auths"].contains(registry.host())) << file.dump();
+        expect(204, "DELETE", auth_one, auth + "/" + registry.host());
+        expect(404, "DELETE", auth_one, auth + "/" + registry.host());
+        file = json::parse(read_file(daemon_.dir() + "/auth.json"));
+        EXPECT_FALSE(file["auths"].contains(registry.host())) << file.dump();
+    }
 
     // Methods and paths the API does not have.
     expect(405, "PUT", c, c, "{}");

@@ -6,12 +6,15 @@
 // too, so only the explicit server proves the DNS path.
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <pwd.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <thread>
 
 #include "test_netns.hpp"
@@ -126,6 +129,36 @@ std::string lookup(int pid, const std::string& name, const std::string& server) 
 
 const char* sleeper = "exec sleep 1000";
 
+// The real and effective uids of a process, from /proc/PID/status ("Uid: r e s fs").
+std::string uids_of(pid_t pid) {
+    std::string status = read_file("/proc/" + std::to_string(pid) + "/status");
+    auto at = status.find("\nUid:\t");
+    if (at == std::string::npos) return "";
+    at += 6;
+    std::istringstream fields(status.substr(at, status.find('\n', at) - at));
+    std::string real, effective;
+    fields >> real >> effective;
+    return real + " " + effective;
+}
+
+// The uid dnsmasq should drop to: Debian's dnsmasq account, else nobody's.
+std::string dns_account_uid() {
+    std::vector<char> buffer(16384);
+    for (const char* name : {"dnsmasq", "nobody"}) {
+        passwd pw{};
+        passwd* found = nullptr;
+        if (getpwnam_r(name, &pw, buffer.data(), buffer.size(), &found) == 0 && found)
+            return std::to_string(pw.pw_uid);
+    }
+    return "";
+}
+
+mode_t mode_of(const std::string& path) {
+    struct stat st {};
+    if (stat(path.c_str(), &st) != 0) return 0;
+    return st.st_mode & 07777;
+}
+
 TEST(DnsServer, ANameOnlyTheUpstreamServerKnowsResolvesWithoutDnsOptions) {
     Daemon d;
     std::string output;
@@ -167,6 +200,17 @@ TEST(DnsServer, NamesAndAliasesResolveAlsoWhileTrumandIsDownAndFollowTheContaine
     std::vector<pid_t> servers = dns_server_pids(d.daemon, "dnsnet");
     ASSERT_EQ(servers.size(), 1u);
     EXPECT_EQ(dns_server_pids(d.daemon).size(), 2u);  // one per network
+    // Not root once it listens; what it reads again is its group's, the rest root's alone.
+    const std::string account = dns_account_uid();
+    ASSERT_NE(account, "");
+    ASSERT_NE(account, "0");
+    EXPECT_EQ(uids_of(servers[0]), account + " " + account);
+    const std::string dns_dir = d.daemon.run_dir() + "/dns/dnsnet/";
+    EXPECT_EQ(mode_of(d.daemon.run_dir()), 0710u);
+    EXPECT_EQ(mode_of(dns_dir), 0710u);
+    EXPECT_EQ(mode_of(dns_dir + "hosts"), 0750u);
+    EXPECT_EQ(mode_of(dns_dir + "hosts/hosts"), 0640u);
+    EXPECT_EQ(mode_of(dns_dir + "dnsmasq.conf"), 0600u);
 
     // trumand SIGKILLed: its server keeps answering.
     d.daemon.kill_hard();
@@ -174,9 +218,11 @@ TEST(DnsServer, NamesAndAliasesResolveAlsoWhileTrumandIsDownAndFollowTheContaine
     EXPECT_EQ(lookup(pid, "www", gateway), web_ip);
     EXPECT_EQ(lookup(pid, "client", gateway), client_ip);
     d.daemon.start();
-    // Found again, not started twice.
+    // Found again, not started twice, still not root.
     EXPECT_EQ(dns_server_pids(d.daemon, "dnsnet"), servers);
     EXPECT_EQ(dns_server_pids(d.daemon).size(), 2u);
+    EXPECT_EQ(uids_of(servers[0]), account + " " + account);
+    EXPECT_EQ(mode_of(d.daemon.run_dir()), 0710u);
 
     // The names follow create, connect, disconnect and delete.
     std::string late =
@@ -196,7 +242,6 @@ TEST(DnsServer, NamesAndAliasesResolveAlsoWhileTrumandIsDownAndFollowTheContaine
     EXPECT_EQ(lookup(pid, "r2", gateway), "");
     EXPECT_EQ(d.call("DELETE", "/v1/containers/" + late + "?force=true").status, 204);
     EXPECT_EQ(lookup(pid, "late", gateway), "");
-    const std::string dns_dir = d.daemon.run_dir() + "/dns/dnsnet/";
     EXPECT_EQ(lookup(pid, "web", gateway), web_ip)  // the others stay
         << read_file(dns_dir + "hosts/hosts") << read_file(dns_dir + "dnsmasq.log");
     for (const auto& id : {web, client, roam})

@@ -162,10 +162,7 @@ class ImageRegistryTest : public ::testing::Test {
     std::string store_dir() const { return dir_.path() + "/images"; }
     // htpasswd basic auth with one user, tester:s3cret.
     RegistryOptions basic_auth() const {
-        sh("htpasswd -Bbn tester s3cret > " + dir_.path() + "/htpasswd");
-        RegistryOptions basic;
-        basic.htpasswd = dir_.path() + "/htpasswd";
-        return basic;
+        return truman::test::htpasswd_auth(dir_.path(), "tester", "s3cret");
     }
 
     // Runs image in a container of a service on state_dir and returns its output lines, and

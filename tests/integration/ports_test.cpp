@@ -83,9 +83,10 @@ std::string fetch(const std::string& url) {
 std::string httpd(const std::vector<std::pair<int, std::string>>& sites, bool foreground = true) {
     std::string cmd;
     for (const auto& [port, text] : sites) {
-        std::string dir = "/tmp/w" + std::to_string(port);
-        cmd += "mkdir -p " + dir + " && echo " + text + " > " + dir + "/index.html && httpd -p " +
-               std::to_string(port) + " -h " + dir + " && ";
+        const std::string dir = "/tmp/w" + std::to_string(port);
+        cmd.append("mkdir -p ").append(dir).append(" && echo ").append(text).append(" > ");
+        cmd.append(dir).append("/index.html && httpd -p ").append(std::to_string(port));
+        cmd.append(" -h ").append(dir).append(" && ");
     }
     return cmd + (foreground ? "exec sleep 100000" : "true");
 }
@@ -267,8 +268,9 @@ TEST(PublishedPorts, APortHeldByAnotherProgramOrContainerIs409AndZeroPicksOne) {
 
     // Bad input: 400 naming the field.
     auto bad = [&](json p, const std::string& field) {
+        const std::string shown = p.dump();
         auto r = d.post("/v1/containers", d.body("bad", "web", "true", {std::move(p)}));
-        EXPECT_EQ(r.status, 400) << p.dump() << " " << r.body;
+        EXPECT_EQ(r.status, 400) << shown << " " << r.body;
         EXPECT_NE(r.body.find(field), std::string::npos) << r.body;
     };
     bad(port(8081, 0), "ports[0].container_port");

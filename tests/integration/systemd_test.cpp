@@ -217,7 +217,7 @@ TEST(Systemd, BashCompletionOffersVerbsFlagsAndContainers) {
                  &output);
         return output;
     };
-    EXPECT_EQ(complete("trumanctl r"), "run\nrm\n");
+    EXPECT_EQ(complete("trumanctl r"), "run\nrm\nrmi\n");
     EXPECT_EQ(complete("trumanctl ru"), "run\n");
     EXPECT_NE(complete("trumanctl run --r").find("--rm"), std::string::npos);
     EXPECT_NE(complete("trumanctl ps -").find("--all"), std::string::npos);

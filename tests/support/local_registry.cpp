@@ -64,6 +64,16 @@ void sh(const std::string& command) {
     ASSERT_EQ(status, 0) << command << "\n" << out;
 }
 
+RegistryOptions htpasswd_auth(const std::string& dir, const std::string& user,
+                              const std::string& password) {
+    RegistryOptions basic;
+    basic.htpasswd = dir + "/htpasswd";
+    std::string out;
+    if (run_host("htpasswd -Bbn '" + user + "' '" + password + "' > " + basic.htpasswd, &out) != 0)
+        throw std::runtime_error("htpasswd failed: " + out);
+    return basic;
+}
+
 LocalRegistry::LocalRegistry(const std::string& dir, const RegistryOptions& options,
                              const std::string& storage)
     : dir_(dir),

@@ -28,6 +28,11 @@ struct RegistryOptions {
     std::string netns, address;
 };
 
+// htpasswd basic auth with one user: writes dir/htpasswd (bcrypt, as the registry requires)
+// and returns the options that make a registry ask for it.
+RegistryOptions htpasswd_auth(const std::string& dir, const std::string& user,
+                              const std::string& password);
+
 // Runs fn on a thread of its own that joined the network namespace netns_path (threads it
 // starts are in it too); rethrows what fn throws.
 void in_netns(const std::string& netns_path, const std::function<void()>& fn);

@@ -5,6 +5,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -33,6 +34,9 @@ const std::string kTrumand = std::string(TRUMAN_BINARY_DIR) + "/bin/trumand";
 std::string make_temp_dir() {
     std::string templ = "/tmp/truman-reliab-XXXXXX";
     if (!mkdtemp(templ.data())) throw std::runtime_error("mkdtemp");
+    // Passable (not listable) for the networks' DNS servers, which read their names as an
+    // unprivileged account from the run directory below (dns_server.hpp).
+    chmod(templ.c_str(), 0711);
     return templ;
 }
 
@@ -107,6 +111,7 @@ void TrumandProcess::start() {
         command.push_back("none");
     }
     std::vector<char*> argv;
+    argv.reserve(command.size() + 1);
     for (auto& a : command) argv.push_back(a.data());
     argv.push_back(nullptr);
     std::string log_path = dir_ + "/trumand.log";
@@ -216,8 +221,8 @@ std::string container_leaks(const TrumandProcess& daemon, const std::set<std::st
         for (auto& parent : dir_entries(root)) {
             if (parent.rfind("truman", 0) != 0) continue;
             for (auto& id : ids)
-                if (fs::exists(root + "/" + parent + "/" + id))
-                    leaks += "cgroup " + root + "/" + parent + "/" + id + "\n";
+                if (fs::path path = fs::path(root) / parent / id; fs::exists(path))
+                    leaks.append("cgroup ").append(path.string()).append("\n");
         }
     }
     std::vector<std::string> mountinfos = {"/proc/self/mountinfo"};
@@ -229,7 +234,7 @@ std::string container_leaks(const TrumandProcess& daemon, const std::set<std::st
         while (std::getline(in, line)) {
             bool ours = line.find(daemon.dir()) != std::string::npos;
             for (auto& id : ids) ours = ours || line.find(id.substr(0, 12)) != std::string::npos;
-            if (ours) leaks += "mount (" + path + ") " + line + "\n";
+            if (ours) leaks.append("mount (").append(path).append(") ").append(line).append("\n");
         }
     }
     // Monitors run truman-monitor with the container's run dir on their command line. (The
@@ -241,10 +246,14 @@ std::string container_leaks(const TrumandProcess& daemon, const std::set<std::st
         if (std::to_string(getpid()) == name) continue;
         if (std::find(dns.begin(), dns.end(), std::stoi(name)) != dns.end()) continue;
         if (cmdline.find(daemon.dir()) != std::string::npos && std::stoi(name) != daemon.pid())
-            leaks += "process " + name + ": " + cmdline + "\n";
+            leaks.append("process ").append(name).append(": ").append(cmdline).append("\n");
     }
     for (auto& entry : dir_entries(daemon.state_dir() + "/containers"))
-        leaks += "state " + daemon.state_dir() + "/containers/" + entry + "\n";
+        leaks.append("state ")
+            .append(daemon.state_dir())
+            .append("/containers/")
+            .append(entry)
+            .append("\n");
     for (auto& entry : dir_entries(daemon.run_dir()))
         if (entry != "seccomp-cache" && entry != "dns")
             leaks += "run dir " + daemon.run_dir() + "/" + entry + "\n";
@@ -326,7 +335,7 @@ std::string run_lifecycle(HttpClient& client, const std::vector<std::string>& cm
 }
 
 long env_long(const char* name, long fallback) {
-    const char* v = std::getenv(name);
+    const char* v = std::getenv(name);  // NOLINT(concurrency-mt-unsafe): nobody sets any
     if (!v || !*v) return fallback;
     return std::stol(v);
 }

@@ -1,10 +1,13 @@
 #include "truman/daemon/dns_server.hpp"
 
 #include <fcntl.h>
+#include <grp.h>
 #include <poll.h>
+#include <pwd.h>
 #include <signal.h>
 #include <spawn.h>
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -33,9 +36,13 @@ std::string read_or_empty(const std::string& path) {
     }
 }
 
-void write_plain(const std::string& path, const std::string& content) {
-    Fd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644));
+// Mode and group set on the descriptor: a file left from before keeps neither from O_CREAT.
+void write_plain(const std::string& path, const std::string& content, mode_t mode,
+                 gid_t group = 0) {
+    Fd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600));
     if (!fd) throw system_error("open " + path);
+    if (::fchown(fd.get(), 0, group) < 0 || ::fchmod(fd.get(), mode) < 0)
+        throw system_error("set owner and mode of " + path);
     size_t done = 0;
     while (done < content.size()) {
         ssize_t n = ::write(fd.get(), content.data() + done, content.size() - done);
@@ -83,6 +90,38 @@ bool wait_exit(int pidfd, int timeout_ms) {
     }
 }
 
+// Owner root, this group and mode: a directory of ours, whatever it had before.
+void own_dir(const std::string& path, gid_t group, mode_t mode) {
+    if (::chown(path.c_str(), 0, group) < 0 || ::chmod(path.c_str(), mode) < 0)
+        throw system_error("set owner and mode of " + path);
+}
+
+// The first directory on the way to path (itself included) that account may not pass (the
+// owner's bits apply to the owner, the group's to the group, as the kernel decides), ""
+// when none. dnsmasq drops its supplementary groups: its user and group alone count.
+std::string closed_to(const std::string& path, const DnsAccount& account) {
+    fs::path walked = "/";
+    auto passable = [&account](const fs::path& dir) {
+        struct stat st {};
+        if (::stat(dir.c_str(), &st) < 0) return false;
+        mode_t bit = st.st_uid == account.uid   ? S_IXUSR
+                     : st.st_gid == account.gid ? S_IXGRP
+                                                : S_IXOTH;
+        return (st.st_mode & bit) != 0;
+    };
+    if (!passable(walked)) return walked.string();
+    for (const auto& part : fs::path(path).relative_path()) {
+        walked /= part;
+        if (!passable(walked)) return walked.string();
+    }
+    return "";
+}
+
+bool lookup_user(const char* name, passwd* out, std::vector<char>* buffer) {
+    passwd* found = nullptr;
+    return ::getpwnam_r(name, out, buffer->data(), buffer->size(), &found) == 0 && found;
+}
+
 class SpawnAttributes {
   public:
     SpawnAttributes() {
@@ -101,7 +140,25 @@ class SpawnAttributes {
 
 }  // namespace
 
-std::string render_dnsmasq_conf(const DnsServerConfig& c, const DnsServerPaths& paths) {
+DnsAccount find_dns_account() {
+    std::vector<char> user_buffer(16384), group_buffer(16384);
+    for (const char* name : {"dnsmasq", "nobody"}) {
+        passwd pw{};
+        if (!lookup_user(name, &pw, &user_buffer) || pw.pw_uid == 0) continue;
+        group gr{};
+        group* found = nullptr;
+        // A group of the account's own name first (dnsmasq), else its primary group.
+        if (::getgrnam_r(name, &gr, group_buffer.data(), group_buffer.size(), &found) != 0 ||
+            !found)
+            ::getgrgid_r(pw.pw_gid, &gr, group_buffer.data(), group_buffer.size(), &found);
+        if (!found || found->gr_gid == 0) continue;
+        return {pw.pw_name, found->gr_name, pw.pw_uid, found->gr_gid};
+    }
+    return {};
+}
+
+std::string render_dnsmasq_conf(const DnsServerConfig& c, const DnsServerPaths& paths,
+                                const DnsAccount& account) {
     std::string out = "# trumand's DNS server of network " + c.network +
                       " (trumand rewrites this file)\n"
                       // The gateway only: not the host's other addresses, not loopback.
@@ -122,9 +179,14 @@ std::string render_dnsmasq_conf(const DnsServerConfig& c, const DnsServerPaths& 
                       "domain-needed\n"
                       // A container made a moment after a miss must resolve at once.
                       "no-negcache\n"
-                      // Its run directory is trumand's (0700): the hosts files it re-reads
-                      // are there, out of reach of an unprivileged user.
-                      "user=root\n"
+                      // Root only until its sockets are bound; the names it reads again
+                      // later are open to this group (dns_server.hpp).
+                      "user=" +
+                      account.user +
+                      "\n"
+                      "group=" +
+                      account.group +
+                      "\n"
                       "pid-file=" +
                       paths.pid_file() +
                       "\n"
@@ -156,8 +218,32 @@ std::vector<std::string> upstream_servers(const std::string& resolv_conf_text) {
     return out;
 }
 
-DnsServers::DnsServers(std::string dir, std::string dnsmasq)
-    : dir_(std::move(dir)), dnsmasq_(std::move(dnsmasq)) {}
+DnsServers::DnsServers(std::string dir, std::string dnsmasq, DnsAccount account)
+    : dir_(std::move(dir)), dnsmasq_(std::move(dnsmasq)), account_(std::move(account)) {}
+
+DnsAccount DnsServers::prepare(const std::string& network) const {
+    const DnsServerPaths paths = paths_of(network);
+    std::error_code ec;
+    fs::create_directories(paths.hosts_dir(), ec);
+    if (ec) throw make_error(ErrorKind::system, "create " + paths.hosts_dir(), ec.value());
+    if (account_.uid == 0) return account_;
+    // trumand's run directory (root's, nothing for others) lets the account's group pass;
+    // one whose group is another's is left alone (closed_to then decides).
+    const std::string run_dir = fs::path(dir_).parent_path().string();
+    struct stat st {};
+    if (::stat(run_dir.c_str(), &st) == 0 && st.st_uid == 0 &&
+        (st.st_gid == 0 || st.st_gid == account_.gid) && (st.st_mode & 067) == 0 &&
+        (st.st_gid != account_.gid || (st.st_mode & S_IXGRP) == 0))
+        own_dir(run_dir, account_.gid, (st.st_mode & 07700) | S_IXGRP);
+    own_dir(dir_, account_.gid, 0710);
+    own_dir(paths.dir, account_.gid, 0710);
+    own_dir(paths.hosts_dir(), account_.gid, 0750);
+    std::string closed = closed_to(paths.hosts_dir(), account_);
+    if (closed.empty()) return account_;
+    spdlog::warn("network {}: {} keeps the DNS server's account {} out; dnsmasq runs as root",
+                 network, closed, account_.user);
+    return {};
+}
 
 pid_t DnsServers::pid_of(const std::string& network) const {
     pid_t pid = 0;
@@ -167,33 +253,35 @@ pid_t DnsServers::pid_of(const std::string& network) const {
 
 void DnsServers::set_names(const std::string& network, const std::vector<HostsEntry>& names) const {
     const DnsServerPaths paths = paths_of(network);
-    std::error_code ec;
-    fs::create_directories(paths.hosts_dir(), ec);
-    if (ec) throw make_error(ErrorKind::system, "create " + paths.hosts_dir(), ec.value());
+    if (::access(paths.hosts_dir().c_str(), F_OK) != 0) prepare(network);
     // The temp file outside the watched directory: dnsmasq would read it as a hosts file of
     // its own, and keep its names after the rename took it away.
     const std::string next = paths.dir + "/hosts.next";
-    write_plain(next, render_dns_hosts(names));
+    write_plain(next, render_dns_hosts(names), 0640, account_.gid);
     if (::rename(next.c_str(), paths.hosts().c_str()) < 0)
         throw system_error("rename " + next + " to " + paths.hosts());
 }
 
 void DnsServers::ensure(const DnsServerConfig& config, const std::vector<HostsEntry>& names) {
     const DnsServerPaths paths = paths_of(config.network);
+    DnsAccount account = prepare(config.network);
     set_names(config.network, names);
-    const std::string conf = render_dnsmasq_conf(config, paths);
+    std::string conf = render_dnsmasq_conf(config, paths, account);
     if (pid_of(config.network) > 0) {
+        // One started by an older trumand as root has another configuration: replaced.
         if (read_or_empty(paths.conf()) == conf) return;
         spdlog::info("network {}: its DNS server's configuration changed; restarting it",
                      config.network);
         stop(config.network);
+        account = prepare(config.network);
         set_names(config.network, names);
+        conf = render_dnsmasq_conf(config, paths, account);
     }
-    write_plain(paths.conf(), conf);
-    start(config);
+    write_plain(paths.conf(), conf, 0600);
+    start(config, account);
 }
 
-void DnsServers::start(const DnsServerConfig& config) {
+void DnsServers::start(const DnsServerConfig& config, const DnsAccount& account) {
     const DnsServerPaths paths = paths_of(config.network);
     ::unlink(paths.pid_file().c_str());
     SpawnAttributes spawn;
@@ -229,8 +317,8 @@ void DnsServers::start(const DnsServerConfig& config) {
         throw make_error(ErrorKind::system,
                          "network " + config.network +
                              ": its DNS server (dnsmasq) did not start: " + log_tail(paths.log()));
-    spdlog::info("network {}: DNS server on {} (dnsmasq, pid {})", config.network,
-                 config.listen_address, pid_of(config.network));
+    spdlog::info("network {}: DNS server on {} (dnsmasq, pid {}, user {})", config.network,
+                 config.listen_address, pid_of(config.network), account.user);
 }
 
 void DnsServers::stop(const std::string& network) {

@@ -23,6 +23,14 @@ TEST(DnsServerFiles, TheConfigurationListensOnTheGatewayOnlyAndForwardsToTheUpst
               std::string::npos);
 }
 
+TEST(DnsServerFiles, TheServerDropsToTheAccountItIsGiven) {
+    DnsServerPaths paths{"/run/truman/dns/web"};
+    std::string conf =
+        render_dnsmasq_conf({"web", "10.89.1.1", {}}, paths, {"dnsmasq", "nogroup", 999, 65534});
+    EXPECT_NE(conf.find("\nuser=dnsmasq\ngroup=nogroup\n"), std::string::npos) << conf;
+    EXPECT_EQ(conf.find("user=root"), std::string::npos) << conf;
+}
+
 TEST(DnsServerFiles, ADualStackNetworksServerListensOnBothGateways) {
     DnsServerPaths paths{"/run/truman/dns/dual"};
     std::string conf = render_dnsmasq_conf({"dual", "10.89.1.1", {}, "fd00:1::1"}, paths);

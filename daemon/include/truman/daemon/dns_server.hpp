@@ -11,12 +11,21 @@
 // file and the process's command line (which names the network's configuration file), never
 // by a process name, so a restart starts no second one and stops nobody else's dnsmasq.
 //
-// Its files, under <run-dir>/dns/<network>/ (tmpfs: a reboot takes them with the process):
-//   dnsmasq.conf   everything dnsmasq is told (its command line is --conf-file alone)
-//   dnsmasq.pid    written by dnsmasq
-//   dnsmasq.log    its start-up messages and errors
-//   hosts/hosts    the names; dnsmasq watches hosts/ by inotify (--hostsdir) and drops the
-//                  old file's names when a new one is renamed in, so an update needs no signal.
+// It runs as an unprivileged account once it listens (DnsAccount: Debian's `dnsmasq`, else
+// nobody), and reads the names again as that account whenever they change, so the one path
+// it needs is open to that account's group and nothing else is. Its files, under
+// <run-dir>/dns/<network>/ (tmpfs: a reboot takes them with the process):
+//   <run-dir>/, dns/, <network>/   root:<group> 0710 (the group may pass, not list)
+//   dnsmasq.conf   root 0600: everything dnsmasq is told (its command line is --conf-file
+//                  alone), read while it is still root
+//   dnsmasq.pid    written by dnsmasq while it is still root
+//   dnsmasq.log    its start-up messages and errors (dnsmasq makes it its account's)
+//   hosts/         root:<group> 0750
+//   hosts/hosts    root:<group> 0640: the names; dnsmasq watches hosts/ by inotify
+//                  (--hostsdir) and drops the old file's names when a new one is renamed
+//                  in, so an update needs no signal.
+// When a directory above <run-dir> (not trumand's to change) keeps that account out,
+// dnsmasq stays root, as a warning in trumand's log says.
 #pragma once
 
 #include <sys/types.h>
@@ -45,8 +54,20 @@ struct DnsServerConfig {
     std::string listen_address6{};      // its IPv6 gateway on a dual stack network, else ""
 };
 
+// Whom dnsmasq runs as after it bound its sockets (its user= and group=).
+struct DnsAccount {
+    std::string user = "root", group = "root";
+    uid_t uid = 0;
+    gid_t gid = 0;
+};
+// The account of the host's passwd/group: `dnsmasq` (Debian's dnsmasq-base makes it, with
+// nogroup as its group; a group `dnsmasq`, where there is one, is preferred), else
+// nobody/nogroup, else root.
+DnsAccount find_dns_account();
+
 // dnsmasq's configuration for one network. Pure (unit tested).
-std::string render_dnsmasq_conf(const DnsServerConfig& config, const DnsServerPaths& paths);
+std::string render_dnsmasq_conf(const DnsServerConfig& config, const DnsServerPaths& paths,
+                                const DnsAccount& account = {});
 // "address\tname alias...\n" per entry. Pure.
 std::string render_dns_hosts(const std::vector<HostsEntry>& entries);
 // The nameservers of a resolv.conf text, without loopback ones (a stub resolver on the
@@ -55,8 +76,9 @@ std::vector<std::string> upstream_servers(const std::string& resolv_conf_text);
 
 class DnsServers {
   public:
-    // dir: <run-dir>/dns; dnsmasq: the binary.
-    explicit DnsServers(std::string dir, std::string dnsmasq = "/usr/sbin/dnsmasq");
+    // dir: <run-dir>/dns; dnsmasq: the binary; account: whom it runs as.
+    explicit DnsServers(std::string dir, std::string dnsmasq = "/usr/sbin/dnsmasq",
+                        DnsAccount account = find_dns_account());
 
     // Makes sure network's server runs with exactly this configuration and these names: one
     // already running so (after a restart of trumand) is kept; one with another configuration
@@ -78,9 +100,13 @@ class DnsServers {
     DnsServerPaths paths_of(const std::string& network) const { return {dir_ + "/" + network}; }
 
   private:
-    void start(const DnsServerConfig& config);
+    // Makes network's directories and gives the account's group its way to hosts/; the
+    // account dnsmasq can run as (root when an ancestor that is not ours keeps it out).
+    DnsAccount prepare(const std::string& network) const;
+    void start(const DnsServerConfig& config, const DnsAccount& account);
     std::string dir_;
     std::string dnsmasq_;
+    DnsAccount account_;
 };
 
 }  // namespace truman::daemon
