@@ -81,6 +81,15 @@ class ImageStore {
     std::string ensure_layer(const std::string& diff_id, const std::string& blob_digest,
                              const std::function<ByteSource()>& open);
 
+    // The compressed blob blob_digest of the layer diff_id, from open()'s bytes, unless the
+    // store has it: for an image whose layer the store has already unpacked from another
+    // blob (another compression, or another image's copy), so that it keeps its own bytes
+    // (an export sends them). Nothing is unpacked; kept only if the bytes have digest
+    // blob_digest and decompress to diff_id, else truman::Error (invalid) and nothing is kept.
+    // Two calls for one blob at once download it once (the second waits).
+    void ensure_blob(const std::string& diff_id, const std::string& blob_digest,
+                     const std::function<ByteSource()>& open);
+
     // A new directory tmp/<what>-XXXXXX. Throws truman::Error (system).
     StoreTempDir make_temp_dir(const std::string& what) const;
 
@@ -97,9 +106,10 @@ class ImageStore {
     void clean_up();
 
     std::string root_;
-    mutable std::mutex mutex_;  // refs.json and in_flight_
+    mutable std::mutex mutex_;  // refs.json, in_flight_ and blobs_in_flight_
     std::condition_variable layer_done_;
-    std::set<std::string> in_flight_;  // diffIDs being unpacked
+    std::set<std::string> in_flight_;        // diffIDs being unpacked
+    std::set<std::string> blobs_in_flight_;  // blobs being fetched by ensure_blob
 };
 
 }  // namespace truman::daemon::images
