@@ -51,6 +51,7 @@ std::string PullProgressBoard::line(size_t index) const {
     std::string text = short_id(row.layer) + ": ";
     if (row.status == "waiting") return fit(text + "Waiting");
     if (row.status == "exists") return fit(text + "Already exists");
+    if (row.status == "verified") return fit(text + "Verified");
     if (row.status == "unpacked") return fit(text + "Pull complete");
     if (row.status != "downloading") return fit(text + row.status);
     size_t filled =

@@ -160,6 +160,16 @@ TEST_F(ImagePullTest, PulledImageRunsWithItsLayersWhiteoutsUserAndEntrypoint) {
         EXPECT_EQ(std::count_if(events.begin(), events.end(),
                                 [](auto& e) { return e.status == "unpacked"; }),
                   3);
+        // Each layer verified (both digests) before it is published.
+        for (const auto& layer : image.manifest.layers) {
+            auto at = [&](const std::string& status) {
+                return std::find_if(events.begin(), events.end(), [&](auto& e) {
+                    return e.layer == layer.digest && e.status == status;
+                });
+            };
+            ASSERT_NE(at("verified"), events.end()) << layer.digest;
+            EXPECT_LT(at("verified"), at("unpacked")) << layer.digest;
+        }
         // Pulled again: every layer is there already.
         events.clear();
         images::pull_image(store, ref, {},
@@ -246,6 +256,9 @@ TEST_F(ImagePullTest, PullRunAndRemoveThroughTrumand) {
     EXPECT_EQ(lines.back()["image"]["layers"], 3);
     EXPECT_EQ(std::count_if(lines.begin(), lines.end(),
                             [](const json& l) { return l["status"] == "unpacked"; }),
+              3);
+    EXPECT_EQ(std::count_if(lines.begin(), lines.end(),
+                            [](const json& l) { return l["status"] == "verified"; }),
               3);
     std::string id = lines.back()["image"]["id"];
 

@@ -168,10 +168,12 @@ class OciLayout {
             while (!location.empty() && (location.back() == '\r' || location.back() == ' '))
                 location.pop_back();
             ASSERT_FALSE(location.empty()) << headers;
-            if (location[0] == '/') location = "http://" + host + location;
+            if (location[0] == '/') location.insert(0, "http://" + host);
             location += location.find('?') == std::string::npos ? '?' : '&';
-            sh("curl -sSf -X PUT -H 'Content-Type: application/octet-stream' --data-binary @" +
-               file_of(digest) + " '" + location + "digest=" + digest + "'");
+            location += "digest=" + digest;
+            std::string put = "curl -sSf -X PUT -H 'Content-Type: application/octet-stream' ";
+            put += "--data-binary @" + file_of(digest) + " '" + location + "'";
+            sh(put);
         }
         sh("curl -sSf -X PUT -H 'Content-Type: " + manifest["mediaType"].get<std::string>() +
            "' --data-binary @" + file_of(manifest["digest"]) + " " + base + "/manifests/" + tag);
@@ -874,6 +876,10 @@ TEST_F(ImageRegistryTest, ImagesSharingALayerUnderOtherCompressionsEachKeepTheir
         // Every layer ends verified: the shared one's blob was fetched, not unpacked again.
         EXPECT_EQ(std::count_if(events.begin(), events.end(),
                                 [](auto& e) { return e.status == "unpacked"; }),
+                  2)
+            << ref;
+        EXPECT_EQ(std::count_if(events.begin(), events.end(),
+                                [](auto& e) { return e.status == "verified"; }),
                   2)
             << ref;
         std::string archive;

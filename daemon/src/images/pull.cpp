@@ -779,15 +779,16 @@ StoredImage pull_image(ImageStore& store, const std::string& ref_text, const Pul
                     return ByteSource(
                         [stream](void* buf, size_t size) { return stream->read(buf, size); });
                 };
+                auto verified = [&] { report({layer.digest, "verified", total, total}); };
                 bool fetched = false;
                 if (!store.has_layer(diff_id)) {
-                    store.ensure_layer(diff_id, layer.digest, open);
+                    store.ensure_layer(diff_id, layer.digest, open, verified);
                     fetched = true;
                 }
                 // The layer may have come from another image's blob (another compression,
                 // or a pull that unpacked it while we waited): this image keeps its own.
                 if (!store.has_blob(layer.digest)) {
-                    store.ensure_blob(diff_id, layer.digest, open);
+                    store.ensure_blob(diff_id, layer.digest, open, verified);
                     fetched = true;
                 }
                 report({layer.digest, fetched ? "unpacked" : "exists", total, total});

@@ -126,7 +126,8 @@ StoreTempDir ImageStore::make_temp_dir(const std::string& what) const {
 }
 
 std::string ImageStore::ensure_layer(const std::string& diff_id, const std::string& blob_digest,
-                                     const std::function<ByteSource()>& open) {
+                                     const std::function<ByteSource()>& open,
+                                     const std::function<void()>& on_verified) {
     validate_digest(diff_id, "diff_id");
     validate_digest(blob_digest, "digest");
     {
@@ -178,6 +179,7 @@ std::string ImageStore::ensure_layer(const std::string& diff_id, const std::stri
         throw make_error(ErrorKind::invalid,
                          "layer blob " + blob_digest + ": uncompressed digest " + unpacked.diff_id +
                              " is not the config's diff_id " + diff_id + ", refused");
+    if (on_verified) on_verified();
     // On disk before it is visible: a pull that returned survives a crash.
     if (fsync(blob_fd.get()) < 0) throw system_error("fsync " + blob_temp);
     if (syncfs(diff_fd.get()) < 0) throw system_error("syncfs " + diff);
@@ -210,7 +212,8 @@ std::string ImageStore::ensure_layer(const std::string& diff_id, const std::stri
 }
 
 void ImageStore::ensure_blob(const std::string& diff_id, const std::string& blob_digest,
-                             const std::function<ByteSource()>& open) {
+                             const std::function<ByteSource()>& open,
+                             const std::function<void()>& on_verified) {
     validate_digest(diff_id, "diff_id");
     validate_digest(blob_digest, "digest");
     {
@@ -255,6 +258,7 @@ void ImageStore::ensure_blob(const std::string& diff_id, const std::string& blob
         throw make_error(ErrorKind::invalid,
                          "layer blob " + blob_digest + ": uncompressed digest " + digests.diff_id +
                              " is not the config's diff_id " + diff_id + ", refused");
+    if (on_verified) on_verified();
     if (fsync(blob_fd.get()) < 0) throw system_error("fsync " + blob_temp);
     if (rename(blob_temp.c_str(), blob_path(blob_digest).c_str()) < 0)
         throw system_error("rename " + blob_temp + " to " + blob_path(blob_digest));

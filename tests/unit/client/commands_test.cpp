@@ -219,6 +219,8 @@ TEST(PullProgress, OnATerminalEachLayerHasALineRedrawnInPlace) {
     EXPECT_NE(board.line(1).find("] 1.5MB/3MB"), std::string::npos) << board.line(1);
     EXPECT_EQ(board.update({{"layer", b}, {"status", "unpacked"}, {"done", 3000000}}),
               "\x1b[1A\r\x1b[2Kbbbbbbbbbbbb: Pull complete\r\x1b[1B");
+    board.update({{"layer", a}, {"status", "verified"}});
+    EXPECT_EQ(board.line(0), "aaaaaaaaaaaa: Verified");
     board.update({{"layer", a}, {"status", "exists"}});
     EXPECT_EQ(board.line(0), "aaaaaaaaaaaa: Already exists");
     EXPECT_EQ(board.layers(), 2u);
