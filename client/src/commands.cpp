@@ -1,6 +1,7 @@
 #include "truman/client/commands.hpp"
 
 #include <fcntl.h>
+#include <sys/ioctl.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -9,10 +10,12 @@
 #include <cstring>
 #include <ctime>
 #include <iostream>
+#include <optional>
 
 #include "truman/client/attach.hpp"
 #include "truman/client/format.hpp"
 #include "truman/client/port_commands.hpp"
+#include "truman/client/pull_progress.hpp"
 
 namespace truman::client {
 
@@ -314,6 +317,14 @@ int pull_showing_progress(const ApiClient& api, const std::string& ref, const st
     std::string target = "/v1/images/pull?ref=" + url_encode(ref);
     if (!platform.empty()) target += "&platform=" + url_encode(platform);
     int rc = 0;
+    // A terminal gets docker's redrawn bars; a pipe or a file the plain lines.
+    std::optional<PullProgressBoard> board;
+    if (isatty(fileno(progress_to))) {
+        winsize size{};
+        board.emplace(ioctl(fileno(progress_to), TIOCGWINSZ, &size) == 0 && size.ws_col > 0
+                          ? size.ws_col
+                          : 80);
+    }
     api.stream_lines(
         target,
         [&](const std::string& line) {
@@ -324,6 +335,12 @@ int pull_showing_progress(const ApiClient& api, const std::string& ref, const st
                                           : "";
                 std::cerr << "trumanctl: pull " << ref << ": " << message << std::endl;
                 rc = kExitApiError;
+                return;
+            }
+            if (board) {
+                std::string drawn = board->update(event);
+                std::fwrite(drawn.data(), 1, drawn.size(), progress_to);
+                std::fflush(progress_to);
                 return;
             }
             std::string text = pull_progress_line(event);

@@ -162,6 +162,8 @@ void pull_image(ContainerRegistry& registry, const PullRequest& request,
             spdlog::error("pull {}: {}", request.ref, e.what());
             error = std::current_exception();
         }
+        // Layers of the image that made it into the store before the failure are nobody's.
+        if (error) collect_image_garbage(*registry);
         asio::post(registry->io(), [done, error, info] { call_safely("pull", done, error, info); });
     }).detach();
 }
@@ -210,6 +212,25 @@ void remove_image(ContainerRegistry& registry, const std::string& ref, bool forc
     store.remove_ref(parsed);
     spdlog::info("untagged {}", parsed.str());
     collect_garbage(registry);
+}
+
+void collect_image_garbage(ContainerRegistry& registry) {
+    auto collect = [](ContainerRegistry& r) {
+        try {
+            collect_garbage(r);
+        } catch (const std::exception& e) {
+            spdlog::error("image gc after a container's removal: {}", e.what());
+        }
+    };
+    std::unique_lock gc(registry.image_gc_mutex(), std::try_to_lock);
+    if (gc.owns_lock()) {
+        collect(registry);
+        return;
+    }
+    std::thread([registry = registry.shared_from_this(), collect] {
+        std::unique_lock later(registry->image_gc_mutex());
+        collect(*registry);
+    }).detach();
 }
 
 namespace {

@@ -23,6 +23,11 @@ ImageInfo tag_image(ContainerRegistry& registry, const std::string& ref,
 std::vector<ImageInfo> import_images(ContainerRegistry& registry, const ImageSource& source,
                                      const std::string& tag);
 ImageExporter export_image(ContainerRegistry& registry, const std::string& ref);
+// After a container on an image's layers is gone: deletes the layers and blobs nobody uses
+// any more (those of an image removed with force while the container ran). At once when no
+// pull, import or export holds the store; else on a thread of its own once they are done,
+// so that the caller's reply does not wait for a download. Never throws (logs).
+void collect_image_garbage(ContainerRegistry& registry);
 void login_registry(ContainerRegistry& registry, const LoginRequest& request);
 void logout_registry(ContainerRegistry& registry, const std::string& name);
 

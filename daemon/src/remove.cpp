@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "image_verbs.hpp"
 #include "truman/daemon/monitor_protocol.hpp"
 #include "truman/daemon/state_store.hpp"
 #include "truman/error.hpp"
@@ -16,6 +17,7 @@ namespace truman::daemon::verbs {
 
 void remove(ContainerRegistry& registry, const std::string& ref, bool force) {
     std::string id;
+    bool on_image = false;
     Fd monitor;
     {
         auto locked = registry.lock();
@@ -34,6 +36,7 @@ void remove(ContainerRegistry& registry, const std::string& ref, bool force) {
         }
         entry.removing = true;
         id = entry.meta.id;
+        on_image = !entry.meta.image.empty();
     }
     std::string dir = registry.paths_of(id).dir();
     try {
@@ -82,6 +85,8 @@ void remove(ContainerRegistry& registry, const std::string& ref, bool force) {
         }
     }
     spdlog::info("removed container {}", id);
+    // Its image may have been removed with force while it ran: its layers go with it.
+    if (on_image) collect_image_garbage(registry);
 }
 
 }  // namespace truman::daemon::verbs

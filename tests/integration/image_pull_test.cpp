@@ -20,6 +20,7 @@
 #include <future>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -159,6 +160,16 @@ TEST_F(ImagePullTest, PulledImageRunsWithItsLayersWhiteoutsUserAndEntrypoint) {
         EXPECT_EQ(std::count_if(events.begin(), events.end(),
                                 [](auto& e) { return e.status == "unpacked"; }),
                   3);
+        // Each layer verified (both digests) before it is published.
+        for (const auto& layer : image.manifest.layers) {
+            auto at = [&](const std::string& status) {
+                return std::find_if(events.begin(), events.end(), [&](auto& e) {
+                    return e.layer == layer.digest && e.status == status;
+                });
+            };
+            ASSERT_NE(at("verified"), events.end()) << layer.digest;
+            EXPECT_LT(at("verified"), at("unpacked")) << layer.digest;
+        }
         // Pulled again: every layer is there already.
         events.clear();
         images::pull_image(store, ref, {},
@@ -246,6 +257,9 @@ TEST_F(ImagePullTest, PullRunAndRemoveThroughTrumand) {
     EXPECT_EQ(std::count_if(lines.begin(), lines.end(),
                             [](const json& l) { return l["status"] == "unpacked"; }),
               3);
+    EXPECT_EQ(std::count_if(lines.begin(), lines.end(),
+                            [](const json& l) { return l["status"] == "verified"; }),
+              3);
     std::string id = lines.back()["image"]["id"];
 
     try {
@@ -331,4 +345,117 @@ TEST_F(ImagePullTest, PullRunAndRemoveThroughTrumand) {
     EXPECT_NE(run_host(ctl + " image inspect truman.test/none:1 2>&1", &out), 0) << out;
     EXPECT_NE(out.find("no such image"), std::string::npos) << out;
     EXPECT_TRUE(daemon.alive());
+}
+
+namespace {
+
+// The names in a store directory (layers/, l/, blobs/sha256/).
+std::set<std::string> names_in(const std::string& dir) {
+    std::set<std::string> names;
+    for (const auto& e : fs::directory_iterator(dir)) names.insert(e.path().filename().string());
+    return names;
+}
+
+}  // namespace
+
+// A forced rmi of an image a running container uses only untags it: the container runs on,
+// its layers stay. Once the container is deleted its layers go with it, and the store holds
+// exactly what it held before the pull (busybox's layer and blobs, still usable).
+TEST_F(ImagePullTest, AForceRemovedImagesLayersGoWithItsLastContainer) {
+    std::string ref = registry_->host() + "/test/app:1";
+    truman::test::TrumandProcess daemon;
+    auto request = [&](const std::string& method, const std::string& target,
+                       const std::string& body = "") {
+        return truman::test::HttpClient(daemon.socket()).request(method, target, body);
+    };
+    std::string images_dir = daemon.state_dir() + "/images";
+    auto layers_before = names_in(images_dir + "/layers");
+    auto links_before = names_in(images_dir + "/l");
+    auto blobs_before = names_in(images_dir + "/blobs/sha256");
+    try {
+        auto pulled = request("POST", "/v1/images/pull?ref=" + ref);
+        ASSERT_EQ(pulled.status, 200) << pulled.body;
+        ASSERT_NE(pulled.body.find("\"pulled\""), std::string::npos) << pulled.body;
+        ASSERT_EQ(names_in(images_dir + "/layers").size(), layers_before.size() + 3);
+
+        auto created =
+            request("POST", "/v1/containers",
+                    json{{"image", ref}, {"entrypoint", {"/bin/sleep"}}, {"cmd", {"1000"}}}.dump());
+        ASSERT_EQ(created.status, 201) << created.body;
+        std::string cid = json::parse(created.body)["id"];
+        ASSERT_EQ(request("POST", "/v1/containers/" + cid + "/start").status, 204);
+
+        EXPECT_EQ(request("DELETE", "/v1/images/" + ref).status, 409);
+        ASSERT_EQ(request("DELETE", "/v1/images/" + ref + "?force=true").status, 204);
+        EXPECT_EQ(request("GET", "/v1/images/" + ref).status, 404);
+        auto list = json::parse(request("GET", "/v1/images").body);
+        EXPECT_EQ(list.size(), 1u) << list.dump();  // busybox alone
+        auto running = json::parse(request("GET", "/v1/containers/" + cid).body);
+        EXPECT_EQ(running["state"]["status"], "running") << running.dump();
+        // Its layers are still under the container's overlay.
+        EXPECT_EQ(names_in(images_dir + "/layers").size(), layers_before.size() + 3);
+        EXPECT_EQ(names_in(images_dir + "/l").size(), links_before.size() + 3);
+
+        ASSERT_EQ(request("DELETE", "/v1/containers/" + cid + "?force=true").status, 204);
+        EXPECT_EQ(names_in(images_dir + "/layers"), layers_before);
+        EXPECT_EQ(names_in(images_dir + "/l"), links_before);
+        EXPECT_EQ(names_in(images_dir + "/blobs/sha256"), blobs_before);
+        EXPECT_EQ(count(images_dir + "/tmp"), 0u);
+
+        // What stayed is whole: busybox still runs.
+        auto other =
+            request("POST", "/v1/containers",
+                    json{{"image", "busybox"}, {"cmd", {"/bin/echo", "still-here"}}}.dump());
+        ASSERT_EQ(other.status, 201) << other.body;
+        std::string oid = json::parse(other.body)["id"];
+        ASSERT_EQ(request("POST", "/v1/containers/" + oid + "/start").status, 204);
+        ASSERT_EQ(request("POST", "/v1/containers/" + oid + "/wait").status, 200);
+        EXPECT_EQ(request("GET", "/v1/containers/" + oid + "/logs").body, "still-here\n");
+        ASSERT_EQ(request("DELETE", "/v1/containers/" + oid).status, 204);
+        EXPECT_EQ(names_in(images_dir + "/layers"), layers_before);
+    } catch (const std::exception& e) {
+        FAIL() << e.what() << "\ntrumand log:\n" << daemon.log();
+    }
+    EXPECT_TRUE(daemon.alive());
+}
+
+// On a terminal (a tmux pane of the test's own tmux server) trumanctl pull draws docker's
+// board: one row per layer, redrawn in place, each ending "Pull complete", and then the
+// image; none of the plain lines a pipe gets.
+TEST_F(ImagePullTest, TrumanctlPullDrawsALineOfProgressPerLayerOnATerminal) {
+    std::string ref = registry_->host() + "/test/app:1";
+    truman::test::TrumandProcess daemon;
+    struct TmuxServer {
+        std::string socket;
+        ~TmuxServer() { run_host("tmux -S " + socket + " kill-server 2>/dev/null"); }
+    } tmux{dir_.path() + "/" + truman::test::unique_name("tmux")};
+    std::string ctl = std::string(TRUMAN_BINARY_DIR) + "/bin/trumanctl --socket " + daemon.socket();
+    sh("tmux -S " + tmux.socket + " -f /dev/null new-session -d -x 120 -y 40 '" + ctl + " pull " +
+       ref + "; echo EXIT=$?; sleep 600'");
+    std::string screen;
+    for (int i = 0; i < 1200; ++i) {
+        run_host("tmux -S " + tmux.socket + " capture-pane -p", &screen);
+        if (screen.find("EXIT=") != std::string::npos) break;
+        std::this_thread::sleep_for(100ms);
+    }
+    ASSERT_NE(screen.find("EXIT=0"), std::string::npos) << screen << daemon.log();
+    EXPECT_NE(screen.find("pulled sha256:"), std::string::npos) << screen;
+    EXPECT_EQ(screen.find(": unpacked"), std::string::npos) << screen;
+    EXPECT_EQ(screen.find(": waiting"), std::string::npos) << screen;
+
+    auto inspect = truman::test::HttpClient(daemon.socket()).request("GET", "/v1/images/" + ref);
+    ASSERT_EQ(inspect.status, 200) << inspect.body;
+    std::string manifest_digest = json::parse(inspect.body)["manifest_digest"];
+    json manifest = json::parse(truman::test::read_file(
+        daemon.state_dir() + "/images/blobs/sha256/" + images::digest_hex(manifest_digest)));
+    ASSERT_EQ(manifest["layers"].size(), 3u);
+    std::vector<std::string> rows;
+    std::istringstream in(screen);
+    for (std::string row; std::getline(in, row);)
+        if (row.find(": ") == 12) rows.push_back(row);
+    ASSERT_EQ(rows.size(), 3u) << screen;  // one row per layer, each drawn over in place
+    for (size_t i = 0; i < 3; ++i) {
+        std::string digest = manifest["layers"][i]["digest"];
+        EXPECT_EQ(rows[i], digest.substr(7, 12) + ": Pull complete") << screen;
+    }
 }

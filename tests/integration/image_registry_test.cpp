@@ -5,6 +5,7 @@
 // (layers made with TarWriter), pushed with skopeo to an anonymous registry whose storage a
 // second registry then serves with auth or TLS.
 #include <gtest/gtest.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 #include <atomic>
@@ -12,6 +13,7 @@
 #include <boost/asio/io_context.hpp>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <future>
@@ -23,6 +25,7 @@
 #include "local_registry.hpp"
 #include "test_netns.hpp"
 #include "test_support.hpp"
+#include "truman/daemon/images/archive.hpp"
 #include "truman/daemon/images/digest.hpp"
 #include "truman/daemon/images/pull.hpp"
 #include "truman/daemon/images/store.hpp"
@@ -43,6 +46,7 @@ namespace {
 
 struct Layer {
     std::string blob, diff_id;
+    std::string media_type = images::media::oci_layer_gzip;
 };
 
 // The token issuer's answer to r: a JWT for the scope r asks for (none for a log-in's GET
@@ -63,12 +67,26 @@ std::string token_answer(const truman::test::HttpRequestSeen& r, const std::stri
            std::to_string(body.size()) + "\r\n\r\n" + body;
 }
 
-Layer gzip_layer(const std::function<void(images::TarWriter&)>& fill) {
+// A layer of what fill writes, compressed as asked (and typed as OCI types it).
+Layer compressed_layer(images::Compression compression,
+                       const std::function<void(images::TarWriter&)>& fill) {
     images::TarWriter plain;
     fill(plain);
-    images::TarWriter packed(images::Compression::gzip);
+    std::string diff_id = images::sha256_digest(plain.finish());
+    if (compression == images::Compression::none) {
+        images::TarWriter again;
+        fill(again);
+        return {again.finish(), diff_id, images::media::oci_layer};
+    }
+    images::TarWriter packed(compression);
     fill(packed);
-    return {packed.finish(), images::sha256_digest(plain.finish())};
+    return {packed.finish(), diff_id,
+            compression == images::Compression::gzip ? images::media::oci_layer_gzip
+                                                     : images::media::oci_layer_zstd};
+}
+
+Layer gzip_layer(const std::function<void(images::TarWriter&)>& fill) {
+    return compressed_layer(images::Compression::gzip, fill);
 }
 
 // An OCI image layout in a directory, written blob by blob.
@@ -92,7 +110,7 @@ class OciLayout {
                          {"layers", json::array()}};
         json diff_ids = json::array();
         for (const auto& l : layers) {
-            manifest["layers"].push_back(blob(images::media::oci_layer_gzip, l.blob));
+            manifest["layers"].push_back(blob(l.media_type, l.blob));
             diff_ids.push_back(l.diff_id);
         }
         json full = {{"architecture", architecture},
@@ -122,6 +140,43 @@ class OciLayout {
     void push(const std::string& tag, const std::string& target, bool all = false) {
         sh("skopeo copy --quiet " + std::string(all ? "--all " : "") +
            "--dest-tls-verify=false oci:" + dir_ + ":" + tag + " docker://" + target);
+    }
+
+    // The image of manifest (a descriptor image() returned) pushed byte for byte, through
+    // the registry's upload API: skopeo would compress an uncompressed layer on its way.
+    void push_as_written(const json& manifest, const std::string& host,
+                         const std::string& repository, const std::string& tag) const {
+        auto file_of = [&](const std::string& digest) {
+            return dir_ + "/blobs/sha256/" + images::digest_hex(digest);
+        };
+        json doc = json::parse(truman::test::read_file(file_of(manifest["digest"])));
+        std::vector<std::string> blobs = {doc["config"]["digest"]};
+        for (const auto& l : doc["layers"]) blobs.push_back(l["digest"]);
+        std::string base = "http://" + host + "/v2/" + repository;
+        for (const auto& digest : blobs) {
+            std::string headers;
+            ASSERT_EQ(
+                truman::test::run_host(
+                    "curl -sS -D - -o /dev/null -X POST " + base + "/blobs/uploads/", &headers),
+                0)
+                << headers;
+            std::string location;
+            std::istringstream in(headers);
+            for (std::string line; std::getline(in, line);)
+                if (line.size() > 9 && strncasecmp(line.c_str(), "location:", 9) == 0)
+                    location = line.substr(line.find_first_not_of(' ', 9));
+            while (!location.empty() && (location.back() == '\r' || location.back() == ' '))
+                location.pop_back();
+            ASSERT_FALSE(location.empty()) << headers;
+            if (location[0] == '/') location.insert(0, "http://" + host);
+            location += location.find('?') == std::string::npos ? '?' : '&';
+            location += "digest=" + digest;
+            std::string put = "curl -sSf -X PUT -H 'Content-Type: application/octet-stream' ";
+            put += "--data-binary @" + file_of(digest) + " '" + location + "'";
+            sh(put);
+        }
+        sh("curl -sSf -X PUT -H 'Content-Type: " + manifest["mediaType"].get<std::string>() +
+           "' --data-binary @" + file_of(manifest["digest"]) + " " + base + "/manifests/" + tag);
     }
 
   private:
@@ -737,4 +792,257 @@ TEST_F(ImageRegistryTest, TwoConcurrentPullsDownloadEachBlobOnce) {
         EXPECT_EQ(times, 1) << request;
     }
     EXPECT_EQ(blob_gets, 3);  // the config and two layers
+}
+
+namespace {
+
+// The manifest, config and layer digests of the one image an archive holds, imported into a
+// store of its own.
+std::vector<std::string> digests_after_import(const std::string& archive,
+                                              const std::string& store_dir,
+                                              const std::string& tag) {
+    images::ImageStore store(store_dir);
+    size_t offset = 0;
+    images::ImportOptions options;
+    options.tag = tag;
+    auto imported = images::import_archive(
+        store,
+        [&](void* buf, size_t size) {
+            size_t n = std::min(size, archive.size() - offset);
+            std::memcpy(buf, archive.data() + offset, n);
+            offset += n;
+            return n;
+        },
+        options);
+    EXPECT_EQ(imported.size(), 1u);
+    if (imported.empty()) return {};
+    const images::StoredImage& image = imported[0].image;
+    std::vector<std::string> digests = {image.manifest_digest, image.manifest.config.digest};
+    for (const auto& l : image.manifest.layers) digests.push_back(l.digest);
+    return digests;
+}
+
+}  // namespace
+
+// Two images whose base is one layer (one diffID) under two compressions, gzip and zstd, and
+// a third that ships it uncompressed: the store unpacks the layer once, yet each image keeps
+// its own compressed blob, so each exports and imports again with its own digests. A blob
+// that claims the stored layer's diffID but decompresses to other bytes is refused.
+TEST_F(ImageRegistryTest, ImagesSharingALayerUnderOtherCompressionsEachKeepTheirOwnBlob) {
+    auto busybox = [](images::TarWriter& w) { w.tree(truman::test::busybox_rootfs()); };
+    OciLayout layout(dir_.path() + "/layout");
+    std::vector<Layer> bases;
+    std::vector<json> manifests;
+    int n = 0;
+    for (auto c :
+         {images::Compression::gzip, images::Compression::zstd, images::Compression::none}) {
+        bases.push_back(compressed_layer(c, busybox));
+        std::string word = "image" + std::to_string(n);
+        manifests.push_back(layout.image(
+            {bases.back(), gzip_layer([&](images::TarWriter& w) { w.file("which", word); })},
+            {{"Cmd", {"/bin/cat", "/which"}}}));
+        ++n;
+    }
+    ASSERT_EQ(bases[0].diff_id, bases[1].diff_id);
+    ASSERT_NE(bases[0].blob, bases[1].blob);
+    // A liar: the busybox diffID claimed for a blob of something else.
+    Layer liar = gzip_layer([](images::TarWriter& w) { w.file("bin/sh", "planted"); });
+    liar.diff_id = bases[0].diff_id;
+    manifests.push_back(layout.image({liar}, {{"Cmd", {"/bin/sh"}}}));
+    LocalRegistry registry(dir_.path() + "/registry");
+    int i = 0;
+    for (const auto* name : {"image0", "image1", "image2", "liar"})
+        layout.push_as_written(manifests[i++], registry.host(), std::string("test/") + name, "1");
+
+    images::ImageStore store(store_dir());
+    std::vector<std::string> exports;
+    std::vector<std::vector<std::string>> pulled;
+    for (int i = 0; i < 3; ++i) {
+        std::string ref = registry.host() + "/test/image" + std::to_string(i) + ":1";
+        std::vector<images::PullProgress> events;
+        auto image = images::pull_image(
+            store, ref, {}, [&](const images::PullProgress& p) { events.push_back(p); });
+        for (const auto& l : image.manifest.layers) {
+            ASSERT_TRUE(store.has_blob(l.digest)) << ref << " " << l.digest;
+            EXPECT_EQ(images::sha256_digest(store.read_blob(l.digest)), l.digest);
+        }
+        EXPECT_EQ(image.manifest.layers[0].digest, images::sha256_digest(bases[i].blob)) << ref;
+        std::vector<std::string> digests = {image.manifest_digest, image.id};
+        for (const auto& l : image.manifest.layers) digests.push_back(l.digest);
+        pulled.push_back(digests);
+        // Every layer ends verified: the shared one's blob was fetched, not unpacked again.
+        EXPECT_EQ(std::count_if(events.begin(), events.end(),
+                                [](auto& e) { return e.status == "unpacked"; }),
+                  2)
+            << ref;
+        EXPECT_EQ(std::count_if(events.begin(), events.end(),
+                                [](auto& e) { return e.status == "verified"; }),
+                  2)
+            << ref;
+        std::string archive;
+        images::export_archive(store, image, {ref}, [&](const void* data, size_t size) {
+            archive.append(static_cast<const char*>(data), size);
+        });
+        exports.push_back(archive);
+    }
+    // One unpacked busybox for the three, and its three blobs plus one layer each on top.
+    EXPECT_EQ(count(store.root() + "/layers"), 4u);
+    EXPECT_EQ(count(store.root() + "/tmp"), 0u);
+
+    for (int i = 0; i < 3; ++i)
+        EXPECT_EQ(digests_after_import(exports[i], dir_.path() + "/again" + std::to_string(i),
+                                       "truman.test/again:" + std::to_string(i)),
+                  pulled[i])
+            << "image" << i;
+
+    size_t blobs_before = count(store.root() + "/blobs/sha256");
+    try {
+        images::pull_image(store, registry.host() + "/test/liar:1", {});
+        FAIL() << "kept a blob that is not the layer it claims";
+    } catch (const truman::Error& e) {
+        EXPECT_EQ(e.kind(), truman::ErrorKind::invalid) << e.what();
+        EXPECT_NE(std::string(e.what()).find("is not the config's diff_id"), std::string::npos)
+            << e.what();
+    }
+    EXPECT_FALSE(store.has_blob(images::sha256_digest(liar.blob)));
+    EXPECT_EQ(count(store.root() + "/blobs/sha256"), blobs_before);
+    EXPECT_EQ(count(store.root() + "/tmp"), 0u);
+    EXPECT_EQ(store.refs().size(), 3u);
+}
+
+namespace {
+
+// The manifest the registry serves for ref (host/repo:tag), as skopeo reads it.
+json registry_manifest(const std::string& ref) {
+    std::string out;
+    EXPECT_EQ(truman::test::run_host(
+                  "skopeo inspect --raw --tls-verify=false docker://" + ref + " 2>&1", &out),
+              0)
+        << out;
+    return json::parse(out, nullptr, /*allow_exceptions=*/false);
+}
+
+}  // namespace
+
+// Layers compressed with zstd and a layer with no compression at all, as the registry holds
+// them (pushed byte for byte: skopeo would gzip the plain one): pulled, each verified
+// against its digest, and run.
+TEST_F(ImageRegistryTest, ZstdAndUncompressedLayersPullAndRun) {
+    OciLayout layout(dir_.path() + "/layout");
+    Layer base = compressed_layer(images::Compression::zstd, [](images::TarWriter& w) {
+        w.tree(truman::test::busybox_rootfs());
+    });
+    Layer plain = compressed_layer(images::Compression::none,
+                                   [](images::TarWriter& w) { w.file("etc/plain", "tar\n"); });
+    Layer zstd = compressed_layer(images::Compression::zstd,
+                                  [](images::TarWriter& w) { w.file("etc/zstd", "zstd\n"); });
+    json manifest =
+        layout.image({base, plain, zstd}, {{"Cmd", {"/bin/cat", "/etc/plain", "/etc/zstd"}}});
+    LocalRegistry registry(dir_.path() + "/registry");
+    std::string ref = registry.host() + "/test/mixed:1";
+    layout.push_as_written(manifest, registry.host(), "test/mixed", "1");
+    json served = registry_manifest(ref);
+    ASSERT_EQ(served["layers"].size(), 3u) << served.dump();
+    EXPECT_EQ(served["layers"][0]["mediaType"], images::media::oci_layer_zstd) << served.dump();
+    EXPECT_EQ(served["layers"][1]["mediaType"], images::media::oci_layer) << served.dump();
+    EXPECT_EQ(served["layers"][2]["mediaType"], images::media::oci_layer_zstd) << served.dump();
+    EXPECT_EQ(served["layers"][1]["digest"], plain.diff_id);  // its blob is its tar
+
+    {
+        images::ImageStore store(dir_.path() + "/state/images");
+        auto image = images::pull_image(store, ref, {});
+        ASSERT_EQ(image.layer_links.size(), 3u);
+        for (const auto& l : {base, plain, zstd}) {
+            EXPECT_EQ(store.read_blob(images::sha256_digest(l.blob)), l.blob);
+            EXPECT_TRUE(store.has_layer(l.diff_id));
+        }
+    }
+    EXPECT_EQ(run_in_service(ref), (std::vector<std::string>{"tar", "zstd"}));
+}
+
+// The Docker formats: a schema 2 manifest list of two platforms, each a schema 2 manifest
+// (skopeo --format v2s2 converts the OCI layout): linux/amd64 picked and run, arm64 when
+// asked.
+TEST_F(ImageRegistryTest, DockerSchema2ManifestAndManifestListPullAndRun) {
+    OciLayout layout(dir_.path() + "/layout");
+    Layer base = busybox_layer();
+    json amd64 = layout.image({base}, {{"Cmd", {"/bin/echo", "docker-amd64"}}}, "amd64");
+    json arm64 = layout.image({base}, {{"Cmd", {"/bin/echo", "docker-arm64"}}}, "arm64");
+    layout.tag(layout.index({{amd64, "amd64"}, {arm64, "arm64"}}), "multi");
+    layout.tag(amd64, "single");
+    LocalRegistry registry(dir_.path() + "/registry");
+    std::string list_ref = registry.host() + "/test/list:1";
+    std::string single_ref = registry.host() + "/test/single:1";
+    sh("skopeo copy --quiet --all --format v2s2 --dest-tls-verify=false oci:" + dir_.path() +
+       "/layout:multi docker://" + list_ref);
+    sh("skopeo copy --quiet --format v2s2 --dest-tls-verify=false oci:" + dir_.path() +
+       "/layout:single docker://" + single_ref);
+    json list = registry_manifest(list_ref);
+    ASSERT_EQ(list["mediaType"], images::media::docker_list) << list.dump();
+    json single = registry_manifest(single_ref);
+    ASSERT_EQ(single["mediaType"], images::media::docker_manifest) << single.dump();
+    EXPECT_EQ(single["config"]["mediaType"], images::media::docker_config) << single.dump();
+    EXPECT_EQ(single["layers"][0]["mediaType"], images::media::docker_layer) << single.dump();
+
+    {
+        images::ImageStore store(dir_.path() + "/state/images");
+        auto picked = images::pull_image(store, list_ref, {});
+        EXPECT_EQ(picked.config.architecture, "amd64");
+        EXPECT_EQ(picked.manifest.media_type, images::media::docker_manifest);
+        auto plain = images::pull_image(store, single_ref, {});
+        EXPECT_EQ(plain.manifest.media_type, images::media::docker_manifest);
+        EXPECT_EQ(plain.config.cmd, (std::vector<std::string>{"/bin/echo", "docker-amd64"}));
+        images::PullOptions arm;
+        arm.platform = images::parse_platform("linux/arm64");
+        images::ImageStore arm_store(dir_.path() + "/arm");
+        EXPECT_EQ(images::pull_image(arm_store, list_ref, arm).config.architecture, "arm64");
+    }
+    EXPECT_EQ(run_in_service(list_ref), (std::vector<std::string>{"docker-amd64"}));
+    EXPECT_EQ(run_in_service(single_ref), (std::vector<std::string>{"docker-amd64"}));
+}
+
+// A hostile layer in a registry: it makes a symlink to a directory outside and then writes
+// through it. trumand's pull fails naming the entry; nothing is written outside; trumand
+// lives; no part of the image is left (no name, no layer, nothing in tmp/).
+TEST_F(ImageRegistryTest, AHostileLayerPulledThroughTrumandIsRefusedNamingTheEntry) {
+    std::string outside = dir_.path() + "/outside";
+    fs::create_directories(outside);
+    OciLayout layout(dir_.path() + "/layout");
+    Layer evil = gzip_layer([&](images::TarWriter& w) {
+        w.symlink("escape", outside);
+        w.file("escape/planted", "written outside\n");
+    });
+    layout.tag(layout.image({busybox_layer(), evil}, {{"Cmd", {"/bin/true"}}}), "evil");
+    LocalRegistry registry(dir_.path() + "/registry");
+    std::string ref = registry.host() + "/test/evil:1";
+    layout.push("evil", ref);
+
+    truman::test::TrumandProcess daemon;
+    std::string images_dir = daemon.state_dir() + "/images";
+    size_t layers_before = count(images_dir + "/layers");
+    auto pulled =
+        truman::test::HttpClient(daemon.socket()).request("POST", "/v1/images/pull?ref=" + ref);
+    ASSERT_EQ(pulled.status, 200) << pulled.body;
+    std::string last = pulled.body.substr(pulled.body.rfind('\n', pulled.body.size() - 2) + 1);
+    json failed = json::parse(last);
+    EXPECT_EQ(failed["status"], "failed") << pulled.body;
+    std::string message = failed["error"]["message"];
+    EXPECT_NE(message.find("escape/planted"), std::string::npos) << message;
+    EXPECT_NE(message.find(images::sha256_digest(evil.blob)), std::string::npos) << message;
+    EXPECT_FALSE(fs::exists(outside + "/planted"));
+    EXPECT_EQ(count(outside), 0u);
+    EXPECT_TRUE(daemon.alive());
+    EXPECT_EQ(truman::test::HttpClient(daemon.socket()).request("GET", "/v1/images/" + ref).status,
+              404);
+    EXPECT_EQ(count(images_dir + "/tmp"), 0u);
+    EXPECT_FALSE(fs::exists(images_dir + "/layers/" + images::digest_hex(evil.diff_id)));
+    EXPECT_FALSE(fs::exists(images_dir + "/blobs/sha256/" +
+                            images::digest_hex(images::sha256_digest(evil.blob))));
+    // The layer that came in whole before the refusal is nobody's and went too.
+    EXPECT_EQ(count(images_dir + "/layers"), layers_before);
+    // And the daemon still serves: its busybox runs.
+    auto created = truman::test::HttpClient(daemon.socket())
+                       .request("POST", "/v1/containers",
+                                json{{"image", "busybox"}, {"cmd", {"/bin/true"}}}.dump());
+    EXPECT_EQ(created.status, 201) << created.body;
 }

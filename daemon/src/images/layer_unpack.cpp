@@ -432,23 +432,54 @@ class Unpacker {
     std::vector<std::pair<std::string, timespec>> dir_times_;
 };
 
-}  // namespace
-
-UnpackedLayer unpack_layer(const ByteSource& source, int dir_fd) {
-    Pipeline p;
+// Opens p's outer reader over source: gzip, zstd or nothing, as image layers have.
+void open_decompressor(Pipeline& p, const ByteSource& source) {
     p.source = &source;
     p.outer = archive_read_new();
-    p.inner = archive_read_new();
-    if (!p.outer || !p.inner) throw make_error(ErrorKind::system, "libarchive: out of memory");
+    if (!p.outer) throw make_error(ErrorKind::system, "libarchive: out of memory");
     // Only what image layers use: gzip, zstd, or nothing (libarchive passes plain data on).
     archive_read_support_filter_gzip(p.outer);
     archive_read_support_filter_zstd(p.outer);
     archive_read_support_format_raw(p.outer);
-    archive_read_support_format_tar(p.inner);
     if (archive_read_open(p.outer, &p, nullptr, Pipeline::read_compressed, nullptr) != ARCHIVE_OK)
         p.fail(p.outer, "open");
     archive_entry* raw = nullptr;
     if (archive_read_next_header(p.outer, &raw) != ARCHIVE_OK) p.fail(p.outer, "decompress");
+}
+
+// Reads what is left of both streams, so that the digests cover every byte, also what
+// follows the tar's end marker, and fills in result's digests and sizes.
+void finish_digests(Pipeline& p, UnpackedLayer& result) {
+    std::vector<char> rest(kBufferSize);
+    for (;;) {
+        la_ssize_t n = p.read_tar_bytes(rest.data(), rest.size());
+        if (n < 0) p.fail(p.outer, "decompress");
+        if (n == 0) break;
+    }
+    while (p.read_source(rest.data(), rest.size()) > 0) {
+    }
+    result.compressed_size = p.compressed.size();
+    result.compressed_digest = p.compressed.digest();
+    result.size = p.uncompressed.size();
+    result.diff_id = p.uncompressed.digest();
+}
+
+}  // namespace
+
+UnpackedLayer digest_layer(const ByteSource& source) {
+    Pipeline p;
+    open_decompressor(p, source);
+    UnpackedLayer result;
+    finish_digests(p, result);
+    return result;
+}
+
+UnpackedLayer unpack_layer(const ByteSource& source, int dir_fd) {
+    Pipeline p;
+    open_decompressor(p, source);
+    p.inner = archive_read_new();
+    if (!p.inner) throw make_error(ErrorKind::system, "libarchive: out of memory");
+    archive_read_support_format_tar(p.inner);
     if (archive_read_open(p.inner, &p, nullptr, Pipeline::read_uncompressed, nullptr) != ARCHIVE_OK)
         p.fail(p.inner, "read tar");
 
@@ -470,19 +501,7 @@ UnpackedLayer unpack_layer(const ByteSource& source, int dir_fd) {
         ++result.entries;
     }
     unpacker.finish();
-    // The digests cover every byte, also what follows the tar's end marker.
-    std::vector<char> rest(kBufferSize);
-    for (;;) {
-        la_ssize_t n = p.read_tar_bytes(rest.data(), rest.size());
-        if (n < 0) p.fail(p.outer, "decompress");
-        if (n == 0) break;
-    }
-    while (p.read_source(rest.data(), rest.size()) > 0) {
-    }
-    result.compressed_size = p.compressed.size();
-    result.compressed_digest = p.compressed.digest();
-    result.size = p.uncompressed.size();
-    result.diff_id = p.uncompressed.digest();
+    finish_digests(p, result);
     return result;
 }
 

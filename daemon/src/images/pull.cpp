@@ -766,12 +766,8 @@ StoredImage pull_image(ImageStore& store, const std::string& ref_text, const Pul
             const std::string& diff_id = image_config.diff_ids[i];
             auto total = static_cast<uint64_t>(layer.size);
             try {
-                if (store.has_layer(diff_id)) {
-                    report({layer.digest, "exists", total, total});
-                    continue;
-                }
                 uint64_t reported = 0;
-                store.ensure_layer(diff_id, layer.digest, [&] {
+                auto open = [&] {
                     auto stream = std::make_shared<BlobStream>(
                         client, layer,
                         [&](uint64_t done) {
@@ -782,8 +778,20 @@ StoredImage pull_image(ImageStore& store, const std::string& ref_text, const Pul
                         cancelled);
                     return ByteSource(
                         [stream](void* buf, size_t size) { return stream->read(buf, size); });
-                });
-                report({layer.digest, "unpacked", total, total});
+                };
+                auto verified = [&] { report({layer.digest, "verified", total, total}); };
+                bool fetched = false;
+                if (!store.has_layer(diff_id)) {
+                    store.ensure_layer(diff_id, layer.digest, open, verified);
+                    fetched = true;
+                }
+                // The layer may have come from another image's blob (another compression,
+                // or a pull that unpacked it while we waited): this image keeps its own.
+                if (!store.has_blob(layer.digest)) {
+                    store.ensure_blob(diff_id, layer.digest, open, verified);
+                    fetched = true;
+                }
+                report({layer.digest, fetched ? "unpacked" : "exists", total, total});
             } catch (...) {
                 std::lock_guard lock(error_mutex);
                 if (!first_error) first_error = std::current_exception();

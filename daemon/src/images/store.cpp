@@ -126,7 +126,8 @@ StoreTempDir ImageStore::make_temp_dir(const std::string& what) const {
 }
 
 std::string ImageStore::ensure_layer(const std::string& diff_id, const std::string& blob_digest,
-                                     const std::function<ByteSource()>& open) {
+                                     const std::function<ByteSource()>& open,
+                                     const std::function<void()>& on_verified) {
     validate_digest(diff_id, "diff_id");
     validate_digest(blob_digest, "digest");
     {
@@ -178,6 +179,7 @@ std::string ImageStore::ensure_layer(const std::string& diff_id, const std::stri
         throw make_error(ErrorKind::invalid,
                          "layer blob " + blob_digest + ": uncompressed digest " + unpacked.diff_id +
                              " is not the config's diff_id " + diff_id + ", refused");
+    if (on_verified) on_verified();
     // On disk before it is visible: a pull that returned survives a crash.
     if (fsync(blob_fd.get()) < 0) throw system_error("fsync " + blob_temp);
     if (syncfs(diff_fd.get()) < 0) throw system_error("syncfs " + diff);
@@ -207,6 +209,63 @@ std::string ImageStore::ensure_layer(const std::string& diff_id, const std::stri
     spdlog::info("image store: layer {} unpacked ({} entries, {} bytes) as l/{}", diff_id,
                  unpacked.entries, unpacked.size, short_name);
     return short_name;
+}
+
+void ImageStore::ensure_blob(const std::string& diff_id, const std::string& blob_digest,
+                             const std::function<ByteSource()>& open,
+                             const std::function<void()>& on_verified) {
+    validate_digest(diff_id, "diff_id");
+    validate_digest(blob_digest, "digest");
+    {
+        std::unique_lock lock(mutex_);
+        layer_done_.wait(lock, [&] { return blobs_in_flight_.count(blob_digest) == 0; });
+        if (has_blob(blob_digest)) return;
+        blobs_in_flight_.insert(blob_digest);
+    }
+    struct Release {
+        ImageStore& store;
+        const std::string& digest;
+        ~Release() {
+            {
+                std::lock_guard lock(store.mutex_);
+                store.blobs_in_flight_.erase(digest);
+            }
+            store.layer_done_.notify_all();
+        }
+    } release{*this, blob_digest};
+
+    StoreTempDir temp = make_temp_dir("blob");
+    std::string blob_temp = temp.path + "/blob";
+    Fd blob_fd(::open(blob_temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+    if (!blob_fd) throw system_error("create " + blob_temp);
+    ByteSource source = open();
+    ByteSource tee = [&](void* buf, size_t size) {
+        size_t n = source(buf, size);
+        write_all(blob_fd.get(), {static_cast<const char*>(buf), n}, blob_temp);
+        return n;
+    };
+    UnpackedLayer digests;
+    try {
+        digests = digest_layer(tee);
+    } catch (const Error& e) {
+        throw Error(e.kind(), e.err(), "layer blob " + blob_digest + ": " + e.what());
+    }
+    if (digests.compressed_digest != blob_digest)
+        throw make_error(ErrorKind::invalid, "layer blob " + blob_digest + ": content has digest " +
+                                                 digests.compressed_digest + ", refused");
+    // Else an export would send bytes that are not the layer the config names.
+    if (digests.diff_id != diff_id)
+        throw make_error(ErrorKind::invalid,
+                         "layer blob " + blob_digest + ": uncompressed digest " + digests.diff_id +
+                             " is not the config's diff_id " + diff_id + ", refused");
+    if (on_verified) on_verified();
+    if (fsync(blob_fd.get()) < 0) throw system_error("fsync " + blob_temp);
+    if (rename(blob_temp.c_str(), blob_path(blob_digest).c_str()) < 0)
+        throw system_error("rename " + blob_temp + " to " + blob_path(blob_digest));
+    Fd blobs(::open((root_ + "/blobs/sha256").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!blobs || fsync(blobs.get()) < 0) throw system_error("fsync " + root_ + "/blobs/sha256");
+    spdlog::info("image store: blob {} of layer {} kept ({} bytes)", blob_digest, diff_id,
+                 digests.compressed_size);
 }
 
 std::map<std::string, std::string> ImageStore::load_refs() const {

@@ -12,6 +12,7 @@
 #include "truman/client/attach.hpp"
 #include "truman/client/create_body.hpp"
 #include "truman/client/format.hpp"
+#include "truman/client/pull_progress.hpp"
 
 namespace truman::client {
 namespace {
@@ -200,6 +201,39 @@ TEST(PullProgress, OneLinePerLayerEventAndTheImageAtTheEnd) {
               "pulled sha256:b");
     EXPECT_EQ(pull_progress_line(nlohmann::json::array()), "");
     EXPECT_EQ(pull_progress_line({{"status", "odd"}}), "");
+}
+
+TEST(PullProgress, OnATerminalEachLayerHasALineRedrawnInPlace) {
+    const std::string a = "sha256:" + std::string(64, 'a'), b = "sha256:" + std::string(64, 'b');
+    PullProgressBoard board(80);
+    EXPECT_EQ(board.update({{"layer", a}, {"status", "waiting"}, {"done", 0}, {"total", 100}}),
+              "aaaaaaaaaaaa: Waiting\n");
+    EXPECT_EQ(board.update({{"layer", b}, {"status", "waiting"}, {"done", 0}, {"total", 3000000}}),
+              "bbbbbbbbbbbb: Waiting\n");
+    // a is two rows up from the cursor: up, clear, redraw, back down.
+    std::string drawn =
+        board.update({{"layer", a}, {"status", "downloading"}, {"done", 50}, {"total", 100}});
+    EXPECT_EQ(drawn, "\x1b[2A\r\x1b[2K" + board.line(0) + "\r\x1b[2B");
+    EXPECT_EQ(board.line(0), "aaaaaaaaaaaa: Downloading [===============>              ] 50B/100B");
+    board.update({{"layer", b}, {"status", "downloading"}, {"done", 1500000}, {"total", 3000000}});
+    EXPECT_NE(board.line(1).find("] 1.5MB/3MB"), std::string::npos) << board.line(1);
+    EXPECT_EQ(board.update({{"layer", b}, {"status", "unpacked"}, {"done", 3000000}}),
+              "\x1b[1A\r\x1b[2Kbbbbbbbbbbbb: Pull complete\r\x1b[1B");
+    board.update({{"layer", a}, {"status", "verified"}});
+    EXPECT_EQ(board.line(0), "aaaaaaaaaaaa: Verified");
+    board.update({{"layer", a}, {"status", "exists"}});
+    EXPECT_EQ(board.line(0), "aaaaaaaaaaaa: Already exists");
+    EXPECT_EQ(board.layers(), 2u);
+    EXPECT_EQ(board.update({{"status", "pulled"}, {"image", {{"id", "sha256:c"}}}}),
+              "pulled sha256:c\n");
+    EXPECT_EQ(board.update(nlohmann::json::array()), "");
+    EXPECT_EQ(board.update({{"status", "odd"}}), "");
+    // Never as wide as the terminal: a wrapped line would move every row below it.
+    PullProgressBoard narrow(40);
+    narrow.update({{"layer", a}, {"status", "downloading"}, {"done", 1}, {"total", 2}});
+    EXPECT_EQ(narrow.line(0).size(), 39u);
+    EXPECT_EQ(human_bytes(999), "999B");
+    EXPECT_EQ(human_bytes(1050000), "1.05MB");
 }
 
 TEST(TrumanctlCreateBody, NamesFlagsBecomeAliasesDnsAndExtraHosts) {

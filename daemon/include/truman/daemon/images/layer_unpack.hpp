@@ -41,4 +41,9 @@ struct UnpackedLayer {
 // unpacks into a temp directory and throws it away.
 UnpackedLayer unpack_layer(const ByteSource& source, int dir_fd);
 
+// The digests of a layer blob without unpacking it (entries stays 0): the blob of a layer
+// the store already has, read so that the image keeps its own compressed bytes. Throws
+// truman::Error (invalid) for a stream that does not decompress.
+UnpackedLayer digest_layer(const ByteSource& source);
+
 }  // namespace truman::daemon::images

@@ -77,9 +77,22 @@ class ImageStore {
     // the compressed blob blob_digest and are kept as that blob. Published only if the
     // uncompressed stream's digest is diff_id and the compressed one blob_digest: else
     // truman::Error (invalid) and nothing is kept. Two calls for one layer at once unpack it
-    // once (the second waits). Returns the layer's short name.
+    // once (the second waits). Returns the layer's short name. on_verified, if given, is
+    // called once both digests matched, just before the layer is made durable and published.
     std::string ensure_layer(const std::string& diff_id, const std::string& blob_digest,
-                             const std::function<ByteSource()>& open);
+                             const std::function<ByteSource()>& open,
+                             const std::function<void()>& on_verified = {});
+
+    // The compressed blob blob_digest of the layer diff_id, from open()'s bytes, unless the
+    // store has it: for an image whose layer the store has already unpacked from another
+    // blob (another compression, or another image's copy), so that it keeps its own bytes
+    // (an export sends them). Nothing is unpacked; kept only if the bytes have digest
+    // blob_digest and decompress to diff_id, else truman::Error (invalid) and nothing is kept.
+    // Two calls for one blob at once download it once (the second waits). on_verified as for
+    // ensure_layer.
+    void ensure_blob(const std::string& diff_id, const std::string& blob_digest,
+                     const std::function<ByteSource()>& open,
+                     const std::function<void()>& on_verified = {});
 
     // A new directory tmp/<what>-XXXXXX. Throws truman::Error (system).
     StoreTempDir make_temp_dir(const std::string& what) const;
@@ -97,9 +110,10 @@ class ImageStore {
     void clean_up();
 
     std::string root_;
-    mutable std::mutex mutex_;  // refs.json and in_flight_
+    mutable std::mutex mutex_;  // refs.json, in_flight_ and blobs_in_flight_
     std::condition_variable layer_done_;
-    std::set<std::string> in_flight_;  // diffIDs being unpacked
+    std::set<std::string> in_flight_;        // diffIDs being unpacked
+    std::set<std::string> blobs_in_flight_;  // blobs being fetched by ensure_blob
 };
 
 }  // namespace truman::daemon::images
