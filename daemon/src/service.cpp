@@ -97,7 +97,15 @@ class Service : public ContainerService, public NetworkService {
     std::string exec_output(const std::string& exec_id) override {
         return verbs::exec_output(*registry_, exec_id);
     }
-    void check_attach(const std::string& ref) override { verbs::check_attach(*registry_, ref); }
+    bool check_attach(const std::string& ref) override {
+        return verbs::check_attach(*registry_, ref);
+    }
+    void resize(const std::string& ref, unsigned height, unsigned width) override {
+        verbs::resize(*registry_, ref, height, width);
+    }
+    void resize_exec(const std::string& exec_id, unsigned height, unsigned width) override {
+        verbs::resize_exec(*registry_, exec_id, height, width);
+    }
     void attach(const std::string& ref, const AttachRequest& request, Fd connection) override {
         verbs::attach(*registry_, ref, request, std::move(connection));
     }
