@@ -641,10 +641,13 @@ class Monitor {
         return reply;
     }
 
-    void read_exec_output(RunningExec& e, Fd& fd, StreamType type) {
+    // What fd holds: up to a short read (a busy exec does not starve the rest of the loop),
+    // or with until_empty until it would block, bounded all the same (a child the exec left
+    // behind may keep writing): 64 reads are more than a full pipe or a terminal's buffers.
+    void read_exec_output(RunningExec& e, Fd& fd, StreamType type, bool until_empty = false) {
         if (!fd) return;
         char buf[65536];
-        for (;;) {
+        for (int reads = 0; reads < 64; ++reads) {
             ssize_t n = ::read(fd.get(), buf, sizeof buf);
             if (n < 0 && errno == EINTR) continue;
             if (n < 0 && errno == EAGAIN) return;
@@ -661,7 +664,7 @@ class Monitor {
                 write_line(e.output.get(), frames);
                 e.output_bytes += frames.size();
             }
-            if (static_cast<size_t>(n) < sizeof buf) return;
+            if (!until_empty && static_cast<size_t>(n) < sizeof buf) return;
         }
     }
 
@@ -676,17 +679,12 @@ class Monitor {
             status = ExitStatus{-1, 0, false};
         }
         if (!status) return false;
-        // What is in the pipes now; a child it left behind does not hold the exit up.
-        read_exec_output(e, e.out, StreamType::stdout_stream);
-        read_exec_output(e, e.err, StreamType::stderr_stream);
-        // A terminal passes what the process wrote last to the master through a kernel work
-        // queue, which may not have run yet: read on until EIO (every slave closed), for a
-        // little while, as the init's drain does.
-        for (int rounds = 0; e.terminal && e.out && rounds < 20; ++rounds) {
-            pollfd p{e.out.get(), POLLIN, 0};
-            if (poll(&p, 1, 100) < 0 && errno != EINTR) break;
-            if (p.revents) read_exec_output(e, e.out, StreamType::stdout_stream);
-        }
+        // What is in the pipes now, to the last byte; a child it left behind does not hold
+        // the exit up. A terminal's master needs no wait either: once its last slave is
+        // closed (the process's files go before its pidfd turns readable), a read first
+        // flushes the kernel's pending input, then answers EIO.
+        read_exec_output(e, e.out, StreamType::stdout_stream, true);
+        read_exec_output(e, e.err, StreamType::stderr_stream, true);
         try {
             write_exec_state(e.paths, {false, e.process->pid(), status->exit_code, status->signal});
         } catch (const std::exception& ex) {

@@ -79,8 +79,8 @@ void attach(ContainerRegistry& registry, const std::string& ref, const AttachReq
     ask_monitor(registry.socket_of(id), command, 10000, connection.get());
 }
 
-ExecInfo start_exec_attached(ContainerRegistry& registry, const std::string& exec_id,
-                             const AttachRequest& request, Fd connection) {
+void start_exec_attached(ContainerRegistry& registry, const std::string& exec_id,
+                         const AttachRequest& request, Fd connection) {
     ExecInfo before = inspect_exec(registry, exec_id);
     if (before.pid != 0 || before.exit_code)
         throw make_error(ErrorKind::conflict, "exec " + exec_id + " was already started");
@@ -93,17 +93,9 @@ ExecInfo start_exec_attached(ContainerRegistry& registry, const std::string& exe
     }
     ControlCommand command{ControlCommand::Verb::exec, 0, exec_id};
     command.attach = request;
-    MonitorReply reply =
-        ask_monitor(registry.socket_of(before.container_id), command, 10000, connection.get());
-    // The monitor holds the connection now: a failure past here must not throw (the caller
-    // would answer a connection that is already upgraded).
-    try {
-        return inspect_exec(registry, exec_id);
-    } catch (const std::exception&) {
-        before.pid = reply.pid;
-        before.running = true;
-        return before;
-    }
+    // Nothing after this: once the monitor holds the connection it has written the 101, and
+    // an error from here on would be answered on a connection that is no longer HTTP.
+    ask_monitor(registry.socket_of(before.container_id), command, 10000, connection.get());
 }
 
 }  // namespace truman::daemon::verbs

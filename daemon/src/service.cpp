@@ -109,9 +109,9 @@ class Service : public ContainerService, public NetworkService {
     void attach(const std::string& ref, const AttachRequest& request, Fd connection) override {
         verbs::attach(*registry_, ref, request, std::move(connection));
     }
-    ExecInfo start_exec_attached(const std::string& exec_id, const AttachRequest& request,
-                                 Fd connection) override {
-        return verbs::start_exec_attached(*registry_, exec_id, request, std::move(connection));
+    void start_exec_attached(const std::string& exec_id, const AttachRequest& request,
+                             Fd connection) override {
+        verbs::start_exec_attached(*registry_, exec_id, request, std::move(connection));
     }
     NetworkService* network_service() override { return this; }
 

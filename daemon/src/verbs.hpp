@@ -79,7 +79,7 @@ void resize_exec(ContainerRegistry& registry, const std::string& exec_id, unsign
                  unsigned width);
 void attach(ContainerRegistry& registry, const std::string& ref, const AttachRequest& request,
             Fd connection);
-ExecInfo start_exec_attached(ContainerRegistry& registry, const std::string& exec_id,
-                             const AttachRequest& request, Fd connection);
+void start_exec_attached(ContainerRegistry& registry, const std::string& exec_id,
+                         const AttachRequest& request, Fd connection);
 
 }  // namespace truman::daemon::verbs

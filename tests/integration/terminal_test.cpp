@@ -97,6 +97,8 @@ class Tmux {
         run({"resize-window", "-t", session, "-x", std::to_string(width), "-y",
              std::to_string(height)});
     }
+    // The screen as text; tmux drops each line's trailing blanks (the prompt "/ # " shows as
+    // "/ #").
     std::string screen(const std::string& session) {
         return output({"capture-pane", "-p", "-t", session});
     }
@@ -314,7 +316,7 @@ TEST_F(Terminal, ExecGetsItsOwnPtyOwnedByItsUser) {
 TEST_F(Terminal, RunItShellThroughARealTerminal) {
     std::string rc = dir_.path() + "/rc";
     tmux_->start("run", ctl() + " run -it --rm busybox sh", rc);
-    ASSERT_NE(tmux_->wait_for("run", "/ # ").find("/ # "), std::string::npos)
+    ASSERT_NE(tmux_->wait_for("run", "/ #").find("/ #"), std::string::npos)
         << tmux_->screen("run");
     tmux_->type("run", "echo $((6*7))");
     EXPECT_NE(tmux_->wait_for("run", "\n42\n").find("\n42\n"), std::string::npos)
@@ -330,6 +332,8 @@ TEST_F(Terminal, RunItShellThroughARealTerminal) {
     tmux_->type("run", "sleep 100; echo after-$?");
     std::this_thread::sleep_for(300ms);
     tmux_->keys("run", {"C-c"});
+    EXPECT_NE(tmux_->wait_for("run", "after-130").find("after-130"), std::string::npos)
+        << tmux_->screen("run");
     tmux_->type("run", "echo still-$((1+1))");
     EXPECT_NE(tmux_->wait_for("run", "still-2").find("still-2"), std::string::npos)
         << tmux_->screen("run");
@@ -341,7 +345,7 @@ TEST_F(Terminal, DetachKeysLeaveItRunningAndAttachGetsItBack) {
     std::string name = unique_name("tty");
     std::string rc = dir_.path() + "/rc";
     tmux_->start("run", ctl() + " run -it --name " + name + " busybox sh", rc);
-    ASSERT_NE(tmux_->wait_for("run", "/ # ").find("/ # "), std::string::npos)
+    ASSERT_NE(tmux_->wait_for("run", "/ #").find("/ #"), std::string::npos)
         << tmux_->screen("run");
     std::string id = id_named(name);
     tmux_->keys("run", {"C-p", "C-q"});
@@ -369,7 +373,7 @@ TEST_F(Terminal, ExecItThroughARealTerminal) {
     ASSERT_EQ(post("/v1/containers/" + name + "/start"), 204);
     std::string rc = dir_.path() + "/rc";
     tmux_->start("exec", ctl() + " exec -it " + name + " sh", rc);
-    ASSERT_NE(tmux_->wait_for("exec", "/ # ").find("/ # "), std::string::npos)
+    ASSERT_NE(tmux_->wait_for("exec", "/ #").find("/ #"), std::string::npos)
         << tmux_->screen("exec");
     tmux_->type("exec", "readlink /proc/self/fd/0; stty size");
     EXPECT_NE(tmux_->wait_for("exec", "24 80").find("/dev/pts/0"), std::string::npos)

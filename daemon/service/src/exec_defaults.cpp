@@ -43,7 +43,7 @@ void ContainerService::resize_exec(const std::string&, unsigned, unsigned) {
 void ContainerService::attach(const std::string&, const AttachRequest&, Fd) {
     throw make_error(ErrorKind::unsupported, "this service does not attach");
 }
-ExecInfo ContainerService::start_exec_attached(const std::string&, const AttachRequest&, Fd) {
+void ContainerService::start_exec_attached(const std::string&, const AttachRequest&, Fd) {
     throw no_exec();
 }
 

@@ -287,9 +287,12 @@ class ContainerService {
     virtual void resize(const std::string& ref, unsigned height, unsigned width);
     virtual void resize_exec(const std::string& exec_id, unsigned height, unsigned width);
     virtual void attach(const std::string& ref, const AttachRequest& request, Fd connection);
-    // start_exec with the exec's streams on connection, as attach carries a container's.
-    virtual ExecInfo start_exec_attached(const std::string& exec_id, const AttachRequest& request,
-                                         Fd connection);
+    // start_exec with the exec's streams on connection, as attach carries a container's:
+    // returns once the exec runs and the monitor holds the connection (and has written
+    // request.handshake to it). Like attach, it throws only while nothing was written to the
+    // connection; its state is then GET /v1/exec/{id}'s to tell.
+    virtual void start_exec_attached(const std::string& exec_id, const AttachRequest& request,
+                                     Fd connection);
     // The container's seccomp denials, oldest first, as seccomp_log.hpp keeps them; like logs()
     // otherwise. A bad since is Error invalid naming "since".
     virtual std::unique_ptr<Subscription> seccomp(
