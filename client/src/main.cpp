@@ -1,5 +1,7 @@
 // trumanctl: the command-line client of trumand. Flags are parsed with CLI11; every verb is a
 // function in commands.cpp; this file only wires them and turns failures into exit codes.
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
 #include <cstdlib>
 #include <iostream>
@@ -259,6 +261,12 @@ static int trumanctl_main(int argc, char** argv) {
             exec_options.container = args[0];
             exec_options.cmd.assign(args.begin() + 1, args.end());
         }
+        // -it makes our terminal the container's: without one there is nothing to put in
+        // raw mode or to take the size of, and its end of input would end the attach (docker
+        // refuses the same way).
+        if ((exec->parsed() && exec_tty && exec_interactive) ||
+            (run->parsed() && create_options.tty && create_options.interactive && !detach))
+            if (!isatty(STDIN_FILENO)) throw std::invalid_argument("the input device is not a TTY");
         if (run->parsed() || create->parsed()) {
             create_options.args = (run->parsed() ? run : create)->remaining();
             create_body(create_options);  // flag errors before anything is sent

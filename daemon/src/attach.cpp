@@ -76,7 +76,23 @@ void attach(ContainerRegistry& registry, const std::string& ref, const AttachReq
     std::string id = attachable(registry, ref).id;
     ControlCommand command{ControlCommand::Verb::attach};
     command.attach = request;
-    ask_monitor(registry.socket_of(id), command, 10000, connection.get());
+    try {
+        ask_monitor(registry.socket_of(id), command, 10000, connection.get());
+    } catch (const Error& e) {
+        // It exited after the check: its monitor, gone or going, refused or did not answer.
+        // That is the conflict the check would have given a moment later, not a failure of
+        // ours; the exit is on disk before the monitor lets go of its socket.
+        bool exited = false;
+        if (e.kind() != ErrorKind::conflict && e.kind() != ErrorKind::invalid) {
+            try {
+                exited = read_state(registry.paths_of(id)).state.status == Status::exited;
+            } catch (const Error&) {
+                // Removed meanwhile, or unreadable: the monitor's own error says more.
+            }
+        }
+        if (exited) throw Error(ErrorKind::conflict, EBUSY, "container " + ref + " has exited");
+        throw;
+    }
 }
 
 void start_exec_attached(ContainerRegistry& registry, const std::string& exec_id,

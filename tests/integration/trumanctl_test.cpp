@@ -462,7 +462,10 @@ TEST_F(TrumanctlTest, ExecRunsInTheContainerAndExitsWithItsCode) {
     r = ctl({"exec", "-d", name, "true"});
     EXPECT_EQ(r.rc, 0) << r;
     EXPECT_EQ(r.out.size(), 65u) << r;  // the exec's id
-    EXPECT_EQ(ctl({"exec", "-it", name, "sh"}).rc, 125);
+    // -it without a terminal on our stdin: refused before anything is sent, as docker does.
+    r = ctl({"exec", "-it", name, "sh"});
+    EXPECT_EQ(r.rc, 125) << r;
+    EXPECT_NE(r.err.find("not a TTY"), std::string::npos) << r;
     EXPECT_EQ(ctl({"exec", name}).rc, 125);
     EXPECT_EQ(ctl({"exec", "no-such-container", "true"}).rc, 126);
     EXPECT_EQ(ctl({"exec", name, "/bin/nope"}).rc, 126);
