@@ -459,7 +459,8 @@ TEST_F(Attach, LogsReplaysTheLogThenLiveOutput) {
     start(id);
     for (int i = 0; i < 3000; ++i) {
         // A stream's connection closes after it: a connection of its own each time.
-        auto logs = HttpClient(daemon_->socket()).request("GET", "/v1/containers/" + id + "/logs").body;
+        auto logs =
+            HttpClient(daemon_->socket()).request("GET", "/v1/containers/" + id + "/logs").body;
         if (logs.find("two") != std::string::npos) break;
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
@@ -485,7 +486,8 @@ TEST_F(Attach, LogsAttachedMidStreamHasNoGapAndNoRepeat) {
     start(id);
     for (int i = 0; i < 3000; ++i) {
         // A stream's connection closes after it: a connection of its own each time.
-        auto logs = HttpClient(daemon_->socket()).request("GET", "/v1/containers/" + id + "/logs").body;
+        auto logs =
+            HttpClient(daemon_->socket()).request("GET", "/v1/containers/" + id + "/logs").body;
         if (logs.find("150\n") != std::string::npos) break;
         std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }

@@ -316,8 +316,7 @@ TEST_F(Terminal, ExecGetsItsOwnPtyOwnedByItsUser) {
 TEST_F(Terminal, RunItShellThroughARealTerminal) {
     std::string rc = dir_.path() + "/rc";
     tmux_->start("run", ctl() + " run -it --rm busybox sh", rc);
-    ASSERT_NE(tmux_->wait_for("run", "/ #").find("/ #"), std::string::npos)
-        << tmux_->screen("run");
+    ASSERT_NE(tmux_->wait_for("run", "/ #").find("/ #"), std::string::npos) << tmux_->screen("run");
     tmux_->type("run", "echo $((6*7))");
     EXPECT_NE(tmux_->wait_for("run", "\n42\n").find("\n42\n"), std::string::npos)
         << tmux_->screen("run");
@@ -344,8 +343,7 @@ TEST_F(Terminal, DetachKeysLeaveItRunningAndAttachGetsItBack) {
     std::string name = unique_name("tty");
     std::string rc = dir_.path() + "/rc";
     tmux_->start("run", ctl() + " run -it --name " + name + " busybox sh", rc);
-    ASSERT_NE(tmux_->wait_for("run", "/ #").find("/ #"), std::string::npos)
-        << tmux_->screen("run");
+    ASSERT_NE(tmux_->wait_for("run", "/ #").find("/ #"), std::string::npos) << tmux_->screen("run");
     std::string id = id_named(name);
     tmux_->keys("run", {"C-p", "C-q"});
     EXPECT_EQ(rc_of(rc), 0) << tmux_->screen("run");
