@@ -28,8 +28,7 @@ import termios
 import time
 
 
-def read_until(fd, text, timeout=30.0):
-    out = b""
+def read_until(fd, text, timeout=30.0, out=b""):
     deadline = time.monotonic() + timeout
     while text not in out:
         left = deadline - time.monotonic()
@@ -74,16 +73,17 @@ def time_truman(args):
         preexec_fn=controlling, close_fds=True)
     os.close(slave)
     try:
-        first_byte(master)
+        first = first_byte(master)
         elapsed = time.monotonic() - t0
-        read_until(master, b"# ")
+        read_until(master, b"# ", out=first)
+        prompt = time.monotonic() - t0
         finish(master, proc)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
         os.close(master)
-    return elapsed
+    return elapsed, prompt
 
 
 def make_bundle(rootfs, work):
@@ -120,9 +120,10 @@ def time_crun(bundle, state, console, n):
         _, fds, _, _ = socket.recv_fds(conn, 1024, 1)
         conn.close()
         master = fds[0]
-        first_byte(master)
+        first = first_byte(master)
         elapsed = time.monotonic() - t0
-        read_until(master, b"# ")
+        read_until(master, b"# ", out=first)
+        prompt = time.monotonic() - t0
         finish(master, proc)
     finally:
         listener.close()
@@ -134,7 +135,7 @@ def time_crun(bundle, state, console, n):
                            stderr=subprocess.DEVNULL)
         if master >= 0:
             os.close(master)
-    return elapsed
+    return elapsed, prompt
 
 
 def main():
@@ -156,13 +157,15 @@ def main():
                                       os.path.join(work, "console.sock"), i))
         load = open("/proc/loadavg").read().split()[:3]
 
-        def show(label, v):
-            print("%-34s median %6.1f ms  min %6.1f  max %6.1f  (n=%d)" % (
-                label, statistics.median(v) * 1e3, min(v) * 1e3, max(v) * 1e3, len(v)))
-        show("trumanctl run -it busybox sh", truman)
+        def show(label, runs):
+            for what, v in (("first byte", [r[0] for r in runs]), ("prompt", [r[1] for r in runs])):
+                print("%-36s %-10s median %6.1f ms  min %6.1f  max %6.1f  (n=%d)" % (
+                    label, what, statistics.median(v) * 1e3, min(v) * 1e3, max(v) * 1e3, len(v)))
+        show("trumanctl run -it --rm busybox sh", truman)
         if crun:
             show("crun run (terminal, console socket)", crun)
-            print("ratio truman/crun %.2f" % (statistics.median(truman) / statistics.median(crun)))
+            print("first byte, ratio truman/crun %.2f" % (
+                statistics.median([r[0] for r in truman]) / statistics.median([r[0] for r in crun])))
         print("load", " ".join(load))
     finally:
         shutil.rmtree(work, ignore_errors=True)
