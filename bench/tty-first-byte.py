@@ -59,7 +59,8 @@ def finish(master, proc):
     proc.wait(timeout=30)
 
 
-def time_truman(args):
+def time_truman(args, n):
+    name = "tfb-%d-%d" % (os.getpid(), n)
     master, slave = os.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, b"\x18\x00\x50\x00\x00\x00\x00\x00")  # 24x80
 
@@ -68,7 +69,8 @@ def time_truman(args):
 
     t0 = time.monotonic()
     proc = subprocess.Popen(
-        [args.trumanctl, "--socket", args.socket, "run", "-it", "--rm", args.image, "sh"],
+        [args.trumanctl, "--socket", args.socket, "run", "-it", "--rm", "--name", name,
+         args.image, "sh"],
         stdin=slave, stdout=slave, stderr=slave, start_new_session=True,
         preexec_fn=controlling, close_fds=True)
     os.close(slave)
@@ -82,6 +84,9 @@ def time_truman(args):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+            # Killed, trumanctl could not --rm it.
+            subprocess.run([args.trumanctl, "--socket", args.socket, "rm", "-f", name],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         os.close(master)
     return elapsed, prompt
 
@@ -151,7 +156,7 @@ def main():
         bundle = make_bundle(args.rootfs, work) if args.rootfs and shutil.which("crun") else None
         truman, crun = [], []
         for i in range(args.n):
-            truman.append(time_truman(args))
+            truman.append(time_truman(args, i))
             if bundle:
                 crun.append(time_crun(bundle, os.path.join(work, "crun"),
                                       os.path.join(work, "console.sock"), i))
