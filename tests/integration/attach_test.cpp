@@ -399,10 +399,10 @@ TEST_F(Attach, RunInteractiveForwardsSigterm) {
     int in[2];
     ASSERT_EQ(pipe2(in, O_CLOEXEC), 0);
     TempDir dir("attach-sig");
-    pid_t ctl = spawn_ctl(ctl_args({"run", "-i", "--rm", "busybox", "sh", "-c",
-                                    "trap 'echo term; exit 9' TERM; read go; echo ready; "
-                                    "while true; do sleep 0.05; done"}),
-                          in[0], dir.path() + "/out", dir.path() + "/err");
+    const std::string script =
+        "trap 'echo term; exit 9' TERM; read go; echo ready; while true; do sleep 0.05; done";
+    pid_t ctl = spawn_ctl(ctl_args({"run", "-i", "--rm", "busybox", "sh", "-c", script}), in[0],
+                          dir.path() + "/out", dir.path() + "/err");
     close(in[0]);
     // "ready" says the trap is set.
     ASSERT_EQ(write(in[1], "go\n", 3), 3);
