@@ -86,6 +86,7 @@ TEST_F(ExecApi, HundredConcurrentExecTrueAllExitZero) {
     constexpr int kExecs = 100;
     std::vector<json> results(kExecs);
     std::vector<std::thread> threads;
+    threads.reserve(kExecs);
     for (int i = 0; i < kExecs; ++i)
         threads.emplace_back([&, i] {
             try {

@@ -36,6 +36,7 @@ CtlResult run_ctl(const std::vector<std::string>& args, const std::vector<std::s
     pid_t pid = fork();
     if (pid < 0) throw std::runtime_error("fork");
     if (pid == 0) {
+        // NOLINTNEXTLINE(concurrency-mt-unsafe): the forked child has one thread
         for (auto& e : env) putenv(const_cast<char*>(e.c_str()));
         int o = open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
         int e = open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
