@@ -153,8 +153,15 @@ std::string response_bytes(const Response& response) {
     std::string out = status_line(response.status) + "Content-Type: " + response.content_type +
                       "\r\nContent-Length: " + std::to_string(response.body.size()) +
                       "\r\nConnection: close\r\nServer: trumand\r\n";
-    for (const auto& [name, value] : response.headers) out += name + ": " + value + "\r\n";
-    return out + "\r\n" + response.body;
+    for (const auto& [name, value] : response.headers) {
+        out += name;
+        out += ": ";
+        out += value;
+        out += "\r\n";
+    }
+    out += "\r\n";
+    out += response.body;
+    return out;
 }
 
 namespace {
@@ -674,8 +681,8 @@ class SessionResponder : public Responder {
     }
 
     void upgrade(const std::string& content_type, const TakeConnection& take) override {
-        post([g = generation_, t = content_type, take = TakeConnection(take)](Session& s) mutable {
-            s.upgrade(g, t, std::move(take));
+        post([g = generation_, t = content_type, take = TakeConnection(take)](Session& s) {
+            s.upgrade(g, t, take);
         });
     }
 

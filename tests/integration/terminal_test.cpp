@@ -130,6 +130,7 @@ class Tmux {
             dup2(null, 1);
             dup2(null, 2);
             std::vector<char*> v;
+            v.reserve(all.size() + 1);
             for (auto& a : all) v.push_back(a.data());
             v.push_back(nullptr);
             execvp("tmux", v.data());
@@ -147,6 +148,7 @@ class Tmux {
         if (pid == 0) {
             dup2(fds[1], 1);
             std::vector<char*> v;
+            v.reserve(all.size() + 1);
             for (auto& a : all) v.push_back(a.data());
             v.push_back(nullptr);
             execvp("tmux", v.data());
