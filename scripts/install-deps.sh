@@ -8,7 +8,7 @@ packages=(
   libnl-3-dev libnl-route-3-dev libcli11-dev
   libnftables-dev
   libgtest-dev libgmock-dev googletest
-  busybox-static iproute2 curl procps
+  busybox-static iproute2 curl procps tmux
   dnsmasq-base
   clang libclang-rt-14-dev systemd
   clang-format clang-tidy

@@ -9,13 +9,14 @@
 #include "truman/api/mapping.hpp"
 #include "truman/detach_keys.hpp"
 #include "truman/error.hpp"
-#include "truman/stream_frame.hpp"
 
 namespace truman::api {
 
 namespace {
 
 constexpr const char* kMultiplexed = "application/vnd.docker.multiplexed-stream";
+// A terminal's stream: raw bytes, as Docker sends them.
+constexpr const char* kRaw = "application/vnd.docker.raw-stream";
 
 bool flag(const Request& request, const char* name, bool fallback) {
     auto v = request.param(name);
@@ -23,7 +24,7 @@ bool flag(const Request& request, const char* name, bool fallback) {
 }
 
 // Docker's query: stdin, stdout, stderr (which streams), stream (live; the only mode here),
-// logs (the past output first: not supported yet), detachKeys (Docker's notation).
+// logs (the log so far first), detachKeys (Docker's notation).
 daemon::AttachRequest attach_request(const Request& request) {
     for (const auto& [key, value] : request.query)
         if (key != "stdin" && key != "stdout" && key != "stderr" && key != "stream" &&
@@ -35,8 +36,7 @@ daemon::AttachRequest attach_request(const Request& request) {
     a.stderr_stream = flag(request, "stderr", false);
     if (!flag(request, "stream", true))
         throw unsupported_argument("stream", "only live streams are supported (stream=true)");
-    if (flag(request, "logs", false))
-        throw unsupported_argument("logs", "replaying the logs on attach is not supported yet");
+    a.logs = flag(request, "logs", false);
     if (auto keys = request.param("detachKeys")) {
         try {
             a.detach_keys = parse_detach_keys(*keys);
@@ -52,11 +52,11 @@ void require_upgrade(const Request& request) {
         throw invalid_argument("Upgrade", "needs the headers Connection: Upgrade and Upgrade: tcp");
 }
 
-// After the upgrade nothing can be answered in HTTP any more: a failure becomes one
-// system-error frame (type 3) with the message, and the connection closes.
-void fail_upgraded(const Fd& connection, const std::string& message) {
-    std::string frame = encode_frames(StreamType::system_error, message + "\n");
-    (void)send(connection.get(), frame.data(), frame.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+// The monitor refused the connection (or could not be reached) before it wrote the 101: the
+// client still speaks HTTP, so it gets a plain error response, and the connection closes.
+void refuse_upgraded(const Fd& connection, const std::exception_ptr& error) {
+    std::string bytes = response_bytes(error_response(error));
+    (void)send(connection.get(), bytes.data(), bytes.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
 }
 
 template <typename Fn>
@@ -71,22 +71,23 @@ void attach(daemon::ContainerService& service, const ApiOptions& options, Reques
     require_upgrade(request);
     std::string id = request.path_params.at("id");
     // Refused in plain HTTP while that is still possible: no such container, or exited.
-    service.check_attach(id);
-    responder->upgrade(kMultiplexed,
-                       [&service, options, id, a](Fd connection, std::string pending) mutable {
-                           a.input = std::move(pending);
-                           auto shared = std::make_shared<Fd>(std::move(connection));
-                           run_blocking(options, [&service, id, a, shared] {
-                               Fd mine(shared->release());
-                               int raw = mine.get();
-                               Fd copy(fcntl(raw, F_DUPFD_CLOEXEC, 3));
-                               try {
-                                   service.attach(id, a, std::move(mine));
-                               } catch (const std::exception& e) {
-                                   if (copy) fail_upgraded(copy, e.what());
-                               }
-                           });
-                       });
+    bool tty = service.check_attach(id);
+    responder->upgrade(
+        tty ? kRaw : kMultiplexed,
+        [&service, options, id, a](Fd connection, std::string pending, std::string head) mutable {
+            a.input = std::move(pending);
+            a.handshake = std::move(head);
+            auto shared = std::make_shared<Fd>(std::move(connection));
+            run_blocking(options, [&service, id, a, shared] {
+                Fd mine(shared->release());
+                Fd copy(fcntl(mine.get(), F_DUPFD_CLOEXEC, 3));
+                try {
+                    service.attach(id, a, std::move(mine));
+                } catch (const std::exception&) {
+                    if (copy) refuse_upgraded(copy, std::current_exception());
+                }
+            });
+        });
 }
 
 }  // namespace
@@ -110,21 +111,24 @@ void start_exec_upgraded(daemon::ContainerService& service, const ApiOptions& op
     daemon::ExecInfo info = service.inspect_exec(id);
     if (info.pid != 0 || info.exit_code)
         throw make_error(ErrorKind::conflict, "exec " + id + " was already started");
-    responder->upgrade(kMultiplexed, [&service, options, id](Fd connection, std::string pending) {
-        daemon::AttachRequest a;
-        a.stdin_stream = true;  // if the exec was created with stdin
-        a.input = std::move(pending);
-        auto shared = std::make_shared<Fd>(std::move(connection));
-        run_blocking(options, [&service, id, a, shared] {
-            Fd mine(shared->release());
-            Fd copy(fcntl(mine.get(), F_DUPFD_CLOEXEC, 3));
-            try {
-                service.start_exec_attached(id, a, std::move(mine));
-            } catch (const std::exception& e) {
-                if (copy) fail_upgraded(copy, e.what());
-            }
+    responder->upgrade(
+        info.tty ? kRaw : kMultiplexed,
+        [&service, options, id](Fd connection, std::string pending, std::string head) {
+            daemon::AttachRequest a;
+            a.stdin_stream = true;  // if the exec was created with stdin
+            a.input = std::move(pending);
+            a.handshake = std::move(head);
+            auto shared = std::make_shared<Fd>(std::move(connection));
+            run_blocking(options, [&service, id, a, shared] {
+                Fd mine(shared->release());
+                Fd copy(fcntl(mine.get(), F_DUPFD_CLOEXEC, 3));
+                try {
+                    service.start_exec_attached(id, a, std::move(mine));
+                } catch (const std::exception&) {
+                    if (copy) refuse_upgraded(copy, std::current_exception());
+                }
+            });
         });
-    });
 }
 
 void add_attach_routes(Router& router, daemon::ContainerService& s, const ApiOptions& options) {

@@ -60,6 +60,18 @@ void run_blocking(const ApiOptions& options, const std::shared_ptr<Responder>& r
     options.run_blocking([responder, fn = std::move(fn)]() mutable { answer(responder, fn); });
 }
 
+// resize's ?h=&w=: both required, each in 1..65535 (a terminal's rows and columns).
+std::pair<unsigned, unsigned> window_size(const Request& request) {
+    allow_params(request, {"h", "w"});
+    auto size = [&](const char* name) {
+        auto v = request.param(name);
+        if (!v) throw invalid_argument(name, "is required");
+        return static_cast<unsigned>(parse_int_param(name, *v, 1, 65535));
+    };
+    unsigned h = size("h");
+    return {h, size("w")};
+}
+
 void create(daemon::ContainerService& service, const ApiOptions& options, Request& request,
             const std::shared_ptr<Responder>& responder) {
     allow_params(request, {});
@@ -514,6 +526,20 @@ void add_v1_routes(Router& router, daemon::ContainerService& service, ApiOptions
                          s.kill(id, number);
                          r->respond(empty_response(204));
                      });
+    });
+    router.add("POST", "/v1/containers/{id}/resize", [&s, options](Request& req, const R& r) {
+        auto [h, w] = window_size(req);
+        run_blocking(options, r, [&s, r, id = req.path_params.at("id"), h = h, w = w] {
+            s.resize(id, h, w);
+            r->respond(empty_response(204));
+        });
+    });
+    router.add("POST", "/v1/exec/{id}/resize", [&s, options](Request& req, const R& r) {
+        auto [h, w] = window_size(req);
+        run_blocking(options, r, [&s, r, id = req.path_params.at("id"), h = h, w = w] {
+            s.resize_exec(id, h, w);
+            r->respond(empty_response(204));
+        });
     });
     router.add("POST", "/v1/containers/{id}/stop",
                [&s](Request& req, const R& r) { stop(s, req, r); });

@@ -147,6 +147,25 @@ std::string status_line(unsigned status) {
            std::string(http::obsolete_reason(static_cast<http::status>(status))) + "\r\n";
 }
 
+}  // namespace
+
+std::string response_bytes(const Response& response) {
+    std::string out = status_line(response.status) + "Content-Type: " + response.content_type +
+                      "\r\nContent-Length: " + std::to_string(response.body.size()) +
+                      "\r\nConnection: close\r\nServer: trumand\r\n";
+    for (const auto& [name, value] : response.headers) {
+        out += name;
+        out += ": ";
+        out += value;
+        out += "\r\n";
+    }
+    out += "\r\n";
+    out += response.body;
+    return out;
+}
+
+namespace {
+
 // One connection. Every member runs on the connection's strand (the socket's executor);
 // SessionResponder posts onto it from whatever thread a service callback arrives on.
 class Session : public std::enable_shared_from_this<Session> {
@@ -210,22 +229,14 @@ class Session : public std::enable_shared_from_this<Session> {
         if (phase_ == Phase::stream_opened) begin_stream();
     }
 
-    // "101 UPGRADED", then the socket and what the client sent behind its request go to take,
-    // and this session ends without touching the connection again.
+    // The socket, what the client sent behind its request and the "101 UPGRADED" head go to
+    // take, unwritten (see Responder::upgrade), and this session ends without touching the
+    // connection again.
     void upgrade(uint64_t generation, const std::string& content_type,
-                 Responder::TakeConnection take) {
+                 const Responder::TakeConnection& take) {
         if (generation != generation_ || phase_ != Phase::handling) return;
-        phase_ = Phase::writing;
-        auto head = std::make_shared<std::string>(
-            "HTTP/1.1 101 UPGRADED\r\nContent-Type: " + content_type +
-            "\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nServer: trumand\r\n\r\n");
-        net::async_write(stream_.socket(), net::buffer(*head),
-                         [self = shared_from_this(), head, take = std::move(take)](
-                             beast::error_code ec, size_t) {
-                             if (self->phase_ == Phase::closed) return;
-                             if (ec) return self->close();
-                             self->hand_over(take);
-                         });
+        hand_over(take, "HTTP/1.1 101 UPGRADED\r\nContent-Type: " + content_type +
+                            "\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nServer: trumand\r\n\r\n");
     }
 
     // A response body from the other end of session_end (SocketOutputStream), chunked as it
@@ -256,7 +267,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
     // The connection leaves the server: a descriptor of its own for take, and this one
     // closed without a shutdown (which would end the connection for both).
-    void hand_over(const Responder::TakeConnection& take) {
+    void hand_over(const Responder::TakeConnection& take, std::string head) {
         Fd connection(fcntl(stream_.socket().native_handle(), F_DUPFD_CLOEXEC, 3));
         std::string pending(static_cast<const char*>(buffer_.data().data()), buffer_.size());
         buffer_.consume(buffer_.size());
@@ -271,7 +282,7 @@ class Session : public std::enable_shared_from_this<Session> {
             return;
         }
         try {
-            take(std::move(connection), std::move(pending));
+            take(std::move(connection), std::move(pending), std::move(head));
         } catch (const std::exception& e) {
             spdlog::error("upgraded connection: {}", e.what());
         }
@@ -670,8 +681,8 @@ class SessionResponder : public Responder {
     }
 
     void upgrade(const std::string& content_type, const TakeConnection& take) override {
-        post([g = generation_, t = content_type, take = TakeConnection(take)](Session& s) mutable {
-            s.upgrade(g, t, std::move(take));
+        post([g = generation_, t = content_type, take = TakeConnection(take)](Session& s) {
+            s.upgrade(g, t, take);
         });
     }
 

@@ -2,13 +2,17 @@
 
 #include <poll.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <termios.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 #include <cstring>
+#include <optional>
 #include <stdexcept>
 
 #include "truman/client/commands.hpp"
@@ -70,6 +74,41 @@ class FrameWriter {
     std::string buffer_;
 };
 
+// Our stdin terminal in raw mode (no echo, no line editing, no signals from keys: ^C goes to
+// the container's terminal as a byte) while this lives; restored however the pump ends. A
+// stdin that is no terminal is left alone.
+class RawTerminal {
+  public:
+    RawTerminal() {
+        if (!isatty(0) || tcgetattr(0, &saved_) < 0) return;
+        termios raw = saved_;
+        cfmakeraw(&raw);
+        active_ = tcsetattr(0, TCSANOW, &raw) == 0;
+    }
+    ~RawTerminal() {
+        if (active_) tcsetattr(0, TCSANOW, &saved_);
+    }
+    RawTerminal(const RawTerminal&) = delete;
+    RawTerminal& operator=(const RawTerminal&) = delete;
+
+  private:
+    termios saved_{};
+    bool active_ = false;
+};
+
+// Our window size (stdin's terminal, else stdout's); false without a terminal.
+bool window_size(unsigned* height, unsigned* width) {
+    winsize size{};
+    if (ioctl(0, TIOCGWINSZ, &size) < 0 && ioctl(1, TIOCGWINSZ, &size) < 0) return false;
+    if (size.ws_row == 0 || size.ws_col == 0) return false;
+    *height = size.ws_row;
+    *width = size.ws_col;
+    return true;
+}
+
+// Docker's default detach keys on a terminal: ctrl-p, ctrl-q.
+constexpr const char* kTerminalDetachKeys = "\x10\x11";
+
 }  // namespace
 
 std::string detach_key_bytes(const std::string& notation) {
@@ -123,7 +162,11 @@ Upgraded upgrade(const ApiClient& api, const std::string& method, const std::str
     std::string rest = in.substr(end + 4);
     unsigned status = 0;
     if (head.size() > 12) status = static_cast<unsigned>(std::atoi(head.c_str() + 9));
-    if (status == 101) return {fd, rest};
+    if (status == 101) {
+        std::string lower = head;
+        for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        return {fd, rest, lower.find("application/vnd.docker.raw-stream") != std::string::npos};
+    }
     // An error in plain HTTP: its body (Content-Length) is the API's error.
     size_t length = 0;
     for (size_t at = head.find("\r\n"); at != std::string::npos; at = head.find("\r\n", at + 2)) {
@@ -145,16 +188,41 @@ Upgraded upgrade(const ApiClient& api, const std::string& method, const std::str
 
 PumpEnd pump(Upgraded connection, const PumpOptions& options) {
     int sock = connection.fd;
+    const bool raw = connection.raw;
     FrameWriter frames;
-    frames.feed(connection.pending.data(), connection.pending.size());
+    auto show = [&](const char* data, size_t size) {
+        if (raw)
+            write_all(1, data, size);
+        else
+            frames.feed(data, size);
+    };
+    std::optional<RawTerminal> terminal;
+    if (raw && options.send_stdin) terminal.emplace();
+    show(connection.pending.data(), connection.pending.size());
     int sigfd = -1;
     sigset_t proxied, previous;
     sigemptyset(&proxied);
-    if (options.on_signal) {
+    if (options.on_signal)
         for (int s : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&proxied, s);
+    const bool resizes = raw && options.on_resize;
+    if (resizes) sigaddset(&proxied, SIGWINCH);
+    if (options.on_signal || resizes) {
         sigprocmask(SIG_BLOCK, &proxied, &previous);
         sigfd = signalfd(-1, &proxied, SFD_CLOEXEC | SFD_NONBLOCK);
     }
+    auto resize = [&] {
+        unsigned height = 0, width = 0;
+        if (!resizes || !window_size(&height, &width)) return;
+        try {
+            options.on_resize(height, width);
+        } catch (const std::exception&) {
+            // It has exited meanwhile: the stream is about to end.
+        }
+    };
+    resize();
+    // On a terminal, the daemon detaches on ctrl-p ctrl-q unless told other keys.
+    const std::string detach_keys =
+        raw && options.detach_keys.empty() ? kTerminalDetachKeys : options.detach_keys;
     bool stdin_open = options.send_stdin;
     bool detached = false;
     std::string to_send;  // stdin read but not yet sent: stdin is not read while it holds any
@@ -175,6 +243,11 @@ PumpEnd pump(Upgraded connection, const PumpOptions& options) {
         if (fds[2].revents) {
             signalfd_siginfo info{};
             while (read(sigfd, &info, sizeof info) == sizeof info) {
+                if (info.ssi_signo == SIGWINCH) {
+                    resize();
+                    continue;
+                }
+                if (!options.on_signal) continue;
                 try {
                     options.on_signal(static_cast<int>(info.ssi_signo));
                 } catch (const std::exception& e) {
@@ -191,11 +264,11 @@ PumpEnd pump(Upgraded connection, const PumpOptions& options) {
                 stdin_open = false;
             } else {
                 to_send.assign(buf, static_cast<size_t>(n));
-                if (!options.detach_keys.empty()) {
+                if (!detach_keys.empty()) {
                     recent += to_send;
-                    if (recent.find(options.detach_keys) != std::string::npos) detached = true;
-                    if (recent.size() > options.detach_keys.size())
-                        recent.erase(0, recent.size() - options.detach_keys.size());
+                    if (recent.find(detach_keys) != std::string::npos) detached = true;
+                    if (recent.size() > detach_keys.size())
+                        recent.erase(0, recent.size() - detach_keys.size());
                 }
             }
         }
@@ -217,7 +290,7 @@ PumpEnd pump(Upgraded connection, const PumpOptions& options) {
             ssize_t n = recv(sock, buf, sizeof buf, MSG_DONTWAIT);
             if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
             if (n <= 0) break;
-            frames.feed(buf, static_cast<size_t>(n));
+            show(buf, static_cast<size_t>(n));
         }
     }
     close(sock);
@@ -241,6 +314,9 @@ int attach_command(const ApiClient& api, const AttachOptions& options) {
         pump_options.on_signal = [&api, path](int signal) {
             api.call("POST", path + "/kill?signal=" + std::to_string(signal));
         };
+    pump_options.on_resize = [&api, path](unsigned h, unsigned w) {
+        api.call("POST", path + "/resize?h=" + std::to_string(h) + "&w=" + std::to_string(w));
+    };
     if (pump(upgrade(api, "POST", target), pump_options) == PumpEnd::detached) return 0;
     nlohmann::json state = api.call_json("POST", path + "/wait");
     return exit_code_of(state);
@@ -250,8 +326,9 @@ int attach_command(const ApiClient& api, const AttachOptions& options) {
 
 namespace truman::client {
 
-int run_attached(const ApiClient& api, const std::string& path) {
-    Upgraded connection = upgrade(api, "POST", path + "/attach?stream=1&stdin=1&stdout=1&stderr=1");
+int run_attached(const ApiClient& api, const std::string& path, bool send_stdin, bool tty) {
+    Upgraded connection = upgrade(
+        api, "POST", path + "/attach?stream=1&stdout=1&stderr=1&stdin=" + (send_stdin ? "1" : "0"));
     try {
         api.call("POST", path + "/start");
     } catch (...) {
@@ -259,10 +336,14 @@ int run_attached(const ApiClient& api, const std::string& path) {
         throw;
     }
     PumpOptions options;
-    options.send_stdin = true;
+    options.send_stdin = send_stdin;
     options.on_signal = [&api, path](int signal) {
         api.call("POST", path + "/kill?signal=" + std::to_string(signal));
     };
+    if (tty)
+        options.on_resize = [&api, path](unsigned h, unsigned w) {
+            api.call("POST", path + "/resize?h=" + std::to_string(h) + "&w=" + std::to_string(w));
+        };
     if (pump(std::move(connection), options) == PumpEnd::detached) return 0;
     return exit_code_of(api.call_json("POST", path + "/wait"));
 }

@@ -126,17 +126,12 @@ int run_command(const ApiClient& api, const CreateOptions& options, bool detach,
         }
     } remover{api, path, remove && !detach};
 
-    if (options.interactive && !detach) return run_attached(api, path);
+    // Attached before the start, as docker run is: nothing it prints is missed, it comes as
+    // written, and our signals reach it (--sig-proxy); with -i our stdin is its stdin.
+    if (!detach) return run_attached(api, path, options.interactive, options.tty);
     api.call("POST", path + "/start");
-    if (detach) {
-        std::cout << id << std::endl;
-        return 0;
-    }
-    // Following from the first line: the stream ends once the container has exited and every
-    // line was delivered, so nothing it printed is lost even if it exited before we got here.
-    api.stream_lines(path + "/logs?follow=true&format=json",
-                     [](const std::string& line) { print_log_record(line, false); });
-    return exit_code_of(api.call_json("POST", path + "/wait"));
+    std::cout << id << std::endl;
+    return 0;
 }
 
 int start_command(const ApiClient& api, const std::vector<std::string>& refs) {

@@ -16,6 +16,7 @@ int exec_command(const ApiClient& api, const ExecOptions& options) {
     if (!options.cwd.empty()) body["cwd"] = options.cwd;
     if (!options.user.empty()) body["user"] = options.user;
     if (options.interactive) body["stdin"] = true;
+    if (options.tty) body["tty"] = true;
     std::string id = api.call_json(
         "POST", "/v1/containers/" + url_encode(options.container) + "/exec", &body)["id"];
     std::string path = "/v1/exec/" + id;
@@ -29,6 +30,9 @@ int exec_command(const ApiClient& api, const ExecOptions& options) {
     // closes once it has exited, and its exit is on record by then.
     PumpOptions pump_options;
     pump_options.send_stdin = options.interactive;
+    pump_options.on_resize = [&api, path](unsigned h, unsigned w) {
+        api.call("POST", path + "/resize?h=" + std::to_string(h) + "&w=" + std::to_string(w));
+    };
     nlohmann::json empty = nlohmann::json::object();
     pump(upgrade(api, "POST", path + "/start", &empty), pump_options);
     nlohmann::json info = api.call_json("GET", path);

@@ -1,5 +1,7 @@
 // trumanctl: the command-line client of trumand. Flags are parsed with CLI11; every verb is a
 // function in commands.cpp; this file only wires them and turns failures into exit codes.
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
 #include <cstdlib>
 #include <iostream>
@@ -54,7 +56,7 @@ void add_create_flags(CLI::App* cmd, CreateOptions& o) {
         ->allow_extra_args(false);
     cmd->add_option("--rootfs", o.rootfs, "run from this root directory instead of an IMAGE");
     cmd->add_flag("-i,--interactive", o.interactive, "keep stdin open (run: and attach to it)");
-    cmd->add_flag("-t,--tty", o.tty, "a terminal (not supported yet)");
+    cmd->add_flag("-t,--tty", o.tty, "a terminal (with -i: ours, in raw mode, its size following)");
     cmd->add_option("--network-alias", o.network_aliases, "another name on --network NAME")
         ->allow_extra_args(false);
     cmd->add_option("--dns", o.dns, "a nameserver for /etc/resolv.conf (default: the host's)")
@@ -229,7 +231,7 @@ static int trumanctl_main(int argc, char** argv) {
         ->allow_extra_args(false);
     exec->add_option("-w,--workdir", exec_options.cwd, "the command's directory in the container");
     exec->add_option("-u,--user", exec_options.user, "uid or uid:gid");
-    exec->add_flag("-t,--tty", exec_tty, "(not supported yet)");
+    exec->add_flag("-t,--tty", exec_tty, "a terminal of its own");
     exec->add_flag("-i,--interactive", exec_interactive, "our stdin is the command's");
     exec->prefix_command();
 
@@ -254,11 +256,17 @@ static int trumanctl_main(int argc, char** argv) {
         if (exec->parsed()) {
             auto args = exec->remaining();
             if (args.size() < 2) throw std::invalid_argument("exec needs CONTAINER and CMD");
-            if (exec_tty) throw std::invalid_argument("exec -t is not supported yet");
+            exec_options.tty = exec_tty;
             exec_options.interactive = exec_interactive;
             exec_options.container = args[0];
             exec_options.cmd.assign(args.begin() + 1, args.end());
         }
+        // -it makes our terminal the container's: without one there is nothing to put in
+        // raw mode or to take the size of, and its end of input would end the attach (docker
+        // refuses the same way).
+        if ((exec->parsed() && exec_tty && exec_interactive) ||
+            (run->parsed() && create_options.tty && create_options.interactive && !detach))
+            if (!isatty(STDIN_FILENO)) throw std::invalid_argument("the input device is not a TTY");
         if (run->parsed() || create->parsed()) {
             create_options.args = (run->parsed() ? run : create)->remaining();
             create_body(create_options);  // flag errors before anything is sent

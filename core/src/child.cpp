@@ -141,11 +141,11 @@ void child_main(const ChildPlan& plan) noexcept {
     //    the cwd, no_new_privs and seccomp: what an exec shares (child_confine.cpp). The sync
     //    socket stays until execve, which closes it.
     int keep[] = {plan.status_fd, plan.start_fd, plan.go_fd};
-    int listener = confine(plan.process, plan.status_fd, keep, sizeof keep / sizeof keep[0]);
+    Confined confined = confine(plan.process, plan.status_fd, keep, sizeof keep / sizeof keep[0]);
 
     // 9. Parked: tell the parent, then wait for start. EOF on start_fd means the container
     //    was destroyed unstarted.
-    park(plan.status_fd, plan.start_fd, listener);
+    park(plan.status_fd, plan.start_fd, confined);
 
     // 10. execve each candidate in PATH order, like execvp: ENOENT/EACCES/ENOTDIR try the
     //     next, and the first other error (or the last one seen) is what we report.

@@ -6,8 +6,10 @@
 #include <fcntl.h>
 #include <linux/capability.h>
 #include <linux/seccomp.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -68,15 +70,15 @@ void become_user(const ProcessPlan& plan, const Steps& steps) noexcept {
                         ::syscall(SYS_prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0), cap);
 }
 
-// Make plan.stdio[0..2] the process's 0, 1 and 2. Every source is first copied above 2, so
+// Make stdio[0..2] the process's 0, 1 and 2. Every source is first copied above 2, so
 // that a source sitting in 0-2 for another slot (stdio = {1, 0, 2}) is not overwritten
 // before it is used; dup3 clears FD_CLOEXEC on the copies, which is what 0-2 need.
-void install_stdio(const ProcessPlan& plan, const Steps& steps) noexcept {
+void install_stdio(const int (&stdio)[3], const Steps& steps) noexcept {
     int copies[3];
     for (int slot = 0; slot < 3; ++slot) {
         copies[slot] = -1;
-        if (plan.stdio[slot] == slot) continue;
-        long fd = sys(::syscall(SYS_fcntl, plan.stdio[slot], F_DUPFD_CLOEXEC, 3));
+        if (stdio[slot] == slot) continue;
+        long fd = sys(::syscall(SYS_fcntl, stdio[slot], F_DUPFD_CLOEXEC, 3));
         if (fd < 0) report_failure(steps.report_fd, ChildStep::set_stdio, fd, slot);
         copies[slot] = static_cast<int>(fd);
     }
@@ -108,9 +110,28 @@ void enter_cwd(const ProcessPlan& plan, const Steps& steps) noexcept {
     if (n < 2 || buf[0] != '/') report_failure(steps.report_fd, ChildStep::verify_cwd, -EXDEV);
 }
 
+// A new pty of the container's own devpts: /dev/pts/ptmx resolved beneath our root (the
+// container's), so the slave is /dev/pts/N inside and a symlink planted in the rootfs leads
+// nowhere else. Opened as the process's user: the slave is owned by it. TIOCGPTPEER opens
+// the slave through the master, without a path that could be swapped in between. Returns
+// the master; *slave gets the slave (both close-on-exec).
+int open_terminal(const Steps& steps, int* slave) noexcept {
+    long rootfd = sys(::syscall(SYS_openat, AT_FDCWD, "/", O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (rootfd < 0) report_failure(steps.report_fd, ChildStep::open_terminal, rootfd);
+    long master = open_beneath(static_cast<int>(rootfd), "dev/pts/ptmx", O_RDWR | O_NOCTTY);
+    close_fd(static_cast<int>(rootfd));
+    if (master < 0) report_failure(steps.report_fd, ChildStep::open_terminal, master);
+    int unlock = 0;
+    steps.check(ChildStep::open_terminal, ::syscall(SYS_ioctl, master, TIOCSPTLCK, &unlock));
+    long peer = sys(::syscall(SYS_ioctl, master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC));
+    if (peer < 0) report_failure(steps.report_fd, ChildStep::open_terminal, peer);
+    *slave = static_cast<int>(peer);
+    return static_cast<int>(master);
+}
+
 }  // namespace
 
-int confine(const ProcessPlan& plan, int report_fd, const int* keep, size_t nkeep) noexcept {
+Confined confine(const ProcessPlan& plan, int report_fd, const int* keep, size_t nkeep) noexcept {
     const Steps steps{report_fd};
 
     // 1. Resource limits, while we still may lower hard limits; then the bounding set, which
@@ -141,8 +162,24 @@ int confine(const ProcessPlan& plan, int report_fd, const int* keep, size_t nkee
     // 4. stdio, then close everything else the process must not have: whatever we inherited
     //    (a cgroup directory fd, a log, a caller's stray descriptor) is gone before the cwd is
     //    entered, so it cannot serve as a way out (step 5). keep[] (the caller's sync socket,
-    //    close-on-exec) and the listener (closed by park) stay until execve.
-    install_stdio(plan, steps);
+    //    close-on-exec), the listener and the terminal's master (closed by park) stay until
+    //    execve. With a terminal, its slave is 0-2 and then our controlling terminal, which
+    //    needs a session without one: the init made its own already (EPERM: it leads it), an
+    //    exec makes one now.
+    int terminal = -1;
+    if (plan.terminal) {
+        int slave = -1;
+        terminal = open_terminal(steps, &slave);
+        const int stdio[3] = {slave, slave, slave};
+        install_stdio(stdio, steps);
+        close_fd(slave);
+        long sid = sys(::syscall(SYS_setsid));
+        if (sid < 0 && sid != -EPERM)
+            report_failure(report_fd, ChildStep::set_controlling_terminal, sid);
+        steps.check(ChildStep::set_controlling_terminal, ::syscall(SYS_ioctl, 0, TIOCSCTTY, 0));
+    } else {
+        install_stdio(plan.stdio, steps);
+    }
     {
         int kept[16];
         size_t n = 0;
@@ -150,6 +187,7 @@ int confine(const ProcessPlan& plan, int report_fd, const int* keep, size_t nkee
         kept[n++] = 1;
         kept[n++] = 2;
         kept[n++] = listener;
+        kept[n++] = terminal;
         for (size_t i = 0; i < nkeep && n < sizeof kept / sizeof kept[0]; ++i) kept[n++] = keep[i];
         long res = close_all_except(kept, n);
         if (res < 0) report_failure(report_fd, ChildStep::close_descriptors, res);
@@ -164,17 +202,18 @@ int confine(const ProcessPlan& plan, int report_fd, const int* keep, size_t nkee
                     ::syscall(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0));
     if (plan.seccomp_filter && plan.no_new_privs) listener = load_filter(plan, steps);
     if (!(plan.seccomp_flags & SECCOMP_FILTER_FLAG_NEW_LISTENER)) listener = -1;
-    return listener;
+    return {listener, terminal};
 }
 
-void park(int report_fd, int start_fd, int listener) noexcept {
-    ChildReport ready{ChildStep::ready, 0, listener};
+void park(int report_fd, int start_fd, Confined confined) noexcept {
+    ChildReport ready{ChildStep::ready, 0, confined.listener, confined.terminal};
     if (sys(::syscall(SYS_write, report_fd, &ready, sizeof ready)) != sizeof ready)
         report_failure(report_fd, ChildStep::report_ready, -errno);
     long r = wait_byte(start_fd);
     if (r < 0) report_failure(report_fd, ChildStep::wait_for_start, r);
     if (r == 0) exit_now(0);
-    close_fd(listener);
+    close_fd(confined.listener);
+    close_fd(confined.terminal);
 }
 
 }  // namespace truman::detail

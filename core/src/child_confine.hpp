@@ -20,6 +20,11 @@ namespace truman::detail {
 
 struct ProcessPlan {
     int stdio[3] = {-1, -1, -1};
+    // Instead of stdio: a new pty from the container's own devpts (/dev/pts/ptmx, opened as
+    // the process's user, so the slave is theirs), whose slave becomes 0-2 and the
+    // controlling terminal of the process, which leads a session of its own. The master is
+    // handed to the parent with the ready report.
+    bool terminal = false;
 
     const struct rlimit* rlimit_values = nullptr;
     const int* rlimit_resources = nullptr;
@@ -57,14 +62,18 @@ struct ProcessPlan {
 // no_new_privs, the user and its capabilities, umask, stdio, closing every descriptor but
 // 0-2, keep[] and the listener, the cwd (resolved beneath "/" and verified), no_new_privs,
 // the filter. The caller must already be in the container's mount namespace with its root
-// as "/". Returns the seccomp listener to hand to the parent, or -1. A failure is reported
-// on report_fd and the process exits.
-int confine(const ProcessPlan& plan, int report_fd, const int* keep, size_t nkeep) noexcept;
+// as "/". Returns what to hand to the parent: the seccomp listener and the terminal's master,
+// each -1 if there is none. A failure is reported on report_fd and the process exits.
+struct Confined {
+    int listener = -1;
+    int terminal = -1;
+};
+Confined confine(const ProcessPlan& plan, int report_fd, const int* keep, size_t nkeep) noexcept;
 
-// Tell the parent we are ready (and which fd is our listener, for pidfd_getfd), wait for the
-// start byte on start_fd, then close the listener. EOF instead of a start byte means the
-// parent gave up on us: exit quietly.
-void park(int report_fd, int start_fd, int listener) noexcept;
+// Tell the parent we are ready (and which fds are our listener and terminal master, for
+// pidfd_getfd), wait for the start byte on start_fd, then close them. EOF instead of a start
+// byte means the parent gave up on us: exit quietly.
+void park(int report_fd, int start_fd, Confined confined) noexcept;
 
 // The system calls made after the seccomp filter may have been loaded (when no_new_privs is
 // off it goes in before the user switch): the rest of confine(), park(), and the execve loops
@@ -73,9 +82,9 @@ void park(int report_fd, int start_fd, int listener) noexcept;
 // notified call there would wait forever. Kept next to the code that makes them so the two
 // cannot drift.
 inline constexpr const char* kSyscallsAfterSeccomp[] = {
-    "read",       "write", "close",     "close_range", "execve",    "execveat", "exit",
-    "exit_group", "prctl", "setgroups", "setresgid",   "setresuid", "capset",   "umask",
-    "dup3",       "fcntl", "openat",    "openat2",     "fchdir",    "getcwd",
+    "read",   "write",     "close",     "close_range", "execve", "execveat", "exit", "exit_group",
+    "prctl",  "setgroups", "setresgid", "setresuid",   "capset", "umask",    "dup3", "fcntl",
+    "openat", "openat2",   "fchdir",    "getcwd",      "ioctl",  "setsid",
 };
 
 }  // namespace truman::detail

@@ -68,6 +68,10 @@ const char* to_string(ChildStep step) noexcept {
             return "prctl(PR_SET_DUMPABLE, 0)";
         case ChildStep::set_stdio:
             return "dup3 stdio";
+        case ChildStep::open_terminal:
+            return "open /dev/pts/ptmx";
+        case ChildStep::set_controlling_terminal:
+            return "set the controlling terminal";
         case ChildStep::close_descriptors:
             return "close_range";
         case ChildStep::chdir_cwd:
@@ -93,7 +97,7 @@ const char* to_string(ChildStep step) noexcept {
 }
 
 void report_failure(int report_fd, ChildStep step, long neg_errno, int32_t value) noexcept {
-    ChildReport report{step, static_cast<int32_t>(-neg_errno), value};
+    ChildReport report{step, static_cast<int32_t>(-neg_errno), value, -1};
     ::syscall(SYS_write, report_fd, &report, sizeof report);
     child::exit_now(127);
 }

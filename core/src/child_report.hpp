@@ -40,6 +40,8 @@ enum class ChildStep : int32_t {
     raise_ambient_capability,
     set_non_dumpable,
     set_stdio,
+    open_terminal,             // /dev/pts/ptmx of the container's devpts, and its peer
+    set_controlling_terminal,  // setsid, TIOCSCTTY
     close_descriptors,
     chdir_cwd,
     verify_cwd,  // the cwd turned out not to be beneath the container's root
@@ -58,6 +60,8 @@ struct ChildReport {
     ChildStep step;
     int32_t err;    // errno, 0 for ready
     int32_t value;  // step-specific: an index, or the listener fd
+    // ready: the fd of the terminal's master (ProcessPlan::terminal), for pidfd_getfd; -1.
+    int32_t terminal = -1;
 };
 
 // Write {step, -neg_errno, value} to report_fd and _exit(127). A short write can only mean

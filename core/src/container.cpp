@@ -97,6 +97,7 @@ std::unique_ptr<Prepared> prepare(const ContainerSpec& spec, const CreateOptions
     inputs.stdio[0] = options.stdin_fd;
     inputs.stdio[1] = options.stdout_fd;
     inputs.stdio[2] = options.stderr_fd;
+    inputs.terminal = options.terminal;
     detail::prepare_process(p->process, inputs);
     plan.process = p->process.plan;
     return p;
@@ -150,6 +151,7 @@ struct Container::State {
     std::string seccomp_cache_dir;  // for the filters of execs
     std::string host_link;
     std::unique_ptr<SeccompNotifier> notifier;
+    Fd terminal;  // the master of the init's pty, until taken
     std::function<void(const BlockedSyscall&)> on_blocked;
     bool started = false;
     bool reaped = false;
@@ -298,6 +300,11 @@ std::unique_ptr<Container> Container::create(const ContainerSpec& spec,
             if (fd < 0) throw system_error("pidfd_getfd seccomp listener");
             state->notifier = std::make_unique<SeccompNotifier>(fd, *p.process.seccomp);
         }
+        if (report.terminal >= 0) {
+            state->terminal.reset(static_cast<int>(
+                ::syscall(SYS_pidfd_getfd, state->pidfd.get(), report.terminal, 0)));
+            if (!state->terminal) throw system_error("pidfd_getfd terminal");
+        }
     } catch (const Error& e) {
         // The create error is what the caller must see; what the cleanup could not undo is
         // added to it, not dropped with the state.
@@ -325,6 +332,9 @@ int Container::pidfd() const noexcept {
 }
 Cgroup* Container::cgroup() const noexcept {
     return state_->cgroup.get();
+}
+Fd Container::take_terminal() {
+    return std::move(state_->terminal);
 }
 std::string Container::host_interface() const {
     return state_->host_link;
@@ -369,14 +379,10 @@ std::optional<ExitStatus> Container::try_wait() {
 
 ExitStatus Container::wait() {
     State& s = *state_;
-    while (!s.reaped) {
-        struct pollfd fds[2] = {{s.pidfd.get(), POLLIN, 0}, {seccomp_fd(), POLLIN, 0}};
-        int n = ::poll(fds, s.notifier ? 2 : 1, -1);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) throw system_error("poll container " + s.id);
-        if (s.notifier && (fds[1].revents & POLLIN)) handle_seccomp();
-        if (fds[0].revents & POLLIN) s.reap(true);
-    }
+    if (!s.reaped)
+        detail::wait_answering_seccomp(
+            s.pidfd.get(), seccomp_fd(), [this] { handle_seccomp(); }, "container " + s.id);
+    s.reap(true);
     return s.exit;
 }
 

@@ -87,6 +87,7 @@ struct ExecProcess::State {
     pid_t pid = -1;
     Fd pidfd;
     std::unique_ptr<SeccompNotifier> notifier;
+    Fd terminal;  // the master of its pty, until taken
     bool reaped = false;
     ExitStatus exit;
 
@@ -134,6 +135,9 @@ pid_t ExecProcess::pid() const noexcept {
 int ExecProcess::pidfd() const noexcept {
     return state_->pidfd.get();
 }
+Fd ExecProcess::take_terminal() {
+    return std::move(state_->terminal);
+}
 int ExecProcess::seccomp_fd() const noexcept {
     return state_->notifier ? state_->notifier->fd() : -1;
 }
@@ -148,14 +152,11 @@ std::optional<ExitStatus> ExecProcess::try_wait() {
 }
 ExitStatus ExecProcess::wait() {
     State& s = *state_;
-    while (!s.reaped) {
-        struct pollfd fds[2] = {{s.pidfd.get(), POLLIN, 0}, {seccomp_fd(), POLLIN, 0}};
-        int n = ::poll(fds, s.notifier ? 2 : 1, -1);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) throw system_error("poll exec " + std::to_string(s.pid));
-        if (s.notifier && (fds[1].revents & POLLIN)) handle_seccomp();
-        if (fds[0].revents & POLLIN) s.reap(true);
-    }
+    if (!s.reaped)
+        detail::wait_answering_seccomp(
+            s.pidfd.get(), seccomp_fd(), [this] { handle_seccomp(); },
+            "exec " + std::to_string(s.pid));
+    s.reap(true);
     return s.exit;
 }
 void ExecProcess::kill(int signal) {
@@ -217,6 +218,7 @@ std::unique_ptr<PreparedExec> prepare(const ContainerSpec& container, int init_p
     inputs.stdio[0] = spec.stdin_fd;
     inputs.stdio[1] = spec.stdout_fd;
     inputs.stdio[2] = spec.stderr_fd;
+    inputs.terminal = spec.terminal;
     prepare_process(p->process, inputs);
     plan.process = p->process.plan;
     plan.process.non_dumpable = true;
@@ -315,6 +317,11 @@ std::unique_ptr<ExecProcess> spawn_exec(const ContainerSpec& container, int init
         int fd = static_cast<int>(::syscall(SYS_pidfd_getfd, s.pidfd.get(), report.value, 0));
         if (fd < 0) throw system_error("pidfd_getfd seccomp listener");
         s.notifier = std::make_unique<SeccompNotifier>(fd, *p->process.seccomp);
+    }
+    if (report.terminal >= 0) {
+        s.terminal.reset(
+            static_cast<int>(::syscall(SYS_pidfd_getfd, s.pidfd.get(), report.terminal, 0)));
+        if (!s.terminal) throw system_error("pidfd_getfd terminal");
     }
     send_byte(sync.get(), "start the exec");
     // EOF: execveat succeeded (the child's end is close-on-exec).

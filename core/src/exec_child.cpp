@@ -41,8 +41,8 @@ void exec_child_main(const ExecPlan& plan) noexcept {
     //    (non-dumpable again after it), stdio, every descriptor of the monitor's closed (its
     //    log, its sockets, the container's pidfd and cgroup directory) before the cwd is
     //    entered, no_new_privs, seccomp. Then parked until the monitor has taken the listener.
-    int listener = confine(plan.process, plan.sync_fd, &plan.sync_fd, 1);
-    park(plan.sync_fd, plan.sync_fd, listener);
+    Confined confined = confine(plan.process, plan.sync_fd, &plan.sync_fd, 1);
+    park(plan.sync_fd, plan.sync_fd, confined);
 
     // 4. The program is the container's: each candidate is opened beneath the container's
     //    root and executed through that descriptor, so nothing outside the root is ever

@@ -6,6 +6,7 @@
 
 #include <fcntl.h>
 #include <linux/seccomp.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -103,8 +104,9 @@ void prepare_process(PreparedProcess& out, const ProcessInputs& in) {
     plan.exec_paths = out.exec_paths.data();
     plan.nexec_paths = out.exec_paths.size();
 
+    plan.terminal = in.terminal;
     for (int slot = 0; slot < 3; ++slot) {
-        if (in.stdio[slot] >= 0) {
+        if (in.stdio[slot] >= 0 || in.terminal) {
             plan.stdio[slot] = in.stdio[slot];
             continue;
         }
@@ -113,6 +115,18 @@ void prepare_process(PreparedProcess& out, const ProcessInputs& in) {
             if (!out.dev_null) throw system_error("open /dev/null");
         }
         plan.stdio[slot] = out.dev_null.get();
+    }
+}
+
+void wait_answering_seccomp(int pidfd, int seccomp_fd, const std::function<void()>& on_seccomp,
+                            const std::string& what) {
+    for (;;) {
+        struct pollfd fds[2] = {{pidfd, POLLIN, 0}, {seccomp_fd, POLLIN, 0}};
+        int n = ::poll(fds, seccomp_fd >= 0 ? 2 : 1, -1);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) throw system_error("poll " + what);
+        if (seccomp_fd >= 0 && (fds[1].revents & POLLIN)) on_seccomp();
+        if (fds[0].revents & POLLIN) return;
     }
 }
 

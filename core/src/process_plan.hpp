@@ -5,6 +5,7 @@
 
 #include <sys/resource.h>
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -58,12 +59,19 @@ struct ProcessInputs {
     const char* groups_field = "process.user.additionalGids";  // named when groups are refused
     std::string seccomp_cache_dir{};
     int stdio[3] = {-1, -1, -1};
+    bool terminal = false;  // a pty of the container's devpts instead of stdio
 };
 
 // Fills out.plan: rlimits, capability masks, user, groups, umask, cwd, no_new_privs, the
 // compiled (cached) seccomp filter, argv/envp and the PATH candidates, stdio. Throws
 // truman::Error (invalid) for what the kernel would refuse later anyway.
 void prepare_process(PreparedProcess& out, const ProcessInputs& in);
+
+// Blocks until pidfd is readable (the process has exited; the caller reaps it), calling
+// on_seccomp whenever seccomp_fd (-1: none) has a notification to answer meanwhile, which the
+// process would otherwise wait on forever. `what` names it in errors ("container c1").
+void wait_answering_seccomp(int pidfd, int seccomp_fd, const std::function<void()>& on_seccomp,
+                            const std::string& what);
 
 // The report channel: one ChildReport per recv (false on EOF: the child exec'd or died),
 // and the go/start byte. `who` names the child in errors ("the container", "the exec").

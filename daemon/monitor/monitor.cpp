@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -16,6 +17,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -84,7 +86,26 @@ struct RunningExec {
     uint64_t output_bytes = 0;
     std::vector<Fd> waiters = {};
     std::unique_ptr<StdioHub> hub = {};  // its attached client, if started attached
+    Fd terminal = {};                    // the master of its terminal (tty), for resizes
 };
+
+// Another descriptor of a terminal's master, non-blocking (the file status flags are shared
+// by every copy; the monitor only ever polls the master).
+Fd duplicate(const Fd& fd) {
+    Fd copy(fcntl(fd.get(), F_DUPFD_CLOEXEC, 3));
+    if (!copy) throw system_error("dup the terminal");
+    fcntl(copy.get(), F_SETFL, O_NONBLOCK);
+    return copy;
+}
+
+// The window size of a terminal (TIOCSWINSZ: the kernel sends SIGWINCH to its foreground
+// process group).
+void set_window_size(const Fd& terminal, unsigned height, unsigned width) {
+    winsize size{};
+    size.ws_row = static_cast<unsigned short>(height);
+    size.ws_col = static_cast<unsigned short>(width);
+    if (ioctl(terminal.get(), TIOCSWINSZ, &size) < 0) throw system_error("TIOCSWINSZ");
+}
 
 // A pipe's two ends, close-on-exec; the read end non-blocking (the monitor's poll loop).
 std::pair<Fd, Fd> output_pipe() {
@@ -114,15 +135,19 @@ class Monitor {
                 throw system_error("mkdir " + options_.run_dir);
             listener_ = listen_on(socket_path_);
 
-            int out[2], err[2];
-            if (pipe2(out, O_CLOEXEC) < 0) throw system_error("pipe2");
-            stdout_ = Fd(out[0]);
-            Fd out_w(out[1]);
-            if (pipe2(err, O_CLOEXEC) < 0) throw system_error("pipe2");
-            stderr_ = Fd(err[0]);
-            Fd err_w(err[1]);
-            fcntl(stdout_.get(), F_SETFL, O_NONBLOCK);
-            fcntl(stderr_.get(), F_SETFL, O_NONBLOCK);
+            // Without a terminal: pipes for stdout and stderr (with one, its master below).
+            Fd out_w, err_w;
+            if (!meta.tty) {
+                int out[2], err[2];
+                if (pipe2(out, O_CLOEXEC) < 0) throw system_error("pipe2");
+                stdout_ = Fd(out[0]);
+                out_w = Fd(out[1]);
+                if (pipe2(err, O_CLOEXEC) < 0) throw system_error("pipe2");
+                stderr_ = Fd(err[0]);
+                err_w = Fd(err[1]);
+                fcntl(stdout_.get(), F_SETFL, O_NONBLOCK);
+                fcntl(stderr_.get(), F_SETFL, O_NONBLOCK);
+            }
             log_ = std::make_unique<LogWriter>(paths_.log(), options_.log_max_bytes
                                                                  ? options_.log_max_bytes
                                                                  : default_log_max_bytes);
@@ -130,13 +155,12 @@ class Monitor {
             // open_stdin: a pipe the attached clients write to, held here so that it
             // outlives trumand; else the container reads /dev/null.
             Fd in_r, in_w;
-            if (meta.open_stdin) {
+            if (meta.open_stdin && !meta.tty) {
                 int in[2];
                 if (pipe2(in, O_CLOEXEC) < 0) throw system_error("pipe2");
                 in_r = Fd(in[0]);
                 in_w = Fd(in[1]);
             }
-            hub_ = std::make_unique<StdioHub>(std::move(in_w), meta.stdin_once);
 
             cgroups_ = detect_cgroups();
             CreateOptions create_options;
@@ -144,6 +168,7 @@ class Monitor {
             create_options.stdin_fd = in_r ? in_r.get() : -1;
             create_options.stdout_fd = out_w.get();
             create_options.stderr_fd = err_w.get();
+            create_options.terminal = meta.tty;
             create_options.cgroups = cgroups_.get();
             // Shared by every monitor of this daemon: the default profile is compiled once.
             create_options.seccomp_cache_dir =
@@ -154,6 +179,15 @@ class Monitor {
             out_w.reset();
             err_w.reset();
             in_r.reset();
+            // A terminal: its master is the container's output (read as stdout) and, with
+            // open_stdin, where the clients' input goes; held here, so the terminal outlives
+            // trumand. EIO on it is the EOF of every slave.
+            if (meta.tty) {
+                terminal_ = container_->take_terminal();
+                stdout_ = duplicate(terminal_);
+                if (meta.open_stdin) in_w = duplicate(terminal_);
+            }
+            hub_ = std::make_unique<StdioHub>(std::move(in_w), meta.stdin_once, meta.tty);
 
             state_.state.status = Status::created;
             state_.state.pid = container_->pid();
@@ -379,10 +413,13 @@ class Monitor {
                 MonitorReply reply;
                 reply.pid = start_exec(command.exec_id, command.attach, passed);
                 return encode_reply(reply);
+            } else if (command.verb == ControlCommand::Verb::resize) {
+                resize(command);
             } else if (command.verb == ControlCommand::Verb::attach) {
                 if (!passed) throw make_error(ErrorKind::invalid, "attach without a connection");
                 // Before start too: a client attached to a created container misses nothing.
-                hub_->add(std::move(passed), *command.attach);
+                hub_->add(std::move(passed), *command.attach,
+                          command.attach->logs ? log_so_far() : LogHistory{});
                 spdlog::info("client attached ({} now)", hub_->clients());
             } else {
                 return encode_reply(exited_exec_reply(command.exec_id));
@@ -392,6 +429,45 @@ class Monitor {
             spdlog::warn("{}: {}", line, e.what());
             return encode_reply(failure_reply(e));
         }
+    }
+
+    using LogHistory = std::vector<std::pair<StreamType, std::string>>;
+
+    // What the container wrote so far, for attach?logs: the log on disk (container.log.1,
+    // then container.log), then the partial lines the writer still holds. Everything it
+    // wrote and we read is in one or the other, and nothing read later is: both are kept by
+    // this thread, which also feeds the hub, so the live output continues without a gap or a
+    // repeat.
+    LogHistory log_so_far() {
+        LogHistory out;
+        auto type_of = [](const std::string& stream) {
+            return stream == "stderr" ? StreamType::stderr_stream : StreamType::stdout_stream;
+        };
+        try {
+            RotatedLogReader reader(paths_.log());
+            reader.read_available([&](std::string_view record) {
+                if (auto line = decode_log_line(record))
+                    out.emplace_back(type_of(line->stream), line->text + "\n");
+            });
+        } catch (const std::exception& e) {
+            spdlog::warn("attach: reading the log: {}", e.what());
+        }
+        for (auto& [stream, text] : log_->unwritten()) out.emplace_back(type_of(stream), text);
+        return out;
+    }
+
+    void resize(const ControlCommand& command) {
+        const Fd* terminal = &terminal_;
+        if (!command.exec_id.empty()) {
+            terminal = nullptr;
+            for (const auto& e : execs_)
+                if (e->id == command.exec_id) terminal = &e->terminal;
+            if (!terminal)
+                throw make_error(ErrorKind::conflict,
+                                 "exec " + command.exec_id + " is not running");
+        }
+        if (!*terminal) throw Error(ErrorKind::conflict, ENOTTY, "no terminal to resize");
+        set_window_size(*terminal, command.height, command.width);
     }
 
     // The init is gone (pidfd readable). False if it was a spurious wake-up.
@@ -493,13 +569,15 @@ class Monitor {
         if (read_exec_state(paths))
             throw make_error(ErrorKind::conflict, "exec " + id + " was started");
         ExecRequest request = read_exec_config(paths);
-        if (request.tty)
-            throw make_error(ErrorKind::unsupported, "exec with a tty is not supported yet");
-        auto [out, out_w] = output_pipe();
-        auto [err, err_w] = output_pipe();
+        // Without a terminal: pipes for stdout and stderr (with one, its master below).
+        Fd out, out_w, err, err_w;
+        if (!request.tty) {
+            std::tie(out, out_w) = output_pipe();
+            std::tie(err, err_w) = output_pipe();
+        }
         // Its stdin: a pipe its attached client writes to, closed when the client's input ends.
         Fd in_r, in_w;
-        if (attach && request.attach_stdin && attach->stdin_stream) {
+        if (!request.tty && attach && request.attach_stdin && attach->stdin_stream) {
             int in[2];
             if (pipe2(in, O_CLOEXEC) < 0) throw system_error("pipe2");
             in_r = Fd(in[0]);
@@ -513,20 +591,29 @@ class Monitor {
         spec.user = request.user;
         spec.stdout_fd = out_w.get();
         spec.stderr_fd = err_w.get();
+        spec.terminal = request.tty;
         Fd output(open(paths.output().c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
         if (!output) throw system_error("open " + paths.output());
         auto running = std::make_unique<RunningExec>(
             RunningExec{id, paths, nullptr, std::move(out), std::move(err), std::move(output)});
-        running->hub = std::make_unique<StdioHub>(std::move(in_w), true);
         running->process = container_->exec(spec);
+        if (request.tty) {
+            running->terminal = running->process->take_terminal();
+            running->out = duplicate(running->terminal);
+            if (attach && request.attach_stdin && attach->stdin_stream)
+                in_w = duplicate(running->terminal);
+        }
+        running->hub = std::make_unique<StdioHub>(std::move(in_w), true, request.tty);
         pid_t pid = running->process->pid();
         // Only the exec may hold the write ends, or EOF would never come.
         out_w.reset();
         err_w.reset();
         in_r.reset();
-        if (attach) running->hub->add(std::move(connection), *attach);
         write_exec_state(paths, {true, pid, std::nullopt, 0});
         spdlog::info("exec {} started (pid {})", id, pid);
+        // Last: once the hub holds the connection its handshake is written, after which the
+        // service may no longer answer it with an error.
+        if (attach) running->hub->add(std::move(connection), *attach);
         execs_.push_back(std::move(running));
         return pid;
     }
@@ -554,10 +641,13 @@ class Monitor {
         return reply;
     }
 
-    void read_exec_output(RunningExec& e, Fd& fd, StreamType type) {
+    // What fd holds: up to a short read (a busy exec does not starve the rest of the loop),
+    // or with until_empty until it would block, bounded all the same (a child the exec left
+    // behind may keep writing): 64 reads are more than a full pipe or a terminal's buffers.
+    void read_exec_output(RunningExec& e, Fd& fd, StreamType type, bool until_empty = false) {
         if (!fd) return;
         char buf[65536];
-        for (;;) {
+        for (int reads = 0; reads < 64; ++reads) {
             ssize_t n = ::read(fd.get(), buf, sizeof buf);
             if (n < 0 && errno == EINTR) continue;
             if (n < 0 && errno == EAGAIN) return;
@@ -574,7 +664,7 @@ class Monitor {
                 write_line(e.output.get(), frames);
                 e.output_bytes += frames.size();
             }
-            if (static_cast<size_t>(n) < sizeof buf) return;
+            if (!until_empty && static_cast<size_t>(n) < sizeof buf) return;
         }
     }
 
@@ -589,9 +679,12 @@ class Monitor {
             status = ExitStatus{-1, 0, false};
         }
         if (!status) return false;
-        // What is in the pipes now; a child it left behind does not hold the exit up.
-        read_exec_output(e, e.out, StreamType::stdout_stream);
-        read_exec_output(e, e.err, StreamType::stderr_stream);
+        // What is in the pipes now, to the last byte; a child it left behind does not hold
+        // the exit up. A terminal's master needs no wait either: once its last slave is
+        // closed (the process's files go before its pidfd turns readable), a read first
+        // flushes the kernel's pending input, then answers EIO.
+        read_exec_output(e, e.out, StreamType::stdout_stream, true);
+        read_exec_output(e, e.err, StreamType::stderr_stream, true);
         try {
             write_exec_state(e.paths, {false, e.process->pid(), status->exit_code, status->signal});
         } catch (const std::exception& ex) {
@@ -621,6 +714,7 @@ class Monitor {
     std::string socket_path_;
     Fd listener_;
     Fd stdout_, stderr_;
+    Fd terminal_;  // the master of the container's terminal (tty), for resizes
     std::vector<Client> clients_;
     std::unique_ptr<LogWriter> log_;
     std::unique_ptr<CgroupManager> cgroups_;

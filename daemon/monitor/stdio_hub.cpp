@@ -34,33 +34,52 @@ void close_connection(Fd& socket) {
 
 }  // namespace
 
-StdioHub::StdioHub(Fd stdin_pipe, bool stdin_once)
-    : stdin_(std::move(stdin_pipe)), stdin_once_(stdin_once) {
+StdioHub::StdioHub(Fd stdin_pipe, bool stdin_once, bool terminal)
+    : stdin_(std::move(stdin_pipe)), stdin_once_(stdin_once), terminal_(terminal) {
     if (stdin_) fcntl(stdin_.get(), F_SETFL, O_NONBLOCK);
 }
 
-void StdioHub::add(Fd connection, const AttachRequest& request) {
+void StdioHub::add(Fd connection, const AttachRequest& request,
+                   const std::vector<std::pair<StreamType, std::string>>& history) {
     fcntl(connection.get(), F_SETFL, O_NONBLOCK);
     Client client{std::move(connection), request, nullptr, {}};
+    // On a terminal, Docker's default keys (ctrl-p ctrl-q) unless the client named others.
     if (!request.detach_keys.empty())
         client.detach = std::make_unique<DetachMatcher>(request.detach_keys);
+    else if (terminal_)
+        client.detach = std::make_unique<DetachMatcher>(std::string("\x10\x11"));
     // What it sent behind its request, before the upgrade, is the first of its input.
     client.streams.input.clear();
+    // The handshake (the API's 101) goes first, before any output: the socket is empty, so
+    // it is written whole at once, and the client, which starts the process only once it
+    // has seen it, misses nothing.
+    client.backlog = std::move(client.streams.handshake);
+    client.streams.handshake.clear();
     clients_.push_back(std::move(client));
+    for (const auto& [type, data] : history) queue(clients_.back(), type, data);
+    write_backlog(clients_.back());
     if (request.stdin_stream && stdin_ && !request.input.empty()) {
         pending_ += request.input;
         write_stdin();
     }
 }
 
-void StdioHub::output(StreamType type, std::string_view data) {
-    for (auto& c : clients_) {
-        bool wanted =
-            type == StreamType::stdout_stream ? c.streams.stdout_stream : c.streams.stderr_stream;
-        if (!wanted || c.gone) continue;
+// Into the client's backlog if it asked for the stream: raw on a terminal, else as frames.
+bool StdioHub::queue(Client& c, StreamType type, std::string_view data) const {
+    bool wanted =
+        type == StreamType::stdout_stream ? c.streams.stdout_stream : c.streams.stderr_stream;
+    if (terminal_) wanted = c.streams.stdout_stream || c.streams.stderr_stream;
+    if (!wanted || c.gone) return false;
+    if (terminal_)
+        c.backlog += data;
+    else
         c.backlog += encode_frames(type, data);
-        write_backlog(c);
-    }
+    return true;
+}
+
+void StdioHub::output(StreamType type, std::string_view data) {
+    for (auto& c : clients_)
+        if (queue(c, type, data)) write_backlog(c);
 }
 
 bool StdioHub::accepts_output() const {
@@ -125,8 +144,13 @@ void StdioHub::read_input(Client& c) {
         return;
     }
     if (n == 0) {
-        // A half-close: its input is over. With stdin_once that is the process's EOF.
+        // A half-close: its input is over. With stdin_once that is the process's EOF; on a
+        // terminal it ends the attach.
         c.input_open = false;
+        if (terminal_ && c.streams.stdin_stream) {
+            c.gone = true;
+            return;
+        }
         if (c.streams.stdin_stream && stdin_once_) close_stdin();
         return;
     }

@@ -13,6 +13,7 @@
 #include <cstddef>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "truman/daemon/service.hpp"
@@ -26,11 +27,16 @@ class StdioHub {
   public:
     // stdin_pipe: the write end of the process's stdin (invalid: it has none, input is
     // dropped). stdin_once: the first client whose input ends (a half-close) closes it.
-    StdioHub(Fd stdin_pipe, bool stdin_once);
+    // terminal: the process's stdio is a terminal (stdin_pipe its master, if given): output
+    // goes to clients as raw bytes, not frames, and a client's half-close ends its attach
+    // (as in Docker: a terminal has no EOF to pass on).
+    StdioHub(Fd stdin_pipe, bool stdin_once, bool terminal = false);
 
-    // A client connection (already answered "101 UPGRADED" by trumand); request.input is
-    // what it sent behind its request.
-    void add(Fd connection, const AttachRequest& request);
+    // A client connection; request.input is what it sent behind its request, and
+    // request.handshake what it is written first (the API's "101 UPGRADED"), then history
+    // (the log so far, for the streams it asked for), then the live output.
+    void add(Fd connection, const AttachRequest& request,
+             const std::vector<std::pair<StreamType, std::string>>& history = {});
 
     // What the process wrote; dropped for clients that did not ask for the stream.
     void output(StreamType type, std::string_view data);
@@ -58,6 +64,7 @@ class StdioHub {
         bool gone = false;                      // broken or detached: removed after handling
     };
 
+    bool queue(Client& client, StreamType type, std::string_view data) const;
     void write_backlog(Client& client);
     void read_input(Client& client);
     void write_stdin();
@@ -65,6 +72,7 @@ class StdioHub {
 
     Fd stdin_;
     bool stdin_once_;
+    bool terminal_;
     bool close_stdin_after_ = false;  // close once pending is written
     std::string pending_;             // client input not yet in the pipe
     std::vector<Client> clients_;

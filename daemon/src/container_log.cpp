@@ -72,6 +72,13 @@ void LogWriter::append(const std::string& stream, std::string_view data) {
     }
 }
 
+std::vector<std::pair<std::string, std::string>> LogWriter::unwritten() const {
+    std::vector<std::pair<std::string, std::string>> out;
+    for (const auto& p : partials_)
+        if (!p.text.empty()) out.emplace_back(p.stream, p.text);
+    return out;
+}
+
 void LogWriter::flush() {
     for (auto& p : partials_) {
         if (p.text.empty()) continue;

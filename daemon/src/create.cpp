@@ -37,7 +37,6 @@ std::optional<images::StoredImage> checked_root(const ContainerRegistry& registr
         throw invalid_argument("image", "give an image or a rootfs");
     if (spec.root.overlay)
         throw invalid_argument("root.overlay", "is set by the daemon for image containers");
-    if (request.tty) throw unsupported_argument("tty", "a terminal is not supported yet");
     if (request.stdin_once && !request.open_stdin)
         throw invalid_argument("stdin_once", "needs open_stdin");
     if (!request.image.empty()) {
@@ -206,6 +205,7 @@ std::string create(ContainerRegistry& registry, const CreateRequest& request) {
     ContainerMeta meta{id, name, request.image, spec.root.path, spec.process.args, rfc3339_now()};
     meta.open_stdin = request.open_stdin;
     meta.stdin_once = request.stdin_once;
+    meta.tty = request.tty;
     apply_image_metadata(image ? &image->config : nullptr, request, &meta);
     // Replaced, not yet fsync'd: both are synced once the reply has left (sync_later below).
     write_file_replace(paths.config(), spec_to_json(spec).dump(2) + "\n");

@@ -54,6 +54,7 @@ ExecInfo info_of(const std::string& exec_id, const FoundExec& found) {
     info.id = exec_id;
     info.container_id = found.container_id;
     info.cmd = request.cmd;
+    info.tty = request.tty;
     if (auto state = read_exec_state(found.paths)) {
         // A monitor that was SIGKILLed could not record the end: the exec died with its
         // container, its exit status unknown.
@@ -79,9 +80,6 @@ std::string create_exec(ContainerRegistry& registry, const std::string& ref,
         auto locked = registry.lock();
         Entry& entry = locked.find(ref);
         validate(spec);
-        if (request.tty)
-            throw make_error(ErrorKind::unsupported, "exec with a tty is not supported yet")
-                .with_field("tty");
         if (entry.stored.state.status != Status::running)
             throw Error(ErrorKind::conflict, EBUSY,
                         "container " + entry.meta.name + " is " +

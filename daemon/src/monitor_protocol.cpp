@@ -72,7 +72,9 @@ json attach_to_json(const AttachRequest& a) {
             {"stdout", a.stdout_stream},
             {"stderr", a.stderr_stream},
             {"detach_keys", to_hex(a.detach_keys)},
-            {"input", to_hex(a.input)}};
+            {"input", to_hex(a.input)},
+            {"handshake", to_hex(a.handshake)},
+            {"logs", a.logs}};
 }
 
 AttachRequest attach_from_json(const json& doc) {
@@ -88,6 +90,8 @@ AttachRequest attach_from_json(const json& doc) {
     a.stderr_stream = flag("stderr", true);
     a.detach_keys = from_hex(doc, "detach_keys");
     a.input = from_hex(doc, "input");
+    a.handshake = from_hex(doc, "handshake");
+    a.logs = flag("logs", false);
     return a;
 }
 
@@ -161,6 +165,12 @@ std::string encode_command(const ControlCommand& command) {
         }
         case ControlCommand::Verb::wait_exec:
             return encode_line({{"command", "wait_exec"}, {"exec", command.exec_id}});
+        case ControlCommand::Verb::resize: {
+            json doc = {
+                {"command", "resize"}, {"height", command.height}, {"width", command.width}};
+            if (!command.exec_id.empty()) doc["exec"] = command.exec_id;
+            return encode_line(doc);
+        }
     }
     throw make_error(ErrorKind::invalid, "unknown monitor command");
 }
@@ -191,6 +201,25 @@ ControlCommand parse_command(const std::string& line) {
         return command;
     }
     if (verb == "attach") return {ControlCommand::Verb::attach, 0, "", attach_from_json(doc)};
+    if (verb == "resize") {
+        ControlCommand command{ControlCommand::Verb::resize};
+        auto size = [&](const char* name) {
+            const json* v = doc.contains(name) ? &doc[name] : nullptr;
+            if (!v || !v->is_number_integer() || v->get<long long>() < 1 ||
+                v->get<long long>() > 65535)
+                throw invalid_argument(name, "not a terminal size in 1..65535");
+            return v->get<unsigned>();
+        };
+        command.height = size("height");
+        command.width = size("width");
+        if (doc.contains("exec")) {
+            const json& exec = doc["exec"];
+            if (!exec.is_string() || !is_valid_id(exec.get<std::string>()))
+                throw invalid_argument("exec", "not an exec id");
+            command.exec_id = exec.get<std::string>();
+        }
+        return command;
+    }
     throw invalid_argument("command", "unknown monitor command \"" + verb + "\"");
 }
 

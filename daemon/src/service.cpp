@@ -97,13 +97,21 @@ class Service : public ContainerService, public NetworkService {
     std::string exec_output(const std::string& exec_id) override {
         return verbs::exec_output(*registry_, exec_id);
     }
-    void check_attach(const std::string& ref) override { verbs::check_attach(*registry_, ref); }
+    bool check_attach(const std::string& ref) override {
+        return verbs::check_attach(*registry_, ref);
+    }
+    void resize(const std::string& ref, unsigned height, unsigned width) override {
+        verbs::resize(*registry_, ref, height, width);
+    }
+    void resize_exec(const std::string& exec_id, unsigned height, unsigned width) override {
+        verbs::resize_exec(*registry_, exec_id, height, width);
+    }
     void attach(const std::string& ref, const AttachRequest& request, Fd connection) override {
         verbs::attach(*registry_, ref, request, std::move(connection));
     }
-    ExecInfo start_exec_attached(const std::string& exec_id, const AttachRequest& request,
-                                 Fd connection) override {
-        return verbs::start_exec_attached(*registry_, exec_id, request, std::move(connection));
+    void start_exec_attached(const std::string& exec_id, const AttachRequest& request,
+                             Fd connection) override {
+        verbs::start_exec_attached(*registry_, exec_id, request, std::move(connection));
     }
     NetworkService* network_service() override { return this; }
 

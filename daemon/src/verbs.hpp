@@ -73,10 +73,13 @@ void wait_exec(ContainerRegistry& registry, const std::string& exec_id,
 std::string exec_output(ContainerRegistry& registry, const std::string& exec_id);
 
 // attach.cpp: the connection goes to the container's monitor.
-void check_attach(ContainerRegistry& registry, const std::string& ref);
+bool check_attach(ContainerRegistry& registry, const std::string& ref);
+void resize(ContainerRegistry& registry, const std::string& ref, unsigned height, unsigned width);
+void resize_exec(ContainerRegistry& registry, const std::string& exec_id, unsigned height,
+                 unsigned width);
 void attach(ContainerRegistry& registry, const std::string& ref, const AttachRequest& request,
             Fd connection);
-ExecInfo start_exec_attached(ContainerRegistry& registry, const std::string& exec_id,
-                             const AttachRequest& request, Fd connection);
+void start_exec_attached(ContainerRegistry& registry, const std::string& exec_id,
+                         const AttachRequest& request, Fd connection);
 
 }  // namespace truman::daemon::verbs

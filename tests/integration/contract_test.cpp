@@ -345,6 +345,31 @@ TEST_F(ContractTest, RecordsEveryOperationWithSuccessAndErrorAnswers) {
         expect(201, "POST", ce, c + "/" + execs_in + "/exec", R"({"cmd":["cat"],"stdin":true})");
     upgraded(101, exs, "/v1/exec/" + json::parse(typed.body).value("id", "") + "/start", "{}");
     upgraded(409, exs, "/v1/exec/" + exec_id + "/start", "{}");
+    // resize: a terminal's window size (a container or an exec created with tty).
+    const std::string rs = one + "/resize", exr = "/v1/exec/{id}/resize";
+    auto tty = expect(201, "POST", "/v1/containers", "/v1/containers",
+                      json({{"rootfs", busybox_rootfs()},
+                            {"cmd", {"sleep", "1000"}},
+                            {"network", "none"},
+                            {"tty", true},
+                            {"name", unique_name("contract-tty")}})
+                          .dump());
+    std::string tty_id = json::parse(tty.body).value("id", "");
+    expect(409, "POST", rs, c + "/" + tty_id + "/resize?h=24&w=80");  // not running yet
+    expect(204, "POST", one + "/start", c + "/" + tty_id + "/start");
+    expect(204, "POST", rs, c + "/" + tty_id + "/resize?h=24&w=80");
+    expect(400, "POST", rs, c + "/" + tty_id + "/resize?h=0&w=80");
+    expect(409, "POST", rs, c + "/" + execs_in + "/resize?h=24&w=80");  // no terminal
+    expect(404, "POST", rs, c + "/no-such-container/resize?h=24&w=80");
+    auto tty_exec = expect(201, "POST", ce, c + "/" + execs_in + "/exec",
+                           R"({"cmd":["sleep","1000"],"tty":true})");
+    std::string tty_exec_id = json::parse(tty_exec.body).value("id", "");
+    expect(200, "POST", exs, "/v1/exec/" + tty_exec_id + "/start", R"({"detach":true})");
+    expect(204, "POST", exr, "/v1/exec/" + tty_exec_id + "/resize?h=30&w=100");
+    expect(400, "POST", exr, "/v1/exec/" + tty_exec_id + "/resize?h=30");
+    expect(409, "POST", exr, "/v1/exec/" + sleeping_id + "/resize?h=30&w=100");  // no terminal
+    expect(404, "POST", exr, "/v1/exec/no-such-exec/resize?h=30&w=100");
+    expect(204, "DELETE", one, c + "/" + tty_id + "?force=true");
     expect(204, "DELETE", one, c + "/" + execs_in + "?force=true");
     // Seccomp denials: busybox mount is refused by the default profile.
     std::string denied =

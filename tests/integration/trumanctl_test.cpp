@@ -36,6 +36,7 @@ CtlResult run_ctl(const std::vector<std::string>& args, const std::vector<std::s
     pid_t pid = fork();
     if (pid < 0) throw std::runtime_error("fork");
     if (pid == 0) {
+        // NOLINTNEXTLINE(concurrency-mt-unsafe): the forked child has one thread
         for (auto& e : env) putenv(const_cast<char*>(e.c_str()));
         int o = open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
         int e = open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -462,7 +463,10 @@ TEST_F(TrumanctlTest, ExecRunsInTheContainerAndExitsWithItsCode) {
     r = ctl({"exec", "-d", name, "true"});
     EXPECT_EQ(r.rc, 0) << r;
     EXPECT_EQ(r.out.size(), 65u) << r;  // the exec's id
-    EXPECT_EQ(ctl({"exec", "-it", name, "sh"}).rc, 125);
+    // -it without a terminal on our stdin: refused before anything is sent, as docker does.
+    r = ctl({"exec", "-it", name, "sh"});
+    EXPECT_EQ(r.rc, 125) << r;
+    EXPECT_NE(r.err.find("not a TTY"), std::string::npos) << r;
     EXPECT_EQ(ctl({"exec", name}).rc, 125);
     EXPECT_EQ(ctl({"exec", "no-such-container", "true"}).rc, 126);
     EXPECT_EQ(ctl({"exec", name, "/bin/nope"}).rc, 126);

@@ -13,6 +13,7 @@
 #include <string>
 
 #include "truman/cgroups.hpp"
+#include "truman/fd.hpp"
 #include "truman/seccomp.hpp"
 #include "truman/spec.hpp"
 
@@ -28,10 +29,13 @@ struct ExitStatus {
 };
 
 struct CreateOptions {
-    std::string id;                    // unique; names the cgroup and the host veth
-    int stdin_fd = -1;                 // given to the container as fd 0; -1 = /dev/null
-    int stdout_fd = -1;                // fd 1; -1 = /dev/null
-    int stderr_fd = -1;                // fd 2; -1 = /dev/null
+    std::string id;      // unique; names the cgroup and the host veth
+    int stdin_fd = -1;   // given to the container as fd 0; -1 = /dev/null
+    int stdout_fd = -1;  // fd 1; -1 = /dev/null
+    int stderr_fd = -1;  // fd 2; -1 = /dev/null
+    // Instead of the three above: a pty from the container's own devpts, its slave the init's
+    // 0-2 and controlling terminal; take_terminal() gives the master.
+    bool terminal = false;
     CgroupManager* cgroups = nullptr;  // nullptr = no cgroup (limits in the spec then fail)
     std::string seccomp_cache_dir;  // where compiled seccomp programs are kept ("" = memory only)
 };
@@ -53,6 +57,9 @@ class Container {
     int pidfd() const noexcept;       // pollable: readable when the init exits
     Cgroup* cgroup() const noexcept;  // nullptr without a cgroup manager
     std::string host_interface() const;
+    // The master of the init's terminal (CreateOptions::terminal), once: an invalid Fd after
+    // the first call or without one.
+    Fd take_terminal();
 
     // execve the command. Throws truman::Error (e.g. "execve /bin/nope: No such file or
     // directory") if the exec itself fails, or conflict if already started.

@@ -30,6 +30,10 @@ struct ExecSpec {
     int stdin_fd = -1;               // fd 0 of the process; -1 = /dev/null
     int stdout_fd = -1;
     int stderr_fd = -1;
+    // Instead of the three above: its own pty from the container's devpts, owned by its user,
+    // the slave its 0-2 and controlling terminal (in a session of its own); take_terminal()
+    // gives the master.
+    bool terminal = false;
 };
 
 // The process concern's rules (process.hpp: validate_process) in the exec's field names:
@@ -56,6 +60,7 @@ class ExecProcess {
     std::optional<ExitStatus> try_wait();  // non-blocking reap
     ExitStatus wait();                     // blocking (answers seccomp meanwhile)
     void kill(int signal);                 // ESRCH after exit is not an error
+    Fd take_terminal();  // the master of its pty (ExecSpec::terminal), once; else invalid
 
     struct State;
     explicit ExecProcess(std::unique_ptr<State> state);

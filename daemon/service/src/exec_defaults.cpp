@@ -31,13 +31,19 @@ void ContainerService::async_wait_exec(const std::string&,
 std::string ContainerService::exec_output(const std::string&) {
     throw no_exec();
 }
-void ContainerService::check_attach(const std::string&) {
+bool ContainerService::check_attach(const std::string&) {
     throw make_error(ErrorKind::unsupported, "this service does not attach");
+}
+void ContainerService::resize(const std::string&, unsigned, unsigned) {
+    throw make_error(ErrorKind::unsupported, "this service has no terminals");
+}
+void ContainerService::resize_exec(const std::string&, unsigned, unsigned) {
+    throw no_exec();
 }
 void ContainerService::attach(const std::string&, const AttachRequest&, Fd) {
     throw make_error(ErrorKind::unsupported, "this service does not attach");
 }
-ExecInfo ContainerService::start_exec_attached(const std::string&, const AttachRequest&, Fd) {
+void ContainerService::start_exec_attached(const std::string&, const AttachRequest&, Fd) {
     throw no_exec();
 }
 

@@ -69,6 +69,10 @@ Response json_response(unsigned status, const nlohmann::json& body);
 Response text_response(unsigned status, std::string text);
 Response empty_response(unsigned status);  // 204
 
+// A whole HTTP/1.1 response as bytes, with Connection: close: how the taker of an upgraded
+// connection refuses it before it wrote the 101.
+std::string response_bytes(const Response& response);
+
 // How a handler answers. Every method may be called from any thread (service callbacks run on
 // io threads); the implementation serialises them onto the connection's strand, in call order.
 // A handler calls respond() exactly once, or open_stream() followed by chunks and end_stream().
@@ -89,15 +93,18 @@ class Responder {
     // service call succeeded, so the stream is established).
     virtual void keep(std::unique_ptr<daemon::Subscription> subscription) = 0;
 
-    // An upgraded connection (attach): instead of a response, "101 UPGRADED" with
-    // content_type (Connection: Upgrade, Upgrade: tcp), after which the connection is no
-    // longer HTTP; take then gets the socket and the bytes the client sent behind its request,
-    // and owns both. The default (a responder that cannot) answers 501.
     // A chunked response whose body is written, blocking, from another thread: status and
     // content_type go out at once. The default (a responder that cannot) throws.
     virtual std::shared_ptr<OutputStream> open_output(unsigned status, std::string content_type);
 
-    using TakeConnection = std::function<void(Fd connection, std::string pending)>;
+    // An upgraded connection (attach): instead of a response, the connection leaves HTTP and
+    // take gets the socket, the bytes the client sent behind its request, and head, the
+    // "101 UPGRADED" response (content_type, Connection: Upgrade, Upgrade: tcp). Nothing has
+    // been written yet: take writes head only once whoever carries the streams holds the
+    // connection, so that nothing written in between is lost; if it cannot, it answers with
+    // response_bytes() instead. The default (a responder that cannot upgrade) answers 501.
+    using TakeConnection =
+        std::function<void(Fd connection, std::string pending, std::string head)>;
     virtual void upgrade(const std::string& content_type, const TakeConnection& take);
 };
 

@@ -74,6 +74,7 @@ struct ExecOptions {
     std::string cwd, user;
     bool detach = false;
     bool interactive = false;  // -i: our stdin is the command's
+    bool tty = false;          // -t: a terminal of its own
 };
 int exec_command(const ApiClient& api, const ExecOptions& options);
 

@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "truman/daemon/rotated_log_reader.hpp"
@@ -41,6 +42,9 @@ class LogWriter {
     void append(const std::string& stream, std::string_view data);
     // Write the partial lines still buffered (at exit).
     void flush();
+    // The partial lines still buffered, per stream ("stdout", text): what was appended but is
+    // not in the file yet (attach?logs replays the file, then these).
+    std::vector<std::pair<std::string, std::string>> unwritten() const;
 
   private:
     struct Partial {

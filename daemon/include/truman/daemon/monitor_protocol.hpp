@@ -12,6 +12,7 @@
 //   {"command":"attach","stdin":true,"stdout":true,"stderr":true,"detach_keys":"1011",
 //    "input":"<hex>"}                             with the client's socket as SCM_RIGHTS
 //   {"command":"exec","exec":"<exec id>","attach":{...the same fields...}}  with its socket
+//   {"command":"resize","height":24,"width":80[,"exec":"<exec id>"]}  the terminal's size
 //   {"ok":true,"pid":1234,"monitor_pid":1230}     (the pids only in the start-up reply)
 //   {"ok":true,"pid":1240}                        (exec: the exec's host PID)
 //   {"ok":true,"exit_code":0,"signal":0}          (wait_exec)
@@ -53,16 +54,17 @@ void throw_if_failed(const MonitorReply& reply);
 MonitorReply failure_reply(const std::exception& failure);
 
 struct ControlCommand {
-    enum class Verb { start, kill, exec, wait_exec, attach } verb = Verb::start;
+    enum class Verb { start, kill, exec, wait_exec, attach, resize } verb = Verb::start;
     int signal = 0;
-    std::string exec_id = {};  // exec, wait_exec: 64 hex characters
+    std::string exec_id = {};  // exec, wait_exec, resize (optional): 64 hex characters
     // attach, and an exec started attached: the streams (detach_keys and input travel as hex,
     // since they are bytes); the connection itself is passed along with the line.
     std::optional<AttachRequest> attach = {};
+    unsigned height = 0, width = 0;  // resize: 1..65535
 };
 std::string encode_command(const ControlCommand& command);
 // Throws truman::Error (invalid) for a malformed line, an unknown verb, a signal outside
-// 1..SIGRTMAX or an exec id that is not 64 hex characters.
+// 1..SIGRTMAX, an exec id that is not 64 hex characters or a size outside 1..65535.
 ControlCommand parse_command(const std::string& line);
 
 // The address of a Unix socket at path, whatever its length. sun_path holds 107 bytes, and

@@ -87,7 +87,7 @@ struct CreateRequest {
     std::optional<std::vector<NetworkAttachRequest>> networks;
     // Docker's stdio flags: open_stdin gives the container a stdin pipe that attached clients
     // write to (else /dev/null); stdin_once closes it when the first attached client's input
-    // ends; tty is not supported yet.
+    // ends; tty gives it a terminal (a pty of its own devpts) as stdio instead of pipes.
     bool open_stdin = false;
     bool stdin_once = false;
     bool tty = false;
@@ -204,7 +204,7 @@ struct ExecRequest {
     std::vector<std::string> env;    // KEY=VALUE, over the container's
     std::optional<std::string> cwd;  // default: the container's
     std::optional<User> user;        // default: the container's
-    bool tty = false;                // not supported yet
+    bool tty = false;                // a terminal of its own (a pty of the container's devpts)
     bool attach_stdin = false;       // a pipe an attached start writes to; else /dev/null
 };
 
@@ -217,12 +217,19 @@ struct AttachRequest {
     bool stderr_stream = true;
     std::string detach_keys;  // raw bytes (detach_keys.hpp parses Docker's notation)
     std::string input;
+    // Written to the connection first, once the monitor holds it and before any output (the
+    // API's "101 UPGRADED"): a client that sees it misses nothing the process writes after.
+    std::string handshake = {};
+    // The container's log so far first (its streams that were asked for), then the live
+    // output: no gap, no line twice.
+    bool logs = false;
 };
 
 struct ExecInfo {
     std::string id;  // 64 hex characters
     std::string container_id;
     std::vector<std::string> cmd;
+    bool tty = false;  // it has a terminal: an attached start carries raw bytes
     bool running = false;
     pid_t pid = 0;                 // host PID once started (kept after the exit)
     std::optional<int> exit_code;  // set once exited
@@ -269,14 +276,23 @@ class ContainerService {
     virtual std::string exec_output(const std::string& exec_id);
     // Attach: the connection (an upgraded client socket) goes to the container's monitor,
     // which carries the streams (Docker's frames, stream_frame.hpp) until the container exits
-    // or the client detaches or leaves; the call returns once the monitor holds it. The
-    // container must exist and not have exited (conflict). check_attach says so beforehand,
-    // so that a front-end can still refuse with a plain error.
-    virtual void check_attach(const std::string& ref);
+    // or the client detaches or leaves; the call returns once the monitor holds it, and has
+    // written request.handshake to it. It throws only when the monitor did not take the
+    // connection (nothing was written to it then). The container must exist and not have
+    // exited (conflict). check_attach says so beforehand, cheaply, and whether the container
+    // has a terminal (its stream is then raw bytes, not frames).
+    virtual bool check_attach(const std::string& ref);
+    // The window size of the terminal of a running container, or of a running exec: height
+    // and width in 1..65535 (else invalid); conflict if it has no terminal or does not run.
+    virtual void resize(const std::string& ref, unsigned height, unsigned width);
+    virtual void resize_exec(const std::string& exec_id, unsigned height, unsigned width);
     virtual void attach(const std::string& ref, const AttachRequest& request, Fd connection);
-    // start_exec with the exec's streams on connection, as attach carries a container's.
-    virtual ExecInfo start_exec_attached(const std::string& exec_id, const AttachRequest& request,
-                                         Fd connection);
+    // start_exec with the exec's streams on connection, as attach carries a container's:
+    // returns once the exec runs and the monitor holds the connection (and has written
+    // request.handshake to it). Like attach, it throws only while nothing was written to the
+    // connection; its state is then GET /v1/exec/{id}'s to tell.
+    virtual void start_exec_attached(const std::string& exec_id, const AttachRequest& request,
+                                     Fd connection);
     // The container's seccomp denials, oldest first, as seccomp_log.hpp keeps them; like logs()
     // otherwise. A bad since is Error invalid naming "since".
     virtual std::unique_ptr<Subscription> seccomp(
