@@ -152,8 +152,12 @@ API="$BUILD/bin/api_lifecycle --socket $SOCK"
 SPAWN=$BUILD/bin/spawn_loop
 
 start_trumand
-IMAGE=$STATE/images/busybox/rootfs  # built by trumand at start-up
-[ -x "$IMAGE/bin/true" ] || { echo "no busybox image in $IMAGE" >&2; exit 1; }
+# The built-in busybox image, made by trumand at start-up: one layer in the image store.
+IMAGE=
+for layer in "$STATE"/images/layers/*/diff; do
+    [ -x "$layer/bin/true" ] && IMAGE=$layer && break
+done
+[ -n "$IMAGE" ] || { echo "no busybox image layer in $STATE/images/layers" >&2; exit 1; }
 
 # The OCI bundle for runc and crun: `runc spec`, /bin/true, no terminal, the same busybox
 # tree as truman's image (read-only, as runc's default), namespaces pid ipc uts mount network.

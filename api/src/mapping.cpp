@@ -398,7 +398,8 @@ json to_json(const daemon::DaemonInfo& info) {
     return json{{"kernel", info.kernel},
                 {"cgroup_mode", info.cgroup_mode},
                 {"containers",
-                 {{"created", info.created}, {"running", info.running}, {"exited", info.exited}}}};
+                 {{"created", info.created}, {"running", info.running}, {"exited", info.exited}}},
+                {"pending_cleanup", info.pending_cleanup}};
 }
 
 json to_json(const daemon::LogLine& line) {

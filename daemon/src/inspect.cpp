@@ -64,6 +64,7 @@ DaemonInfo info(ContainerRegistry& registry) {
     utsname u{};
     if (uname(&u) == 0) out.kernel = u.release;
     out.cgroup_mode = registry.cgroup_mode();
+    out.pending_cleanup = registry.pending_cleanup();
     auto locked = registry.lock();
     for (const auto& [id, entry] : locked.entries()) {
         switch (entry.stored.state.status) {

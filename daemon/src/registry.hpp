@@ -24,6 +24,7 @@
 #include "monitor_watch.hpp"
 #include "seccomp_events.hpp"
 #include "truman/cgroups.hpp"
+#include "truman/daemon/background_removal.hpp"
 #include "truman/daemon/batched_sync.hpp"
 #include "truman/daemon/images/store.hpp"
 #include "truman/daemon/make_service.hpp"
@@ -123,6 +124,10 @@ class ContainerRegistry : public std::enable_shared_from_this<ContainerRegistry>
     // fsync a container record soon, off the reply's path (batched_sync.hpp): meta.json and
     // config.json once create has answered, state.json once the monitor has moved it on.
     void sync_later(const std::string& path) { synced_.add(path); }
+    // remove_all a removed container's directory soon, after delete has answered
+    // (background_removal.hpp); pending_cleanup() counts those not removed yet.
+    void remove_later(std::string dir) { removals_.add(std::move(dir)); }
+    size_t pending_cleanup() const { return removals_.pending(); }
 
     // Names (container_names.cpp): writes the names files of a new container (id, whose
     // record is `record`) and returns the mounts that place them; rewrites the hosts files of
@@ -152,6 +157,7 @@ class ContainerRegistry : public std::enable_shared_from_this<ContainerRegistry>
     std::set<std::string> reserved_names_;
     std::set<std::string> needs_cgroup_cleanup_;
     bool closed_ = false;
+    BackgroundRemoval removals_;
     // Last: its destructor syncs what is still pending while the rest is still there.
     BatchedSync synced_{"containers"};
 };

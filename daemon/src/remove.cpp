@@ -57,13 +57,13 @@ void remove(ContainerRegistry& registry, const std::string& ref, bool force) {
         // Out of its name first: a monitor spawned by a trumand that was killed mid-spawn
         // may still be opening monitor.log by that path (posix_spawn's file actions run
         // after the parent is gone), and a file made under remove_all fails it (ENOTEMPTY).
-        // After the rename nothing reaches it by name; a restart removes a leftover.
+        // After the rename nothing reaches it by name, and its files are removed after the
+        // reply (the settled point, background_removal.hpp); a restart removes a leftover.
         std::string doomed = removing_dir_name(dir);
         if (rename(dir.c_str(), doomed.c_str()) < 0 && errno != ENOENT)
             throw system_error("rename " + dir + " to " + doomed);
+        registry.remove_later(doomed);
         std::error_code ec;
-        fs::remove_all(doomed, ec);
-        if (ec) throw make_error(ErrorKind::system, "remove " + doomed, ec.value());
         fs::remove_all(registry.run_dir_of(id), ec);
         try {
             registry.networks().release(id);

@@ -36,10 +36,14 @@ TEST(ReliabilitySoak, ManyLifecyclesLeakNothing) {
         };
         // A warm-up first: allocator arenas, the seccomp cache and spdlog's buffers settle.
         for (long i = 0; i < warm_up; ++i) lifecycle();
+        // Both counts at the settled point: a directory being deleted after its delete's
+        // reply holds descriptors of its own until done.
+        ASSERT_TRUE(wait_settled(client));
         ProcessUsage start = process_usage(daemon.pid());
         auto t0 = std::chrono::steady_clock::now();
         for (long i = warm_up; i < count; ++i) lifecycle();
         auto seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        ASSERT_TRUE(wait_settled(client));
         ProcessUsage end = process_usage(daemon.pid());
         std::cout << "soak: " << count - warm_up << " lifecycles in " << seconds
                   << " s; trumand fds " << start.fds << " -> " << end.fds << ", threads "

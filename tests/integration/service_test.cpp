@@ -10,6 +10,7 @@
 #include <atomic>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <future>
@@ -114,6 +115,15 @@ class ServiceTest : public ::testing::Test {
         for (const auto& e : fs::directory_iterator(options().state_dir + "/images/layers"))
             return e.path().string() + "/diff";
         throw std::runtime_error("no busybox layer in the image store");
+    }
+
+    // Until info() counts no removal still deleting files (delete answers before that).
+    bool settled() {
+        for (int i = 0; i < 1000; ++i) {
+            if (service_->info().pending_cleanup == 0) return true;
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
+        return false;
     }
 
     ContainerState wait(const std::string& ref) {
@@ -265,7 +275,11 @@ TEST_F(ServiceTest, ContainersFromOneImageDoNotSeeEachOthersFilesAndTheImageIsUn
 }
 
 TEST_F(ServiceTest, RemoveCleansDirectoryCgroupAndLayer) {
-    std::string id = service_->create(busybox("echo up; sleep 1000", "doomed"));
+    // Files in the overlay's upper layer, for the removal to delete after the reply.
+    std::string id = service_->create(
+        busybox("mkdir -p /tmp/a/b && for i in 1 2 3 4 5 6 7 8; do echo $i > /tmp/a/b/$i; done; "
+                "echo up; sleep 1000",
+                "doomed"));
     service_->start(id);
     wait_for_output(id, "\"up\"");
     EXPECT_FALSE(cgroup_dirs(id).empty()) << "a running container has a cgroup";
@@ -276,7 +290,11 @@ TEST_F(ServiceTest, RemoveCleansDirectoryCgroupAndLayer) {
     EXPECT_NE(message.find("running"), std::string::npos) << message;
     EXPECT_EQ(service_->inspect(id).state.status, Status::running);
 
+    EXPECT_EQ(service_->info().pending_cleanup, 0u);
+    ASSERT_TRUE(fs::exists(container_dir(id) + "/upper/tmp/a/b/8"));
     service_->remove("doomed", true);
+    // The settled point: when remove returns nothing of it runs, its id and name are free,
+    // and its directory is out of its name; its files may still be being deleted, counted.
     EXPECT_FALSE(fs::exists(container_dir(id)));
     EXPECT_FALSE(fs::exists(options().run_dir + "/" + id));
     EXPECT_EQ(cgroup_dirs(id), std::vector<std::string>{});
@@ -284,6 +302,8 @@ TEST_F(ServiceTest, RemoveCleansDirectoryCgroupAndLayer) {
     // The name is free again.
     std::string again = service_->create(busybox("true", "doomed"));
     EXPECT_NE(again, id);
+    ASSERT_TRUE(settled());
+    EXPECT_FALSE(fs::exists(removing_dir_name(container_dir(id))));
 }
 
 TEST_F(ServiceTest, RemovingACreatedContainerEndsItsParkedProcess) {
@@ -789,6 +809,7 @@ TEST_F(ServiceTest, ACreateInterruptedByADaemonCrashIsRecordedAsExited) {
     EXPECT_FALSE(read_state(paths).reason.empty());
     service_->remove("interrupted", false);
     EXPECT_FALSE(fs::exists(paths.dir()));
+    ASSERT_TRUE(settled());
     EXPECT_FALSE(fs::exists(removing_dir_name(paths.dir())));
 }
 

@@ -213,8 +213,35 @@ std::vector<pid_t> zombie_children(pid_t pid) {
     return out;
 }
 
+size_t pending_cleanup(HttpClient& client) {
+    HttpResponse r = client.request("GET", "/v1/info");
+    if (r.status != 200) throw std::runtime_error("GET /v1/info: " + r.body);
+    return json::parse(r.body).at("pending_cleanup").get<size_t>();
+}
+
+size_t pending_cleanup(const TrumandProcess& daemon) {
+    HttpClient client(daemon.socket());
+    return pending_cleanup(client);
+}
+
+bool wait_settled(const TrumandProcess& daemon, int timeout_ms) {
+    HttpClient client(daemon.socket());
+    return wait_settled(client, timeout_ms);
+}
+
+bool wait_settled(HttpClient& client, int timeout_ms) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    while (pending_cleanup(client) != 0) {
+        if (std::chrono::steady_clock::now() > deadline) return false;
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return true;
+}
+
 std::string container_leaks(const TrumandProcess& daemon, const std::set<std::string>& ids) {
     std::string leaks;
+    // delete answers before the container's directory is deleted; until then it is counted.
+    if (daemon.alive() && !wait_settled(daemon)) leaks += "pending_cleanup not 0 after 10 s\n";
     // In every hierarchy the host has: /sys/fs/cgroup/truman*/<id> on v2, per controller on v1.
     for (auto& mount : host_cgroup_mounts()) {
         const std::string& root = mount.path;

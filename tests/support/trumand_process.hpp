@@ -69,12 +69,21 @@ ProcessUsage process_usage(pid_t pid);
 // Children of pid in state Z.
 std::vector<pid_t> zombie_children(pid_t pid);
 
-// Everything a deleted container could leave behind, checked for the given ids and the
-// daemon's directory: cgroup dirs <mount>/truman*/<id> in every cgroup hierarchy of the host
-// (host_cgroups.hpp), mounts naming the directory or an id (host and daemon mountinfo),
-// monitor processes still running from the directory, entries in state/containers/, entries
-// in the run dir other than seccomp-cache, zombies of the daemon. "" when clean; else one
-// line per leak.
+// GET /v1/info's pending_cleanup: removed containers whose directories are still being deleted.
+// (The HttpClient forms ask on a connection the caller holds, which opens no descriptor in
+// trumand: for tests that count them.)
+size_t pending_cleanup(const TrumandProcess& daemon);
+size_t pending_cleanup(HttpClient& client);
+// Waits up to timeout_ms for pending_cleanup to reach 0 (the settled point); false if not.
+bool wait_settled(const TrumandProcess& daemon, int timeout_ms = 10000);
+bool wait_settled(HttpClient& client, int timeout_ms = 10000);
+
+// Everything a deleted container could leave behind, once the daemon (when alive) has settled:
+// checked for the given ids and the daemon's directory: cgroup dirs <mount>/truman*/<id> in every
+// cgroup hierarchy of the host (host_cgroups.hpp), mounts naming the directory or an id (host and
+// daemon mountinfo), monitor processes still running from the directory, entries in
+// state/containers/, entries in the run dir other than seccomp-cache, zombies of the daemon. ""
+// when clean; else one line per leak (and one if the daemon does not settle).
 std::string container_leaks(const TrumandProcess& daemon, const std::set<std::string>& ids);
 
 // The DNS servers (dnsmasq, dns_server.hpp) running for daemon's networks, or for one of them.

@@ -196,6 +196,9 @@ struct DaemonInfo {
     std::string kernel;
     std::string cgroup_mode;  // "v1" or "v2"
     size_t created = 0, running = 0, exited = 0;
+    // Directories of removed containers not yet deleted from disk: delete answers once the
+    // container is unreachable and removes its files after the reply.
+    size_t pending_cleanup = 0;
 };
 
 // exec: a second process in a running container.
