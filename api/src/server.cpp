@@ -1,4 +1,5 @@
-// The only translation unit that includes Beast. Modelled on Beast's advanced and local-socket
+// The only translation unit that includes Beast's server (response_bytes.cpp takes its status
+// header, for the reason phrases). Modelled on Beast's advanced and local-socket
 // servers: one Session per connection, owning its socket, buffer, timeouts and limits, running
 // on its own strand; the Router and handlers only ever see api::Request and api::Responder.
 #include "truman/api/server.hpp"
@@ -141,30 +142,6 @@ class SocketOutputStream : public OutputStream {
     Fd fd_;
     std::shared_ptr<StreamState> state_;
 };
-
-std::string status_line(unsigned status) {
-    return "HTTP/1.1 " + std::to_string(status) + " " +
-           std::string(http::obsolete_reason(static_cast<http::status>(status))) + "\r\n";
-}
-
-}  // namespace
-
-std::string response_bytes(const Response& response) {
-    std::string out = status_line(response.status) + "Content-Type: " + response.content_type +
-                      "\r\nContent-Length: " + std::to_string(response.body.size()) +
-                      "\r\nConnection: close\r\nServer: trumand\r\n";
-    for (const auto& [name, value] : response.headers) {
-        out += name;
-        out += ": ";
-        out += value;
-        out += "\r\n";
-    }
-    out += "\r\n";
-    out += response.body;
-    return out;
-}
-
-namespace {
 
 // One connection. Every member runs on the connection's strand (the socket's executor);
 // SessionResponder posts onto it from whatever thread a service callback arrives on.

@@ -72,6 +72,8 @@ Response empty_response(unsigned status);  // 204
 // A whole HTTP/1.1 response as bytes, with Connection: close: how the taker of an upgraded
 // connection refuses it before it wrote the 101.
 std::string response_bytes(const Response& response);
+// "HTTP/1.1 404 Not Found\r\n": the first line of response_bytes and of a stream's head.
+std::string status_line(unsigned status);
 
 // How a handler answers. Every method may be called from any thread (service callbacks run on
 // io threads); the implementation serialises them onto the connection's strand, in call order.
