@@ -6,8 +6,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <condition_variable>
 #include <filesystem>
+#include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <set>
 
 #include "truman/daemon/atomic_file.hpp"
 #include "truman/daemon/images/digest.hpp"
@@ -29,6 +33,64 @@ std::string random_short_name() {
     std::string name;
     for (unsigned char b : bytes) name += alphabet[b & 31];
     return name;
+}
+
+// One download of a layer or a blob at a time: a second pull of it waits for the first one
+// (on the store's condition variable) and then finds the result in the store. Made with the
+// store's mutex held; gives the key up when the download is over, done or failed.
+class InFlight {
+  public:
+    InFlight(std::mutex& mutex, std::condition_variable& done, std::set<std::string>& keys,
+             const std::string& key)
+        : mutex_(mutex), done_(done), keys_(keys), key_(key) {
+        keys_.insert(key_);
+    }
+    ~InFlight() {
+        {
+            std::lock_guard lock(mutex_);
+            keys_.erase(key_);
+        }
+        done_.notify_all();
+    }
+    InFlight(const InFlight&) = delete;
+    InFlight& operator=(const InFlight&) = delete;
+
+  private:
+    std::mutex& mutex_;
+    std::condition_variable& done_;
+    std::set<std::string>& keys_;
+    const std::string& key_;
+};
+
+// The compressed bytes go to `path` (open as `fd`) as they pass on their way to the reader.
+ByteSource tee_into(ByteSource& source, int fd, const std::string& path) {
+    return [&source, fd, &path](void* buf, size_t size) {
+        size_t n = source(buf, size);
+        write_all(fd, {static_cast<const char*>(buf), n}, path);
+        return n;
+    };
+}
+
+// Runs `read` over a layer blob and checks both of its digests. The diffID check is what keeps
+// one image from planting content under another's layer (a diffID is only ever the digest of
+// what is under it), and an export from sending bytes that are not the layer the config names.
+template <typename Read>
+UnpackedLayer read_verified(const std::string& blob_digest, const std::string& diff_id,
+                            Read&& read) {
+    UnpackedLayer got;
+    try {
+        got = read();
+    } catch (const Error& e) {
+        throw Error(e.kind(), e.err(), "layer blob " + blob_digest + ": " + e.what());
+    }
+    if (got.compressed_digest != blob_digest)
+        throw make_error(ErrorKind::invalid, "layer blob " + blob_digest + ": content has digest " +
+                                                 got.compressed_digest + ", refused");
+    if (got.diff_id != diff_id)
+        throw make_error(ErrorKind::invalid,
+                         "layer blob " + blob_digest + ": uncompressed digest " + got.diff_id +
+                             " is not the config's diff_id " + diff_id + ", refused");
+    return got;
 }
 
 }  // namespace
@@ -130,23 +192,13 @@ std::string ImageStore::ensure_layer(const std::string& diff_id, const std::stri
                                      const std::function<void()>& on_verified) {
     validate_digest(diff_id, "diff_id");
     validate_digest(blob_digest, "digest");
+    std::optional<InFlight> claim;
     {
         std::unique_lock lock(mutex_);
         layer_done_.wait(lock, [&] { return in_flight_.count(diff_id) == 0; });
         if (has_layer(diff_id)) return layer_link(diff_id);
-        in_flight_.insert(diff_id);
+        claim.emplace(mutex_, layer_done_, in_flight_, diff_id);
     }
-    struct Release {
-        ImageStore& store;
-        const std::string& diff_id;
-        ~Release() {
-            {
-                std::lock_guard lock(store.mutex_);
-                store.in_flight_.erase(diff_id);
-            }
-            store.layer_done_.notify_all();
-        }
-    } release{*this, diff_id};
 
     StoreTempDir temp = make_temp_dir("layer");
     std::string diff = temp.path + "/diff";
@@ -157,28 +209,10 @@ std::string ImageStore::ensure_layer(const std::string& diff_id, const std::stri
     Fd blob_fd(::open(blob_temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
     if (!blob_fd) throw system_error("create " + blob_temp);
 
-    // The compressed bytes go to the blob file as they pass on their way to the unpacker.
     ByteSource source = open();
-    ByteSource tee = [&](void* buf, size_t size) {
-        size_t n = source(buf, size);
-        write_all(blob_fd.get(), {static_cast<const char*>(buf), n}, blob_temp);
-        return n;
-    };
-    UnpackedLayer unpacked;
-    try {
-        unpacked = unpack_layer(tee, diff_fd.get());
-    } catch (const Error& e) {
-        throw Error(e.kind(), e.err(), "layer blob " + blob_digest + ": " + e.what());
-    }
-    if (unpacked.compressed_digest != blob_digest)
-        throw make_error(ErrorKind::invalid, "layer blob " + blob_digest + ": content has digest " +
-                                                 unpacked.compressed_digest + ", refused");
-    // The check that keeps one image from planting content under another's layer: a diffID
-    // is only ever the digest of what is under it.
-    if (unpacked.diff_id != diff_id)
-        throw make_error(ErrorKind::invalid,
-                         "layer blob " + blob_digest + ": uncompressed digest " + unpacked.diff_id +
-                             " is not the config's diff_id " + diff_id + ", refused");
+    ByteSource tee = tee_into(source, blob_fd.get(), blob_temp);
+    UnpackedLayer unpacked =
+        read_verified(blob_digest, diff_id, [&] { return unpack_layer(tee, diff_fd.get()); });
     if (on_verified) on_verified();
     // On disk before it is visible: a pull that returned survives a crash.
     if (fsync(blob_fd.get()) < 0) throw system_error("fsync " + blob_temp);
@@ -216,48 +250,21 @@ void ImageStore::ensure_blob(const std::string& diff_id, const std::string& blob
                              const std::function<void()>& on_verified) {
     validate_digest(diff_id, "diff_id");
     validate_digest(blob_digest, "digest");
+    std::optional<InFlight> claim;
     {
         std::unique_lock lock(mutex_);
         layer_done_.wait(lock, [&] { return blobs_in_flight_.count(blob_digest) == 0; });
         if (has_blob(blob_digest)) return;
-        blobs_in_flight_.insert(blob_digest);
+        claim.emplace(mutex_, layer_done_, blobs_in_flight_, blob_digest);
     }
-    struct Release {
-        ImageStore& store;
-        const std::string& digest;
-        ~Release() {
-            {
-                std::lock_guard lock(store.mutex_);
-                store.blobs_in_flight_.erase(digest);
-            }
-            store.layer_done_.notify_all();
-        }
-    } release{*this, blob_digest};
 
     StoreTempDir temp = make_temp_dir("blob");
     std::string blob_temp = temp.path + "/blob";
     Fd blob_fd(::open(blob_temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
     if (!blob_fd) throw system_error("create " + blob_temp);
     ByteSource source = open();
-    ByteSource tee = [&](void* buf, size_t size) {
-        size_t n = source(buf, size);
-        write_all(blob_fd.get(), {static_cast<const char*>(buf), n}, blob_temp);
-        return n;
-    };
-    UnpackedLayer digests;
-    try {
-        digests = digest_layer(tee);
-    } catch (const Error& e) {
-        throw Error(e.kind(), e.err(), "layer blob " + blob_digest + ": " + e.what());
-    }
-    if (digests.compressed_digest != blob_digest)
-        throw make_error(ErrorKind::invalid, "layer blob " + blob_digest + ": content has digest " +
-                                                 digests.compressed_digest + ", refused");
-    // Else an export would send bytes that are not the layer the config names.
-    if (digests.diff_id != diff_id)
-        throw make_error(ErrorKind::invalid,
-                         "layer blob " + blob_digest + ": uncompressed digest " + digests.diff_id +
-                             " is not the config's diff_id " + diff_id + ", refused");
+    ByteSource tee = tee_into(source, blob_fd.get(), blob_temp);
+    UnpackedLayer digests = read_verified(blob_digest, diff_id, [&] { return digest_layer(tee); });
     if (on_verified) on_verified();
     if (fsync(blob_fd.get()) < 0) throw system_error("fsync " + blob_temp);
     if (rename(blob_temp.c_str(), blob_path(blob_digest).c_str()) < 0)
