@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/post.hpp>
+#include <boost/asio/strand.hpp>
 #include <filesystem>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -143,8 +144,11 @@ void pull_image(ContainerRegistry& registry, const PullRequest& request,
     options.auth_file = registry.options().registry_auth_file;
     options.certs_dir = registry.options().registry_certs_dir;
     // A pull blocks on the network for as long as it takes: its own thread, which holds the
-    // registry (and so the store) alive until it is done.
-    std::thread([registry = registry.shared_from_this(), request, options,
+    // registry (and so the store) alive until it is done. Its events go out through one
+    // strand: the io_context has several threads, and a client draws a row per layer in the
+    // order the layers' first events come (the manifest's) and expects the image line last.
+    auto strand = asio::make_strand(registry.io());
+    std::thread([registry = registry.shared_from_this(), request, options, strand,
                  on_progress = std::move(on_progress), done = std::move(done)] {
         std::exception_ptr error;
         ImageInfo info;
@@ -153,7 +157,7 @@ void pull_image(ContainerRegistry& registry, const PullRequest& request,
             images::StoredImage image = images::pull_image(
                 registry->image_store(), request.ref, options, [&](const images::PullProgress& p) {
                     PullProgressEvent event{p.layer, p.status, p.done, p.total};
-                    asio::post(registry->io(), [on_progress, event] {
+                    asio::post(strand, [on_progress, event] {
                         call_safely("pull progress", on_progress, event);
                     });
                 });
@@ -164,7 +168,7 @@ void pull_image(ContainerRegistry& registry, const PullRequest& request,
         }
         // Layers of the image that made it into the store before the failure are nobody's.
         if (error) collect_image_garbage(*registry);
-        asio::post(registry->io(), [done, error, info] { call_safely("pull", done, error, info); });
+        asio::post(strand, [done, error, info] { call_safely("pull", done, error, info); });
     }).detach();
 }
 
