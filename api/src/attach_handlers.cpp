@@ -65,6 +65,23 @@ void run_blocking(const ApiOptions& options, Fn fn) {
     fn();
 }
 
+// Hands an upgraded connection to serve(connection), off the io thread (it waits on the
+// monitor). If serve throws, the monitor never took the connection and never wrote the 101:
+// the error goes to the client, in HTTP, on a copy kept for that.
+template <typename Serve>
+void serve_upgraded(const ApiOptions& options, Fd connection, Serve serve) {
+    auto shared = std::make_shared<Fd>(std::move(connection));
+    run_blocking(options, [shared, serve = std::move(serve)] {
+        Fd mine(shared->release());
+        Fd copy(fcntl(mine.get(), F_DUPFD_CLOEXEC, 3));
+        try {
+            serve(std::move(mine));
+        } catch (const std::exception&) {
+            if (copy) refuse_upgraded(copy, std::current_exception());
+        }
+    });
+}
+
 void attach(daemon::ContainerService& service, const ApiOptions& options, Request& request,
             const std::shared_ptr<Responder>& responder) {
     daemon::AttachRequest a = attach_request(request);
@@ -77,16 +94,8 @@ void attach(daemon::ContainerService& service, const ApiOptions& options, Reques
         [&service, options, id, a](Fd connection, std::string pending, std::string head) mutable {
             a.input = std::move(pending);
             a.handshake = std::move(head);
-            auto shared = std::make_shared<Fd>(std::move(connection));
-            run_blocking(options, [&service, id, a, shared] {
-                Fd mine(shared->release());
-                Fd copy(fcntl(mine.get(), F_DUPFD_CLOEXEC, 3));
-                try {
-                    service.attach(id, a, std::move(mine));
-                } catch (const std::exception&) {
-                    if (copy) refuse_upgraded(copy, std::current_exception());
-                }
-            });
+            serve_upgraded(options, std::move(connection),
+                           [&service, id, a](Fd mine) { service.attach(id, a, std::move(mine)); });
         });
 }
 
@@ -118,15 +127,8 @@ void start_exec_upgraded(daemon::ContainerService& service, const ApiOptions& op
             a.stdin_stream = true;  // if the exec was created with stdin
             a.input = std::move(pending);
             a.handshake = std::move(head);
-            auto shared = std::make_shared<Fd>(std::move(connection));
-            run_blocking(options, [&service, id, a, shared] {
-                Fd mine(shared->release());
-                Fd copy(fcntl(mine.get(), F_DUPFD_CLOEXEC, 3));
-                try {
-                    service.start_exec_attached(id, a, std::move(mine));
-                } catch (const std::exception&) {
-                    if (copy) refuse_upgraded(copy, std::current_exception());
-                }
+            serve_upgraded(options, std::move(connection), [&service, id, a](Fd mine) {
+                service.start_exec_attached(id, a, std::move(mine));
             });
         });
 }
