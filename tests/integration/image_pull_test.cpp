@@ -27,6 +27,7 @@
 #include "api_test_client.hpp"
 #include "local_registry.hpp"
 #include "test_support.hpp"
+#include "tmux.hpp"
 #include "truman/daemon/images/digest.hpp"
 #include "truman/daemon/images/local_images.hpp"
 #include "truman/daemon/images/pull.hpp"
@@ -425,20 +426,13 @@ TEST_F(ImagePullTest, AForceRemovedImagesLayersGoWithItsLastContainer) {
 TEST_F(ImagePullTest, TrumanctlPullDrawsALineOfProgressPerLayerOnATerminal) {
     std::string ref = registry_->host() + "/test/app:1";
     truman::test::TrumandProcess daemon;
-    struct TmuxServer {
-        std::string socket;
-        ~TmuxServer() { run_host("tmux -S " + socket + " kill-server 2>/dev/null"); }
-    } tmux{dir_.path() + "/" + truman::test::unique_name("tmux")};
+    truman::test::Tmux tmux;
     std::string ctl = std::string(TRUMAN_BINARY_DIR) + "/bin/trumanctl --socket " + daemon.socket();
-    sh("tmux -S " + tmux.socket + " -f /dev/null new-session -d -x 120 -y 40 '" + ctl + " pull " +
-       ref + "; echo EXIT=$?; sleep 600'");
-    std::string screen;
-    for (int i = 0; i < 1200; ++i) {
-        run_host("tmux -S " + tmux.socket + " capture-pane -p", &screen);
-        if (screen.find("EXIT=") != std::string::npos) break;
-        std::this_thread::sleep_for(100ms);
-    }
-    ASSERT_NE(screen.find("EXIT=0"), std::string::npos) << screen << daemon.log();
+    std::string rc = dir_.path() + "/pull.rc";
+    tmux.start("pull", ctl + " pull " + ref, rc, 120, 40);
+    int exit_code = truman::test::Tmux::exit_code(rc, std::chrono::seconds(120));
+    std::string screen = tmux.screen("pull");
+    ASSERT_EQ(exit_code, 0) << screen << daemon.log();
     EXPECT_NE(screen.find("pulled sha256:"), std::string::npos) << screen;
     EXPECT_EQ(screen.find(": unpacked"), std::string::npos) << screen;
     EXPECT_EQ(screen.find(": waiting"), std::string::npos) << screen;

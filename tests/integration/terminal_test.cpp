@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "test_support.hpp"
+#include "tmux.hpp"
 #include "trumand_process.hpp"
 
 namespace truman::test {
@@ -67,105 +68,6 @@ class RawAttached {
     std::string out_;
 };
 
-// A tmux server of our own (tmux -L <unique>), killed when this goes: each session runs one
-// command in a real pty of 80x24, and we type into it and read its screen.
-class Tmux {
-  public:
-    Tmux() : name_(unique_name("truman-tty")) {}
-    ~Tmux() { run({"kill-server"}); }
-    Tmux(const Tmux&) = delete;
-    Tmux& operator=(const Tmux&) = delete;
-
-    // A new session running command (through sh -c); its exit code goes to rc_file.
-    void start(const std::string& session, const std::string& command, const std::string& rc_file) {
-        std::string wrapped = command + "; echo $? > " + rc_file + ".tmp; mv " + rc_file + ".tmp " +
-                              rc_file + "; sleep 3600";
-        int rc = run({"-f", "/dev/null", "new-session", "-d", "-s", session, "-x", "80", "-y", "24",
-                      wrapped});
-        if (rc != 0) throw std::runtime_error("tmux new-session failed");
-    }
-    void keys(const std::string& session, const std::vector<std::string>& keys) {
-        std::vector<std::string> args{"send-keys", "-t", session};
-        args.insert(args.end(), keys.begin(), keys.end());
-        run(args);
-    }
-    void type(const std::string& session, const std::string& text) {
-        keys(session, {"-l", text});
-        keys(session, {"Enter"});
-    }
-    void resize(const std::string& session, int width, int height) {
-        run({"resize-window", "-t", session, "-x", std::to_string(width), "-y",
-             std::to_string(height)});
-    }
-    // The screen as text; tmux drops each line's trailing blanks (the prompt "/ # " shows as
-    // "/ #").
-    std::string screen(const std::string& session) {
-        return output({"capture-pane", "-p", "-t", session});
-    }
-    // Waits until the screen shows text (anywhere); the screen as last seen.
-    std::string wait_for(const std::string& session, const std::string& text,
-                         std::chrono::milliseconds timeout = 30s) {
-        auto deadline = std::chrono::steady_clock::now() + timeout;
-        std::string s;
-        while (std::chrono::steady_clock::now() < deadline) {
-            s = screen(session);
-            if (s.find(text) != std::string::npos) return s;
-            std::this_thread::sleep_for(20ms);
-        }
-        return s;
-    }
-
-  private:
-    std::vector<std::string> argv(const std::vector<std::string>& args) const {
-        std::vector<std::string> all{"tmux", "-L", name_};
-        all.insert(all.end(), args.begin(), args.end());
-        return all;
-    }
-    int run(const std::vector<std::string>& args) {
-        std::vector<std::string> all = argv(args);
-        pid_t pid = fork();
-        if (pid == 0) {
-            int null = open("/dev/null", O_RDWR);
-            dup2(null, 0);
-            dup2(null, 1);
-            dup2(null, 2);
-            std::vector<char*> v;
-            v.reserve(all.size() + 1);
-            for (auto& a : all) v.push_back(a.data());
-            v.push_back(nullptr);
-            execvp("tmux", v.data());
-            _exit(127);
-        }
-        int status = 0;
-        waitpid(pid, &status, 0);
-        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    }
-    std::string output(const std::vector<std::string>& args) {
-        std::vector<std::string> all = argv(args);
-        int fds[2];
-        if (pipe2(fds, O_CLOEXEC) < 0) throw std::runtime_error("pipe");
-        pid_t pid = fork();
-        if (pid == 0) {
-            dup2(fds[1], 1);
-            std::vector<char*> v;
-            v.reserve(all.size() + 1);
-            for (auto& a : all) v.push_back(a.data());
-            v.push_back(nullptr);
-            execvp("tmux", v.data());
-            _exit(127);
-        }
-        close(fds[1]);
-        std::string out;
-        char buf[4096];
-        ssize_t n;
-        while ((n = read(fds[0], buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
-        close(fds[0]);
-        waitpid(pid, nullptr, 0);
-        return out;
-    }
-    std::string name_;
-};
-
 class Terminal : public ::testing::Test {
   protected:
     void SetUp() override {
@@ -208,19 +110,6 @@ class Terminal : public ::testing::Test {
         return json::parse(r.body)["state"].value("status", "");
     }
     std::string ctl() const { return kCtl + " --socket " + daemon_->socket(); }
-    // The exit code a tmux session's command wrote, once it did (-1 after the timeout).
-    int rc_of(const std::string& file, std::chrono::milliseconds timeout = 30s) {
-        auto deadline = std::chrono::steady_clock::now() + timeout;
-        while (std::chrono::steady_clock::now() < deadline) {
-            try {
-                std::string text = read_file(file);
-                if (!text.empty()) return std::stoi(text);
-            } catch (const std::exception&) {
-            }
-            std::this_thread::sleep_for(20ms);
-        }
-        return -1;
-    }
     std::string id_named(const std::string& name) {
         auto r = client_->request("GET", "/v1/containers/" + name);
         std::string id = json::parse(r.body).value("id", "");
@@ -338,7 +227,7 @@ TEST_F(Terminal, RunItShellThroughARealTerminal) {
     EXPECT_NE(tmux_->wait_for("run", "still-130").find("still-130"), std::string::npos)
         << tmux_->screen("run");
     tmux_->type("run", "exit 3");
-    EXPECT_EQ(rc_of(rc), 3) << tmux_->screen("run");
+    EXPECT_EQ(Tmux::exit_code(rc), 3) << tmux_->screen("run");
 }
 
 TEST_F(Terminal, DetachKeysLeaveItRunningAndAttachGetsItBack) {
@@ -348,7 +237,7 @@ TEST_F(Terminal, DetachKeysLeaveItRunningAndAttachGetsItBack) {
     ASSERT_NE(tmux_->wait_for("run", "/ #").find("/ #"), std::string::npos) << tmux_->screen("run");
     std::string id = id_named(name);
     tmux_->keys("run", {"C-p", "C-q"});
-    EXPECT_EQ(rc_of(rc), 0) << tmux_->screen("run");
+    EXPECT_EQ(Tmux::exit_code(rc), 0) << tmux_->screen("run");
     EXPECT_EQ(status_of(id), "running");
     std::string rc2 = dir_.path() + "/rc2";
     tmux_->start("attach", ctl() + " attach " + name, rc2);
@@ -356,7 +245,7 @@ TEST_F(Terminal, DetachKeysLeaveItRunningAndAttachGetsItBack) {
     EXPECT_NE(tmux_->wait_for("attach", "back-42").find("back-42"), std::string::npos)
         << tmux_->screen("attach");
     tmux_->type("attach", "exit 4");
-    EXPECT_EQ(rc_of(rc2), 4) << tmux_->screen("attach");
+    EXPECT_EQ(Tmux::exit_code(rc2), 4) << tmux_->screen("attach");
 }
 
 TEST_F(Terminal, ExecItThroughARealTerminal) {
@@ -382,7 +271,7 @@ TEST_F(Terminal, ExecItThroughARealTerminal) {
     EXPECT_NE(tmux_->wait_for("exec", "20 90").find("20 90"), std::string::npos)
         << tmux_->screen("exec");
     tmux_->type("exec", "exit 6");
-    EXPECT_EQ(rc_of(rc), 6) << tmux_->screen("exec");
+    EXPECT_EQ(Tmux::exit_code(rc), 6) << tmux_->screen("exec");
     EXPECT_EQ(status_of(name), "running");
 }
 
