@@ -17,6 +17,7 @@
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <sstream>
@@ -471,6 +472,97 @@ TEST_F(ImageRegistryTest, BearerTokenFlowWithTheRegistrysTokenAuth) {
     EXPECT_EQ(tokens, 1);
 }
 
+// Registries send blob downloads elsewhere with a redirect (S3, a CDN): the pull follows
+// it, shows the registry's credentials only to the registry (never to the storage's host),
+// and checks what storage sends against the digest, as it does for the registry's own.
+// The registry is a server of the test's that asks for basic auth, serves the manifest and
+// answers every blob with a 307 to a second server, the "storage", which serves the blobs.
+TEST_F(ImageRegistryTest, BlobsFollowARedirectToStorageWithoutTheCredentials) {
+    OciLayout layout(dir_.path() + "/layout");
+    json manifest = layout.image({busybox_layer()}, {{"Cmd", {"/bin/echo", "redirected"}}});
+    auto blob_of = [&](const std::string& digest) {
+        return truman::test::read_file(dir_.path() + "/layout/blobs/sha256/" +
+                                       images::digest_hex(digest));
+    };
+    std::string manifest_text = blob_of(manifest["digest"]);
+    std::string layer_digest = json::parse(manifest_text)["layers"][0]["digest"];
+
+    std::mutex mutex;
+    std::vector<truman::test::HttpRequestSeen> at_storage;
+    std::atomic<bool> tamper{false};
+    truman::test::TinyHttpServer blob_storage([&](const truman::test::HttpRequestSeen& r) {
+        {
+            std::lock_guard lock(mutex);
+            at_storage.push_back(r);
+        }
+        std::string digest = r.target.substr(r.target.rfind('/') + 1);
+        std::string bytes = blob_of(digest);
+        if (tamper && digest == layer_digest) bytes.back() ^= 1;
+        return "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: " +
+               std::to_string(bytes.size()) + "\r\n\r\n" + bytes;
+    });
+    std::string expected = "Basic ";
+    {
+        std::string encoded;
+        truman::test::run_host("printf %s tester:s3cret | base64 -w0", &encoded);
+        expected += encoded;
+    }
+    std::atomic<int> redirected{0};
+    truman::test::TinyHttpServer registry([&](const truman::test::HttpRequestSeen& r) {
+        if (r.authorization != expected)
+            return std::string(
+                "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"test\"\r\n"
+                "Content-Length: 0\r\n\r\n");
+        if (r.target == "/v2/" || r.target == "/v2")
+            return std::string("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}");
+        if (r.target == "/v2/test/app/manifests/1")
+            return "HTTP/1.1 200 OK\r\nContent-Type: " + std::string(images::media::oci_manifest) +
+                   "\r\nDocker-Content-Digest: " + manifest["digest"].get<std::string>() +
+                   "\r\nContent-Length: " + std::to_string(manifest_text.size()) + "\r\n\r\n" +
+                   (r.method == "HEAD" ? "" : manifest_text);
+        std::string prefix = "/v2/test/app/blobs/";
+        if (r.target.rfind(prefix, 0) == 0) {
+            ++redirected;
+            return "HTTP/1.1 307 Temporary Redirect\r\nLocation: http://127.0.0.1:" +
+                   std::to_string(blob_storage.port()) + "/storage/" +
+                   r.target.substr(prefix.size()) + "\r\nContent-Length: 0\r\n\r\n";
+        }
+        return std::string("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
+    });
+    std::string host = "127.0.0.1:" + std::to_string(registry.port());
+    std::string ref = host + "/test/app:1";
+    images::PullOptions options;
+    options.auth_file = auth_file(dir_.path() + "/auth.json", host, "tester:s3cret");
+
+    {
+        images::ImageStore store(store_dir());
+        auto image = images::pull_image(store, ref, options);
+        EXPECT_EQ(image.config.cmd, (std::vector<std::string>{"/bin/echo", "redirected"}));
+        EXPECT_TRUE(store.has_blob(layer_digest));
+    }
+    EXPECT_EQ(redirected, 2);  // the config and the layer
+    {
+        std::lock_guard lock(mutex);
+        ASSERT_EQ(at_storage.size(), 2u);
+        for (const auto& r : at_storage) {
+            EXPECT_EQ(r.method, "GET");
+            EXPECT_EQ(r.authorization, "") << r.target << ": the registry's credentials leaked";
+        }
+    }
+
+    // Storage that sends other bytes than the digest names: refused, nothing kept.
+    tamper = true;
+    images::ImageStore fresh(dir_.path() + "/images-tampered");
+    try {
+        images::pull_image(fresh, ref, options);
+        ADD_FAILURE() << "a layer whose bytes do not match its digest was accepted";
+    } catch (const truman::Error& e) {
+        EXPECT_NE(std::string(e.what()).find(layer_digest), std::string::npos) << e.what();
+    }
+    EXPECT_TRUE(fresh.refs().empty());
+    EXPECT_FALSE(fresh.has_blob(layer_digest));
+}
+
 // TLS with a certificate the test made: refused (naming the TLS error) until the registry's
 // CA is in certs.d/<host:port>/ca.crt. The registry listens on 192.0.2.1 in a network
 // namespace of the test's, so that it is no local registry that plain HTTP would be tried
@@ -659,6 +751,24 @@ TEST_F(ImageRegistryTest, MultiPlatformIndexPicksThePlatform) {
     auto pulled = client.request("POST", "/v1/images/pull?ref=" + ref + "&platform=linux/arm64");
     ASSERT_EQ(pulled.status, 200) << pulled.body;
     EXPECT_NE(pulled.body.find("\"architecture\":\"arm64\""), std::string::npos) << pulled.body;
+    // And trumanctl pull --platform: the arm64 image under the same reference; a platform
+    // the index lacks fails naming those it has; a malformed one is refused by the daemon.
+    std::string ctl = std::string(TRUMAN_BINARY_DIR) + "/bin/trumanctl --socket " + daemon.socket();
+    std::string out;
+    ASSERT_EQ(truman::test::run_host(ctl + " rmi " + ref, &out), 0) << out;
+    ASSERT_EQ(truman::test::run_host(ctl + " pull --platform linux/arm64 " + ref, &out), 0)
+        << out << daemon.log();
+    auto inspect = truman::test::HttpClient(daemon.socket()).request("GET", "/v1/images/" + ref);
+    ASSERT_EQ(inspect.status, 200) << inspect.body;
+    EXPECT_EQ(json::parse(inspect.body)["manifest_digest"], arm64["digest"]) << inspect.body;
+    EXPECT_NE(truman::test::run_host(ctl + " pull --platform linux/s390x " + ref + " 2>&1", &out),
+              0)
+        << out;
+    EXPECT_NE(out.find("linux/amd64"), std::string::npos) << out;
+    EXPECT_NE(truman::test::run_host(ctl + " pull --platform 'linux//' " + ref + " 2>&1", &out), 0)
+        << out;
+    EXPECT_NE(out.find("platform"), std::string::npos) << out;
+    EXPECT_TRUE(daemon.alive());
 }
 
 namespace {
