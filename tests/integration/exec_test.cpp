@@ -354,6 +354,7 @@ TEST_F(Exec, TheHostBinaryIsNotReachableFromInside) {
 // of its binary (as truman-monitor --sealed-copy does): this test runs itself again from
 // such a copy (TRUMAN_TEST_SEALED_COPY), and that run does the checks.
 TEST_F(Exec, FromASealedCopyWorksWhereTheContainerCanPtrace) {
+    // NOLINTNEXTLINE(concurrency-mt-unsafe): no other thread
     if (!::getenv("TRUMAN_TEST_SEALED_COPY")) {
         int out[2];
         ASSERT_EQ(pipe2(out, O_CLOEXEC), 0);
@@ -362,7 +363,7 @@ TEST_F(Exec, FromASealedCopyWorksWhereTheContainerCanPtrace) {
         if (pid == 0) {
             ::dup2(out[1], 1);
             ::dup2(out[1], 2);
-            ::setenv("TRUMAN_TEST_SEALED_COPY", "1", 1);
+            ::setenv("TRUMAN_TEST_SEALED_COPY", "1", 1);  // NOLINT(concurrency-mt-unsafe): a fork
             char self[] = "truman_integration_tests";
             char* argv[] = {self, filter.data(), nullptr};
             try {
