@@ -1,4 +1,5 @@
-// truman-monitor --container-dir DIR --run-dir DIR --sync-fd N [--log-max-bytes N]
+// truman-monitor [--sealed-copy] --container-dir DIR --run-dir DIR --sync-fd N
+//                [--log-max-bytes N]
 //
 // Started by trumand with posix_spawn (in a new session). It forks once and the first
 // process exits at once: trumand reaps that short-lived process, and the real monitor is
@@ -16,13 +17,16 @@
 #include <string>
 
 #include "monitor.hpp"
+#include "truman/sealed_exe.hpp"
+
+extern char** environ;
 
 namespace {
 
 void usage() {
     fprintf(stderr,
-            "usage: truman-monitor --container-dir DIR --run-dir DIR --sync-fd N "
-            "[--log-max-bytes N]\n");
+            "usage: truman-monitor [--sealed-copy] --container-dir DIR --run-dir DIR "
+            "--sync-fd N [--log-max-bytes N]\n");
 }
 
 void ignore_signal(int) {}
@@ -30,6 +34,21 @@ void ignore_signal(int) {}
 }  // namespace
 
 int main(int argc, char** argv) {
+    // --sealed-copy (a container with CAP_SYS_PTRACE and no user namespace, see
+    // truman/sealed_exe.hpp): run from a sealed memfd copy of ourselves, so that no process
+    // we fork for the container ever shows it the host's file. First, before anything is
+    // opened: the re-exec keeps only what trumand handed us (0-2 and the sync fd), and the
+    // copy comes back here with the same argv.
+    if (argc > 1 && std::strcmp(argv[1], "--sealed-copy") == 0) {
+        try {
+            truman::reexec_from_sealed_copy(argv, environ);
+        } catch (const std::exception& e) {
+            fprintf(stderr, "truman-monitor: %s\n", e.what());
+            return 1;
+        }
+        --argc;
+        ++argv;
+    }
     truman::daemon::MonitorOptions options;
     for (int i = 1; i + 1 < argc; i += 2) {
         std::string flag = argv[i], value = argv[i + 1];

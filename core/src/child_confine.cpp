@@ -173,10 +173,12 @@ Confined confine(const ProcessPlan& plan, int report_fd, const int* keep, size_t
         const int stdio[3] = {slave, slave, slave};
         install_stdio(stdio, steps);
         close_fd(slave);
-        long sid = sys(::syscall(SYS_setsid));
-        if (sid < 0 && sid != -EPERM)
-            report_failure(report_fd, ChildStep::set_controlling_terminal, sid);
-        steps.check(ChildStep::set_controlling_terminal, ::syscall(SYS_ioctl, 0, TIOCSCTTY, 0));
+        if (!plan.session_after_fork) {
+            long sid = sys(::syscall(SYS_setsid));
+            if (sid < 0 && sid != -EPERM)
+                report_failure(report_fd, ChildStep::set_controlling_terminal, sid);
+            steps.check(ChildStep::set_controlling_terminal, ::syscall(SYS_ioctl, 0, TIOCSCTTY, 0));
+        }
     } else {
         install_stdio(plan.stdio, steps);
     }

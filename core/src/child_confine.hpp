@@ -25,6 +25,10 @@ struct ProcessPlan {
     // controlling terminal of the process, which leads a session of its own. The master is
     // handed to the parent with the ready report.
     bool terminal = false;
+    // With terminal: leave setsid and TIOCSCTTY to a process forked after confine() (an exec
+    // that forks once confined, exec_child.cpp), which must lead the terminal's session: the
+    // exit of a session leader takes the controlling terminal away from its session.
+    bool session_after_fork = false;
 
     const struct rlimit* rlimit_values = nullptr;
     const int* rlimit_resources = nullptr;

@@ -48,6 +48,8 @@ const char* to_string(ChildStep step) noexcept {
             return "set rootfs propagation";
         case ChildStep::join_container:
             return "setns into the container's namespaces";
+        case ChildStep::fork_exec:
+            return "fork the confined exec";
         case ChildStep::setrlimit:
             return "setrlimit";
         case ChildStep::drop_bounding_capability:

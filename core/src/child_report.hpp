@@ -29,6 +29,7 @@ enum class ChildStep : int32_t {
     set_root_propagation,
     // An exec's own step (exec_child.cpp).
     join_container,
+    fork_exec,  // the process that runs the program, forked once confined; value = its PID
     // The confinement both share (child_confine.cpp).
     setrlimit,  // value = index into rlimits
     drop_bounding_capability,

@@ -29,6 +29,7 @@
 #include "truman/namespaces.hpp"
 #include "truman/process.hpp"
 #include "truman/rlimits.hpp"
+#include "truman/sealed_exe.hpp"
 
 #ifndef P_PIDFD
 #define P_PIDFD 3
@@ -66,6 +67,12 @@ void validate(const ExecSpec& spec) {
             if (field.rfind(oci, 0) == 0) field = own + field.substr(std::strlen(oci));
         throw e.with_field(field);
     }
+}
+
+bool exec_needs_sealed_copy(const ContainerSpec& container) {
+    if (container.has_namespace(NamespaceType::user)) return false;
+    CapabilityMasks caps = capability_masks(container.process.capabilities);
+    return (((caps.bounding | caps.permitted | caps.ambient) >> CAP_SYS_PTRACE) & 1) != 0;
 }
 
 std::vector<std::string> merge_env(const std::vector<std::string>& container,
@@ -182,23 +189,29 @@ std::unique_ptr<PreparedExec> prepare(const ContainerSpec& container, int init_p
                                       const std::string& seccomp_cache_dir, const ExecSpec& spec) {
     auto p = std::make_unique<PreparedExec>();
     ExecPlan& plan = p->plan;
-    bool user_ns = false;
+    bool user_ns = container.has_namespace(NamespaceType::user);
+    // Non-dumpable keeps a process in a user namespace from ptracing the child or opening its
+    // /proc/<pid>/exe, root or cwd while it is still the monitor's binary, in the monitor's
+    // mount namespace and with all its capabilities: the kernel wants CAP_SYS_PTRACE in the
+    // user namespace of the child's memory and credentials, the host's. Without a user
+    // namespace, a container holding CAP_SYS_PTRACE has exactly that. Then the child must be
+    // nothing worth reaching by the time the container can see it: it is confined before it
+    // forks the process that enters the container's PID namespace (fork_when_confined,
+    // exec_child.hpp), and that process's binary is a sealed copy of the monitor's, not the
+    // host's file (runc CVE-2019-5736).
+    plan.fork_when_confined = exec_needs_sealed_copy(container);
+    if (plan.fork_when_confined && !running_from_sealed_copy())
+        throw make_error(ErrorKind::unsupported,
+                         "exec into a container with CAP_SYS_PTRACE and no user namespace from "
+                         "a process that does not run from a sealed copy of its binary "
+                         "(truman/sealed_exe.hpp)");
     for (const auto& ns : container.linux.namespaces) {
-        if (ns.type == NamespaceType::user) user_ns = true;
-        // The PID namespace is entered at birth (spawn_exec), not by setns.
-        if (ns.type != NamespaceType::pid) plan.ns_flags |= clone_flag(ns.type);
+        // The PID namespace is entered at birth (spawn_exec), not by setns -- unless the child
+        // forks once confined: then setns makes it the namespace of its children.
+        if (ns.type != NamespaceType::pid || plan.fork_when_confined)
+            plan.ns_flags |= clone_flag(ns.type);
     }
     plan.init_pidfd = init_pidfd;
-
-    // Non-dumpable keeps a process in a user namespace from ptracing or opening
-    // /proc/<pid>/exe of the child while it is still the monitor's binary: the kernel wants
-    // CAP_SYS_PTRACE in the user namespace of the child's memory, the host's. Without a user
-    // namespace, a container holding CAP_SYS_PTRACE has exactly that, so refuse rather than
-    // hand it the host binary (runc CVE-2019-5736).
-    CapabilityMasks caps = capability_masks(container.process.capabilities);
-    if (!user_ns && ((caps.bounding | caps.permitted | caps.ambient) >> CAP_SYS_PTRACE) & 1)
-        throw make_error(ErrorKind::unsupported,
-                         "exec into a container with CAP_SYS_PTRACE and no user namespace");
 
     // The container's process with the exec's overrides: the same confinement, another
     // program (its env merged over the container's), cwd and user.
@@ -222,6 +235,7 @@ std::unique_ptr<PreparedExec> prepare(const ContainerSpec& container, int init_p
     prepare_process(p->process, inputs);
     plan.process = p->process.plan;
     plan.process.non_dumpable = true;
+    plan.process.session_after_fork = plan.fork_when_confined;
     return p;
 }
 
@@ -236,6 +250,44 @@ Error exec_error(const ChildReport& r, const ExecSpec& spec, const PreparedExec&
     if ((r.step == ChildStep::setresuid || r.step == ChildStep::setresgid) && r.err == EINVAL)
         return make_error(ErrorKind::invalid, to_string(r.step), r.err).with_field("user");
     return e;
+}
+
+// fork_when_confined (exec_child.hpp): the first child reports the PID of the process it
+// forked and exits; that process, ours (CLONE_PARENT), is the exec from then on. Reports are
+// read to EOF (the first child gone, the second one exec'd), answering seccomp meanwhile:
+// the profile may notify the clone, and only we answer it.
+void adopt_forked(ExecProcess::State& s, int sync, const ExecSpec& spec, const PreparedExec& p) {
+    pid_t forked = -1;
+    std::optional<ChildReport> failure;
+    bool listening = s.notifier != nullptr;
+    for (;;) {
+        pollfd fds[2] = {{sync, POLLIN, 0}, {listening ? s.notifier->fd() : -1, POLLIN, 0}};
+        if (::poll(fds, 2, -1) < 0) {
+            if (errno == EINTR) continue;
+            throw system_error("poll the exec");
+        }
+        if (fds[1].revents & POLLIN) (void)s.notifier->handle_one();
+        if (fds[1].revents & (POLLHUP | POLLERR)) listening = false;
+        if (!fds[0].revents) continue;
+        ChildReport report{};
+        if (!read_report(sync, report, "the exec")) break;
+        if (report.step == ChildStep::fork_exec && report.err == 0 && forked < 0)
+            forked = report.value;
+        else if (!failure)
+            failure = report;
+    }
+    s.reap(true);  // the first child
+    if (forked <= 0) {
+        if (failure) throw exec_error(*failure, spec, p);
+        throw system_error("exec exited before it forked", ECHILD);
+    }
+    s.pid = forked;
+    s.pidfd.reset(static_cast<int>(::syscall(SYS_pidfd_open, forked, 0)));
+    s.reaped = false;
+    s.exit = {};
+    // Our child, not reaped yet: its PID cannot have been reused.
+    if (!s.pidfd) throw system_error("pidfd_open exec " + std::to_string(forked));
+    if (failure) throw exec_error(*failure, spec, p);
 }
 
 }  // namespace
@@ -271,7 +323,7 @@ std::unique_ptr<ExecProcess> spawn_exec(const ContainerSpec& container, int init
     // the caller -- no intermediate process whose death would orphan it to the host's init
     // and lose its exit status -- and PID n of the container from the start.
     Fd own_pid_ns;
-    if (pid_ns) {
+    if (pid_ns && !p->plan.fork_when_confined) {
         own_pid_ns.reset(::open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC));
         if (!own_pid_ns) throw system_error("open /proc/self/ns/pid");
         if (::setns(init_pidfd, CLONE_NEWPID) != 0)
@@ -324,6 +376,10 @@ std::unique_ptr<ExecProcess> spawn_exec(const ContainerSpec& container, int init
         if (!s.terminal) throw system_error("pidfd_getfd terminal");
     }
     send_byte(sync.get(), "start the exec");
+    if (p->plan.fork_when_confined) {
+        adopt_forked(s, sync.get(), spec, *p);
+        return process;
+    }
     // EOF: execveat succeeded (the child's end is close-on-exec).
     if (read_report(sync.get(), report, "the exec")) throw exec_error(report, spec, *p);
     return process;

@@ -6,6 +6,8 @@
 #include "exec_child.hpp"
 
 #include <fcntl.h>
+#include <sched.h>
+#include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -43,6 +45,28 @@ void exec_child_main(const ExecPlan& plan) noexcept {
     //    entered, no_new_privs, seccomp. Then parked until the monitor has taken the listener.
     Confined confined = confine(plan.process, plan.sync_fd, &plan.sync_fd, 1);
     park(plan.sync_fd, plan.sync_fd, confined);
+
+    // 3b. fork_when_confined (exec_child.hpp): the container sees only the forked process,
+    //     which is in every one of its namespaces and holds its credentials, capabilities and
+    //     seccomp filter from its first instruction; its binary is the monitor's sealed copy
+    //     (exec.cpp checks). Plain clone, not clone3: seccomp profiles check clone's flags and
+    //     refuse clone3. With a terminal, the forked process leads its session (the exit of
+    //     a session leader would take the terminal from it).
+    if (plan.fork_when_confined) {
+        long pid = sys(::syscall(SYS_clone, CLONE_PARENT, 0, nullptr, nullptr, 0));
+        if (pid < 0) report_failure(plan.sync_fd, ChildStep::fork_exec, pid);
+        if (pid > 0) {
+            ChildReport forked{ChildStep::fork_exec, 0, static_cast<int32_t>(pid)};
+            ::syscall(SYS_write, plan.sync_fd, &forked, sizeof forked);
+            exit_now(0);
+        }
+        if (plan.process.terminal) {
+            r = sys(::syscall(SYS_setsid));
+            if (r < 0) report_failure(plan.sync_fd, ChildStep::set_controlling_terminal, r);
+            r = sys(::syscall(SYS_ioctl, 0, TIOCSCTTY, 0));
+            if (r < 0) report_failure(plan.sync_fd, ChildStep::set_controlling_terminal, r);
+        }
+    }
 
     // 4. The program is the container's: each candidate is opened beneath the container's
     //    root and executed through that descriptor, so nothing outside the root is ever

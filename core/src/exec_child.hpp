@@ -22,6 +22,14 @@ struct ExecPlan {
     int init_pidfd = -1;
     int ns_flags = 0;
 
+    // A container that holds CAP_SYS_PTRACE without a user namespace can ptrace, or open
+    // /proc/<pid>/root, cwd and exe of, any process it sees, non-dumpable or not. Then the
+    // child is not born in the container's PID namespace: ns_flags has CLONE_NEWPID too (for
+    // its children), it is confined first, and only then forks (CLONE_PARENT: a child of the
+    // monitor) the process that runs the program, which reports nothing but a failed execve.
+    // It reports that process's PID (fork_exec) and exits.
+    bool fork_when_confined = false;
+
     // Who the exec becomes and what it runs, exactly as the init's (child_confine.hpp), with
     // non_dumpable set.
     ProcessPlan process;

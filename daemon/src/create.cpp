@@ -14,6 +14,7 @@
 #include "truman/daemon/names.hpp"
 #include "truman/daemon/time_format.hpp"
 #include "truman/error.hpp"
+#include "truman/exec.hpp"
 #include "truman/network.hpp"
 #include "truman/signal_names.hpp"
 #include "verbs.hpp"
@@ -217,6 +218,7 @@ std::string create(ContainerRegistry& registry, const CreateRequest& request) {
     launch.run_dir = registry.run_dir_of(id);
     launch.log_file = paths.monitor_log();
     launch.log_max_bytes = registry.options().log_max_bytes;
+    launch.sealed_copy = exec_needs_sealed_copy(spec);
     MonitorReply report = spawn_monitor(launch);
     throw_if_failed(report);
 

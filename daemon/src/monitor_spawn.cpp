@@ -124,9 +124,12 @@ MonitorReply spawn_monitor(const MonitorLaunch& launch) {
 
     std::string sync_arg = std::to_string(sync_fd_in_monitor);
     std::string max_arg = std::to_string(launch.log_max_bytes);
-    std::vector<std::string> args = {
-        launch.monitor_path, "--container-dir", launch.container_dir, "--run-dir", launch.run_dir,
-        "--sync-fd",         sync_arg,          "--log-max-bytes",    max_arg};
+    std::vector<std::string> args = {launch.monitor_path};
+    if (launch.sealed_copy) args.emplace_back("--sealed-copy");
+    for (const std::string& a : {std::string("--container-dir"), launch.container_dir,
+                                 std::string("--run-dir"), launch.run_dir, std::string("--sync-fd"),
+                                 sync_arg, std::string("--log-max-bytes"), max_arg})
+        args.push_back(a);
     std::vector<char*> argv;
     argv.reserve(args.size() + 1);
     for (auto& a : args) argv.push_back(a.data());

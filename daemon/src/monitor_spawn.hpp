@@ -17,6 +17,8 @@ struct MonitorLaunch {
     std::string log_file;  // the monitor's own stderr
     uint64_t log_max_bytes = 0;
     int timeout_ms = 60000;
+    // Run it from a sealed memfd copy of its binary (exec_needs_sealed_copy, exec.hpp).
+    bool sealed_copy = false;
 };
 
 // Spawn the monitor, reap its short-lived first process, and return its start-up reply

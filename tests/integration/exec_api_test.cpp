@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <string>
@@ -127,6 +128,43 @@ TEST_F(ExecApi, ReportsExitCodesSignalsOutputUserAndCwd) {
               {"env", {"X=from-exec"}}},
              &o);
     EXPECT_EQ(o.out, "1000\n1001\n/tmp\nfrom-exec\n");
+}
+
+// A container that may ptrace, without a user namespace: its monitor runs from a sealed
+// memfd copy of truman-monitor (a plain container's does not), and exec into it works.
+TEST_F(ExecApi, IntoAContainerThatCanPtraceWorksFromASealedCopyOfTheMonitor) {
+    auto monitor_exe = [&](const std::string& id) {
+        json info = json::parse(client_->request("GET", "/v1/containers/" + id).body);
+        std::string status =
+            read_file("/proc/" + std::to_string(info["state"]["pid"].get<int>()) + "/status");
+        std::string ppid = status.substr(status.find("PPid:") + 5);
+        ppid = ppid.substr(ppid.find_first_not_of(" \t"));
+        ppid = ppid.substr(0, ppid.find('\n'));
+        std::error_code ec;
+        return std::filesystem::read_symlink("/proc/" + ppid + "/exe", ec).string();
+    };
+    EXPECT_EQ(monitor_exe(container_).find("memfd:"), std::string::npos) << monitor_exe(container_);
+
+    json body = {{"rootfs", busybox_rootfs()},
+                 {"cmd", {"/bin/sleep", "3600"}},
+                 {"network", "none"},
+                 {"cap_add", {"SYS_PTRACE"}}};
+    auto created = client_->request("POST", "/v1/containers", body.dump());
+    ASSERT_EQ(created.status, 201) << created.body;
+    container_ = json::parse(created.body)["id"];
+    ids_.insert(container_);
+    ASSERT_EQ(client_->request("POST", "/v1/containers/" + container_ + "/start").status, 204);
+    EXPECT_EQ(monitor_exe(container_).rfind("/memfd:truman-monitor", 0), 0u)
+        << monitor_exe(container_);
+
+    Output o;
+    json r =
+        run_exec(*client_, {{"cmd", {"sh", "-c", "grep CapEff /proc/self/status; exit 4"}}}, &o);
+    EXPECT_EQ(r["exit_code"], 4) << r.dump();
+    // CAP_SYS_PTRACE (19) among its capabilities.
+    EXPECT_NE(o.out.find("CapEff:\t00000000a80c25fb"), std::string::npos) << o.out;
+    r = run_exec(*client_, {{"cmd", {"true"}}, {"tty", true}});
+    EXPECT_EQ(r["exit_code"], 0) << r.dump();
 }
 
 TEST_F(ExecApi, ExitCodeSurvivesATrumandSigkill) {

@@ -13,6 +13,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -23,6 +25,7 @@
 #include "truman/cgroups.hpp"
 #include "truman/container.hpp"
 #include "truman/error.hpp"
+#include "truman/sealed_exe.hpp"
 
 using namespace truman;
 using namespace truman::test;
@@ -76,6 +79,60 @@ ExecSpec sh(const std::string& script) {
 
 std::string ns_link(pid_t pid, const char* ns) {
     return fs::read_symlink("/proc/" + std::to_string(pid) + "/ns/" + ns).string();
+}
+
+// A container whose processes may ptrace, without a user namespace of its own.
+ContainerSpec ptrace_spec(const std::string& rootfs) {
+    ContainerSpec spec = default_spec(rootfs, {"/bin/sleep", "1000"});
+    Capabilities caps;
+    caps.bounding = caps.effective = caps.permitted = {"CAP_SYS_PTRACE", "CAP_KILL"};
+    spec.process.capabilities = caps;
+    return spec;
+}
+
+std::string hex_caps(const ContainerSpec& spec) {
+    char text[32];
+    snprintf(
+        text, sizeof text, "%016llx",
+        static_cast<unsigned long long>(capability_masks(spec.process.capabilities).effective));
+    return text;
+}
+
+std::string sha256_of(const std::string& path) {
+    std::string out;
+    FILE* f = popen(("sha256sum " + path).c_str(), "r");
+    if (!f) return out;
+    char buf[256];
+    while (fgets(buf, sizeof buf, f)) out += buf;
+    pclose(f);
+    return out.substr(0, 64);
+}
+
+// A fork of ours born in c's PID namespace with the container's capabilities, dumpable,
+// until go's write end (the other one of the pipe, closed in the fork) is closed.
+pid_t fork_into(Container& c, int go, int go_write) {
+    int own = ::open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
+    if (own < 0 || ::setns(c.pidfd(), CLONE_NEWPID) != 0) return -1;
+    pid_t pid = fork();
+    if (pid == 0) {
+        ::close(go_write);
+        ::prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
+        char byte;
+        while (read(go, &byte, 1) == 1) {
+        }
+        _exit(0);
+    }
+    ::setns(own, CLONE_NEWPID);
+    ::close(own);
+    return pid;
+}
+
+// Its PID inside its own PID namespace.
+std::string ns_pid_of(pid_t pid) {
+    std::string status = read_file("/proc/" + std::to_string(pid) + "/status");
+    std::string nspid = status.substr(status.find("NSpid:"));
+    nspid = nspid.substr(0, nspid.find('\n'));
+    return nspid.substr(nspid.rfind('\t') + 1);
 }
 
 class Exec : public ::testing::Test {
@@ -281,19 +338,101 @@ TEST_F(Exec, TheHostBinaryIsNotReachableFromInside) {
     EXPECT_NE(hidden.out.find("refused"), std::string::npos) << hidden.out;
     EXPECT_NE(shown.out.find("truman_integration_tests"), std::string::npos) << shown.out;
 
-    // Where non-dumpable is not enough -- CAP_SYS_PTRACE without a user namespace -- exec is
-    // refused.
-    ContainerSpec spec = default_spec(rootfs_->path(), {"/bin/sleep", "1000"});
-    Capabilities caps;
-    caps.bounding = caps.effective = caps.permitted = {"CAP_SYS_PTRACE", "CAP_KILL"};
-    spec.process.capabilities = caps;
+    // Where non-dumpable is not enough -- CAP_SYS_PTRACE without a user namespace -- exec
+    // needs a caller that runs from a sealed copy of its binary; this test binary does not.
     c.destroy();
-    Container& ptrace = start(spec);
+    Container& ptrace = start(ptrace_spec(rootfs_->path()));
     try {
         run_exec(ptrace, sh("true"));
-        ADD_FAILURE() << "exec into a CAP_SYS_PTRACE container without a user namespace";
+        ADD_FAILURE() << "exec into a CAP_SYS_PTRACE container from the host's binary";
     } catch (const Error& e) {
         EXPECT_EQ(e.kind(), ErrorKind::unsupported) << e.what();
+    }
+}
+
+// CAP_SYS_PTRACE without a user namespace, from a caller that runs from a sealed memfd copy
+// of its binary (as truman-monitor --sealed-copy does): this test runs itself again from
+// such a copy (TRUMAN_TEST_SEALED_COPY), and that run does the checks.
+TEST_F(Exec, FromASealedCopyWorksWhereTheContainerCanPtrace) {
+    // NOLINTNEXTLINE(concurrency-mt-unsafe): no other thread
+    if (!::getenv("TRUMAN_TEST_SEALED_COPY")) {
+        int out[2];
+        ASSERT_EQ(pipe2(out, O_CLOEXEC), 0);
+        std::string filter = "--gtest_filter=Exec.FromASealedCopyWorksWhereTheContainerCanPtrace";
+        pid_t pid = fork();
+        if (pid == 0) {
+            ::dup2(out[1], 1);
+            ::dup2(out[1], 2);
+            ::setenv("TRUMAN_TEST_SEALED_COPY", "1", 1);  // NOLINT(concurrency-mt-unsafe): a fork
+            char self[] = "truman_integration_tests";
+            char* argv[] = {self, filter.data(), nullptr};
+            try {
+                reexec_from_sealed_copy(argv, environ);
+            } catch (...) {
+            }
+            _exit(99);
+        }
+        ::close(out[1]);
+        std::string log;
+        char buf[4096];
+        for (ssize_t n; (n = read(out[0], buf, sizeof buf)) > 0;)
+            log.append(buf, static_cast<size_t>(n));
+        ::close(out[0]);
+        int st = 0;
+        ASSERT_EQ(waitpid(pid, &st, 0), pid);
+        EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << log;
+        EXPECT_NE(log.find("[  PASSED  ] 1 test"), std::string::npos) << log;
+        return;
+    }
+    ASSERT_TRUE(running_from_sealed_copy());
+    std::string host_binary = std::string(TRUMAN_BINARY_DIR) + "/bin/truman_integration_tests";
+    std::string digest = sha256_of(host_binary);
+    Container& c = start(ptrace_spec(rootfs_->path()));
+
+    // It works: output, exit code, every namespace, a terminal.
+    ExecResult r = run_exec(c, sh("echo hi from $$; exit 3"));
+    EXPECT_EQ(r.status.exit_code, 3);
+    EXPECT_EQ(r.out.rfind("hi from ", 0), 0u) << r.out;
+    for (const char* ns : {"pid", "mnt", "net", "uts", "ipc", "cgroup"}) {
+        ExecResult link = run_exec(c, sh(std::string("readlink /proc/self/ns/") + ns));
+        EXPECT_EQ(link.out, ns_link(c.pid(), ns) + "\n") << ns;
+    }
+    // The exec'd process holds the container's capabilities, SYS_PTRACE among them.
+    ExecResult caps = run_exec(c, sh("grep CapEff /proc/self/status"));
+    EXPECT_NE(caps.out.find(hex_caps(ptrace_spec(rootfs_->path()))), std::string::npos) << caps.out;
+
+    // What the container could reach of the exec'ing process before it execs: a fork of
+    // its caller (the forked process is exactly that until execveat). Stand-in: a parked
+    // fork of ours in the container's PID namespace, dumpable even, with the container's
+    // capabilities. Its /proc/<pid>/exe is the sealed copy, which cannot be written.
+    int go[2];
+    ASSERT_EQ(pipe2(go, O_CLOEXEC), 0);
+    pid_t pid = fork_into(c, go[0], go[1]);
+    ::close(go[0]);
+    ASSERT_GT(pid, 0);
+    std::string nspid = ns_pid_of(pid);
+    ExecResult probe = run_exec(
+        c, sh("readlink /proc/" + nspid + "/exe; echo x > /proc/" + nspid +
+              "/exe && echo WROTE; (exec 3>>/proc/" + nspid + "/exe) && echo OPENED; echo done"));
+    ::close(go[1]);
+    int st = 0;
+    waitpid(pid, &st, 0);
+    EXPECT_NE(probe.out.find("/memfd:truman-monitor"), std::string::npos) << probe.out;
+    EXPECT_EQ(probe.out.find("truman_integration_tests"), std::string::npos) << probe.out;
+    EXPECT_EQ(probe.out.find("WROTE"), std::string::npos) << probe.out;
+    EXPECT_EQ(probe.out.find("OPENED"), std::string::npos) << probe.out;
+    EXPECT_NE(probe.out.find("done"), std::string::npos) << probe.out;
+    EXPECT_EQ(sha256_of(host_binary), digest);
+
+    // Failures still come back with their step and field.
+    ExecSpec missing;
+    missing.args = {"/no/such/program"};
+    try {
+        run_exec(c, missing);
+        ADD_FAILURE() << "a missing program ran";
+    } catch (const Error& e) {
+        EXPECT_EQ(e.err(), ENOENT) << e.what();
+        EXPECT_EQ(e.field(), "cmd") << e.what();
     }
 }
 

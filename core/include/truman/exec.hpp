@@ -39,6 +39,10 @@ struct ExecSpec {
 // The process concern's rules (process.hpp: validate_process) in the exec's field names:
 // throws truman::Error (invalid) naming "cmd", "env[i]", "cwd" or "user.umask".
 void validate(const ExecSpec& spec);
+// Whether an exec into the container needs its caller to run from a sealed copy of its binary
+// (sealed_exe.hpp): the container holds CAP_SYS_PTRACE and has no user namespace, so being
+// non-dumpable does not keep it from the caller's children's /proc/<pid>/exe.
+bool exec_needs_sealed_copy(const ContainerSpec& container);
 // The container's env with the exec's entries applied (same key: the exec's wins).
 std::vector<std::string> merge_env(const std::vector<std::string>& container,
                                    const std::vector<std::string>& exec);
