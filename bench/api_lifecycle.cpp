@@ -12,6 +12,11 @@
 //       create and start N containers (default cmd: sleep 1000) and leave them running.
 //   api_lifecycle [--socket PATH] --remove-all
 //       DELETE ?force=true every container the daemon knows (cleanup after --hold or ^C).
+//   api_lifecycle [--socket PATH] --verbs N [--network none] [--label TEXT] [--samples FILE]
+//       each verb timed on its own, N times, with whatever the daemon already holds: create,
+//       start, inspect (GET /v1/containers/ID), delete (of the exited container; the wait between
+//       start and delete is not timed) and list (GET /v1/containers). Prints median and p99
+//       per verb; --samples appends "create start inspect delete list" in ms per round.
 #include <algorithm>
 #include <atomic>
 #include <boost/asio/connect.hpp>
@@ -145,11 +150,60 @@ int hold(const std::string& socket, int n, const std::vector<std::string>& cmd,
     return 0;
 }
 
+// Every verb of its own: what a daemon holding many containers costs each request.
+int verbs(const std::string& socket, int n, const std::vector<std::string>& cmd,
+          const std::string& network, const std::string& label, const std::string& samples_file) {
+    Connection c(socket);
+    std::string body = create_body(cmd, network);
+    std::vector<double> create, start, inspect, del, list;
+    std::ofstream out;
+    if (!samples_file.empty()) out.open(samples_file, std::ios::app);
+    for (int i = 0; i < n + 5; ++i) {  // the first 5 warm up
+        auto t0 = Clock::now();
+        auto ids = string_values(c.call(http::verb::post, "/v1/containers", body, 201), "id");
+        if (ids.empty()) throw std::runtime_error("create: no id in the reply");
+        std::string path = "/v1/containers/" + ids[0];
+        auto t1 = Clock::now();
+        c.call(http::verb::post, path + "/start", "", 204);
+        auto t2 = Clock::now();
+        c.call(http::verb::get, path, "", 200);
+        auto t3 = Clock::now();
+        std::string status = c.call(http::verb::post, path + "/wait", "", 200);
+        if (status.find("\"exit_code\":0") == std::string::npos)
+            throw std::runtime_error("container " + ids[0] + " did not exit 0: " + status);
+        auto t4 = Clock::now();
+        c.call(http::verb::delete_, path, "", 204);
+        auto t5 = Clock::now();
+        c.call(http::verb::get, "/v1/containers", "", 200);
+        auto t6 = Clock::now();
+        if (i < 5) continue;
+        create.push_back(ms(t1 - t0));
+        start.push_back(ms(t2 - t1));
+        inspect.push_back(ms(t3 - t2));
+        del.push_back(ms(t5 - t4));
+        list.push_back(ms(t6 - t5));
+        if (out)
+            out << create.back() << ' ' << start.back() << ' ' << inspect.back() << ' '
+                << del.back() << ' ' << list.back() << '\n';
+    }
+    std::printf("%s%sverbs, network %s, n=%d, median (p99) ms:", label.c_str(),
+                label.empty() ? "" : ": ", network.c_str(), n);
+    const std::pair<const char*, const std::vector<double>*> all[] = {{"create", &create},
+                                                                      {"start", &start},
+                                                                      {"inspect", &inspect},
+                                                                      {"delete", &del},
+                                                                      {"list", &list}};
+    for (const auto& [name, v] : all)
+        std::printf("  %s %.2f (%.2f)", name, percentile(*v, .5), percentile(*v, .99));
+    std::printf("\n");
+    return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
     std::string socket = "/run/truman.sock", network = "default", samples_file, label;
-    int n = 200, warmup = 5, clients = 1, hold_n = 0;
+    int n = 200, warmup = 5, clients = 1, hold_n = 0, verbs_n = 0;
     bool remove = false;
     std::vector<std::string> cmd;
     for (int i = 1; i < argc; ++i) {
@@ -181,11 +235,13 @@ int main(int argc, char** argv) {
             hold_n = std::atoi(value().c_str());
         else if (a == "--remove-all")
             remove = true;
+        else if (a == "--verbs")
+            verbs_n = std::atoi(value().c_str());
         else {
             std::fprintf(stderr,
                          "usage: %s [--socket PATH] [-n N] [-w WARMUP] [-c CLIENTS] "
                          "[--network default|none|loopback] [--cmd ARG]... [--samples FILE] "
-                         "[--label TEXT] | --hold N | --remove-all\n",
+                         "[--label TEXT] | --hold N | --remove-all | --verbs N\n",
                          argv[0]);
             return 2;
         }
@@ -197,6 +253,7 @@ int main(int argc, char** argv) {
             return hold(socket, hold_n, cmd, network);
         }
         if (cmd.empty()) cmd = {"/bin/true"};
+        if (verbs_n > 0) return verbs(socket, verbs_n, cmd, network, label, samples_file);
         std::string body = create_body(cmd, network);
 
         {  // warm-up: page cache, the seccomp cache, trumand's allocator

@@ -1,5 +1,6 @@
 #include "truman/daemon/background_removal.hpp"
 
+#include <malloc.h>
 #include <spdlog/spdlog.h>
 
 #include <filesystem>
@@ -43,8 +44,17 @@ void BackgroundRemoval::flush() {
 
 void BackgroundRemoval::run() {
     std::unique_lock lock(mutex_);
+    auto has_work = [this] { return stopping_ || !queue_.empty(); };
     while (true) {
-        wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+        if (removed_since_trim_ > 0 && !wake_.wait_for(lock, trim_after, has_work)) {
+            // A batch of removals is over: its freed memory goes back to the kernel.
+            removed_since_trim_ = 0;
+            lock.unlock();
+            malloc_trim(0);
+            lock.lock();
+            continue;
+        }
+        wake_.wait(lock, has_work);
         if (queue_.empty()) return;  // stopping, all removed
         std::string path = std::move(queue_.front());
         queue_.pop_front();
@@ -56,6 +66,7 @@ void BackgroundRemoval::run() {
         if (ec) spdlog::error("remove {}: {}", path, ec.message());
         lock.lock();
         in_flight_ = 0;
+        ++removed_since_trim_;
         done_.notify_all();
     }
 }

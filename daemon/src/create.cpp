@@ -225,6 +225,7 @@ std::string create(ContainerRegistry& registry, const CreateRequest& request) {
     {
         auto locked = registry.lock();
         Entry& entry = locked.insert(meta);
+        entry.layers = layers;
         try {
             entry.stored = read_state(paths);
         } catch (const Error& e) {

@@ -28,6 +28,8 @@ ImageExporter export_image(ContainerRegistry& registry, const std::string& ref);
 // pull, import or export holds the store; else on a thread of its own once they are done,
 // so that the caller's reply does not wait for a download. Never throws (logs).
 void collect_image_garbage(ContainerRegistry& registry);
+// The image layers (short link names) a container's overlay stacks; none for a rootfs.
+std::vector<std::string> overlay_layers(const ContainerSpec& spec);
 void login_registry(ContainerRegistry& registry, const LoginRequest& request);
 void logout_registry(ContainerRegistry& registry, const std::string& name);
 

@@ -10,6 +10,7 @@
 #include <filesystem>
 
 #include "callbacks.hpp"
+#include "image_verbs.hpp"
 #include "monitor_spawn.hpp"
 #include "truman/daemon/atomic_file.hpp"
 #include "truman/daemon/images/local_images.hpp"
@@ -23,6 +24,18 @@ namespace fs = std::filesystem;
 namespace truman::daemon {
 
 namespace {
+
+// The layers a container's overlay stacks, from its config.json.
+void load_layers(const std::string& config, Entry& entry) {
+    try {
+        entry.layers =
+            verbs::overlay_layers(spec_from_json(nlohmann::json::parse(read_whole_file(config))));
+    } catch (const std::exception& e) {
+        spdlog::error("container {}: its config: {}; image layers are kept until it is removed",
+                      entry.meta.id, e.what());
+        entry.layers_known = false;
+    }
+}
 
 void close_watch(Entry& entry) {
     entry.seccomp_events.reset();
@@ -100,6 +113,7 @@ void ContainerRegistry::open() {
             Entry& entry = entries_[id];
             entry.meta = std::move(c.meta);
             entry.stored = std::move(c.state);
+            load_layers(paths_of(id).config(), entry);
             if (entry.stored.state.status == Status::exited) {
                 entry.exit_handled = true;
                 continue;
@@ -164,6 +178,9 @@ void ContainerRegistry::close() {
 }
 
 Entry& ContainerRegistry::Locked::find(const std::string& ref) {
+    // A whole id, what clients hold most of the time, is found in the map; only a name or an
+    // id prefix needs the scan.
+    if (auto it = registry_.entries_.find(ref); it != registry_.entries_.end()) return it->second;
     std::vector<IdAndName> all;
     all.reserve(registry_.entries_.size());
     for (const auto& [id, entry] : registry_.entries_) all.push_back({id, entry.meta.name});

@@ -38,6 +38,12 @@ using WaitCallback = std::function<void(std::exception_ptr, ContainerState)>;
 struct Entry {
     ContainerMeta meta;
     StoredState stored;
+    // The image layers its overlay stacks (their short link names), as its config.json
+    // records them: what the image garbage collection keeps, without reading every
+    // container's config on each removal. layers_known is false when that file could not be
+    // read at start-up: the collection then keeps everything.
+    std::vector<std::string> layers;
+    bool layers_known = true;
     std::shared_ptr<MonitorWatch> monitor;          // null once the monitor is gone
     std::shared_ptr<SeccompEvents> seccomp_events;  // while the monitor lives
     std::vector<WaitCallback> waiters;

@@ -420,6 +420,54 @@ TEST_F(ImagePullTest, AForceRemovedImagesLayersGoWithItsLastContainer) {
     EXPECT_TRUE(daemon.alive());
 }
 
+// The layers a container stacks are known from its config.json once, when trumand starts or
+// creates it: after a restart a forced rmi still keeps a running container's layers, and a
+// removal's garbage collection reads no other container's config (with a thousand
+// containers, that was a thousand files parsed per delete). Another container's config.json
+// made unreadable meanwhile therefore does not stop the collection.
+TEST_F(ImagePullTest, LayersInUseAreKnownAcrossARestartWithoutReadingEveryConfig) {
+    std::string ref = registry_->host() + "/test/app:1";
+    truman::test::TrumandProcess daemon;
+    auto request = [&](const std::string& method, const std::string& target,
+                       const std::string& body = "") {
+        return truman::test::HttpClient(daemon.socket()).request(method, target, body);
+    };
+    std::string images_dir = daemon.state_dir() + "/images";
+    auto layers_before = names_in(images_dir + "/layers");
+    auto links_before = names_in(images_dir + "/l");
+    try {
+        ASSERT_EQ(request("POST", "/v1/images/pull?ref=" + ref).status, 200);
+        auto run = [&](const std::string& image) {
+            json body = {{"image", image}, {"entrypoint", {"/bin/sleep"}}, {"cmd", {"1000"}}};
+            auto created = request("POST", "/v1/containers", body.dump());
+            EXPECT_EQ(created.status, 201) << created.body;
+            std::string id = json::parse(created.body).value("id", "");
+            EXPECT_EQ(request("POST", "/v1/containers/" + id + "/start").status, 204);
+            return id;
+        };
+        std::string on_app = run(ref);
+        std::string other = run("busybox");
+        ASSERT_FALSE(HasFailure());
+
+        daemon.kill_hard();
+        daemon.start();
+        ASSERT_EQ(request("DELETE", "/v1/images/" + ref + "?force=true").status, 204);
+        EXPECT_EQ(names_in(images_dir + "/layers").size(), layers_before.size() + 3);
+        EXPECT_EQ(names_in(images_dir + "/l").size(), links_before.size() + 3);
+
+        std::ofstream(daemon.state_dir() + "/containers/" + other + "/config.json", std::ios::trunc)
+            << "not a config";
+        ASSERT_EQ(request("DELETE", "/v1/containers/" + on_app + "?force=true").status, 204);
+        EXPECT_EQ(names_in(images_dir + "/layers"), layers_before);
+        EXPECT_EQ(names_in(images_dir + "/l"), links_before);
+        ASSERT_EQ(request("DELETE", "/v1/containers/" + other + "?force=true").status, 204);
+        EXPECT_TRUE(truman::test::wait_settled(daemon));
+    } catch (const std::exception& e) {
+        FAIL() << e.what() << "\ntrumand log:\n" << daemon.log();
+    }
+    EXPECT_TRUE(daemon.alive());
+}
+
 // On a terminal (a tmux pane of the test's own tmux server) trumanctl pull draws docker's
 // board: one row per layer, redrawn in place, each ending "Pull complete", and then the
 // image; none of the plain lines a pipe gets.

@@ -5,8 +5,14 @@
 // milliseconds per file on a busy disk; it is done here, on a thread of its own, and counted
 // by pending() (GET /v1/info, pending_cleanup) until done. A directory a crash leaves behind
 // is removed by the next start of trumand (load_containers).
+//
+// Once removals stop for a moment (trim_after), the same thread gives the heap's free pages
+// back to the kernel (malloc_trim): glibc returns only the top of each arena by itself, so
+// the memory of a thousand removed containers, freed in small pieces from several threads'
+// arenas, stayed in trumand's RSS without it.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <deque>
@@ -18,6 +24,8 @@ namespace truman::daemon {
 
 class BackgroundRemoval {
   public:
+    static constexpr std::chrono::milliseconds trim_after{500};
+
     BackgroundRemoval();
     ~BackgroundRemoval();  // removes what is still queued
     BackgroundRemoval(const BackgroundRemoval&) = delete;
@@ -37,6 +45,7 @@ class BackgroundRemoval {
     std::condition_variable wake_, done_;
     std::deque<std::string> queue_;
     size_t in_flight_ = 0;
+    size_t removed_since_trim_ = 0;
     bool stopping_ = false;
     std::thread thread_;
 };
