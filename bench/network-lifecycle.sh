@@ -3,7 +3,10 @@
 # on the default bridge network against `network: none` (loopback only), in one alternating
 # run, with trumand inside a network namespace of this script's own (its bridge, forwarding
 # and nftables table never touch the machine's namespace), and vs `podman run --network
-# bridge` when podman is installed.
+# bridge` (netavark) when podman is installed: podman runs inside the same namespace, its
+# storage, run and network-config directories private to this run (--root, --runroot,
+# --tmpdir, --network-config-dir), on a busybox image imported from trumand's own busybox
+# layer (never pulled); its bridge podman0 and its firewall rules stay in the namespace.
 #
 #   bench/network-lifecycle.sh                    # N=200 ROUNDS=4, BUILD=build-rel
 #   BUILD=build N=100 ROUNDS=5 bench/network-lifecycle.sh
@@ -21,6 +24,11 @@ WORK=$(mktemp -d /tmp/truman-netbench.XXXXXX)
 NS=tmbench$$
 SOCK=$WORK/trumand.sock
 TRUMAND_PID=
+have_podman=
+PODMAN=(nsenter "--net=/run/netns/$NS" podman --root "$WORK/podman/root"
+    --runroot "$WORK/podman/run" --tmpdir "$WORK/podman/tmp"
+    --network-config-dir "$WORK/podman/networks" --cgroup-manager cgroupfs
+    --events-backend none --network-backend netavark)
 
 cleanup() {
     trap - EXIT INT TERM
@@ -29,6 +37,13 @@ cleanup() {
         "$BUILD/bin/api_lifecycle" --socket "$SOCK" --remove-all >/dev/null 2>&1
         kill -TERM "$TRUMAND_PID" 2>/dev/null
         wait "$TRUMAND_PID" 2>/dev/null
+    fi
+    if [ -n "$have_podman" ]; then
+        "${PODMAN[@]}" rm -af >/dev/null 2>&1
+        "${PODMAN[@]}" rmi -af >/dev/null 2>&1
+        # Its overlay storage may still be mounted (a run cut short): unmount before rm.
+        grep -o " $WORK/podman[^ ]*" /proc/self/mounts | sort -r | xargs -r -n1 umount -l 2>/dev/null
+        rm -rf "$WORK/podman"
     fi
     ip netns del "$NS" 2>/dev/null
     echo "samples and trumand's log: $WORK"
@@ -53,15 +68,27 @@ done
 API="$BUILD/bin/api_lifecycle --socket $SOCK"
 $API -n 20 --network default >/dev/null # warm-up: image, bridge, caches
 $API -n 20 --network none >/dev/null
-have_podman=
-if command -v podman >/dev/null && podman --version >/dev/null 2>&1; then have_podman=1; fi
+if command -v podman >/dev/null && podman --version >/dev/null 2>&1; then
+    # trumand's built-in busybox image, one layer in its store: the same tree, imported.
+    layer=
+    for l in "$WORK"/state/images/layers/*/diff; do
+        [ -x "$l/bin/true" ] && layer=$l && break
+    done
+    [ -n "$layer" ] || { echo "no busybox layer in $WORK/state/images/layers" >&2; exit 1; }
+    mkdir -p "$WORK/podman"
+    have_podman=1
+    tar -C "$layer" -c . | "${PODMAN[@]}" import - localhost/tmbench-busybox >/dev/null 2>>"$WORK/podman.log"
+    for _ in 1 2 3; do # warm-up: its network, its storage
+        "${PODMAN[@]}" run --rm --network bridge localhost/tmbench-busybox true 2>>"$WORK/podman.log"
+    done
+fi
 for round in $(seq "$ROUNDS"); do
     $API -n "$PER" -w 0 --network default --samples "$WORK/bridge.txt" >/dev/null
     $API -n "$PER" -w 0 --network none --samples "$WORK/none.txt" >/dev/null
     if [ -n "$have_podman" ]; then
         for _ in $(seq "$PER"); do
             s=$(date +%s%N)
-            nsenter --net="/run/netns/$NS" podman run --rm --network bridge busybox true >/dev/null
+            "${PODMAN[@]}" run --rm --network bridge localhost/tmbench-busybox true >/dev/null 2>>"$WORK/podman.log"
             echo "$((($(date +%s%N) - s) / 1000))e-3" >>"$WORK/podman.txt"
         done
     fi

@@ -4,6 +4,11 @@
 # perf while api_lifecycle runs N lifecycles against a private trumand, then prints per-phase
 # medians, fsyncs and CPU / run-queue / blocked time per process (bench/trace_lifecycle.py).
 # Tracing costs a little per syscall: use it for the split, run-all.sh for the figures.
+# trumand runs with --default-network none, so the machine's own namespace never gets truman's
+# bridge; BRIDGE=1 runs it instead with the default bridge inside a network namespace of this
+# script's own (removed at the end), to split a lifecycle on the bridge:
+#   BRIDGE=1 bench/trace-lifecycle.sh 20                  # on the default bridge
+#   BRIDGE=1 bench/trace-lifecycle.sh 20 --network none   # the same daemon, loopback only
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BUILD:-$ROOT/build-rel}
@@ -15,6 +20,7 @@ command -v perf >/dev/null || { echo "trace-lifecycle.sh: needs perf (linux-perf
 WORK=$(mktemp -d /tmp/truman-trace.XXXXXX)
 RUN=$(mktemp -d /run/tt.XXXXXX)
 PID=
+NS=
 cleanup() {
     local rc=$?
     set +e
@@ -23,6 +29,7 @@ cleanup() {
         kill -TERM "$PID" 2>/dev/null
         wait "$PID" 2>/dev/null
     fi
+    [ -n "$NS" ] && ip netns del "$NS"
     rm -rf "$WORK" "$RUN"
     exit "$rc"
 }
@@ -30,8 +37,18 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 cmake --build "$BUILD" -j2 --target trumand truman-monitor api_lifecycle >/dev/null
-"$BUILD/bin/trumand" --socket "$RUN/s" --state-dir "$WORK/state" --run-dir "$RUN/run" \
-    --log-level warn --default-network none 2>"$WORK/trumand.log" &
+IN_NS=()
+DEFAULT_NETWORK=none
+if [ -n "${BRIDGE:-}" ]; then
+    NS=tmtrace$$
+    ip netns add "$NS"
+    ip -n "$NS" link set lo up
+    IN_NS=(nsenter "--net=/run/netns/$NS")
+    DEFAULT_NETWORK=truman
+fi
+"${IN_NS[@]}" "$BUILD/bin/trumand" --socket "$RUN/s" --state-dir "$WORK/state" \
+    --run-dir "$RUN/run" --log-level warn --default-network "$DEFAULT_NETWORK" \
+    2>"$WORK/trumand.log" &
 PID=$!
 for _ in $(seq 100); do [ -S "$RUN/s" ] && break; sleep 0.05; done
 "$BUILD/bin/api_lifecycle" --socket "$RUN/s" -n 3 -w 0 "$@" >/dev/null  # warm caches

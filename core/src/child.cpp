@@ -47,9 +47,11 @@ using namespace child;
 }  // namespace
 
 void child_main(const ChildPlan& plan) noexcept {
-    // 1. Wait until the parent has written our uid/gid maps, put us in our cgroup and made
-    //    our network: everything below may depend on them. Then forget the caller's signal
-    //    mask and ignored signals, which execve would otherwise hand to the container.
+    // 1. Wait until the parent has written our uid/gid maps and put us in our cgroup:
+    //    everything below may depend on them. (Our links are wired by the parent meanwhile;
+    //    nothing here uses them, and it reads our report before we may exec.) Then forget
+    //    the caller's signal mask and ignored signals, which execve would otherwise hand to
+    //    the container.
     close_fd(plan.parent_end);
     long r = wait_byte(plan.go_fd);
     if (r < 0) fail(plan, ChildStep::wait_for_parent, r);

@@ -64,7 +64,7 @@ struct NamespaceJoin {
 };
 
 struct ChildPlan {
-    // Descriptors: the child reads go_fd (parent finished uid maps, cgroup, network),
+    // Descriptors: the child reads go_fd (parent finished uid maps and cgroup),
     // writes reports to status_fd, and reads start_fd before execve. They may all be the
     // child's end of one SOCK_SEQPACKET socketpair; parent_end is the parent's end, which the
     // child closes first so that the parent's death reads as EOF.

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <exception>
 #include <filesystem>
 
 #include "child.hpp"
@@ -280,11 +281,21 @@ std::unique_ptr<Container> Container::create(const ContainerSpec& spec,
         bool new_netns = false;
         for (const auto& ns : spec.linux.namespaces)
             if (ns.type == NamespaceType::network && ns.path.empty()) new_netns = true;
-        // A veth needs the parent (the host end lives here); lo is brought up by the child.
-        if (new_netns && (spec.network.mode == Network::Mode::veth ||
-                          spec.network.mode == Network::Mode::bridge))
-            state->host_link = setup_network(state->pid, spec.network, options.id);
         detail::send_byte(state->sync.get(), "release the container's init");
+
+        // A veth needs the parent (the host end lives here); lo is brought up by the child.
+        // Wired while the child mounts its root and confines itself (nothing it does before
+        // it parks uses a link of ours), so the two overlap; it cannot exec before the
+        // report below, and it does not get a start before create returns.
+        std::exception_ptr network_failure;
+        if (new_netns && (spec.network.mode == Network::Mode::veth ||
+                          spec.network.mode == Network::Mode::bridge)) {
+            try {
+                state->host_link = setup_network(state->pid, spec.network, options.id);
+            } catch (...) {
+                network_failure = std::current_exception();
+            }
+        }
 
         ChildReport report{};
         if (!detail::read_report(state->sync.get(), report, "the container")) {
@@ -293,7 +304,10 @@ std::unique_ptr<Container> Container::create(const ContainerSpec& spec,
                                    std::to_string(state->exit.exit_code) + ") before it was ready",
                                ECHILD);
         }
+        // A child that failed is the cause (a network made in a namespace that died with it
+        // fails too); one that parked is killed with the state when the network's error goes.
         if (report.step != ChildStep::ready) throw child_error(report, spec, p);
+        if (network_failure) std::rethrow_exception(network_failure);
         if (report.value >= 0) {
             int fd =
                 static_cast<int>(::syscall(SYS_pidfd_getfd, state->pidfd.get(), report.value, 0));

@@ -38,7 +38,8 @@ void configure_container_network(pid_t pid, const std::string& ifname, const std
                                  const std::string& gateway);
 
 // Set up what spec.network asks for the container whose init is pid (called by the parent
-// before releasing the child). Returns the host-side link name ("" if none).
+// while the released child sets itself up, before its report). Returns the host-side link
+// name ("" if none).
 std::string setup_network(pid_t pid, const Network& net, const std::string& container_id);
 
 // Adds ports (mode bridge's, one per network) to the running container whose init is pid, as
