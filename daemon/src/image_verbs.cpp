@@ -225,13 +225,19 @@ void collect_image_garbage(ContainerRegistry& registry) {
             spdlog::error("image gc after a container's removal: {}", e.what());
         }
     };
+    // One queued collection covers this removal: it reads the layers in use after taking the
+    // lock. Without this, every removal that met a pull or a collection started its own thread.
+    if (registry.image_gc_queued().exchange(true)) return;
     std::unique_lock gc(registry.image_gc_mutex(), std::try_to_lock);
     if (gc.owns_lock()) {
+        registry.image_gc_queued() = false;
         collect(registry);
         return;
     }
     std::thread([registry = registry.shared_from_this(), collect] {
         std::unique_lock later(registry->image_gc_mutex());
+        // Cleared before reading what is in use: a removal from now on queues its own.
+        registry->image_gc_queued() = false;
         collect(*registry);
     }).detach();
 }

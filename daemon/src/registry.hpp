@@ -7,6 +7,7 @@
 // in the order its state changed. No monitor command and no wait happens under the lock.
 #pragma once
 
+#include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <exception>
 #include <functional>
@@ -120,6 +121,9 @@ class ContainerRegistry : public std::enable_shared_from_this<ContainerRegistry>
     // Pulls hold it shared, an image removal's garbage collection exclusively: a layer a
     // pull has just unpacked, before its image is tagged, belongs to no image yet.
     std::shared_mutex& image_gc_mutex() { return image_gc_mutex_; }
+    // Set while a garbage collection waits for image_gc_mutex: it has not looked at the
+    // layers in use yet, so it covers every removal before it and another is not needed.
+    std::atomic<bool>& image_gc_queued() { return image_gc_queued_; }
     const std::string& cgroup_mode() const { return cgroup_mode_; }
     ContainerPaths paths_of(const std::string& id) const {
         return ContainerPaths(containers_dir_ + "/" + id);
@@ -151,6 +155,7 @@ class ContainerRegistry : public std::enable_shared_from_this<ContainerRegistry>
     std::string containers_dir_, images_dir_;
     std::unique_ptr<images::ImageStore> image_store_;
     std::shared_mutex image_gc_mutex_;
+    std::atomic<bool> image_gc_queued_{false};
     std::unique_ptr<CgroupManager> cgroups_;
     std::string cgroup_mode_;
     std::shared_ptr<EventBus> events_;
