@@ -59,13 +59,6 @@ std::string generate_id() {
     return hex(bytes, sizeof bytes);
 }
 
-bool is_valid_id(std::string_view id) {
-    if (id.size() != 64) return false;
-    for (char c : id)
-        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
-    return true;
-}
-
 std::string generate_name(const std::function<bool(const std::string&)>& taken) {
     for (int attempt = 0; attempt < 8; ++attempt) {
         std::string name = std::string(adjectives[random_below(adjectives.size())]) + "_" +
@@ -80,26 +73,17 @@ std::string generate_name(const std::function<bool(const std::string&)>& taken) 
     }
 }
 
-std::string resolve_ref(const std::string& ref, const std::vector<IdAndName>& containers) {
-    if (ref.empty()) throw invalid_argument("container", "empty reference");
-    for (const auto& c : containers)
-        if (c.id == ref) return c.id;
-    for (const auto& c : containers)
-        if (c.name == ref) return c.id;
-    if (ref.size() >= 4 && ref.size() < 64) {
-        const IdAndName* match = nullptr;
-        size_t matches = 0;
-        for (const auto& c : containers)
-            if (c.id.compare(0, ref.size(), ref) == 0) {
-                match = &c;
-                ++matches;
-            }
-        if (matches > 1)
-            throw Error(ErrorKind::invalid, EINVAL,
-                        "container: prefix \"" + ref + "\" is ambiguous (" +
-                            std::to_string(matches) + " containers); give more of the id");
-        if (match) return match->id;
-    }
+void throw_empty_ref() {
+    throw invalid_argument("container", "empty reference");
+}
+
+void throw_ambiguous_ref(const std::string& ref, size_t matches) {
+    throw Error(ErrorKind::invalid, EINVAL,
+                "container: prefix \"" + ref + "\" is ambiguous (" + std::to_string(matches) +
+                    " containers); give more of the id");
+}
+
+void throw_unknown_ref(const std::string& ref) {
     throw Error(ErrorKind::not_found, ENOENT, "no such container: " + ref);
 }
 

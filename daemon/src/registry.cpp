@@ -112,6 +112,7 @@ void ContainerRegistry::open() {
             synced_.add(paths_of(id).state());
             Entry& entry = entries_[id];
             entry.meta = std::move(c.meta);
+            ids_by_name_[entry.meta.name] = id;
             entry.stored = std::move(c.state);
             load_layers(paths_of(id).config(), entry);
             if (entry.stored.state.status == Status::exited) {
@@ -181,10 +182,7 @@ Entry& ContainerRegistry::Locked::find(const std::string& ref) {
     // A whole id, what clients hold most of the time, is found in the map; only a name or an
     // id prefix needs the scan.
     if (auto it = registry_.entries_.find(ref); it != registry_.entries_.end()) return it->second;
-    std::vector<IdAndName> all;
-    all.reserve(registry_.entries_.size());
-    for (const auto& [id, entry] : registry_.entries_) all.push_back({id, entry.meta.name});
-    return registry_.entries_.at(resolve_ref(ref, all));
+    return registry_.entries_.at(resolve_ref(ref, registry_.entries_, registry_.ids_by_name_));
 }
 
 Entry* ContainerRegistry::Locked::find_id(const std::string& id) {
@@ -196,6 +194,7 @@ Entry* ContainerRegistry::Locked::find_id(const std::string& id) {
 Entry& ContainerRegistry::Locked::insert(const ContainerMeta& meta) {
     Entry& entry = registry_.entries_[meta.id];
     entry.meta = meta;
+    registry_.ids_by_name_[meta.name] = meta.id;
     return entry;
 }
 
@@ -203,6 +202,9 @@ void ContainerRegistry::Locked::erase(const std::string& id) {
     auto it = registry_.entries_.find(id);
     if (it == registry_.entries_.end()) return;
     close_watch(it->second);
+    if (auto name = registry_.ids_by_name_.find(it->second.meta.name);
+        name != registry_.ids_by_name_.end() && name->second == id)
+        registry_.ids_by_name_.erase(name);
     registry_.entries_.erase(it);
 }
 
@@ -252,9 +254,8 @@ void ContainerRegistry::Locked::publish(const std::string& type, const Container
 std::string ContainerRegistry::reserve_name(const std::optional<std::string>& wanted) {
     std::lock_guard lock(mutex_);
     auto taken = [&](const std::string& name) -> const Entry* {
-        for (const auto& [other, entry] : entries_)
-            if (entry.meta.name == name) return &entry;
-        return nullptr;
+        auto it = ids_by_name_.find(name);
+        return it == ids_by_name_.end() ? nullptr : &entries_.at(it->second);
     };
     std::string name;
     if (wanted) {

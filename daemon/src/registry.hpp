@@ -165,6 +165,8 @@ class ContainerRegistry : public std::enable_shared_from_this<ContainerRegistry>
 
     std::mutex mutex_;
     std::map<std::string, Entry> entries_;
+    // Each entry's name to its id: lookups by name and the check of a new name, without a scan.
+    std::map<std::string, std::string> ids_by_name_;
     std::set<std::string> reserved_names_;
     std::set<std::string> needs_cgroup_cleanup_;
     bool closed_ = false;

@@ -16,6 +16,13 @@ bool is_name_char(char c) {
 
 }  // namespace
 
+bool is_valid_id(std::string_view id) {
+    if (id.size() != 64) return false;
+    for (char c : id)
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+    return true;
+}
+
 bool is_valid_name(std::string_view name) {
     if (name.empty() || name.size() > max_name_length || !is_name_start(name[0])) return false;
     for (char c : name)
@@ -30,6 +37,9 @@ void validate_name(const std::string& name, const std::string& field) {
                                "longer than " + std::to_string(max_name_length) + " characters");
     if (!is_valid_name(name))
         throw invalid_argument(field, "\"" + name + "\" must match [a-zA-Z0-9][a-zA-Z0-9_.-]*");
+    // A reference is tried as a whole id before a name, so such a name could never be found.
+    if (is_valid_id(name))
+        throw invalid_argument(field, "must not be 64 hexadecimal digits: that is an id");
 }
 
 }  // namespace truman::daemon

@@ -1,6 +1,7 @@
 // Container ids, names and resolving a user's reference to one container.
 #include <gtest/gtest.h>
 
+#include <map>
 #include <set>
 
 #include "truman/daemon/names.hpp"
@@ -55,6 +56,16 @@ TEST(ContainerNames, ValidateNamesTheField) {
     EXPECT_EQ(kind_of([] { validate_name(std::string(200, 'a')); }), truman::ErrorKind::invalid);
 }
 
+// A reference is tried as a whole id first: a name that is one could never be looked up.
+TEST(ContainerNames, ANewNameMayNotBeAnId) {
+    std::string id = generate_id();
+    EXPECT_TRUE(is_valid_name(id)) << "stored names of that shape must still load";
+    EXPECT_EQ(kind_of([&] { validate_name(id); }), truman::ErrorKind::invalid);
+    validate_name(std::string(63, 'a'));
+    validate_name(std::string(64, 'A'));
+    validate_name(std::string(63, 'a') + "g");
+}
+
 TEST(ContainerNames, GeneratedNamesAreValidAndAvoidTakenOnes) {
     std::set<std::string> taken;
     for (int i = 0; i < 200; ++i) {
@@ -68,35 +79,60 @@ TEST(ContainerNames, GeneratedNamesAreValidAndAvoidTakenOnes) {
     EXPECT_EQ(name.size(), 15u);
 }
 
+namespace {
+
+// What the registry holds: its entries by id, and each name's id.
+struct Containers {
+    std::map<std::string, int> by_id;
+    std::map<std::string, std::string> id_by_name;
+
+    Containers(std::initializer_list<std::pair<std::string, std::string>> all) {
+        for (const auto& [id, name] : all) {
+            by_id[id] = 0;
+            id_by_name[name] = id;
+        }
+    }
+    std::string resolve(const std::string& ref) const {
+        return resolve_ref(ref, by_id, id_by_name);
+    }
+};
+
+}  // namespace
+
 TEST(ResolveRef, ByIdPrefixAndName) {
-    std::vector<IdAndName> all = {{"abcd" + std::string(60, '1'), "web"},
-                                  {"abce" + std::string(60, '2'), "db"},
-                                  {"ffff" + std::string(60, '3'), "abcd"}};
-    EXPECT_EQ(resolve_ref(all[0].id, all), all[0].id);
-    EXPECT_EQ(resolve_ref("db", all), all[1].id);
-    EXPECT_EQ(resolve_ref("abce2", all), all[1].id);
-    EXPECT_EQ(resolve_ref("ffff", all), all[2].id);
+    const std::string web = "abcd" + std::string(60, '1'), db = "abce" + std::string(60, '2'),
+                      other = "ffff" + std::string(60, '3');
+    Containers all{{web, "web"}, {db, "db"}, {other, "abcd"}};
+    EXPECT_EQ(all.resolve(web), web);
+    EXPECT_EQ(all.resolve("db"), db);
+    EXPECT_EQ(all.resolve("abce2"), db);
+    EXPECT_EQ(all.resolve("ffff"), other);
     // An exact name wins over an id prefix.
-    EXPECT_EQ(resolve_ref("abcd", all), all[2].id);
-    EXPECT_EQ(resolve_ref("abcd1", all), all[0].id);
+    EXPECT_EQ(all.resolve("abcd"), other);
+    EXPECT_EQ(all.resolve("abcd1"), web);
 }
 
 TEST(ResolveRef, AmbiguousPrefixIsInvalidWithAClearMessage) {
-    std::vector<IdAndName> all = {{"abcd" + std::string(60, '1'), "x"},
-                                  {"abcd" + std::string(60, '2'), "y"}};
+    Containers all{{"abcd" + std::string(60, '1'), "x"},
+                   {"abcd" + std::string(60, '2'), "y"},
+                   {"abce" + std::string(60, '3'), "z"}};
     try {
-        resolve_ref("abcd", all);
+        all.resolve("abcd");
         FAIL();
     } catch (const truman::Error& e) {
         EXPECT_EQ(e.kind(), truman::ErrorKind::invalid);
-        EXPECT_NE(std::string(e.what()).find("ambiguous"), std::string::npos) << e.what();
+        EXPECT_NE(std::string(e.what()).find("ambiguous (2 containers)"), std::string::npos)
+            << e.what();
     }
+    EXPECT_EQ(all.resolve("abce"), "abce" + std::string(60, '3'));
 }
 
 TEST(ResolveRef, UnknownOrTooShortIsNotFound) {
-    std::vector<IdAndName> all = {{"abcd" + std::string(60, '1'), "web"}};
-    EXPECT_EQ(kind_of([&] { resolve_ref("nope", all); }), truman::ErrorKind::not_found);
-    EXPECT_EQ(kind_of([&] { resolve_ref("abc", all); }), truman::ErrorKind::not_found);
-    EXPECT_EQ(kind_of([&] { resolve_ref("abcd", {}); }), truman::ErrorKind::not_found);
-    EXPECT_EQ(kind_of([&] { resolve_ref("", all); }), truman::ErrorKind::invalid);
+    Containers all{{"abcd" + std::string(60, '1'), "web"}};
+    EXPECT_EQ(kind_of([&] { all.resolve("nope"); }), truman::ErrorKind::not_found);
+    EXPECT_EQ(kind_of([&] { all.resolve("abc"); }), truman::ErrorKind::not_found);
+    EXPECT_EQ(kind_of([&] { all.resolve("abcc"); }), truman::ErrorKind::not_found);
+    EXPECT_EQ(kind_of([&] { all.resolve("abce"); }), truman::ErrorKind::not_found);
+    EXPECT_EQ(kind_of([&] { all.resolve(""); }), truman::ErrorKind::invalid);
+    EXPECT_EQ(kind_of([&] { Containers{}.resolve("abcd"); }), truman::ErrorKind::not_found);
 }

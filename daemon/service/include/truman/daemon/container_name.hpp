@@ -8,10 +8,15 @@
 
 namespace truman::daemon {
 
+// Ids: 64 lower-case hex characters.
+bool is_valid_id(std::string_view id);
+
 // Names: [a-zA-Z0-9][a-zA-Z0-9_.-]*, at most 128 characters (also safe as a path component).
 constexpr size_t max_name_length = 128;
 bool is_valid_name(std::string_view name);
 // Throws truman::Error (invalid) naming the field: "name: must match [a-zA-Z0-9][a-zA-Z0-9_.-]*".
+// A new name must also not be an id: references are tried as a whole id first. is_valid_name
+// still accepts one, so a container stored before this rule still loads.
 void validate_name(const std::string& name, const std::string& field = "name");
 
 }  // namespace truman::daemon
