@@ -697,6 +697,12 @@ class Monitor {
         reply.signal = status->signal;
         std::string line = encode_reply(reply);
         for (const auto& w : e.waiters) send(w.get(), line.data(), line.size(), MSG_NOSIGNAL);
+        // Kept across a power loss too, but only once the waiters have their answer.
+        try {
+            sync_file_and_dir(e.paths.state());
+        } catch (const std::exception& ex) {
+            spdlog::error("exec {}: cannot sync its exit: {}", e.id, ex.what());
+        }
         return true;
     }
 

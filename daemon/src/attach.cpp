@@ -112,6 +112,7 @@ void start_exec_attached(ContainerRegistry& registry, const std::string& exec_id
     // Nothing after this: once the monitor holds the connection it has written the 101, and
     // an error from here on would be answered on a connection that is no longer HTTP.
     ask_monitor(registry.socket_of(before.container_id), command, 10000, connection.get());
+    registry.sync_later(ExecPaths(registry.paths_of(before.container_id), exec_id).state());
 }
 
 }  // namespace truman::daemon::verbs

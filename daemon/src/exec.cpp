@@ -34,15 +34,22 @@ bool exists(const std::string& path) {
     return ::stat(path.c_str(), &st) == 0;
 }
 
-// Which container holds the exec: its directory, found under the containers the registry
-// knows (after a restart too: they are on disk).
+// Which container holds the exec: from the registry's index, or else (an exec made before a
+// restart) its directory, found under the containers the registry knows, and then indexed.
 FoundExec find_exec(ContainerRegistry& registry, const std::string& exec_id) {
     if (is_valid_id(exec_id)) {
         auto locked = registry.lock();
+        auto found = [&](Entry& entry) {
+            return FoundExec{entry.meta.id, ExecPaths(registry.paths_of(entry.meta.id), exec_id),
+                             entry.stored.state.status == Status::running};
+        };
+        if (Entry* entry = locked.exec_container(exec_id)) return found(*entry);
         for (const auto& [id, entry] : locked.entries()) {
-            ExecPaths paths(registry.paths_of(id), exec_id);
-            if (exists(paths.config()))
-                return {id, paths, entry.stored.state.status == Status::running};
+            if (!exists(ExecPaths(registry.paths_of(id), exec_id).config())) continue;
+            Entry* writable = locked.find_id(id);  // the same entry; nullptr once closed
+            if (!writable) break;
+            locked.index_exec(*writable, exec_id);
+            return found(*writable);
         }
     }
     throw make_error(ErrorKind::not_found, "no such exec: " + exec_id, ENOENT);
@@ -87,7 +94,12 @@ std::string create_exec(ContainerRegistry& registry, const std::string& ref,
         container_id = entry.meta.id;
     }
     std::string id = generate_id();
-    write_exec_config(ExecPaths(registry.paths_of(container_id), id), request);
+    ExecPaths paths(registry.paths_of(container_id), id);
+    write_exec_config(paths, request);
+    registry.sync_later(paths.config());
+    // Indexed once its config is there; a container removed meanwhile takes it along.
+    auto locked = registry.lock();
+    if (Entry* entry = locked.find_id(container_id)) locked.index_exec(*entry, id);
     return id;
 }
 
@@ -99,6 +111,7 @@ ExecInfo start_exec(ContainerRegistry& registry, const std::string& exec_id) {
         throw make_error(ErrorKind::conflict,
                          "container " + found.container_id + " is not running");
     ask_monitor(registry.socket_of(found.container_id), {ControlCommand::Verb::exec, 0, exec_id});
+    registry.sync_later(found.paths.state());
     return info_of(exec_id, found);
 }
 

@@ -48,7 +48,7 @@ void write_exec_config(const ExecPaths& paths, const ExecRequest& request) {
                        {"additional_gids", request.user->additional_gids}};
     else
         doc["user"] = nullptr;
-    write_file_atomic(paths.config(), doc.dump(2) + "\n");
+    write_file_replace(paths.config(), doc.dump(2) + "\n");
 }
 
 ExecRequest read_exec_config(const ExecPaths& paths) {
@@ -73,7 +73,7 @@ ExecRequest read_exec_config(const ExecPaths& paths) {
 void write_exec_state(const ExecPaths& paths, const ExecState& state) {
     json doc = {{"running", state.running}, {"pid", state.pid}, {"signal", state.signal}};
     doc["exit_code"] = state.exit_code ? json(*state.exit_code) : json(nullptr);
-    write_file_atomic(paths.state(), doc.dump(2) + "\n");
+    write_file_replace(paths.state(), doc.dump(2) + "\n");
 }
 
 std::optional<ExecState> read_exec_state(const ExecPaths& paths) {

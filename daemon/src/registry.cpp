@@ -191,6 +191,16 @@ Entry* ContainerRegistry::Locked::find_id(const std::string& id) {
     return it == registry_.entries_.end() ? nullptr : &it->second;
 }
 
+Entry* ContainerRegistry::Locked::exec_container(const std::string& exec_id) {
+    auto it = registry_.container_by_exec_.find(exec_id);
+    return it == registry_.container_by_exec_.end() ? nullptr : find_id(it->second);
+}
+
+void ContainerRegistry::Locked::index_exec(Entry& entry, const std::string& exec_id) {
+    if (registry_.container_by_exec_.emplace(exec_id, entry.meta.id).second)
+        entry.execs.push_back(exec_id);
+}
+
 Entry& ContainerRegistry::Locked::insert(const ContainerMeta& meta) {
     Entry& entry = registry_.entries_[meta.id];
     entry.meta = meta;
@@ -202,6 +212,7 @@ void ContainerRegistry::Locked::erase(const std::string& id) {
     auto it = registry_.entries_.find(id);
     if (it == registry_.entries_.end()) return;
     close_watch(it->second);
+    for (const auto& exec_id : it->second.execs) registry_.container_by_exec_.erase(exec_id);
     if (auto name = registry_.ids_by_name_.find(it->second.meta.name);
         name != registry_.ids_by_name_.end() && name->second == id)
         registry_.ids_by_name_.erase(name);

@@ -48,6 +48,8 @@ struct Entry {
     std::shared_ptr<MonitorWatch> monitor;          // null once the monitor is gone
     std::shared_ptr<SeccompEvents> seccomp_events;  // while the monitor lives
     std::vector<WaitCallback> waiters;
+    // Its execs this trumand has created or looked up (the exec index, Locked::exec_container).
+    std::vector<std::string> execs;
     bool exit_handled = false;  // die event published, waiters completed
     bool removing = false;
 };
@@ -70,6 +72,11 @@ class ContainerRegistry : public std::enable_shared_from_this<ContainerRegistry>
         // The container with this id; nullptr once it is removed or the registry is closed.
         Entry* find_id(const std::string& id);
         const std::map<std::string, Entry>& entries() const { return registry_.entries_; }
+
+        // The container that holds an exec, from the index of the execs created or looked up
+        // since trumand started; nullptr when it is not there (the caller looks on disk).
+        Entry* exec_container(const std::string& exec_id);
+        void index_exec(Entry& entry, const std::string& exec_id);
 
         // A container whose monitor just reported it created (create).
         Entry& insert(const ContainerMeta& meta);
@@ -167,6 +174,7 @@ class ContainerRegistry : public std::enable_shared_from_this<ContainerRegistry>
     std::map<std::string, Entry> entries_;
     // Each entry's name to its id: lookups by name and the check of a new name, without a scan.
     std::map<std::string, std::string> ids_by_name_;
+    std::map<std::string, std::string> container_by_exec_;
     std::set<std::string> reserved_names_;
     std::set<std::string> needs_cgroup_cleanup_;
     bool closed_ = false;

@@ -6,7 +6,11 @@
 //   output       its stdout and stderr as Docker stream frames (stream_frame.hpp), written by
 //                the monitor and capped at the container's log size
 //
-// The monitor records the exit, so an exec's exit code outlives a trumand restart.
+// The monitor records the exit, so an exec's exit code outlives a trumand restart. Both files
+// are replaced atomically (temp + rename) but not fsync'd by their writers, which answer a
+// request right after: the service fsyncs the config and the start once it has replied
+// (sync_later), as it does a container's records; the monitor the exit once it has told the
+// waiters.
 #pragma once
 
 #include <sys/types.h>
