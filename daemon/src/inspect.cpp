@@ -10,7 +10,8 @@ namespace truman::daemon::verbs {
 
 namespace {
 
-ContainerInfo info_of(ContainerRegistry& registry, const Entry& entry) {
+// Without its networks (with_networks below).
+ContainerInfo info_of(const Entry& entry) {
     ContainerInfo info;
     info.id = entry.meta.id;
     info.name = entry.meta.name;
@@ -22,8 +23,12 @@ ContainerInfo info_of(ContainerRegistry& registry, const Entry& entry) {
     info.exposed_ports = entry.meta.exposed_ports;
     if (entry.meta.stop_signal != 0) info.stop_signal = entry.meta.stop_signal;
     info.state = entry.stored.state;
-    info.networks = registry.networks().endpoints_of(entry.meta.id);
-    info.ports = registry.networks().ports_of(entry.meta.id);
+    return info;
+}
+
+ContainerInfo with_networks(ContainerRegistry& registry, ContainerInfo info) {
+    info.networks = registry.networks().endpoints_of(info.id);
+    info.ports = registry.networks().ports_of(info.id);
     return info;
 }
 
@@ -35,23 +40,32 @@ bool seccomp_denied(ContainerRegistry& registry, const std::string& id) {
 }  // namespace
 
 std::vector<ContainerInfo> list(ContainerRegistry& registry, std::optional<Status> filter) {
-    auto locked = registry.lock();
     std::vector<ContainerInfo> out;
-    for (const auto& [id, entry] : locked.entries())
-        if (!filter || entry.stored.state.status == *filter)
-            out.push_back(info_of(registry, entry));
+    {
+        auto locked = registry.lock();
+        for (const auto& [id, entry] : locked.entries())
+            if (!filter || entry.stored.state.status == *filter) out.push_back(info_of(entry));
+    }
     std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
         return a.created_at > b.created_at;  // newest first, like docker ps
     });
-    for (auto& info : out) info.seccomp_denied = seccomp_denied(registry, info.id);
+    auto attachments = registry.networks().attachments();
+    for (auto& info : out) {
+        if (auto it = attachments.find(info.id); it != attachments.end()) {
+            info.networks = std::move(it->second.endpoints);
+            info.ports = std::move(it->second.ports);
+        }
+        info.seccomp_denied = seccomp_denied(registry, info.id);
+    }
     return out;
 }
 
 ContainerInfo inspect(ContainerRegistry& registry, const std::string& ref) {
     ContainerInfo info = [&] {
         auto locked = registry.lock();
-        return info_of(registry, locked.find(ref));
+        return info_of(locked.find(ref));
     }();
+    info = with_networks(registry, std::move(info));
     // Read outside the lock: up to two files of 1 MiB.
     info.seccomp_denials =
         seccomp_denial_counts(read_seccomp_log(registry.paths_of(info.id).seccomp_log()));

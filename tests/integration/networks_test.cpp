@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "test_netns.hpp"
@@ -119,6 +120,11 @@ TEST(Networks, TwoContainersOnOneNetworkReachEachOtherAndLeaveNothingBehind) {
     EXPECT_NE(output.find("hello-from-a"), std::string::npos) << output;
     json b = d.inspect("/v1/containers/" + client);
     EXPECT_EQ(b["networks"][0]["address"], "10.89.0.77/24");
+    // The list shows each container's networks as inspect does (one pass over all leases).
+    std::map<std::string, json> listed_networks;
+    for (const auto& c : d.inspect("/v1/containers")) listed_networks[c["id"]] = c["networks"];
+    EXPECT_EQ(listed_networks[server], a["networks"]);
+    EXPECT_EQ(listed_networks[client], b["networks"]);
 
     // The network lists both; in use, it cannot go.
     json listed = d.inspect("/v1/networks/front");

@@ -709,20 +709,46 @@ NetworkStore::HostsView NetworkStore::hosts_view(const std::string& container_id
     return view;
 }
 
+namespace {
+
+void sort_by_interface(std::vector<ContainerEndpoint>& endpoints) {
+    std::sort(endpoints.begin(), endpoints.end(),
+              [](const auto& a, const auto& b) { return a.interface < b.interface; });
+}
+
+}  // namespace
+
+ContainerEndpoint NetworkStore::endpoint_of(const std::string& network, const Lease& l,
+                                            const Record& r) {
+    const bool first = l.interface == "eth0";
+    return {network,
+            l.interface,
+            cidr_of(l.address, r.subnet),
+            first ? ipam::format_address(r.gateway) : "",
+            l.address6 != 0 ? cidr6_of(l.address6, r.subnet6) : "",
+            first && l.address6 != 0 ? ipam::format_address6(r.gateway6) : ""};
+}
+
 std::vector<ContainerEndpoint> NetworkStore::endpoints_of(const std::string& container_id) const {
     std::lock_guard lock(mutex_);
     std::vector<ContainerEndpoint> out;
     for (const auto& [name, r] : networks_)
         for (const auto& l : r.leases)
-            if (l.container_id == container_id) {
-                const bool first = l.interface == "eth0";
-                out.push_back({name, l.interface, cidr_of(l.address, r.subnet),
-                               first ? ipam::format_address(r.gateway) : "",
-                               l.address6 != 0 ? cidr6_of(l.address6, r.subnet6) : "",
-                               first && l.address6 != 0 ? ipam::format_address6(r.gateway6) : ""});
-            }
-    std::sort(out.begin(), out.end(),
-              [](const auto& a, const auto& b) { return a.interface < b.interface; });
+            if (l.container_id == container_id) out.push_back(endpoint_of(name, l, r));
+    sort_by_interface(out);
+    return out;
+}
+
+std::map<std::string, NetworkStore::Attachment> NetworkStore::attachments() const {
+    std::lock_guard lock(mutex_);
+    std::map<std::string, Attachment> out;
+    for (const auto& [name, r] : networks_)
+        for (const auto& l : r.leases) {
+            Attachment& a = out[l.container_id];
+            a.endpoints.push_back(endpoint_of(name, l, r));
+            a.ports.insert(a.ports.end(), l.ports.begin(), l.ports.end());
+        }
+    for (auto& [id, a] : out) sort_by_interface(a.endpoints);
     return out;
 }
 

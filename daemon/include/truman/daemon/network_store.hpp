@@ -98,6 +98,13 @@ class NetworkStore {
     std::vector<std::string> dns_servers_of(const std::string& container_id) const;
     // Its published ports, as chosen (host_port 0 filled in).
     std::vector<PortMapping> ports_of(const std::string& container_id) const;
+    // endpoints_of and ports_of of every container with an address, in one pass over the
+    // leases (a list of n containers would make n passes otherwise).
+    struct Attachment {
+        std::vector<ContainerEndpoint> endpoints;
+        std::vector<PortMapping> ports;
+    };
+    std::map<std::string, Attachment> attachments() const;
 
     // network connect: one more address for a container, recorded before returning, on the
     // lowest interface (eth0..eth8) it does not use; the default route only when it is on no
@@ -179,6 +186,9 @@ class NetworkStore {
     // Its IPv6 one on a dual stack network (0 on another; ip6 there is invalid).
     static ipam::Address6 lease_address6(const Record& r, const std::string& ip6,
                                          const std::string& field);
+    // What inspect shows of lease l on r (network: r's name).
+    static ContainerEndpoint endpoint_of(const std::string& network, const Lease& l,
+                                         const Record& r);
     // The port of a container on r at interface index, as the monitor wires it.
     static BridgePort bridge_port_of(const Record& r, const std::string& container_id, size_t index,
                                      uint32_t address, ipam::Address6 address6, bool default_route);
