@@ -38,7 +38,7 @@ TEST(Firewall, TheBatchReplacesTheWholeTableAndNamesEachRulesNetwork) {
     for (const auto& cmd : cmds)
         for (const auto& [verb, object] : cmd.items())
             for (const auto& [type, body] : object.items())
-                EXPECT_EQ(type == "table" ? body["name"] : body["table"], "truman") << cmd.dump();
+                EXPECT_EQ(body.at(type == "table" ? "name" : "table"), "truman") << cmd.dump();
 
     auto rules = rules_of(batch);
     ASSERT_EQ(rules.size(), 4u);
