@@ -2,6 +2,7 @@
 // <root>/<hierarchy>/<parent>/<name>, plus one in the controller-less cgroup2 "unified"
 // hierarchy when there is one, so that a cgroup namespace sees the container's own cgroup
 // there too.
+#include <fcntl.h>
 #include <linux/magic.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -40,10 +41,34 @@ struct Dirs {
 class CgroupV1 final : public Cgroup {
   public:
     CgroupV1(Dirs dirs, std::shared_ptr<const Fixture> fixture)
-        : dirs_(std::move(dirs)), fixture_(std::move(fixture)) {}
+        : dirs_(std::move(dirs)), fixture_(std::move(fixture)) {
+        // The cgroup2 directory of a hybrid host is joined at clone3 (dir_fd); a fixture's
+        // files are plain files, joined by add_process.
+        std::string unified = dirs_.get("unified");
+        if (!fixture_ && !unified.empty()) {
+            unified_.reset(::open(unified.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+            if (!unified_) throw system_error("open " + unified);
+        }
+    }
 
     void add_process(pid_t pid) override {
         for (const auto& dir : dirs_.all) write_file(dir + "/cgroup.procs", std::to_string(pid));
+    }
+
+    int dir_fd() const override { return unified_.get(); }
+
+    std::vector<Fd> open_join_files() const override {
+        std::vector<Fd> out;
+        if (fixture_) return out;
+        std::string unified = dirs_.get("unified");
+        for (const auto& dir : dirs_.all) {
+            if (dir == unified) continue;
+            std::string tasks = dir + "/tasks";
+            Fd fd(::open(tasks.c_str(), O_WRONLY | O_CLOEXEC));
+            if (!fd) throw system_error("open " + tasks);
+            out.push_back(std::move(fd));
+        }
+        return out;
     }
 
     CgroupStats stats() const override {
@@ -120,6 +145,7 @@ class CgroupV1 final : public Cgroup {
   private:
     Dirs dirs_;
     std::shared_ptr<const Fixture> fixture_;
+    Fd unified_;
 };
 
 // The filesystem a hierarchy named name must be: "unified" is the cgroup2 one of a hybrid

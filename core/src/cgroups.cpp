@@ -31,6 +31,15 @@ const char* to_string(CgroupMode mode) noexcept {
     return "v1";
 }
 
+JoinFiles open_join_files(const Cgroup* cgroup) {
+    JoinFiles out;
+    if (!cgroup) return out;
+    out.files = cgroup->open_join_files();
+    out.fds.reserve(out.files.size());
+    for (const auto& f : out.files) out.fds.push_back(f.get());
+    return out;
+}
+
 std::unique_ptr<CgroupManager> detect_cgroups(const std::string& root, const std::string& parent) {
     return cgroup::detect(root, parent);
 }

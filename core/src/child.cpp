@@ -47,23 +47,26 @@ using namespace child;
 }  // namespace
 
 void child_main(const ChildPlan& plan) noexcept {
-    // 1. Wait until the parent has written our uid/gid maps and put us in our cgroup:
-    //    everything below may depend on them. (Our links are wired by the parent meanwhile;
-    //    nothing here uses them, and it reads our report before we may exec.) Then forget
-    //    the caller's signal mask and ignored signals, which execve would otherwise hand to
-    //    the container.
+    // 1. Wait until the parent has written our uid/gid maps, then join our v1 cgroups (our
+    //    cgroup2 one we were born in, CLONE_INTO_CGROUP): everything below may depend on
+    //    them. (Our links are wired by the parent meanwhile; nothing here uses them, and it
+    //    reads our report before we may exec.) Then forget the caller's signal mask and
+    //    ignored signals, which execve would otherwise hand to the container.
     close_fd(plan.parent_end);
     long r = wait_byte(plan.go_fd);
     if (r < 0) fail(plan, ChildStep::wait_for_parent, r);
     if (r == 0) exit_now(0);
+    size_t failed = 0;
+    r = join_cgroups(plan.cgroup_joins, plan.ncgroup_joins, &failed);
+    if (r < 0) fail(plan, ChildStep::join_cgroup, r, static_cast<int32_t>(failed));
     CHECK(reset_signals, reset_signals());
 
     // 2. Namespaces given by path (shared with another container or `ip netns`).
     for (size_t i = 0; i < plan.njoins; ++i)
         CHECK_AT(join_namespace, i, ::syscall(SYS_setns, plan.joins[i].fd, plan.joins[i].nstype));
 
-    // 3. The cgroup namespace is unshared only now, after the parent moved us into our
-    //    cgroup: its root is the cgroup we are in when it is created.
+    // 3. The cgroup namespace is unshared only now, once we are in our cgroups: its root is
+    //    the cgroup we are in when it is created.
     if (plan.unshare_cgroup_namespace)
         CHECK(unshare_cgroup_namespace, ::syscall(SYS_unshare, CLONE_NEWCGROUP));
 

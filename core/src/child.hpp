@@ -73,6 +73,10 @@ struct ChildPlan {
     int start_fd = -1;
     int parent_end = -1;
 
+    // The v1 cgroup files to join by ourselves first (Cgroup::open_join_files).
+    const int* cgroup_joins = nullptr;
+    size_t ncgroup_joins = 0;
+
     const NamespaceJoin* joins = nullptr;
     size_t njoins = 0;
     bool unshare_cgroup_namespace = false;

@@ -94,6 +94,8 @@ const char* to_string(ChildStep step) noexcept {
             return "wait for start";
         case ChildStep::execve:
             return "execve";
+        case ChildStep::join_cgroup:
+            return "join the v1 cgroup (write 0 to its tasks file)";
     }
     return "unknown step";
 }

@@ -53,6 +53,8 @@ enum class ChildStep : int32_t {
     report_ready,
     wait_for_start,
     execve,
+    // Both: writing "0" to a v1 cgroup's tasks file (ChildPlan::cgroup_joins); value = index.
+    join_cgroup,
 };
 
 const char* to_string(ChildStep step) noexcept;

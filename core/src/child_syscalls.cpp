@@ -125,6 +125,18 @@ struct KernelSigaction {
 // signal mask and ignored dispositions (it resets only caught ones). posix_spawn of the
 // monitor clears them today, but a runtime run by containerd or a shell must not rely on its
 // caller.
+long join_cgroups(const int* fds, size_t n, size_t* failed) noexcept {
+    for (size_t i = 0; i < n; ++i) {
+        long r = sys(::syscall(SYS_write, fds[i], "0", 1));
+        close_fd(fds[i]);
+        if (r < 0) {
+            *failed = i;
+            return r;
+        }
+    }
+    return 0;
+}
+
 long reset_signals() noexcept {
     uint64_t empty = 0;
     long r = sys(::syscall(SYS_rt_sigprocmask, SIG_SETMASK, &empty, nullptr, sizeof empty));

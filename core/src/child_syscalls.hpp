@@ -58,6 +58,10 @@ long bind_remount(int target, unsigned long flags) noexcept;
 long wait_byte(int fd) noexcept;
 // lo up with two ioctls (no netlink message to build; works rootless).
 long bring_loopback_up() noexcept;
+// Write "0" to each of fds, a v1 cgroup's "tasks" file open for writing, then close it: the
+// calling thread, the process's only one, moves itself in (Cgroup::open_join_files). 0, or
+// -errno with *failed the index of the file that refused.
+long join_cgroups(const int* fds, size_t n, size_t* failed) noexcept;
 // Empty signal mask, every disposition back to SIG_DFL.
 long reset_signals() noexcept;
 // Close every descriptor except those in keep (sorted in place; -1 entries ignored).

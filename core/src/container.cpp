@@ -257,6 +257,11 @@ std::unique_ptr<Container> Container::create(const ContainerSpec& spec,
         uint64_t flags = CLONE_PIDFD;
         for (const auto& ns : spec.linux.namespaces)
             if (ns.path.empty() && ns.type != NamespaceType::cgroup) flags |= clone_flag(ns.type);
+        // v1: the child joins its cgroups itself, through these (Cgroup::open_join_files).
+        // Its copies are all it needs: ours close when create returns.
+        JoinFiles joins = open_join_files(state->cgroup.get());
+        p.plan.cgroup_joins = joins.fds.data();
+        p.plan.ncgroup_joins = joins.fds.size();
         int pidfd = -1;
         struct clone_args args {};
         args.flags = flags;
@@ -277,7 +282,8 @@ std::unique_ptr<Container> Container::create(const ContainerSpec& spec,
         if (p.plan.user_namespace)
             write_id_maps(state->pid, spec.linux.uid_mappings, spec.linux.gid_mappings,
                           !p.plan.process.may_setgroups);
-        if (state->cgroup && state->cgroup->dir_fd() < 0) state->cgroup->add_process(state->pid);
+        if (state->cgroup && state->cgroup->dir_fd() < 0 && joins.fds.empty())
+            state->cgroup->add_process(state->pid);
         bool new_netns = false;
         for (const auto& ns : spec.linux.namespaces)
             if (ns.type == NamespaceType::network && ns.path.empty()) new_netns = true;

@@ -313,6 +313,12 @@ std::unique_ptr<ExecProcess> spawn_exec(const ContainerSpec& container, int init
     p->plan.sync_fd = child_end.get();
     p->plan.parent_end = sync.get();
 
+    // v1: the child joins the container's cgroups itself (Cgroup::open_join_files).
+    // Opened before the PID namespace switch below, which nothing may throw out of.
+    JoinFiles joins = open_join_files(cgroup);
+    p->plan.cgroup_joins = joins.fds.data();
+    p->plan.ncgroup_joins = joins.fds.size();
+
     bool pid_ns = false;
     for (const auto& ns : container.linux.namespaces)
         pid_ns = pid_ns || ns.type == NamespaceType::pid;
@@ -359,7 +365,7 @@ std::unique_ptr<ExecProcess> spawn_exec(const ContainerSpec& container, int init
     ExecProcess::State& s = *state;
     auto process = std::make_unique<ExecProcess>(std::move(state));  // kills it on any throw
 
-    if (cgroup && cgroup->dir_fd() < 0) cgroup->add_process(s.pid);
+    if (cgroup && cgroup->dir_fd() < 0 && joins.fds.empty()) cgroup->add_process(s.pid);
     send_byte(sync.get(), "release the exec");
     ChildReport report{};
     if (!read_report(sync.get(), report, "the exec"))

@@ -22,12 +22,16 @@ void exec_child_main(const ExecPlan& plan) noexcept {
     // 1. We were born non-dumpable (the monitor is, see exec.cpp) and in the container's PID
     //    namespace, so the container can see us already; it must not reach the monitor's
     //    binary through /proc/<pid>/exe or ptrace us while we are still that binary (runc
-    //    CVE-2019-5736). Wait for the parent (cgroup v1 placement), then forget its signal
-    //    mask and dispositions.
+    //    CVE-2019-5736). Wait for the parent, join the container's v1 cgroups (its cgroup2
+    //    one we were born in), then forget the parent's signal mask and dispositions.
     close_fd(plan.parent_end);
     long r = wait_byte(plan.sync_fd);
     if (r < 0) report_failure(plan.sync_fd, ChildStep::wait_for_parent, r);
     if (r == 0) exit_now(0);
+    size_t failed = 0;
+    r = join_cgroups(plan.cgroup_joins, plan.ncgroup_joins, &failed);
+    if (r < 0)
+        report_failure(plan.sync_fd, ChildStep::join_cgroup, r, static_cast<int32_t>(failed));
     r = reset_signals();
     if (r < 0) report_failure(plan.sync_fd, ChildStep::reset_signals, r);
 

@@ -22,6 +22,10 @@ struct ExecPlan {
     int init_pidfd = -1;
     int ns_flags = 0;
 
+    // The v1 cgroup files to join by ourselves first, before setns (Cgroup::open_join_files).
+    const int* cgroup_joins = nullptr;
+    size_t ncgroup_joins = 0;
+
     // A container that holds CAP_SYS_PTRACE without a user namespace can ptrace, or open
     // /proc/<pid>/root, cwd and exe of, any process it sees, non-dumpable or not. Then the
     // child is not born in the container's PID namespace: ns_flags has CLONE_NEWPID too (for

@@ -11,6 +11,7 @@
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -85,7 +86,10 @@ TEST_F(CgroupsTest, HostModeIsDetectedWithLimitsReadBackFromTheKernel) {
     for (const auto& d : dirs(name)) EXPECT_TRUE(fs::is_directory(d)) << d;
     EXPECT_EQ(cg->path(), dir("memory", name));
     if (mode_ == CgroupMode::v1) {
-        EXPECT_EQ(cg->dir_fd(), -1);
+        // The cgroup2 directory of a hybrid host is joined at clone3.
+        bool hybrid = false;
+        for (const auto& m : host_cgroup_mounts()) hybrid = hybrid || m.v2;
+        EXPECT_EQ(cg->dir_fd() >= 0, hybrid);
         expect_v1_limits([&](const std::string& h) { return dir(h, name); });
     } else {
         EXPECT_GE(cg->dir_fd(), 0);
@@ -125,6 +129,113 @@ TEST_F(CgroupsTest, HostModeIsDetectedWithLimitsReadBackFromTheKernel) {
     EXPECT_EQ(manager->open(name), nullptr);
     cg->destroy();  // idempotent
     reopened->destroy();
+}
+
+// How the container's init and every exec join: born into the cgroup2 directory (dir_fd), and
+// on v1 each process writes "0" to the tasks files open_join_files() gives, moving itself
+// without the RCU grace period of a PID written to cgroup.procs (child.cpp, exec_child.cpp).
+TEST_F(CgroupsTest, ANewProcessJoinsItsV1DirectoriesByItself) {
+    auto manager = truman::detect_cgroups(kHostCgroupRoot, parent_);
+    std::string name = unique_name("j");
+    CgroupGuard cg{manager->create(name, ContainerSpec{})};
+    std::vector<truman::Fd> files = cg->open_join_files();
+    if (mode_ == CgroupMode::v2) {
+        EXPECT_TRUE(files.empty());
+        EXPECT_GE(cg->dir_fd(), 0);
+        return;
+    }
+    std::vector<std::string> v1_dirs;
+    for (const auto& d : dirs(name))
+        if (d.find("/unified/") == std::string::npos) v1_dirs.push_back(d);
+    ASSERT_EQ(files.size(), v1_dirs.size());
+    std::vector<int> fds;
+    for (const auto& f : files) {
+        EXPECT_NE(::fcntl(f.get(), F_GETFD) & FD_CLOEXEC, 0);
+        fds.push_back(f.get());
+    }
+    Child child([&fds](int report) {
+        for (int fd : fds)
+            if (::write(fd, "0", 1) != 1) return 1;
+        Child::report(report, 1);
+        for (;;) ::pause();
+        return 0;
+    });
+    child.release();
+    ASSERT_EQ(child.next_report(), 1);
+    for (const auto& d : v1_dirs) EXPECT_TRUE(lists_pid(d, child.pid())) << d;
+    cg->kill_all();
+    child.wait();
+    cg->destroy();
+    expect_gone(name);
+}
+
+namespace {
+
+// A real v1 cgroup whose join files are replaced: the tasks file of a directory that refuses
+// every task (a cpuset without CPUs), so that the child's own join fails.
+class RefusingJoin final : public Cgroup {
+  public:
+    RefusingJoin(std::unique_ptr<Cgroup> real, std::string refusing)
+        : real_(std::move(real)), refusing_(std::move(refusing)) {}
+    void add_process(pid_t pid) override { real_->add_process(pid); }
+    truman::CgroupStats stats() const override { return real_->stats(); }
+    bool oom_killed() const override { return real_->oom_killed(); }
+    void kill_all() override { real_->kill_all(); }
+    void destroy() override { real_->destroy(); }
+    std::string path() const override { return real_->path(); }
+    int dir_fd() const override { return real_->dir_fd(); }
+    std::vector<truman::Fd> open_join_files() const override {
+        std::vector<truman::Fd> out = real_->open_join_files();
+        out.emplace_back(::open((refusing_ + "/tasks").c_str(), O_WRONLY | O_CLOEXEC));
+        return out;
+    }
+
+  private:
+    std::unique_ptr<Cgroup> real_;
+    std::string refusing_;
+};
+
+class RefusingJoinManager final : public CgroupManager {
+  public:
+    RefusingJoinManager(std::unique_ptr<CgroupManager> real, std::string refusing)
+        : real_(std::move(real)), refusing_(std::move(refusing)) {}
+    CgroupMode mode() const override { return real_->mode(); }
+    std::unique_ptr<Cgroup> create(const std::string& name, const ContainerSpec& spec) override {
+        return std::make_unique<RefusingJoin>(real_->create(name, spec), refusing_);
+    }
+    std::unique_ptr<Cgroup> open(const std::string& name) override { return real_->open(name); }
+
+  private:
+    std::unique_ptr<CgroupManager> real_;
+    std::string refusing_;
+};
+
+}  // namespace
+
+// The init joins its v1 cgroups itself: when the kernel refuses, create fails with that step
+// and errno (not a silent exit), and nothing of the container is left.
+TEST_F(CgroupsTest, AnInitThatCannotJoinItsCgroupFailsCreateWithTheStep) {
+    if (mode_ == CgroupMode::v2) {
+        EXPECT_TRUE(truman::detect_cgroups(kHostCgroupRoot, parent_)
+                        ->create(unique_name("v2"), ContainerSpec{})
+                        ->open_join_files()
+                        .empty());
+        return;
+    }
+    // A sibling cpuset directory of truman's parent, left without CPUs: no task may join it.
+    std::string refusing = kHostCgroupRoot + "/cpuset/" + parent_ + "-nocpus";
+    ASSERT_EQ(::mkdir(refusing.c_str(), 0755), 0) << refusing;
+    RefusingJoinManager manager(truman::detect_cgroups(kHostCgroupRoot, parent_), refusing);
+    std::string name = unique_name("refused");
+    try {
+        truman::Container::create(busybox_spec("exit 0"), make_options(name, &manager));
+        ADD_FAILURE() << "create succeeded with a cgroup that refuses its init";
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("join the v1 cgroup"), std::string::npos) << e.what();
+        EXPECT_EQ(e.err(), ENOSPC) << e.what();
+    }
+    expect_gone(name);
+    EXPECT_EQ(::rmdir(refusing.c_str()), 0) << refusing;
 }
 
 // A hierarchy is used only where its name and its filesystem agree: a "memory" that is

@@ -18,6 +18,7 @@
 #include <optional>
 #include <thread>
 
+#include "cgroup_test_fixture.hpp"
 #include "host_cgroups.hpp"
 #include "test_support.hpp"
 #include "truman/daemon/make_service.hpp"
@@ -283,6 +284,19 @@ TEST_F(ServiceTest, RemoveCleansDirectoryCgroupAndLayer) {
     service_->start(id);
     wait_for_output(id, "\"up\"");
     EXPECT_FALSE(cgroup_dirs(id).empty()) << "a running container has a cgroup";
+    // Its init is in every one of its directories, v1 ones joined by the init itself
+    // (Cgroup::open_join_files), the cgroup2 one at clone3; so is an exec into it.
+    pid_t init = service_->inspect(id).state.pid;
+    std::string exec_id = service_->create_exec(id, [] {
+        truman::daemon::ExecRequest r;
+        r.cmd = {"sleep", "1000"};
+        return r;
+    }());
+    pid_t exec = service_->start_exec(exec_id).pid;
+    for (const auto& dir : cgroup_dirs(id)) {
+        EXPECT_TRUE(truman::test::lists_pid(dir, init)) << dir;
+        EXPECT_TRUE(truman::test::lists_pid(dir, exec)) << dir;
+    }
     EXPECT_TRUE(fs::exists(options().run_dir + "/" + id + "/monitor.sock"));
 
     std::string message;

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "truman/fd.hpp"
 #include "truman/spec.hpp"
 
 namespace truman {
@@ -42,9 +43,27 @@ class Cgroup {
     virtual void kill_all() = 0;
     virtual void destroy() = 0;            // rmdir everywhere; idempotent; retries EBUSY
     virtual std::string path() const = 0;  // v2 dir, or the v1 memory (else first) dir
-    // v2 only: an O_DIRECTORY fd of the cgroup for clone3(CLONE_INTO_CGROUP); -1 on v1.
+    // An O_DIRECTORY fd of its cgroup2 directory for clone3(CLONE_INTO_CGROUP): on v2 the
+    // cgroup, on a hybrid host its directory in the controller-less "unified" hierarchy;
+    // -1 when there is none.
     virtual int dir_fd() const { return -1; }
+    // What a new process must join by itself, after clone3 (v1): the "tasks" file of each of
+    // its v1 directories, open for writing (close-on-exec). A single-threaded process that
+    // writes "0" to each moves itself in, which the kernel does without the global
+    // threadgroup lock that a PID written to cgroup.procs takes: that one waits for an RCU
+    // grace period, ~5.7 ms here, on every create and exec not close behind another
+    // (bench/README.md). Empty when dir_fd() covers everything (v2), or for a test fixture:
+    // then, as when dir_fd() is -1 too, the caller uses add_process.
+    virtual std::vector<Fd> open_join_files() const { return {}; }
 };
+
+// Cgroup::open_join_files of cgroup (nothing for nullptr), and their numbers, which the plan
+// of the child that joins points at.
+struct JoinFiles {
+    std::vector<Fd> files;
+    std::vector<int> fds;
+};
+JoinFiles open_join_files(const Cgroup* cgroup);
 
 class CgroupManager {
   public:
