@@ -1,9 +1,10 @@
 // api_exec: exec of /bin/true into a running container through trumand's API, as a client
 // sees it -- POST /v1/containers/{id}/exec, POST /v1/exec/{id}/start (answered after the
 // exit), GET /v1/exec/{id} for the exit code -- on one keep-alive connection; optionally
-// alternating, one by one, with another command that does the same (crun exec ID /bin/true).
+// alternating, one by one, with other commands that do the same ("crun exec ID /bin/true",
+// "runc exec ID /bin/true"), each given as one string split at spaces.
 //
-//   api_exec --socket PATH --rootfs DIR [-n N] [-w WARMUP] [--compare CMD ARG...]
+//   api_exec --socket PATH --rootfs DIR [-n N] [-w WARMUP] [--compare 'CMD ARG...']...
 #include <spawn.h>
 #include <sys/wait.h>
 
@@ -15,6 +16,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -111,7 +113,7 @@ void report(const char* what, const std::vector<double>& v) {
 int main(int argc, char** argv) {
     std::string socket = "/run/truman.sock", rootfs;
     int n = 200, warmup = 20;
-    std::vector<std::string> compare;
+    std::vector<std::vector<std::string>> compare;
     for (int i = 1; i < argc; ++i) {
         std::string a = argv[i];
         auto next = [&] {
@@ -127,11 +129,15 @@ int main(int argc, char** argv) {
         else if (a == "-w")
             warmup = std::stoi(next());
         else if (a == "--compare") {
-            for (++i; i < argc; ++i) compare.push_back(argv[i]);
+            std::istringstream words(next());
+            std::vector<std::string> command;
+            for (std::string w; words >> w;) command.push_back(w);
+            if (command.empty()) throw std::runtime_error("--compare needs a command");
+            compare.push_back(command);
         } else {
             std::fprintf(stderr,
                          "usage: api_exec --socket PATH --rootfs DIR [-n N] [-w W] "
-                         "[--compare CMD ARG...]\n");
+                         "[--compare 'CMD ARG...']...\n");
             return 2;
         }
     }
@@ -142,16 +148,19 @@ int main(int argc, char** argv) {
     int rc = 0;
     try {
         c.call(http::verb::post, "/v1/containers/" + container + "/start", "", 204);
-        std::vector<double> truman, other;
+        std::vector<double> truman;
+        std::vector<std::vector<double>> others(compare.size());
         for (int i = 0; i < warmup + n; ++i) {
             double t = exec_true(c, container);
-            double o = compare.empty() ? 0 : run_command(compare);
+            std::vector<double> o;
+            for (const auto& command : compare) o.push_back(run_command(command));
             if (i < warmup) continue;
             truman.push_back(t);
-            if (!compare.empty()) other.push_back(o);
+            for (size_t k = 0; k < o.size(); ++k) others[k].push_back(o[k]);
         }
         report("truman exec (API)", truman);
-        if (!compare.empty()) report(compare[0].c_str(), other);
+        for (size_t k = 0; k < compare.size(); ++k)
+            report((compare[k][0] + " exec").c_str(), others[k]);
     } catch (const std::exception& e) {
         std::fprintf(stderr, "api_exec: %s\n", e.what());
         rc = 1;

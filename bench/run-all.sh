@@ -5,7 +5,7 @@
 #
 #   bench/run-all.sh                    # everything (about 5 minutes on 2 idle cores)
 #   N=200 ROUNDS=4 bench/run-all.sh     # lifecycles per variant, split into ROUNDS batches
-#   ONLY="latency throughput footprint floor core" bench/run-all.sh   # a subset
+#   ONLY="latency throughput footprint floor core exec" bench/run-all.sh   # a subset
 #   TRUMAND_ARGS="--worker-threads 16" bench/run-all.sh              # extra trumand flags
 #
 # Installs runc and crun from Debian if missing, builds the Release targets into build-rel/,
@@ -22,7 +22,8 @@ TPUT_N=${TPUT_N:-96}      # lifecycles per throughput batch (6 per client at 16 
 TPUT_ROUNDS=${TPUT_ROUNDS:-2}
 FLOOR_N=${FLOOR_N:-500}   # limit.c runs per batch (it is fast)
 HOLD=${HOLD:-"100 500"}   # running containers for the footprint
-ONLY=${ONLY:-"latency throughput footprint floor core"}
+ONLY=${ONLY:-"latency throughput footprint floor core exec"}
+EXEC_N=${EXEC_N:-200}     # execs of /bin/true per runtime
 LIMIT_C=${LIMIT_C:-/work/shared/bench/limit.c}
 
 [ "$(id -u)" = 0 ] || { echo "run-all.sh: needs root" >&2; exit 1; }
@@ -146,7 +147,7 @@ if [ ${#missing[@]} -gt 0 ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
 fi
 cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build "$BUILD" -j"${JOBS:-2}" --target trumand truman-monitor core_lifecycle api_lifecycle spawn_loop >/dev/null
+cmake --build "$BUILD" -j"${JOBS:-2}" --target trumand truman-monitor core_lifecycle api_lifecycle api_exec spawn_loop >/dev/null
 gcc -O2 -Wall -o "$WORK/limit" "$LIMIT_C"
 API="$BUILD/bin/api_lifecycle --socket $SOCK"
 SPAWN=$BUILD/bin/spawn_loop
@@ -335,6 +336,39 @@ if wants footprint; then
     log "   (RSS counts the shared libraries' pages once per monitor; PSS splits them; USS is what one more monitor adds)"
     log "   trumand idle: RSS $IDLE_RSS KiB   (target < 10240 KiB)"
     $API --remove-all | tee -a "$RESULTS"
+fi
+
+# --- exec into a running container ------------------------------------------------------------
+# api_exec: create + start (answered after the exit) + inspect of an exec of /bin/true through
+# the API, alternating one by one with `crun exec` and `runc exec` into a `sleep` container of
+# the same bundle (their own, started here). The whole loop runs in the mount namespace of
+# CRUN_SH, where crun finds the v1 controllers; runc does not mind.
+if wants exec; then
+    log ""
+    log "== exec of /bin/true into a running container, n=$EXEC_N each, alternating, load $(load)"
+    EXEC_BUNDLE=$WORK/exec-bundle
+    mkdir -p "$EXEC_BUNDLE"
+    python3 - "$BUNDLE/config.json" "$EXEC_BUNDLE/config.json" <<'EOF2'
+import json, sys
+c = json.load(open(sys.argv[1]))
+c["process"]["args"] = ["sleep", "100000"]
+json.dump(c, open(sys.argv[2], "w"), indent=2)
+EOF2
+    unshare -m sh -c "$CRUN_SH" sh crun --root "$RUN/crun" run -d --bundle "$EXEC_BUNDLE" tb-exec </dev/null >/dev/null
+    runc --root "$RUN/runc" run -d --bundle "$EXEC_BUNDLE" tb-exec </dev/null >/dev/null
+    unshare -m sh -c "$CRUN_SH" sh "$BUILD/bin/api_exec" --socket "$SOCK" --rootfs "$IMAGE" \
+        -n "$EXEC_N" -w 20 --compare "crun --root $RUN/crun exec tb-exec /bin/true" \
+        --compare "runc --root $RUN/runc exec tb-exec /bin/true" >"$WORK/out" &
+    CHILD=$!
+    wait "$CHILD"
+    CHILD=
+    tee -a "$RESULTS" <"$WORK/out"
+    t=$(grep -F 'truman exec' "$WORK/out" | field median)
+    c=$(grep -F 'crun exec' "$WORK/out" | field median)
+    r=$(grep -F 'runc exec' "$WORK/out" | field median)
+    log "   truman/crun $(ratio "$t" "$c")  truman/runc $(ratio "$t" "$r")   (target <= 0.50 x crun), load $(load)"
+    unshare -m sh -c "$CRUN_SH" sh crun --root "$RUN/crun" delete -f tb-exec >/dev/null 2>&1 || true
+    runc --root "$RUN/runc" delete -f tb-exec >/dev/null 2>&1 || true
 fi
 
 # --- core-only split ---------------------------------------------------------------------------
