@@ -83,14 +83,18 @@ std::set<std::string> layers_in_use(ContainerRegistry& registry) {
 void collect_garbage(ContainerRegistry& registry) {
     images::ImageStore& store = registry.image_store();
     std::set<std::string> keep_links = layers_in_use(registry);
-    std::set<std::string> keep_blobs;
+    std::set<std::string> image_links, keep_blobs;
     for (const auto& [ref, manifest] : store.refs()) {
         images::StoredImage image = images::load_image(store, manifest);
         keep_blobs.insert(manifest);
         keep_blobs.insert(image.id);
         for (const auto& l : image.manifest.layers) keep_blobs.insert(l.digest);
-        keep_links.insert(image.layer_links.begin(), image.layer_links.end());
+        image_links.insert(image.layer_links.begin(), image.layer_links.end());
     }
+    // A layer only a container holds becomes garbage with that container's removal.
+    bool garbage_left = std::any_of(keep_links.begin(), keep_links.end(),
+                                    [&](const std::string& l) { return !image_links.count(l); });
+    keep_links.insert(image_links.begin(), image_links.end());
     std::error_code ec;
     for (const auto& entry : fs::directory_iterator(store.root() + "/layers", ec)) {
         std::string link;
@@ -106,6 +110,7 @@ void collect_garbage(ContainerRegistry& registry) {
         std::string doomed = store.root() + "/tmp/gc-" + entry.path().filename().string();
         if (rename(entry.path().c_str(), doomed.c_str()) < 0) {
             spdlog::error("image gc: rename {}: {}", entry.path().string(), errno_text(errno));
+            garbage_left = true;
             continue;
         }
         unlink((store.links_dir() + "/" + link).c_str());
@@ -117,6 +122,7 @@ void collect_garbage(ContainerRegistry& registry) {
         if (!images::is_valid_digest(digest) || keep_blobs.count(digest)) continue;
         fs::remove(entry.path(), ec);
     }
+    registry.image_garbage_possible() = garbage_left;
 }
 
 }  // namespace
@@ -160,6 +166,8 @@ void pull_image(ContainerRegistry& registry, const PullRequest& request,
                         call_safely("pull progress", on_progress, event);
                     });
                 });
+            // Its tag may have named another image before.
+            registry->image_garbage_possible() = true;
             info = info_of(registry->image_store(), image);
         } catch (const std::exception& e) {
             spdlog::error("pull {}: {}", request.ref, e.what());
@@ -302,6 +310,7 @@ ImageInfo tag_image(ContainerRegistry& registry, const std::string& ref,
     auto image = images::find_image(store, ref);
     if (!image) throw Error(ErrorKind::not_found, ENOENT, "no such image: " + ref);
     store.set_ref(target, image->manifest_digest);
+    registry.image_garbage_possible() = true;  // new_ref may have named another image
     spdlog::info("tagged {} as {}", ref, target.str());
     return info_of(store, *image);
 }
@@ -316,6 +325,7 @@ std::vector<ImageInfo> import_images(ContainerRegistry& registry, const ImageSou
         images::ImportOptions options;
         options.tag = tag;
         imported = images::import_archive(store, source, options);
+        registry.image_garbage_possible() = true;  // its tags may have named other images
     } catch (const std::exception& e) {
         spdlog::error("image import: {}", e.what());
         // Layers of the archive that made it into the store before the failure are

@@ -131,6 +131,11 @@ class ContainerRegistry : public std::enable_shared_from_this<ContainerRegistry>
     // Set while a garbage collection waits for image_gc_mutex: it has not looked at the
     // layers in use yet, so it covers every removal before it and another is not needed.
     std::atomic<bool>& image_gc_queued() { return image_gc_queued_; }
+    // False only after a collection that left nothing but the layers of tagged images: a
+    // container's removal then has nothing to collect. Set again by whatever may leave
+    // layers nobody names (an untag, a replaced tag, a pull or an import), under
+    // image_gc_mutex; true at start-up (a crash may have left some).
+    std::atomic<bool>& image_garbage_possible() { return image_garbage_possible_; }
     const std::string& cgroup_mode() const { return cgroup_mode_; }
     ContainerPaths paths_of(const std::string& id) const {
         return ContainerPaths(containers_dir_ + "/" + id);
@@ -163,6 +168,7 @@ class ContainerRegistry : public std::enable_shared_from_this<ContainerRegistry>
     std::unique_ptr<images::ImageStore> image_store_;
     std::shared_mutex image_gc_mutex_;
     std::atomic<bool> image_gc_queued_{false};
+    std::atomic<bool> image_garbage_possible_{true};
     std::unique_ptr<CgroupManager> cgroups_;
     std::string cgroup_mode_;
     std::shared_ptr<EventBus> events_;

@@ -85,8 +85,9 @@ void remove(ContainerRegistry& registry, const std::string& ref, bool force) {
         }
     }
     spdlog::info("removed container {}", id);
-    // Its image may have been removed with force while it ran: its layers go with it.
-    if (on_image) collect_image_garbage(registry);
+    // Its image may have been removed with force while it ran: its layers go with it. Only
+    // then, or after a change of tags, can there be anything to collect.
+    if (on_image && registry.image_garbage_possible()) collect_image_garbage(registry);
 }
 
 }  // namespace truman::daemon::verbs
