@@ -223,20 +223,21 @@ void start_exec(daemon::ContainerService& service, const ApiOptions& options, Re
     allow_params(request, {});
     if (refuse_non_json(request, responder)) return;
     bool detach = exec_detach_from_json(optional_json_body(request));
-    run_blocking(
-        options, responder, [&service, responder, id = request.path_params.at("id"), detach] {
-            daemon::ExecInfo info = service.start_exec(id);
-            if (detach) return responder->respond(json_response(200, to_json(info)));
-            service.async_wait_exec(
-                id, [&service, responder, id](std::exception_ptr error, const daemon::ExecInfo&) {
-                    answer(responder, [&] {
-                        if (error) std::rethrow_exception(error);
-                        Response r;
-                        r.content_type = "application/vnd.docker.multiplexed-stream";
-                        r.body = service.exec_output(id);
-                        responder->respond(std::move(r));
-                    });
-                });
+    std::string id = request.path_params.at("id");
+    if (detach)
+        return run_blocking(options, responder, [&service, responder, id] {
+            responder->respond(json_response(200, to_json(service.start_exec(id))));
+        });
+    // Started and waited for in one round trip to the monitor, without blocking a thread.
+    service.async_run_exec(
+        id, [&service, responder, id](std::exception_ptr error, const daemon::ExecInfo&) {
+            answer(responder, [&] {
+                if (error) std::rethrow_exception(error);
+                Response r;
+                r.content_type = "application/vnd.docker.multiplexed-stream";
+                r.body = service.exec_output(id);
+                responder->respond(std::move(r));
+            });
         });
 }
 

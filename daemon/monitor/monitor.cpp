@@ -42,6 +42,7 @@ namespace truman::daemon {
 
 namespace {
 
+// Command clients being read at once (a waiter is not one: it has been read).
 constexpr size_t max_clients = 16;
 // An attach command carries the bytes its client sent behind the request, as hex.
 constexpr size_t max_command_bytes = size_t{1} << 20;
@@ -65,7 +66,9 @@ Fd listen_on(const std::string& path) {
     unlink(path.c_str());  // left by a monitor that was SIGKILLed
     if (bind(fd.get(), addr.get(), addr.size()) < 0) throw system_error("bind " + path);
     if (chmod(path.c_str(), 0600) < 0) throw system_error("chmod " + path);
-    if (listen(fd.get(), 16) < 0) throw system_error("listen " + path);
+    // A burst of clients (a hundred execs started at once, each waiting on its own connection)
+    // must queue, not fail: a full backlog refuses a Unix socket's connect at once.
+    if (listen(fd.get(), SOMAXCONN) < 0) throw system_error("listen " + path);
     return fd;
 }
 
@@ -209,7 +212,8 @@ class Monitor {
         for (;;) {
             std::vector<pollfd> fds;
             fds.push_back({container_->pidfd(), POLLIN, 0});
-            fds.push_back({listener_.get(), POLLIN, 0});
+            // Full: further clients wait in the listen backlog until one has been answered.
+            fds.push_back({clients_.size() < max_clients ? listener_.get() : -1, POLLIN, 0});
             // -1 once closed (poll ignores it), or while an attached client catches up.
             bool take_output = hub_->accepts_output();
             fds.push_back({take_output ? stdout_.get() : -1, POLLIN, 0});
@@ -345,14 +349,9 @@ class Monitor {
     }
 
     void accept_clients() {
-        for (;;) {
+        while (clients_.size() < max_clients) {
             Fd fd(accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
             if (!fd) return;
-            if (clients_.size() >= max_clients) {
-                write_line(fd.get(),
-                           encode_reply({Error(ErrorKind::system, EBUSY, "monitor busy")}));
-                continue;
-            }
             clients_.push_back({std::move(fd), {}});
         }
     }
@@ -392,6 +391,12 @@ class Monitor {
             return;
         }
         std::string reply = execute(line, client.passed);
+        if (RunningExec* e = started_to_wait_for(line, reply)) {
+            // An exec started with wait: answered by finish_exec, as a wait_exec would be.
+            e->waiters.push_back(std::move(client.fd));
+            clients_.erase(clients_.begin() + static_cast<std::ptrdiff_t>(index));
+            return;
+        }
         // Replies are a few bytes: the socket buffer takes them whole.
         send(client.fd.get(), reply.data(), reply.size(), MSG_NOSIGNAL);
         clients_.erase(clients_.begin() + static_cast<std::ptrdiff_t>(index));
@@ -624,6 +629,21 @@ class Monitor {
         try {
             ControlCommand command = parse_command(line);
             if (command.verb != ControlCommand::Verb::wait_exec) return nullptr;
+            for (auto& e : execs_)
+                if (e->id == command.exec_id) return e.get();
+        } catch (const std::exception&) {
+        }
+        return nullptr;
+    }
+
+    // The exec that line (an exec command with wait) has just started, reply being execute()'s
+    // answer to it; nullptr for any other line, or when the start failed.
+    RunningExec* started_to_wait_for(const std::string& line, const std::string& reply) {
+        try {
+            ControlCommand command = parse_command(line);
+            if (command.verb != ControlCommand::Verb::exec || !command.wait ||
+                parse_reply(reply).error)
+                return nullptr;
             for (auto& e : execs_)
                 if (e->id == command.exec_id) return e.get();
         } catch (const std::exception&) {

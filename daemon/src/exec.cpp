@@ -103,16 +103,51 @@ std::string create_exec(ContainerRegistry& registry, const std::string& ref,
     return id;
 }
 
-ExecInfo start_exec(ContainerRegistry& registry, const std::string& exec_id) {
+namespace {
+
+// An exec that may be started: not started before, in a running container.
+FoundExec startable_exec(ContainerRegistry& registry, const std::string& exec_id) {
     FoundExec found = find_exec(registry, exec_id);
     if (read_exec_state(found.paths))
         throw make_error(ErrorKind::conflict, "exec " + exec_id + " was already started");
     if (!found.container_running)
         throw make_error(ErrorKind::conflict,
                          "container " + found.container_id + " is not running");
+    return found;
+}
+
+}  // namespace
+
+ExecInfo start_exec(ContainerRegistry& registry, const std::string& exec_id) {
+    FoundExec found = startable_exec(registry, exec_id);
     ask_monitor(registry.socket_of(found.container_id), {ControlCommand::Verb::exec, 0, exec_id});
     registry.sync_later(found.paths.state());
     return info_of(exec_id, found);
+}
+
+void run_exec(ContainerRegistry& registry, const std::string& exec_id,
+              const std::function<void(std::exception_ptr, ExecInfo)>& done) {
+    FoundExec found = startable_exec(registry, exec_id);
+    ControlCommand command{ControlCommand::Verb::exec, 0, exec_id};
+    command.wait = true;
+    async_ask_monitor(registry.io(), registry.socket_of(found.container_id), command,
+                      [registry = registry.shared_from_this(), exec_id, found, done](
+                          const std::exception_ptr& error, const MonitorReply& reply) {
+                          try {
+                              if (!error) throw_if_failed(reply);  // the start failed
+                              // A monitor that went away after the start left what is on disk to
+                              // know.
+                              if (error && !read_exec_state(found.paths))
+                                  std::rethrow_exception(error);
+                              if (error)
+                                  spdlog::warn("exec {}: waiting for it: monitor gone", exec_id);
+                              // Started (so recorded), and exited: both on disk now.
+                              registry->sync_later(found.paths.state());
+                              call_safely("run exec", done, nullptr, info_of(exec_id, found));
+                          } catch (...) {
+                              call_safely("run exec", done, std::current_exception(), ExecInfo{});
+                          }
+                      });
 }
 
 ExecInfo inspect_exec(ContainerRegistry& registry, const std::string& exec_id) {

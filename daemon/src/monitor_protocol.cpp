@@ -156,6 +156,7 @@ std::string encode_command(const ControlCommand& command) {
         case ControlCommand::Verb::exec: {
             json doc = {{"command", "exec"}, {"exec", command.exec_id}};
             if (command.attach) doc["attach"] = attach_to_json(*command.attach);
+            if (command.wait) doc["wait"] = true;
             return encode_line(doc);
         }
         case ControlCommand::Verb::attach: {
@@ -198,6 +199,10 @@ ControlCommand parse_command(const std::string& line) {
             exec->get<std::string>()};
         if (verb == "exec" && doc.contains("attach"))
             command.attach = attach_from_json(doc["attach"]);
+        if (verb == "exec" && doc.contains("wait")) {
+            if (!doc["wait"].is_boolean()) throw invalid_argument("wait", "not a boolean");
+            command.wait = doc["wait"].get<bool>();
+        }
         return command;
     }
     if (verb == "attach") return {ControlCommand::Verb::attach, 0, "", attach_from_json(doc)};

@@ -84,15 +84,13 @@ class Service : public ContainerService, public NetworkService {
     ExecInfo inspect_exec(const std::string& exec_id) override {
         return verbs::inspect_exec(*registry_, exec_id);
     }
+    void async_run_exec(const std::string& exec_id,
+                        std::function<void(std::exception_ptr, ExecInfo)> done) override {
+        async_exec_call("run exec", verbs::run_exec, exec_id, done);
+    }
     void async_wait_exec(const std::string& exec_id,
                          std::function<void(std::exception_ptr, ExecInfo)> done) override {
-        try {
-            verbs::wait_exec(*registry_, exec_id, done);
-        } catch (const std::exception&) {
-            asio::post(io_, [done, error = std::current_exception()] {
-                call_safely("wait exec", done, error, ExecInfo{});
-            });
-        }
+        async_exec_call("wait exec", verbs::wait_exec, exec_id, done);
     }
     std::string exec_output(const std::string& exec_id) override {
         return verbs::exec_output(*registry_, exec_id);
@@ -161,6 +159,21 @@ class Service : public ContainerService, public NetworkService {
     }
 
   private:
+    using ExecDone = std::function<void(std::exception_ptr, ExecInfo)>;
+    // An asynchronous exec verb whose checks may throw before it is under way: that error,
+    // too, reaches done on the io_context.
+    void async_exec_call(const char* what,
+                         void (*verb)(ContainerRegistry&, const std::string&, const ExecDone&),
+                         const std::string& exec_id, const ExecDone& done) {
+        try {
+            verb(*registry_, exec_id, done);
+        } catch (const std::exception&) {
+            asio::post(io_, [what, done, error = std::current_exception()] {
+                call_safely(what, done, error, ExecInfo{});
+            });
+        }
+    }
+
     asio::io_context& io_;
     std::shared_ptr<ContainerRegistry> registry_;
 };

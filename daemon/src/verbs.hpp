@@ -67,6 +67,9 @@ DaemonInfo info(ContainerRegistry& registry);
 std::string create_exec(ContainerRegistry& registry, const std::string& ref,
                         const ExecRequest& request);
 ExecInfo start_exec(ContainerRegistry& registry, const std::string& exec_id);
+// start_exec and wait_exec in one monitor round trip: done once it has exited.
+void run_exec(ContainerRegistry& registry, const std::string& exec_id,
+              const std::function<void(std::exception_ptr, ExecInfo)>& done);
 ExecInfo inspect_exec(ContainerRegistry& registry, const std::string& exec_id);
 void wait_exec(ContainerRegistry& registry, const std::string& exec_id,
                const std::function<void(std::exception_ptr, ExecInfo)>& done);

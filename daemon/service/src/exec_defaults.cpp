@@ -23,6 +23,11 @@ ExecInfo ContainerService::start_exec(const std::string&) {
 ExecInfo ContainerService::inspect_exec(const std::string&) {
     throw no_exec();
 }
+void ContainerService::async_run_exec(const std::string&,
+                                      std::function<void(std::exception_ptr, ExecInfo)> done) {
+    auto callback = std::move(done);
+    callback(std::make_exception_ptr(no_exec()), ExecInfo{});
+}
 void ContainerService::async_wait_exec(const std::string&,
                                        std::function<void(std::exception_ptr, ExecInfo)> done) {
     auto callback = std::move(done);

@@ -20,9 +20,20 @@ TEST(ExecProtocol, ExecCommandsCarryTheExecId) {
     ControlCommand exec = parse_command(encode_command({ControlCommand::Verb::exec, 0, kId}));
     EXPECT_EQ(exec.verb, ControlCommand::Verb::exec);
     EXPECT_EQ(exec.exec_id, kId);
+    EXPECT_FALSE(exec.wait);
     ControlCommand wait = parse_command(encode_command({ControlCommand::Verb::wait_exec, 0, kId}));
     EXPECT_EQ(wait.verb, ControlCommand::Verb::wait_exec);
     EXPECT_EQ(wait.exec_id, kId);
+    // An exec that answers at its exit (start and wait in one round trip).
+    ControlCommand run{ControlCommand::Verb::exec, 0, kId};
+    run.wait = true;
+    EXPECT_TRUE(parse_command(encode_command(run)).wait);
+    try {
+        parse_command(R"({"command":"exec","exec":")" + kId + R"(","wait":1})");
+        ADD_FAILURE() << "a wait that is not a boolean";
+    } catch (const truman::Error& e) {
+        EXPECT_EQ(e.field(), "wait");
+    }
     for (
         const char* bad :
         {R"({"command":"exec"})", R"({"command":"exec","exec":"abc"})",

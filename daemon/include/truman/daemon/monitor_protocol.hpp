@@ -61,6 +61,9 @@ struct ControlCommand {
     // since they are bytes); the connection itself is passed along with the line.
     std::optional<AttachRequest> attach = {};
     unsigned height = 0, width = 0;  // resize: 1..65535
+    // exec: answer once it has exited (the wait_exec reply), not once it runs: a start that
+    // waits for the exit costs one round trip, not two.
+    bool wait = false;
 };
 std::string encode_command(const ControlCommand& command);
 // Throws truman::Error (invalid) for a malformed line, an unknown verb, a signal outside

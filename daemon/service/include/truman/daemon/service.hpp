@@ -270,9 +270,12 @@ class ContainerService {
     // start_exec returns once the process runs (conflict if started before); its output is
     // kept as Docker stream frames (exec_output) and its exit recorded by the container's
     // monitor, so inspect_exec knows it after a trumand restart too. async_wait_exec calls
-    // done once it has exited (on the io_context; never throws).
+    // done once it has exited (on the io_context; never throws). async_run_exec is start_exec
+    // then async_wait_exec in one step (one round trip to the monitor).
     virtual std::string create_exec(const std::string& ref, const ExecRequest& request);
     virtual ExecInfo start_exec(const std::string& exec_id);
+    virtual void async_run_exec(const std::string& exec_id,
+                                std::function<void(std::exception_ptr, ExecInfo)> done);
     virtual ExecInfo inspect_exec(const std::string& exec_id);
     virtual void async_wait_exec(const std::string& exec_id,
                                  std::function<void(std::exception_ptr, ExecInfo)> done);
