@@ -35,6 +35,8 @@ class Confinement : public ::testing::Test {
         make_busybox_rootfs(rootfs_->path());
         fs::copy_file(std::string(TRUMAN_BINARY_DIR) + "/bin/truman-probe",
                       rootfs_->path() + "/bin/probe");
+        // A run killed before its TearDownTestSuite left its parent cgroup behind.
+        remove_stale_cgroup_parents("truman-test-");
         cgroups_ = detect_cgroups("/sys/fs/cgroup", kParent).release();
     }
     static void TearDownTestSuite() {

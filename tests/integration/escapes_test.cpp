@@ -21,6 +21,7 @@
 #include <functional>
 
 #include "container_helpers.hpp"
+#include "host_cgroups.hpp"
 #include "test_support.hpp"
 #include "truman/cgroups.hpp"
 #include "truman/container.hpp"
@@ -69,14 +70,14 @@ class Escapes : public ::testing::Test {
         make_busybox_rootfs(rootfs_->path());
         fs::copy_file(std::string(TRUMAN_BINARY_DIR) + "/bin/truman-probe",
                       rootfs_->path() + "/bin/probe");
+        // A run killed before its TearDownTestSuite left its parent cgroup behind.
+        remove_stale_cgroup_parents("truman-escape-");
         cgroups_ = detect_cgroups("/sys/fs/cgroup", kParent).release();
     }
     static void TearDownTestSuite() {
         delete cgroups_;
-        for (auto& e : fs::directory_iterator("/sys/fs/cgroup")) {
-            std::error_code ec;
-            fs::remove(e.path() / kParent, ec);
-        }
+        for (const auto& leak : remove_cgroup_parent(kParent))
+            ADD_FAILURE() << "cgroup left behind: " << leak;
         delete rootfs_;
     }
 

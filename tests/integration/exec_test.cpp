@@ -20,6 +20,7 @@
 #include <string>
 
 #include "container_helpers.hpp"
+#include "host_cgroups.hpp"
 #include "test_support.hpp"
 #include "truman/capabilities.hpp"
 #include "truman/cgroups.hpp"
@@ -147,14 +148,14 @@ class Exec : public ::testing::Test {
         fs::create_symlink("/../../..", rootfs_->path() + "/absup");
         fs::create_symlink("/proc/self/fd/3", rootfs_->path() + "/fdlink");
         fs::create_symlink("/tmp", rootfs_->path() + "/tmplink");
+        // A run killed before its TearDownTestSuite left its parent cgroup behind.
+        remove_stale_cgroup_parents("truman-exec-");
         cgroups_ = detect_cgroups("/sys/fs/cgroup", kParent).release();
     }
     static void TearDownTestSuite() {
         delete cgroups_;
-        for (auto& e : fs::directory_iterator("/sys/fs/cgroup")) {
-            std::error_code ec;
-            fs::remove(e.path() / kParent, ec);
-        }
+        for (const auto& leak : remove_cgroup_parent(kParent))
+            ADD_FAILURE() << "cgroup left behind: " << leak;
         delete rootfs_;
     }
 

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <stdexcept>
 
@@ -113,6 +114,22 @@ std::vector<std::string> remove_cgroup_parent(const std::string& parent) {
         if (!why.empty()) leaks.push_back(dir.string() + why);
     }
     return leaks;
+}
+
+void remove_stale_cgroup_parents(const std::string& prefix) {
+    std::set<std::string> stale;
+    std::error_code ec;
+    for (const auto& m : host_cgroup_mounts())
+        for (const auto& e : fs::directory_iterator(m.path, ec)) {
+            std::string name = e.path().filename().string();
+            if (name.rfind(prefix, 0) != 0 || name.size() == prefix.size()) continue;
+            std::string digits = name.substr(prefix.size());
+            if (digits.size() > 9 || digits.find_first_not_of("0123456789") != std::string::npos)
+                continue;
+            pid_t pid = static_cast<pid_t>(std::stol(digits));
+            if (::kill(pid, 0) != 0 && errno == ESRCH) stale.insert(name);
+        }
+    for (const auto& name : stale) remove_cgroup_parent(name);
 }
 
 }  // namespace truman::test

@@ -32,5 +32,8 @@ std::vector<std::string> host_cgroup_dirs(const std::string& relative);
 // cgroups still in it are leaks: their processes are SIGKILLed, they are removed, and they
 // are returned, with any directory that could not be removed (and why).
 std::vector<std::string> remove_cgroup_parent(const std::string& parent);
+// A per-run parent is named prefix + the test process's PID: removes (as above) every one of
+// a process that no longer runs, left by a test binary that was killed before its TearDown.
+void remove_stale_cgroup_parents(const std::string& prefix);
 
 }  // namespace truman::test
