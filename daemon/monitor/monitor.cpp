@@ -390,10 +390,11 @@ class Monitor {
             clients_.erase(clients_.begin() + static_cast<std::ptrdiff_t>(index));
             return;
         }
-        std::string reply = execute(line, client.passed);
-        if (RunningExec* e = started_to_wait_for(line, reply)) {
+        RunningExec* started = nullptr;
+        std::string reply = execute(line, client.passed, &started);
+        if (started) {
             // An exec started with wait: answered by finish_exec, as a wait_exec would be.
-            e->waiters.push_back(std::move(client.fd));
+            started->waiters.push_back(std::move(client.fd));
             clients_.erase(clients_.begin() + static_cast<std::ptrdiff_t>(index));
             return;
         }
@@ -402,7 +403,8 @@ class Monitor {
         clients_.erase(clients_.begin() + static_cast<std::ptrdiff_t>(index));
     }
 
-    std::string execute(const std::string& line, Fd& passed) {
+    // *wait_for: the exec an exec command with wait started, whose exit answers it.
+    std::string execute(const std::string& line, Fd& passed, RunningExec** wait_for) {
         try {
             ControlCommand command = parse_command(line);
             if (command.verb == ControlCommand::Verb::start) {
@@ -417,6 +419,7 @@ class Monitor {
             } else if (command.verb == ControlCommand::Verb::exec) {
                 MonitorReply reply;
                 reply.pid = start_exec(command.exec_id, command.attach, passed);
+                if (command.wait) *wait_for = execs_.back().get();  // start_exec appended it
                 return encode_reply(reply);
             } else if (command.verb == ControlCommand::Verb::resize) {
                 resize(command);
@@ -629,21 +632,6 @@ class Monitor {
         try {
             ControlCommand command = parse_command(line);
             if (command.verb != ControlCommand::Verb::wait_exec) return nullptr;
-            for (auto& e : execs_)
-                if (e->id == command.exec_id) return e.get();
-        } catch (const std::exception&) {
-        }
-        return nullptr;
-    }
-
-    // The exec that line (an exec command with wait) has just started, reply being execute()'s
-    // answer to it; nullptr for any other line, or when the start failed.
-    RunningExec* started_to_wait_for(const std::string& line, const std::string& reply) {
-        try {
-            ControlCommand command = parse_command(line);
-            if (command.verb != ControlCommand::Verb::exec || !command.wait ||
-                parse_reply(reply).error)
-                return nullptr;
             for (auto& e : execs_)
                 if (e->id == command.exec_id) return e.get();
         } catch (const std::exception&) {
